@@ -1,0 +1,39 @@
+-- 0001_raptor_baseline (SQLite 3, down): drops every table the up script created.
+-- Reverse dependency order, so no CASCADE is needed; indexes go with their tables.
+
+DROP TABLE IF EXISTS rate_limits;
+DROP TABLE IF EXISTS job_queue;
+DROP TABLE IF EXISTS trace_events;
+DROP TABLE IF EXISTS trace_workflows;
+DROP TABLE IF EXISTS audit_log;
+DROP TABLE IF EXISTS status_webhook_events;
+DROP TABLE IF EXISTS postmark_delivery_events;
+DROP TABLE IF EXISTS support_customer_map;
+DROP TABLE IF EXISTS support_messages;
+DROP TABLE IF EXISTS postmark_inbound_messages;
+DROP TABLE IF EXISTS support_tickets;
+DROP TABLE IF EXISTS marketing_contacts;
+DROP TABLE IF EXISTS billing_alert_configs;
+DROP TABLE IF EXISTS vendor_billing_snapshots;
+DROP TABLE IF EXISTS admin_customer_notes;
+DROP TABLE IF EXISTS visual_feedback_settings;
+DROP TABLE IF EXISTS onboarding_progress;
+DROP TABLE IF EXISTS user_settings;
+DROP TABLE IF EXISTS backtest_trades;
+DROP TABLE IF EXISTS backtests;
+DROP TABLE IF EXISTS historical_bars;
+DROP TABLE IF EXISTS symbols;
+DROP TABLE IF EXISTS trading_runtime_state;
+DROP TABLE IF EXISTS positions;
+DROP TABLE IF EXISTS paper_fills;
+DROP TABLE IF EXISTS paper_orders;
+DROP TABLE IF EXISTS paper_accounts;
+DROP TABLE IF EXISTS user_roles;
+DROP TABLE IF EXISTS roles;
+DROP TABLE IF EXISTS email_login_tokens;
+DROP TABLE IF EXISTS bootstrap_tokens;
+DROP TABLE IF EXISTS backup_codes;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS webauthn_challenges;
+DROP TABLE IF EXISTS webauthn_credentials;
+DROP TABLE IF EXISTS users;

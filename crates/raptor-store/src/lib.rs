@@ -1,0 +1,23 @@
+//! Raptor's storage layer, the only code that speaks SQL: database URLs, the engine for
+//! SQLite and PostgreSQL, schema migrations and schema introspection.
+
+/// Runs one body against whichever pool a [`Db`] holds. The body is compiled once per
+/// backend, so a single SQL text serves both dialects and cannot drift between them.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.pool {
+            $crate::engine::Pool::Sqlite($pool) => $body,
+            $crate::engine::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+mod engine;
+mod error;
+pub mod migrate;
+pub mod schema;
+mod url;
+
+pub use engine::{Db, EngineSettings};
+pub use error::StoreError;
+pub use url::{DatabaseUrl, Dialect, UrlError, ACCEPTED_FORMS, DEFAULT_SQLITE_FILE};

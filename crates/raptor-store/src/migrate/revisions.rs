@@ -1,0 +1,21 @@
+//! The revisions embedded in the binary, oldest first. A new revision is appended here with
+//! its four scripts under `migrations/<id>/`; an applied revision's scripts are never edited.
+
+use super::{Revision, Scripts};
+
+macro_rules! scripts {
+    ($id:literal, $dialect:literal) => {
+        Scripts {
+            up: include_str!(concat!("../../migrations/", $id, "/", $dialect, ".up.sql")),
+            down: include_str!(concat!("../../migrations/", $id, "/", $dialect, ".down.sql")),
+        }
+    };
+}
+
+pub(super) static EMBEDDED: &[Revision] = &[Revision {
+    id: "0001_raptor_baseline",
+    message: "raptor baseline",
+    sqlite: scripts!("0001_raptor_baseline", "sqlite"),
+    postgres: scripts!("0001_raptor_baseline", "postgres"),
+    transactional: true,
+}];
