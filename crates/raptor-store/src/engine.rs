@@ -122,8 +122,18 @@ impl Db {
         &self.url
     }
 
-    /// Round-trips a trivial query: proves the database answers right now.
+    /// Round-trips a trivial query: proves the database answers right now. On SQLite it also
+    /// checks that the file is still where it was opened: connections to a deleted or moved
+    /// file keep working on a ghost that no restart will find again.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        if let Target::SqliteFile(path) = &self.url.target {
+            if !tokio::fs::try_exists(path).await.unwrap_or(false) {
+                return Err(StoreError::Unavailable(format!(
+                    "the SQLite file {} is gone (deleted or moved while open)",
+                    path.display()
+                )));
+            }
+        }
         on_pool!(self, pool => {
             sqlx::query("SELECT 1").execute(pool).await?;
         });

@@ -19,6 +19,9 @@ pub enum StoreError {
         /// The driver's explanation.
         reason: String,
     },
+    /// The database cannot serve right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A schema migration failed or was refused.
     #[error(transparent)]
     Migration(#[from] MigrationError),

@@ -287,12 +287,14 @@ async fn describe_postgres(pool: &sqlx::PgPool, table: &str) -> Result<Table, sq
     .await?;
     let mut foreign_keys: Vec<ForeignKey> = fk_rows
         .into_iter()
-        .map(|(references, columns, referenced_columns, on_delete)| ForeignKey {
-            columns,
-            references,
-            referenced_columns,
-            on_delete,
-        })
+        .map(
+            |(references, columns, referenced_columns, on_delete)| ForeignKey {
+                columns,
+                references,
+                referenced_columns,
+                on_delete,
+            },
+        )
         .collect();
     foreign_keys.sort();
 

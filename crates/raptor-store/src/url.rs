@@ -232,7 +232,10 @@ fn redact_postgres(parsed: &url::Url) -> String {
         .query_pairs()
         .map(|(k, v)| {
             let secret = SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str());
-            (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+            (
+                k.into_owned(),
+                if secret { "***".into() } else { v.into_owned() },
+            )
         })
         .collect();
     if !masked.is_empty() {
@@ -254,20 +257,32 @@ mod tests {
 
     #[test]
     fn three_slashes_mean_a_relative_path() {
-        assert_eq!(sqlite_path("sqlite:///raptor.db"), PathBuf::from("raptor.db"));
-        assert_eq!(sqlite_path("sqlite:///./data/r.db"), PathBuf::from("./data/r.db"));
+        assert_eq!(
+            sqlite_path("sqlite:///raptor.db"),
+            PathBuf::from("raptor.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:///./data/r.db"),
+            PathBuf::from("./data/r.db")
+        );
     }
 
     #[test]
     fn four_slashes_mean_an_absolute_path() {
-        assert_eq!(sqlite_path("sqlite:////var/lib/r.db"), PathBuf::from("/var/lib/r.db"));
+        assert_eq!(
+            sqlite_path("sqlite:////var/lib/r.db"),
+            PathBuf::from("/var/lib/r.db")
+        );
     }
 
     #[test]
     fn pysqlite_driver_suffix_is_accepted_as_the_runbook_types_it() {
         let url = DatabaseUrl::parse("sqlite+pysqlite:///./raptor.db").expect("valid");
         assert_eq!(url.dialect(), Dialect::Sqlite);
-        assert_eq!(sqlite_path("sqlite+pysqlite:///./raptor.db"), PathBuf::from("./raptor.db"));
+        assert_eq!(
+            sqlite_path("sqlite+pysqlite:///./raptor.db"),
+            PathBuf::from("./raptor.db")
+        );
     }
 
     #[test]
@@ -288,9 +303,14 @@ mod tests {
 
     #[test]
     fn every_postgres_scheme_is_postgresql() {
-        for scheme in ["postgres", "postgresql", "postgresql+psycopg2", "POSTGRESQL"] {
-            let url = DatabaseUrl::parse(&format!("{scheme}://u@db.example:5432/raxx"))
-                .expect("valid");
+        for scheme in [
+            "postgres",
+            "postgresql",
+            "postgresql+psycopg2",
+            "POSTGRESQL",
+        ] {
+            let url =
+                DatabaseUrl::parse(&format!("{scheme}://u@db.example:5432/raxx")).expect("valid");
             assert_eq!(url.dialect(), Dialect::Postgres, "{scheme}");
             assert_eq!(url.redacted(), "postgresql://u@db.example:5432/raxx");
         }
@@ -329,9 +349,14 @@ mod tests {
 
     #[test]
     fn unknown_schemes_list_the_accepted_forms_without_secrets() {
-        let err = DatabaseUrl::parse("mysql://root:hunter2@localhost/raxx").err().expect("refused");
+        let err = DatabaseUrl::parse("mysql://root:hunter2@localhost/raxx")
+            .err()
+            .expect("refused");
         let text = err.to_string();
-        assert!(text.contains("unsupported database URL scheme 'mysql'"), "{text}");
+        assert!(
+            text.contains("unsupported database URL scheme 'mysql'"),
+            "{text}"
+        );
         assert!(text.contains("sqlite:///relative/path.db"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
     }
@@ -346,7 +371,9 @@ mod tests {
             "postgresql://u:hunter2@host:notaport/db",
         ];
         for raw in cases {
-            let err = DatabaseUrl::parse(raw).err().unwrap_or_else(|| panic!("{raw} accepted"));
+            let err = DatabaseUrl::parse(raw)
+                .err()
+                .unwrap_or_else(|| panic!("{raw} accepted"));
             let text = err.to_string();
             assert!(text.starts_with("malformed database URL"), "{raw}: {text}");
             assert!(text.contains("accepted forms"), "{raw}: {text}");

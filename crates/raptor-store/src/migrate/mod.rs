@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection, Postgres, Sqlite};
+use sqlx::{Connection, Executor, Postgres, Sqlite};
 
 use crate::engine::{Db, Pool};
 use crate::schema;
@@ -103,7 +103,9 @@ pub enum MigrationError {
         current: String,
     },
     /// `alembic_version` holds several rows (a branched alembic history Raptor does not have).
-    #[error("alembic_version holds {0} rows; Raptor keeps exactly one (stamp a revision to repair it)")]
+    #[error(
+        "alembic_version holds {0} rows; Raptor keeps exactly one (stamp a revision to repair it)"
+    )]
     MultipleHeads(usize),
     /// The SQL embedded for applied revisions differs from what the database recorded.
     #[error("{}", describe_drift(.0))]
@@ -172,9 +174,8 @@ fn short(checksum: &str) -> &str {
 }
 
 fn describe_drift(drift: &[Drift]) -> String {
-    let mut text = String::from(
-        "the schema history in the database does not match this binary's migrations:",
-    );
+    let mut text =
+        String::from("the schema history in the database does not match this binary's migrations:");
     for d in drift {
         text.push_str(&format!("\n  - {d}"));
     }
@@ -290,6 +291,10 @@ fn single_version(mut rows: Vec<String>) -> Result<Option<String>, MigrationErro
     }
 }
 
+/// A boxed future that is `Send`, checked where the connection's lifetimes are concrete:
+/// rustc cannot prove `Send` through sqlx's `&mut Connection` executors higher up.
+type SendFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
 /// A dedicated connection for one migration command, so a session-level lock covers it.
 enum MigrationConn {
     Sqlite(PoolConnection<Sqlite>),
@@ -323,25 +328,27 @@ impl MigrationConn {
     /// Takes the PostgreSQL migration lock, polling so that this session never sits inside a
     /// statement while it waits (see the module docs). SQLite needs none: each step begins
     /// with `BEGIN IMMEDIATE`, which serialises writers, and re-checks the version.
-    async fn lock(&mut self) -> Result<(), MigrationError> {
-        let MigrationConn::Postgres(c) = self else {
-            return Ok(());
-        };
-        let mut announced = false;
-        loop {
-            let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(PG_MIGRATION_LOCK_KEY)
-                .fetch_one(&mut **c)
-                .await?;
-            if acquired {
+    fn lock<'a>(&'a mut self) -> SendFuture<'a, Result<(), MigrationError>> {
+        Box::pin(async move {
+            let MigrationConn::Postgres(c) = self else {
                 return Ok(());
+            };
+            let mut announced = false;
+            loop {
+                let acquired: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(PG_MIGRATION_LOCK_KEY)
+                    .fetch_one(&mut **c)
+                    .await?;
+                if acquired {
+                    return Ok(());
+                }
+                if !announced {
+                    tracing::info!("another migrator holds the migration lock; waiting for it");
+                    announced = true;
+                }
+                tokio::time::sleep(LOCK_POLL_INTERVAL).await;
             }
-            if !announced {
-                tracing::info!("another migrator holds the migration lock; waiting for it");
-                announced = true;
-            }
-            tokio::time::sleep(LOCK_POLL_INTERVAL).await;
-        }
+        })
     }
 
     /// Ends the session, which also releases a PostgreSQL advisory lock whatever happened.
@@ -352,150 +359,171 @@ impl MigrationConn {
         }
     }
 
-    async fn ensure_bookkeeping(&mut self) -> Result<(), MigrationError> {
-        let sql = bookkeeping_ddl(self.dialect());
-        on_conn!(self, c => {
-            sqlx::raw_sql(sql).execute(&mut **c).await?;
-        });
-        Ok(())
+    fn ensure_bookkeeping<'a>(&'a mut self) -> SendFuture<'a, Result<(), MigrationError>> {
+        Box::pin(async move {
+            let sql = bookkeeping_ddl(self.dialect());
+            on_conn!(self, c => {
+                (&mut **c).execute(sql).await?;
+            });
+            Ok(())
+        })
     }
 
-    async fn read_version(&mut self) -> Result<Option<String>, MigrationError> {
-        let rows: Vec<String> = on_conn!(self, c => {
-            sqlx::query_scalar("SELECT version_num FROM alembic_version")
-                .fetch_all(&mut **c)
-                .await?
-        });
-        single_version(rows)
+    fn read_version<'a>(&'a mut self) -> SendFuture<'a, Result<Option<String>, MigrationError>> {
+        Box::pin(async move {
+            let rows: Vec<String> = on_conn!(self, c => {
+                sqlx::query_scalar("SELECT version_num FROM alembic_version")
+                    .fetch_all(&mut **c)
+                    .await?
+            });
+            single_version(rows)
+        })
     }
 
-    async fn read_checksums(&mut self) -> Result<HashMap<String, String>, MigrationError> {
-        let rows: Vec<(String, String)> = on_conn!(self, c => {
-            sqlx::query_as("SELECT version_num, checksum FROM raptor_migration_checksums")
-                .fetch_all(&mut **c)
-                .await?
-        });
-        Ok(rows.into_iter().collect())
+    fn read_checksums<'a>(
+        &'a mut self,
+    ) -> SendFuture<'a, Result<HashMap<String, String>, MigrationError>> {
+        Box::pin(async move {
+            let rows: Vec<(String, String)> = on_conn!(self, c => {
+                sqlx::query_as("SELECT version_num, checksum FROM raptor_migration_checksums")
+                    .fetch_all(&mut **c)
+                    .await?
+            });
+            Ok(rows.into_iter().collect())
+        })
     }
 
     /// Replaces the recorded version and checksums in one transaction (`stamp`).
-    async fn write_stamp(
-        &mut self,
-        version: Option<&str>,
-        checksums: &[(String, String)],
-    ) -> Result<(), MigrationError> {
-        let begin = begin_statement(self.dialect());
-        let now = chrono::Utc::now();
-        on_conn!(self, c => {
-            let mut tx = c.begin_with(begin).await?;
-            sqlx::query("DELETE FROM alembic_version").execute(&mut *tx).await?;
-            if let Some(version) = version {
-                sqlx::query("INSERT INTO alembic_version (version_num) VALUES ($1)")
-                    .bind(version)
+    fn write_stamp<'a>(
+        &'a mut self,
+        version: Option<&'a str>,
+        checksums: &'a [(String, String)],
+    ) -> SendFuture<'a, Result<(), MigrationError>> {
+        Box::pin(async move {
+            let begin = begin_statement(self.dialect());
+            let now = chrono::Utc::now();
+            on_conn!(self, c => {
+                let mut tx = c.begin_with(begin).await?;
+                sqlx::query("DELETE FROM alembic_version").execute(&mut *tx).await?;
+                if let Some(version) = version {
+                    sqlx::query("INSERT INTO alembic_version (version_num) VALUES ($1)")
+                        .bind(version)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                sqlx::query("DELETE FROM raptor_migration_checksums").execute(&mut *tx).await?;
+                for (id, checksum) in checksums {
+                    sqlx::query(
+                        "INSERT INTO raptor_migration_checksums (version_num, checksum, recorded_at) \
+                         VALUES ($1, $2, $3)",
+                    )
+                    .bind(id)
+                    .bind(checksum)
+                    .bind(now)
                     .execute(&mut *tx)
                     .await?;
-            }
-            sqlx::query("DELETE FROM raptor_migration_checksums").execute(&mut *tx).await?;
-            for (id, checksum) in checksums {
-                sqlx::query(
-                    "INSERT INTO raptor_migration_checksums (version_num, checksum, recorded_at) \
-                     VALUES ($1, $2, $3)",
-                )
-                .bind(id)
-                .bind(checksum)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
+                }
+                tx.commit().await?;
+            });
+            Ok(())
+        })
     }
 
     /// Records one checksum (`accept-checksum`).
-    async fn write_checksum(&mut self, id: &str, checksum: &str) -> Result<(), MigrationError> {
-        on_conn!(self, c => {
-            sqlx::query(UPSERT_CHECKSUM)
-                .bind(id)
-                .bind(checksum)
-                .bind(chrono::Utc::now())
-                .execute(&mut **c)
-                .await?;
-        });
-        Ok(())
+    fn write_checksum<'a>(
+        &'a mut self,
+        id: &'a str,
+        checksum: &'a str,
+    ) -> SendFuture<'a, Result<(), MigrationError>> {
+        Box::pin(async move {
+            on_conn!(self, c => {
+                sqlx::query(UPSERT_CHECKSUM)
+                    .bind(id)
+                    .bind(checksum)
+                    .bind(chrono::Utc::now())
+                    .execute(&mut **c)
+                    .await?;
+            });
+            Ok(())
+        })
     }
 
     /// Applies one step. Returns false, changing nothing, when another migrator moved the
     /// version since it was read.
-    async fn apply(&mut self, plan: &PlannedStep<'_>) -> Result<bool, MigrationError> {
-        let dialect = self.dialect();
-        let sql = plan.sql(dialect);
-        let checksum = plan.revision.checksum(dialect);
-        let now = chrono::Utc::now();
-        let step_failed = |source: sqlx::Error| plan.failure(source);
-        if !plan.revision.transactional {
-            if self.read_version().await? != plan.step.from {
-                return Ok(false);
-            }
-            for statement in split_statements(sql) {
-                on_conn!(self, c => sqlx::raw_sql(statement).execute(&mut **c).await.map(drop))
-                    .map_err(|source| plan.partial_failure(source))?;
-            }
-        }
-        let begin = begin_statement(dialect);
-        on_conn!(self, c => {
-            let mut tx = c.begin_with(begin).await?;
-            let rows: Vec<String> = sqlx::query_scalar("SELECT version_num FROM alembic_version")
-                .fetch_all(&mut *tx)
-                .await?;
-            if single_version(rows)? != plan.step.from {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            if plan.revision.transactional {
-                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(step_failed)?;
-            }
-            match (&plan.step.from, &plan.step.to) {
-                (None, Some(to)) => {
-                    sqlx::query("INSERT INTO alembic_version (version_num) VALUES ($1)")
-                        .bind(to)
-                        .execute(&mut *tx)
-                        .await?;
+    fn apply<'a>(
+        &'a mut self,
+        plan: &'a PlannedStep<'a>,
+    ) -> SendFuture<'a, Result<bool, MigrationError>> {
+        Box::pin(async move {
+            let dialect = self.dialect();
+            let sql = plan.sql(dialect);
+            let checksum = plan.revision.checksum(dialect);
+            let now = chrono::Utc::now();
+            let step_failed = |source: sqlx::Error| plan.failure(source);
+            if !plan.revision.transactional {
+                if self.read_version().await? != plan.step.from {
+                    return Ok(false);
                 }
-                (Some(from), Some(to)) => {
-                    sqlx::query("UPDATE alembic_version SET version_num = $1 WHERE version_num = $2")
-                        .bind(to)
-                        .bind(from)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                (Some(from), None) => {
-                    sqlx::query("DELETE FROM alembic_version WHERE version_num = $1")
-                        .bind(from)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                (None, None) => {}
-            }
-            match plan.step.direction {
-                Direction::Upgrade => {
-                    sqlx::query(UPSERT_CHECKSUM)
-                        .bind(plan.revision.id)
-                        .bind(&checksum)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Direction::Downgrade => {
-                    sqlx::query("DELETE FROM raptor_migration_checksums WHERE version_num = $1")
-                        .bind(plan.revision.id)
-                        .execute(&mut *tx)
-                        .await?;
+                for statement in split_statements(sql) {
+                    on_conn!(self, c => (&mut **c).execute(statement).await.map(drop))
+                        .map_err(|source| plan.partial_failure(source))?;
                 }
             }
-            tx.commit().await.map_err(step_failed)?;
-        });
-        Ok(true)
+            let begin = begin_statement(dialect);
+            on_conn!(self, c => {
+                let mut tx = c.begin_with(begin).await?;
+                let rows: Vec<String> = sqlx::query_scalar("SELECT version_num FROM alembic_version")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                if single_version(rows)? != plan.step.from {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                if plan.revision.transactional {
+                    (&mut *tx).execute(sql).await.map_err(step_failed)?;
+                }
+                match (&plan.step.from, &plan.step.to) {
+                    (None, Some(to)) => {
+                        sqlx::query("INSERT INTO alembic_version (version_num) VALUES ($1)")
+                            .bind(to)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    (Some(from), Some(to)) => {
+                        sqlx::query("UPDATE alembic_version SET version_num = $1 WHERE version_num = $2")
+                            .bind(to)
+                            .bind(from)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    (Some(from), None) => {
+                        sqlx::query("DELETE FROM alembic_version WHERE version_num = $1")
+                            .bind(from)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    (None, None) => {}
+                }
+                match plan.step.direction {
+                    Direction::Upgrade => {
+                        sqlx::query(UPSERT_CHECKSUM)
+                            .bind(plan.revision.id)
+                            .bind(&checksum)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Direction::Downgrade => {
+                        sqlx::query("DELETE FROM raptor_migration_checksums WHERE version_num = $1")
+                            .bind(plan.revision.id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                tx.commit().await.map_err(step_failed)?;
+            });
+            Ok(true)
+        })
     }
 }
 
@@ -741,7 +769,12 @@ impl Migrator {
         }
     }
 
-    fn drift(&self, dialect: Dialect, upto: Option<usize>, recorded: &HashMap<String, String>) -> Vec<Drift> {
+    fn drift(
+        &self,
+        dialect: Dialect,
+        upto: Option<usize>,
+        recorded: &HashMap<String, String>,
+    ) -> Vec<Drift> {
         let applied = upto.map_or(0, |u| u + 1);
         self.revisions[..applied]
             .iter()
@@ -888,7 +921,8 @@ impl Migrator {
                 });
             }
             let rev = &self.revisions[index];
-            conn.write_checksum(rev.id, &rev.checksum(conn.dialect())).await?;
+            conn.write_checksum(rev.id, &rev.checksum(conn.dialect()))
+                .await?;
             Ok(rev.id.to_owned())
         }
         .await;
@@ -961,7 +995,11 @@ impl Migrator {
             .rev()
             .map(|(i, rev)| {
                 let parent = i.checked_sub(1).map_or("<base>", |p| self.revisions[p].id);
-                let head = if i + 1 == self.revisions.len() { " (head)" } else { "" };
+                let head = if i + 1 == self.revisions.len() {
+                    " (head)"
+                } else {
+                    ""
+                };
                 format!("{parent} -> {}{head}, {}", rev.id, rev.message)
             })
             .collect()
@@ -983,6 +1021,13 @@ fn parse_relative(spec: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Compiles only while migrations can run on a multi-threaded runtime's spawned tasks.
+    #[allow(dead_code)]
+    fn migration_futures_are_send(m: Migrator, db: Db) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(async move { m.upgrade(&db, "head").await });
+    }
 
     const fn rev(id: &'static str) -> Revision {
         Revision {
@@ -1013,15 +1058,27 @@ mod tests {
     #[test]
     fn unknown_revisions_are_reported_as_alembic_does() {
         let err = migrator().resolve("deadbeef", None).err().expect("unknown");
-        assert_eq!(err.to_string(), "Can't locate revision identified by 'deadbeef'");
+        assert_eq!(
+            err.to_string(),
+            "Can't locate revision identified by 'deadbeef'"
+        );
     }
 
     #[test]
     fn ambiguous_prefixes_and_out_of_range_steps_are_refused() {
         let m = migrator();
-        assert!(matches!(m.resolve("000", None), Err(MigrationError::Ambiguous { .. })));
-        assert!(matches!(m.resolve("-2", Some(0)), Err(MigrationError::RelativeOutOfRange(_))));
-        assert!(matches!(m.resolve("+4", None), Err(MigrationError::RelativeOutOfRange(_))));
+        assert!(matches!(
+            m.resolve("000", None),
+            Err(MigrationError::Ambiguous { .. })
+        ));
+        assert!(matches!(
+            m.resolve("-2", Some(0)),
+            Err(MigrationError::RelativeOutOfRange(_))
+        ));
+        assert!(matches!(
+            m.resolve("+4", None),
+            Err(MigrationError::RelativeOutOfRange(_))
+        ));
     }
 
     #[test]

@@ -7,7 +7,13 @@ macro_rules! scripts {
     ($id:literal, $dialect:literal) => {
         Scripts {
             up: include_str!(concat!("../../migrations/", $id, "/", $dialect, ".up.sql")),
-            down: include_str!(concat!("../../migrations/", $id, "/", $dialect, ".down.sql")),
+            down: include_str!(concat!(
+                "../../migrations/",
+                $id,
+                "/",
+                $dialect,
+                ".down.sql"
+            )),
         }
     };
 }

@@ -1,0 +1,308 @@
+//! Migration behaviour on both dialects: upgrade, downgrade, stamp, current, failures, drift.
+
+use raptor_store::migrate::{MigrationError, Migrator, Revision, Scripts};
+use raptor_store::schema;
+use raptor_testkit::{dual_test, TestDb};
+
+/// The tables the seeds name and the runbook's pre-check lists.
+const SEED_TABLES: &[&str] = &[
+    "users",
+    "sessions",
+    "webauthn_credentials",
+    "paper_orders",
+    "historical_bars",
+    "vendor_billing_snapshots",
+    "audit_log",
+    "trace_events",
+    "trace_workflows",
+];
+
+/// A revision whose SQL is the same on both dialects.
+const fn portable(id: &'static str, up: &'static str, down: &'static str) -> Revision {
+    Revision {
+        id,
+        message: id,
+        sqlite: Scripts { up, down },
+        postgres: Scripts { up, down },
+        transactional: true,
+    }
+}
+
+const CREATE_ONE: Revision = portable(
+    "0001_one",
+    "CREATE TABLE one (id BIGINT);",
+    "DROP TABLE one;",
+);
+const CREATE_TWO: Revision = portable(
+    "0002_two",
+    "CREATE TABLE two (id BIGINT);",
+    "DROP TABLE two;",
+);
+
+async fn tables(t: &TestDb) -> Vec<String> {
+    schema::table_names(t.db()).await.expect("list tables")
+}
+
+async fn app_tables(t: &TestDb) -> Vec<String> {
+    tables(t)
+        .await
+        .into_iter()
+        .filter(|name| !schema::BOOKKEEPING_TABLES.contains(&name.as_str()))
+        .collect()
+}
+
+async fn current(t: &TestDb) -> Option<String> {
+    raptor_store::migrate::current_revision(t.db())
+        .await
+        .expect("current")
+}
+
+dual_test!(upgrade_head_creates_the_whole_schema, Empty, |t| {
+    let steps = Migrator::embedded()
+        .upgrade(t.db(), "head")
+        .await
+        .expect("upgrade");
+    assert_eq!(steps.len(), 1);
+    assert_eq!(
+        steps[0].to_string(),
+        "Running upgrade  -> 0001_raptor_baseline, raptor baseline"
+    );
+    let names = app_tables(t).await;
+    assert!(names.len() >= 35, "only {} tables: {names:?}", names.len());
+    for table in SEED_TABLES {
+        assert!(
+            names.iter().any(|n| n == table),
+            "{table} missing from {names:?}"
+        );
+    }
+    let status = Migrator::embedded().status(t.db()).await.expect("status");
+    assert!(status.is_head() && status.drift.is_empty(), "{status:?}");
+    assert_eq!(status.to_string(), "0001_raptor_baseline (head)");
+});
+
+dual_test!(upgrade_at_head_changes_nothing, Head, |t| {
+    let steps = Migrator::embedded()
+        .upgrade(t.db(), "head")
+        .await
+        .expect("upgrade");
+    assert!(steps.is_empty(), "{steps:?}");
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM alembic_version").await,
+        1,
+        "alembic_version keeps exactly one row"
+    );
+});
+
+dual_test!(
+    downgrade_base_then_upgrade_head_restores_schema,
+    Head,
+    |t| {
+        let migrator = Migrator::embedded();
+        let before = schema::describe(t.db()).await.expect("describe");
+        migrator.downgrade(t.db(), "base").await.expect("downgrade");
+        assert_eq!(app_tables(t).await, Vec::<String>::new());
+        assert_eq!(current(t).await, None);
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM raptor_migration_checksums")
+                .await,
+            0
+        );
+        migrator
+            .upgrade(t.db(), "head")
+            .await
+            .expect("upgrade again");
+        assert_eq!(schema::describe(t.db()).await.expect("describe"), before);
+    }
+);
+
+dual_test!(stamp_records_a_revision_without_running_sql, Empty, |t| {
+    let migrator = Migrator::embedded();
+    let stamped = migrator.stamp(t.db(), "head").await.expect("stamp");
+    assert_eq!(stamped.as_deref(), Some("0001_raptor_baseline"));
+    assert_eq!(current(t).await.as_deref(), Some("0001_raptor_baseline"));
+    assert_eq!(app_tables(t).await, Vec::<String>::new(), "stamp ran SQL");
+    assert!(migrator
+        .status(t.db())
+        .await
+        .expect("status")
+        .drift
+        .is_empty());
+    migrator.stamp(t.db(), "base").await.expect("stamp base");
+    assert_eq!(current(t).await, None);
+});
+
+dual_test!(stamp_repairs_a_revision_that_cannot_be_located, Head, |t| {
+    t.execute("UPDATE alembic_version SET version_num = 'f00dcafe'")
+        .await;
+    let migrator = Migrator::embedded();
+    let err = migrator
+        .upgrade(t.db(), "head")
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(
+        err.to_string(),
+        "Can't locate revision identified by 'f00dcafe'"
+    );
+    let err = migrator.status(t.db()).await.err().expect("refused");
+    assert!(
+        matches!(err, MigrationError::UnknownRevision(ref r) if r == "f00dcafe"),
+        "{err}"
+    );
+    migrator
+        .stamp(t.db(), "0001_raptor_baseline")
+        .await
+        .expect("stamp");
+    assert!(migrator
+        .upgrade(t.db(), "head")
+        .await
+        .expect("upgrade")
+        .is_empty());
+});
+
+dual_test!(
+    unknown_target_is_refused_and_nothing_is_applied,
+    Empty,
+    |t| {
+        let err = Migrator::embedded()
+            .upgrade(t.db(), "0002_does_not_exist")
+            .await
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "Can't locate revision identified by '0002_does_not_exist'"
+        );
+        assert_eq!(app_tables(t).await, Vec::<String>::new());
+    }
+);
+
+dual_test!(failed_revision_leaves_the_previous_revision, Empty, |t| {
+    let broken = portable(
+        "0002_broken",
+        "CREATE TABLE two (id BIGINT);\nINSERT INTO no_such_table VALUES (1);",
+        "DROP TABLE two;",
+    );
+    let migrator = Migrator::new(vec![CREATE_ONE, broken]);
+    let err = migrator.upgrade(t.db(), "head").await.err().expect("fails");
+    assert!(matches!(err, MigrationError::StepFailed { .. }), "{err}");
+    assert!(
+        err.to_string().contains("the database stays at 0001_one"),
+        "{err}"
+    );
+    assert_eq!(current(t).await.as_deref(), Some("0001_one"));
+    assert_eq!(
+        app_tables(t).await,
+        vec!["one".to_owned()],
+        "half a revision was left behind"
+    );
+});
+
+dual_test!(relative_steps_move_one_revision_at_a_time, Empty, |t| {
+    let migrator = Migrator::new(vec![CREATE_ONE, CREATE_TWO]);
+    migrator.upgrade(t.db(), "+1").await.expect("+1");
+    assert_eq!(current(t).await.as_deref(), Some("0001_one"));
+    migrator.upgrade(t.db(), "head").await.expect("head");
+    migrator.downgrade(t.db(), "-1").await.expect("-1");
+    assert_eq!(current(t).await.as_deref(), Some("0001_one"));
+    assert_eq!(app_tables(t).await, vec!["one".to_owned()]);
+    let err = migrator
+        .upgrade(t.db(), "base")
+        .await
+        .err()
+        .expect("wrong way");
+    assert!(
+        matches!(err, MigrationError::WrongDirection { .. }),
+        "{err}"
+    );
+});
+
+dual_test!(
+    edited_applied_revision_is_reported_until_accepted,
+    Empty,
+    |t| {
+        Migrator::new(vec![CREATE_ONE])
+            .upgrade(t.db(), "head")
+            .await
+            .expect("upgrade");
+        let edited = portable(
+            "0001_one",
+            "CREATE TABLE one (id BIGINT, note TEXT);",
+            "DROP TABLE one;",
+        );
+        let migrator = Migrator::new(vec![edited, CREATE_TWO]);
+
+        let status = migrator.status(t.db()).await.expect("status");
+        assert_eq!(status.drift.len(), 1, "{status:?}");
+        assert!(status
+            .to_string()
+            .contains("WARNING: revision 0001_one was applied with checksum"));
+
+        let err = migrator
+            .upgrade(t.db(), "head")
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(err, MigrationError::Drift(_)), "{err}");
+        assert!(
+            err.to_string().contains("raptor db accept-checksum"),
+            "{err}"
+        );
+        assert_eq!(
+            current(t).await.as_deref(),
+            Some("0001_one"),
+            "moved despite drift"
+        );
+
+        migrator
+            .accept_checksum(t.db(), "0001_one")
+            .await
+            .expect("accept");
+        assert!(migrator
+            .status(t.db())
+            .await
+            .expect("status")
+            .drift
+            .is_empty());
+        migrator
+            .upgrade(t.db(), "head")
+            .await
+            .expect("upgrade after review");
+        assert_eq!(current(t).await.as_deref(), Some("0002_two"));
+    }
+);
+
+dual_test!(
+    accepting_a_revision_that_is_not_applied_is_refused,
+    Empty,
+    |t| {
+        let migrator = Migrator::new(vec![CREATE_ONE, CREATE_TWO]);
+        migrator.upgrade(t.db(), "0001_one").await.expect("upgrade");
+        let err = migrator
+            .accept_checksum(t.db(), "0002_two")
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, MigrationError::WrongDirection { .. }),
+            "{err}"
+        );
+    }
+);
+
+dual_test!(
+    two_pools_upgrading_at_once_apply_each_revision_once,
+    Empty,
+    |t| {
+        let other = t.connect_again().await;
+        let migrator = Migrator::embedded();
+        let (a, b) = tokio::join!(
+            migrator.upgrade(t.db(), "head"),
+            migrator.upgrade(&other, "head")
+        );
+        other.close().await;
+        let applied = a.expect("first").len() + b.expect("second").len();
+        assert_eq!(applied, 1, "the baseline ran {applied} times");
+        assert_eq!(current(t).await.as_deref(), Some("0001_raptor_baseline"));
+    }
+);

@@ -1,0 +1,179 @@
+//! One fresh database per test, on either dialect.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use raptor_store::migrate::Migrator;
+use raptor_store::{DatabaseUrl, Db, Dialect};
+
+use crate::postgres;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The schema a test database starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// No tables at all: for migration tests.
+    Empty,
+    /// The embedded schema at head.
+    Head,
+}
+
+enum Home {
+    Sqlite(tempfile::TempDir, std::path::PathBuf),
+    Postgres(String),
+}
+
+/// A database that exists for one test; [`TestDb::finish`] removes it.
+pub struct TestDb {
+    url: String,
+    db: Db,
+    home: Home,
+}
+
+impl TestDb {
+    /// A fresh database on `dialect`, connected.
+    ///
+    /// # Panics
+    /// When it cannot be created: the test fails, it never skips.
+    pub async fn create(dialect: Dialect, start: Start) -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let (url, home) = match dialect {
+            Dialect::Sqlite => {
+                let dir = tempfile::Builder::new()
+                    .prefix("raptor-test-")
+                    .tempdir()
+                    .expect("temporary directory");
+                let path = dir.path().join("raptor.db");
+                (
+                    format!("sqlite:///{}", path.display()),
+                    Home::Sqlite(dir, path),
+                )
+            }
+            Dialect::Postgres => {
+                let name = format!("raptor_test_{}_{n}", std::process::id());
+                let template = match start {
+                    Start::Head => postgres::template().await,
+                    Start::Empty => "template0",
+                };
+                admin_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                admin_sql(&format!(
+                    "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
+                ))
+                .await;
+                (postgres::database_url(&name), Home::Postgres(name))
+            }
+        };
+        let parsed = DatabaseUrl::parse(&url).expect("test URL parses");
+        let db = Db::connect(&parsed)
+            .await
+            .expect("connect to the test database");
+        if start == Start::Head && dialect == Dialect::Sqlite {
+            Migrator::embedded()
+                .upgrade(&db, "head")
+                .await
+                .expect("migrate the test database");
+        }
+        Self { url, db, home }
+    }
+
+    /// The connected database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Its dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.db.dialect()
+    }
+
+    /// A URL another process (or a second pool) can open.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The URL parsed.
+    pub fn database_url(&self) -> DatabaseUrl {
+        DatabaseUrl::parse(&self.url).expect("test URL parses")
+    }
+
+    /// A second, independent connection pool on the same database.
+    pub async fn connect_again(&self) -> Db {
+        Db::connect(&self.database_url())
+            .await
+            .expect("second pool")
+    }
+
+    /// The SQLite file (None on PostgreSQL).
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.home {
+            Home::Sqlite(_, path) => Some(path),
+            Home::Postgres(_) => None,
+        }
+    }
+
+    /// Runs raw SQL on a connection of its own, bypassing the application's pool.
+    pub async fn execute(&self, sql: &str) {
+        use sqlx::Connection;
+        let outcome = match &self.home {
+            Home::Sqlite(_, path) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("connect");
+                sqlx::raw_sql(sql).execute(&mut conn).await.map(drop)
+            }
+            Home::Postgres(_) => {
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::raw_sql(sql).execute(&mut conn).await.map(drop)
+            }
+        };
+        outcome.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    /// Runs a query returning one integer (a count, say) on a connection of its own.
+    pub async fn scalar(&self, sql: &str) -> i64 {
+        use sqlx::Connection;
+        let outcome = match &self.home {
+            Home::Sqlite(_, path) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await
+            }
+            Home::Postgres(_) => {
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await
+            }
+        };
+        outcome.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Closes the pool and removes the database.
+    pub async fn finish(self) {
+        self.db.close().await;
+        match self.home {
+            Home::Sqlite(dir, _) => drop(dir),
+            Home::Postgres(name) => {
+                admin_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            }
+        }
+    }
+}
+
+/// Runs maintenance SQL on the test server's `postgres` database.
+pub(crate) async fn admin_sql(sql: &str) {
+    use sqlx::{Connection, PgConnection};
+    let mut admin = PgConnection::connect(postgres::admin_url())
+        .await
+        .expect("connect to the test server");
+    sqlx::raw_sql(sql)
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = admin.close().await;
+}

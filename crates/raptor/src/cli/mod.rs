@@ -1,0 +1,77 @@
+//! The command line: one subcommand per operator task.
+
+mod db;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use raptor_store::{DatabaseUrl, Db, StoreError};
+
+/// The Raxx trading backend: API server and operator tooling.
+#[derive(Debug, Parser)]
+#[command(name = "raptor", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Database URL (owner credential). Unset: SQLite file ./raptor.db.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Raxx API over HTTP.
+    Serve(serve::ServeArgs),
+    /// Manage the database schema (alembic-style migrations).
+    #[command(subcommand)]
+    Db(db::DbCommand),
+}
+
+/// Why a command failed; printed as `error: …` with exit code 1.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The database URL was refused.
+    #[error(transparent)]
+    Url(#[from] raptor_store::UrlError),
+    /// A migration command failed.
+    #[error(transparent)]
+    Migration(#[from] raptor_store::migrate::MigrationError),
+    /// The operating system refused something.
+    #[error("{context}: {source}")]
+    Io {
+        /// What we were doing.
+        context: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A safety check stopped the command; the message says what to do.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Cli {
+    /// Runs the chosen command; `Err` is printed and exits 1.
+    pub async fn run(self) -> Result<ExitCode, CliError> {
+        let url = DatabaseUrl::from_env_value(self.database_url.as_deref())?;
+        match self.command {
+            Command::Serve(args) => serve::run(&url, args).await,
+            Command::Db(command) => command.run(&url).await,
+        }
+    }
+}
+
+/// Connects and logs the line the runbook watches for.
+async fn connect(url: &DatabaseUrl) -> Result<Db, StoreError> {
+    let db = Db::connect(url).await?;
+    tracing::info!(
+        "Database engine initialized: dialect={} target={}",
+        db.dialect(),
+        url.redacted()
+    );
+    Ok(db)
+}

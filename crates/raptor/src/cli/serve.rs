@@ -1,0 +1,100 @@
+//! `raptor serve`: the API server, with the start-up checks the runbook relies on.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Args;
+use raptor_api::AppState;
+use raptor_store::migrate::Migrator;
+use raptor_store::{DatabaseUrl, Db, Dialect};
+use tokio::net::TcpListener;
+
+use super::{connect, CliError};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    port: u16,
+    /// Address to bind.
+    #[arg(long, env = "RAPTOR_HOST", default_value = "0.0.0.0")]
+    host: std::net::IpAddr,
+    /// On PostgreSQL, upgrade the schema to head before serving instead of refusing to start.
+    #[arg(long)]
+    migrate: bool,
+}
+
+pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliError> {
+    let db = connect(url).await?;
+    prepare_schema(&db, args.migrate).await?;
+    let addr = SocketAddr::new(args.host, args.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| CliError::Io {
+            context: format!("could not listen on {addr}"),
+            source,
+        })?;
+    let local = listener.local_addr().map_err(|source| CliError::Io {
+        context: "could not read the bound address".to_owned(),
+        source,
+    })?;
+    tracing::info!("Listening on http://{local}");
+    raptor_api::serve(listener, AppState::new(db.clone()), shutdown_signal())
+        .await
+        .map_err(|source| CliError::Io {
+            context: "the server stopped".to_owned(),
+            source,
+        })?;
+    db.close().await;
+    tracing::info!("Shutdown complete");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SQLite (zero set-up) is brought to head on start. PostgreSQL is shared by many processes
+/// and migrated in the release phase, so a process behind head refuses to start unless told
+/// to migrate.
+async fn prepare_schema(db: &Db, migrate: bool) -> Result<(), CliError> {
+    let migrator = Migrator::embedded();
+    if db.dialect() == Dialect::Sqlite || migrate {
+        migrator.upgrade(db, "head").await?;
+    }
+    let status = migrator.status(db).await?;
+    for drift in &status.drift {
+        tracing::warn!("{drift}; run `raptor db current` for details");
+    }
+    if !status.is_head() {
+        return Err(CliError::Refused(format!(
+            "the database schema is at {} but this binary needs {}. Run `raptor db upgrade head` \
+             (the Procfile's release phase does this) or start with `raptor serve --migrate`.",
+            status.current.as_deref().unwrap_or("<base>"),
+            status.head.as_deref().unwrap_or("<base>"),
+        )));
+    }
+    Ok(())
+}
+
+/// Resolves on SIGTERM (what Heroku sends) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "could not listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "could not listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("Shutdown signal received; draining in-flight requests");
+}
