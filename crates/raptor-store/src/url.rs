@@ -324,8 +324,7 @@ mod tests {
         };
         assert!(format!("{options:?}").contains("Require"));
         let err = DatabaseUrl::parse("postgresql://u:pw@h/db?sslmode=sometimes")
-            .err()
-            .expect("invalid sslmode");
+            .expect_err("invalid sslmode");
         assert!(err.to_string().contains("sslmode"), "{err}");
     }
 
@@ -349,9 +348,7 @@ mod tests {
 
     #[test]
     fn unknown_schemes_list_the_accepted_forms_without_secrets() {
-        let err = DatabaseUrl::parse("mysql://root:hunter2@localhost/raxx")
-            .err()
-            .expect("refused");
+        let err = DatabaseUrl::parse("mysql://root:hunter2@localhost/raxx").expect_err("refused");
         let text = err.to_string();
         assert!(
             text.contains("unsupported database URL scheme 'mysql'"),

@@ -135,16 +135,12 @@ dual_test!(stamp_repairs_a_revision_that_cannot_be_located, Head, |t| {
     t.execute("UPDATE alembic_version SET version_num = 'f00dcafe'")
         .await;
     let migrator = Migrator::embedded();
-    let err = migrator
-        .upgrade(t.db(), "head")
-        .await
-        .err()
-        .expect("refused");
+    let err = migrator.upgrade(t.db(), "head").await.expect_err("refused");
     assert_eq!(
         err.to_string(),
         "Can't locate revision identified by 'f00dcafe'"
     );
-    let err = migrator.status(t.db()).await.err().expect("refused");
+    let err = migrator.status(t.db()).await.expect_err("refused");
     assert!(
         matches!(err, MigrationError::UnknownRevision(ref r) if r == "f00dcafe"),
         "{err}"
@@ -167,8 +163,7 @@ dual_test!(
         let err = Migrator::embedded()
             .upgrade(t.db(), "0002_does_not_exist")
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert_eq!(
             err.to_string(),
             "Can't locate revision identified by '0002_does_not_exist'"
@@ -184,7 +179,7 @@ dual_test!(failed_revision_leaves_the_previous_revision, Empty, |t| {
         "DROP TABLE two;",
     );
     let migrator = Migrator::new(vec![CREATE_ONE, broken]);
-    let err = migrator.upgrade(t.db(), "head").await.err().expect("fails");
+    let err = migrator.upgrade(t.db(), "head").await.expect_err("fails");
     assert!(matches!(err, MigrationError::StepFailed { .. }), "{err}");
     assert!(
         err.to_string().contains("the database stays at 0001_one"),
@@ -209,8 +204,7 @@ dual_test!(relative_steps_move_one_revision_at_a_time, Empty, |t| {
     let err = migrator
         .upgrade(t.db(), "base")
         .await
-        .err()
-        .expect("wrong way");
+        .expect_err("wrong way");
     assert!(
         matches!(err, MigrationError::WrongDirection { .. }),
         "{err}"
@@ -238,11 +232,7 @@ dual_test!(
             .to_string()
             .contains("WARNING: revision 0001_one was applied with checksum"));
 
-        let err = migrator
-            .upgrade(t.db(), "head")
-            .await
-            .err()
-            .expect("refused");
+        let err = migrator.upgrade(t.db(), "head").await.expect_err("refused");
         assert!(matches!(err, MigrationError::Drift(_)), "{err}");
         assert!(
             err.to_string().contains("raptor db accept-checksum"),
@@ -281,8 +271,7 @@ dual_test!(
         let err = migrator
             .accept_checksum(t.db(), "0002_two")
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(
             matches!(err, MigrationError::WrongDirection { .. }),
             "{err}"

@@ -23,7 +23,7 @@ use crate::schema;
 use crate::url::Dialect;
 
 /// The lock key all Raptor migrators of one PostgreSQL database agree on ("raptor" in ASCII).
-const PG_MIGRATION_LOCK_KEY: i64 = 0x0072_6170_746f_72;
+const PG_MIGRATION_LOCK_KEY: i64 = 0x0000_7261_7074_6f72;
 /// How often a waiting migrator retries the lock.
 const LOCK_POLL_INTERVAL: Duration = Duration::from_millis(200);
 
@@ -464,6 +464,7 @@ impl MigrationConn {
                 if self.read_version().await? != plan.step.from {
                     return Ok(false);
                 }
+                tracing::info!("{}", plan.step);
                 for statement in split_statements(sql) {
                     on_conn!(self, c => (&mut **c).execute(statement).await.map(drop))
                         .map_err(|source| plan.partial_failure(source))?;
@@ -480,6 +481,7 @@ impl MigrationConn {
                     return Ok(false);
                 }
                 if plan.revision.transactional {
+                    tracing::info!("{}", plan.step);
                     (&mut *tx).execute(sql).await.map_err(step_failed)?;
                 }
                 match (&plan.step.from, &plan.step.to) {
@@ -874,7 +876,6 @@ impl Migrator {
             let Some(next) = plan.first() else {
                 return Ok(done);
             };
-            tracing::info!("{}", next.step);
             if conn.apply(next).await? {
                 done.push(next.step.clone());
             }
@@ -1057,7 +1058,7 @@ mod tests {
 
     #[test]
     fn unknown_revisions_are_reported_as_alembic_does() {
-        let err = migrator().resolve("deadbeef", None).err().expect("unknown");
+        let err = migrator().resolve("deadbeef", None).expect_err("unknown");
         assert_eq!(
             err.to_string(),
             "Can't locate revision identified by 'deadbeef'"

@@ -1,0 +1,98 @@
+//! `GET /healthz` over real HTTP on both dialects, including an unreachable database.
+
+use raptor_store::{DatabaseUrl, Db};
+use raptor_testkit::{dual_test, Dialect, Start, TcpProxy, TestApp, TestDb};
+
+dual_test!(healthz_reports_dialect_version_and_revision, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    let (status, body) = app.get_json("/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["db"], t.dialect().name());
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["revision"], "0001_raptor_baseline");
+    app.stop().await;
+});
+
+dual_test!(
+    healthz_on_an_empty_database_reports_no_revision,
+    Empty,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let (status, body) = app.get_json("/healthz").await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["revision"].is_null(), "{body}");
+        app.stop().await;
+    }
+);
+
+dual_test!(unknown_paths_get_a_problem_body, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    let response = app
+        .client
+        .get(app.url("/api/nope"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(
+        response.headers()["content-type"].to_str().expect("ascii"),
+        "application/problem+json"
+    );
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["code"], "not_found");
+    assert_eq!(body["status"], 404);
+    app.stop().await;
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_degrades_when_postgres_is_unreachable_and_recovers() {
+    let t = TestDb::create(Dialect::Postgres, Start::Head).await;
+    let proxy = TcpProxy::start(raptor_testkit::server_addr().await).await;
+    let mut through_proxy = url::Url::parse(t.url()).expect("url");
+    through_proxy
+        .set_port(Some(proxy.addr().port()))
+        .expect("port");
+    let db = Db::connect(&DatabaseUrl::parse(through_proxy.as_str()).expect("url"))
+        .await
+        .expect("connect through the proxy");
+    let app = TestApp::spawn(db.clone()).await;
+    assert_eq!(app.get_json("/healthz").await.0, 200);
+
+    proxy.cut();
+    let (status, body) = app.get_json("/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["db"], "postgresql");
+    assert!(
+        !body.to_string().contains("postgres@"),
+        "connection details leaked: {body}"
+    );
+
+    proxy.restore();
+    let (status, body) = app.get_json("/healthz").await;
+    assert_eq!(status, 200, "did not recover: {body}");
+    assert_eq!(body["revision"], "0001_raptor_baseline");
+    app.stop().await;
+    db.close().await;
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_degrades_when_the_sqlite_file_disappears_and_recovers() {
+    let t = TestDb::create(Dialect::Sqlite, Start::Head).await;
+    let path = t.sqlite_path().expect("sqlite file").to_owned();
+    let moved = path.with_extension("moved");
+    let app = TestApp::spawn(t.db().clone()).await;
+    assert_eq!(app.get_json("/healthz").await.0, 200);
+
+    std::fs::rename(&path, &moved).expect("move the database away");
+    let (status, body) = app.get_json("/healthz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "degraded");
+
+    std::fs::rename(&moved, &path).expect("put it back");
+    assert_eq!(app.get_json("/healthz").await.0, 200);
+    app.stop().await;
+    t.finish().await;
+}

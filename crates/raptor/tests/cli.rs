@@ -1,0 +1,292 @@
+//! The `raptor` binary as an operator runs it: real processes against real databases.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use raptor_store::schema;
+use raptor_testkit::{dual_test, Dialect, Start, TestDb};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const HEAD: &str = "0001_raptor_baseline";
+
+fn raptor(database_url: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raptor"));
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("RAPTOR_LOG_FORMAT")
+        .env_remove("PORT")
+        .env("RAPTOR_LOG", "info")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if let Some(url) = database_url {
+        cmd.env("DATABASE_URL", url);
+    }
+    cmd
+}
+
+async fn run(database_url: Option<&str>, args: &[&str]) -> Output {
+    raptor(database_url)
+        .args(args)
+        .output()
+        .await
+        .expect("run raptor")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+dual_test!(racing_upgrades_apply_the_baseline_once, Empty, |t| {
+    let spawn = || {
+        raptor(Some(t.url()))
+            .args(["db", "upgrade", "head"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = tokio::join!(a.wait_with_output(), b.wait_with_output());
+    let (a, b) = (a.expect("first"), b.expect("second"));
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    assert!(b.status.success(), "{}", text(&b.stderr));
+    let logs = text(&a.stderr) + &text(&b.stderr);
+    assert_eq!(logs.matches("Running upgrade").count(), 1, "{logs}");
+    let current = run(Some(t.url()), &["db", "current"]).await;
+    assert_eq!(text(&current.stdout).trim(), format!("{HEAD} (head)"));
+});
+
+dual_test!(
+    offline_sql_is_printed_without_touching_the_database,
+    Empty,
+    |t| {
+        let out = run(Some(t.url()), &["db", "upgrade", "head", "--sql"]).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let script = text(&out.stdout);
+        assert!(script.contains("CREATE TABLE users"), "{script}");
+        assert!(script.contains(&format!(
+            "INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')"
+        )));
+        let tables = schema::table_names(t.db()).await.expect("tables");
+        assert!(tables.is_empty(), "--sql changed the database: {tables:?}");
+
+        // A DBA who runs the reviewed script gets a database the binary accepts as head.
+        t.execute(&script).await;
+        let current = run(Some(t.url()), &["db", "current"]).await;
+        assert!(current.status.success(), "{}", text(&current.stdout));
+        assert_eq!(text(&current.stdout).trim(), format!("{HEAD} (head)"));
+    }
+);
+
+dual_test!(db_commands_report_as_alembic_does, Empty, |t| {
+    let url = Some(t.url());
+    let up = run(url, &["db", "upgrade", "head"]).await;
+    assert!(up.status.success(), "{}", text(&up.stderr));
+    assert!(text(&up.stderr).contains(&format!("Running upgrade  -> {HEAD}, raptor baseline")));
+    let dialect = format!(
+        "Database engine initialized: dialect={}",
+        t.dialect().name()
+    );
+    assert!(text(&up.stderr).contains(&dialect), "{}", text(&up.stderr));
+
+    let history = run(url, &["db", "history"]).await;
+    assert_eq!(
+        text(&history.stdout).trim(),
+        format!("<base> -> {HEAD} (head), raptor baseline")
+    );
+
+    let down = run(url, &["db", "downgrade", "base"]).await;
+    assert!(down.status.success(), "{}", text(&down.stderr));
+    let current = run(url, &["db", "current"]).await;
+    assert_eq!(text(&current.stdout).trim(), "<base> (no revision applied)");
+
+    let unknown = run(url, &["db", "upgrade", "cafe0000"]).await;
+    assert!(!unknown.status.success());
+    assert!(text(&unknown.stderr).contains("Can't locate revision identified by 'cafe0000'"));
+
+    let stamp = run(url, &["db", "stamp", HEAD]).await;
+    assert!(stamp.status.success(), "{}", text(&stamp.stderr));
+    let current = run(url, &["db", "current"]).await;
+    assert_eq!(text(&current.stdout).trim(), format!("{HEAD} (head)"));
+});
+
+dual_test!(current_fails_loudly_on_an_edited_migration, Head, |t| {
+    t.execute("UPDATE raptor_migration_checksums SET checksum = 'edited'")
+        .await;
+    let current = run(Some(t.url()), &["db", "current"]).await;
+    assert!(!current.status.success(), "drift must not exit 0");
+    assert!(text(&current.stdout).contains("WARNING: revision 0001_raptor_baseline was applied"));
+    let upgrade = run(Some(t.url()), &["db", "upgrade", "head"]).await;
+    assert!(!upgrade.status.success());
+    assert!(text(&upgrade.stderr).contains("raptor db accept-checksum"));
+    let accept = run(Some(t.url()), &["db", "accept-checksum", HEAD]).await;
+    assert!(accept.status.success(), "{}", text(&accept.stderr));
+    assert!(run(Some(t.url()), &["db", "current"])
+        .await
+        .status
+        .success());
+});
+
+/// A running `raptor serve` and the address it announced.
+struct Server {
+    child: Child,
+    base_url: String,
+}
+
+impl Server {
+    async fn start(database_url: &str, extra: &[&str]) -> Result<Self, String> {
+        let mut child = raptor(Some(database_url))
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut seen = String::new();
+        let announced = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen.push_str(&line);
+                seen.push('\n');
+                if let Some(at) = line.find("Listening on ") {
+                    return Some(line[at + "Listening on ".len()..].trim().to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .expect("serve neither listened nor exited");
+        match announced {
+            Some(base_url) => {
+                // Keep draining the log so the server never blocks on a full pipe.
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                Ok(Self { child, base_url })
+            }
+            None => Err(seen),
+        }
+    }
+
+    async fn health(&self) -> serde_json::Value {
+        let response = reqwest::get(format!("{}/healthz", self.base_url))
+            .await
+            .expect("GET");
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().await.expect("json")
+    }
+
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill");
+        assert!(kill.success());
+        self.child.wait().await.expect("wait")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_sqlite_migrates_itself_and_drains_on_sigterm() {
+    let t = TestDb::create(Dialect::Sqlite, Start::Empty).await;
+    let server = Server::start(t.url(), &[]).await.expect("serve starts");
+    let health = server.health().await;
+    assert_eq!(health["db"], "sqlite");
+    assert_eq!(health["revision"], HEAD);
+    let status = server.terminate().await;
+    assert!(
+        status.success(),
+        "SIGTERM should end serve cleanly: {status}"
+    );
+    t.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_on_postgres_refuses_to_start_behind_head_unless_told_to_migrate() {
+    let t = TestDb::create(Dialect::Postgres, Start::Empty).await;
+    let refused = Server::start(t.url(), &[])
+        .await
+        .err()
+        .expect("must refuse");
+    assert!(refused.contains("raptor db upgrade head"), "{refused}");
+    assert!(schema::table_names(t.db())
+        .await
+        .expect("tables")
+        .is_empty());
+
+    let server = Server::start(t.url(), &["--migrate"])
+        .await
+        .expect("serve --migrate");
+    let health = server.health().await;
+    assert_eq!(health["db"], "postgresql");
+    assert_eq!(health["revision"], HEAD);
+    assert!(server.terminate().await.success());
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn bad_database_urls_exit_non_zero_listing_the_accepted_forms() {
+    for url in [
+        "mysql://root:hunter2@localhost/raxx",
+        "root:hunter2@localhost/raxx",
+        "sqlite://raptor.db",
+        "postgresql://raptor:hunter2@host:port/raxx",
+    ] {
+        let out = run(Some(url), &["db", "current"]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{url}: {stderr}");
+        assert!(
+            stderr.contains("accepted forms: sqlite:///"),
+            "{url}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "{url} leaked its password: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn unreachable_postgres_is_reported_without_the_password() {
+    let out = run(
+        Some("postgresql://raptor:hunter2@127.0.0.1:1/raxx"),
+        &["db", "upgrade"],
+    )
+    .await;
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("could not connect to the postgresql database"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("postgresql://raptor:***@127.0.0.1:1/raxx"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[tokio::test]
+async fn help_lists_every_command_with_its_purpose() {
+    let out = run(None, &["--help"]).await;
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("serve") && help.contains("Serve the Raxx API over HTTP"),
+        "{help}"
+    );
+    assert!(
+        help.contains("db") && help.contains("Manage the database schema"),
+        "{help}"
+    );
+    let db_help = text(&run(None, &["db", "--help"]).await.stdout);
+    for command in [
+        "upgrade",
+        "downgrade",
+        "stamp",
+        "current",
+        "history",
+        "accept-checksum",
+    ] {
+        assert!(db_help.contains(command), "{command} missing: {db_help}");
+    }
+}
