@@ -1,28 +1,45 @@
 //! Raptor's HTTP API: the axum router, one module per domain, and the single mapping of
 //! errors to RFC 9457 problem bodies.
 
+mod admin;
+mod auth;
+mod config;
+mod extract;
+mod guard;
 mod health;
+mod limits;
+pub mod mail;
 mod problem;
+mod secrets;
+mod session;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use raptor_store::Db;
 use tokio::net::TcpListener;
 
+pub use config::{ApiConfig, ConfigError};
 pub use problem::Problem;
+pub use session::COOKIE_NAME;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
     /// The application's database.
     pub db: Db,
+    /// Where the API is served, and what follows from it.
+    pub config: Arc<ApiConfig>,
+    /// Outbound email.
+    pub mailer: Arc<dyn mail::Mailer>,
 }
 
 impl AppState {
     /// State over a connected database.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    pub fn new(db: Db, config: Arc<ApiConfig>, mailer: Arc<dyn mail::Mailer>) -> Self {
+        Self { db, config, mailer }
     }
 }
 
@@ -30,7 +47,13 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(auth::routes())
+        .merge(admin::routes())
         .fallback(problem::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_origin,
+        ))
         .with_state(state)
 }
 
@@ -41,7 +64,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

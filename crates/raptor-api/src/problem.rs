@@ -1,56 +1,142 @@
 //! Errors as `application/problem+json` bodies (RFC 9457) with a stable `code`.
 
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use raptor_domain::InvalidInput;
 use serde::Serialize;
 
-/// A problem body. `code` is stable for clients; `detail` is for people.
-#[derive(Debug, Clone, Serialize)]
+/// A problem body. `code` is stable for clients; `detail` is for people. The RFC's `type`
+/// and `title` follow from `code` and `status` when the body is written.
+#[derive(Debug, Clone)]
 pub struct Problem {
-    /// A URI naming the problem type.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary of the type.
-    pub title: String,
     /// The HTTP status.
-    pub status: u16,
+    pub status: StatusCode,
     /// Stable machine-readable code.
     pub code: &'static str,
     /// What went wrong this time.
     pub detail: String,
+    /// The field at fault, when one is.
+    pub field: Option<&'static str>,
+    /// Seconds to wait before retrying (sent as `Retry-After`).
+    pub retry_after: Option<u64>,
+}
+
+/// The wire form of a [`Problem`].
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
 }
 
 impl Problem {
     /// A problem with the given status, code and detail.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
         Self {
-            kind: format!("https://raxx.app/problems/{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
+            status,
             code,
             detail: detail.into(),
+            field: None,
+            retry_after: None,
         }
+    }
+
+    /// 400.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    /// 401.
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, detail)
+    }
+
+    /// 403.
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, detail)
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// 409.
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, detail)
+    }
+
+    /// 422 naming the field at fault.
+    pub fn invalid(input: InvalidInput) -> Self {
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            input.to_string(),
+        );
+        problem.field = Some(input.field);
+        problem
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(retry_after: u64) -> Self {
+        let mut problem = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many attempts; try again in {retry_after} s"),
+        );
+        problem.retry_after = Some(retry_after);
+        problem
+    }
+
+    /// 500: the cause is logged, never sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%cause, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+}
+
+impl From<raptor_store::StoreError> for Problem {
+    fn from(err: raptor_store::StoreError) -> Self {
+        Self::internal(&err)
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::to_vec(&self).unwrap_or_default();
-        (
-            status,
+        let body = Body {
+            kind: format!("https://raxx.app/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: &self.detail,
+            field: self.field,
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (
+            self.status,
             [(header::CONTENT_TYPE, "application/problem+json")],
             body,
         )
-            .into_response()
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
 /// The answer for any path the API does not have.
 pub(crate) async fn not_found(uri: Uri) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("no route for {}", uri.path()),
-    )
+    Problem::not_found(format!("no route for {}", uri.path()))
 }

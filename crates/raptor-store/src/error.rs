@@ -31,6 +31,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether a unique constraint refused the write (a taken email, a reused credential id).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(err)
+            if err.as_database_error().is_some_and(|e| e.is_unique_violation()))
+    }
+
     pub(crate) fn connect(url: &DatabaseUrl, err: sqlx::Error) -> Self {
         StoreError::Connect {
             dialect: url.dialect().name(),

@@ -12,12 +12,27 @@ macro_rules! on_pool {
     };
 }
 
+#[macro_use]
+mod tx;
+
+pub mod audit;
+pub mod backup_codes;
+pub mod clock;
+mod decimal;
 mod engine;
 mod error;
 pub mod migrate;
+pub mod outbox;
+pub mod passkeys;
+pub mod rate_limits;
 pub mod schema;
+pub mod sessions;
+pub mod tokens;
 mod url;
+pub mod users;
 
+pub use decimal::DbDecimal;
 pub use engine::{Db, EngineSettings};
 pub use error::StoreError;
+pub use tx::Tx;
 pub use url::{DatabaseUrl, Dialect, UrlError, ACCEPTED_FORMS, DEFAULT_SQLITE_FILE};

@@ -1,32 +1,59 @@
-//! A real Raptor HTTP server on a random local port, for API tests.
+//! A real Raptor HTTP server on a random local port, and a cookie-keeping client for it.
 
-use raptor_api::AppState;
+use std::sync::Arc;
+
+use raptor_api::mail::{Mailer, OutboxMailer};
+use raptor_api::{ApiConfig, AppState};
 use raptor_store::Db;
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A running server and a client for it.
+/// A running server.
 pub struct TestApp {
     base_url: String,
-    /// A client with a cookie-free default configuration.
+    origin: String,
+    /// A plain client (no cookies, no Origin).
     pub client: reqwest::Client,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
 impl TestApp {
-    /// Serves the API over `db` on 127.0.0.1 and a free port.
+    /// Serves the API over `db` on 127.0.0.1 and a free port, mailing into the outbox.
     pub async fn spawn(db: Db) -> Self {
+        let mailer = Arc::new(OutboxMailer::new(db.clone()));
+        Self::spawn_with_mailer(db, mailer).await
+    }
+
+    /// Serves the API with a chosen mailer.
+    pub async fn spawn_with_mailer(db: Db, mailer: Arc<dyn Mailer>) -> Self {
+        Self::spawn_with(db, mailer, None).await
+    }
+
+    /// A second server behind the same public origin as `self` (as behind a load balancer),
+    /// over its own connection pool.
+    pub async fn spawn_sibling(&self, db: Db) -> Self {
+        let mailer = Arc::new(OutboxMailer::new(db.clone()));
+        Self::spawn_with(db, mailer, Some(self.origin.clone())).await
+    }
+
+    async fn spawn_with(db: Db, mailer: Arc<dyn Mailer>, origin: Option<String>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("bound address");
+        // Passkeys need a domain, so the public URL says localhost for the same port.
+        let origin = origin.unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
+        let config = ApiConfig::new(&origin, false).expect("config");
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async {
             let _ = stopped.await;
         };
-        let task = tokio::spawn(raptor_api::serve(listener, AppState::new(db), shutdown));
+        let state = AppState::new(db, config, mailer);
+        let task = tokio::spawn(raptor_api::serve(listener, state, shutdown));
         Self {
             base_url: format!("http://{addr}"),
+            origin,
             client: reqwest::Client::new(),
             stop,
             task,
@@ -38,8 +65,23 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// The public origin (`http://localhost:PORT`), what a browser sends as `Origin`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// A fresh browser-like client: it keeps the session cookie and sends `Origin`.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            base_url: self.base_url.clone(),
+            origin: Some(self.origin.clone()),
+            cookie: None,
+        }
+    }
+
     /// GETs `path` and returns the status and JSON body.
-    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let response = self
             .client
             .get(self.url(path))
@@ -55,5 +97,96 @@ impl TestApp {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         self.task.await.expect("server task").expect("server ran");
+    }
+}
+
+/// An answer: status, headers and JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Parsed body.
+    pub body: Value,
+}
+
+/// A client that behaves like a browser on the public origin.
+#[derive(Debug, Clone)]
+pub struct Browser {
+    client: reqwest::Client,
+    base_url: String,
+    /// The `Origin` sent with every request (None: send none).
+    pub origin: Option<String>,
+    /// The session cookie value, as the server last set it.
+    pub cookie: Option<String>,
+}
+
+impl Browser {
+    /// GET.
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    /// POST a JSON body.
+    pub async fn post(&mut self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// PATCH a JSON body.
+    pub async fn patch(&mut self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&mut self, path: &str) -> Reply {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Sends a request with the cookie and origin, and keeps any cookie the answer sets.
+    pub async fn send(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(origin) = &self.origin {
+            request = request.header("Origin", origin);
+        }
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", format!("{}={cookie}", raptor_api::COOKIE_NAME));
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        for set in headers.get_all("set-cookie") {
+            let set = set.to_str().expect("ascii cookie");
+            let Some(value) = set.split(';').next().and_then(|pair| {
+                pair.trim()
+                    .strip_prefix(&format!("{}=", raptor_api::COOKIE_NAME))
+            }) else {
+                continue;
+            };
+            self.cookie =
+                (!value.is_empty() && !set.contains("Max-Age=0")).then(|| value.to_owned());
+        }
+        let bytes = response.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 }

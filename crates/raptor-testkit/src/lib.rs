@@ -6,12 +6,16 @@
 //! neither is possible the PostgreSQL cases fail, saying how to install them; they never skip.
 
 mod app;
+mod passkey;
 mod postgres;
+mod postmark;
 mod proxy;
 mod test_db;
 
-pub use app::TestApp;
+pub use app::{Browser, Reply, TestApp};
+pub use passkey::SoftAuthenticator;
 pub use postgres::{admin_url, server_addr};
+pub use postmark::FakePostmark;
 pub use proxy::TcpProxy;
 pub use raptor_store::Dialect;
 pub use test_db::{Start, TestDb};
@@ -19,7 +23,7 @@ pub use test_db::{Start, TestDb};
 /// Defines `mod $name { fn sqlite(); fn postgres(); }`: the same async body run once on each
 /// dialect, each time against a fresh [`TestDb`] in the given [`Start`] state.
 ///
-/// ```ignore
+/// ```text
 /// dual_test!(upgrade_creates_users, Empty, |t| {
 ///     Migrator::embedded().upgrade(t.db(), "head").await.unwrap();
 /// });

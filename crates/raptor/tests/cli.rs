@@ -149,7 +149,8 @@ impl Server {
                 seen.push_str(&line);
                 seen.push('\n');
                 if let Some(at) = line.find("Listening on ") {
-                    return Some(line[at + "Listening on ".len()..].trim().to_owned());
+                    let rest = &line[at + "Listening on ".len()..];
+                    return rest.split_whitespace().next().map(str::to_owned);
                 }
             }
             None
@@ -290,3 +291,55 @@ async fn help_lists_every_command_with_its_purpose() {
         assert!(db_help.contains(command), "{command} missing: {db_help}");
     }
 }
+
+dual_test!(a_bootstrap_token_makes_its_first_user_an_admin, Head, |t| {
+    let out = run(
+        Some(t.url()),
+        &["admin", "bootstrap-token", "--ttl-minutes", "30"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let token = text(&out.stdout).trim().to_owned();
+    assert!(token.len() >= 40, "{token}");
+    assert!(
+        !text(&out.stderr).contains(&token),
+        "the token went to the log"
+    );
+
+    let app = raptor_testkit::TestApp::spawn(t.db().clone()).await;
+    let mut browser = app.browser();
+    let mut key = raptor_testkit::SoftAuthenticator::new(app.origin());
+    let reply = key
+        .sign_up(&mut browser, "root@example.com", Some(&token))
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["roles"],
+        serde_json::json!(["customer", "admin"])
+    );
+    app.stop().await;
+
+    let granted = run(
+        Some(t.url()),
+        &["admin", "grant-role", "ROOT@example.com", "support"],
+    )
+    .await;
+    assert!(granted.status.success(), "{}", text(&granted.stderr));
+    assert_eq!(
+        text(&granted.stdout).trim(),
+        "Granted support for root@example.com; roles now: customer, support, admin"
+    );
+    let bad = run(
+        Some(t.url()),
+        &["admin", "grant-role", "root@example.com", "root"],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("roles are customer, support, admin"));
+    let nobody = run(
+        Some(t.url()),
+        &["admin", "grant-role", "nobody@example.com", "admin"],
+    )
+    .await;
+    assert!(text(&nobody.stderr).contains("no user with email nobody@example.com"));
+});

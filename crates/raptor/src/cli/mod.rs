@@ -1,5 +1,6 @@
 //! The command line: one subcommand per operator task.
 
+mod admin;
 mod db;
 mod serve;
 
@@ -27,6 +28,9 @@ enum Command {
     /// Manage the database schema (alembic-style migrations).
     #[command(subcommand)]
     Db(db::DbCommand),
+    /// Operator tasks on accounts: the first admin, role grants.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
 }
 
 /// Why a command failed; printed as `error: …` with exit code 1.
@@ -61,6 +65,7 @@ impl Cli {
         match self.command {
             Command::Serve(args) => serve::run(&url, args).await,
             Command::Db(command) => command.run(&url).await,
+            Command::Admin(command) => command.run(&url).await,
         }
     }
 }

@@ -3,10 +3,14 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::Args;
-use raptor_api::AppState;
+use raptor_api::mail::{Mailer, OutboxMailer, PostmarkMailer};
+use raptor_api::{ApiConfig, AppState};
+use raptor_domain::Role;
 use raptor_store::migrate::Migrator;
-use raptor_store::{DatabaseUrl, Db, Dialect};
+use raptor_store::{users, DatabaseUrl, Db, Dialect};
 use tokio::net::TcpListener;
 
 use super::{connect, CliError};
@@ -22,11 +26,38 @@ pub struct ServeArgs {
     /// On PostgreSQL, upgrade the schema to head before serving instead of refusing to start.
     #[arg(long)]
     migrate: bool,
+    /// The URL users reach Raptor at: the passkey relying party and the cookie's scope.
+    /// Default: http://localhost:PORT.
+    #[arg(long, env = "RAPTOR_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Take client addresses from X-Forwarded-For (only behind a router that sets it).
+    #[arg(long, env = "RAPTOR_TRUST_PROXY", default_value_t = false)]
+    trust_proxy: bool,
+    /// Postmark server token; without it, email goes to the local outbox.
+    #[arg(long, env = "POSTMARK_SERVER_TOKEN", hide_env_values = true)]
+    postmark_server_token: Option<String>,
+    /// Postmark API base URL.
+    #[arg(long, env = "RAPTOR_POSTMARK_API_URL", default_value = PostmarkMailer::API_URL)]
+    postmark_api_url: String,
 }
 
 pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliError> {
     let db = connect(url).await?;
     prepare_schema(&db, args.migrate).await?;
+    let mailer: Arc<dyn Mailer> = match args
+        .postmark_server_token
+        .as_deref()
+        .filter(|t| !t.is_empty())
+    {
+        Some(token) => Arc::new(PostmarkMailer::new(&args.postmark_api_url, token)),
+        None => Arc::new(OutboxMailer::new(db.clone())),
+    };
+    if users::count_with_role(&db, Role::Admin).await? == 0 {
+        tracing::info!(
+            "No admin yet. Run `raptor admin bootstrap-token` and sign up with the token it prints \
+             to become the first admin."
+        );
+    }
     let addr = SocketAddr::new(args.host, args.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -38,8 +69,20 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         context: "could not read the bound address".to_owned(),
         source,
     })?;
-    tracing::info!("Listening on http://{local}");
-    raptor_api::serve(listener, AppState::new(db.clone()), shutdown_signal())
+    // The default public URL names the port really bound (`--port 0` picks one).
+    let public_url = args
+        .public_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| format!("http://localhost:{}", local.port()));
+    let config = ApiConfig::new(&public_url, args.trust_proxy)
+        .map_err(|e| CliError::Refused(e.to_string()))?;
+    tracing::info!(
+        "Listening on http://{local} (public URL {})",
+        config.public_url
+    );
+    let state = AppState::new(db.clone(), config, mailer);
+    raptor_api::serve(listener, state, shutdown_signal())
         .await
         .map_err(|source| CliError::Io {
             context: "the server stopped".to_owned(),

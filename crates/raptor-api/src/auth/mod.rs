@@ -1,0 +1,69 @@
+//! Accounts: passkey sign-up and sign-in, sessions, passkey management, backup codes,
+//! bootstrap admin and email sign-in links.
+
+mod backup_codes;
+mod ceremony;
+mod email_link;
+mod manage;
+
+use axum::routing::{delete, get, patch, post};
+use axum::Router;
+use raptor_store::audit::AuditEvent;
+
+use crate::extract::ClientInfo;
+use crate::AppState;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/auth/register/options",
+            post(ceremony::register_options),
+        )
+        .route("/api/auth/register", post(ceremony::register))
+        .route("/api/auth/login/options", post(ceremony::login_options))
+        .route("/api/auth/login", post(ceremony::login))
+        .route("/api/auth/session", get(manage::session))
+        .route("/api/auth/logout", post(manage::logout))
+        .route("/api/auth/sessions", get(manage::sessions))
+        .route("/api/auth/sessions/{id}", delete(manage::revoke_session))
+        .route(
+            "/api/auth/passkeys",
+            get(manage::passkeys).post(ceremony::add_passkey),
+        )
+        .route(
+            "/api/auth/passkeys/options",
+            post(ceremony::add_passkey_options),
+        )
+        .route(
+            "/api/auth/passkeys/{id}",
+            patch(manage::rename_passkey).delete(manage::delete_passkey),
+        )
+        .route(
+            "/api/auth/backup-codes",
+            get(backup_codes::remaining).post(backup_codes::regenerate),
+        )
+        .route("/api/auth/backup-codes/login", post(backup_codes::login))
+        .route("/api/auth/email-link", post(email_link::request))
+        .route("/api/auth/email-link/login", post(email_link::login))
+}
+
+/// An audit event for an auth action by (or against) a user, from a client.
+pub(crate) fn event(
+    action: &'static str,
+    outcome: &'static str,
+    user: Option<(i64, &str)>,
+    client: &ClientInfo,
+) -> AuditEvent {
+    AuditEvent {
+        actor_user_id: user.map(|(id, _)| id),
+        actor_email: user.map(|(_, email)| email.to_owned()),
+        actor_type: "user",
+        action,
+        target_type: user.map(|_| "user"),
+        target_id: user.map(|(id, _)| id.to_string()),
+        outcome,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        ..AuditEvent::default()
+    }
+}

@@ -1,0 +1,67 @@
+//! What the API needs to know about where it is served: the public URL, from which the
+//! WebAuthn relying party and the cookie's `Secure` flag follow.
+
+use std::sync::Arc;
+
+use url::Url;
+use webauthn_rs::{Webauthn, WebauthnBuilder};
+
+/// Why the public URL cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not a URL at all.
+    #[error("RAPTOR_PUBLIC_URL is not a URL: {0}")]
+    NotAUrl(#[from] url::ParseError),
+    /// WebAuthn needs a domain as relying-party id.
+    #[error("RAPTOR_PUBLIC_URL must name a domain, not an IP address (use http://localhost:8000, not 127.0.0.1): passkeys are bound to a domain")]
+    NotADomain,
+    /// Browsers allow WebAuthn only on secure origins.
+    #[error("RAPTOR_PUBLIC_URL must use https unless the host is localhost: browsers refuse passkeys on plain http")]
+    Insecure,
+    /// The WebAuthn library refused the relying party.
+    #[error("RAPTOR_PUBLIC_URL cannot serve as a WebAuthn relying party: {0}")]
+    Webauthn(String),
+}
+
+/// Settings derived from the public URL; shared by every request.
+#[derive(Debug)]
+pub struct ApiConfig {
+    /// The relying party (RP id = the public URL's host).
+    pub webauthn: Webauthn,
+    /// The public URL.
+    pub public_url: Url,
+    /// The origin browsers send (`scheme://host[:port]`).
+    pub origin: String,
+    /// Whether the session cookie is `Secure` (all but plain-http localhost).
+    pub cookie_secure: bool,
+    /// Whether to take the client address from `X-Forwarded-For` (behind a trusted router).
+    pub trust_proxy: bool,
+    /// The address emails come from.
+    pub mail_from: String,
+}
+
+impl ApiConfig {
+    /// Derives the settings from the public URL (`RAPTOR_PUBLIC_URL`).
+    pub fn new(public_url: &str, trust_proxy: bool) -> Result<Arc<Self>, ConfigError> {
+        let public_url = Url::parse(public_url)?;
+        let Some(url::Host::Domain(host)) = public_url.host() else {
+            return Err(ConfigError::NotADomain);
+        };
+        let host = host.to_owned();
+        let local = host == "localhost";
+        if public_url.scheme() != "https" && !local {
+            return Err(ConfigError::Insecure);
+        }
+        let webauthn = WebauthnBuilder::new(&host, &public_url)
+            .and_then(|b| b.rp_name("Raxx").build())
+            .map_err(|e| ConfigError::Webauthn(e.to_string()))?;
+        Ok(Arc::new(Self {
+            webauthn,
+            origin: public_url.origin().ascii_serialization(),
+            cookie_secure: !(local && public_url.scheme() == "http"),
+            public_url,
+            trust_proxy,
+            mail_from: "Raxx <no-reply@raxx.app>".to_owned(),
+        }))
+    }
+}

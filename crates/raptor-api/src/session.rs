@@ -1,0 +1,153 @@
+//! Cookie sessions: issuing them, reading them back, and the extractor that requires one.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use chrono::{DateTime, Duration, Utc};
+use raptor_domain::Role;
+use raptor_store::sessions::{self, NewSession};
+use raptor_store::users::{self, User};
+use raptor_store::Tx;
+
+use crate::extract::ClientInfo;
+use crate::secrets::{new_token, token_hash};
+use crate::{AppState, Problem};
+
+/// The session cookie's name.
+pub const COOKIE_NAME: &str = "raptor_session";
+/// A session ends this long after sign-in, whatever happens.
+pub const ABSOLUTE_TIMEOUT: Duration = Duration::days(14);
+/// A session ends after this long without a request.
+pub const IDLE_TIMEOUT: Duration = Duration::hours(24);
+/// `last_seen_at` is written at most this often, not on every request.
+const TOUCH_EVERY: Duration = Duration::minutes(1);
+
+/// The signed-in user behind a request; rejects with 401 when there is none.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    /// The session row.
+    pub session: sessions::Session,
+    /// Its user.
+    pub user: User,
+    /// The user's roles.
+    pub roles: Vec<Role>,
+}
+
+impl CurrentSession {
+    /// Whether the user holds `role` (admins hold every staff right).
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    }
+}
+
+/// The session token from the `Cookie` header, if any.
+pub fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+impl FromRequestParts<AppState> for CurrentSession {
+    type Rejection = Problem;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let signed_out = || Problem::unauthorized("not_signed_in", "sign in first");
+        let token = cookie_token(&parts.headers).ok_or_else(signed_out)?;
+        let now = raptor_store::clock::now();
+        let session = sessions::live(&state.db, &token_hash(token), now, now - IDLE_TIMEOUT)
+            .await?
+            .ok_or_else(signed_out)?;
+        if now - session.last_seen_at > TOUCH_EVERY {
+            sessions::touch(&state.db, session.id, now).await?;
+        }
+        let user = users::by_id(&state.db, session.user_id)
+            .await?
+            .ok_or_else(signed_out)?;
+        let roles = users::roles(&state.db, user.id).await?;
+        Ok(Self {
+            session,
+            user,
+            roles,
+        })
+    }
+}
+
+/// A freshly issued session: the token goes into the cookie, never into storage.
+pub struct Issued {
+    /// The session row id.
+    pub id: i64,
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// Opens a session inside the sign-in transaction.
+pub async fn issue(
+    tx: &mut Tx,
+    user_id: i64,
+    auth_method: &'static str,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<Issued, Problem> {
+    let token = new_token();
+    let expires_at = now + ABSOLUTE_TIMEOUT;
+    let id = sessions::create(
+        tx,
+        &NewSession {
+            token_hash: &token_hash(&token),
+            user_id,
+            auth_method,
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+            expires_at,
+        },
+        now,
+    )
+    .await?;
+    Ok(Issued {
+        id,
+        token,
+        expires_at,
+    })
+}
+
+impl Issued {
+    /// The `Set-Cookie` header carrying the session.
+    pub fn cookie(&self, state: &AppState) -> (axum::http::HeaderName, HeaderValue) {
+        let max_age = (self.expires_at - raptor_store::clock::now())
+            .num_seconds()
+            .max(0);
+        cookie_header(state, &self.token, max_age)
+    }
+}
+
+/// The `Set-Cookie` header that removes the session cookie.
+pub fn clearing_cookie(state: &AppState) -> (axum::http::HeaderName, HeaderValue) {
+    cookie_header(state, "", 0)
+}
+
+fn cookie_header(
+    state: &AppState,
+    value: &str,
+    max_age: i64,
+) -> (axum::http::HeaderName, HeaderValue) {
+    let secure = if state.config.cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie =
+        format!("{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+    // Tokens are base64url and the attributes are ASCII, so the value is always valid.
+    let value = HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""));
+    (SET_COOKIE, value)
+}

@@ -1,0 +1,32 @@
+//! Fixed-window counters shared by every server process through the database.
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::Db;
+use crate::error::StoreError;
+
+/// Counts one hit on `key` in the window starting at `window_start`; returns the new count.
+pub async fn hit(db: &Db, key: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
+             ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(window_start)
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+/// Drops windows that started before `cutoff`; returns how many.
+pub async fn purge(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
+}

@@ -1,0 +1,172 @@
+//! Server-side sessions: only a hash of the cookie's token is stored.
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::Db;
+use crate::error::StoreError;
+use crate::tx::Tx;
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Session {
+    /// Row id.
+    pub id: i64,
+    /// Whose.
+    pub user_id: i64,
+    /// `passkey`, `backup_code`, `email_link` or `bootstrap`.
+    pub auth_method: String,
+    /// Sign-in time.
+    pub created_at: DateTime<Utc>,
+    /// Last request seen.
+    pub last_seen_at: DateTime<Utc>,
+    /// Absolute end.
+    pub expires_at: DateTime<Utc>,
+    /// Client address at sign-in.
+    pub ip: Option<String>,
+    /// Client user agent at sign-in.
+    pub user_agent: Option<String>,
+}
+
+/// What a new session records.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    /// SHA-256 of the cookie token.
+    pub token_hash: &'a [u8],
+    /// Whose.
+    pub user_id: i64,
+    /// How they signed in.
+    pub auth_method: &'static str,
+    /// From where.
+    pub ip: Option<&'a str>,
+    /// With what.
+    pub user_agent: Option<&'a str>,
+    /// Absolute end.
+    pub expires_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, user_id, auth_method, created_at, last_seen_at, expires_at, ip, user_agent";
+
+/// Opens a session.
+pub async fn create(
+    tx: &mut Tx,
+    new: &NewSession<'_>,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    let id = on_tx!(tx, t => {
+        sqlx::query_scalar(
+            "INSERT INTO sessions (token_hash, user_id, auth_method, created_at, last_seen_at, \
+             expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(new.token_hash)
+        .bind(new.user_id)
+        .bind(new.auth_method)
+        .bind(now)
+        .bind(new.expires_at)
+        .bind(new.ip)
+        .bind(new.user_agent)
+        .fetch_one(&mut **t)
+        .await?
+    });
+    Ok(id)
+}
+
+/// The live session for a token hash: not revoked, not expired, seen since `idle_cutoff`,
+/// and belonging to an active user.
+pub async fn live(
+    db: &Db,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+    idle_cutoff: DateTime<Utc>,
+) -> Result<Option<Session>, StoreError> {
+    let sql = format!(
+        "SELECT s.{} FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+         AND s.last_seen_at > $3 AND u.status = 'active'",
+        COLUMNS.replace(", ", ", s.")
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(token_hash)
+            .bind(now)
+            .bind(idle_cutoff)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+/// Moves the idle clock forward.
+pub async fn touch(db: &Db, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// A user's live sessions, newest first.
+pub async fn of_user(
+    db: &Db,
+    user_id: i64,
+    now: DateTime<Utc>,
+    idle_cutoff: DateTime<Utc>,
+) -> Result<Vec<Session>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+         AND expires_at > $2 AND last_seen_at > $3 ORDER BY id DESC"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(now)
+            .bind(idle_cutoff)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// Revokes one of a user's sessions; false when there was no such live session.
+pub async fn revoke(
+    tx: &mut Tx,
+    user_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(user_id)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed == 1)
+}
+
+/// Revokes every live session of a user, except `keep`; returns how many.
+pub async fn revoke_all(
+    tx: &mut Tx,
+    user_id: i64,
+    keep: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+             AND ($3 IS NULL OR id <> $3)",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(keep)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    }))
+}
