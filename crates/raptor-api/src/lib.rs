@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod config;
+mod console;
 mod extract;
 mod guard;
 mod health;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(auth::routes())
         .merge(admin::routes())
+        .merge(console::routes())
         .fallback(problem::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -6,6 +6,7 @@
 //! neither is possible the PostgreSQL cases fail, saying how to install them; they never skip.
 
 mod app;
+mod chromium;
 mod passkey;
 mod postgres;
 mod postmark;
@@ -13,6 +14,7 @@ mod proxy;
 mod test_db;
 
 pub use app::{Browser, Reply, TestApp};
+pub use chromium::Chromium;
 pub use passkey::SoftAuthenticator;
 pub use postgres::{admin_url, server_addr};
 pub use postmark::FakePostmark;

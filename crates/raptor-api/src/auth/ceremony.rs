@@ -20,6 +20,7 @@ use webauthn_rs::prelude::{
     PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
     RequestChallengeResponse, Uuid, WebauthnError,
 };
+use webauthn_rs_proto::ResidentKeyRequirement;
 
 use super::event;
 use crate::extract::{ApiJson, ClientInfo};
@@ -110,6 +111,16 @@ impl From<&users::User> for UserView {
 enum SignInState {
     Passkey(PasskeyAuthentication),
     Discoverable(DiscoverableAuthentication),
+}
+
+/// Asks for a discoverable credential, so people can sign in without typing their email.
+/// The library asks for none; every major browser treats "preferred" as "required" anyway.
+fn discoverable(mut options: CreationChallengeResponse) -> CreationChallengeResponse {
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(ResidentKeyRequirement::Required);
+        selection.require_resident_key = true;
+    }
+    options
 }
 
 fn internal(err: impl std::fmt::Display) -> Problem {
@@ -248,7 +259,7 @@ pub(crate) async fn register_options(
         store_ceremony(&state, "registration", None, registration, Some(context)).await?;
     Ok(Json(Options {
         ceremony_id,
-        options,
+        options: discoverable(options),
     }))
 }
 
@@ -578,7 +589,7 @@ pub(crate) async fn add_passkey_options(
     .await?;
     Ok(Json(Options {
         ceremony_id,
-        options,
+        options: discoverable(options),
     }))
 }
 
