@@ -65,3 +65,34 @@ impl ApiConfig {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_everywhere_but_plain_http_localhost() {
+        let local = ApiConfig::new("http://localhost:8000", false).expect("local");
+        assert!(!local.cookie_secure);
+        assert_eq!(local.origin, "http://localhost:8000");
+        let public = ApiConfig::new("https://api-staging.raxx.app", true).expect("public");
+        assert!(public.cookie_secure);
+        assert_eq!(public.origin, "https://api-staging.raxx.app");
+    }
+
+    #[test]
+    fn public_urls_that_cannot_host_passkeys_are_refused() {
+        assert!(matches!(
+            ApiConfig::new("http://127.0.0.1:8000", false),
+            Err(ConfigError::NotADomain)
+        ));
+        assert!(matches!(
+            ApiConfig::new("http://raxx.app", false),
+            Err(ConfigError::Insecure)
+        ));
+        assert!(matches!(
+            ApiConfig::new("not a url", false),
+            Err(ConfigError::NotAUrl(_))
+        ));
+    }
+}

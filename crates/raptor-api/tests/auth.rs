@@ -770,3 +770,31 @@ dual_test!(ceremony_starts_are_rate_limited_across_servers, Head, |t| {
     second.stop().await;
     second_db.close().await;
 });
+
+dual_test!(
+    sessions_end_after_the_idle_timeout_and_at_their_absolute_end,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let (mut idle, mut key) = signed_up(&app).await;
+        t.execute("UPDATE sessions SET last_seen_at = '2000-01-01 00:00:00+00:00'")
+            .await;
+        assert_eq!(
+            idle.get("/api/auth/session").await.status,
+            401,
+            "an idle session still works"
+        );
+
+        let mut expired = app.browser();
+        assert_eq!(key.sign_in(&mut expired, EMAIL).await.status, 200);
+        assert_eq!(expired.get("/api/auth/session").await.status, 200);
+        t.execute("UPDATE sessions SET expires_at = '2000-01-01 00:00:00+00:00'")
+            .await;
+        assert_eq!(
+            expired.get("/api/auth/session").await.status,
+            401,
+            "an expired session still works"
+        );
+        app.stop().await;
+    }
+);

@@ -123,6 +123,16 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser talking to `base_url` as a page on `origin` would.
+    pub fn new(base_url: &str, origin: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            origin: Some(origin.to_owned()),
+            cookie: None,
+        }
+    }
+
     /// GET.
     pub async fn get(&mut self, path: &str) -> Reply {
         self.send(reqwest::Method::GET, path, None).await

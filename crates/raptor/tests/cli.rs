@@ -343,3 +343,37 @@ dual_test!(a_bootstrap_token_makes_its_first_user_an_admin, Head, |t| {
     .await;
     assert!(text(&nobody.stderr).contains("no user with email nobody@example.com"));
 });
+
+dual_test!(
+    a_ceremony_begun_on_one_serve_process_finishes_on_another,
+    Head,
+    |t| {
+        let first = Server::start(t.url(), &[]).await.expect("first serve");
+        let port = first.base_url.rsplit(':').next().expect("port").to_owned();
+        let public = format!("http://localhost:{port}");
+        let second = Server::start(t.url(), &["--public-url", &public])
+            .await
+            .expect("second serve");
+        let mut key = raptor_testkit::SoftAuthenticator::new(&public);
+        let mut on_first = raptor_testkit::Browser::new(&first.base_url, &public);
+        let options = on_first
+            .post(
+                "/api/auth/register/options",
+                serde_json::json!({ "email": "ada@example.com", "display_name": "Ada" }),
+            )
+            .await;
+        assert_eq!(options.status, 200, "{:?}", options.body);
+        let mut on_second = raptor_testkit::Browser::new(&second.base_url, &public);
+        let reply = on_second
+        .post(
+            "/api/auth/register",
+            serde_json::json!({ "ceremony_id": options.body["ceremony_id"], "credential": key.create(&options.body) }),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        on_first.cookie = on_second.cookie.clone();
+        assert_eq!(on_first.get("/api/auth/session").await.status, 200);
+        assert!(first.terminate().await.success());
+        assert!(second.terminate().await.success());
+    }
+);

@@ -113,12 +113,13 @@ enum SignInState {
     Discoverable(DiscoverableAuthentication),
 }
 
-/// Asks for a discoverable credential, so people can sign in without typing their email.
-/// The library asks for none; every major browser treats "preferred" as "required" anyway.
+/// Prefers a discoverable credential, so people can sign in without typing their email. The
+/// library asks for none; browsers create one whenever the authenticator can, and
+/// authenticators that cannot still register (sign-in then names the account).
 fn discoverable(mut options: CreationChallengeResponse) -> CreationChallengeResponse {
     if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
-        selection.resident_key = Some(ResidentKeyRequirement::Required);
-        selection.require_resident_key = true;
+        selection.resident_key = Some(ResidentKeyRequirement::Preferred);
+        selection.require_resident_key = false;
     }
     options
 }

@@ -82,15 +82,44 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         config.public_url
     );
     let state = AppState::new(db.clone(), config, mailer);
+    let janitor = tokio::spawn(sweep_expired(db.clone()));
     raptor_api::serve(listener, state, shutdown_signal())
         .await
         .map_err(|source| CliError::Io {
             context: "the server stopped".to_owned(),
             source,
         })?;
+    janitor.abort();
     db.close().await;
     tracing::info!("Shutdown complete");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every few minutes, removes what can no longer be used: ceremonies past their expiry and
+/// rate-limit windows older than a day. Failures are logged and retried next time.
+async fn sweep_expired(db: Db) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+    loop {
+        every.tick().await;
+        let now = raptor_store::clock::now();
+        let swept = async {
+            let ceremonies = raptor_store::passkeys::purge_ceremonies(&db, now).await?;
+            let windows =
+                raptor_store::rate_limits::purge(&db, now - chrono::Duration::days(1)).await?;
+            Ok::<_, raptor_store::StoreError>((ceremonies, windows))
+        };
+        match swept.await {
+            Ok((0, 0)) => {}
+            Ok((ceremonies, windows)) => {
+                tracing::debug!(
+                    ceremonies,
+                    windows,
+                    "swept expired ceremonies and rate-limit windows"
+                );
+            }
+            Err(err) => tracing::warn!(%err, "sweeping expired rows failed"),
+        }
+    }
 }
 
 /// SQLite (zero set-up) is brought to head on start. PostgreSQL is shared by many processes
