@@ -58,11 +58,9 @@ async fn current(t: &TestDb) -> Option<String> {
 }
 
 dual_test!(upgrade_head_creates_the_whole_schema, Empty, |t| {
-    let steps = Migrator::embedded()
-        .upgrade(t.db(), "head")
-        .await
-        .expect("upgrade");
-    assert_eq!(steps.len(), 1);
+    let migrator = Migrator::embedded();
+    let steps = migrator.upgrade(t.db(), "head").await.expect("upgrade");
+    assert_eq!(steps.len(), migrator.revisions().len());
     assert_eq!(
         steps[0].to_string(),
         "Running upgrade  -> 0001_raptor_baseline, raptor baseline"
@@ -75,10 +73,32 @@ dual_test!(upgrade_head_creates_the_whole_schema, Empty, |t| {
             "{table} missing from {names:?}"
         );
     }
-    let status = Migrator::embedded().status(t.db()).await.expect("status");
+    let status = migrator.status(t.db()).await.expect("status");
     assert!(status.is_head() && status.drift.is_empty(), "{status:?}");
-    assert_eq!(status.to_string(), "0001_raptor_baseline (head)");
+    assert_eq!(
+        status.to_string(),
+        format!("{} (head)", migrator.head().expect("head"))
+    );
 });
+
+dual_test!(
+    upgrading_through_every_revision_one_step_at_a_time_reaches_head,
+    Empty,
+    |t| {
+        let migrator = Migrator::embedded();
+        for (i, revision) in migrator.revisions().iter().enumerate() {
+            let steps = migrator.upgrade(t.db(), "+1").await.expect("+1");
+            assert_eq!(steps.len(), 1, "step {i}");
+            assert_eq!(steps[0].to.as_deref(), Some(revision.id));
+        }
+        assert!(migrator.status(t.db()).await.expect("status").is_head());
+        for _ in migrator.revisions() {
+            migrator.downgrade(t.db(), "-1").await.expect("-1");
+        }
+        assert_eq!(current(t).await, None);
+        assert_eq!(app_tables(t).await, Vec::<String>::new());
+    }
+);
 
 dual_test!(upgrade_at_head_changes_nothing, Head, |t| {
     let steps = Migrator::embedded()
@@ -118,8 +138,8 @@ dual_test!(
 dual_test!(stamp_records_a_revision_without_running_sql, Empty, |t| {
     let migrator = Migrator::embedded();
     let stamped = migrator.stamp(t.db(), "head").await.expect("stamp");
-    assert_eq!(stamped.as_deref(), Some("0001_raptor_baseline"));
-    assert_eq!(current(t).await.as_deref(), Some("0001_raptor_baseline"));
+    assert_eq!(stamped.as_deref(), migrator.head());
+    assert_eq!(current(t).await.as_deref(), migrator.head());
     assert_eq!(app_tables(t).await, Vec::<String>::new(), "stamp ran SQL");
     assert!(migrator
         .status(t.db())
@@ -145,10 +165,7 @@ dual_test!(stamp_repairs_a_revision_that_cannot_be_located, Head, |t| {
         matches!(err, MigrationError::UnknownRevision(ref r) if r == "f00dcafe"),
         "{err}"
     );
-    migrator
-        .stamp(t.db(), "0001_raptor_baseline")
-        .await
-        .expect("stamp");
+    migrator.stamp(t.db(), "head").await.expect("stamp");
     assert!(migrator
         .upgrade(t.db(), "head")
         .await
@@ -291,7 +308,11 @@ dual_test!(
         );
         other.close().await;
         let applied = a.expect("first").len() + b.expect("second").len();
-        assert_eq!(applied, 1, "the baseline ran {applied} times");
-        assert_eq!(current(t).await.as_deref(), Some("0001_raptor_baseline"));
+        let revisions = migrator.revisions().len();
+        assert_eq!(
+            applied, revisions,
+            "{revisions} revisions ran {applied} times"
+        );
+        assert_eq!(current(t).await.as_deref(), migrator.head());
     }
 );

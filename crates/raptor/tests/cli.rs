@@ -8,7 +8,17 @@ use raptor_testkit::{dual_test, Dialect, Start, TestDb};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const HEAD: &str = "0001_raptor_baseline";
+fn head() -> &'static str {
+    raptor_store::migrate::Migrator::embedded()
+        .head()
+        .expect("a head")
+}
+
+fn revisions() -> usize {
+    raptor_store::migrate::Migrator::embedded()
+        .revisions()
+        .len()
+}
 
 fn raptor(database_url: Option<&str>) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_raptor"));
@@ -51,9 +61,13 @@ dual_test!(racing_upgrades_apply_the_baseline_once, Empty, |t| {
     assert!(a.status.success(), "{}", text(&a.stderr));
     assert!(b.status.success(), "{}", text(&b.stderr));
     let logs = text(&a.stderr) + &text(&b.stderr);
-    assert_eq!(logs.matches("Running upgrade").count(), 1, "{logs}");
+    assert_eq!(
+        logs.matches("Running upgrade").count(),
+        revisions(),
+        "{logs}"
+    );
     let current = run(Some(t.url()), &["db", "current"]).await;
-    assert_eq!(text(&current.stdout).trim(), format!("{HEAD} (head)"));
+    assert_eq!(text(&current.stdout).trim(), format!("{} (head)", head()));
 });
 
 dual_test!(
@@ -65,7 +79,8 @@ dual_test!(
         let script = text(&out.stdout);
         assert!(script.contains("CREATE TABLE users"), "{script}");
         assert!(script.contains(&format!(
-            "INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')"
+            "UPDATE alembic_version SET version_num = '{}'",
+            head()
         )));
         let tables = schema::table_names(t.db()).await.expect("tables");
         assert!(tables.is_empty(), "--sql changed the database: {tables:?}");
@@ -74,7 +89,7 @@ dual_test!(
         t.execute(&script).await;
         let current = run(Some(t.url()), &["db", "current"]).await;
         assert!(current.status.success(), "{}", text(&current.stdout));
-        assert_eq!(text(&current.stdout).trim(), format!("{HEAD} (head)"));
+        assert_eq!(text(&current.stdout).trim(), format!("{} (head)", head()));
     }
 );
 
@@ -82,17 +97,23 @@ dual_test!(db_commands_report_as_alembic_does, Empty, |t| {
     let url = Some(t.url());
     let up = run(url, &["db", "upgrade", "head"]).await;
     assert!(up.status.success(), "{}", text(&up.stderr));
-    assert!(text(&up.stderr).contains(&format!("Running upgrade  -> {HEAD}, raptor baseline")));
+    assert!(text(&up.stderr).contains("Running upgrade  -> 0001_raptor_baseline, raptor baseline"));
     let dialect = format!(
         "Database engine initialized: dialect={}",
         t.dialect().name()
     );
     assert!(text(&up.stderr).contains(&dialect), "{}", text(&up.stderr));
 
-    let history = run(url, &["db", "history"]).await;
+    let history = text(&run(url, &["db", "history"]).await.stdout);
+    let lines: Vec<&str> = history.lines().collect();
+    assert_eq!(lines.len(), revisions(), "{history}");
+    assert!(
+        lines[0].contains(&format!("-> {} (head), ", head())),
+        "{history}"
+    );
     assert_eq!(
-        text(&history.stdout).trim(),
-        format!("<base> -> {HEAD} (head), raptor baseline")
+        lines[lines.len() - 1],
+        "<base> -> 0001_raptor_baseline, raptor baseline"
     );
 
     let down = run(url, &["db", "downgrade", "base"]).await;
@@ -104,22 +125,29 @@ dual_test!(db_commands_report_as_alembic_does, Empty, |t| {
     assert!(!unknown.status.success());
     assert!(text(&unknown.stderr).contains("Can't locate revision identified by 'cafe0000'"));
 
-    let stamp = run(url, &["db", "stamp", HEAD]).await;
+    let stamp = run(url, &["db", "stamp", head()]).await;
     assert!(stamp.status.success(), "{}", text(&stamp.stderr));
     let current = run(url, &["db", "current"]).await;
-    assert_eq!(text(&current.stdout).trim(), format!("{HEAD} (head)"));
+    assert_eq!(text(&current.stdout).trim(), format!("{} (head)", head()));
 });
 
 dual_test!(current_fails_loudly_on_an_edited_migration, Head, |t| {
-    t.execute("UPDATE raptor_migration_checksums SET checksum = 'edited'")
-        .await;
+    t.execute(
+        "UPDATE raptor_migration_checksums SET checksum = 'edited' \
+         WHERE version_num = '0001_raptor_baseline'",
+    )
+    .await;
     let current = run(Some(t.url()), &["db", "current"]).await;
     assert!(!current.status.success(), "drift must not exit 0");
     assert!(text(&current.stdout).contains("WARNING: revision 0001_raptor_baseline was applied"));
     let upgrade = run(Some(t.url()), &["db", "upgrade", "head"]).await;
     assert!(!upgrade.status.success());
     assert!(text(&upgrade.stderr).contains("raptor db accept-checksum"));
-    let accept = run(Some(t.url()), &["db", "accept-checksum", HEAD]).await;
+    let accept = run(
+        Some(t.url()),
+        &["db", "accept-checksum", "0001_raptor_baseline"],
+    )
+    .await;
     assert!(accept.status.success(), "{}", text(&accept.stderr));
     assert!(run(Some(t.url()), &["db", "current"])
         .await
@@ -193,7 +221,7 @@ async fn serve_on_sqlite_migrates_itself_and_drains_on_sigterm() {
     let server = Server::start(t.url(), &[]).await.expect("serve starts");
     let health = server.health().await;
     assert_eq!(health["db"], "sqlite");
-    assert_eq!(health["revision"], HEAD);
+    assert_eq!(health["revision"], head());
     let status = server.terminate().await;
     assert!(
         status.success(),
@@ -220,7 +248,7 @@ async fn serve_on_postgres_refuses_to_start_behind_head_unless_told_to_migrate()
         .expect("serve --migrate");
     let health = server.health().await;
     assert_eq!(health["db"], "postgresql");
-    assert_eq!(health["revision"], HEAD);
+    assert_eq!(health["revision"], head());
     assert!(server.terminate().await.success());
     t.finish().await;
 }

@@ -1107,6 +1107,13 @@ mod tests {
     }
 
     #[test]
+    fn embedded_ids_fit_alembic_version() {
+        for rev in Migrator::embedded().revisions() {
+            assert!(rev.id.len() <= 32, "{} is longer than VARCHAR(32)", rev.id);
+        }
+    }
+
+    #[test]
     fn embedded_history_starts_with_the_baseline() {
         let m = Migrator::embedded();
         assert_eq!(m.revisions()[0].id, "0001_raptor_baseline");

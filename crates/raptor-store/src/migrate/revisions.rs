@@ -18,10 +18,19 @@ macro_rules! scripts {
     };
 }
 
-pub(super) static EMBEDDED: &[Revision] = &[Revision {
-    id: "0001_raptor_baseline",
-    message: "raptor baseline",
-    sqlite: scripts!("0001_raptor_baseline", "sqlite"),
-    postgres: scripts!("0001_raptor_baseline", "postgres"),
-    transactional: true,
-}];
+pub(super) static EMBEDDED: &[Revision] = &[
+    Revision {
+        id: "0001_raptor_baseline",
+        message: "raptor baseline",
+        sqlite: scripts!("0001_raptor_baseline", "sqlite"),
+        postgres: scripts!("0001_raptor_baseline", "postgres"),
+        transactional: true,
+    },
+    Revision {
+        id: "0002_visual_theme_chart_style",
+        message: "visual feedback theme and chart style",
+        sqlite: scripts!("0002_visual_theme_chart_style", "sqlite"),
+        postgres: scripts!("0002_visual_theme_chart_style", "postgres"),
+        transactional: true,
+    },
+];
