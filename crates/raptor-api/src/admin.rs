@@ -11,12 +11,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::extract::{ApiJson, ClientInfo};
-use crate::guard::{AdminRole, Authorized, SupportRole};
+use crate::guard::{AdminRole, Authorized};
 use crate::{AppState, Problem};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/api/admin/users/{id}", get(user))
         .route("/api/admin/users/{id}/roles", post(grant))
         .route("/api/admin/users/{id}/roles/{role}", delete(revoke))
         .route("/api/admin/audit", get(audit_log))
@@ -32,26 +31,6 @@ fn parse_role(raw: &str) -> Result<Role, Problem> {
         problem.field = Some("role");
         problem
     })
-}
-
-/// A user with their roles; support staff may read it.
-async fn user(
-    State(state): State<AppState>,
-    _staff: Authorized<SupportRole>,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, Problem> {
-    let user = users::by_id(&state.db, id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no user {id}")))?;
-    let roles = users::roles(&state.db, id).await?;
-    Ok(Json(json!({
-        "id": user.id,
-        "email": user.email,
-        "display_name": user.display_name,
-        "status": user.status,
-        "created_at": user.created_at,
-        "roles": roles,
-    })))
 }
 
 #[derive(Deserialize)]

@@ -1,8 +1,6 @@
 //! What the API needs to know about where it is served: the public URL, from which the
 //! WebAuthn relying party and the cookie's `Secure` flag follow.
 
-use std::sync::Arc;
-
 use url::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -38,11 +36,36 @@ pub struct ApiConfig {
     pub trust_proxy: bool,
     /// The address emails come from.
     pub mail_from: String,
+    /// Where billing alerts go when an alert names no address.
+    pub alert_email: String,
+    /// Credentials providers use to call our webhooks.
+    pub webhooks: WebhookSecrets,
+}
+
+/// Webhook credentials; a webhook whose credentials are unset answers 503 and stores nothing.
+#[derive(Clone, Default)]
+pub struct WebhookSecrets {
+    /// HTTP basic credentials Postmark sends (`RAPTOR_POSTMARK_WEBHOOK_USER`/`_PASSWORD`).
+    pub postmark: Option<(String, String)>,
+    /// HMAC key of the status page (`RAPTOR_STATUS_WEBHOOK_SECRET`).
+    pub status_secret: Option<String>,
+}
+
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSecrets")
+            .field("postmark", &self.postmark.as_ref().map(|_| "<set>"))
+            .field(
+                "status_secret",
+                &self.status_secret.as_ref().map(|_| "<set>"),
+            )
+            .finish()
+    }
 }
 
 impl ApiConfig {
     /// Derives the settings from the public URL (`RAPTOR_PUBLIC_URL`).
-    pub fn new(public_url: &str, trust_proxy: bool) -> Result<Arc<Self>, ConfigError> {
+    pub fn new(public_url: &str, trust_proxy: bool) -> Result<Self, ConfigError> {
         let public_url = Url::parse(public_url)?;
         let Some(url::Host::Domain(host)) = public_url.host() else {
             return Err(ConfigError::NotADomain);
@@ -55,14 +78,16 @@ impl ApiConfig {
         let webauthn = WebauthnBuilder::new(&host, &public_url)
             .and_then(|b| b.rp_name("Raxx").build())
             .map_err(|e| ConfigError::Webauthn(e.to_string()))?;
-        Ok(Arc::new(Self {
+        Ok(Self {
             webauthn,
             origin: public_url.origin().ascii_serialization(),
             cookie_secure: !(local && public_url.scheme() == "http"),
             public_url,
             trust_proxy,
             mail_from: "Raxx <no-reply@raxx.app>".to_owned(),
-        }))
+            alert_email: "ops@raxx.app".to_owned(),
+            webhooks: WebhookSecrets::default(),
+        })
     }
 }
 

@@ -71,7 +71,7 @@ impl RequiredRole for AdminRole {
 
 /// A signed-in user holding `R`'s role: 401 when signed out, 403 without the role.
 #[derive(Debug)]
-pub struct Authorized<R: RequiredRole>(pub CurrentSession, PhantomData<R>);
+pub struct Authorized<R: RequiredRole>(pub CurrentSession, pub PhantomData<R>);
 
 impl<R: RequiredRole + Send + Sync> FromRequestParts<AppState> for Authorized<R> {
     type Rejection = Problem;

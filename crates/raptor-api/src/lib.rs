@@ -3,16 +3,22 @@
 
 mod admin;
 mod auth;
+mod billing;
 mod config;
 mod console;
+mod customers;
 mod extract;
 mod guard;
 mod health;
 mod limits;
 pub mod mail;
+mod marketing;
 mod problem;
 mod secrets;
 mod session;
+mod settings;
+mod support;
+mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,7 +28,7 @@ use axum::Router;
 use raptor_store::Db;
 use tokio::net::TcpListener;
 
-pub use config::{ApiConfig, ConfigError};
+pub use config::{ApiConfig, ConfigError, WebhookSecrets};
 pub use problem::Problem;
 pub use session::COOKIE_NAME;
 
@@ -39,8 +45,12 @@ pub struct AppState {
 
 impl AppState {
     /// State over a connected database.
-    pub fn new(db: Db, config: Arc<ApiConfig>, mailer: Arc<dyn mail::Mailer>) -> Self {
-        Self { db, config, mailer }
+    pub fn new(db: Db, config: ApiConfig, mailer: Arc<dyn mail::Mailer>) -> Self {
+        Self {
+            db,
+            config: Arc::new(config),
+            mailer,
+        }
     }
 }
 
@@ -51,6 +61,12 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(admin::routes())
         .merge(console::routes())
+        .merge(settings::routes())
+        .merge(billing::routes())
+        .merge(customers::routes())
+        .merge(support::routes())
+        .merge(marketing::routes())
+        .merge(webhooks::routes())
         .fallback(problem::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -19,6 +19,8 @@ pub struct Problem {
     pub field: Option<&'static str>,
     /// Seconds to wait before retrying (sent as `Retry-After`).
     pub retry_after: Option<u64>,
+    /// An authentication challenge (sent as `WWW-Authenticate`).
+    pub challenge: Option<&'static str>,
 }
 
 /// The wire form of a [`Problem`].
@@ -43,6 +45,7 @@ impl Problem {
             detail: detail.into(),
             field: None,
             retry_after: None,
+            challenge: None,
         }
     }
 
@@ -80,6 +83,11 @@ impl Problem {
         );
         problem.field = Some(input.field);
         problem
+    }
+
+    /// 422 naming a field and what is wrong with it.
+    pub fn invalid_field(field: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::invalid(InvalidInput::new(field, detail))
     }
 
     /// 429 with `Retry-After`.
@@ -127,6 +135,12 @@ impl IntoResponse for Problem {
             body,
         )
             .into_response();
+        if let Some(challenge) = self.challenge {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

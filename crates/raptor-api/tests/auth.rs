@@ -652,13 +652,13 @@ dual_test!(
             .expect("id");
         assert_eq!(
             app.browser()
-                .get(&format!("/api/admin/users/{customer_id}"))
+                .get(&format!("/api/admin/customers/{customer_id}"))
                 .await
                 .status,
             401
         );
         let reply = customer
-            .get(&format!("/api/admin/users/{customer_id}"))
+            .get(&format!("/api/admin/customers/{customer_id}"))
             .await;
         assert_eq!(
             (reply.status, reply.body["code"].as_str()),
@@ -703,7 +703,7 @@ dual_test!(
         assert_eq!(granted.body["roles"], json!(["customer", "support"]));
         assert_eq!(
             customer
-                .get(&format!("/api/admin/users/{customer_id}"))
+                .get(&format!("/api/admin/customers/{customer_id}"))
                 .await
                 .status,
             200,
@@ -732,7 +732,7 @@ dual_test!(
         assert_eq!(revoked.body["roles"], json!(["customer"]));
         assert_eq!(
             customer
-                .get(&format!("/api/admin/users/{customer_id}"))
+                .get(&format!("/api/admin/customers/{customer_id}"))
                 .await
                 .status,
             403

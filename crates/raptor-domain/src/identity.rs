@@ -11,7 +11,17 @@ pub struct InvalidInput {
     /// The field at fault.
     pub field: &'static str,
     /// Which rule it broke.
-    pub reason: &'static str,
+    pub reason: String,
+}
+
+impl InvalidInput {
+    /// The field at fault and the rule it broke.
+    pub fn new(field: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self {
+            field,
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// An email address, trimmed and lower-cased so one person has one account.
@@ -22,10 +32,7 @@ pub struct Email(String);
 impl Email {
     /// Validates the shape (one `@`, a dotted domain, at most 254 characters).
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
-        let invalid = |reason| InvalidInput {
-            field: "email",
-            reason,
-        };
+        let invalid = |reason: &str| InvalidInput::new("email", reason);
         let email = raw.trim().to_lowercase();
         if email.is_empty() {
             return Err(invalid("must not be empty"));
@@ -69,7 +76,7 @@ impl DisplayName {
     /// Validates a display name; `field` names it in the error (`display_name`, `name`).
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidInput> {
         let name = raw.trim();
-        let invalid = |reason| InvalidInput { field, reason };
+        let invalid = |reason: &str| InvalidInput::new(field, reason);
         if name.is_empty() {
             return Err(invalid("must not be empty"));
         }
@@ -109,7 +116,7 @@ mod tests {
             ("ada lovelace@example.com", "is not an email address"),
         ] {
             let err = Email::parse(raw).expect_err(raw);
-            assert_eq!((err.field, err.reason), ("email", reason), "{raw}");
+            assert_eq!((err.field, err.reason.as_str()), ("email", reason), "{raw}");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(250))).is_err());
     }

@@ -17,21 +17,27 @@ mod tx;
 
 pub mod audit;
 pub mod backup_codes;
+pub mod billing;
 pub mod clock;
+pub mod customers;
 mod decimal;
 mod engine;
 mod error;
+pub mod marketing;
 pub mod migrate;
 pub mod outbox;
 pub mod passkeys;
 pub mod rate_limits;
 pub mod schema;
 pub mod sessions;
+pub mod settings;
+pub mod support;
 pub mod tokens;
 mod url;
 pub mod users;
+pub mod webhooks;
 
-pub use decimal::DbDecimal;
+pub use decimal::{DbDecimal, SCALE as DECIMAL_SCALE};
 pub use engine::{Db, EngineSettings};
 pub use error::StoreError;
 pub use tx::Tx;

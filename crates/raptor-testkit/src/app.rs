@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use raptor_api::mail::{Mailer, OutboxMailer};
-use raptor_api::{ApiConfig, AppState};
+use raptor_api::{ApiConfig, AppState, WebhookSecrets};
 use raptor_store::Db;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -23,28 +23,45 @@ pub struct TestApp {
 impl TestApp {
     /// Serves the API over `db` on 127.0.0.1 and a free port, mailing into the outbox.
     pub async fn spawn(db: Db) -> Self {
-        let mailer = Arc::new(OutboxMailer::new(db.clone()));
-        Self::spawn_with_mailer(db, mailer).await
+        Self::builder(db).spawn().await
     }
 
     /// Serves the API with a chosen mailer.
     pub async fn spawn_with_mailer(db: Db, mailer: Arc<dyn Mailer>) -> Self {
-        Self::spawn_with(db, mailer, None).await
+        Self::builder(db).mailer(mailer).spawn().await
     }
 
     /// A second server behind the same public origin as `self` (as behind a load balancer),
     /// over its own connection pool.
     pub async fn spawn_sibling(&self, db: Db) -> Self {
-        let mailer = Arc::new(OutboxMailer::new(db.clone()));
-        Self::spawn_with(db, mailer, Some(self.origin.clone())).await
+        let mut builder = Self::builder(db);
+        builder.origin = Some(self.origin.clone());
+        builder.spawn().await
     }
 
-    async fn spawn_with(db: Db, mailer: Arc<dyn Mailer>, origin: Option<String>) -> Self {
+    /// A server to configure before it starts.
+    pub fn builder(db: Db) -> TestAppBuilder {
+        TestAppBuilder {
+            mailer: Arc::new(OutboxMailer::new(db.clone())),
+            db,
+            origin: None,
+            webhooks: WebhookSecrets::default(),
+        }
+    }
+
+    async fn start(builder: TestAppBuilder) -> Self {
+        let TestAppBuilder {
+            db,
+            mailer,
+            origin,
+            webhooks,
+        } = builder;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("bound address");
         // Passkeys need a domain, so the public URL says localhost for the same port.
         let origin = origin.unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
-        let config = ApiConfig::new(&origin, false).expect("config");
+        let mut config = ApiConfig::new(&origin, false).expect("config");
+        config.webhooks = webhooks;
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async {
             let _ = stopped.await;
@@ -97,6 +114,39 @@ impl TestApp {
     pub async fn stop(self) {
         let _ = self.stop.send(());
         self.task.await.expect("server task").expect("server ran");
+    }
+}
+
+/// Configuration of a [`TestApp`] before it starts.
+pub struct TestAppBuilder {
+    db: Db,
+    mailer: Arc<dyn Mailer>,
+    origin: Option<String>,
+    webhooks: WebhookSecrets,
+}
+
+impl TestAppBuilder {
+    /// Sends email through `mailer` instead of the outbox.
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Accepts Postmark webhooks with these basic-auth credentials.
+    pub fn postmark_webhook(mut self, user: &str, password: &str) -> Self {
+        self.webhooks.postmark = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Accepts status-page webhooks signed with this key.
+    pub fn status_webhook_secret(mut self, secret: &str) -> Self {
+        self.webhooks.status_secret = Some(secret.to_owned());
+        self
+    }
+
+    /// Starts the server.
+    pub async fn spawn(self) -> TestApp {
+        TestApp::start(self).await
     }
 }
 

@@ -5,6 +5,7 @@
 //! databases), otherwise from a throwaway cluster started from the local server binaries. When
 //! neither is possible the PostgreSQL cases fail, saying how to install them; they never skip.
 
+pub mod accounts;
 mod app;
 mod chromium;
 mod passkey;
@@ -13,7 +14,7 @@ mod postmark;
 mod proxy;
 mod test_db;
 
-pub use app::{Browser, Reply, TestApp};
+pub use app::{Browser, Reply, TestApp, TestAppBuilder};
 pub use chromium::Chromium;
 pub use passkey::SoftAuthenticator;
 pub use postgres::{admin_url, server_addr};

@@ -401,9 +401,7 @@ pub(crate) async fn login_options(
         .transpose()
         .map_err(Problem::invalid)?;
     let user = match &email {
-        Some(email) => users::by_email(&state.db, email.as_str())
-            .await?
-            .filter(users::User::is_active),
+        Some(email) => users::by_email(&state.db, email.as_str()).await?,
         None => None,
     };
     let keys = match &user {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use raptor_api::mail::{Mailer, OutboxMailer, PostmarkMailer};
-use raptor_api::{ApiConfig, AppState};
+use raptor_api::{ApiConfig, AppState, WebhookSecrets};
 use raptor_domain::Role;
 use raptor_store::migrate::Migrator;
 use raptor_store::{users, DatabaseUrl, Db, Dialect};
@@ -36,6 +36,18 @@ pub struct ServeArgs {
     /// Postmark server token; without it, email goes to the local outbox.
     #[arg(long, env = "POSTMARK_SERVER_TOKEN", hide_env_values = true)]
     postmark_server_token: Option<String>,
+    /// HTTP basic user Postmark's webhooks authenticate with.
+    #[arg(long, env = "RAPTOR_POSTMARK_WEBHOOK_USER", hide_env_values = true)]
+    postmark_webhook_user: Option<String>,
+    /// HTTP basic password Postmark's webhooks authenticate with.
+    #[arg(long, env = "RAPTOR_POSTMARK_WEBHOOK_PASSWORD", hide_env_values = true)]
+    postmark_webhook_password: Option<String>,
+    /// HMAC-SHA256 key the status page signs its webhooks with.
+    #[arg(long, env = "RAPTOR_STATUS_WEBHOOK_SECRET", hide_env_values = true)]
+    status_webhook_secret: Option<String>,
+    /// Where billing alerts go when an alert names no address.
+    #[arg(long, env = "RAPTOR_ALERT_EMAIL", default_value = "ops@raxx.app")]
+    alert_email: String,
     /// Postmark API base URL.
     #[arg(long, env = "RAPTOR_POSTMARK_API_URL", default_value = PostmarkMailer::API_URL)]
     postmark_api_url: String,
@@ -75,8 +87,14 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         .clone()
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| format!("http://localhost:{}", local.port()));
-    let config = ApiConfig::new(&public_url, args.trust_proxy)
+    let mut config = ApiConfig::new(&public_url, args.trust_proxy)
         .map_err(|e| CliError::Refused(e.to_string()))?;
+    let set = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+    config.webhooks = WebhookSecrets {
+        postmark: set(&args.postmark_webhook_user).zip(set(&args.postmark_webhook_password)),
+        status_secret: set(&args.status_webhook_secret),
+    };
+    config.alert_email = args.alert_email.clone();
     tracing::info!(
         "Listening on http://{local} (public URL {})",
         config.public_url

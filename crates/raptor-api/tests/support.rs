@@ -1,0 +1,139 @@
+//! Support tickets over real HTTP on both dialects.
+
+use raptor_testkit::{accounts, dual_test, TestApp};
+use serde_json::json;
+
+dual_test!(
+    a_customer_ticket_is_answered_assigned_and_closed_by_support,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
+        let mut staff = accounts::support_staff(&app, &mut root, "help@example.com").await;
+        let staff_id = accounts::user_id(&mut staff).await;
+        let mut ada = accounts::customer(&app, "ada@example.com").await;
+
+        let opened = ada
+            .post(
+                "/api/support/tickets",
+                json!({ "subject": "Order stuck", "body": "My limit order never filled." }),
+            )
+            .await;
+        assert_eq!(opened.status, 201, "{:?}", opened.body);
+        let id = opened.body["id"].as_i64().expect("ticket id");
+        let queue = staff.get("/api/admin/support/tickets?status=open").await;
+        assert_eq!(queue.body["tickets"][0]["id"], id);
+
+        let note = staff
+            .post(
+                &format!("/api/admin/support/tickets/{id}/messages"),
+                json!({ "body": "Check the fills table.", "internal": true }),
+            )
+            .await;
+        assert_eq!(note.status, 201, "{:?}", note.body);
+        let reply = staff
+            .post(
+                &format!("/api/admin/support/tickets/{id}/messages"),
+                json!({ "body": "It filled at 10:31." }),
+            )
+            .await;
+        assert_eq!(reply.body["status"], "pending");
+        let seen = ada.get(&format!("/api/support/tickets/{id}")).await;
+        let bodies: Vec<&str> = seen.body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["body"].as_str())
+            .collect();
+        assert_eq!(
+            bodies,
+            vec!["My limit order never filled.", "It filled at 10:31."],
+            "the internal note leaked"
+        );
+        let mail = raptor_store::outbox::recent(t.db(), 5)
+            .await
+            .expect("outbox");
+        assert_eq!(mail[0]["to"], "ada@example.com");
+        assert_eq!(mail[0]["text_body"], "It filled at 10:31.");
+
+        let assigned = staff
+            .post(
+                &format!("/api/admin/support/tickets/{id}/assign"),
+                json!({ "assignee_user_id": staff_id }),
+            )
+            .await;
+        assert_eq!(assigned.body["assignee_user_id"], staff_id);
+        let not_staff = accounts::user_id(&mut ada).await;
+        let bad = staff
+            .post(
+                &format!("/api/admin/support/tickets/{id}/assign"),
+                json!({ "assignee_user_id": not_staff }),
+            )
+            .await;
+        assert_eq!(
+            (bad.status, bad.body["field"].as_str()),
+            (422, Some("assignee_user_id"))
+        );
+        let closed = staff
+            .post(&format!("/api/admin/support/tickets/{id}/close"), json!({}))
+            .await;
+        assert_eq!(closed.body["status"], "closed");
+        // The customer writing again reopens it.
+        let again = ada
+            .post(
+                &format!("/api/support/tickets/{id}/messages"),
+                json!({ "body": "One more thing." }),
+            )
+            .await;
+        assert_eq!(again.body["status"], "open");
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    customers_see_only_their_own_tickets_and_need_support_for_the_queue,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut ada = accounts::customer(&app, "ada@example.com").await;
+        let mut eve = accounts::customer(&app, "eve@example.com").await;
+        let opened = ada
+            .post(
+                "/api/support/tickets",
+                json!({ "subject": "Private", "body": "My account number is 123." }),
+            )
+            .await;
+        let id = opened.body["id"].as_i64().expect("id");
+        assert_eq!(
+            eve.get(&format!("/api/support/tickets/{id}")).await.status,
+            404
+        );
+        assert_eq!(
+            eve.post(
+                &format!("/api/support/tickets/{id}/messages"),
+                json!({ "body": "hi" })
+            )
+            .await
+            .status,
+            404
+        );
+        assert_eq!(
+            eve.get("/api/support/tickets").await.body["tickets"],
+            json!([])
+        );
+        assert_eq!(eve.get("/api/admin/support/tickets").await.status, 403);
+        assert_eq!(app.browser().get("/api/support/tickets").await.status, 401);
+        let bad = ada
+            .post(
+                "/api/support/tickets",
+                json!({ "subject": "", "body": "x" }),
+            )
+            .await;
+        assert_eq!(
+            (bad.status, bad.body["field"].as_str()),
+            (422, Some("subject"))
+        );
+        assert_eq!(t.scalar("SELECT count(*) FROM support_tickets").await, 1);
+        app.stop().await;
+    }
+);
