@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+pub mod backtests;
 mod billing;
 mod config;
 mod console;
@@ -12,12 +13,14 @@ mod guard;
 mod health;
 mod limits;
 pub mod mail;
+pub mod market;
 mod marketing;
 mod problem;
 mod secrets;
 mod session;
 mod settings;
 mod support;
+pub mod trading;
 mod webhooks;
 
 use std::future::Future;
@@ -41,6 +44,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Outbound email.
     pub mailer: Arc<dyn mail::Mailer>,
+    /// Where missing bars are fetched from (None: answer from what is stored).
+    pub bar_source: Option<Arc<dyn market::BarSource>>,
 }
 
 impl AppState {
@@ -50,7 +55,14 @@ impl AppState {
             db,
             config: Arc::new(config),
             mailer,
+            bar_source: None,
         }
+    }
+
+    /// Fetches missing bars from `source` (cache-through).
+    pub fn with_bar_source(mut self, source: Arc<dyn market::BarSource>) -> Self {
+        self.bar_source = Some(source);
+        self
     }
 }
 
@@ -67,6 +79,9 @@ pub fn router(state: AppState) -> Router {
         .merge(support::routes())
         .merge(marketing::routes())
         .merge(webhooks::routes())
+        .merge(trading::routes())
+        .merge(market::routes())
+        .merge(backtests::routes())
         .fallback(problem::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,7 +1,15 @@
 //! Raptor's domain: pure types that make wrong states unrepresentable, with no I/O.
 
+pub mod backtest;
+pub mod calendar;
 mod identity;
+pub mod orders;
 mod role;
+pub mod timeframe;
+pub mod walk;
 
+pub use backtest::{Bar, Strategy};
+pub use calendar::Session;
 pub use identity::{DisplayName, Email, InvalidInput};
 pub use role::{Role, UnknownRole};
+pub use timeframe::{bucket_start, Range, Timeframe, UnknownRange, UnknownTimeframe};

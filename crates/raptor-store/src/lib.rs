@@ -16,6 +16,7 @@ macro_rules! on_pool {
 mod tx;
 
 pub mod audit;
+pub mod backtests;
 pub mod backup_codes;
 pub mod billing;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod customers;
 mod decimal;
 mod engine;
 mod error;
+pub mod market;
 pub mod marketing;
 pub mod migrate;
 pub mod outbox;
@@ -33,6 +35,7 @@ pub mod sessions;
 pub mod settings;
 pub mod support;
 pub mod tokens;
+pub mod trading;
 mod url;
 pub mod users;
 pub mod webhooks;

@@ -46,6 +46,7 @@ impl TestApp {
             db,
             origin: None,
             webhooks: WebhookSecrets::default(),
+            bar_source: None,
         }
     }
 
@@ -55,6 +56,7 @@ impl TestApp {
             mailer,
             origin,
             webhooks,
+            bar_source,
         } = builder;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("bound address");
@@ -66,7 +68,10 @@ impl TestApp {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let state = AppState::new(db, config, mailer);
+        let mut state = AppState::new(db, config, mailer);
+        if let Some(source) = bar_source {
+            state = state.with_bar_source(source);
+        }
         let task = tokio::spawn(raptor_api::serve(listener, state, shutdown));
         Self {
             base_url: format!("http://{addr}"),
@@ -123,9 +128,16 @@ pub struct TestAppBuilder {
     mailer: Arc<dyn Mailer>,
     origin: Option<String>,
     webhooks: WebhookSecrets,
+    bar_source: Option<Arc<dyn raptor_api::market::BarSource>>,
 }
 
 impl TestAppBuilder {
+    /// Fetches missing bars from `source`.
+    pub fn bar_source(mut self, source: Arc<dyn raptor_api::market::BarSource>) -> Self {
+        self.bar_source = Some(source);
+        self
+    }
+
     /// Sends email through `mailer` instead of the outbox.
     pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
         self.mailer = mailer;

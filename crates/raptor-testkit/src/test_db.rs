@@ -177,3 +177,44 @@ pub(crate) async fn admin_sql(sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     let _ = admin.close().await;
 }
+
+impl TestDb {
+    /// Stores one-minute bars of `symbol` as `(start, price)` pairs (open = high = low = close).
+    pub async fn put_prices(&self, symbol: &str, prices: &[(chrono::DateTime<chrono::Utc>, f64)]) {
+        self.put_bars(
+            symbol,
+            "1Min",
+            prices.iter().map(|(t, p)| (*t, *p, *p, *p, *p)).collect(),
+        )
+        .await;
+    }
+
+    /// Stores bars of `symbol` as `(start, open, high, low, close)`.
+    pub async fn put_bars(
+        &self,
+        symbol: &str,
+        timeframe: &str,
+        bars: Vec<(chrono::DateTime<chrono::Utc>, f64, f64, f64, f64)>,
+    ) {
+        let bars: Vec<raptor_store::market::StoredBar> = bars
+            .into_iter()
+            .map(
+                |(ts, open, high, low, close)| raptor_store::market::StoredBar {
+                    ts,
+                    open,
+                    high,
+                    low,
+                    close,
+                    volume: 100.0,
+                    trade_count: None,
+                    vwap: None,
+                },
+            )
+            .collect();
+        let mut tx = self.db.begin().await.expect("begin");
+        raptor_store::market::upsert_bars(&mut tx, symbol, timeframe, &bars)
+            .await
+            .expect("bars");
+        tx.commit().await.expect("commit");
+    }
+}

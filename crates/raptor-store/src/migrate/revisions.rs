@@ -33,4 +33,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0002_visual_theme_chart_style", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0003_seed_symbols",
+        message: "seed the symbol catalogue",
+        sqlite: scripts!("0003_seed_symbols", "sqlite"),
+        postgres: scripts!("0003_seed_symbols", "postgres"),
+        transactional: true,
+    },
 ];

@@ -12,7 +12,7 @@ use raptor_store::{clock, tokens, users, DatabaseUrl};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{connect, CliError};
+use super::{connect_app, CliError};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -47,7 +47,7 @@ impl AdminCommand {
                         "--ttl-minutes must be between 1 and 10080 (a week)".into(),
                     ));
                 }
-                let db = connect(url).await?;
+                let db = connect_app(url, false).await?;
                 let mut bytes = [0u8; 32];
                 getrandom::fill(&mut bytes)
                     .map_err(|e| CliError::Refused(format!("no randomness: {e}")))?;
@@ -98,7 +98,7 @@ async fn change_role(
         .parse()
         .map_err(|e: raptor_domain::UnknownRole| CliError::Refused(e.to_string()))?;
     let email = Email::parse(email).map_err(|e| CliError::Refused(e.to_string()))?;
-    let db = connect(url).await?;
+    let db = connect_app(url, false).await?;
     let user = users::by_email(&db, email.as_str())
         .await?
         .ok_or_else(|| CliError::Refused(format!("no user with email {email}")))?;

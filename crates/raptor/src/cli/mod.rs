@@ -1,6 +1,8 @@
 //! The command line: one subcommand per operator task.
 
 mod admin;
+mod backtest;
+mod bars;
 mod db;
 mod serve;
 
@@ -31,6 +33,11 @@ enum Command {
     /// Operator tasks on accounts: the first admin, role grants.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// Fill the bar store: import a CSV file, or generate demo data.
+    #[command(subcommand)]
+    Bars(bars::BarsCommand),
+    /// Run a strategy over stored bars and print the result.
+    Backtest(backtest::BacktestArgs),
 }
 
 /// Why a command failed; printed as `error: …` with exit code 1.
@@ -66,6 +73,8 @@ impl Cli {
             Command::Serve(args) => serve::run(&url, args).await,
             Command::Db(command) => command.run(&url).await,
             Command::Admin(command) => command.run(&url).await,
+            Command::Bars(command) => command.run(&url).await,
+            Command::Backtest(args) => backtest::run(&url, args).await,
         }
     }
 }
@@ -78,5 +87,31 @@ async fn connect(url: &DatabaseUrl) -> Result<Db, StoreError> {
         db.dialect(),
         url.redacted()
     );
+    Ok(db)
+}
+
+/// Connects for a command that uses the application schema. SQLite (the zero-set-up path) is
+/// brought to head; PostgreSQL is shared and migrated in the release phase, so a database
+/// behind head is refused unless `migrate` says to upgrade it.
+async fn connect_app(url: &DatabaseUrl, migrate: bool) -> Result<Db, CliError> {
+    use raptor_store::migrate::Migrator;
+    let db = connect(url).await?;
+    let migrator = Migrator::embedded();
+    if db.dialect() == raptor_store::Dialect::Sqlite || migrate {
+        migrator.upgrade(&db, "head").await?;
+    }
+    let status = migrator.status(&db).await?;
+    for drift in &status.drift {
+        tracing::warn!("{drift}; run `raptor db current` for details");
+    }
+    if !status.is_head() {
+        db.close().await;
+        return Err(CliError::Refused(format!(
+            "the database schema is at {} but this binary needs {}. Run `raptor db upgrade head` \
+             (the Procfile's release phase does this) or start with `raptor serve --migrate`.",
+            status.current.as_deref().unwrap_or("<base>"),
+            status.head.as_deref().unwrap_or("<base>"),
+        )));
+    }
     Ok(db)
 }

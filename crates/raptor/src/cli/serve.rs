@@ -9,11 +9,10 @@ use clap::Args;
 use raptor_api::mail::{Mailer, OutboxMailer, PostmarkMailer};
 use raptor_api::{ApiConfig, AppState, WebhookSecrets};
 use raptor_domain::Role;
-use raptor_store::migrate::Migrator;
-use raptor_store::{users, DatabaseUrl, Db, Dialect};
+use raptor_store::{users, DatabaseUrl, Db};
 use tokio::net::TcpListener;
 
-use super::{connect, CliError};
+use super::{connect_app, CliError};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -54,8 +53,7 @@ pub struct ServeArgs {
 }
 
 pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliError> {
-    let db = connect(url).await?;
-    prepare_schema(&db, args.migrate).await?;
+    let db = connect_app(url, args.migrate).await?;
     let mailer: Arc<dyn Mailer> = match args
         .postmark_server_token
         .as_deref()
@@ -138,29 +136,6 @@ async fn sweep_expired(db: Db) {
             Err(err) => tracing::warn!(%err, "sweeping expired rows failed"),
         }
     }
-}
-
-/// SQLite (zero set-up) is brought to head on start. PostgreSQL is shared by many processes
-/// and migrated in the release phase, so a process behind head refuses to start unless told
-/// to migrate.
-async fn prepare_schema(db: &Db, migrate: bool) -> Result<(), CliError> {
-    let migrator = Migrator::embedded();
-    if db.dialect() == Dialect::Sqlite || migrate {
-        migrator.upgrade(db, "head").await?;
-    }
-    let status = migrator.status(db).await?;
-    for drift in &status.drift {
-        tracing::warn!("{drift}; run `raptor db current` for details");
-    }
-    if !status.is_head() {
-        return Err(CliError::Refused(format!(
-            "the database schema is at {} but this binary needs {}. Run `raptor db upgrade head` \
-             (the Procfile's release phase does this) or start with `raptor serve --migrate`.",
-            status.current.as_deref().unwrap_or("<base>"),
-            status.head.as_deref().unwrap_or("<base>"),
-        )));
-    }
-    Ok(())
 }
 
 /// Resolves on SIGTERM (what Heroku sends) or Ctrl-C.

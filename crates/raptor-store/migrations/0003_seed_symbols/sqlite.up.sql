@@ -1,0 +1,22 @@
+-- 0003_seed_symbols (sqlite, up): a starter catalogue of real, liquid US symbols.
+INSERT INTO symbols (ticker, name, exchange, asset_class, status, tradable, fractionable, created_at, updated_at) VALUES
+    ('AAPL', 'Apple Inc.', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('MSFT', 'Microsoft Corporation', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('GOOGL', 'Alphabet Inc. Class A', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('AMZN', 'Amazon.com, Inc.', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('NVDA', 'NVIDIA Corporation', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('META', 'Meta Platforms, Inc. Class A', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('TSLA', 'Tesla, Inc.', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('NFLX', 'Netflix, Inc.', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('AMD', 'Advanced Micro Devices, Inc.', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('INTC', 'Intel Corporation', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('JPM', 'JPMorgan Chase & Co.', 'NYSE', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('V', 'Visa Inc. Class A', 'NYSE', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('JNJ', 'Johnson & Johnson', 'NYSE', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('XOM', 'Exxon Mobil Corporation', 'NYSE', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('KO', 'The Coca-Cola Company', 'NYSE', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('DIS', 'The Walt Disney Company', 'NYSE', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('SPY', 'SPDR S&P 500 ETF Trust', 'ARCA', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('QQQ', 'Invesco QQQ Trust, Series 1', 'NASDAQ', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('IWM', 'iShares Russell 2000 ETF', 'ARCA', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00'),
+    ('DIA', 'SPDR Dow Jones Industrial Average ETF Trust', 'ARCA', 'us_equity', 'active', TRUE, TRUE, '2026-11-21 00:00:00+00:00', '2026-11-21 00:00:00+00:00');

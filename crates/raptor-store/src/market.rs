@@ -1,0 +1,191 @@
+//! The symbol catalogue and historical bars: the one repository every bar reader and writer
+//! uses, so re-fetching or re-importing never duplicates a bar.
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::Db;
+use crate::error::StoreError;
+use crate::tx::Tx;
+
+/// A listed symbol.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Symbol {
+    /// Ticker, e.g. `AAPL`.
+    pub ticker: String,
+    /// Company or fund name.
+    pub name: String,
+    /// Listing exchange.
+    pub exchange: String,
+    /// `us_equity`, `us_option` or `crypto`.
+    pub asset_class: String,
+    /// Whether paper orders may be placed.
+    pub tradable: bool,
+    /// Whether fractional quantities are allowed.
+    pub fractionable: bool,
+}
+
+const SYMBOL_COLUMNS: &str = "ticker, name, exchange, asset_class, tradable, fractionable";
+
+/// One symbol by ticker (exact, upper-case).
+pub async fn symbol(db: &Db, ticker: &str) -> Result<Option<Symbol>, StoreError> {
+    let sql =
+        format!("SELECT {SYMBOL_COLUMNS} FROM symbols WHERE ticker = $1 AND status = 'active'");
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(ticker).fetch_optional(pool).await?))
+}
+
+/// Symbols whose ticker starts with, or whose name contains, `query` (case-insensitive);
+/// exact ticker matches first.
+pub async fn search_symbols(db: &Db, query: &str, limit: i64) -> Result<Vec<Symbol>, StoreError> {
+    let escaped = query
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let sql = format!(
+        "SELECT {SYMBOL_COLUMNS} FROM symbols WHERE status = 'active' AND \
+         (lower(ticker) LIKE $1 ESCAPE '\\' OR lower(name) LIKE $2 ESCAPE '\\') \
+         ORDER BY CASE WHEN lower(ticker) = $3 THEN 0 ELSE 1 END, ticker LIMIT $4"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(format!("{escaped}%"))
+            .bind(format!("%{escaped}%"))
+            .bind(query.to_lowercase())
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// One OHLCV bar as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredBar {
+    /// Bar start, UTC.
+    pub ts: DateTime<Utc>,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+    /// Number of trades, when known.
+    pub trade_count: Option<i64>,
+    /// Volume-weighted average price, when known.
+    pub vwap: Option<f64>,
+}
+
+/// Rows per `INSERT` statement: 10 parameters each stays under both dialects' limits.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Inserts or replaces bars of one symbol and timeframe (keyed on their start time).
+pub async fn upsert_bars(
+    tx: &mut Tx,
+    symbol: &str,
+    timeframe: &str,
+    bars: &[StoredBar],
+) -> Result<u64, StoreError> {
+    let mut written = 0;
+    for chunk in bars.chunks(ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO historical_bars (symbol, timeframe, ts, open, high, low, close, volume, \
+             trade_count, vwap) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let p = i * 10;
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${},${},${},${},${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7,
+                p + 8,
+                p + 9,
+                p + 10
+            ));
+        }
+        sql.push_str(
+            " ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = excluded.open, \
+             high = excluded.high, low = excluded.low, close = excluded.close, \
+             volume = excluded.volume, trade_count = excluded.trade_count, vwap = excluded.vwap",
+        );
+        written += on_tx!(tx, t => {
+            let mut query = sqlx::query(&sql);
+            for bar in chunk {
+                query = query
+                    .bind(symbol)
+                    .bind(timeframe)
+                    .bind(bar.ts)
+                    .bind(bar.open)
+                    .bind(bar.high)
+                    .bind(bar.low)
+                    .bind(bar.close)
+                    .bind(bar.volume)
+                    .bind(bar.trade_count)
+                    .bind(bar.vwap);
+            }
+            query.execute(&mut **t).await?.rows_affected()
+        });
+    }
+    Ok(written)
+}
+
+const BAR_COLUMNS: &str = "ts, open, high, low, close, volume, trade_count, vwap";
+
+/// Bars of a symbol and timeframe with `start <= ts < end` and `ts > after`, oldest first.
+pub async fn bars(
+    db: &Db,
+    symbol: &str,
+    timeframe: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    after: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<StoredBar>, StoreError> {
+    let sql = format!(
+        "SELECT {BAR_COLUMNS} FROM historical_bars WHERE symbol = $1 AND timeframe = $2 \
+         AND ts >= $3 AND ts < $4 AND ($5 IS NULL OR ts > $5) ORDER BY ts LIMIT $6"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(symbol)
+            .bind(timeframe)
+            .bind(start)
+            .bind(end)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// The most recent bar of a symbol in any timeframe: its close is the latest price.
+pub async fn latest_bar(db: &Db, symbol: &str) -> Result<Option<StoredBar>, StoreError> {
+    // The newest bar start across timeframes, preferring the finer timeframe on ties.
+    let sql = format!(
+        "SELECT {BAR_COLUMNS} FROM historical_bars WHERE symbol = $1 \
+         ORDER BY ts DESC, CASE timeframe WHEN '1Min' THEN 0 WHEN '5Min' THEN 1 \
+         WHEN '15Min' THEN 2 WHEN '1Hour' THEN 3 ELSE 4 END LIMIT 1"
+    );
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(symbol).fetch_optional(pool).await?))
+}
+
+/// How many bars a symbol has in a timeframe (operators' checks, tests).
+pub async fn count_bars(db: &Db, symbol: &str, timeframe: &str) -> Result<i64, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar("SELECT count(*) FROM historical_bars WHERE symbol = $1 AND timeframe = $2")
+            .bind(symbol)
+            .bind(timeframe)
+            .fetch_one(pool)
+            .await?
+    }))
+}

@@ -1,0 +1,481 @@
+//! Paper trading: accounts, orders, fills, positions and the per-account kill switch.
+//!
+//! Every state change runs inside a write transaction that first locks the account row, so
+//! two concurrent orders of one account can never both spend the same cash.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::decimal::DbDecimal;
+use crate::engine::Db;
+use crate::error::StoreError;
+use crate::tx::{Tx, TxInner};
+
+/// A paper account.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Account {
+    /// Row id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Cash.
+    pub cash: DbDecimal,
+    /// Cash at opening (for P&L).
+    pub starting_cash: DbDecimal,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, user_id, currency, cash, starting_cash";
+
+/// A user's account.
+pub async fn account_of_user(db: &Db, user_id: i64) -> Result<Option<Account>, StoreError> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM paper_accounts WHERE user_id = $1");
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await?))
+}
+
+/// Reads an account inside a transaction and holds it until commit. PostgreSQL needs an
+/// explicit row lock; SQLite's `BEGIN IMMEDIATE` already holds the database's write lock.
+pub async fn lock_account(tx: &mut Tx, account_id: i64) -> Result<Account, StoreError> {
+    let plain = format!("SELECT {ACCOUNT_COLUMNS} FROM paper_accounts WHERE id = $1");
+    let account = match &mut tx.inner {
+        TxInner::Sqlite(t) => {
+            sqlx::query_as(&plain)
+                .bind(account_id)
+                .fetch_one(&mut **t)
+                .await?
+        }
+        TxInner::Postgres(t) => {
+            sqlx::query_as(&format!("{plain} FOR UPDATE"))
+                .bind(account_id)
+                .fetch_one(&mut **t)
+                .await?
+        }
+    };
+    Ok(account)
+}
+
+/// Sets an account's cash.
+pub async fn set_cash(
+    tx: &mut Tx,
+    account_id: i64,
+    cash: Decimal,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query("UPDATE paper_accounts SET cash = $1, updated_at = $2 WHERE id = $3")
+            .bind(DbDecimal(cash))
+            .bind(now)
+            .bind(account_id)
+            .execute(&mut **t)
+            .await?;
+    });
+    Ok(())
+}
+
+/// An order as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Order {
+    /// Row id.
+    pub id: i64,
+    /// Account.
+    pub account_id: i64,
+    /// The client's id (generated when the client gave none).
+    pub client_order_id: String,
+    /// Ticker.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// `market`, `limit`, `stop`, `stop_limit`.
+    #[sqlx(rename = "type")]
+    pub order_type: String,
+    /// `day`, `gtc`, `ioc`, `fok`.
+    pub time_in_force: String,
+    /// Quantity (None for notional orders until filled).
+    pub qty: Option<DbDecimal>,
+    /// Amount of money (notional orders).
+    pub notional: Option<DbDecimal>,
+    /// Limit price.
+    pub limit_price: Option<DbDecimal>,
+    /// Stop price.
+    pub stop_price: Option<DbDecimal>,
+    /// Alpaca-style status.
+    pub status: String,
+    /// Filled quantity.
+    pub filled_qty: DbDecimal,
+    /// Average fill price.
+    pub filled_avg_price: Option<DbDecimal>,
+    /// Why it was rejected or expired.
+    pub reject_reason: Option<String>,
+    /// Submission time.
+    pub submitted_at: DateTime<Utc>,
+    /// Fill time.
+    pub filled_at: Option<DateTime<Utc>>,
+    /// Cancel time.
+    pub canceled_at: Option<DateTime<Utc>>,
+    /// Expiry time.
+    pub expired_at: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+const ORDER_COLUMNS: &str = "id, account_id, client_order_id, symbol, side, type, time_in_force, \
+    qty, notional, limit_price, stop_price, status, filled_qty, filled_avg_price, reject_reason, \
+    submitted_at, filled_at, canceled_at, expired_at, updated_at";
+
+/// An order to store.
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    /// Account.
+    pub account_id: i64,
+    /// Client id.
+    pub client_order_id: &'a str,
+    /// Ticker.
+    pub symbol: &'a str,
+    /// Side.
+    pub side: &'a str,
+    /// Type.
+    pub order_type: &'a str,
+    /// Time in force.
+    pub time_in_force: &'a str,
+    /// Quantity.
+    pub qty: Option<Decimal>,
+    /// Notional.
+    pub notional: Option<Decimal>,
+    /// Limit price.
+    pub limit_price: Option<Decimal>,
+    /// Stop price.
+    pub stop_price: Option<Decimal>,
+    /// Initial status (`new`, or `rejected`).
+    pub status: &'a str,
+    /// Why it was rejected.
+    pub reject_reason: Option<&'a str>,
+}
+
+/// Stores an order. A repeated client order id is a unique violation.
+pub async fn insert_order(
+    tx: &mut Tx,
+    o: &NewOrder<'_>,
+    now: DateTime<Utc>,
+) -> Result<Order, StoreError> {
+    let sql = format!(
+        "INSERT INTO paper_orders (account_id, client_order_id, symbol, side, type, time_in_force, \
+         qty, notional, limit_price, stop_price, status, filled_qty, reject_reason, created_at, \
+         submitted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+         $14, $14, $14) RETURNING {ORDER_COLUMNS}"
+    );
+    Ok(on_tx!(tx, t => {
+        sqlx::query_as(&sql)
+            .bind(o.account_id)
+            .bind(o.client_order_id)
+            .bind(o.symbol)
+            .bind(o.side)
+            .bind(o.order_type)
+            .bind(o.time_in_force)
+            .bind(o.qty.map(DbDecimal))
+            .bind(o.notional.map(DbDecimal))
+            .bind(o.limit_price.map(DbDecimal))
+            .bind(o.stop_price.map(DbDecimal))
+            .bind(o.status)
+            .bind(DbDecimal(Decimal::ZERO))
+            .bind(o.reject_reason)
+            .bind(now)
+            .fetch_one(&mut **t)
+            .await?
+    }))
+}
+
+/// An order of an account, by id.
+pub async fn order(db: &Db, account_id: i64, id: i64) -> Result<Option<Order>, StoreError> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 AND id = $2");
+    Ok(
+        on_pool!(db, pool => sqlx::query_as(&sql).bind(account_id).bind(id).fetch_optional(pool).await?),
+    )
+}
+
+/// An order inside a transaction (after the account is locked).
+pub async fn order_in(tx: &mut Tx, account_id: i64, id: i64) -> Result<Option<Order>, StoreError> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 AND id = $2");
+    Ok(
+        on_tx!(tx, t => sqlx::query_as(&sql).bind(account_id).bind(id).fetch_optional(&mut **t).await?),
+    )
+}
+
+/// An order of an account, by client order id.
+pub async fn order_by_client_id(
+    db: &Db,
+    account_id: i64,
+    client_order_id: &str,
+) -> Result<Option<Order>, StoreError> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 AND client_order_id = $2"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(&sql).bind(account_id).bind(client_order_id).fetch_optional(pool).await?
+    }))
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderFilter {
+    /// Still working.
+    Open,
+    /// Done: filled, canceled, expired, rejected.
+    Closed,
+    /// Everything.
+    All,
+}
+
+const OPEN_STATUSES: &str = "('new', 'accepted', 'partially_filled')";
+
+/// An account's orders, newest first, optionally for some symbols.
+pub async fn orders(
+    db: &Db,
+    account_id: i64,
+    filter: OrderFilter,
+    symbols: &[String],
+    limit: i64,
+) -> Result<Vec<Order>, StoreError> {
+    let status = match filter {
+        OrderFilter::Open => format!(" AND status IN {OPEN_STATUSES}"),
+        OrderFilter::Closed => format!(" AND status NOT IN {OPEN_STATUSES}"),
+        OrderFilter::All => String::new(),
+    };
+    let symbol_list = (0..symbols.len())
+        .map(|i| format!("${}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let symbol_filter = if symbols.is_empty() {
+        String::new()
+    } else {
+        format!(" AND symbol IN ({symbol_list})")
+    };
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1{status}{symbol_filter} \
+         ORDER BY submitted_at DESC, id DESC LIMIT $2"
+    );
+    Ok(on_pool!(db, pool => {
+        let mut query = sqlx::query_as(&sql).bind(account_id).bind(limit);
+        for symbol in symbols {
+            query = query.bind(symbol);
+        }
+        query.fetch_all(pool).await?
+    }))
+}
+
+/// An account's working orders inside a transaction (to reserve their cash).
+pub async fn open_orders_in(tx: &mut Tx, account_id: i64) -> Result<Vec<Order>, StoreError> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 AND status IN {OPEN_STATUSES}");
+    Ok(on_tx!(tx, t => sqlx::query_as(&sql).bind(account_id).fetch_all(&mut **t).await?))
+}
+
+/// Every working order on a symbol, oldest first (for the trading runtime).
+pub async fn open_orders_for_symbol(db: &Db, symbol: &str) -> Result<Vec<Order>, StoreError> {
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE symbol = $1 AND status IN {OPEN_STATUSES} \
+         ORDER BY submitted_at, id"
+    );
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(symbol).fetch_all(pool).await?))
+}
+
+/// Symbols with working orders (for the trading runtime).
+pub async fn symbols_with_open_orders(db: &Db) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "SELECT DISTINCT symbol FROM paper_orders WHERE status IN {OPEN_STATUSES} ORDER BY symbol"
+    );
+    Ok(on_pool!(db, pool => sqlx::query_scalar(&sql).fetch_all(pool).await?))
+}
+
+/// Records a complete fill of an order: status, quantity, price, and the fill row.
+pub async fn record_fill(
+    tx: &mut Tx,
+    order: &Order,
+    qty: Decimal,
+    price: Decimal,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE paper_orders SET status = 'filled', qty = COALESCE(qty, $1), filled_qty = $1, \
+             filled_avg_price = $2, filled_at = $3, updated_at = $3 WHERE id = $4",
+        )
+        .bind(DbDecimal(qty))
+        .bind(DbDecimal(price))
+        .bind(at)
+        .bind(order.id)
+        .execute(&mut **t)
+        .await?;
+        sqlx::query(
+            "INSERT INTO paper_fills (order_id, account_id, symbol, side, qty, price, filled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(order.id)
+        .bind(order.account_id)
+        .bind(&order.symbol)
+        .bind(&order.side)
+        .bind(DbDecimal(qty))
+        .bind(DbDecimal(price))
+        .bind(at)
+        .execute(&mut **t)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Ends a working order as `canceled`, `expired` or `rejected`; false when it was no
+/// longer working.
+pub async fn end_order(
+    tx: &mut Tx,
+    id: i64,
+    status: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let sql = format!(
+        "UPDATE paper_orders SET status = $1, reject_reason = COALESCE($2, reject_reason), \
+         canceled_at = CASE WHEN $1 = 'canceled' THEN $3 ELSE canceled_at END, \
+         expired_at = CASE WHEN $1 = 'expired' THEN $3 ELSE expired_at END, updated_at = $3 \
+         WHERE id = $4 AND status IN {OPEN_STATUSES}"
+    );
+    let changed = on_tx!(tx, t => {
+        sqlx::query(&sql).bind(status).bind(reason).bind(now).bind(id).execute(&mut **t).await?.rows_affected()
+    });
+    Ok(changed == 1)
+}
+
+/// A holding.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Position {
+    /// Ticker.
+    pub symbol: String,
+    /// Quantity held.
+    pub qty: DbDecimal,
+    /// Average entry price.
+    pub avg_entry_price: DbDecimal,
+    /// Total cost of what is held.
+    pub cost_basis: DbDecimal,
+}
+
+/// A position inside a transaction.
+pub async fn position_in(
+    tx: &mut Tx,
+    account_id: i64,
+    symbol: &str,
+) -> Result<Option<Position>, StoreError> {
+    Ok(on_tx!(tx, t => {
+        sqlx::query_as("SELECT symbol, qty, avg_entry_price, cost_basis FROM positions WHERE account_id = $1 AND symbol = $2")
+            .bind(account_id)
+            .bind(symbol)
+            .fetch_optional(&mut **t)
+            .await?
+    }))
+}
+
+/// An account's positions by symbol.
+pub async fn positions(db: &Db, account_id: i64) -> Result<Vec<Position>, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as("SELECT symbol, qty, avg_entry_price, cost_basis FROM positions WHERE account_id = $1 ORDER BY symbol")
+            .bind(account_id)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// Writes a position; a zero quantity removes it.
+pub async fn save_position(
+    tx: &mut Tx,
+    account_id: i64,
+    p: &Position,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        if p.qty.0.is_zero() {
+            sqlx::query("DELETE FROM positions WHERE account_id = $1 AND symbol = $2")
+                .bind(account_id)
+                .bind(&p.symbol)
+                .execute(&mut **t)
+                .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO positions (account_id, symbol, qty, avg_entry_price, cost_basis, created_at, \
+                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (account_id, symbol) DO UPDATE \
+                 SET qty = excluded.qty, avg_entry_price = excluded.avg_entry_price, \
+                 cost_basis = excluded.cost_basis, updated_at = excluded.updated_at",
+            )
+            .bind(account_id)
+            .bind(&p.symbol)
+            .bind(p.qty)
+            .bind(p.avg_entry_price)
+            .bind(p.cost_basis)
+            .bind(now)
+            .execute(&mut **t)
+            .await?;
+        }
+    });
+    Ok(())
+}
+
+/// Whether an account's kill switch is on (inside the order's transaction).
+pub async fn kill_switch_in(tx: &mut Tx, account_id: i64) -> Result<bool, StoreError> {
+    let on: Option<bool> = on_tx!(tx, t => {
+        sqlx::query_scalar("SELECT kill_switch FROM trading_runtime_state WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(&mut **t)
+            .await?
+    });
+    Ok(on.unwrap_or(false))
+}
+
+/// The kill switch: whether it is on, why, since when.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct KillSwitch {
+    /// On or off.
+    pub kill_switch: bool,
+    /// Why.
+    pub kill_switch_reason: Option<String>,
+    /// Since when.
+    pub kill_switch_set_at: Option<DateTime<Utc>>,
+}
+
+/// An account's kill switch.
+pub async fn kill_switch(db: &Db, account_id: i64) -> Result<KillSwitch, StoreError> {
+    let row: Option<KillSwitch> = on_pool!(db, pool => {
+        sqlx::query_as("SELECT kill_switch, kill_switch_reason, kill_switch_set_at FROM trading_runtime_state WHERE account_id = $1")
+            .bind(account_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row.unwrap_or(KillSwitch {
+        kill_switch: false,
+        kill_switch_reason: None,
+        kill_switch_set_at: None,
+    }))
+}
+
+/// Turns an account's kill switch on or off.
+pub async fn set_kill_switch(
+    tx: &mut Tx,
+    account_id: i64,
+    on: bool,
+    reason: Option<&str>,
+    by: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query(
+            "INSERT INTO trading_runtime_state (account_id, kill_switch, kill_switch_reason, \
+             kill_switch_set_at, kill_switch_set_by_user_id, updated_at) VALUES ($1, $2, $3, $4, $5, $4) \
+             ON CONFLICT (account_id) DO UPDATE SET kill_switch = excluded.kill_switch, \
+             kill_switch_reason = excluded.kill_switch_reason, kill_switch_set_at = excluded.kill_switch_set_at, \
+             kill_switch_set_by_user_id = excluded.kill_switch_set_by_user_id, updated_at = excluded.updated_at",
+        )
+        .bind(account_id)
+        .bind(on)
+        .bind(reason)
+        .bind(now)
+        .bind(by)
+        .execute(&mut **t)
+        .await?;
+    });
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! `raptor backtest …`: the API's backtest from a shell (printed, not stored).
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::Args;
+use raptor_api::backtests::{self, Request};
+use raptor_domain::backtest::Strategy;
+use raptor_store::DatabaseUrl;
+use rust_decimal::Decimal;
+
+use super::{connect_app, CliError};
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    /// Ticker.
+    #[arg(long)]
+    symbol: String,
+    /// Timeframe (1Min, 5Min, 15Min, 1Hour, 1Day).
+    #[arg(long, default_value = "1Day")]
+    timeframe: String,
+    /// First day (YYYY-MM-DD) or time (RFC 3339).
+    #[arg(long)]
+    start: String,
+    /// End day (exclusive) or time.
+    #[arg(long)]
+    end: String,
+    /// `sma_crossover` or `buy_and_hold`.
+    #[arg(long, default_value = "sma_crossover")]
+    strategy: String,
+    /// Fast SMA length.
+    #[arg(long, default_value_t = 10)]
+    fast: usize,
+    /// Slow SMA length.
+    #[arg(long, default_value_t = 30)]
+    slow: usize,
+    /// Starting cash.
+    #[arg(long, default_value = "100000")]
+    initial_cash: Decimal,
+    /// Print the whole result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn when(raw: &str) -> Result<DateTime<Utc>, CliError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            CliError::Refused(format!(
+                "'{raw}' is neither YYYY-MM-DD nor an RFC 3339 time"
+            ))
+        })
+}
+
+pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliError> {
+    let strategy = match args.strategy.as_str() {
+        "sma_crossover" | "sma" => Strategy::SmaCrossover {
+            fast: args.fast,
+            slow: args.slow,
+        },
+        "buy_and_hold" => Strategy::BuyAndHold,
+        other => {
+            return Err(CliError::Refused(format!(
+                "unknown strategy '{other}'; accepted: sma_crossover, buy_and_hold"
+            )))
+        }
+    };
+    let request = Request {
+        symbol: args.symbol,
+        timeframe: args.timeframe,
+        start: when(&args.start)?,
+        end: when(&args.end)?,
+        strategy,
+        initial_cash: Some(args.initial_cash),
+    };
+    let db = connect_app(url, false).await?;
+    let report = backtests::run(&db, &request).await;
+    db.close().await;
+    let report = report.map_err(|p| CliError::Refused(p.detail))?;
+    if args.json {
+        println!("{}", report.to_json(None));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let m = &report.outcome.metrics;
+    let pct = |v: f64| format!("{:.2}%", v * 100.0);
+    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("n/a".to_owned(), f);
+    println!(
+        "{} {} {} → {}",
+        report.symbol,
+        report.timeframe.as_str(),
+        report.start.date_naive(),
+        report.end.date_naive()
+    );
+    println!(
+        "strategy        {}",
+        serde_json::to_string(&report.strategy).unwrap_or_default()
+    );
+    println!("total return    {}", pct(m.total_return));
+    println!("CAGR            {}", opt(m.cagr, &pct));
+    println!("max drawdown    {}", pct(m.max_drawdown));
+    println!(
+        "Sharpe          {} ({} periods/year)",
+        opt(m.sharpe, &|v| format!("{v:.2}")),
+        m.periods_per_year
+    );
+    println!("Sortino         {}", opt(m.sortino, &|v| format!("{v:.2}")));
+    println!("win rate        {}", opt(m.win_rate, &pct));
+    println!(
+        "profit factor   {}",
+        opt(m.profit_factor, &|v| format!("{v:.2}"))
+    );
+    println!("trades          {}", m.trades);
+    println!("final equity    {:.2}", m.final_equity);
+    println!(
+        "bars processed  {} in {:.2} ms ({:.1} M bars/s)",
+        report.outcome.bars_processed,
+        report.elapsed_ms,
+        report.outcome.bars_processed as f64 / (report.elapsed_ms / 1000.0).max(1e-9) / 1e6
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,374 @@
+//! `raptor bars …`: fill the bar store from a CSV file or with demo data. Both write through
+//! the one bar repository (re-running never duplicates) and then let the trading runtime fill
+//! resting orders against the new bars.
+
+use std::fs::File;
+use std::io::{BufReader, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use raptor_domain::calendar;
+use raptor_domain::timeframe::Timeframe;
+use raptor_domain::walk;
+use raptor_store::market::{self, StoredBar};
+use raptor_store::{DatabaseUrl, Db};
+
+use super::{connect_app, CliError};
+
+#[derive(Debug, Subcommand)]
+pub enum BarsCommand {
+    /// Import bars from a CSV file (timestamp, open, high, low, close, volume[, trade_count, vwap][, symbol]).
+    Import {
+        /// The CSV file (with a header row).
+        file: PathBuf,
+        /// Symbol of every row (or give a `symbol` column).
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Timeframe of the bars.
+        #[arg(long)]
+        timeframe: String,
+        /// Rows written per transaction.
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+    },
+    /// Fill a few symbols with deterministic synthetic bars up to now.
+    Demo {
+        /// Symbols to fill.
+        #[arg(long, value_delimiter = ',', default_value = "AAPL,MSFT,SPY")]
+        symbols: Vec<String>,
+        /// Recent trading sessions of minute bars (older history is daily).
+        #[arg(long, default_value_t = 10)]
+        sessions: usize,
+    },
+}
+
+impl BarsCommand {
+    pub async fn run(self, url: &DatabaseUrl) -> Result<ExitCode, CliError> {
+        let db = connect_app(url, false).await?;
+        let result = match self {
+            BarsCommand::Import {
+                file,
+                symbol,
+                timeframe,
+                batch,
+            } => import(&db, &file, symbol.as_deref(), &timeframe, batch).await,
+            BarsCommand::Demo { symbols, sessions } => demo(&db, &symbols, sessions).await,
+        };
+        db.close().await;
+        result
+    }
+}
+
+fn refused(message: impl Into<String>) -> CliError {
+    CliError::Refused(message.into())
+}
+
+async fn write(
+    db: &Db,
+    symbol: &str,
+    timeframe: &str,
+    bars: &[StoredBar],
+) -> Result<u64, CliError> {
+    let mut tx = db.begin().await?;
+    let written = market::upsert_bars(&mut tx, symbol, timeframe, bars).await?;
+    tx.commit().await?;
+    Ok(written)
+}
+
+/// Lets the trading runtime fill resting orders against what was just written.
+async fn run_runtime(db: &Db, symbols: impl IntoIterator<Item = String>) -> Result<(), CliError> {
+    for symbol in symbols {
+        let matched = raptor_api::trading::engine::match_symbol(db, &symbol).await?;
+        if matched.filled + matched.rejected + matched.expired > 0 {
+            println!(
+                "{symbol}: {} orders filled, {} rejected, {} expired",
+                matched.filled, matched.rejected, matched.expired
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Column positions, found by header name.
+struct Columns {
+    ts: usize,
+    open: usize,
+    high: usize,
+    low: usize,
+    close: usize,
+    volume: usize,
+    trade_count: Option<usize>,
+    vwap: Option<usize>,
+    symbol: Option<usize>,
+}
+
+impl Columns {
+    fn find(header: &csv::StringRecord) -> Result<Self, CliError> {
+        let position = |names: &[&str]| {
+            header
+                .iter()
+                .position(|h| names.contains(&h.trim().to_ascii_lowercase().as_str()))
+        };
+        let required = |names: &[&str]| {
+            position(names)
+                .ok_or_else(|| refused(format!("line 1: the header has no {} column", names[0])))
+        };
+        Ok(Self {
+            ts: required(&["timestamp", "t", "time", "ts"])?,
+            open: required(&["open", "o"])?,
+            high: required(&["high", "h"])?,
+            low: required(&["low", "l"])?,
+            close: required(&["close", "c"])?,
+            volume: required(&["volume", "v"])?,
+            trade_count: position(&["trade_count", "n"]),
+            vwap: position(&["vwap", "vw"]),
+            symbol: position(&["symbol"]),
+        })
+    }
+
+    fn parse(
+        &self,
+        row: &csv::StringRecord,
+        line: u64,
+    ) -> Result<(Option<String>, StoredBar), CliError> {
+        let field = |i: usize| row.get(i).map(str::trim).unwrap_or_default();
+        let number = |name: &str, i: usize| -> Result<f64, CliError> {
+            field(i)
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .ok_or_else(|| {
+                    refused(format!(
+                        "line {line}: {name} '{}' is not a non-negative number",
+                        field(i)
+                    ))
+                })
+        };
+        let ts = DateTime::parse_from_rfc3339(field(self.ts))
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| {
+                refused(format!(
+                    "line {line}: timestamp '{}' is not RFC 3339 (2026-11-20T14:30:00Z)",
+                    field(self.ts)
+                ))
+            })?;
+        let bar = StoredBar {
+            ts,
+            open: number("open", self.open)?,
+            high: number("high", self.high)?,
+            low: number("low", self.low)?,
+            close: number("close", self.close)?,
+            volume: number("volume", self.volume)?,
+            trade_count: match self.trade_count.map(field).filter(|s| !s.is_empty()) {
+                Some(n) => Some(n.parse().map_err(|_| {
+                    refused(format!("line {line}: trade_count '{n}' is not an integer"))
+                })?),
+                None => None,
+            },
+            vwap: match self.vwap.map(field).filter(|s| !s.is_empty()) {
+                Some(v) => Some(
+                    v.parse()
+                        .map_err(|_| refused(format!("line {line}: vwap '{v}' is not a number")))?,
+                ),
+                None => None,
+            },
+        };
+        if bar.high < bar.low
+            || bar.high < bar.open.max(bar.close)
+            || bar.low > bar.open.min(bar.close)
+            || bar.open == 0.0
+        {
+            return Err(refused(format!(
+                "line {line}: prices are inconsistent (need low <= open, close <= high, open > 0)"
+            )));
+        }
+        let symbol = self
+            .symbol
+            .map(|i| field(i).to_uppercase())
+            .filter(|s| !s.is_empty());
+        Ok((symbol, bar))
+    }
+}
+
+fn progress(total_bytes: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(total_bytes);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+async fn import(
+    db: &Db,
+    file: &PathBuf,
+    symbol: Option<&str>,
+    timeframe: &str,
+    batch: usize,
+) -> Result<ExitCode, CliError> {
+    let timeframe: Timeframe = timeframe
+        .parse()
+        .map_err(|e: raptor_domain::UnknownTimeframe| refused(e.to_string()))?;
+    if batch == 0 || batch > 100_000 {
+        return Err(refused("--batch must be between 1 and 100000"));
+    }
+    let opened = File::open(file).map_err(|source| CliError::Io {
+        context: format!("cannot open {}", file.display()),
+        source,
+    })?;
+    let size = opened.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(BufReader::with_capacity(1 << 20, opened));
+    let header = reader
+        .headers()
+        .map_err(|e| refused(format!("line 1: {e}")))?
+        .clone();
+    let columns = Columns::find(&header)?;
+    let fixed = symbol.map(str::to_uppercase);
+    if fixed.is_none() && columns.symbol.is_none() {
+        return Err(refused("give --symbol or a symbol column"));
+    }
+    for known in fixed.iter() {
+        if market::symbol(db, known).await?.is_none() {
+            return Err(refused(format!("{known} is not a listed symbol")));
+        }
+    }
+    let bar = progress(size);
+    let started = std::time::Instant::now();
+    let mut pending: Vec<(String, StoredBar)> = Vec::with_capacity(batch);
+    let mut written = 0u64;
+    let mut symbols = std::collections::BTreeSet::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line() + 1;
+        let more = reader
+            .read_record(&mut record)
+            .map_err(|e| refused(format!("line {line}: {e}")))?;
+        if more {
+            let (row_symbol, parsed) = columns.parse(&record, reader.position().line())?;
+            let Some(row_symbol) = row_symbol.or_else(|| fixed.clone()) else {
+                return Err(refused(format!(
+                    "line {}: the symbol column is empty",
+                    reader.position().line()
+                )));
+            };
+            pending.push((row_symbol, parsed));
+        }
+        if pending.len() >= batch || (!more && !pending.is_empty()) {
+            // One transaction per batch: a bad row above stops the import before its batch
+            // is written, and re-running the file is harmless.
+            let mut tx = db.begin().await?;
+            pending.sort_by(|a, b| a.0.cmp(&b.0));
+            for group in pending.chunk_by(|a, b| a.0 == b.0) {
+                let bars: Vec<StoredBar> = group.iter().map(|(_, b)| b.clone()).collect();
+                market::upsert_bars(&mut tx, &group[0].0, timeframe.as_str(), &bars).await?;
+                symbols.insert(group[0].0.clone());
+            }
+            tx.commit().await?;
+            written += pending.len() as u64;
+            pending.clear();
+            bar.set_position(reader.position().byte());
+            if !std::io::stderr().is_terminal() {
+                eprintln!("imported {written} rows");
+            }
+        }
+        if !more {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "Imported {written} {} bars for {} in {seconds:.2} s ({:.0} rows/s)",
+        timeframe.as_str(),
+        symbols.iter().cloned().collect::<Vec<_>>().join(", "),
+        written as f64 / seconds.max(1e-9)
+    );
+    run_runtime(db, symbols).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stored(bars: &[raptor_domain::Bar]) -> Vec<StoredBar> {
+    bars.iter()
+        .map(|b| StoredBar {
+            ts: b.t,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+            trade_count: None,
+            vwap: None,
+        })
+        .collect()
+}
+
+async fn demo(db: &Db, symbols: &[String], sessions: usize) -> Result<ExitCode, CliError> {
+    if !(1..=60).contains(&sessions) {
+        return Err(refused("--sessions must be between 1 and 60"));
+    }
+    let now = raptor_store::clock::now();
+    let recent = calendar::last_sessions(now, sessions);
+    let Some(first) = recent.first() else {
+        return Err(refused("no recent trading sessions found"));
+    };
+    // A year of daily history before the minute bars start.
+    let history = calendar::sessions_between(
+        first.date - chrono::Duration::days(366),
+        calendar::previous_trading_day(first.date),
+    );
+    let mut names = Vec::new();
+    for raw in symbols {
+        let symbol = raw.trim().to_uppercase();
+        if market::symbol(db, &symbol).await?.is_none() {
+            return Err(refused(format!("{symbol} is not a listed symbol")));
+        }
+        let start_price = 50.0 + (walk::seed_for(&symbol) % 40_000) as f64 / 100.0;
+        // Minute bars must not run past now: drop the part of today's session still to come.
+        let minutes: Vec<raptor_domain::Bar> = walk::minute_walk(&symbol, start_price, &recent)
+            .into_iter()
+            .filter(|b| b.t < now)
+            .collect();
+        let Some(opening) = minutes.first().map(|b| b.open) else {
+            continue;
+        };
+        let mut total = write(db, &symbol, Timeframe::Min1.as_str(), &stored(&minutes)).await?;
+        for tf in [
+            Timeframe::Min5,
+            Timeframe::Min15,
+            Timeframe::Hour1,
+            Timeframe::Day1,
+        ] {
+            total += write(
+                db,
+                &symbol,
+                tf.as_str(),
+                &stored(&walk::aggregate(&minutes, tf)),
+            )
+            .await?;
+        }
+        total += write(
+            db,
+            &symbol,
+            Timeframe::Day1.as_str(),
+            &stored(&walk::daily_walk(&symbol, opening, &history)),
+        )
+        .await?;
+        println!(
+            "{symbol}: {total} bars ({} sessions of minute bars, {} days of daily history)",
+            recent.len(),
+            history.len()
+        );
+        names.push(symbol);
+    }
+    run_runtime(db, names).await?;
+    Ok(ExitCode::SUCCESS)
+}
