@@ -33,8 +33,8 @@ pub async fn symbol(db: &Db, ticker: &str) -> Result<Option<Symbol>, StoreError>
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(ticker).fetch_optional(pool).await?))
 }
 
-/// Symbols whose ticker starts with, or whose name contains, `query` (case-insensitive);
-/// exact ticker matches first.
+/// Symbols whose ticker starts with, or whose name contains, `query` (case-insensitive):
+/// the exact ticker first, then ticker prefixes, then names that start with it.
 pub async fn search_symbols(db: &Db, query: &str, limit: i64) -> Result<Vec<Symbol>, StoreError> {
     let escaped = query
         .to_lowercase()
@@ -44,7 +44,8 @@ pub async fn search_symbols(db: &Db, query: &str, limit: i64) -> Result<Vec<Symb
     let sql = format!(
         "SELECT {SYMBOL_COLUMNS} FROM symbols WHERE status = 'active' AND \
          (lower(ticker) LIKE $1 ESCAPE '\\' OR lower(name) LIKE $2 ESCAPE '\\') \
-         ORDER BY CASE WHEN lower(ticker) = $3 THEN 0 ELSE 1 END, ticker LIMIT $4"
+         ORDER BY CASE WHEN lower(ticker) = $3 THEN 0 WHEN lower(ticker) LIKE $1 ESCAPE '\\' THEN 1 \
+         WHEN lower(name) LIKE $5 ESCAPE '\\' THEN 2 ELSE 3 END, ticker LIMIT $4"
     );
     Ok(on_pool!(db, pool => {
         sqlx::query_as(&sql)
@@ -52,6 +53,7 @@ pub async fn search_symbols(db: &Db, query: &str, limit: i64) -> Result<Vec<Symb
             .bind(format!("%{escaped}%"))
             .bind(query.to_lowercase())
             .bind(limit)
+            .bind(format!("{escaped}%"))
             .fetch_all(pool)
             .await?
     }))

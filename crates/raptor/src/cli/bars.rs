@@ -248,17 +248,15 @@ async fn import(
     let mut symbols = std::collections::BTreeSet::new();
     let mut record = csv::StringRecord::new();
     loop {
-        let line = reader.position().line() + 1;
+        // The position before reading is where the next record starts: its line number.
+        let line = reader.position().line();
         let more = reader
             .read_record(&mut record)
             .map_err(|e| refused(format!("line {line}: {e}")))?;
         if more {
-            let (row_symbol, parsed) = columns.parse(&record, reader.position().line())?;
+            let (row_symbol, parsed) = columns.parse(&record, line)?;
             let Some(row_symbol) = row_symbol.or_else(|| fixed.clone()) else {
-                return Err(refused(format!(
-                    "line {}: the symbol column is empty",
-                    reader.position().line()
-                )));
+                return Err(refused(format!("line {line}: the symbol column is empty")));
             };
             pending.push((row_symbol, parsed));
         }
