@@ -2,6 +2,7 @@
 //! errors to RFC 9457 problem bodies.
 
 mod admin;
+pub mod alpaca;
 mod auth;
 pub mod backtests;
 mod billing;

@@ -6,6 +6,7 @@
 //! neither is possible the PostgreSQL cases fail, saying how to install them; they never skip.
 
 pub mod accounts;
+mod alpaca;
 mod app;
 mod chromium;
 mod passkey;
@@ -14,6 +15,7 @@ mod postmark;
 mod proxy;
 mod test_db;
 
+pub use alpaca::FakeAlpaca;
 pub use app::{Browser, Reply, TestApp, TestAppBuilder};
 pub use chromium::Chromium;
 pub use passkey::SoftAuthenticator;

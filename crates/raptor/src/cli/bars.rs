@@ -34,6 +34,24 @@ pub enum BarsCommand {
         #[arg(long, default_value_t = 5000)]
         batch: usize,
     },
+    /// Fetch bars from Alpaca into the store (needs ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY).
+    Fetch {
+        /// Ticker.
+        #[arg(long)]
+        symbol: String,
+        /// Timeframe of the bars.
+        #[arg(long, default_value = "1Day")]
+        timeframe: String,
+        /// Start (RFC 3339).
+        #[arg(long)]
+        start: DateTime<Utc>,
+        /// End (RFC 3339; default now).
+        #[arg(long)]
+        end: Option<DateTime<Utc>>,
+        /// Alpaca settings.
+        #[command(flatten)]
+        alpaca: super::AlpacaArgs,
+    },
     /// Fill a few symbols with deterministic synthetic bars up to now.
     Demo {
         /// Symbols to fill.
@@ -56,6 +74,13 @@ impl BarsCommand {
                 batch,
             } => import(&db, &file, symbol.as_deref(), &timeframe, batch).await,
             BarsCommand::Demo { symbols, sessions } => demo(&db, &symbols, sessions).await,
+            BarsCommand::Fetch {
+                symbol,
+                timeframe,
+                start,
+                end,
+                alpaca,
+            } => fetch(&db, &symbol, &timeframe, start, end, &alpaca).await,
         };
         db.close().await;
         result
@@ -368,5 +393,37 @@ async fn demo(db: &Db, symbols: &[String], sessions: usize) -> Result<ExitCode, 
         names.push(symbol);
     }
     run_runtime(db, names).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn fetch(
+    db: &Db,
+    symbol: &str,
+    timeframe: &str,
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+    alpaca: &super::AlpacaArgs,
+) -> Result<ExitCode, CliError> {
+    let timeframe: Timeframe = timeframe
+        .parse()
+        .map_err(|e: raptor_domain::UnknownTimeframe| refused(e.to_string()))?;
+    let symbol = symbol.to_uppercase();
+    if market::symbol(db, &symbol).await?.is_none() {
+        return Err(refused(format!("{symbol} is not a listed symbol")));
+    }
+    let source = alpaca.source().ok_or_else(|| {
+        refused("set ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY to fetch from Alpaca")
+    })?;
+    let bars = source
+        .bars(&symbol, timeframe, start, end.unwrap_or_else(Utc::now))
+        .await
+        .map_err(refused)?;
+    let written = write(db, &symbol, timeframe.as_str(), &bars).await?;
+    println!(
+        "Fetched {} {} bars for {symbol} from Alpaca ({written} written)",
+        bars.len(),
+        timeframe.as_str()
+    );
+    run_runtime(db, [symbol]).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -115,3 +115,41 @@ async fn connect_app(url: &DatabaseUrl, migrate: bool) -> Result<Db, CliError> {
     }
     Ok(db)
 }
+
+/// Alpaca Market Data settings shared by `serve` and `bars fetch`.
+#[derive(Debug, clap::Args)]
+pub struct AlpacaArgs {
+    /// Alpaca API key id.
+    #[arg(long, env = "ALPACA_API_KEY_ID", hide_env_values = true)]
+    alpaca_key_id: Option<String>,
+    /// Alpaca API secret key.
+    #[arg(long, env = "ALPACA_API_SECRET_KEY", hide_env_values = true)]
+    alpaca_secret_key: Option<String>,
+    /// Alpaca market data base URL.
+    #[arg(long, env = "RAPTOR_ALPACA_DATA_URL", default_value = raptor_api::alpaca::DATA_URL)]
+    alpaca_data_url: String,
+    /// Data feed: `iex` (free) or `sip`.
+    #[arg(long, env = "ALPACA_DATA_FEED", default_value = "iex")]
+    alpaca_feed: String,
+    /// Minutes requests stay behind now (the free plan delays SIP data by 15).
+    #[arg(long, env = "RAPTOR_ALPACA_DELAY_MINUTES", default_value_t = 15)]
+    alpaca_delay_minutes: i64,
+}
+
+impl AlpacaArgs {
+    /// The bar source, when both keys are set.
+    pub fn source(&self) -> Option<raptor_api::alpaca::AlpacaBars> {
+        let key = self.alpaca_key_id.as_deref().filter(|k| !k.is_empty())?;
+        let secret = self
+            .alpaca_secret_key
+            .as_deref()
+            .filter(|s| !s.is_empty())?;
+        Some(raptor_api::alpaca::AlpacaBars::new(
+            &self.alpaca_data_url,
+            key,
+            secret,
+            &self.alpaca_feed,
+            chrono::Duration::minutes(self.alpaca_delay_minutes.clamp(0, 24 * 60)),
+        ))
+    }
+}

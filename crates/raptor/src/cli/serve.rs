@@ -12,7 +12,7 @@ use raptor_domain::Role;
 use raptor_store::{users, DatabaseUrl, Db};
 use tokio::net::TcpListener;
 
-use super::{connect_app, CliError};
+use super::{connect_app, AlpacaArgs, CliError};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// Where billing alerts go when an alert names no address.
     #[arg(long, env = "RAPTOR_ALERT_EMAIL", default_value = "ops@raxx.app")]
     alert_email: String,
+    /// Alpaca Market Data settings; without keys, bars are served from what is stored.
+    #[command(flatten)]
+    alpaca: AlpacaArgs,
     /// Postmark API base URL.
     #[arg(long, env = "RAPTOR_POSTMARK_API_URL", default_value = PostmarkMailer::API_URL)]
     postmark_api_url: String,
@@ -97,8 +100,13 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         "Listening on http://{local} (public URL {})",
         config.public_url
     );
-    let state = AppState::new(db.clone(), config, mailer);
+    let mut state = AppState::new(db.clone(), config, mailer);
+    if let Some(source) = args.alpaca.source() {
+        tracing::info!("Missing bars are fetched from Alpaca ({source:?})");
+        state = state.with_bar_source(Arc::new(source));
+    }
     let janitor = tokio::spawn(sweep_expired(db.clone()));
+    let runtime = tokio::spawn(trading_runtime(db.clone()));
     raptor_api::serve(listener, state, shutdown_signal())
         .await
         .map_err(|source| CliError::Io {
@@ -106,6 +114,7 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
             source,
         })?;
     janitor.abort();
+    runtime.abort();
     db.close().await;
     tracing::info!("Shutdown complete");
     Ok(ExitCode::SUCCESS)
@@ -134,6 +143,27 @@ async fn sweep_expired(db: Db) {
                 );
             }
             Err(err) => tracing::warn!(%err, "sweeping expired rows failed"),
+        }
+    }
+}
+
+/// The trading runtime: fills resting orders against bars that arrived since, and expires day
+/// orders after the close. Bar ingestion runs it too; this catches everything else.
+async fn trading_runtime(db: Db) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
+    loop {
+        every.tick().await;
+        match raptor_api::trading::engine::match_all(&db).await {
+            Ok(m) if m.filled + m.rejected + m.expired > 0 => {
+                tracing::info!(
+                    filled = m.filled,
+                    rejected = m.rejected,
+                    expired = m.expired,
+                    "trading runtime pass"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "trading runtime pass failed"),
         }
     }
 }

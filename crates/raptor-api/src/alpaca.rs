@@ -1,0 +1,221 @@
+//! Alpaca Market Data v2 as a bar source: `GET /v2/stocks/{symbol}/bars` with the API key
+//! headers, following `next_page_token` to the end, waiting out rate limits
+//! (`X-RateLimit-Remaining`/`-Reset`, 429), and never asking for data newer than the plan's
+//! delay allows.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use raptor_domain::timeframe::Timeframe;
+use raptor_store::market::StoredBar;
+use serde::Deserialize;
+
+use crate::market::BarSource;
+
+/// Alpaca's market data host.
+pub const DATA_URL: &str = "https://data.alpaca.markets";
+/// Attempts per page before giving up on rate limits or server errors.
+const ATTEMPTS: u32 = 5;
+/// Bars per page (Alpaca's maximum).
+const PAGE_LIMIT: u32 = 10_000;
+
+/// Alpaca credentials and preferences.
+#[derive(Clone)]
+pub struct AlpacaBars {
+    client: reqwest::Client,
+    base_url: String,
+    key_id: String,
+    secret: String,
+    feed: String,
+    delay: Duration,
+}
+
+impl std::fmt::Debug for AlpacaBars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlpacaBars({}, feed {})", self.base_url, self.feed)
+    }
+}
+
+impl AlpacaBars {
+    /// A client for `base_url` (Alpaca's, or a local fake) with these keys. `feed` is `iex`
+    /// (free, real time) or `sip`; `delay` is how far behind now requests must stay (the free
+    /// plan's 15 minutes for SIP data).
+    pub fn new(base_url: &str, key_id: &str, secret: &str, feed: &str, delay: Duration) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            key_id: key_id.to_owned(),
+            secret: secret.to_owned(),
+            feed: feed.to_owned(),
+            delay,
+        }
+    }
+
+    /// Fetches every page of bars in `[start, end)`.
+    pub async fn bars(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<StoredBar>, String> {
+        let end = end.min(Utc::now() - self.delay);
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        let mut bars = Vec::new();
+        let mut page_token: Option<String> = None;
+        loop {
+            let page = self
+                .page(symbol, timeframe, start, end, page_token.as_deref())
+                .await?;
+            bars.extend(
+                page.bars
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(WireBar::into_stored),
+            );
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(token) => page_token = Some(token),
+                None => return Ok(bars),
+            }
+        }
+    }
+
+    async fn page(
+        &self,
+        symbol: &str,
+        timeframe: Timeframe,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        page_token: Option<&str>,
+    ) -> Result<Page, String> {
+        let url = format!("{}/v2/stocks/{symbol}/bars", self.base_url);
+        let limit = PAGE_LIMIT.to_string();
+        let mut query = vec![
+            ("timeframe", timeframe.as_str().to_owned()),
+            ("start", start.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ("end", end.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            ("limit", limit),
+            ("adjustment", "raw".to_owned()),
+            ("feed", self.feed.clone()),
+        ];
+        if let Some(token) = page_token {
+            query.push(("page_token", token.to_owned()));
+        }
+        for attempt in 0..ATTEMPTS {
+            let response = self
+                .client
+                .get(&url)
+                .header("APCA-API-KEY-ID", &self.key_id)
+                .header("APCA-API-SECRET-KEY", &self.secret)
+                .query(&query)
+                .send()
+                .await
+                .map_err(|e| format!("Alpaca could not be reached: {}", e.without_url()))?;
+            let status = response.status().as_u16();
+            let wait = rate_limit_wait(response.headers(), attempt);
+            match status {
+                200 => {
+                    let exhausted = response
+                        .headers()
+                        .get("x-ratelimit-remaining")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|left| left.trim() == "0");
+                    let page: Page = response
+                        .json()
+                        .await
+                        .map_err(|e| format!("Alpaca answered with unreadable bars: {}", e.without_url()))?;
+                    // Out of requests for this window: wait for the reset before the next page.
+                    if exhausted {
+                        tokio::time::sleep(wait).await;
+                    }
+                    return Ok(page);
+                }
+                429 | 500..=599 => {
+                    tracing::warn!(status, attempt, wait_ms = wait.as_millis() as u64, "Alpaca asked us to slow down; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                401 | 403 => {
+                    return Err(format!(
+                        "Alpaca refused the request ({status}): check ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY and whether the plan includes the '{}' feed",
+                        self.feed
+                    ))
+                }
+                other => {
+                    let message = response.text().await.unwrap_or_default();
+                    return Err(format!("Alpaca answered {other}: {}", message.chars().take(200).collect::<String>()));
+                }
+            }
+        }
+        Err(format!(
+            "Alpaca kept refusing after {ATTEMPTS} attempts (rate limited)"
+        ))
+    }
+}
+
+/// How long to wait before the next request: until `X-RateLimit-Reset` when given (capped),
+/// otherwise exponential back-off.
+fn rate_limit_wait(headers: &reqwest::header::HeaderMap, attempt: u32) -> StdDuration {
+    let reset = headers
+        .get("x-ratelimit-reset")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    match reset {
+        Some(at) => {
+            let seconds = (at - Utc::now().timestamp()).clamp(0, 60);
+            StdDuration::from_millis(seconds as u64 * 1000 + 100)
+        }
+        None => StdDuration::from_millis(250 * 2u64.pow(attempt)),
+    }
+}
+
+#[derive(Deserialize)]
+struct Page {
+    bars: Option<Vec<WireBar>>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireBar {
+    t: DateTime<Utc>,
+    o: f64,
+    h: f64,
+    l: f64,
+    c: f64,
+    v: f64,
+    n: Option<i64>,
+    vw: Option<f64>,
+}
+
+impl WireBar {
+    fn into_stored(self) -> Option<StoredBar> {
+        let finite = [self.o, self.h, self.l, self.c, self.v]
+            .iter()
+            .all(|x| x.is_finite());
+        finite.then_some(StoredBar {
+            ts: self.t,
+            open: self.o,
+            high: self.h,
+            low: self.l,
+            close: self.c,
+            volume: self.v,
+            trade_count: self.n,
+            vwap: self.vw,
+        })
+    }
+}
+
+impl BarSource for AlpacaBars {
+    fn fetch<'a>(
+        &'a self,
+        symbol: &'a str,
+        timeframe: Timeframe,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<StoredBar>, String>> + Send + 'a>> {
+        Box::pin(self.bars(symbol, timeframe, start, end))
+    }
+}

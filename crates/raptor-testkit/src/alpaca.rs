@@ -1,0 +1,140 @@
+//! A local stand-in for Alpaca's Market Data v2 bars endpoint, speaking its wire format:
+//! key headers, `bars`/`next_page_token` pages, 429 with `X-RateLimit-Reset`, 403 for bad keys.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+#[derive(Clone)]
+struct Fake {
+    key_id: String,
+    secret: String,
+    page_size: usize,
+    throttle_first: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+/// A running fake Alpaca. Bars are one per minute from the requested start, with the close
+/// equal to 100 + the minute index, up to `end`.
+pub struct FakeAlpaca {
+    url: String,
+    requests: Arc<Mutex<Vec<(String, Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeAlpaca {
+    /// Starts on a free port, serving pages of `page_size` bars and answering the first
+    /// `throttled` requests with 429.
+    pub async fn start(key_id: &str, secret: &str, page_size: usize, throttled: usize) -> Self {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let fake = Fake {
+            key_id: key_id.into(),
+            secret: secret.into(),
+            page_size,
+            throttle_first: Arc::new(AtomicUsize::new(throttled)),
+            requests: requests.clone(),
+        };
+        let app = Router::new()
+            .route("/v2/stocks/{symbol}/bars", get(bars))
+            .with_state(fake);
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url,
+            requests,
+            task,
+        }
+    }
+
+    /// The base URL to use instead of `https://data.alpaca.markets`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Every request received: the symbol and its query parameters.
+    pub fn requests(&self) -> Vec<(String, Value)> {
+        self.requests.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for FakeAlpaca {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn bars(
+    State(fake): State<Fake>,
+    Path(symbol): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    fake.requests
+        .lock()
+        .expect("lock")
+        .push((symbol.clone(), json!(query)));
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    if header("apca-api-key-id") != fake.key_id || header("apca-api-secret-key") != fake.secret {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "message": "forbidden." })),
+        )
+            .into_response();
+    }
+    if fake.throttle_first.load(Ordering::SeqCst) > 0 {
+        fake.throttle_first.fetch_sub(1, Ordering::SeqCst);
+        let reset = Utc::now().timestamp().to_string();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("x-ratelimit-limit", "200".to_owned()),
+                ("x-ratelimit-remaining", "0".to_owned()),
+                ("x-ratelimit-reset", reset),
+            ],
+            Json(json!({ "message": "too many requests." })),
+        )
+            .into_response();
+    }
+    let parse = |name: &str| {
+        query
+            .get(name)
+            .and_then(|v| DateTime::parse_from_rfc3339(v).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let (Some(start), Some(end)) = (parse("start"), parse("end")) else {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "message": "invalid start or end" })),
+        )
+            .into_response();
+    };
+    let offset: usize = query
+        .get("page_token")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let total = ((end - start).num_minutes().max(0)) as usize;
+    let page: Vec<Value> = (offset..total.min(offset + fake.page_size))
+        .map(|i| {
+            let close = 100.0 + i as f64;
+            json!({ "t": start + Duration::minutes(i as i64), "o": close, "h": close + 0.5, "l": close - 0.5, "c": close, "v": 1000, "n": 12, "vw": close })
+        })
+        .collect();
+    let next = (offset + fake.page_size < total).then(|| (offset + fake.page_size).to_string());
+    Json(json!({ "bars": page, "symbol": symbol, "next_page_token": next })).into_response()
+}
