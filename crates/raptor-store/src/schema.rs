@@ -329,3 +329,112 @@ async fn describe_postgres(pool: &sqlx::PgPool, table: &str) -> Result<Table, sq
         indexes,
     })
 }
+
+/// Every application table at head. The parity test keeps this list equal to the schema the
+/// migrations build, so operator checks can name a missing table.
+pub const EXPECTED_TABLES: &[&str] = &[
+    "admin_customer_notes",
+    "audit_log",
+    "backtest_trades",
+    "backtests",
+    "backup_codes",
+    "billing_alert_configs",
+    "bootstrap_tokens",
+    "email_login_tokens",
+    "historical_bars",
+    "job_queue",
+    "marketing_contacts",
+    "onboarding_progress",
+    "paper_accounts",
+    "paper_fills",
+    "paper_orders",
+    "positions",
+    "postmark_delivery_events",
+    "postmark_inbound_messages",
+    "rate_limits",
+    "roles",
+    "sessions",
+    "status_webhook_events",
+    "support_customer_map",
+    "support_messages",
+    "support_tickets",
+    "symbols",
+    "trace_events",
+    "trace_workflows",
+    "trading_runtime_state",
+    "user_roles",
+    "user_settings",
+    "users",
+    "vendor_billing_snapshots",
+    "visual_feedback_settings",
+    "webauthn_challenges",
+    "webauthn_credentials",
+];
+
+/// Tables whose rows are customers' data: empty before launch, as the runbook checks.
+pub const CUSTOMER_TABLES: &[&str] = &[
+    "users",
+    "webauthn_credentials",
+    "sessions",
+    "paper_accounts",
+    "paper_orders",
+    "support_tickets",
+    "marketing_contacts",
+];
+
+/// Facts about the server behind a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFacts {
+    /// e.g. `15.20` or `3.46.0`.
+    pub version: String,
+    /// Whether this connection is encrypted (PostgreSQL only).
+    pub tls: Option<bool>,
+    /// Connections to this database and the server's limit (PostgreSQL only).
+    pub connections: Option<(i64, i64)>,
+}
+
+/// Reads the server's version, TLS state and connection use.
+pub async fn server_facts(db: &Db) -> Result<ServerFacts, sqlx::Error> {
+    Ok(match &db.pool {
+        Pool::Sqlite(pool) => ServerFacts {
+            version: sqlx::query_scalar("SELECT sqlite_version()")
+                .fetch_one(pool)
+                .await?,
+            tls: None,
+            connections: None,
+        },
+        Pool::Postgres(pool) => {
+            let version: String = sqlx::query_scalar("SHOW server_version")
+                .fetch_one(pool)
+                .await?;
+            let tls: Option<bool> =
+                sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .fetch_optional(pool)
+                    .await?;
+            let used: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()",
+            )
+            .fetch_one(pool)
+            .await?;
+            let limit: String = sqlx::query_scalar("SHOW max_connections")
+                .fetch_one(pool)
+                .await?;
+            ServerFacts {
+                version,
+                tls: Some(tls.unwrap_or(false)),
+                connections: Some((used, limit.parse().unwrap_or(0))),
+            }
+        }
+    })
+}
+
+/// Rows in one of the [`EXPECTED_TABLES`] (None for any other name: never interpolated).
+pub async fn row_count(db: &Db, table: &str) -> Result<Option<i64>, sqlx::Error> {
+    let Some(known) = EXPECTED_TABLES.iter().find(|t| **t == table) else {
+        return Ok(None);
+    };
+    let sql = format!("SELECT count(*) FROM {known}");
+    Ok(Some(
+        on_pool!(db, pool => sqlx::query_scalar(&sql).fetch_one(pool).await?),
+    ))
+}

@@ -82,3 +82,18 @@ async fn historical_bars_are_unique_per_symbol_timeframe_and_time() {
         assert!(unique, "{dialect}: {bars:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expected_table_list_matches_the_migrated_schema() {
+    for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+        let names: Vec<String> = schema_at_head(dialect).await.into_keys().collect();
+        let expected: Vec<String> = schema::EXPECTED_TABLES
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            names, expected,
+            "{dialect}: update schema::EXPECTED_TABLES with the migration"
+        );
+    }
+}

@@ -23,6 +23,8 @@ pub enum DbCommand {
     Current,
     /// List every revision, newest first.
     History,
+    /// The runbook's pre-checks: dialect, TLS, revision, tables, customer rows, connections.
+    Check(super::check::CheckArgs),
     /// Accept the embedded SQL of an applied revision after reviewing an edit.
     AcceptChecksum {
         /// The applied revision whose checksum to accept.
@@ -102,6 +104,7 @@ impl DbCommand {
                     ExitCode::FAILURE
                 })
             }
+            DbCommand::Check(args) => super::check::run(url, args).await,
             DbCommand::History => {
                 for line in migrator.history() {
                     println!("{line}");

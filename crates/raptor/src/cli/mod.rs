@@ -3,6 +3,7 @@
 mod admin;
 mod backtest;
 mod bars;
+mod check;
 mod db;
 mod serve;
 
