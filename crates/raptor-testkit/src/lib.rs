@@ -13,6 +13,7 @@ mod passkey;
 mod postgres;
 mod postmark;
 mod proxy;
+mod serve;
 mod test_db;
 
 pub use alpaca::FakeAlpaca;
@@ -23,6 +24,7 @@ pub use postgres::{admin_url, server_addr};
 pub use postmark::FakePostmark;
 pub use proxy::TcpProxy;
 pub use raptor_store::Dialect;
+pub use serve::ServeProcess;
 pub use test_db::{Start, TestDb};
 
 /// Defines `mod $name { fn sqlite(); fn postgres(); }`: the same async body run once on each

@@ -2,50 +2,32 @@
 //! increments), and the sign-up and sign-in ceremonies driven through it over HTTP.
 
 use serde_json::{json, Value};
-use webauthn_authenticator_rs::prelude::{
-    CreationChallengeResponse, RequestChallengeResponse, Url, WebauthnAuthenticator,
-};
-use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 use crate::app::{Browser, Reply};
 
-/// A software authenticator bound to one origin.
+/// A software authenticator bound to one origin, with HTTP ceremony helpers.
 pub struct SoftAuthenticator {
-    inner: SoftPasskey,
-    origin: Url,
+    inner: raptor_passkey::SoftPasskey,
 }
 
 impl SoftAuthenticator {
     /// An authenticator that answers ceremonies for `origin` (user verification asserted).
     pub fn new(origin: &str) -> Self {
         Self {
-            inner: SoftPasskey::new(true),
-            origin: Url::parse(origin).expect("origin"),
+            inner: raptor_passkey::SoftPasskey::new(origin).expect("origin"),
         }
     }
 
     /// Answers `navigator.credentials.create` for options `{"publicKey": …}`.
     pub fn create(&mut self, options: &Value) -> Value {
-        let options: CreationChallengeResponse =
-            serde_json::from_value(json!({ "publicKey": options["publicKey"] }))
-                .expect("creation options");
-        let credential = self
-            .inner
-            .do_registration(self.origin.clone(), options)
-            .expect("the authenticator registers");
-        serde_json::to_value(credential).expect("credential JSON")
+        self.inner
+            .create(options)
+            .expect("the authenticator registers")
     }
 
     /// Answers `navigator.credentials.get` for options `{"publicKey": …}`.
     pub fn get(&mut self, options: &Value) -> Value {
-        let options: RequestChallengeResponse =
-            serde_json::from_value(json!({ "publicKey": options["publicKey"] }))
-                .expect("request options");
-        let credential = self
-            .inner
-            .do_authentication(self.origin.clone(), options)
-            .expect("the authenticator signs");
-        serde_json::to_value(credential).expect("assertion JSON")
+        self.inner.get(options).expect("the authenticator signs")
     }
 
     /// Signs up `email` with this passkey; the browser keeps the session cookie.

@@ -1,12 +1,10 @@
 //! The `raptor` binary as an operator runs it: real processes against real databases.
 
 use std::process::{Output, Stdio};
-use std::time::Duration;
 
 use raptor_store::schema;
 use raptor_testkit::{dual_test, Dialect, Start, TestDb};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 fn head() -> &'static str {
     raptor_store::migrate::Migrator::embedded()
@@ -155,70 +153,15 @@ dual_test!(current_fails_loudly_on_an_edited_migration, Head, |t| {
         .success());
 });
 
-/// A running `raptor serve` and the address it announced.
-struct Server {
-    child: Child,
-    base_url: String,
-}
-
-impl Server {
-    async fn start(database_url: &str, extra: &[&str]) -> Result<Self, String> {
-        let mut child = raptor(Some(database_url))
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let mut seen = String::new();
-        let announced = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                seen.push_str(&line);
-                seen.push('\n');
-                if let Some(at) = line.find("Listening on ") {
-                    let rest = &line[at + "Listening on ".len()..];
-                    return rest.split_whitespace().next().map(str::to_owned);
-                }
-            }
-            None
-        })
-        .await
-        .expect("serve neither listened nor exited");
-        match announced {
-            Some(base_url) => {
-                // Keep draining the log so the server never blocks on a full pipe.
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                Ok(Self { child, base_url })
-            }
-            None => Err(seen),
-        }
-    }
-
-    async fn health(&self) -> serde_json::Value {
-        let response = reqwest::get(format!("{}/healthz", self.base_url))
-            .await
-            .expect("GET");
-        assert_eq!(response.status().as_u16(), 200);
-        response.json().await.expect("json")
-    }
-
-    async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("running").to_string();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .expect("kill");
-        assert!(kill.success());
-        self.child.wait().await.expect("wait")
-    }
+/// Starts `raptor serve` of this build on a free port.
+async fn serve(database_url: &str, extra: &[&str]) -> Result<raptor_testkit::ServeProcess, String> {
+    raptor_testkit::ServeProcess::start(env!("CARGO_BIN_EXE_raptor"), database_url, extra).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_sqlite_migrates_itself_and_drains_on_sigterm() {
     let t = TestDb::create(Dialect::Sqlite, Start::Empty).await;
-    let server = Server::start(t.url(), &[]).await.expect("serve starts");
+    let server = serve(t.url(), &[]).await.expect("serve starts");
     let health = server.health().await;
     assert_eq!(health["db"], "sqlite");
     assert_eq!(health["revision"], head());
@@ -233,17 +176,14 @@ async fn serve_on_sqlite_migrates_itself_and_drains_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_on_postgres_refuses_to_start_behind_head_unless_told_to_migrate() {
     let t = TestDb::create(Dialect::Postgres, Start::Empty).await;
-    let refused = Server::start(t.url(), &[])
-        .await
-        .err()
-        .expect("must refuse");
+    let refused = serve(t.url(), &[]).await.err().expect("must refuse");
     assert!(refused.contains("raptor db upgrade head"), "{refused}");
     assert!(schema::table_names(t.db())
         .await
         .expect("tables")
         .is_empty());
 
-    let server = Server::start(t.url(), &["--migrate"])
+    let server = serve(t.url(), &["--migrate"])
         .await
         .expect("serve --migrate");
     let health = server.health().await;
@@ -376,10 +316,10 @@ dual_test!(
     a_ceremony_begun_on_one_serve_process_finishes_on_another,
     Head,
     |t| {
-        let first = Server::start(t.url(), &[]).await.expect("first serve");
+        let first = serve(t.url(), &[]).await.expect("first serve");
         let port = first.base_url.rsplit(':').next().expect("port").to_owned();
         let public = format!("http://localhost:{port}");
-        let second = Server::start(t.url(), &["--public-url", &public])
+        let second = serve(t.url(), &["--public-url", &public])
             .await
             .expect("second serve");
         let mut key = raptor_testkit::SoftAuthenticator::new(&public);

@@ -6,6 +6,7 @@ mod bars;
 mod check;
 mod db;
 mod serve;
+mod smoke;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Command {
     Bars(bars::BarsCommand),
     /// Run a strategy over stored bars and print the result.
     Backtest(backtest::BacktestArgs),
+    /// The runbook's smoke suite against a running Raptor (one pass, or a soak).
+    Smoke(smoke::SmokeArgs),
 }
 
 /// Why a command failed; printed as `error: …` with exit code 1.
@@ -76,6 +79,7 @@ impl Cli {
             Command::Admin(command) => command.run(&url).await,
             Command::Bars(command) => command.run(&url).await,
             Command::Backtest(args) => backtest::run(&url, args).await,
+            Command::Smoke(args) => smoke::run(args).await,
         }
     }
 }

@@ -1,0 +1,76 @@
+//! A real `raptor serve` process on a free port, for tests that need the whole binary.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `raptor serve` and the address it announced.
+pub struct ServeProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT` as announced.
+    pub base_url: String,
+}
+
+impl ServeProcess {
+    /// Starts `binary serve` on a free port; Err carries the log when it exits instead.
+    pub async fn start(binary: &str, database_url: &str, extra: &[&str]) -> Result<Self, String> {
+        let mut child = Command::new(binary)
+            .env("DATABASE_URL", database_url)
+            .env_remove("PORT")
+            .env("RAPTOR_LOG", "info")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut seen = String::new();
+        let announced = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen.push_str(&line);
+                seen.push('\n');
+                if let Some(at) = line.find("Listening on ") {
+                    let rest = &line[at + "Listening on ".len()..];
+                    return rest.split_whitespace().next().map(str::to_owned);
+                }
+            }
+            None
+        })
+        .await
+        .expect("serve neither listened nor exited");
+        match announced {
+            Some(base_url) => {
+                // Keep draining the log so the server never blocks on a full pipe.
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                Ok(Self { child, base_url })
+            }
+            None => Err(seen),
+        }
+    }
+
+    /// GETs /healthz, expecting 200.
+    pub async fn health(&self) -> serde_json::Value {
+        let response = reqwest::get(format!("{}/healthz", self.base_url))
+            .await
+            .expect("GET");
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().await.expect("json")
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill");
+        assert!(kill.success());
+        self.child.wait().await.expect("wait")
+    }
+}
