@@ -47,6 +47,9 @@ pub struct AppState {
     pub mailer: Arc<dyn mail::Mailer>,
     /// Where missing bars are fetched from (None: answer from what is stored).
     pub bar_source: Option<Arc<dyn market::BarSource>>,
+    /// The schema revision verified at start, reported by `/healthz` when the serving role
+    /// may not read the migration history (None: read it live).
+    pub fixed_revision: Option<String>,
 }
 
 impl AppState {
@@ -57,7 +60,14 @@ impl AppState {
             config: Arc::new(config),
             mailer,
             bar_source: None,
+            fixed_revision: None,
         }
+    }
+
+    /// Reports `revision` from `/healthz` instead of reading it (role separation).
+    pub fn with_fixed_revision(mut self, revision: String) -> Self {
+        self.fixed_revision = Some(revision);
+        self
     }
 
     /// Fetches missing bars from `source` (cache-through).

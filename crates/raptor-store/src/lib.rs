@@ -29,6 +29,7 @@ pub mod marketing;
 pub mod migrate;
 pub mod outbox;
 pub mod passkeys;
+pub mod privileges;
 pub mod rate_limits;
 pub mod schema;
 pub mod sessions;

@@ -16,7 +16,18 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts `binary serve` on a free port; Err carries the log when it exits instead.
     pub async fn start(binary: &str, database_url: &str, extra: &[&str]) -> Result<Self, String> {
+        Self::start_with_env(binary, database_url, extra, &[]).await
+    }
+
+    /// Like [`ServeProcess::start`], with extra environment variables for the server.
+    pub async fn start_with_env(
+        binary: &str,
+        database_url: &str,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let mut child = Command::new(binary)
+            .envs(envs.iter().copied())
             .env("DATABASE_URL", database_url)
             .env_remove("PORT")
             .env("RAPTOR_LOG", "info")

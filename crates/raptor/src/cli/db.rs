@@ -25,6 +25,8 @@ pub enum DbCommand {
     History,
     /// The runbook's pre-checks: dialect, TLS, revision, tables, customer rows, connections.
     Check(super::check::CheckArgs),
+    /// Separate the application's role: print, apply or verify its grants (PostgreSQL).
+    Roles(super::roles::RolesArgs),
     /// Accept the embedded SQL of an applied revision after reviewing an edit.
     AcceptChecksum {
         /// The applied revision whose checksum to accept.
@@ -105,6 +107,7 @@ impl DbCommand {
                 })
             }
             DbCommand::Check(args) => super::check::run(url, args).await,
+            DbCommand::Roles(args) => super::roles::run(url, args).await,
             DbCommand::History => {
                 for line in migrator.history() {
                     println!("{line}");

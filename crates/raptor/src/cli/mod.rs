@@ -5,6 +5,7 @@ mod backtest;
 mod bars;
 mod check;
 mod db;
+mod roles;
 mod serve;
 mod smoke;
 

@@ -47,6 +47,13 @@ pub struct ServeArgs {
     /// Where billing alerts go when an alert names no address.
     #[arg(long, env = "RAPTOR_ALERT_EMAIL", default_value = "ops@raxx.app")]
     alert_email: String,
+    /// Serve with the restricted application role (RAPTOR_APP_DATABASE_URL); 0 falls back to
+    /// the owner credential, as the runbook's rollback says.
+    #[arg(long, env = "FLAG_RAPTOR_APP_ROLE_SEPARATION", default_value = "0", value_parser = ["0", "1"])]
+    role_separation: String,
+    /// The application role's URL, used when role separation is on.
+    #[arg(long, env = "RAPTOR_APP_DATABASE_URL", hide_env_values = true)]
+    app_database_url: Option<String>,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.
     #[command(flatten)]
     alpaca: AlpacaArgs,
@@ -56,7 +63,21 @@ pub struct ServeArgs {
 }
 
 pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliError> {
-    let db = connect_app(url, args.migrate).await?;
+    let owner = connect_app(url, args.migrate).await?;
+    // Under role separation the schema is checked (and migrated) with the owner credential,
+    // then requests are served with the application role, which may not read the history.
+    let (db, revision) = if args.role_separation == "1" {
+        let app_url = args.app_database_url.as_deref().filter(|u| !u.is_empty()).ok_or_else(|| {
+            CliError::Refused("FLAG_RAPTOR_APP_ROLE_SEPARATION=1 needs RAPTOR_APP_DATABASE_URL (see `raptor db roles --apply`)".into())
+        })?;
+        let revision = raptor_store::migrate::current_revision(&owner).await?;
+        owner.close().await;
+        let app = super::connect(&DatabaseUrl::parse(app_url)?).await?;
+        tracing::info!("Role separation on: serving as the application role");
+        (app, revision)
+    } else {
+        (owner, None)
+    };
     let mailer: Arc<dyn Mailer> = match args
         .postmark_server_token
         .as_deref()
@@ -101,6 +122,9 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         config.public_url
     );
     let mut state = AppState::new(db.clone(), config, mailer);
+    if let Some(revision) = revision {
+        state = state.with_fixed_revision(revision);
+    }
     if let Some(source) = args.alpaca.source() {
         tracing::info!("Missing bars are fetched from Alpaca ({source:?})");
         state = state.with_bar_source(Arc::new(source));

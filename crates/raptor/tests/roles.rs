@@ -1,0 +1,163 @@
+//! Role separation (RM-11) on a real PostgreSQL with a real second role.
+
+use std::process::{Output, Stdio};
+
+use raptor_testkit::{Dialect, ServeProcess, Start, TestDb};
+use tokio::process::Command;
+
+async fn raptor(database_url: &str, envs: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raptor"));
+    cmd.env("DATABASE_URL", database_url)
+        .env("RAPTOR_LOG", "warn")
+        .env_remove("RAPTOR_APP_DATABASE_URL")
+        .env_remove("FLAG_RAPTOR_APP_ROLE_SEPARATION")
+        .args(args)
+        .stdin(Stdio::null());
+    for (key, value) in envs {
+        cmd.env(key, value);
+    }
+    cmd.output().await.expect("run raptor")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suite() {
+    let t = TestDb::create(Dialect::Postgres, Start::Head).await;
+    let role = format!("raptor_app_t{}", std::process::id());
+    let printed = raptor(t.url(), &[], &["db", "roles", "--app-role", &role]).await;
+    assert!(text(&printed.stdout).contains(&format!(
+        "REVOKE ALL ON TABLE alembic_version, raptor_migration_checksums FROM {role};"
+    )));
+
+    let applied = raptor(
+        t.url(),
+        &[],
+        &["db", "roles", "--app-role", &role, "--apply"],
+    )
+    .await;
+    assert!(applied.status.success(), "{}", text(&applied.stderr));
+    let stdout = text(&applied.stdout);
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Password (shown once): "))
+        .expect("a password")
+        .to_owned();
+    let mut app_url = url::Url::parse(t.url()).expect("url");
+    app_url.set_username(&role).expect("user");
+    app_url.set_password(Some(&password)).expect("password");
+    let app_url = app_url.to_string();
+    assert!(
+        !text(&applied.stderr).contains(&password),
+        "the password reached the log"
+    );
+
+    let verified = raptor(
+        t.url(),
+        &[],
+        &["db", "roles", "--verify", "--app-url", &app_url],
+    )
+    .await;
+    assert!(verified.status.success(), "{}", text(&verified.stdout));
+    let report = text(&verified.stdout);
+    assert!(
+        report.contains("ok   refused (was refused): DROP TABLE alembic_version"),
+        "{report}"
+    );
+    assert!(
+        report.contains("ok   refused (was refused): UPDATE audit_log"),
+        "{report}"
+    );
+    assert!(
+        report.contains("ok   refused (was refused): CREATE TABLE"),
+        "{report}"
+    );
+
+    // The owner verifying as itself is not separation.
+    let owner = raptor(
+        t.url(),
+        &[],
+        &["db", "roles", "--verify", "--app-url", t.url()],
+    )
+    .await;
+    assert_eq!(owner.status.code(), Some(1));
+
+    let missing = raptor(
+        t.url(),
+        &[("FLAG_RAPTOR_APP_ROLE_SEPARATION", "1")],
+        &["serve", "--port", "0"],
+    )
+    .await;
+    assert!(
+        text(&missing.stderr).contains("RAPTOR_APP_DATABASE_URL"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    assert!(raptor(
+        t.url(),
+        &[],
+        &["bars", "demo", "--symbols", "AAPL", "--sessions", "1"]
+    )
+    .await
+    .status
+    .success());
+    let token = text(
+        &raptor(t.url(), &[], &["admin", "bootstrap-token"])
+            .await
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    let separation = [
+        ("FLAG_RAPTOR_APP_ROLE_SEPARATION", "1"),
+        ("RAPTOR_APP_DATABASE_URL", app_url.as_str()),
+    ];
+    let server =
+        ServeProcess::start_with_env(env!("CARGO_BIN_EXE_raptor"), t.url(), &[], &separation)
+            .await
+            .expect("serve with role separation");
+    let health = server.health().await;
+    assert_eq!(health["db"], "postgresql");
+    assert!(health["revision"].is_string(), "{health}");
+    let serving_as_app = t
+        .scalar(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = '{role}'"
+        ))
+        .await;
+    assert!(serving_as_app > 0, "serve is not connected as {role}");
+    let port = server.base_url.rsplit(':').next().expect("port").to_owned();
+    let smoke = raptor(
+        t.url(),
+        &[],
+        &[
+            "smoke",
+            "--base-url",
+            &format!("http://localhost:{port}"),
+            "--bootstrap-token",
+            &token,
+        ],
+    )
+    .await;
+    assert!(smoke.status.success(), "{}", text(&smoke.stdout));
+    assert!(server.terminate().await.success());
+
+    t.execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await;
+    t.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_has_no_roles_to_separate() {
+    let t = TestDb::create(Dialect::Sqlite, Start::Head).await;
+    let out = raptor(t.url(), &[], &["db", "roles", "--apply"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("PostgreSQL feature"),
+        "{}",
+        text(&out.stderr)
+    );
+    t.finish().await;
+}
