@@ -296,10 +296,12 @@ async fn import(
                 symbols.insert(group[0].0.clone());
             }
             tx.commit().await?;
-            written += pending.len() as u64;
+            let pending_len = pending.len() as u64;
+            written += pending_len;
             pending.clear();
             bar.set_position(reader.position().byte());
-            if !std::io::stderr().is_terminal() {
+            // Off a terminal: a plain line every 100,000 rows instead of a bar.
+            if !std::io::stderr().is_terminal() && written / 100_000 > (written - pending_len) / 100_000 {
                 eprintln!("imported {written} rows");
             }
         }
