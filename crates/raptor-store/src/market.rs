@@ -91,29 +91,38 @@ pub async fn upsert_bars(
     bars: &[StoredBar],
 ) -> Result<u64, StoreError> {
     let mut written = 0;
+    // SQLite looks a `$N` parameter's name up by a linear scan, and the driver asks for every
+    // name: thousands of `$N` per statement make binding quadratic (a 1000-row statement took
+    // ~200 ms). Anonymous `?` placeholders bind by position, so this one bulk statement spells
+    // its placeholders per dialect.
+    let numbered = tx.dialect() == crate::url::Dialect::Postgres;
     for chunk in bars.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::from(
             "INSERT INTO historical_bars (symbol, timeframe, ts, open, high, low, close, volume, \
              trade_count, vwap) VALUES ",
         );
         for i in 0..chunk.len() {
-            let p = i * 10;
             if i > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${},${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6,
-                p + 7,
-                p + 8,
-                p + 9,
-                p + 10
-            ));
+            if numbered {
+                let p = i * 10;
+                sql.push_str(&format!(
+                    "(${},${},${},${},${},${},${},${},${},${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7,
+                    p + 8,
+                    p + 9,
+                    p + 10
+                ));
+            } else {
+                sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+            }
         }
         sql.push_str(
             " ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = excluded.open, \

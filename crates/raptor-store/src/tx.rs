@@ -38,6 +38,14 @@ impl Db {
 }
 
 impl Tx {
+    /// The dialect of the transaction's database.
+    pub fn dialect(&self) -> crate::url::Dialect {
+        match self.inner {
+            TxInner::Sqlite(_) => crate::url::Dialect::Sqlite,
+            TxInner::Postgres(_) => crate::url::Dialect::Postgres,
+        }
+    }
+
     /// Makes every write of the transaction visible at once.
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.inner {

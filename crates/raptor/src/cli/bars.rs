@@ -301,7 +301,9 @@ async fn import(
             pending.clear();
             bar.set_position(reader.position().byte());
             // Off a terminal: a plain line every 100,000 rows instead of a bar.
-            if !std::io::stderr().is_terminal() && written / 100_000 > (written - pending_len) / 100_000 {
+            if !std::io::stderr().is_terminal()
+                && written / 100_000 > (written - pending_len) / 100_000
+            {
                 eprintln!("imported {written} rows");
             }
         }
