@@ -11,11 +11,10 @@ use raptor_store::{audit, backup_codes, users};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ceremony::{SignedIn, UserView};
-use super::event;
+use super::{complete_sign_in, event};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
-use crate::session::{self, CurrentSession};
+use crate::session::CurrentSession;
 use crate::{AppState, Problem};
 
 /// How many codes a set holds.
@@ -164,25 +163,17 @@ pub(crate) async fn login(
     if !backup_codes::mark_used(&mut tx, code.id, now).await? {
         return Err(refused());
     }
-    let issued = session::issue(&mut tx, user.id, "backup_code", &client, now).await?;
-    users::touch_login(&mut tx, user.id, now).await?;
-    let mut entry = event(
+    complete_sign_in(
+        &state,
+        tx,
+        &user,
+        "backup_code",
         "auth.backup_code",
-        "success",
-        Some((user.id, &user.email)),
+        None,
         &client,
-    );
-    entry.session_id = Some(issued.id);
-    audit::record(&mut tx, &entry, now).await?;
-    tx.commit().await?;
-    let roles = users::roles(&state.db, user.id).await?;
-    Ok((
-        [issued.cookie(&state)],
-        Json(SignedIn {
-            user: UserView::from(&user),
-            roles,
-        }),
-    ))
+        now,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -22,11 +22,11 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use super::event;
+use super::{complete_sign_in, event};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::secrets::{new_token, token_hash};
-use crate::session::{self, CurrentSession};
+use crate::session::CurrentSession;
 use crate::{AppState, Problem};
 
 /// How long a ceremony may take from options to answer.
@@ -368,24 +368,17 @@ pub(crate) async fn register(
         entry.details = Some(json!({ "role": "admin", "via": "bootstrap_token" }));
         audit::record(&mut tx, &entry, now).await?;
     }
-    let issued = session::issue(&mut tx, user.id, "passkey", &client, now).await?;
-    users::touch_login(&mut tx, user.id, now).await?;
-    let mut entry = event(
+    complete_sign_in(
+        &state,
+        tx,
+        &user,
+        "passkey",
         "auth.register",
-        "success",
-        Some((user.id, &user.email)),
+        None,
         &client,
-    );
-    entry.session_id = Some(issued.id);
-    audit::record(&mut tx, &entry, now).await?;
-    tx.commit().await?;
-
-    let roles = users::roles(&state.db, user.id).await?;
-    let body = SignedIn {
-        user: UserView::from(&user),
-        roles,
-    };
-    Ok(([issued.cookie(&state)], Json(body)))
+        now,
+    )
+    .await
 }
 
 pub(crate) async fn login_options(
@@ -535,27 +528,18 @@ pub(crate) async fn login(
         now,
     )
     .await?;
-    let issued = session::issue(&mut tx, user.id, "passkey", &client, now).await?;
-    users::touch_login(&mut tx, user.id, now).await?;
-    let mut entry = event(
+    let details = json!({ "passkey_id": row.id, "counter": result.counter() });
+    complete_sign_in(
+        &state,
+        tx,
+        &user,
+        "passkey",
         "auth.login",
-        "success",
-        Some((user.id, &user.email)),
+        Some(details),
         &client,
-    );
-    entry.session_id = Some(issued.id);
-    entry.details = Some(json!({ "passkey_id": row.id, "counter": result.counter() }));
-    audit::record(&mut tx, &entry, now).await?;
-    tx.commit().await?;
-
-    let roles = users::roles(&state.db, user.id).await?;
-    Ok((
-        [issued.cookie(&state)],
-        Json(SignedIn {
-            user: UserView::from(&user),
-            roles,
-        }),
-    ))
+        now,
+    )
+    .await
 }
 
 pub(crate) async fn add_passkey_options(

@@ -10,13 +10,11 @@ use raptor_store::{audit, tokens, users};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ceremony::{SignedIn, UserView};
-use super::event;
+use super::{complete_sign_in, event};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::mail::OutgoingEmail;
 use crate::secrets::{new_token, token_hash};
-use crate::session;
 use crate::{AppState, Problem};
 
 /// How long a link works.
@@ -117,23 +115,15 @@ pub(crate) async fn login(
             "this sign-in link is unknown, used or expired; request a new one",
         ));
     };
-    let issued = session::issue(&mut tx, user.id, "email_link", &client, now).await?;
-    users::touch_login(&mut tx, user.id, now).await?;
-    let mut entry = event(
+    complete_sign_in(
+        &state,
+        tx,
+        &user,
+        "email_link",
         "auth.email_link",
-        "success",
-        Some((user.id, &user.email)),
+        None,
         &client,
-    );
-    entry.session_id = Some(issued.id);
-    audit::record(&mut tx, &entry, now).await?;
-    tx.commit().await?;
-    let roles = users::roles(&state.db, user.id).await?;
-    Ok((
-        [issued.cookie(&state)],
-        Json(SignedIn {
-            user: UserView::from(&user),
-            roles,
-        }),
-    ))
+        now,
+    )
+    .await
 }

@@ -6,12 +6,52 @@ mod ceremony;
 mod email_link;
 mod manage;
 
+use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{delete, get, patch, post};
-use axum::Router;
-use raptor_store::audit::AuditEvent;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use raptor_store::audit::{self, AuditEvent};
+use raptor_store::users::{self, User};
+use raptor_store::Tx;
+use serde_json::Value;
 
 use crate::extract::ClientInfo;
-use crate::AppState;
+use crate::session;
+use crate::{AppState, Problem};
+use ceremony::{SignedIn, UserView};
+
+/// What a successful sign-in answers: the session cookie, the user and their roles.
+pub(crate) type SignInAnswer = ([(HeaderName, HeaderValue); 1], Json<SignedIn>);
+
+/// Finishes a sign-in inside its transaction: the new session, the last-login time and the
+/// audit entry commit together.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn complete_sign_in(
+    state: &AppState,
+    mut tx: Tx,
+    user: &User,
+    method: &'static str,
+    action: &'static str,
+    details: Option<Value>,
+    client: &ClientInfo,
+    now: DateTime<Utc>,
+) -> Result<SignInAnswer, Problem> {
+    let issued = session::issue(&mut tx, user.id, method, client, now).await?;
+    users::touch_login(&mut tx, user.id, now).await?;
+    let mut entry = event(action, "success", Some((user.id, &user.email)), client);
+    entry.session_id = Some(issued.id);
+    entry.details = details;
+    audit::record(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    let roles = users::roles(&state.db, user.id).await?;
+    Ok((
+        [issued.cookie(state)],
+        Json(SignedIn {
+            user: UserView::from(user),
+            roles,
+        }),
+    ))
+}
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
