@@ -83,8 +83,82 @@ pub struct StoredBar {
 /// Rows per `INSERT` statement: 10 parameters each stays under both dialects' limits.
 const ROWS_PER_STATEMENT: usize = 1000;
 
-/// Inserts or replaces bars of one symbol and timeframe (keyed on their start time).
+/// Inserts or replaces bars of one symbol and timeframe (keyed on their start time). On
+/// PostgreSQL the rows stream in with `COPY` and are upserted from a staging table; on SQLite
+/// they go in as multi-row upserts. A bar repeated in one call: the last one wins on both.
 pub async fn upsert_bars(
+    tx: &mut Tx,
+    symbol: &str,
+    timeframe: &str,
+    bars: &[StoredBar],
+) -> Result<u64, StoreError> {
+    if bars.is_empty() {
+        return Ok(0);
+    }
+    if let crate::tx::TxInner::Postgres(t) = &mut tx.inner {
+        return copy_bars_postgres(t, symbol, timeframe, bars).await;
+    }
+    upsert_bars_sqlite(tx, symbol, timeframe, bars).await
+}
+
+/// `COPY` into a transaction-scoped staging table, then one upsert from it.
+async fn copy_bars_postgres(
+    t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    symbol: &str,
+    timeframe: &str,
+    bars: &[StoredBar],
+) -> Result<u64, StoreError> {
+    use sqlx::Executor;
+    use std::fmt::Write;
+    (&mut **t)
+        .execute(
+            "CREATE TEMP TABLE IF NOT EXISTS raptor_bar_staging (LIKE historical_bars, \
+             seq BIGINT GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP",
+        )
+        .await?;
+    // COPY's text format: tab-separated, \N for NULL. Symbols and timeframes are validated
+    // names and numbers print without tabs or backslashes, so nothing needs escaping.
+    let mut data = String::with_capacity(bars.len() * 96);
+    for b in bars {
+        let _ = writeln!(
+            data,
+            "{symbol}\t{timeframe}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            b.ts.to_rfc3339(),
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume,
+            b.trade_count.map_or("\\N".to_owned(), |n| n.to_string()),
+            b.vwap.map_or("\\N".to_owned(), |v| v.to_string()),
+        );
+    }
+    let mut copy = t
+        .copy_in_raw(
+            "COPY raptor_bar_staging (symbol, timeframe, ts, open, high, low, close, volume, \
+             trade_count, vwap) FROM STDIN",
+        )
+        .await?;
+    copy.send(data.into_bytes()).await?;
+    copy.finish().await?;
+    let written = (&mut **t)
+        .execute(
+            "INSERT INTO historical_bars (symbol, timeframe, ts, open, high, low, close, volume, \
+             trade_count, vwap) \
+             SELECT DISTINCT ON (symbol, timeframe, ts) symbol, timeframe, ts, open, high, low, \
+             close, volume, trade_count, vwap FROM raptor_bar_staging \
+             ORDER BY symbol, timeframe, ts, seq DESC \
+             ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = excluded.open, \
+             high = excluded.high, low = excluded.low, close = excluded.close, \
+             volume = excluded.volume, trade_count = excluded.trade_count, vwap = excluded.vwap",
+        )
+        .await?
+        .rows_affected();
+    (&mut **t).execute("TRUNCATE raptor_bar_staging").await?;
+    Ok(written)
+}
+
+async fn upsert_bars_sqlite(
     tx: &mut Tx,
     symbol: &str,
     timeframe: &str,
@@ -93,9 +167,7 @@ pub async fn upsert_bars(
     let mut written = 0;
     // SQLite looks a `$N` parameter's name up by a linear scan, and the driver asks for every
     // name: thousands of `$N` per statement make binding quadratic (a 1000-row statement took
-    // ~200 ms). Anonymous `?` placeholders bind by position, so this one bulk statement spells
-    // its placeholders per dialect.
-    let numbered = tx.dialect() == crate::url::Dialect::Postgres;
+    // ~200 ms). Anonymous `?` placeholders bind by position.
     for chunk in bars.chunks(ROWS_PER_STATEMENT) {
         let mut sql = String::from(
             "INSERT INTO historical_bars (symbol, timeframe, ts, open, high, low, close, volume, \
@@ -105,24 +177,7 @@ pub async fn upsert_bars(
             if i > 0 {
                 sql.push(',');
             }
-            if numbered {
-                let p = i * 10;
-                sql.push_str(&format!(
-                    "(${},${},${},${},${},${},${},${},${},${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6,
-                    p + 7,
-                    p + 8,
-                    p + 9,
-                    p + 10
-                ));
-            } else {
-                sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
-            }
+            sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
         }
         sql.push_str(
             " ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = excluded.open, \

@@ -1,0 +1,66 @@
+//! The bar repository: upserts never duplicate, and the last copy of a bar wins.
+
+use chrono::{DateTime, Duration, Utc};
+use raptor_store::market::{self, StoredBar};
+use raptor_testkit::dual_test;
+
+fn bar(ts: DateTime<Utc>, close: f64) -> StoredBar {
+    StoredBar {
+        ts,
+        open: close,
+        high: close + 1.0,
+        low: close - 1.0,
+        close,
+        volume: 10.0,
+        trade_count: None,
+        vwap: Some(close),
+    }
+}
+
+dual_test!(
+    upserting_bars_twice_keeps_one_row_per_time_and_the_latest_values,
+    Head,
+    |t| {
+        let start: DateTime<Utc> = "2026-03-02T14:30:00Z".parse().expect("time");
+        let bars: Vec<StoredBar> = (0..2500)
+            .map(|i| bar(start + Duration::minutes(i), 100.0 + i as f64))
+            .collect();
+        for _ in 0..2 {
+            let mut tx = t.db().begin().await.expect("begin");
+            market::upsert_bars(&mut tx, "AAPL", "1Min", &bars)
+                .await
+                .expect("upsert");
+            tx.commit().await.expect("commit");
+        }
+        assert_eq!(
+            market::count_bars(t.db(), "AAPL", "1Min")
+                .await
+                .expect("count"),
+            2500
+        );
+
+        // One call carrying the same bar twice: the last copy wins, on both dialects.
+        let repeated = vec![bar(start, 1.0), bar(start, 2.0)];
+        let mut tx = t.db().begin().await.expect("begin");
+        market::upsert_bars(&mut tx, "AAPL", "1Min", &repeated)
+            .await
+            .expect("upsert");
+        tx.commit().await.expect("commit");
+        let stored = market::bars(
+            t.db(),
+            "AAPL",
+            "1Min",
+            start,
+            start + Duration::minutes(1),
+            None,
+            10,
+        )
+        .await
+        .expect("bars");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(
+            (stored[0].close, stored[0].trade_count, stored[0].vwap),
+            (2.0, None, Some(2.0))
+        );
+    }
+);
