@@ -20,6 +20,7 @@ pub mod backtests;
 pub mod backup_codes;
 pub mod billing;
 pub mod clock;
+pub mod copy;
 pub mod customers;
 mod decimal;
 mod engine;

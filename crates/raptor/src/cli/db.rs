@@ -25,6 +25,8 @@ pub enum DbCommand {
     History,
     /// The runbook's pre-checks: dialect, TLS, revision, tables, customer rows, connections.
     Check(super::check::CheckArgs),
+    /// Copy every row to another database (either dialect), then verify counts and checksums.
+    Copy(super::copy::CopyArgs),
     /// Separate the application's role: print, apply or verify its grants (PostgreSQL).
     Roles(super::roles::RolesArgs),
     /// Accept the embedded SQL of an applied revision after reviewing an edit.
@@ -108,6 +110,7 @@ impl DbCommand {
             }
             DbCommand::Check(args) => super::check::run(url, args).await,
             DbCommand::Roles(args) => super::roles::run(url, args).await,
+            DbCommand::Copy(args) => super::copy::run(args).await,
             DbCommand::History => {
                 for line in migrator.history() {
                     println!("{line}");

@@ -4,6 +4,7 @@ mod admin;
 mod backtest;
 mod bars;
 mod check;
+mod copy;
 mod db;
 mod roles;
 mod serve;
