@@ -5,14 +5,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use raptor_store::audit::{self, AuditEvent};
+use raptor_store::audit;
 use raptor_store::{backup_codes, customers, passkeys, sessions, users};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::guard::{AdminRole, Authorized, SupportRole};
-use crate::session::{CurrentSession, IDLE_TIMEOUT};
+use crate::session::IDLE_TIMEOUT;
 use crate::{AppState, Problem};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -118,28 +118,6 @@ async fn detail(
     })))
 }
 
-fn admin_event(
-    admin: &CurrentSession,
-    client: &ClientInfo,
-    action: &'static str,
-    id: i64,
-    details: Value,
-) -> AuditEvent {
-    AuditEvent {
-        actor_user_id: Some(admin.user.id),
-        actor_email: Some(admin.user.email.clone()),
-        actor_type: "admin",
-        action,
-        target_type: Some("user"),
-        target_id: Some(id.to_string()),
-        outcome: "success",
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-        session_id: Some(admin.session.id),
-        details: Some(details),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NoteRequest {
@@ -164,11 +142,11 @@ async fn add_note(
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
     let note = customers::add_note(&mut tx, id, admin.user.id, body, now).await?;
-    let event = admin_event(
-        &admin,
+    let event = admin.audit_event(
         &client,
+        "admin",
         "customer.note",
-        id,
+        ("user", id.to_string()),
         json!({ "note_id": note.id }),
     );
     audit::record(&mut tx, &event, now).await?;
@@ -210,11 +188,11 @@ async fn suspend(
     let mut tx = state.db.begin().await?;
     customers::set_status(&mut tx, id, "suspended", now).await?;
     let revoked = sessions::revoke_all(&mut tx, id, None, now).await?;
-    let event = admin_event(
-        &admin,
+    let event = admin.audit_event(
         &client,
+        "admin",
         "customer.suspend",
-        id,
+        ("user", id.to_string()),
         json!({ "reason": reason, "sessions_revoked": revoked }),
     );
     audit::record(&mut tx, &event, now).await?;
@@ -234,7 +212,13 @@ async fn reinstate(
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
     customers::set_status(&mut tx, id, "active", now).await?;
-    let event = admin_event(&admin, &client, "customer.reinstate", id, json!({}));
+    let event = admin.audit_event(
+        &client,
+        "admin",
+        "customer.reinstate",
+        ("user", id.to_string()),
+        json!({}),
+    );
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
     Ok(Json(json!({ "id": id, "status": "active" })))
@@ -252,11 +236,11 @@ async fn revoke_sessions(
     // An admin revoking their own sessions keeps the one they are using.
     let keep = (id == admin.user.id).then_some(admin.session.id);
     let revoked = sessions::revoke_all(&mut tx, id, keep, now).await?;
-    let event = admin_event(
-        &admin,
+    let event = admin.audit_event(
         &client,
+        "admin",
         "customer.sessions.revoke",
-        id,
+        ("user", id.to_string()),
         json!({ "revoked": revoked }),
     );
     audit::record(&mut tx, &event, now).await?;

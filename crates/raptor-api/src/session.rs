@@ -35,6 +35,30 @@ pub struct CurrentSession {
 }
 
 impl CurrentSession {
+    /// An audit entry for something this user did through this session, to `target`.
+    pub fn audit_event(
+        &self,
+        client: &ClientInfo,
+        actor_type: &'static str,
+        action: &'static str,
+        target: (&'static str, String),
+        details: serde_json::Value,
+    ) -> raptor_store::audit::AuditEvent {
+        raptor_store::audit::AuditEvent {
+            actor_user_id: Some(self.user.id),
+            actor_email: Some(self.user.email.clone()),
+            actor_type,
+            action,
+            target_type: Some(target.0),
+            target_id: Some(target.1),
+            outcome: "success",
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            session_id: Some(self.session.id),
+            details: Some(details),
+        }
+    }
+
     /// Whether the user holds `role` (admins hold every staff right).
     pub fn has(&self, role: Role) -> bool {
         self.roles.contains(&role) || self.roles.contains(&Role::Admin)

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use raptor_store::audit::{self, AuditEvent};
+use raptor_store::audit;
 use raptor_store::support::{self, NewMessage, Ticket};
 use raptor_store::users;
 use serde::Deserialize;
@@ -234,28 +234,6 @@ async fn staff_ticket(
     Ok(Json(with_messages(&state, &ticket, true).await?))
 }
 
-fn staff_event(
-    staff: &CurrentSession,
-    client: &ClientInfo,
-    action: &'static str,
-    ticket: i64,
-    details: Value,
-) -> AuditEvent {
-    AuditEvent {
-        actor_user_id: Some(staff.user.id),
-        actor_email: Some(staff.user.email.clone()),
-        actor_type: "admin",
-        action,
-        target_type: Some("support_ticket"),
-        target_id: Some(ticket.to_string()),
-        outcome: "success",
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-        session_id: Some(staff.session.id),
-        details: Some(details),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StaffMessageRequest {
@@ -285,12 +263,13 @@ async fn staff_message(
         inbound_message_id: None,
     };
     support::add_message(&mut tx, ticket.id, &message, now).await?;
-    let event = staff_event(
-        &staff,
+    let details = json!({ "internal": req.internal });
+    let event = staff.audit_event(
         &client,
+        "admin",
         "support.reply",
-        ticket.id,
-        json!({ "internal": req.internal }),
+        ("support_ticket", ticket.id.to_string()),
+        details,
     );
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
@@ -342,11 +321,11 @@ async fn assign(
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
     support::assign(&mut tx, id, req.assignee_user_id, now).await?;
-    let event = staff_event(
-        &staff,
+    let event = staff.audit_event(
         &client,
+        "admin",
         "support.assign",
-        id,
+        ("support_ticket", id.to_string()),
         json!({ "assignee_user_id": req.assignee_user_id }),
     );
     audit::record(&mut tx, &event, now).await?;
@@ -366,7 +345,13 @@ async fn close(
     support::close(&mut tx, id, now).await?;
     audit::record(
         &mut tx,
-        &staff_event(&staff, &client, "support.close", id, json!({})),
+        &staff.audit_event(
+            &client,
+            "admin",
+            "support.close",
+            ("support_ticket", id.to_string()),
+            json!({}),
+        ),
         now,
     )
     .await?;
@@ -409,7 +394,13 @@ async fn link(
     let details = json!({ "user_id": req.user_id, "email": ticket.requester_email, "tickets_linked": linked });
     audit::record(
         &mut tx,
-        &staff_event(&staff, &client, "support.link", id, details),
+        &staff.audit_event(
+            &client,
+            "admin",
+            "support.link",
+            ("support_ticket", id.to_string()),
+            details,
+        ),
         now,
     )
     .await?;
