@@ -55,8 +55,24 @@ impl CurrentSession {
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
             session_id: Some(self.session.id),
-            details: Some(details),
+            details: (!details.is_null()).then_some(details),
         }
+    }
+
+    /// An audit entry for something this user did to their own account (`Null`: no details).
+    pub fn own_action(
+        &self,
+        client: &ClientInfo,
+        action: &'static str,
+        details: serde_json::Value,
+    ) -> raptor_store::audit::AuditEvent {
+        self.audit_event(
+            client,
+            "user",
+            action,
+            ("user", self.user.id.to_string()),
+            details,
+        )
     }
 
     /// Whether the user holds `role` (admins hold every staff right).

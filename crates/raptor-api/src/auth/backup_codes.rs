@@ -9,7 +9,7 @@ use axum::Json;
 use raptor_domain::Email;
 use raptor_store::{audit, backup_codes, users};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{complete_sign_in, event};
 use crate::extract::{ApiJson, ClientInfo};
@@ -88,13 +88,7 @@ pub(crate) async fn regenerate(
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
     backup_codes::replace(&mut tx, current.user.id, &hashes, now).await?;
-    let mut entry = event(
-        "backup_codes.generate",
-        "success",
-        Some((current.user.id, &current.user.email)),
-        &client,
-    );
-    entry.session_id = Some(current.session.id);
+    let entry = current.own_action(&client, "backup_codes.generate", Value::Null);
     audit::record(&mut tx, &entry, now).await?;
     tx.commit().await?;
     Ok((

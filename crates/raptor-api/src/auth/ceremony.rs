@@ -644,14 +644,7 @@ pub(crate) async fn add_passkey(
         }
         other => other?,
     };
-    let mut entry = event(
-        "passkey.add",
-        "success",
-        Some((current.user.id, &current.user.email)),
-        &client,
-    );
-    entry.session_id = Some(current.session.id);
-    entry.details = Some(json!({ "passkey_id": id }));
+    let entry = current.own_action(&client, "passkey.add", json!({ "passkey_id": id }));
     audit::record(&mut tx, &entry, now).await?;
     tx.commit().await?;
     let added = passkeys::of_user(&state.db, current.user.id)

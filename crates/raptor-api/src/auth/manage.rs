@@ -9,10 +9,9 @@ use raptor_domain::DisplayName;
 use raptor_store::passkeys::{self, Removal};
 use raptor_store::{audit, sessions};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::ceremony::{PasskeyView, SignedIn, UserView};
-use super::event;
 use crate::extract::{ApiJson, ClientInfo};
 use crate::session::{self, CurrentSession, IDLE_TIMEOUT};
 use crate::{AppState, Problem};
@@ -67,13 +66,7 @@ pub(crate) async fn logout(
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
     sessions::revoke(&mut tx, current.user.id, current.session.id, now).await?;
-    let mut entry = event(
-        "auth.logout",
-        "success",
-        Some((current.user.id, &current.user.email)),
-        &client,
-    );
-    entry.session_id = Some(current.session.id);
+    let entry = current.own_action(&client, "auth.logout", Value::Null);
     audit::record(&mut tx, &entry, now).await?;
     tx.commit().await?;
     Ok((
@@ -104,14 +97,11 @@ pub(crate) async fn revoke_session(
     if !sessions::revoke(&mut tx, current.user.id, id, now).await? {
         return Err(Problem::not_found(format!("you have no live session {id}")));
     }
-    let mut entry = event(
-        "session.revoke",
-        "success",
-        Some((current.user.id, &current.user.email)),
+    let entry = current.own_action(
         &client,
+        "session.revoke",
+        json!({ "revoked_session_id": id }),
     );
-    entry.session_id = Some(current.session.id);
-    entry.details = Some(json!({ "revoked_session_id": id }));
     audit::record(&mut tx, &entry, now).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
@@ -159,14 +149,7 @@ pub(crate) async fn delete_passkey(
             "this is your only passkey; add another before deleting it",
         )),
         Removal::Deleted => {
-            let mut entry = event(
-                "passkey.delete",
-                "success",
-                Some((current.user.id, &current.user.email)),
-                &client,
-            );
-            entry.session_id = Some(current.session.id);
-            entry.details = Some(json!({ "passkey_id": id }));
+            let entry = current.own_action(&client, "passkey.delete", json!({ "passkey_id": id }));
             audit::record(&mut tx, &entry, now).await?;
             tx.commit().await?;
             Ok(StatusCode::NO_CONTENT)

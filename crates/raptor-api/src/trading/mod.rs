@@ -139,13 +139,11 @@ async fn kill_switch(
         now,
     )
     .await?;
-    let mut event = crate::auth::event(
-        "trading.kill_switch",
-        "success",
-        Some((current.user.id, &current.user.email)),
+    let event = current.own_action(
         &client,
+        "trading.kill_switch",
+        json!({ "enabled": req.enabled, "reason": req.reason }),
     );
-    event.details = Some(json!({ "enabled": req.enabled, "reason": req.reason }));
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
     Ok(Json(
