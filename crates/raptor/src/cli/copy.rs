@@ -105,27 +105,41 @@ async fn transfer(
         return copy::verify(from, to).await;
     }
     let terminal = std::io::stderr().is_terminal();
-    let bar = terminal.then(|| {
-        let bar = ProgressBar::new_spinner();
-        if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}") {
-            bar.set_style(style);
+    let style = ProgressStyle::with_template(
+        "{prefix:<24} [{bar:30}] {pos:>10}/{len:<10} {per_sec:>12} {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .ok();
+    // One bar per table on a terminal, left on screen when the table is done; plain lines
+    // otherwise.
+    let mut current: Option<(String, Option<ProgressBar>)> = None;
+    let mut progress = |table: &str, rows: i64, total: i64| {
+        if current.as_ref().is_none_or(|(name, _)| name != table) {
+            if let Some((_, Some(bar))) = current.take() {
+                bar.finish();
+            }
+            let bar = match (&style, terminal) {
+                (Some(style), true) => {
+                    let bar = ProgressBar::new(total.max(0) as u64)
+                        .with_style(style.clone())
+                        .with_prefix(table.to_owned());
+                    Some(bar)
+                }
+                _ => {
+                    eprintln!("copying {table} ({total} rows)");
+                    None
+                }
+            };
+            current = Some((table.to_owned(), bar));
         }
-        bar
-    });
-    let mut current = String::new();
-    let mut progress = |table: &str, rows: i64| {
-        if let Some(bar) = &bar {
-            bar.set_message(format!("{table}: {rows} rows"));
-            bar.tick();
-        } else if table != current {
-            current = table.to_owned();
-            eprintln!("copying {table}");
+        if let Some((_, Some(bar))) = &current {
+            bar.set_position(rows.max(0) as u64);
         }
     };
     let started = std::time::Instant::now();
     let reports = copy::copy(from, to, args.truncate, &mut progress).await;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if let Some((_, Some(bar))) = current {
+        bar.finish();
     }
     let reports = reports?;
     let rows: i64 = reports.iter().map(|r| r.target_rows).sum();

@@ -1,0 +1,272 @@
+//! Copying every row between two Raptor databases of either dialect, with verification.
+//!
+//! Values travel in one dialect-neutral form chosen by the column's type (so booleans,
+//! timestamps, JSON, exact decimals and 64-bit keys convert exactly), tables go in
+//! foreign-key order inside one transaction on the target, and each table is verified by its
+//! row count and an order-independent checksum of canonical row values.
+
+mod read;
+mod sink;
+mod value;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::Executor;
+
+use crate::engine::Db;
+use crate::error::StoreError;
+use crate::migrate;
+use crate::schema::{self, ColumnType, Table};
+use crate::tx::TxInner;
+use read::{pump, Side};
+use sink::Sink;
+use value::RowDigest;
+
+/// Tables the migrations fill (reference data): replaced, not refused, on the target.
+const SEEDED: &[&str] = &["symbols"];
+
+/// Why a copy was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The two databases are at different revisions.
+    #[error("the source is at {source_rev} and the target at {target_rev}: bring both to the same revision (raptor db upgrade head) first")]
+    Revisions {
+        /// Source revision.
+        source_rev: String,
+        /// Target revision.
+        target_rev: String,
+    },
+    /// The target holds rows and --truncate was not given.
+    #[error("the target is not empty ({0}); copy into an empty database, or pass --truncate to replace its rows")]
+    TargetNotEmpty(String),
+    /// A SQLite database could not be read.
+    #[error("reading the SQLite database failed: {0}")]
+    Read(String),
+    /// A store failure (the target transaction is rolled back).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CopyError {
+    fn from(err: sqlx::Error) -> Self {
+        CopyError::Store(err.into())
+    }
+}
+
+impl From<migrate::MigrationError> for CopyError {
+    fn from(err: migrate::MigrationError) -> Self {
+        CopyError::Store(err.into())
+    }
+}
+
+/// What was copied and how it verified, per table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableReport {
+    /// Table name.
+    pub table: String,
+    /// Rows in the source.
+    pub source_rows: i64,
+    /// Rows in the target.
+    pub target_rows: i64,
+    /// Order-independent checksum of the source rows.
+    pub source_checksum: String,
+    /// The same over the target rows.
+    pub target_checksum: String,
+}
+
+impl TableReport {
+    /// Whether the target holds exactly the source's rows.
+    pub fn matches(&self) -> bool {
+        self.source_rows == self.target_rows && self.source_checksum == self.target_checksum
+    }
+}
+
+/// Tables in an order where every referenced table comes first.
+fn fk_order(tables: &BTreeMap<String, Table>) -> Vec<String> {
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut order = Vec::new();
+    while order.len() < tables.len() {
+        let before = order.len();
+        for (name, table) in tables {
+            if done.contains(name) {
+                continue;
+            }
+            let ready = table
+                .foreign_keys
+                .iter()
+                .all(|fk| fk.references == *name || done.contains(&fk.references));
+            if ready {
+                done.insert(name.clone());
+                order.push(name.clone());
+            }
+        }
+        if order.len() == before {
+            // A cycle: append the rest as they are (none exist in Raptor's schema).
+            order.extend(tables.keys().filter(|t| !done.contains(*t)).cloned());
+            break;
+        }
+    }
+    order
+}
+
+/// The application tables of a database and their shapes, bookkeeping excluded.
+async fn app_tables(db: &Db) -> Result<BTreeMap<String, Table>, CopyError> {
+    let mut tables = schema::describe(db).await?;
+    tables.retain(|name, _| !schema::BOOKKEEPING_TABLES.contains(&name.as_str()));
+    Ok(tables)
+}
+
+/// How one table travels: the source's columns, matched to the target's by name.
+struct Plan {
+    table: String,
+    columns: Vec<String>,
+    /// How each side stores each column.
+    source_types: Vec<ColumnType>,
+    target_types: Vec<ColumnType>,
+    /// What each column holds: the PostgreSQL side's type where SQLite only says text.
+    types: Vec<ColumnType>,
+    /// Whether the table has an `id` column (whose sequence continues after a copy).
+    has_id: bool,
+}
+
+impl Plan {
+    fn new(table: &str, source: &Table, target: &Table) -> Result<Self, CopyError> {
+        let mut plan = Plan {
+            table: table.to_owned(),
+            columns: Vec::new(),
+            source_types: Vec::new(),
+            target_types: Vec::new(),
+            types: Vec::new(),
+            has_id: false,
+        };
+        for column in &source.columns {
+            let Some(other) = target.columns.iter().find(|c| c.name == column.name) else {
+                return Err(CopyError::Store(StoreError::Unavailable(format!(
+                    "column {table}.{} is missing on the target",
+                    column.name
+                ))));
+            };
+            let logical = match (&column.column_type, &other.column_type) {
+                (ColumnType::Text, theirs) => theirs.clone(),
+                (ours, _) => ours.clone(),
+            };
+            plan.has_id |= column.name == "id" && logical == ColumnType::Integer;
+            plan.columns.push(column.name.clone());
+            plan.source_types.push(column.column_type.clone());
+            plan.target_types.push(other.column_type.clone());
+            plan.types.push(logical);
+        }
+        Ok(plan)
+    }
+
+    fn select(&self) -> String {
+        format!("SELECT {} FROM {}", self.columns.join(", "), self.table)
+    }
+}
+
+/// Checks that both databases are at the same revision and plans every table, in foreign-key
+/// order.
+async fn prepare(from: &Db, to: &Db) -> Result<Vec<Plan>, CopyError> {
+    let (source_rev, target_rev) = (
+        migrate::current_revision(from).await?,
+        migrate::current_revision(to).await?,
+    );
+    if source_rev != target_rev {
+        return Err(CopyError::Revisions {
+            source_rev: source_rev.unwrap_or_else(|| "<base>".into()),
+            target_rev: target_rev.unwrap_or_else(|| "<base>".into()),
+        });
+    }
+    let (source, target) = (app_tables(from).await?, app_tables(to).await?);
+    fk_order(&target)
+        .into_iter()
+        .filter_map(|table| {
+            let (s, t) = (source.get(&table)?, target.get(&table)?);
+            Some(Plan::new(&table, s, t))
+        })
+        .collect()
+}
+
+fn report(plan: &Plan, source: &RowDigest, target: &RowDigest) -> TableReport {
+    TableReport {
+        table: plan.table.clone(),
+        source_rows: source.count,
+        target_rows: target.count,
+        source_checksum: source.checksum(),
+        target_checksum: target.checksum(),
+    }
+}
+
+/// Verifies every table: counts and checksums on both sides, each side read concurrently.
+pub async fn verify(from: &Db, to: &Db) -> Result<Vec<TableReport>, CopyError> {
+    let mut reports = Vec::new();
+    for plan in prepare(from, to).await? {
+        let (mut none_s, mut none_t) = (Sink::Discard, Sink::Discard);
+        let (mut quiet_s, mut quiet_t) = (|_| {}, |_| {});
+        let (source, target) = tokio::try_join!(
+            pump(from, Side::Source, &plan, &mut none_s, &mut quiet_s),
+            pump(to, Side::Target, &plan, &mut none_t, &mut quiet_t),
+        )?;
+        reports.push(report(&plan, &source, &target));
+    }
+    Ok(reports)
+}
+
+/// Copies every row from `from` to `to` (same revision) in one transaction on the target, then
+/// verifies: the source's digest is taken from the very rows copied, and the target is read
+/// back after the commit. `truncate` empties the target's tables first; otherwise the target
+/// must hold no rows beyond the migrations' reference data. `progress` hears
+/// `(table, rows copied so far, rows in the source table)`.
+pub async fn copy(
+    from: &Db,
+    to: &Db,
+    truncate: bool,
+    progress: &mut (dyn FnMut(&str, i64, i64) + Send),
+) -> Result<Vec<TableReport>, CopyError> {
+    let plans = prepare(from, to).await?;
+    if !truncate {
+        let mut occupied = Vec::new();
+        for plan in plans.iter().filter(|p| !SEEDED.contains(&p.table.as_str())) {
+            let rows = schema::row_count(to, &plan.table).await?.unwrap_or(0);
+            if rows > 0 {
+                occupied.push(format!("{}={rows}", plan.table));
+            }
+        }
+        if !occupied.is_empty() {
+            return Err(CopyError::TargetNotEmpty(occupied.join(", ")));
+        }
+    }
+    let mut tx = to.begin().await?;
+    for plan in plans.iter().rev() {
+        let sql = format!("DELETE FROM {}", plan.table);
+        on_tx!(tx, t => { (&mut **t).execute(sql.as_str()).await?; });
+    }
+    let mut sources = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        let total = schema::row_count(from, &plan.table).await?.unwrap_or(0);
+        progress(&plan.table, 0, total);
+        let mut sink = Sink::open(&mut tx, plan).await?;
+        let digest = pump(from, Side::Source, plan, &mut sink, &mut |rows| {
+            progress(&plan.table, rows, total)
+        })
+        .await?;
+        sink.finish().await?;
+        sources.push(digest);
+        // Identity sequences must continue after the copied ids.
+        if let (TxInner::Postgres(pg), true) = (&mut tx.inner, plan.has_id) {
+            let sql = format!(
+                "SELECT setval(pg_get_serial_sequence('{0}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {0}",
+                plan.table
+            );
+            (&mut **pg).execute(sql.as_str()).await?;
+        }
+    }
+    tx.commit().await?;
+    let mut reports = Vec::with_capacity(plans.len());
+    for (plan, source) in plans.iter().zip(&sources) {
+        let mut quiet = |_| {};
+        let target = pump(to, Side::Target, plan, &mut Sink::Discard, &mut quiet).await?;
+        reports.push(report(plan, source, &target));
+    }
+    Ok(reports)
+}

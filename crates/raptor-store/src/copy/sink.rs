@@ -1,0 +1,162 @@
+//! Where copied rows are written: PostgreSQL `COPY`, SQLite multi-row `INSERT`s, or nowhere.
+
+use sqlx::postgres::{PgArgumentBuffer, PgConnection, PgCopyIn};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::types::Json;
+
+use super::value::Value;
+use super::{CopyError, Plan};
+use crate::decimal::DbDecimal;
+use crate::schema::ColumnType;
+use crate::tx::{Tx, TxInner};
+
+/// Bytes of `COPY` data buffered before they are sent to PostgreSQL.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// Binds one value to a multi-row INSERT; NULLs carry the column's type.
+macro_rules! bind_value {
+    ($query:expr, $value:expr, $ty:expr) => {
+        match $value {
+            Value::Null => match $ty {
+                ColumnType::Integer => $query.bind(None::<i64>),
+                ColumnType::Boolean => $query.bind(None::<bool>),
+                ColumnType::Float => $query.bind(None::<f64>),
+                ColumnType::Bytes => $query.bind(None::<Vec<u8>>),
+                _ => $query.bind(None::<String>),
+            },
+            Value::Int(v) => $query.bind(*v),
+            Value::Text(v) => $query.bind(v.as_str()),
+            Value::Time(v) => $query.bind(*v),
+            Value::Json(v) => $query.bind(Json(v)),
+            Value::Decimal(v) => $query.bind(DbDecimal(*v)),
+            Value::Bool(v) => $query.bind(*v),
+            Value::Float(v) => $query.bind(*v),
+            Value::Bytes(v) => $query.bind(v.as_slice()),
+        }
+    };
+}
+
+/// Where streamed rows go.
+pub(super) enum Sink<'c> {
+    /// Nowhere: the rows are only digested (verification).
+    Discard,
+    /// PostgreSQL binary `COPY … FROM STDIN`, in chunks.
+    Copy {
+        copy: PgCopyIn<&'c mut PgConnection>,
+        buffer: PgArgumentBuffer,
+    },
+    /// Multi-row `INSERT`s on SQLite, `?` placeholders (its `$N` binding is quadratic in N).
+    Insert {
+        conn: &'c mut SqliteConnection,
+        plan: &'c Plan,
+        rows: Vec<Vec<Value>>,
+        per_statement: usize,
+    },
+}
+
+/// Binary `COPY`'s signature, flags and header-extension length.
+const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+impl<'c> Sink<'c> {
+    /// A sink writing `plan`'s table inside the target transaction.
+    pub(super) async fn open(tx: &'c mut Tx, plan: &'c Plan) -> Result<Sink<'c>, CopyError> {
+        Ok(match &mut tx.inner {
+            TxInner::Postgres(t) => {
+                let statement = format!(
+                    "COPY {} ({}) FROM STDIN (FORMAT binary)",
+                    plan.table,
+                    plan.columns.join(", ")
+                );
+                let mut buffer = PgArgumentBuffer::default();
+                buffer.extend_from_slice(COPY_HEADER);
+                Sink::Copy {
+                    copy: (**t).copy_in_raw(&statement).await?,
+                    buffer,
+                }
+            }
+            TxInner::Sqlite(t) => Sink::Insert {
+                conn: t,
+                plan,
+                rows: Vec::new(),
+                // At most ~30,000 parameters per statement, fewer rows on wide tables.
+                per_statement: (30_000 / plan.columns.len().max(1)).clamp(1, 1000),
+            },
+        })
+    }
+
+    pub(super) async fn push(&mut self, row: Vec<Value>) -> Result<(), CopyError> {
+        match self {
+            Sink::Discard => {}
+            Sink::Copy { copy, buffer } => {
+                let fields = i16::try_from(row.len()).map_err(|e| sqlx::Error::Encode(e.into()))?;
+                buffer.extend_from_slice(&fields.to_be_bytes());
+                for value in &row {
+                    value.copy_binary(buffer).map_err(sqlx::Error::Encode)?;
+                }
+                if buffer.len() >= COPY_CHUNK {
+                    copy.send(buffer.as_slice()).await?;
+                    // A fresh buffer also drops the driver's per-value bookkeeping.
+                    *buffer = PgArgumentBuffer::default();
+                }
+            }
+            Sink::Insert {
+                conn,
+                plan,
+                rows,
+                per_statement,
+            } => {
+                rows.push(row);
+                if rows.len() >= *per_statement {
+                    insert_rows(conn, plan, rows).await?;
+                    rows.clear();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn finish(self) -> Result<(), CopyError> {
+        match self {
+            Sink::Discard => {}
+            Sink::Copy {
+                mut copy,
+                mut buffer,
+            } => {
+                buffer.extend_from_slice(&(-1i16).to_be_bytes());
+                copy.send(buffer.as_slice()).await?;
+                copy.finish().await?;
+            }
+            Sink::Insert {
+                conn, plan, rows, ..
+            } => {
+                if !rows.is_empty() {
+                    insert_rows(conn, plan, &rows).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One multi-row INSERT of `rows` into a SQLite table.
+async fn insert_rows(
+    conn: &mut SqliteConnection,
+    plan: &Plan,
+    rows: &[Vec<Value>],
+) -> Result<(), CopyError> {
+    let one = format!("({})", vec!["?"; plan.columns.len()].join(","));
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES {}",
+        plan.table,
+        plan.columns.join(", "),
+        vec![one; rows.len()].join(",")
+    );
+    let mut query = sqlx::query(&sql);
+    for row in rows {
+        for (value, ty) in row.iter().zip(&plan.types) {
+            query = bind_value!(query, value, ty);
+        }
+    }
+    query.execute(conn).await?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `copy` carries awkward values exactly: PostgreSQL → SQLite (multi-row INSERTs) → PostgreSQL
+//! (`COPY` text format) gives back every row unchanged, byte for byte, and the copies verify.
+
+use raptor_store::copy;
+use raptor_testkit::{Dialect, Start, TestDb};
+
+/// Rows whose values trip naive copies: text needing COPY escapes (tab, newline, CR, backslash,
+/// a literal `\N`), unicode, bytes with NUL and backslash, a key above 2^53, floats without a
+/// short decimal form, exact 28-digit decimals, microsecond times, JSON with escapes and NULLs
+/// of every type.
+const AWKWARD: &str = r#"
+INSERT INTO users (id, email, display_name, user_handle, email_undeliverable, created_at, updated_at, last_login_at)
+VALUES (9007199254740993, E'tab\there\nnew\rline\\back', E'\\N', '\x00ff5c0a095c4e'::bytea, TRUE,
+        '2026-11-21 12:34:56.123456+00', '1970-01-01 00:00:00+00', NULL),
+       (2, 'zoë@example.com', 'Zoë 名前 🚀', '\x01'::bytea, FALSE,
+        '2026-03-08 07:00:00.000001+00', '2026-03-08 07:00:00+00', '2026-11-01 00:00:00.5+00');
+INSERT INTO webauthn_credentials (user_id, credential_id, passkey, sign_count, backup_eligible, backup_state, aaguid, name, created_at)
+VALUES (9007199254740993, '\x5c5c0a'::bytea,
+        E'{"k": "tab\\there \\\\ \\"q\\" \\n é", "n": [1, 2.5, -3e-7], "nested": {"z": null}}',
+        4294967297, TRUE, FALSE, NULL, E'my\tkey', '2026-11-21 12:00:00+00');
+INSERT INTO historical_bars (symbol, timeframe, ts, open, high, low, close, volume, trade_count, vwap)
+VALUES ('AAPL', '1Min', '2026-11-20 14:30:00+00', 0.30000000000000004, 1e-300, 123456789.12345679,
+        1.7976931348623157e308, 5e-324, 9007199254740993, NULL),
+       ('AAPL', '1Min', '2026-11-20 14:31:00+00', 0.1, 0.2, 0.1, 0.15, 0, NULL, 0.125);
+INSERT INTO backtests (user_id, strategy, params, symbol, timeframe, period_start, period_end, initial_cash, status, created_at)
+VALUES (2, 'sma_crossover', '{"fast": 20, "slow": 50}', 'AAPL', '1Min', '2026-01-01 00:00:00+00',
+        '2026-02-01 00:00:00+00', 12345678901234567890.12345678, 'queued', '2026-11-21 00:00:00+00'),
+       (2, 'buy_and_hold', '{}', 'MSFT', '1Day', '2026-01-01 00:00:00+00',
+        '2026-02-01 00:00:00+00', 0.00000001, 'queued', '2026-11-21 00:00:00+00');
+"#;
+
+/// A 60-bit fingerprint of a table's rows as PostgreSQL prints them.
+fn fingerprint(table: &str) -> String {
+    format!(
+        "SELECT ('x' || substr(md5(string_agg(t::text, '|' ORDER BY t::text)), 1, 15))::bit(60)::bigint FROM {table} t"
+    )
+}
+
+const TABLES: &[&str] = &[
+    "users",
+    "webauthn_credentials",
+    "historical_bars",
+    "backtests",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awkward_values_survive_postgres_to_sqlite_to_postgres_exactly() {
+    let source = TestDb::create(Dialect::Postgres, Start::Head).await;
+    source.execute(AWKWARD).await;
+    let middle = TestDb::create(Dialect::Sqlite, Start::Head).await;
+    let back = TestDb::create(Dialect::Postgres, Start::Head).await;
+
+    let mut seen = Vec::new();
+    let mut progress = |table: &str, rows: i64, total: i64| {
+        if rows == total && table == "historical_bars" {
+            seen.push(rows);
+        }
+    };
+    for (from, to) in [(&source, &middle), (&middle, &back)] {
+        let reports = copy::copy(from.db(), to.db(), false, &mut progress)
+            .await
+            .expect("copy");
+        assert!(
+            reports.iter().all(|r| r.matches()),
+            "{:?}",
+            reports.iter().filter(|r| !r.matches()).collect::<Vec<_>>()
+        );
+        let users = reports.iter().find(|r| r.table == "users").expect("users");
+        assert_eq!((users.source_rows, users.target_rows), (2, 2));
+    }
+    assert_eq!(seen, [2, 2], "progress reaches each table's total");
+
+    for table in TABLES {
+        let sql = fingerprint(table);
+        assert_eq!(
+            source.scalar(&sql).await,
+            back.scalar(&sql).await,
+            "{table} changed on the way"
+        );
+    }
+    // The SQLite copy holds the same values in its own storage forms.
+    assert_eq!(
+        middle
+            .scalar("SELECT count(*) FROM users WHERE id = 9007199254740993 AND email = 'tab\there\nnew\rline\\back' AND display_name = '\\N' AND hex(user_handle) = '00FF5C0A095C4E' AND email_undeliverable = 1")
+            .await,
+        1
+    );
+    assert_eq!(
+        middle
+            .scalar("SELECT count(*) FROM backtests WHERE initial_cash IN ('12345678901234567890.12345678', '0.00000001')")
+            .await,
+        2
+    );
+    // Identity sequences continue after the copied ids.
+    back.execute("INSERT INTO users (email, display_name, user_handle, created_at, updated_at) VALUES ('new@example.com', 'New', '\\x02'::bytea, now(), now())")
+        .await;
+    assert!(
+        back.scalar("SELECT id FROM users WHERE email = 'new@example.com'")
+            .await
+            > 9007199254740993
+    );
+
+    // A value changed after the copy is caught by verification, as is the added user.
+    back.execute(
+        "UPDATE webauthn_credentials SET passkey = jsonb_set(passkey, '{n,1}', '2.50001')",
+    )
+    .await;
+    let reports = copy::verify(middle.db(), back.db()).await.expect("verify");
+    let differing: Vec<&str> = reports
+        .iter()
+        .filter(|r| !r.matches())
+        .map(|r| r.table.as_str())
+        .collect();
+    assert_eq!(differing, ["users", "webauthn_credentials"]);
+
+    for db in [source, middle, back] {
+        db.finish().await;
+    }
+}
