@@ -37,6 +37,7 @@ pub mod sessions;
 pub mod settings;
 pub mod support;
 pub mod tokens;
+pub mod traces;
 pub mod trading;
 mod url;
 pub mod users;

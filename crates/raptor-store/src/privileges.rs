@@ -54,6 +54,8 @@ pub fn grant_statements(database: &str, role: &str) -> Result<Vec<String>, RoleE
         format!("REVOKE ALL ON TABLE alembic_version, raptor_migration_checksums FROM {role}"),
         // The audit log is append-only for the application.
         format!("REVOKE UPDATE, DELETE, TRUNCATE ON TABLE audit_log FROM {role}"),
+        // Monthly trace partitions are created by the server through this owner's function.
+        format!("GRANT EXECUTE ON FUNCTION raptor_ensure_trace_partitions(integer) TO {role}"),
     ])
 }
 
@@ -128,8 +130,9 @@ impl Probe {
 /// rewriting the audit log are refused. Every probe is rolled back.
 pub async fn verify(app: &Db) -> Result<Vec<Probe>, RoleError> {
     let pool = postgres(app)?;
-    let probes: [(&'static str, bool); 6] = [
+    let probes: [(&'static str, bool); 8] = [
         ("SELECT 1 FROM users LIMIT 1", true),
+        ("SELECT raptor_ensure_trace_partitions(3)", true),
         (
             "INSERT INTO rate_limits (key, window_start, count) VALUES ('raptor-verify', now(), 1)",
             true,
@@ -138,6 +141,10 @@ pub async fn verify(app: &Db) -> Result<Vec<Probe>, RoleError> {
         ("DROP TABLE alembic_version", false),
         ("UPDATE audit_log SET action = action WHERE FALSE", false),
         ("CREATE TABLE raptor_verify_ddl (x BIGINT)", false),
+        (
+            "CREATE TABLE trace_events_p209901 (LIKE trace_events)",
+            false,
+        ),
     ];
     let mut results = Vec::new();
     for (statement, must_succeed) in probes {

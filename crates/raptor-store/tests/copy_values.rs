@@ -27,6 +27,9 @@ VALUES (2, 'sma_crossover', '{"fast": 20, "slow": 50}', 'AAPL', '1Min', '2026-01
         '2026-02-01 00:00:00+00', 12345678901234567890.12345678, 'queued', '2026-11-21 00:00:00+00'),
        (2, 'buy_and_hold', '{}', 'MSFT', '1Day', '2026-01-01 00:00:00+00',
         '2026-02-01 00:00:00+00', 0.00000001, 'queued', '2026-11-21 00:00:00+00');
+INSERT INTO trace_events (id, created_at, workflow_id, name, attributes)
+VALUES (7, '2019-06-30 23:59:59.999999+00', 'wf', 'old', '{"a": [1, "x"]}'),
+       (8, now(), 'wf', 'now', NULL);
 "#;
 
 /// A 60-bit fingerprint of a table's rows as PostgreSQL prints them.
@@ -37,6 +40,7 @@ fn fingerprint(table: &str) -> String {
 }
 
 const TABLES: &[&str] = &[
+    "trace_events",
     "users",
     "webauthn_credentials",
     "historical_bars",
@@ -78,6 +82,17 @@ async fn awkward_values_survive_postgres_to_sqlite_to_postgres_exactly() {
             "{table} changed on the way"
         );
     }
+    // The old trace row arrived through the DEFAULT partition and was given its month's.
+    assert_eq!(
+        back.scalar("SELECT count(*) FROM trace_events_p201906")
+            .await,
+        1
+    );
+    assert_eq!(
+        back.scalar("SELECT count(*) FROM trace_events_default")
+            .await,
+        0
+    );
     // The SQLite copy holds the same values in its own storage forms.
     assert_eq!(
         middle

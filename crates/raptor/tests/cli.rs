@@ -345,3 +345,63 @@ dual_test!(
         assert!(second.terminate().await.success());
     }
 );
+
+dual_test!(
+    trace_retention_and_partition_upkeep_from_the_command_line,
+    Head,
+    |t| {
+        let url = Some(t.url());
+        let stale = "INSERT INTO trace_events (created_at, workflow_id, name) VALUES ('2020-02-02T00:00:00+00:00', 'w', 'stale')";
+        let fresh = "INSERT INTO trace_events (created_at, workflow_id, name) VALUES ('2099-02-02T00:00:00+00:00', 'w', 'fresh')";
+        t.execute(stale).await;
+        t.execute(fresh).await;
+
+        let bad = run(url, &["db", "traces", "prune", "--older-than", "90 days"]).await;
+        assert_eq!(bad.status.code(), Some(1));
+        assert!(text(&bad.stderr).contains("is not a duration like 90s, 30m, 24h or 3d"));
+        assert_eq!(t.scalar("SELECT count(*) FROM trace_events").await, 2);
+
+        let ensured = run(url, &["db", "traces", "ensure", "--months-ahead", "2"]).await;
+        assert!(ensured.status.success(), "{}", text(&ensured.stderr));
+        let status = text(&ensured.stdout);
+        match t.dialect() {
+            Dialect::Sqlite => assert!(status.contains("plain indexed tables"), "{status}"),
+            Dialect::Postgres => {
+                for partition in [
+                    "trace_events_p202002",
+                    "trace_events_p209902",
+                    "trace_workflows_default",
+                ] {
+                    assert!(
+                        status.contains(partition),
+                        "{partition} missing from\n{status}"
+                    );
+                }
+            }
+        }
+
+        let pruned = run(url, &["db", "traces", "prune", "--older-than", "365d"]).await;
+        assert!(pruned.status.success(), "{}", text(&pruned.stderr));
+        assert!(
+            text(&pruned.stdout).contains("1 rows remain"),
+            "{}",
+            text(&pruned.stdout)
+        );
+        if t.dialect() == Dialect::Postgres {
+            assert!(text(&pruned.stdout).contains("dropped partition trace_events_p202002"));
+        }
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM trace_events WHERE name = 'fresh'")
+                .await,
+            1
+        );
+
+        let timescale = run(url, &["db", "timescale"]).await;
+        assert!(timescale.status.success(), "{}", text(&timescale.stderr));
+        assert!(
+            text(&timescale.stdout).contains("raptor db traces"),
+            "{}",
+            text(&timescale.stdout)
+        );
+    }
+);

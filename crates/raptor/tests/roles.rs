@@ -74,6 +74,15 @@ async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suit
         report.contains("ok   refused (was refused): CREATE TABLE"),
         "{report}"
     );
+    // Trace partitions: created through the owner's function, never directly.
+    assert!(
+        report.contains("ok   allowed (was allowed): SELECT raptor_ensure_trace_partitions(3)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("ok   refused (was refused): CREATE TABLE trace_events_p209901"),
+        "{report}"
+    );
 
     // The owner verifying as itself is not separation.
     let owner = raptor(

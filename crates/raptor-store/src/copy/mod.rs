@@ -261,6 +261,13 @@ pub async fn copy(
             (&mut **pg).execute(sql.as_str()).await?;
         }
     }
+    // Rows of months without a partition landed in the trace tables' DEFAULT partitions:
+    // give those months partitions of their own, as the running server would.
+    if let TxInner::Postgres(pg) = &mut tx.inner {
+        let sql = "SELECT raptor_ensure_trace_partitions(3) \
+                   WHERE to_regprocedure('raptor_ensure_trace_partitions(integer)') IS NOT NULL";
+        (&mut **pg).execute(sql).await?;
+    }
     tx.commit().await?;
     let mut reports = Vec::with_capacity(plans.len());
     for (plan, source) in plans.iter().zip(&sources) {

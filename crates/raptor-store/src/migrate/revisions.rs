@@ -40,4 +40,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0003_seed_symbols", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0004_partition_traces",
+        message: "trace tables partitioned by month on postgresql",
+        sqlite: scripts!("0004_partition_traces", "sqlite"),
+        postgres: scripts!("0004_partition_traces", "postgres"),
+        transactional: true,
+    },
 ];

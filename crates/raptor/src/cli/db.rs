@@ -29,6 +29,11 @@ pub enum DbCommand {
     Copy(super::copy::CopyArgs),
     /// Separate the application's role: print, apply or verify its grants (PostgreSQL).
     Roles(super::roles::RolesArgs),
+    /// The trace tables' monthly partitions (PostgreSQL) and retention.
+    #[command(subcommand)]
+    Traces(super::traces::TracesCommand),
+    /// Whether the server offers TimescaleDB for the trace tables.
+    Timescale,
     /// Accept the embedded SQL of an applied revision after reviewing an edit.
     AcceptChecksum {
         /// The applied revision whose checksum to accept.
@@ -111,6 +116,8 @@ impl DbCommand {
             DbCommand::Check(args) => super::check::run(url, args).await,
             DbCommand::Roles(args) => super::roles::run(url, args).await,
             DbCommand::Copy(args) => super::copy::run(args).await,
+            DbCommand::Traces(command) => command.run(url).await,
+            DbCommand::Timescale => super::traces::timescale(url).await,
             DbCommand::History => {
                 for line in migrator.history() {
                     println!("{line}");

@@ -9,6 +9,7 @@ mod db;
 mod roles;
 mod serve;
 mod smoke;
+mod traces;
 
 use std::process::ExitCode;
 
@@ -158,5 +159,28 @@ impl AlpacaArgs {
             &self.alpaca_feed,
             chrono::Duration::minutes(self.alpaca_delay_minutes.clamp(0, 24 * 60)),
         ))
+    }
+}
+
+/// A duration written as a number and one unit: `90s`, `30m`, `24h` or `3d`.
+pub(crate) fn duration(raw: &str) -> Result<std::time::Duration, CliError> {
+    let (number, unit) = raw.trim().split_at(raw.trim().len().saturating_sub(1));
+    let n: u64 = number.parse().map_err(|_| {
+        CliError::Refused(format!(
+            "'{raw}' is not a duration like 90s, 30m, 24h or 3d"
+        ))
+    })?;
+    let unit_seconds: u64 = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 0,
+    };
+    match n.checked_mul(unit_seconds) {
+        Some(seconds) if unit_seconds > 0 => Ok(std::time::Duration::from_secs(seconds)),
+        _ => Err(CliError::Refused(format!(
+            "'{raw}' is not a duration like 90s, 30m, 24h or 3d"
+        ))),
     }
 }

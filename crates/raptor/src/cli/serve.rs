@@ -155,6 +155,8 @@ async fn sweep_expired(db: Db) {
             let ceremonies = raptor_store::passkeys::purge_ceremonies(&db, now).await?;
             let windows =
                 raptor_store::rate_limits::purge(&db, now - chrono::Duration::days(1)).await?;
+            // Trace partitions for this month and the next three, ahead of their first row.
+            raptor_store::traces::ensure_partitions(&db, 3).await?;
             Ok::<_, raptor_store::StoreError>((ceremonies, windows))
         };
         match swept.await {

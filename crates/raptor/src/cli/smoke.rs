@@ -41,27 +41,6 @@ pub struct SmokeArgs {
 }
 
 /// Parses `90s`, `30m`, `24h`, `3d`.
-fn duration(raw: &str) -> Result<Duration, CliError> {
-    let (number, unit) = raw.trim().split_at(raw.trim().len().saturating_sub(1));
-    let n: u64 = number.parse().map_err(|_| {
-        CliError::Refused(format!(
-            "'{raw}' is not a duration like 90s, 30m, 24h or 3d"
-        ))
-    })?;
-    let seconds = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => {
-            return Err(CliError::Refused(format!(
-                "'{raw}' is not a duration like 90s, 30m, 24h or 3d"
-            )))
-        }
-    };
-    Ok(Duration::from_secs(seconds))
-}
-
 struct Step {
     name: &'static str,
     ok: bool,
@@ -281,8 +260,8 @@ fn print(steps: &[Step], json_output: bool) -> bool {
 }
 
 pub async fn run(args: SmokeArgs) -> Result<ExitCode, CliError> {
-    let soak = args.soak.as_deref().map(duration).transpose()?;
-    let interval = duration(&args.interval)?;
+    let soak = args.soak.as_deref().map(super::duration).transpose()?;
+    let interval = super::duration(&args.interval)?;
     let until = soak.map(|d| Instant::now() + d);
     let mut all_passed = true;
     loop {

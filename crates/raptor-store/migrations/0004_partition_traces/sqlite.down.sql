@@ -1,0 +1,1 @@
+-- 0004_partition_traces (sqlite, down): nothing to undo.

@@ -1,0 +1,1 @@
+-- 0004_partition_traces (sqlite, up): SQLite keeps plain indexed trace tables; nothing changes.
