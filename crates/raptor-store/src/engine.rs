@@ -7,6 +7,7 @@ use sqlx::postgres::{PgPool, Postgres};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous,
 };
+use sqlx::ConnectOptions;
 
 use crate::error::StoreError;
 use crate::url::{DatabaseUrl, Dialect, Target};
@@ -23,6 +24,9 @@ pub struct EngineSettings {
     pub max_connections: u32,
     /// Reported to PostgreSQL as `application_name`, visible in `pg_stat_activity`.
     pub application_name: String,
+    /// Whether the driver logs statements and warns about slow ones. Bulk work (`db copy`
+    /// scanning whole tables) turns it off: a long scan there is the point, not a problem.
+    pub statement_logging: bool,
 }
 
 impl Default for EngineSettings {
@@ -30,6 +34,7 @@ impl Default for EngineSettings {
         Self {
             max_connections: 10,
             application_name: "raptor".to_owned(),
+            statement_logging: true,
         }
     }
 }
@@ -70,6 +75,11 @@ impl Db {
             Target::SqliteFile(path) => {
                 let options = sqlite_options(SqliteConnectOptions::new().filename(path))
                     .create_if_missing(true);
+                let options = if settings.statement_logging {
+                    options
+                } else {
+                    options.disable_statement_logging()
+                };
                 Pool::Sqlite(
                     pool_options::<Sqlite>(settings.max_connections)
                         .connect_with(options)
@@ -95,6 +105,11 @@ impl Db {
                 let options = (**options)
                     .clone()
                     .application_name(&settings.application_name);
+                let options = if settings.statement_logging {
+                    options
+                } else {
+                    options.disable_statement_logging()
+                };
                 Pool::Postgres(
                     pool_options::<Postgres>(settings.max_connections)
                         .connect_with(options)

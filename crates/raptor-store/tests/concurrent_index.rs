@@ -39,6 +39,7 @@ async fn pool(t: &TestDb, application_name: &str) -> Db {
     let settings = EngineSettings {
         max_connections: 2,
         application_name: application_name.to_owned(),
+        ..EngineSettings::default()
     };
     Db::connect_with(&t.database_url(), &settings)
         .await

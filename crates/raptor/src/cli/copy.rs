@@ -9,7 +9,22 @@ use raptor_store::copy::{self, TableReport};
 use raptor_store::{DatabaseUrl, Db};
 use serde_json::json;
 
-use super::{connect, CliError};
+use super::CliError;
+
+/// Connects without the driver's slow-statement warnings: whole-table scans are the job here.
+async fn connect(url: &DatabaseUrl) -> Result<Db, raptor_store::StoreError> {
+    let settings = raptor_store::EngineSettings {
+        statement_logging: false,
+        ..Default::default()
+    };
+    let db = Db::connect_with(url, &settings).await?;
+    tracing::info!(
+        "Database engine initialized: dialect={} target={}",
+        db.dialect(),
+        url.redacted()
+    );
+    Ok(db)
+}
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
