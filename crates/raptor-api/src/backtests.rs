@@ -214,7 +214,29 @@ async fn create(
     ApiJson(req): ApiJson<Request>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let started_at = raptor_store::clock::now();
-    let report = run(&state.db, &req).await?;
+    let mut trace = crate::traces::Workflow::start(
+        &state.db,
+        "backtest",
+        json!({ "user_id": current.user.id, "symbol": req.symbol, "timeframe": req.timeframe }),
+    )
+    .await;
+    let report = match run(&state.db, &req).await {
+        Ok(report) => report,
+        Err(problem) => {
+            trace
+                .step("run", "rejected", json!({ "code": problem.code }))
+                .await;
+            trace.finish("failed").await;
+            return Err(problem);
+        }
+    };
+    trace
+        .step(
+            "run",
+            "ok",
+            json!({ "bars": report.outcome.bars_processed, "engine_ms": report.elapsed_ms }),
+        )
+        .await;
     let params = json!(report.strategy);
     let metrics = report.metrics_json();
     let trades: Vec<NewTrade> = report
@@ -263,8 +285,19 @@ async fn create(
     )
     .await?;
     tx.commit().await?;
+    trace
+        .step(
+            "store",
+            "ok",
+            json!({ "backtest_id": id, "trades": trades.len() }),
+        )
+        .await;
+    let trace_id = trace.id.clone();
+    trace.finish("succeeded").await;
     settings::complete_step(&state.db, current.user.id, "first_backtest", finished_at).await?;
-    Ok((StatusCode::CREATED, Json(report.to_json(Some(id)))))
+    let mut body = report.to_json(Some(id));
+    body["trace_id"] = json!(trace_id);
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 fn stored_json(b: &backtests::Backtest) -> Value {

@@ -21,6 +21,7 @@ mod secrets;
 mod session;
 mod settings;
 mod support;
+mod traces;
 pub mod trading;
 mod webhooks;
 
@@ -93,6 +94,7 @@ pub fn router(state: AppState) -> Router {
         .merge(trading::routes())
         .merge(market::routes())
         .merge(backtests::routes())
+        .merge(traces::routes())
         .fallback(problem::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -119,3 +119,68 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    each_backtest_leaves_a_trace_that_staff_can_read,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        let start: DateTime<Utc> = "2026-01-05T05:00:00Z".parse().expect("time");
+        let bars: Vec<_> = closes()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (start + Duration::days(i as i64), *c, c + 1.0, c - 1.0, *c))
+            .collect();
+        t.put_bars("SPY", "1Day", bars).await;
+        let request = json!({
+            "symbol": "SPY", "timeframe": "1Day", "start": "2026-01-01T00:00:00Z", "end": "2026-12-31T00:00:00Z",
+            "strategy": { "type": "buy_and_hold" }
+        });
+        let reply = trader.post("/api/backtests", request.clone()).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        let trace_id = reply.body["trace_id"]
+            .as_str()
+            .expect("trace id")
+            .to_owned();
+        let path = format!("/api/admin/traces/{trace_id}");
+
+        // Traces are for staff.
+        assert_eq!(trader.get(&path).await.status, 403);
+        let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
+        let mut staff = accounts::support_staff(&app, &mut root, "help@example.com").await;
+        let trace = staff.get(&path).await;
+        assert_eq!(trace.status, 200, "{:?}", trace.body);
+        assert_eq!(trace.body["name"], "backtest");
+        assert_eq!(trace.body["status"], "succeeded");
+        assert_eq!(trace.body["attributes"]["symbol"], "SPY");
+        let steps: Vec<&str> = trace.body["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["name"].as_str().expect("name"))
+            .collect();
+        assert_eq!(steps, ["run", "store"]);
+        assert_eq!(trace.body["events"][0]["attributes"]["bars"], 120);
+        assert_eq!(
+            trace.body["events"][1]["attributes"]["backtest_id"],
+            reply.body["id"]
+        );
+
+        // A refused run is traced as failed, with the reason.
+        let mut refused = request;
+        refused["symbol"] = json!("NOPE");
+        let reply = trader.post("/api/backtests", refused).await;
+        assert_eq!(reply.status, 422, "{:?}", reply.body);
+        let workflows = t
+            .scalar("SELECT count(*) FROM trace_workflows WHERE status = 'failed' AND name = 'backtest'")
+            .await;
+        assert_eq!(workflows, 1);
+
+        assert_eq!(
+            staff.get("/api/admin/traces/backtest-unknown").await.status,
+            404
+        );
+        app.stop().await;
+    }
+);

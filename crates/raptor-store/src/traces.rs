@@ -10,7 +10,7 @@ use crate::engine::{Db, Pool};
 use crate::error::StoreError;
 
 /// One traced operation.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceWorkflow {
     /// The application's id for the workflow, shared with its events.
     pub workflow_id: String,
@@ -23,11 +23,11 @@ pub struct TraceWorkflow {
     /// When it ended, once it has.
     pub finished_at: Option<DateTime<Utc>>,
     /// Free-form details.
-    pub attributes: Option<Json<Value>>,
+    pub attributes: Option<Value>,
 }
 
 /// One step within a workflow.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TraceEvent {
     /// The workflow it belongs to.
     pub workflow_id: String,
@@ -40,7 +40,7 @@ pub struct TraceEvent {
     /// When it was recorded.
     pub created_at: DateTime<Utc>,
     /// Free-form details.
-    pub attributes: Option<Json<Value>>,
+    pub attributes: Option<Value>,
 }
 
 /// Records the start of a workflow.
@@ -100,16 +100,33 @@ pub async fn record_event(db: &Db, event: &TraceEvent) -> Result<(), StoreError>
         .bind(&event.name)
         .bind(event.status.as_deref())
         .bind(event.duration_ms)
-        .bind(event.attributes.as_ref())
+        .bind(event.attributes.as_ref().map(Json))
         .execute(pool)
         .await?;
     });
     Ok(())
 }
 
+type WorkflowRow = (
+    String,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<Json<Value>>,
+);
+type EventRow = (
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    DateTime<Utc>,
+    Option<Json<Value>>,
+);
+
 /// A workflow by its id.
 pub async fn workflow(db: &Db, workflow_id: &str) -> Result<Option<TraceWorkflow>, StoreError> {
-    Ok(on_pool!(db, pool => {
+    let row: Option<WorkflowRow> = on_pool!(db, pool => {
         sqlx::query_as(
             "SELECT workflow_id, name, status, started_at, finished_at, attributes \
              FROM trace_workflows WHERE workflow_id = $1 ORDER BY started_at LIMIT 1",
@@ -117,12 +134,22 @@ pub async fn workflow(db: &Db, workflow_id: &str) -> Result<Option<TraceWorkflow
         .bind(workflow_id)
         .fetch_optional(pool)
         .await?
-    }))
+    });
+    Ok(row.map(
+        |(workflow_id, name, status, started_at, finished_at, attributes)| TraceWorkflow {
+            workflow_id,
+            name,
+            status,
+            started_at,
+            finished_at,
+            attributes: attributes.map(|a| a.0),
+        },
+    ))
 }
 
 /// A workflow's events, oldest first.
 pub async fn events(db: &Db, workflow_id: &str) -> Result<Vec<TraceEvent>, StoreError> {
-    Ok(on_pool!(db, pool => {
+    let rows: Vec<EventRow> = on_pool!(db, pool => {
         sqlx::query_as(
             "SELECT workflow_id, name, status, duration_ms, created_at, attributes \
              FROM trace_events WHERE workflow_id = $1 ORDER BY created_at, id",
@@ -130,7 +157,20 @@ pub async fn events(db: &Db, workflow_id: &str) -> Result<Vec<TraceEvent>, Store
         .bind(workflow_id)
         .fetch_all(pool)
         .await?
-    }))
+    });
+    Ok(rows
+        .into_iter()
+        .map(
+            |(workflow_id, name, status, duration_ms, created_at, attributes)| TraceEvent {
+                workflow_id,
+                name,
+                status,
+                duration_ms,
+                created_at,
+                attributes: attributes.map(|a| a.0),
+            },
+        )
+        .collect())
 }
 
 /// How many events were recorded in `[from, to)`.

@@ -6,7 +6,6 @@ use raptor_store::clock;
 use raptor_store::traces::{self, TraceEvent};
 use raptor_testkit::{dual_test, Dialect};
 use serde_json::json;
-use sqlx::types::Json;
 
 fn event(workflow_id: &str, name: &str, at: DateTime<Utc>) -> TraceEvent {
     TraceEvent {
@@ -15,7 +14,7 @@ fn event(workflow_id: &str, name: &str, at: DateTime<Utc>) -> TraceEvent {
         status: Some("ok".into()),
         duration_ms: Some(12),
         created_at: at,
-        attributes: Some(Json(json!({ "step": name }))),
+        attributes: Some(json!({ "step": name })),
     }
 }
 
