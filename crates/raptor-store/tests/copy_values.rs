@@ -132,3 +132,60 @@ async fn awkward_values_survive_postgres_to_sqlite_to_postgres_exactly() {
         db.finish().await;
     }
 }
+
+/// A table large enough to be verified as two halves of its heap read at once: every row is
+/// counted once, and a change in either half is caught.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_table_verifies_in_halves_and_a_change_in_either_half_is_caught() {
+    let source = TestDb::create(Dialect::Postgres, Start::Head).await;
+    source
+        .execute(
+            "INSERT INTO historical_bars (symbol, timeframe, ts, open, high, low, close, volume) \
+             SELECT 'AAPL', '1Min', timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute', \
+                    g, g + 1, g - 1, g + 0.5, 100 FROM generate_series(1, 40000) g",
+        )
+        .await;
+    let pages = source
+        .scalar("SELECT pg_relation_size('historical_bars') / 8192")
+        .await;
+    assert!(
+        pages >= 256,
+        "only {pages} pages: the table must be read in halves"
+    );
+    let target = TestDb::create(Dialect::Postgres, Start::Head).await;
+    let mut progress = |_: &str, _: i64, _: i64| {};
+    let reports = copy::copy(source.db(), target.db(), false, &mut progress)
+        .await
+        .expect("copy");
+    let bars = reports
+        .iter()
+        .find(|r| r.table == "historical_bars")
+        .expect("bars");
+    assert!(bars.matches(), "{bars:?}");
+    assert_eq!(bars.target_rows, 40000);
+
+    let bars_differ = |reports: Vec<copy::TableReport>| {
+        reports
+            .into_iter()
+            .find(|r| r.table == "historical_bars")
+            .is_some_and(|r| !r.matches())
+    };
+    for change in [
+        // The first row written sits at the start of the heap (the lower half), the last one
+        // at its end (the upper half); an update writes a new row version.
+        "DELETE FROM historical_bars WHERE ts = timestamptz '2020-01-01 00:01:00+00'",
+        "DELETE FROM historical_bars WHERE ts = (SELECT max(ts) FROM historical_bars)",
+        "UPDATE historical_bars SET close = close + 1e-9 WHERE ts = timestamptz '2020-01-01 00:02:00+00'",
+    ] {
+        let fresh = copy::copy(source.db(), target.db(), true, &mut progress)
+            .await
+            .expect("copy again");
+        assert!(!bars_differ(fresh), "a fresh copy verifies");
+        target.execute(change).await;
+        let reports = copy::verify(source.db(), target.db()).await.expect("verify");
+        assert!(bars_differ(reports), "not caught: {change}");
+    }
+    for db in [source, target] {
+        db.finish().await;
+    }
+}

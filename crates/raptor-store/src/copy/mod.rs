@@ -18,7 +18,7 @@ use crate::error::StoreError;
 use crate::migrate;
 use crate::schema::{self, ColumnType, Table};
 use crate::tx::TxInner;
-use read::{pump, Side};
+use read::{digest, digest_target, pump, Side};
 use sink::Sink;
 use value::RowDigest;
 
@@ -117,6 +117,7 @@ async fn app_tables(db: &Db) -> Result<BTreeMap<String, Table>, CopyError> {
 }
 
 /// How one table travels: the source's columns, matched to the target's by name.
+#[derive(Clone)]
 struct Plan {
     table: String,
     columns: Vec<String>,
@@ -201,11 +202,9 @@ fn report(plan: &Plan, source: &RowDigest, target: &RowDigest) -> TableReport {
 pub async fn verify(from: &Db, to: &Db) -> Result<Vec<TableReport>, CopyError> {
     let mut reports = Vec::new();
     for plan in prepare(from, to).await? {
-        let (mut none_s, mut none_t) = (Sink::Discard, Sink::Discard);
-        let (mut quiet_s, mut quiet_t) = (|_| {}, |_| {});
         let (source, target) = tokio::try_join!(
-            pump(from, Side::Source, &plan, &mut none_s, &mut quiet_s),
-            pump(to, Side::Target, &plan, &mut none_t, &mut quiet_t),
+            digest(from, Side::Source, &plan, ""),
+            digest_target(to, &plan),
         )?;
         reports.push(report(&plan, &source, &target));
     }
@@ -246,7 +245,7 @@ pub async fn copy(
         let total = schema::row_count(from, &plan.table).await?.unwrap_or(0);
         progress(&plan.table, 0, total);
         let mut sink = Sink::open(&mut tx, plan).await?;
-        let digest = pump(from, Side::Source, plan, &mut sink, &mut |rows| {
+        let digest = pump(from, Side::Source, plan, "", &mut sink, &mut |rows| {
             progress(&plan.table, rows, total)
         })
         .await?;
@@ -271,8 +270,7 @@ pub async fn copy(
     tx.commit().await?;
     let mut reports = Vec::with_capacity(plans.len());
     for (plan, source) in plans.iter().zip(&sources) {
-        let mut quiet = |_| {};
-        let target = pump(to, Side::Target, plan, &mut Sink::Discard, &mut quiet).await?;
+        let target = digest_target(to, plan).await?;
         reports.push(report(plan, source, &target));
     }
     Ok(reports)

@@ -32,11 +32,13 @@ pub(super) enum Side {
 
 /// Streams every row of the plan's table on one side (one query; rows are handed over as they
 /// arrive, so memory stays bounded whatever the table's size), digesting each and handing it
-/// to `sink`. `progress` hears the running row count.
+/// to `sink`. `scope` (a `WHERE` clause, or empty) narrows the rows read. `progress` hears the
+/// running row count.
 pub(super) async fn pump(
     db: &Db,
     side: Side,
     plan: &Plan,
+    scope: &str,
     sink: &mut Sink<'_>,
     progress: &mut (dyn FnMut(i64) + Send),
 ) -> Result<RowDigest, CopyError> {
@@ -55,7 +57,7 @@ pub(super) async fn pump(
                 Side::Source => &plan.source_types,
                 Side::Target => &plan.target_types,
             };
-            let select = plan.select();
+            let select = format!("{}{scope}", plan.select());
             let mut rows = sqlx::query(&select).fetch(pool);
             while let Some(row) = rows.try_next().await? {
                 let mut values = Vec::with_capacity(stored.len());
@@ -73,7 +75,8 @@ pub(super) async fn pump(
             };
             let (batches, mut arrivals) = mpsc::channel(4);
             let reader = tokio::task::spawn_blocking({
-                let (path, select, types) = (path.clone(), plan.select(), plan.types.clone());
+                let (path, types) = (path.clone(), plan.types.clone());
+                let select = format!("{}{scope}", plan.select());
                 move || read_sqlite(path, &select, &types, &batches)
             });
             while let Some(batch) = arrivals.recv().await {
@@ -125,4 +128,51 @@ fn read_sqlite(
         let _ = batches.blocking_send(batch);
     }
     Ok(())
+}
+
+/// Reads rows only to digest them.
+pub(super) async fn digest(
+    db: &Db,
+    side: Side,
+    plan: &Plan,
+    scope: &str,
+) -> Result<RowDigest, CopyError> {
+    pump(db, side, plan, scope, &mut Sink::Discard, &mut |_| {}).await
+}
+
+/// PostgreSQL tables of at least this many 8 KiB pages are verified in two halves at once.
+const PARALLEL_PAGES: i64 = 128;
+
+/// Reads a whole table on the target side for verification. A large PostgreSQL table is read
+/// as two halves of its heap (TID ranges) over two connections at once, so one half is
+/// decoded while the server sends the other.
+pub(super) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, CopyError> {
+    let halves = match &db.pool {
+        Pool::Postgres(pool) => {
+            let blocks: Option<i64> = sqlx::query_scalar(
+                "SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint \
+                 FROM pg_class c WHERE c.relname = $1 AND c.relkind = 'r' \
+                 AND c.relnamespace = current_schema()::regnamespace",
+            )
+            .bind(&plan.table)
+            .fetch_optional(pool)
+            .await?;
+            blocks.filter(|b| *b >= PARALLEL_PAGES).map(|b| b / 2)
+        }
+        _ => None,
+    };
+    let Some(middle) = halves else {
+        return digest(db, Side::Target, plan, "").await;
+    };
+    let (db_other, plan_other) = (db.clone(), plan.clone());
+    let upper = tokio::spawn(async move {
+        let scope = format!(" WHERE ctid >= '({middle},0)'::tid");
+        digest(&db_other, Side::Target, &plan_other, &scope).await
+    });
+    let scope = format!(" WHERE ctid < '({middle},0)'::tid");
+    let lower = digest(db, Side::Target, plan, &scope).await?;
+    let upper = upper
+        .await
+        .map_err(|e| CopyError::Read(format!("verification stopped: {e}")))??;
+    Ok(lower.merged(upper))
 }

@@ -124,6 +124,16 @@ impl RowDigest {
         self.count += 1;
     }
 
+    /// The digest of both halves of a table read separately.
+    pub(super) fn merged(self, other: RowDigest) -> RowDigest {
+        RowDigest {
+            count: self.count + other.count,
+            sum: self.sum.wrapping_add(other.sum),
+            xor: self.xor ^ other.xor,
+            bytes: Vec::new(),
+        }
+    }
+
     pub(super) fn checksum(&self) -> String {
         format!("{:032x}{:032x}", self.sum, self.xor)
     }
