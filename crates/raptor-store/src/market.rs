@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::engine::Db;
 use crate::error::StoreError;
+use crate::pg_copy::BinaryCopy;
 use crate::tx::Tx;
 
 /// A listed symbol.
@@ -84,8 +85,9 @@ pub struct StoredBar {
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// Inserts or replaces bars of one symbol and timeframe (keyed on their start time). On
-/// PostgreSQL the rows stream in with `COPY` and are upserted from a staging table; on SQLite
-/// they go in as multi-row upserts. A bar repeated in one call: the last one wins on both.
+/// PostgreSQL the rows stream in with binary `COPY` (through a staging upsert when some are
+/// already stored); on SQLite they go in as multi-row upserts. A bar repeated in one call: the
+/// last one wins on both.
 pub async fn upsert_bars(
     tx: &mut Tx,
     symbol: &str,
@@ -101,53 +103,72 @@ pub async fn upsert_bars(
     upsert_bars_sqlite(tx, symbol, timeframe, bars).await
 }
 
-/// `COPY` into a transaction-scoped staging table, then one upsert from it.
+const STORED_COLUMNS: &str =
+    "symbol, timeframe, ts, open, high, low, close, volume, trade_count, vwap";
+
+/// The last copy of each bar time, in time order.
+fn last_per_time(bars: &[StoredBar]) -> Vec<&StoredBar> {
+    let mut order: Vec<(usize, &StoredBar)> = bars.iter().enumerate().collect();
+    // By time, later positions first, so the first of each time is the one that wins.
+    order.sort_by(|(i, a), (j, b)| a.ts.cmp(&b.ts).then(j.cmp(i)));
+    order.dedup_by(|(_, later), (_, kept)| later.ts == kept.ts);
+    order.into_iter().map(|(_, bar)| bar).collect()
+}
+
+/// Streams bars as binary `COPY` rows into `table`.
+async fn copy_bars_into(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    symbol: &str,
+    timeframe: &str,
+    bars: &[&StoredBar],
+) -> Result<u64, StoreError> {
+    let mut copy = BinaryCopy::start(conn, table, STORED_COLUMNS).await?;
+    for b in bars {
+        copy.row(10)?;
+        copy.field(&symbol)?;
+        copy.field(&timeframe)?;
+        copy.field(&b.ts)?;
+        for price in [b.open, b.high, b.low, b.close, b.volume] {
+            copy.field(&price)?;
+        }
+        copy.field(&b.trade_count)?;
+        copy.field(&b.vwap)?;
+        copy.flush_if_full().await?;
+    }
+    Ok(copy.finish().await?)
+}
+
+/// New bars (the usual case: an import or a fetch of a range not yet stored) go straight in
+/// with one binary `COPY`, inside a savepoint. When any of them is already stored the copy
+/// fails on the key, the savepoint is undone, and the batch is upserted from a staging table.
 async fn copy_bars_postgres(
     t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     symbol: &str,
     timeframe: &str,
     bars: &[StoredBar],
 ) -> Result<u64, StoreError> {
-    use sqlx::Executor;
-    use std::fmt::Write;
+    use sqlx::{Acquire, Executor};
+    let bars = last_per_time(bars);
+    let mut savepoint = t.begin().await?;
+    match copy_bars_into(&mut savepoint, "historical_bars", symbol, timeframe, &bars).await {
+        Ok(written) => {
+            savepoint.commit().await?;
+            return Ok(written);
+        }
+        Err(err) if err.is_unique_violation() => savepoint.rollback().await?,
+        Err(err) => return Err(err),
+    }
     (&mut **t)
         .execute(
-            "CREATE TEMP TABLE IF NOT EXISTS raptor_bar_staging (LIKE historical_bars, \
-             seq BIGINT GENERATED ALWAYS AS IDENTITY) ON COMMIT DROP",
+            "CREATE TEMP TABLE IF NOT EXISTS raptor_bar_staging (LIKE historical_bars) \
+             ON COMMIT DROP",
         )
         .await?;
-    // COPY's text format: tab-separated, \N for NULL. Symbols and timeframes are validated
-    // names and numbers print without tabs or backslashes, so nothing needs escaping.
-    let mut data = String::with_capacity(bars.len() * 96);
-    for b in bars {
-        let _ = writeln!(
-            data,
-            "{symbol}\t{timeframe}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-            b.ts.to_rfc3339(),
-            b.open,
-            b.high,
-            b.low,
-            b.close,
-            b.volume,
-            b.trade_count.map_or("\\N".to_owned(), |n| n.to_string()),
-            b.vwap.map_or("\\N".to_owned(), |v| v.to_string()),
-        );
-    }
-    let mut copy = t
-        .copy_in_raw(
-            "COPY raptor_bar_staging (symbol, timeframe, ts, open, high, low, close, volume, \
-             trade_count, vwap) FROM STDIN",
-        )
-        .await?;
-    copy.send(data.into_bytes()).await?;
-    copy.finish().await?;
+    copy_bars_into(t, "raptor_bar_staging", symbol, timeframe, &bars).await?;
     let written = (&mut **t)
         .execute(
-            "INSERT INTO historical_bars (symbol, timeframe, ts, open, high, low, close, volume, \
-             trade_count, vwap) \
-             SELECT DISTINCT ON (symbol, timeframe, ts) symbol, timeframe, ts, open, high, low, \
-             close, volume, trade_count, vwap FROM raptor_bar_staging \
-             ORDER BY symbol, timeframe, ts, seq DESC \
+            "INSERT INTO historical_bars SELECT * FROM raptor_bar_staging \
              ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = excluded.open, \
              high = excluded.high, low = excluded.low, close = excluded.close, \
              volume = excluded.volume, trade_count = excluded.trade_count, vwap = excluded.vwap",

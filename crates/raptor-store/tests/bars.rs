@@ -64,3 +64,44 @@ dual_test!(
         );
     }
 );
+
+dual_test!(
+    a_large_batch_overlapping_stored_bars_updates_them_and_adds_the_rest,
+    Head,
+    |t| {
+        // Large enough that PostgreSQL's COPY is sent in several chunks before the key
+        // conflict is reported, so the fallback starts from a half-sent stream.
+        let start: DateTime<Utc> = "2026-03-02T14:30:00Z".parse().expect("time");
+        let first: Vec<StoredBar> = (0..30_000)
+            .map(|i| bar(start + Duration::minutes(i), 100.0))
+            .collect();
+        let second: Vec<StoredBar> = (20_000..50_000)
+            .map(|i| bar(start + Duration::minutes(i), 200.0))
+            .collect();
+        for batch in [&first, &second] {
+            let mut tx = t.db().begin().await.expect("begin");
+            market::upsert_bars(&mut tx, "AAPL", "1Min", batch)
+                .await
+                .expect("upsert");
+            tx.commit().await.expect("commit");
+        }
+        assert_eq!(
+            market::count_bars(t.db(), "AAPL", "1Min")
+                .await
+                .expect("count"),
+            50_000
+        );
+        let at = |i: i64| start + Duration::minutes(i);
+        for (i, close) in [
+            (0, 100.0),
+            (19_999, 100.0),
+            (20_000, 200.0),
+            (49_999, 200.0),
+        ] {
+            let stored = market::bars(t.db(), "AAPL", "1Min", at(i), at(i + 1), None, 1)
+                .await
+                .expect("bars");
+            assert_eq!(stored[0].close, close, "bar {i}");
+        }
+    }
+);

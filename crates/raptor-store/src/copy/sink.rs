@@ -1,17 +1,14 @@
 //! Where copied rows are written: PostgreSQL `COPY`, SQLite multi-row `INSERT`s, or nowhere.
 
-use sqlx::postgres::{PgArgumentBuffer, PgConnection, PgCopyIn};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
 
 use super::value::Value;
 use super::{CopyError, Plan};
 use crate::decimal::DbDecimal;
+use crate::pg_copy::BinaryCopy;
 use crate::schema::ColumnType;
 use crate::tx::{Tx, TxInner};
-
-/// Bytes of `COPY` data buffered before they are sent to PostgreSQL.
-const COPY_CHUNK: usize = 1 << 20;
 
 /// Binds one value to a multi-row INSERT; NULLs carry the column's type.
 macro_rules! bind_value {
@@ -41,10 +38,7 @@ pub(super) enum Sink<'c> {
     /// Nowhere: the rows are only digested (verification).
     Discard,
     /// PostgreSQL binary `COPY … FROM STDIN`, in chunks.
-    Copy {
-        copy: PgCopyIn<&'c mut PgConnection>,
-        buffer: PgArgumentBuffer,
-    },
+    Copy(BinaryCopy<'c>),
     /// Multi-row `INSERT`s on SQLite, `?` placeholders (its `$N` binding is quadratic in N).
     Insert {
         conn: &'c mut SqliteConnection,
@@ -54,25 +48,12 @@ pub(super) enum Sink<'c> {
     },
 }
 
-/// Binary `COPY`'s signature, flags and header-extension length.
-const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-
 impl<'c> Sink<'c> {
     /// A sink writing `plan`'s table inside the target transaction.
     pub(super) async fn open(tx: &'c mut Tx, plan: &'c Plan) -> Result<Sink<'c>, CopyError> {
         Ok(match &mut tx.inner {
             TxInner::Postgres(t) => {
-                let statement = format!(
-                    "COPY {} ({}) FROM STDIN (FORMAT binary)",
-                    plan.table,
-                    plan.columns.join(", ")
-                );
-                let mut buffer = PgArgumentBuffer::default();
-                buffer.extend_from_slice(COPY_HEADER);
-                Sink::Copy {
-                    copy: (**t).copy_in_raw(&statement).await?,
-                    buffer,
-                }
+                Sink::Copy(BinaryCopy::start(t, &plan.table, &plan.columns.join(", ")).await?)
             }
             TxInner::Sqlite(t) => Sink::Insert {
                 conn: t,
@@ -87,17 +68,12 @@ impl<'c> Sink<'c> {
     pub(super) async fn push(&mut self, row: Vec<Value>) -> Result<(), CopyError> {
         match self {
             Sink::Discard => {}
-            Sink::Copy { copy, buffer } => {
-                let fields = i16::try_from(row.len()).map_err(|e| sqlx::Error::Encode(e.into()))?;
-                buffer.extend_from_slice(&fields.to_be_bytes());
+            Sink::Copy(copy) => {
+                copy.row(row.len())?;
                 for value in &row {
-                    value.copy_binary(buffer).map_err(sqlx::Error::Encode)?;
+                    value.copy_binary(copy)?;
                 }
-                if buffer.len() >= COPY_CHUNK {
-                    copy.send(buffer.as_slice()).await?;
-                    // A fresh buffer also drops the driver's per-value bookkeeping.
-                    *buffer = PgArgumentBuffer::default();
-                }
+                copy.flush_if_full().await?;
             }
             Sink::Insert {
                 conn,
@@ -118,12 +94,7 @@ impl<'c> Sink<'c> {
     pub(super) async fn finish(self) -> Result<(), CopyError> {
         match self {
             Sink::Discard => {}
-            Sink::Copy {
-                mut copy,
-                mut buffer,
-            } => {
-                buffer.extend_from_slice(&(-1i16).to_be_bytes());
-                copy.send(buffer.as_slice()).await?;
+            Sink::Copy(copy) => {
                 copy.finish().await?;
             }
             Sink::Insert {

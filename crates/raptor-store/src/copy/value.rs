@@ -5,14 +5,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
-use sqlx::encode::{Encode, IsNull};
-use sqlx::error::BoxDynError;
-use sqlx::postgres::PgArgumentBuffer;
 use sqlx::postgres::PgValueRef;
 use sqlx::types::Json;
-use sqlx::{Decode, ValueRef as _};
-use sqlx::{Postgres, Row};
+use sqlx::{Decode, Postgres, Row, ValueRef as _};
 
+use crate::pg_copy::BinaryCopy;
 use crate::schema::ColumnType;
 
 /// One value, independent of dialect.
@@ -66,35 +63,19 @@ impl Value {
         }
     }
 
-    /// Appends this value as one field of binary `COPY`: its length, then PostgreSQL's binary
-    /// form as the driver encodes a bound parameter (so every type converts exactly as it does
-    /// in a query).
-    pub(super) fn copy_binary(&self, out: &mut PgArgumentBuffer) -> Result<(), BoxDynError> {
-        let start = out.len();
-        out.extend_from_slice(&[0; 4]);
-        fn put<'q, T: Encode<'q, Postgres>>(
-            value: &T,
-            out: &mut PgArgumentBuffer,
-        ) -> Result<IsNull, BoxDynError> {
-            value.encode_by_ref(out)
+    /// Appends this value as one field of a binary `COPY`.
+    pub(super) fn copy_binary(&self, out: &mut BinaryCopy<'_>) -> Result<(), sqlx::Error> {
+        match self {
+            Value::Null => out.field(&None::<i64>),
+            Value::Int(v) => out.field(v),
+            Value::Text(v) => out.field(&v.as_str()),
+            Value::Time(v) => out.field(v),
+            Value::Json(v) => out.field(&Json(v)),
+            Value::Decimal(v) => out.field(v),
+            Value::Bool(v) => out.field(v),
+            Value::Float(v) => out.field(v),
+            Value::Bytes(v) => out.field(&v.as_slice()),
         }
-        let null = match self {
-            Value::Null => IsNull::Yes,
-            Value::Int(v) => put(v, out)?,
-            Value::Text(v) => put(&v.as_str(), out)?,
-            Value::Time(v) => put(v, out)?,
-            Value::Json(v) => put(&Json(v), out)?,
-            Value::Decimal(v) => put(v, out)?,
-            Value::Bool(v) => put(v, out)?,
-            Value::Float(v) => put(v, out)?,
-            Value::Bytes(v) => put(&v.as_slice(), out)?,
-        };
-        let length = match null {
-            IsNull::Yes => -1,
-            IsNull::No => i32::try_from(out.len() - start - 4)?,
-        };
-        out[start..start + 4].copy_from_slice(&length.to_be_bytes());
-        Ok(())
     }
 }
 
