@@ -12,18 +12,23 @@ fn closes() -> Vec<f64> {
         .collect()
 }
 
+/// The zig-zag as daily bars from 2026-01-05: (time, open, high, low, close).
+fn daily_bars() -> Vec<(DateTime<Utc>, f64, f64, f64, f64)> {
+    let start: DateTime<Utc> = "2026-01-05T05:00:00Z".parse().expect("time");
+    closes()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (start + Duration::days(i as i64), *c, c + 1.0, c - 1.0, *c))
+        .collect()
+}
+
 dual_test!(
     a_backtest_runs_over_stored_bars_and_is_stored_with_its_trades,
     Head,
     |t| {
         let app = TestApp::spawn(t.db().clone()).await;
         let mut trader = accounts::customer(&app, "ada@example.com").await;
-        let start: DateTime<Utc> = "2026-01-05T05:00:00Z".parse().expect("time");
-        let bars: Vec<_> = closes()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (start + Duration::days(i as i64), *c, c + 1.0, c - 1.0, *c))
-            .collect();
+        let bars = daily_bars();
         t.put_bars("SPY", "1Day", bars.clone()).await;
 
         let request = json!({
@@ -126,13 +131,7 @@ dual_test!(
     |t| {
         let app = TestApp::spawn(t.db().clone()).await;
         let mut trader = accounts::customer(&app, "ada@example.com").await;
-        let start: DateTime<Utc> = "2026-01-05T05:00:00Z".parse().expect("time");
-        let bars: Vec<_> = closes()
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (start + Duration::days(i as i64), *c, c + 1.0, c - 1.0, *c))
-            .collect();
-        t.put_bars("SPY", "1Day", bars).await;
+        t.put_bars("SPY", "1Day", daily_bars()).await;
         let request = json!({
             "symbol": "SPY", "timeframe": "1Day", "start": "2026-01-01T00:00:00Z", "end": "2026-12-31T00:00:00Z",
             "strategy": { "type": "buy_and_hold" }

@@ -18,6 +18,15 @@ fn event(workflow_id: &str, name: &str, at: DateTime<Utc>) -> TraceEvent {
     }
 }
 
+async fn event_names(db: &raptor_store::Db) -> Vec<String> {
+    traces::events(db, "wf-1")
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.name)
+        .collect()
+}
+
 dual_test!(
     traces_span_months_and_retention_removes_what_is_older,
     Head,
@@ -46,13 +55,7 @@ dual_test!(
             .await
             .expect("finish twice"));
 
-        let names: Vec<String> = traces::events(t.db(), "wf-1")
-            .await
-            .expect("events")
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
-        assert_eq!(names, ["load", "simulate", "report"]);
+        assert_eq!(event_names(t.db()).await, ["load", "simulate", "report"]);
         let flow = traces::workflow(t.db(), "wf-1")
             .await
             .expect("workflow")
@@ -108,13 +111,7 @@ dual_test!(
         let pruned = traces::prune(t.db(), now - Duration::days(200))
             .await
             .expect("prune");
-        let names: Vec<String> = traces::events(t.db(), "wf-1")
-            .await
-            .expect("events")
-            .into_iter()
-            .map(|e| e.name)
-            .collect();
-        assert_eq!(names, ["simulate", "report"]);
+        assert_eq!(event_names(t.db()).await, ["simulate", "report"]);
         assert_eq!(
             traces::workflow(t.db(), "wf-1").await.expect("workflow"),
             None
