@@ -101,3 +101,33 @@ dual_test!(
         assert!(server.terminate().await.success());
     }
 );
+
+/// Bootstrap tokens are base64url: one in 64 begins with '-', and is still a value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_token_beginning_with_a_dash_is_taken_as_the_token() {
+    let unreachable = "http://127.0.0.1:9";
+    let out = raptor(
+        "sqlite://:memory:",
+        &[
+            "smoke",
+            "--base-url",
+            unreachable,
+            "--bootstrap-token",
+            "-jq3Xw",
+            "--json",
+        ],
+    )
+    .await;
+    assert!(
+        !text(&out.stderr).contains("unexpected argument"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The run got as far as the first step, which fails: nothing listens there.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("healthz"),
+        "{}",
+        text(&out.stdout)
+    );
+}

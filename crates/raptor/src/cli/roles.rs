@@ -26,6 +26,7 @@ pub struct RolesArgs {
         long,
         requires = "apply",
         hide_env_values = true,
+        allow_hyphen_values = true,
         env = "RAPTOR_APP_ROLE_PASSWORD"
     )]
     password: Option<String>,

@@ -24,7 +24,13 @@ pub struct SmokeArgs {
     expect_db: Option<String>,
     /// A bootstrap token (`raptor admin bootstrap-token`): the smoke user becomes an admin,
     /// so the billing snapshot can be read.
-    #[arg(long, env = "RAPTOR_SMOKE_BOOTSTRAP_TOKEN", hide_env_values = true)]
+    /// (Tokens are base64url and may begin with '-'.)
+    #[arg(
+        long,
+        env = "RAPTOR_SMOKE_BOOTSTRAP_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     bootstrap_token: Option<String>,
     /// Symbol whose bars are fetched.
     #[arg(long, default_value = "AAPL")]
