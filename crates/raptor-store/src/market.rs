@@ -106,12 +106,18 @@ pub async fn upsert_bars(
 const STORED_COLUMNS: &str =
     "symbol, timeframe, ts, open, high, low, close, volume, trade_count, vwap";
 
-/// The last copy of each bar time, in time order.
+/// The last copy of each bar time, in time order. Times are compared to the microsecond,
+/// PostgreSQL's resolution, so two bars it would store under one key are one bar here too.
 fn last_per_time(bars: &[StoredBar]) -> Vec<&StoredBar> {
+    use chrono::SubsecRound;
     let mut order: Vec<(usize, &StoredBar)> = bars.iter().enumerate().collect();
     // By time, later positions first, so the first of each time is the one that wins.
-    order.sort_by(|(i, a), (j, b)| a.ts.cmp(&b.ts).then(j.cmp(i)));
-    order.dedup_by(|(_, later), (_, kept)| later.ts == kept.ts);
+    order.sort_by(|(i, a), (j, b)| {
+        (a.ts.trunc_subsecs(6))
+            .cmp(&b.ts.trunc_subsecs(6))
+            .then(j.cmp(i))
+    });
+    order.dedup_by(|(_, later), (_, kept)| later.ts.trunc_subsecs(6) == kept.ts.trunc_subsecs(6));
     order.into_iter().map(|(_, bar)| bar).collect()
 }
 
@@ -140,8 +146,8 @@ async fn copy_bars_into(
 }
 
 /// New bars (the usual case: an import or a fetch of a range not yet stored) go straight in
-/// with one binary `COPY`, inside a savepoint. When any of them is already stored the copy
-/// fails on the key, the savepoint is undone, and the batch is upserted from a staging table.
+/// with one binary `COPY`, inside a savepoint. When some of them are already stored the batch
+/// is upserted from a staging table instead.
 async fn copy_bars_postgres(
     t: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     symbol: &str,
@@ -150,14 +156,32 @@ async fn copy_bars_postgres(
 ) -> Result<u64, StoreError> {
     use sqlx::{Acquire, Executor};
     let bars = last_per_time(bars);
-    let mut savepoint = t.begin().await?;
-    match copy_bars_into(&mut savepoint, "historical_bars", symbol, timeframe, &bars).await {
-        Ok(written) => {
-            savepoint.commit().await?;
-            return Ok(written);
+    let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
+        return Ok(0);
+    };
+    // A refetch of a stored range skips the attempt that would fail on its first bar.
+    let stored: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM historical_bars WHERE symbol = $1 AND timeframe = $2 \
+         AND ts >= $3 AND ts <= $4)",
+    )
+    .bind(symbol)
+    .bind(timeframe)
+    .bind(first.ts)
+    .bind(last.ts)
+    .fetch_one(&mut **t)
+    .await?;
+    if !stored {
+        // Another writer may still store one of these bars first: then the key refuses the
+        // copy, the savepoint undoes it, and the upsert below takes over.
+        let mut savepoint = t.begin().await?;
+        match copy_bars_into(&mut savepoint, "historical_bars", symbol, timeframe, &bars).await {
+            Ok(written) => {
+                savepoint.commit().await?;
+                return Ok(written);
+            }
+            Err(err) if err.is_unique_violation() => savepoint.rollback().await?,
+            Err(err) => return Err(err),
         }
-        Err(err) if err.is_unique_violation() => savepoint.rollback().await?,
-        Err(err) => return Err(err),
     }
     (&mut **t)
         .execute(

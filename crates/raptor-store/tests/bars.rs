@@ -105,3 +105,53 @@ dual_test!(
         }
     }
 );
+
+dual_test!(
+    two_writers_racing_for_the_same_bars_both_land_and_the_later_wins,
+    Head,
+    |t| {
+        let start: DateTime<Utc> = "2026-03-02T14:30:00Z".parse().expect("time");
+        let batch = move |from: i64, to: i64, close: f64| -> Vec<StoredBar> {
+            (from..to)
+                .map(|i| bar(start + Duration::minutes(i), close))
+                .collect()
+        };
+        let mut first = t.db().begin().await.expect("begin");
+        market::upsert_bars(&mut first, "AAPL", "1Min", &batch(0, 3_000, 100.0))
+            .await
+            .expect("first upsert");
+        // The second writer cannot see the first's uncommitted bars, so on PostgreSQL it
+        // starts a plain COPY that has to wait on the key, and fails over once they commit.
+        let db = t.db().clone();
+        let second = tokio::spawn(async move {
+            let mut tx = db.begin().await.expect("begin");
+            market::upsert_bars(&mut tx, "AAPL", "1Min", &batch(2_000, 5_000, 200.0))
+                .await
+                .expect("second upsert");
+            tx.commit().await.expect("commit");
+        });
+        if t.dialect() == raptor_testkit::Dialect::Postgres {
+            // Wait until the second writer is blocked on the first one's keys.
+            let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                           AND datname = current_database()";
+            while t.scalar(waiting).await == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        first.commit().await.expect("commit");
+        second.await.expect("second writer");
+        assert_eq!(
+            market::count_bars(t.db(), "AAPL", "1Min")
+                .await
+                .expect("count"),
+            5_000
+        );
+        let at = |i: i64| start + Duration::minutes(i);
+        for (i, close) in [(1_999, 100.0), (2_000, 200.0), (4_999, 200.0)] {
+            let stored = market::bars(t.db(), "AAPL", "1Min", at(i), at(i + 1), None, 1)
+                .await
+                .expect("bars");
+            assert_eq!(stored[0].close, close, "bar {i}");
+        }
+    }
+);

@@ -189,3 +189,38 @@ async fn a_large_table_verifies_in_halves_and_a_change_in_either_half_is_caught(
         db.finish().await;
     }
 }
+
+/// SQLite keeps whatever it is given (here a Unix time, which its TEXT column turns into
+/// digits); a value that is not of its column's type is refused by name, and the target is
+/// left as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_of_the_wrong_type_stops_the_copy_and_nothing_is_written() {
+    let source = TestDb::create(Dialect::Sqlite, Start::Head).await;
+    source
+        .execute(
+            "INSERT INTO users (email, display_name, user_handle, created_at, updated_at) \
+             VALUES ('a@example.com', 'A', x'01', '2026-01-01T00:00:00+00:00', 1700000000)",
+        )
+        .await;
+    let target = TestDb::create(Dialect::Postgres, Start::Head).await;
+    let mut progress = |_: &str, _: i64, _: i64| {};
+    let err = copy::copy(source.db(), target.db(), false, &mut progress)
+        .await
+        .expect_err("refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("users")
+            && message.contains("updated_at")
+            && message.contains("not Timestamp"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("1700000000"),
+        "values stay out of messages: {message}"
+    );
+    assert_eq!(target.scalar("SELECT count(*) FROM users").await, 0);
+    assert_eq!(target.scalar("SELECT count(*) FROM symbols").await, 20);
+    for db in [source, target] {
+        db.finish().await;
+    }
+}

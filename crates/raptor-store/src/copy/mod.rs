@@ -39,6 +39,9 @@ pub enum CopyError {
     /// The target holds rows and --truncate was not given.
     #[error("the target is not empty ({0}); copy into an empty database, or pass --truncate to replace its rows")]
     TargetNotEmpty(String),
+    /// A value does not have its target column's type; nothing is written.
+    #[error("a value does not fit its column, so nothing was copied: {0}")]
+    Mismatch(String),
     /// A SQLite database could not be read.
     #[error("reading the SQLite database failed: {0}")]
     Read(String),

@@ -145,7 +145,8 @@ const PARALLEL_PAGES: i64 = 128;
 
 /// Reads a whole table on the target side for verification. A large PostgreSQL table is read
 /// as two halves of its heap (TID ranges) over two connections at once, so one half is
-/// decoded while the server sends the other.
+/// decoded while the server sends the other. Like any verification it expects no writes to
+/// the target meanwhile (the runbook stops them): the halves are two snapshots.
 pub(super) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, CopyError> {
     let halves = match &db.pool {
         Pool::Postgres(pool) => {
@@ -170,7 +171,13 @@ pub(super) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, Cop
         digest(&db_other, Side::Target, &plan_other, &scope).await
     });
     let scope = format!(" WHERE ctid < '({middle},0)'::tid");
-    let lower = digest(db, Side::Target, plan, &scope).await?;
+    let lower = match digest(db, Side::Target, plan, &scope).await {
+        Ok(lower) => lower,
+        Err(err) => {
+            upper.abort();
+            return Err(err);
+        }
+    };
     let upper = upper
         .await
         .map_err(|e| CopyError::Read(format!("verification stopped: {e}")))??;

@@ -38,7 +38,11 @@ pub(super) enum Sink<'c> {
     /// Nowhere: the rows are only digested (verification).
     Discard,
     /// PostgreSQL binary `COPY … FROM STDIN`, in chunks.
-    Copy(BinaryCopy<'c>),
+    Copy {
+        copy: BinaryCopy<'c>,
+        plan: &'c Plan,
+        rows: i64,
+    },
     /// Multi-row `INSERT`s on SQLite, `?` placeholders (its `$N` binding is quadratic in N).
     Insert {
         conn: &'c mut SqliteConnection,
@@ -52,9 +56,11 @@ impl<'c> Sink<'c> {
     /// A sink writing `plan`'s table inside the target transaction.
     pub(super) async fn open(tx: &'c mut Tx, plan: &'c Plan) -> Result<Sink<'c>, CopyError> {
         Ok(match &mut tx.inner {
-            TxInner::Postgres(t) => {
-                Sink::Copy(BinaryCopy::start(t, &plan.table, &plan.columns.join(", ")).await?)
-            }
+            TxInner::Postgres(t) => Sink::Copy {
+                copy: BinaryCopy::start(t, &plan.table, &plan.columns.join(", ")).await?,
+                plan,
+                rows: 0,
+            },
             TxInner::Sqlite(t) => Sink::Insert {
                 conn: t,
                 plan,
@@ -68,7 +74,19 @@ impl<'c> Sink<'c> {
     pub(super) async fn push(&mut self, row: Vec<Value>) -> Result<(), CopyError> {
         match self {
             Sink::Discard => {}
-            Sink::Copy(copy) => {
+            Sink::Copy { copy, plan, rows } => {
+                *rows += 1;
+                // Binary COPY takes bytes on trust: a value of another type (SQLite stores
+                // whatever it is given) would be read as the column's type, not refused.
+                for ((value, ty), column) in row.iter().zip(&plan.target_types).zip(&plan.columns) {
+                    if !value.fits(ty) {
+                        return Err(CopyError::Mismatch(format!(
+                            "row {rows} of {}: {column} holds {}, not {ty:?}",
+                            plan.table,
+                            value.kind()
+                        )));
+                    }
+                }
                 copy.row(row.len())?;
                 for value in &row {
                     value.copy_binary(copy)?;
@@ -94,7 +112,7 @@ impl<'c> Sink<'c> {
     pub(super) async fn finish(self) -> Result<(), CopyError> {
         match self {
             Sink::Discard => {}
-            Sink::Copy(copy) => {
+            Sink::Copy { copy, .. } => {
                 copy.finish().await?;
             }
             Sink::Insert {

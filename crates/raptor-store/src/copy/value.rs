@@ -1,7 +1,7 @@
 //! One dialect-neutral value per column: how it is read from either dialect, written for
 //! binary `COPY`, and digested for verification.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use rusqlite::types::ValueRef;
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -61,6 +61,37 @@ impl Value {
             }
             Value::Bytes(v) => prefixed(8, v, out),
         }
+    }
+
+    /// What kind of value this is, for messages (which never show the value itself).
+    pub(super) fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Int(_) => "an integer",
+            Value::Text(_) => "text",
+            Value::Time(_) => "a timestamp",
+            Value::Json(_) => "JSON",
+            Value::Decimal(_) => "a decimal",
+            Value::Bool(_) => "a boolean",
+            Value::Float(_) => "a float",
+            Value::Bytes(_) => "bytes",
+        }
+    }
+
+    /// Whether this value may go into a PostgreSQL column of type `ty`.
+    pub(super) fn fits(&self, ty: &ColumnType) -> bool {
+        matches!(
+            (self, ty),
+            (Value::Null, _)
+                | (Value::Int(_), ColumnType::Integer)
+                | (Value::Text(_), ColumnType::Text)
+                | (Value::Time(_), ColumnType::Timestamp)
+                | (Value::Json(_), ColumnType::Json)
+                | (Value::Decimal(_), ColumnType::Decimal)
+                | (Value::Bool(_), ColumnType::Boolean)
+                | (Value::Float(_), ColumnType::Float)
+                | (Value::Bytes(_), ColumnType::Bytes)
+        )
     }
 
     /// Appends this value as one field of a binary `COPY`.
@@ -165,12 +196,14 @@ pub(super) fn typed(value: Value, ty: &ColumnType) -> Value {
     }
 }
 
+/// A SQLite timestamp, cut to whole microseconds: what PostgreSQL can hold, and the same
+/// instant whichever side a checksum is taken on.
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z"))
         .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
         .ok()
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
 }
 
 /// One SQLite column, by the column's logical type (SQLite stores booleans as integers and
