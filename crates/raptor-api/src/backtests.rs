@@ -263,28 +263,42 @@ async fn create(
         })
         .collect();
     let finished_at = raptor_store::clock::now();
-    let mut tx = state.db.begin().await?;
-    let id = backtests::insert(
-        &mut tx,
-        &NewBacktest {
-            user_id: current.user.id,
-            strategy: report.strategy.name(),
-            params: &params,
-            symbol: &report.symbol,
-            timeframe: report.timeframe.as_str(),
-            period_start: report.start,
-            period_end: report.end,
-            initial_cash: report.initial_cash,
-            status: "succeeded",
-            metrics: Some(&metrics),
-            error: None,
-            started_at,
-            finished_at,
-        },
-        &trades,
-    )
-    .await?;
-    tx.commit().await?;
+    let stored = async {
+        let mut tx = state.db.begin().await?;
+        let id = backtests::insert(
+            &mut tx,
+            &NewBacktest {
+                user_id: current.user.id,
+                strategy: report.strategy.name(),
+                params: &params,
+                symbol: &report.symbol,
+                timeframe: report.timeframe.as_str(),
+                period_start: report.start,
+                period_end: report.end,
+                initial_cash: report.initial_cash,
+                status: "succeeded",
+                metrics: Some(&metrics),
+                error: None,
+                started_at,
+                finished_at,
+            },
+            &trades,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, Problem>(id)
+    }
+    .await;
+    let id = match stored {
+        Ok(id) => id,
+        Err(problem) => {
+            trace
+                .step("store", "failed", json!({ "code": problem.code }))
+                .await;
+            trace.finish("failed").await;
+            return Err(problem);
+        }
+    };
     trace
         .step(
             "store",

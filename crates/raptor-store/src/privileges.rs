@@ -54,8 +54,13 @@ pub fn grant_statements(database: &str, role: &str) -> Result<Vec<String>, RoleE
         format!("REVOKE ALL ON TABLE alembic_version, raptor_migration_checksums FROM {role}"),
         // The audit log is append-only for the application.
         format!("REVOKE UPDATE, DELETE, TRUNCATE ON TABLE audit_log FROM {role}"),
-        // Monthly trace partitions are created by the server through this owner's function.
-        format!("GRANT EXECUTE ON FUNCTION raptor_ensure_trace_partitions(integer) TO {role}"),
+        // Monthly trace partitions are created by the server through this owner's function
+        // (from revision 0004, which grants it itself to a role separated before it).
+        format!(
+            "DO $$ BEGIN IF to_regprocedure('raptor_ensure_trace_partitions(integer)') IS NOT NULL \
+             THEN GRANT EXECUTE ON FUNCTION raptor_ensure_trace_partitions(integer) TO {role}; \
+             END IF; END $$"
+        ),
     ])
 }
 

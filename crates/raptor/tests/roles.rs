@@ -170,3 +170,49 @@ async fn sqlite_has_no_roles_to_separate() {
     );
     t.finish().await;
 }
+
+/// A role separated before revision 0004 may keep the trace partitions ahead after upgrading,
+/// and the grants apply at either revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_separated_before_the_trace_partitions_can_keep_them_ahead_after_the_upgrade() {
+    let t = TestDb::create(Dialect::Postgres, Start::Empty).await;
+    let upgraded = raptor(t.url(), &[], &["db", "upgrade", "0003_seed_symbols"]).await;
+    assert!(upgraded.status.success());
+    let role = format!("raptor_app_u{}", std::process::id());
+    let applied = raptor(
+        t.url(),
+        &[],
+        &[
+            "db",
+            "roles",
+            "--app-role",
+            &role,
+            "--apply",
+            "--password",
+            "-s3cret-pw",
+        ],
+    )
+    .await;
+    assert!(applied.status.success(), "{}", text(&applied.stderr));
+    let upgraded = raptor(t.url(), &[], &["db", "upgrade", "head"]).await;
+    assert!(upgraded.status.success(), "{}", text(&upgraded.stderr));
+
+    let mut app_url = url::Url::parse(t.url()).expect("url");
+    app_url.set_username(&role).expect("user");
+    app_url.set_password(Some("-s3cret-pw")).expect("password");
+    let verified = raptor(
+        t.url(),
+        &[],
+        &["db", "roles", "--verify", "--app-url", app_url.as_str()],
+    )
+    .await;
+    let report = text(&verified.stdout);
+    assert!(verified.status.success(), "{report}");
+    assert!(
+        report.contains("ok   allowed (was allowed): SELECT raptor_ensure_trace_partitions(3)"),
+        "{report}"
+    );
+    t.execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
+        .await;
+    t.finish().await;
+}

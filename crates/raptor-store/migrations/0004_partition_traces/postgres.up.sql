@@ -54,14 +54,17 @@ CREATE INDEX ix_trace_events_created_at ON trace_events (created_at);
 -- Creates the monthly partitions (UTC months, named <table>_pYYYYMM) from the current month to
 -- `months_ahead` months later, plus any month whose rows sit in the DEFAULT partition, moving
 -- those rows into it. Safe to call from several servers at once, and from the application
--- role (SECURITY DEFINER: it runs with the owner's rights, on these two tables only).
+-- role (SECURITY DEFINER: it runs with the owner's rights, on these two tables only; its
+-- search_path holds only pg_catalog, and every table is named with its schema).
 CREATE FUNCTION raptor_ensure_trace_partitions(months_ahead integer DEFAULT 3) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parent text;
     time_column text;
     month timestamp;
     part text;
+    low text;
+    high text;
     created integer := 0;
 BEGIN
     IF months_ahead < 0 OR months_ahead > 120 THEN
@@ -70,20 +73,25 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('raptor_ensure_trace_partitions'));
     FOR parent, time_column IN VALUES ('trace_workflows', 'started_at'), ('trace_events', 'created_at') LOOP
         FOR month IN EXECUTE format(
-            'SELECT DISTINCT date_trunc(''month'', %1$I AT TIME ZONE ''UTC'') FROM %2$I '
+            'SELECT DISTINCT date_trunc(''month'', %1$I AT TIME ZONE ''UTC'') FROM public.%2$I '
             'UNION SELECT generate_series(date_trunc(''month'', now() AT TIME ZONE ''UTC''), '
             'date_trunc(''month'', now() AT TIME ZONE ''UTC'') + make_interval(months => $1), ''1 month'') '
             'ORDER BY 1', time_column, parent || '_default') USING months_ahead
         LOOP
             part := format('%s_p%s', parent, to_char(month, 'YYYYMM'));
-            CONTINUE WHEN to_regclass(part) IS NOT NULL;
-            EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, parent);
+            CONTINUE WHEN to_regclass(format('public.%I', part)) IS NOT NULL;
+            -- Bounds spelled out in UTC, whatever the session's DateStyle and TimeZone.
+            low := to_char(month, 'YYYY-MM-DD HH24:MI:SS') || '+00';
+            high := to_char(month + interval '1 month', 'YYYY-MM-DD HH24:MI:SS') || '+00';
+            EXECUTE format('CREATE TABLE public.%I (LIKE public.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, parent);
+            -- Rows for this month arriving meanwhile would make ATTACH fail: hold them off.
+            EXECUTE format('LOCK TABLE public.%I IN SHARE ROW EXCLUSIVE MODE', parent || '_default');
             EXECUTE format(
-                'WITH moved AS (DELETE FROM %1$I WHERE %2$I >= $1 AND %2$I < $2 RETURNING *) '
-                'INSERT INTO %3$I SELECT * FROM moved', parent || '_default', time_column, part)
-                USING month AT TIME ZONE 'UTC', (month + interval '1 month') AT TIME ZONE 'UTC';
-            EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                parent, part, month AT TIME ZONE 'UTC', (month + interval '1 month') AT TIME ZONE 'UTC');
+                'WITH moved AS (DELETE FROM public.%1$I WHERE %2$I >= $1::timestamptz AND %2$I < $2::timestamptz RETURNING *) '
+                'INSERT INTO public.%3$I SELECT * FROM moved', parent || '_default', time_column, part)
+                USING low, high;
+            EXECUTE format('ALTER TABLE public.%I ATTACH PARTITION public.%I FOR VALUES FROM (%L) TO (%L)',
+                parent, part, low, high);
             created := created + 1;
         END LOOP;
     END LOOP;
@@ -96,7 +104,7 @@ REVOKE ALL ON FUNCTION raptor_ensure_trace_partitions(integer) FROM PUBLIC;
 -- older rows left in the month that straddles it (and in the DEFAULT partition). Returns the
 -- partitions dropped. For the owner (raptor db traces prune), not the application role.
 CREATE FUNCTION raptor_prune_traces(cutoff timestamptz) RETURNS SETOF text
-LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     parent text;
     time_column text;
@@ -107,18 +115,35 @@ BEGIN
         FOR part IN
             SELECT c.relname::text FROM pg_inherits i
             JOIN pg_class c ON c.oid = i.inhrelid
-            WHERE i.inhparent = parent::regclass AND c.relname ~ ('^' || parent || '_p[0-9]{6}$')
+            WHERE i.inhparent = format('public.%I', parent)::regclass
+              AND c.relname ~ ('^' || parent || '_p[0-9]{6}$')
               AND (to_timestamp(right(c.relname, 6), 'YYYYMM')::timestamp + interval '1 month')
                   AT TIME ZONE 'UTC' <= cutoff
             ORDER BY 1
         LOOP
-            EXECUTE format('DROP TABLE %I', part);
+            EXECUTE format('DROP TABLE public.%I', part);
             RETURN NEXT part;
         END LOOP;
-        EXECUTE format('DELETE FROM %I WHERE %I < $1', parent, time_column) USING cutoff;
+        EXECUTE format('DELETE FROM public.%I WHERE %I < $1', parent, time_column) USING cutoff;
     END LOOP;
 END
 $$;
 REVOKE ALL ON FUNCTION raptor_prune_traces(timestamptz) FROM PUBLIC;
+
+-- A database whose application role was separated before this revision: that role writes
+-- traces, so it may keep their partitions ahead as well.
+DO $$
+DECLARE
+    grantee text;
+BEGIN
+    FOR grantee IN
+        SELECT DISTINCT g.grantee FROM information_schema.role_table_grants g
+        WHERE g.table_schema = 'public' AND g.table_name = 'trace_events'
+          AND g.privilege_type = 'INSERT' AND g.grantee NOT IN (current_user, 'PUBLIC')
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION raptor_ensure_trace_partitions(integer) TO %I', grantee);
+    END LOOP;
+END
+$$;
 
 SELECT raptor_ensure_trace_partitions(3);

@@ -144,8 +144,9 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every few minutes, removes what can no longer be used: ceremonies past their expiry and
-/// rate-limit windows older than a day. Failures are logged and retried next time.
+/// Every few minutes, removes what can no longer be used (ceremonies past their expiry and
+/// rate-limit windows older than a day) and keeps the trace partitions ahead. Failures are
+/// logged and retried next time.
 async fn sweep_expired(db: Db) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
     loop {
@@ -155,8 +156,6 @@ async fn sweep_expired(db: Db) {
             let ceremonies = raptor_store::passkeys::purge_ceremonies(&db, now).await?;
             let windows =
                 raptor_store::rate_limits::purge(&db, now - chrono::Duration::days(1)).await?;
-            // Trace partitions for this month and the next three, ahead of their first row.
-            raptor_store::traces::ensure_partitions(&db, 3).await?;
             Ok::<_, raptor_store::StoreError>((ceremonies, windows))
         };
         match swept.await {
@@ -169,6 +168,14 @@ async fn sweep_expired(db: Db) {
                 );
             }
             Err(err) => tracing::warn!(%err, "sweeping expired rows failed"),
+        }
+        // Trace partitions for this month and the next three, ahead of their first row.
+        if let Err(err) = raptor_store::traces::ensure_partitions(&db, 3).await {
+            tracing::warn!(
+                %err,
+                "keeping trace partitions ahead failed; new traces wait in the DEFAULT partition \
+                 (as the application role, run `raptor db roles --apply` once more as the owner)"
+            );
         }
     }
 }
