@@ -1,7 +1,7 @@
 //! `copy` carries awkward values exactly: PostgreSQL → SQLite (multi-row INSERTs) → PostgreSQL
 //! (`COPY` text format) gives back every row unchanged, byte for byte, and the copies verify.
 
-use raptor_store::copy;
+use raptor_store::copy::{self, CopyOptions};
 use raptor_testkit::{Dialect, Start, TestDb};
 
 /// Rows whose values trip naive copies: text needing COPY escapes (tab, newline, CR, backslash,
@@ -54,6 +54,10 @@ async fn awkward_values_survive_postgres_to_sqlite_to_postgres_exactly() {
     let middle = TestDb::create(Dialect::Sqlite, Start::Head).await;
     let back = TestDb::create(Dialect::Postgres, Start::Head).await;
 
+    let counted = CopyOptions {
+        count_first: true,
+        ..CopyOptions::default()
+    };
     let mut seen = Vec::new();
     let mut progress = |table: &str, rows: i64, total: i64| {
         if rows == total && table == "historical_bars" {
@@ -61,7 +65,7 @@ async fn awkward_values_survive_postgres_to_sqlite_to_postgres_exactly() {
         }
     };
     for (from, to) in [(&source, &middle), (&middle, &back)] {
-        let reports = copy::copy(from.db(), to.db(), false, &mut progress)
+        let reports = copy::copy(from.db(), to.db(), counted, &mut progress)
             .await
             .expect("copy");
         assert!(
@@ -154,9 +158,14 @@ async fn a_large_table_verifies_in_halves_and_a_change_in_either_half_is_caught(
     );
     let target = TestDb::create(Dialect::Postgres, Start::Head).await;
     let mut progress = |_: &str, _: i64, _: i64| {};
-    let reports = copy::copy(source.db(), target.db(), false, &mut progress)
-        .await
-        .expect("copy");
+    let reports = copy::copy(
+        source.db(),
+        target.db(),
+        CopyOptions::default(),
+        &mut progress,
+    )
+    .await
+    .expect("copy");
     let bars = reports
         .iter()
         .find(|r| r.table == "historical_bars")
@@ -170,6 +179,10 @@ async fn a_large_table_verifies_in_halves_and_a_change_in_either_half_is_caught(
             .find(|r| r.table == "historical_bars")
             .is_some_and(|r| !r.matches())
     };
+    let replace = CopyOptions {
+        truncate: true,
+        ..CopyOptions::default()
+    };
     for change in [
         // The first row written sits at the start of the heap (the lower half), the last one
         // at its end (the upper half); an update writes a new row version.
@@ -177,7 +190,7 @@ async fn a_large_table_verifies_in_halves_and_a_change_in_either_half_is_caught(
         "DELETE FROM historical_bars WHERE ts = (SELECT max(ts) FROM historical_bars)",
         "UPDATE historical_bars SET close = close + 1e-9 WHERE ts = timestamptz '2020-01-01 00:02:00+00'",
     ] {
-        let fresh = copy::copy(source.db(), target.db(), true, &mut progress)
+        let fresh = copy::copy(source.db(), target.db(), replace, &mut progress)
             .await
             .expect("copy again");
         assert!(!bars_differ(fresh), "a fresh copy verifies");
@@ -204,9 +217,14 @@ async fn a_value_of_the_wrong_type_stops_the_copy_and_nothing_is_written() {
         .await;
     let target = TestDb::create(Dialect::Postgres, Start::Head).await;
     let mut progress = |_: &str, _: i64, _: i64| {};
-    let err = copy::copy(source.db(), target.db(), false, &mut progress)
-        .await
-        .expect_err("refused");
+    let err = copy::copy(
+        source.db(),
+        target.db(),
+        CopyOptions::default(),
+        &mut progress,
+    )
+    .await
+    .expect_err("refused");
     let message = err.to_string();
     assert!(
         message.contains("users")

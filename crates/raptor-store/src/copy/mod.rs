@@ -214,19 +214,29 @@ pub async fn verify(from: &Db, to: &Db) -> Result<Vec<TableReport>, CopyError> {
     Ok(reports)
 }
 
+/// How a copy runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopyOptions {
+    /// Empty the target's tables first; otherwise the target must hold no rows beyond the
+    /// migrations' reference data.
+    pub truncate: bool,
+    /// Count each source table's rows before copying it, for a progress bar's length. It
+    /// costs a scan of each table; without it the total given to `progress` is -1.
+    pub count_first: bool,
+}
+
 /// Copies every row from `from` to `to` (same revision) in one transaction on the target, then
 /// verifies: the source's digest is taken from the very rows copied, and the target is read
-/// back after the commit. `truncate` empties the target's tables first; otherwise the target
-/// must hold no rows beyond the migrations' reference data. `progress` hears
-/// `(table, rows copied so far, rows in the source table)`.
+/// back after the commit. `progress` hears `(table, rows copied so far, rows in the source
+/// table or -1)`.
 pub async fn copy(
     from: &Db,
     to: &Db,
-    truncate: bool,
+    options: CopyOptions,
     progress: &mut (dyn FnMut(&str, i64, i64) + Send),
 ) -> Result<Vec<TableReport>, CopyError> {
     let plans = prepare(from, to).await?;
-    if !truncate {
+    if !options.truncate {
         let mut occupied = Vec::new();
         for plan in plans.iter().filter(|p| !SEEDED.contains(&p.table.as_str())) {
             let rows = schema::row_count(to, &plan.table).await?.unwrap_or(0);
@@ -245,7 +255,11 @@ pub async fn copy(
     }
     let mut sources = Vec::with_capacity(plans.len());
     for plan in &plans {
-        let total = schema::row_count(from, &plan.table).await?.unwrap_or(0);
+        let total = if options.count_first {
+            schema::row_count(from, &plan.table).await?.unwrap_or(0)
+        } else {
+            -1
+        };
         progress(&plan.table, 0, total);
         let mut sink = Sink::open(&mut tx, plan).await?;
         let digest = pump(from, Side::Source, plan, "", &mut sink, &mut |rows| {

@@ -141,7 +141,7 @@ async fn transfer(
                     Some(bar)
                 }
                 _ => {
-                    eprintln!("copying {table} ({total} rows)");
+                    eprintln!("copying {table}");
                     None
                 }
             };
@@ -152,7 +152,11 @@ async fn transfer(
         }
     };
     let started = std::time::Instant::now();
-    let reports = copy::copy(from, to, args.truncate, &mut progress).await;
+    let options = copy::CopyOptions {
+        truncate: args.truncate,
+        count_first: terminal,
+    };
+    let reports = copy::copy(from, to, options, &mut progress).await;
     if let Some((_, Some(bar))) = current {
         bar.finish();
     }
