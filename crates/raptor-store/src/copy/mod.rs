@@ -261,12 +261,14 @@ pub async fn copy(
             -1
         };
         progress(&plan.table, 0, total);
+        let started = std::time::Instant::now();
         let mut sink = Sink::open(&mut tx, plan).await?;
         let digest = pump(from, Side::Source, plan, "", &mut sink, &mut |rows| {
             progress(&plan.table, rows, total)
         })
         .await?;
         sink.finish().await?;
+        tracing::debug!(table = %plan.table, rows = digest.count, ms = started.elapsed().as_millis(), "copied");
         sources.push(digest);
         // Identity sequences must continue after the copied ids.
         if let (TxInner::Postgres(pg), true) = (&mut tx.inner, plan.has_id) {
@@ -284,10 +286,14 @@ pub async fn copy(
                    WHERE to_regprocedure('raptor_ensure_trace_partitions(integer)') IS NOT NULL";
         (&mut **pg).execute(sql).await?;
     }
+    let started = std::time::Instant::now();
     tx.commit().await?;
+    tracing::debug!(ms = started.elapsed().as_millis(), "committed");
     let mut reports = Vec::with_capacity(plans.len());
     for (plan, source) in plans.iter().zip(&sources) {
+        let started = std::time::Instant::now();
         let target = digest_target(to, plan).await?;
+        tracing::debug!(table = %plan.table, rows = target.count, ms = started.elapsed().as_millis(), "verified");
         reports.push(report(plan, source, &target));
     }
     Ok(reports)

@@ -183,17 +183,14 @@ pub(super) fn decode_postgres(
 
 /// SQLite stores timestamps, JSON and decimals as text: give them their real types using the
 /// target's (PostgreSQL's) column types, which name what the text holds.
-pub(super) fn typed(value: Value, ty: &ColumnType) -> Value {
-    match (value, ty) {
-        (Value::Text(t), ColumnType::Timestamp) => {
-            parse_time(&t).map_or(Value::Text(t), Value::Time)
-        }
-        (Value::Text(t), ColumnType::Json) => {
-            serde_json::from_str(&t).map_or(Value::Text(t), Value::Json)
-        }
-        (Value::Text(t), ColumnType::Decimal) => t.parse().map_or(Value::Text(t), Value::Decimal),
-        (v, _) => v,
-    }
+fn typed(text: &str, ty: &ColumnType) -> Value {
+    let parsed = match ty {
+        ColumnType::Timestamp => parse_time(text).map(Value::Time),
+        ColumnType::Json => serde_json::from_str(text).ok().map(Value::Json),
+        ColumnType::Decimal => text.parse().ok().map(Value::Decimal),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| Value::Text(text.to_owned()))
 }
 
 /// A SQLite timestamp, cut to whole microseconds: what PostgreSQL can hold, and the same
@@ -220,7 +217,7 @@ pub(super) fn from_sqlite(value: ValueRef<'_>, ty: &ColumnType) -> Result<Value,
         ValueRef::Text(bytes) => {
             let text =
                 std::str::from_utf8(bytes).map_err(|e| format!("text that is not UTF-8: {e}"))?;
-            typed(Value::Text(text.to_owned()), ty)
+            typed(text, ty)
         }
         ValueRef::Blob(bytes) => Value::Bytes(bytes.to_vec()),
     })
