@@ -222,13 +222,7 @@ async fn create(
     .await;
     let report = match run(&state.db, &req).await {
         Ok(report) => report,
-        Err(problem) => {
-            trace
-                .step("run", "rejected", json!({ "code": problem.code }))
-                .await;
-            trace.finish("failed").await;
-            return Err(problem);
-        }
+        Err(problem) => return Err(trace.fail("run", problem).await),
     };
     trace
         .step(
@@ -291,13 +285,7 @@ async fn create(
     .await;
     let id = match stored {
         Ok(id) => id,
-        Err(problem) => {
-            trace
-                .step("store", "failed", json!({ "code": problem.code }))
-                .await;
-            trace.finish("failed").await;
-            return Err(problem);
-        }
+        Err(problem) => return Err(trace.fail("store", problem).await),
     };
     trace
         .step(

@@ -53,6 +53,15 @@ impl<'a> Workflow<'a> {
         }
     }
 
+    /// Records a step that refused or failed with `problem`, ends the workflow as failed, and
+    /// hands the problem back for the caller to return.
+    pub(crate) async fn fail(mut self, step: &str, problem: Problem) -> Problem {
+        self.step(step, "failed", json!({ "code": problem.code }))
+            .await;
+        self.finish("failed").await;
+        problem
+    }
+
     /// Records how the workflow ended.
     pub(crate) async fn finish(self, status: &str) {
         if let Err(err) = traces::finish_workflow(self.db, &self.id, status, clock::now()).await {

@@ -17,6 +17,19 @@ fn bar(ts: DateTime<Utc>, close: f64) -> StoredBar {
     }
 }
 
+/// Upserts AAPL one-minute bars in a transaction of their own.
+async fn store(db: &raptor_store::Db, bars: &[StoredBar]) {
+    let mut tx = db.begin().await.expect("begin");
+    market::upsert_bars(&mut tx, "AAPL", "1Min", bars)
+        .await
+        .expect("upsert");
+    tx.commit().await.expect("commit");
+}
+
+async fn count(db: &raptor_store::Db) -> i64 {
+    market::count_bars(db, "AAPL", "1Min").await.expect("count")
+}
+
 dual_test!(
     upserting_bars_twice_keeps_one_row_per_time_and_the_latest_values,
     Head,
@@ -26,18 +39,9 @@ dual_test!(
             .map(|i| bar(start + Duration::minutes(i), 100.0 + i as f64))
             .collect();
         for _ in 0..2 {
-            let mut tx = t.db().begin().await.expect("begin");
-            market::upsert_bars(&mut tx, "AAPL", "1Min", &bars)
-                .await
-                .expect("upsert");
-            tx.commit().await.expect("commit");
+            store(t.db(), &bars).await;
         }
-        assert_eq!(
-            market::count_bars(t.db(), "AAPL", "1Min")
-                .await
-                .expect("count"),
-            2500
-        );
+        assert_eq!(count(t.db()).await, 2500);
 
         // One call carrying the same bar twice: the last copy wins, on both dialects.
         let repeated = vec![bar(start, 1.0), bar(start, 2.0)];
@@ -79,18 +83,9 @@ dual_test!(
             .map(|i| bar(start + Duration::minutes(i), 200.0))
             .collect();
         for batch in [&first, &second] {
-            let mut tx = t.db().begin().await.expect("begin");
-            market::upsert_bars(&mut tx, "AAPL", "1Min", batch)
-                .await
-                .expect("upsert");
-            tx.commit().await.expect("commit");
+            store(t.db(), batch).await;
         }
-        assert_eq!(
-            market::count_bars(t.db(), "AAPL", "1Min")
-                .await
-                .expect("count"),
-            50_000
-        );
+        assert_eq!(count(t.db()).await, 50_000);
         let at = |i: i64| start + Duration::minutes(i);
         for (i, close) in [
             (0, 100.0),
@@ -140,12 +135,7 @@ dual_test!(
         }
         first.commit().await.expect("commit");
         second.await.expect("second writer");
-        assert_eq!(
-            market::count_bars(t.db(), "AAPL", "1Min")
-                .await
-                .expect("count"),
-            5_000
-        );
+        assert_eq!(count(t.db()).await, 5_000);
         let at = |i: i64| start + Duration::minutes(i);
         for (i, close) in [(1_999, 100.0), (2_000, 200.0), (4_999, 200.0)] {
             let stored = market::bars(t.db(), "AAPL", "1Min", at(i), at(i + 1), None, 1)
