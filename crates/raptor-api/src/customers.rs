@@ -10,7 +10,7 @@ use raptor_store::{backup_codes, customers, passkeys, sessions, users};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{required_text, ApiJson, ClientInfo};
 use crate::guard::{AdminRole, Authorized, SupportRole};
 use crate::session::IDLE_TIMEOUT;
 use crate::{AppState, Problem};
@@ -131,17 +131,11 @@ async fn add_note(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<NoteRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let body = req.body.trim();
-    if body.is_empty() || body.chars().count() > 10_000 {
-        return Err(Problem::invalid_field(
-            "body",
-            "must be 1 to 10,000 characters",
-        ));
-    }
+    let body = required_text("body", &req.body, 10_000)?;
     customer_or_404(&state, id).await?;
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
-    let note = customers::add_note(&mut tx, id, admin.user.id, body, now).await?;
+    let note = customers::add_note(&mut tx, id, admin.user.id, &body, now).await?;
     let event = admin.audit_event(
         &client,
         "admin",
@@ -170,13 +164,7 @@ async fn suspend(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<SuspendRequest>,
 ) -> Result<Json<Value>, Problem> {
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return Err(Problem::invalid_field(
-            "reason",
-            "must be 1 to 1,000 characters",
-        ));
-    }
+    let reason = required_text("reason", &req.reason, 1000)?;
     if id == admin.user.id {
         return Err(Problem::conflict(
             "own_account",

@@ -11,7 +11,7 @@ use raptor_store::users;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{required_text, ApiJson, ClientInfo};
 use crate::guard::{Authorized, SupportRole};
 use crate::mail::OutgoingEmail;
 use crate::session::CurrentSession;
@@ -65,15 +65,16 @@ async fn with_messages(
     Ok(body)
 }
 
-fn text(field: &'static str, raw: &str, max: usize) -> Result<String, Problem> {
-    let value = raw.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(Problem::invalid_field(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
+/// A message the signed-in customer writes on their ticket.
+fn from_customer<'a>(current: &'a CurrentSession, body: &'a str) -> NewMessage<'a> {
+    NewMessage {
+        direction: "inbound",
+        author_user_id: Some(current.user.id),
+        from_email: Some(&current.user.email),
+        body_text: body,
+        body_html: None,
+        inbound_message_id: None,
     }
-    Ok(value.to_owned())
 }
 
 #[derive(Deserialize)]
@@ -88,8 +89,8 @@ async fn open_ticket(
     current: CurrentSession,
     ApiJson(req): ApiJson<OpenRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let subject = text("subject", &req.subject, 200)?;
-    let body = text("body", &req.body, 20_000)?;
+    let subject = required_text("subject", &req.subject, 200)?;
+    let body = required_text("body", &req.body, 20_000)?;
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
     let ticket = support::open(
@@ -100,14 +101,7 @@ async fn open_ticket(
         now,
     )
     .await?;
-    let message = NewMessage {
-        direction: "inbound",
-        author_user_id: Some(current.user.id),
-        from_email: Some(&current.user.email),
-        body_text: &body,
-        body_html: None,
-        inbound_message_id: None,
-    };
+    let message = from_customer(&current, &body);
     support::add_message(&mut tx, ticket.id, &message, now).await?;
     tx.commit().await?;
     Ok((
@@ -160,17 +154,10 @@ async fn customer_message(
     ApiJson(req): ApiJson<MessageRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let ticket = own_ticket(&state, &current, id).await?;
-    let body = text("body", &req.body, 20_000)?;
+    let body = required_text("body", &req.body, 20_000)?;
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
-    let message = NewMessage {
-        direction: "inbound",
-        author_user_id: Some(current.user.id),
-        from_email: Some(&current.user.email),
-        body_text: &body,
-        body_html: None,
-        inbound_message_id: None,
-    };
+    let message = from_customer(&current, &body);
     support::add_message(&mut tx, ticket.id, &message, now).await?;
     tx.commit().await?;
     let ticket = own_ticket(&state, &current, id).await?;
@@ -251,7 +238,7 @@ async fn staff_message(
     ApiJson(req): ApiJson<StaffMessageRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let ticket = ticket_or_404(&state, id).await?;
-    let body = text("body", &req.body, 20_000)?;
+    let body = required_text("body", &req.body, 20_000)?;
     let now = raptor_store::clock::now();
     let mut tx = state.db.begin().await?;
     let message = NewMessage {
