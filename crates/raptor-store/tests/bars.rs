@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use raptor_store::market::{self, StoredBar};
-use raptor_testkit::dual_test;
+use raptor_testdb::dual_test;
 
 fn bar(ts: DateTime<Utc>, close: f64) -> StoredBar {
     StoredBar {
@@ -125,7 +125,7 @@ dual_test!(
                 .expect("second upsert");
             tx.commit().await.expect("commit");
         });
-        if t.dialect() == raptor_testkit::Dialect::Postgres {
+        if t.dialect() == raptor_testdb::Dialect::Postgres {
             // Wait until the second writer is blocked on the first one's keys.
             let waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
                            AND datname = current_database()";

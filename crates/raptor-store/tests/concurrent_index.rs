@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use raptor_store::migrate::{Migrator, Revision, Scripts};
 use raptor_store::{Db, EngineSettings};
-use raptor_testkit::{Dialect, Start, TestDb};
+use raptor_testdb::{Dialect, Start, TestDb};
 use sqlx::{Connection, PgConnection};
 
 const fn postgres_only(id: &'static str, up: &'static str, transactional: bool) -> Revision {

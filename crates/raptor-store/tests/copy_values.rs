@@ -2,7 +2,7 @@
 //! (`COPY` text format) gives back every row unchanged, byte for byte, and the copies verify.
 
 use raptor_store::copy::{self, CopyOptions};
-use raptor_testkit::{Dialect, Start, TestDb};
+use raptor_testdb::{Dialect, Start, TestDb};
 
 /// Rows whose values trip naive copies: text needing COPY escapes (tab, newline, CR, backslash,
 /// a literal `\N`), unicode, bytes with NUL and backslash, a key above 2^53, floats without a

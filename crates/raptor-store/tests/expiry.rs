@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use raptor_store::{clock, passkeys, rate_limits};
-use raptor_testkit::dual_test;
+use raptor_testdb::dual_test;
 use serde_json::json;
 
 dual_test!(

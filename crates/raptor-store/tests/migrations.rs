@@ -2,7 +2,7 @@
 
 use raptor_store::migrate::{MigrationError, Migrator, Revision, Scripts};
 use raptor_store::schema;
-use raptor_testkit::{dual_test, TestDb};
+use raptor_testdb::{dual_test, TestDb};
 
 /// The tables the seeds name and the runbook's pre-check lists.
 const SEED_TABLES: &[&str] = &[

@@ -1,7 +1,7 @@
 //! Both dialects end with the same tables, columns, nullability, keys and indexes.
 
 use raptor_store::schema::{self, ColumnType, Schema};
-use raptor_testkit::{Dialect, Start, TestDb};
+use raptor_testdb::{Dialect, Start, TestDb};
 
 async fn schema_at_head(dialect: Dialect) -> Schema {
     let t = TestDb::create(dialect, Start::Head).await;

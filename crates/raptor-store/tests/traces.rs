@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, Months, Utc};
 use raptor_store::clock;
 use raptor_store::traces::{self, TraceEvent};
-use raptor_testkit::{dual_test, Dialect};
+use raptor_testdb::{dual_test, Dialect};
 use serde_json::json;
 
 fn event(workflow_id: &str, name: &str, at: DateTime<Utc>) -> TraceEvent {

@@ -19,15 +19,21 @@ pub enum Start {
 }
 
 enum Home {
-    Sqlite(tempfile::TempDir, std::path::PathBuf),
+    Sqlite {
+        /// Removed, with the database file, when this drops.
+        _dir: tempfile::TempDir,
+        path: std::path::PathBuf,
+    },
     Postgres(String),
 }
 
-/// A database that exists for one test; [`TestDb::finish`] removes it.
+/// A database that exists for one test. [`TestDb::finish`] removes it; a test that panics
+/// before finishing has it removed when the value drops.
 pub struct TestDb {
     url: String,
     db: Db,
     home: Home,
+    removed: bool,
 }
 
 impl TestDb {
@@ -46,7 +52,7 @@ impl TestDb {
                 let path = dir.path().join("raptor.db");
                 (
                     format!("sqlite:///{}", path.display()),
-                    Home::Sqlite(dir, path),
+                    Home::Sqlite { _dir: dir, path },
                 )
             }
             Dialect::Postgres => {
@@ -55,7 +61,7 @@ impl TestDb {
                     Start::Head => postgres::template().await,
                     Start::Empty => "template0",
                 };
-                admin_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+                admin_sql(&drop_database(&name)).await;
                 admin_sql(&format!(
                     "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""
                 ))
@@ -73,7 +79,12 @@ impl TestDb {
                 .await
                 .expect("migrate the test database");
         }
-        Self { url, db, home }
+        Self {
+            url,
+            db,
+            home,
+            removed: false,
+        }
     }
 
     /// The connected database.
@@ -106,7 +117,7 @@ impl TestDb {
     /// The SQLite file (None on PostgreSQL).
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
         match &self.home {
-            Home::Sqlite(_, path) => Some(path),
+            Home::Sqlite { path, .. } => Some(path),
             Home::Postgres(_) => None,
         }
     }
@@ -115,7 +126,7 @@ impl TestDb {
     pub async fn execute(&self, sql: &str) {
         use sqlx::Connection;
         let outcome = match &self.home {
-            Home::Sqlite(_, path) => {
+            Home::Sqlite { path, .. } => {
                 let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
                 let mut conn = sqlx::SqliteConnection::connect_with(&options)
                     .await
@@ -136,7 +147,7 @@ impl TestDb {
     pub async fn scalar(&self, sql: &str) -> i64 {
         use sqlx::Connection;
         let outcome = match &self.home {
-            Home::Sqlite(_, path) => {
+            Home::Sqlite { path, .. } => {
                 let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
                 let mut conn = sqlx::SqliteConnection::connect_with(&options)
                     .await
@@ -154,15 +165,40 @@ impl TestDb {
     }
 
     /// Closes the pool and removes the database.
-    pub async fn finish(self) {
+    pub async fn finish(mut self) {
         self.db.close().await;
-        match self.home {
-            Home::Sqlite(dir, _) => drop(dir),
-            Home::Postgres(name) => {
-                admin_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
-            }
+        if let Home::Postgres(name) = &self.home {
+            admin_sql(&drop_database(name)).await;
         }
+        self.removed = true;
     }
+}
+
+impl Drop for TestDb {
+    /// SQLite's directory goes with its `TempDir`; a PostgreSQL database that
+    /// [`TestDb::finish`] did not reach (the test panicked) is dropped here, from a thread with
+    /// a runtime of its own because `drop` cannot await.
+    fn drop(&mut self) {
+        let Home::Postgres(name) = &self.home else {
+            return;
+        };
+        if self.removed {
+            return;
+        }
+        let sql = drop_database(name);
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime to drop the test database");
+            runtime.block_on(admin_sql(&sql));
+        })
+        .join();
+    }
+}
+
+fn drop_database(name: &str) -> String {
+    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
 }
 
 /// Runs maintenance SQL on the test server's `postgres` database.
