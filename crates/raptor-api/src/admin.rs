@@ -51,7 +51,7 @@ async fn change_role(
         .await?
         .ok_or_else(|| Problem::not_found(format!("no user {user_id}")))?;
     let actor = &admin.0;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let changed = if grant {
         users::grant_role(&mut tx, target.id, role, Some(actor.user.id), now).await?

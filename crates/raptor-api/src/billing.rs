@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::guard::{AdminRole, Authorized};
-use crate::mail::OutgoingEmail;
 use crate::{AppState, Problem};
+use raptor_app::mail::OutgoingEmail;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -64,7 +64,7 @@ async fn snapshot(
         .map(|(currency, amount)| json!({ "currency": currency, "amount": amount.normalize().to_string() }))
         .collect();
     Ok(Json(json!({
-        "as_of": raptor_store::clock::now(),
+        "as_of": state.now(),
         "vendors": latest.iter().map(snapshot_json).collect::<Vec<_>>(),
         "totals": totals,
     })))
@@ -156,7 +156,7 @@ async fn record(
     }
     let before = billing::latest_per_vendor(&state.db).await?;
     let configs = billing::alert_configs(&state.db).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let recorded = billing::record(&mut tx, &new, now).await?;
     let mut after: Vec<Snapshot> = before
@@ -335,7 +335,7 @@ async fn replace_alerts(
                 .map_err(|e| Problem::invalid_field("notify_email", e.reason))?,
         });
     }
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     billing::replace_alert_configs(&mut tx, &configs, now).await?;
     let event = AuditEvent {

@@ -90,7 +90,7 @@ async fn detail(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
     let customer = customer_or_404(&state, id).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let roles = users::roles(&state.db, id).await?;
     let keys = passkeys::of_user(&state.db, id).await?;
     let live = sessions::of_user(&state.db, id, now, now - IDLE_TIMEOUT).await?;
@@ -133,7 +133,7 @@ async fn add_note(
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let body = required_text("body", &req.body, 10_000)?;
     customer_or_404(&state, id).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let note = customers::add_note(&mut tx, id, admin.user.id, &body, now).await?;
     let event = admin.audit_event(
@@ -172,7 +172,7 @@ async fn suspend(
         ));
     }
     customer_or_404(&state, id).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     customers::set_status(&mut tx, id, "suspended", now).await?;
     let revoked = sessions::revoke_all(&mut tx, id, None, now).await?;
@@ -197,7 +197,7 @@ async fn reinstate(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
     customer_or_404(&state, id).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     customers::set_status(&mut tx, id, "active", now).await?;
     let event = admin.audit_event(
@@ -219,7 +219,7 @@ async fn revoke_sessions(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
     customer_or_404(&state, id).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     // An admin revoking their own sessions keeps the one they are using.
     let keep = (id == admin.user.id).then_some(admin.session.id);

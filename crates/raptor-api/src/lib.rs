@@ -2,9 +2,8 @@
 //! errors to RFC 9457 problem bodies.
 
 mod admin;
-pub mod alpaca;
 mod auth;
-pub mod backtests;
+mod backtests;
 mod billing;
 mod config;
 mod console;
@@ -13,54 +12,48 @@ mod extract;
 mod guard;
 mod health;
 mod limits;
-pub mod mail;
-pub mod market;
+mod market;
 mod marketing;
 mod problem;
-mod secrets;
 mod session;
 mod settings;
 mod support;
 mod traces;
-pub mod trading;
+mod trading;
 mod webhooks;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::Router;
-use raptor_store::Db;
+use raptor_app::App;
 use tokio::net::TcpListener;
 
 pub use config::{ApiConfig, ConfigError, WebhookSecrets};
 pub use problem::Problem;
 pub use session::COOKIE_NAME;
 
-/// What every handler can reach.
+/// What every handler can reach: the use cases' [`App`] (database, clock, mailer, bar
+/// source), which it derefs to, and what only HTTP needs.
 #[derive(Clone, Debug)]
 pub struct AppState {
-    /// The application's database.
-    pub db: Db,
+    /// The use cases' context.
+    pub app: App,
     /// Where the API is served, and what follows from it.
     pub config: Arc<ApiConfig>,
-    /// Outbound email.
-    pub mailer: Arc<dyn mail::Mailer>,
-    /// Where missing bars are fetched from (None: answer from what is stored).
-    pub bar_source: Option<Arc<dyn market::BarSource>>,
     /// The schema revision verified at start, reported by `/healthz` when the serving role
     /// may not read the migration history (None: read it live).
     pub fixed_revision: Option<String>,
 }
 
 impl AppState {
-    /// State over a connected database.
-    pub fn new(db: Db, config: ApiConfig, mailer: Arc<dyn mail::Mailer>) -> Self {
+    /// State over the use cases' context.
+    pub fn new(app: App, config: ApiConfig) -> Self {
         Self {
-            db,
+            app,
             config: Arc::new(config),
-            mailer,
-            bar_source: None,
             fixed_revision: None,
         }
     }
@@ -70,11 +63,13 @@ impl AppState {
         self.fixed_revision = Some(revision);
         self
     }
+}
 
-    /// Fetches missing bars from `source` (cache-through).
-    pub fn with_bar_source(mut self, source: Arc<dyn market::BarSource>) -> Self {
-        self.bar_source = Some(source);
-        self
+impl Deref for AppState {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 

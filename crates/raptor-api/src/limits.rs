@@ -61,7 +61,7 @@ fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
 
 /// Counts one attempt against `limit` for `subject`; 429 with `Retry-After` past the limit.
 pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<(), Problem> {
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let start = window_start(now, limit.window);
     let key = format!("{}:{subject}", limit.name);
     let count = rate_limits::hit(&state.db, &key, start).await?;

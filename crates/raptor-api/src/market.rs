@@ -1,14 +1,12 @@
 //! Market data over HTTP: the symbol catalogue and historical bars, shaped like Alpaca's
 //! Market Data v2 (`bars` of `{t,o,h,l,c,v,n,vw}`, oldest first, `next_page_token`).
 
-use std::future::Future;
-use std::pin::Pin;
-
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
+use raptor_app::market::{bars_through, BarWindow};
 use raptor_domain::calendar::{self, Session};
 use raptor_domain::timeframe::{Range, Timeframe};
 use raptor_store::market::{self, StoredBar};
@@ -19,18 +17,6 @@ use crate::{AppState, Problem};
 
 /// The most bars one answer carries; more come with `page_token`.
 const MAX_LIMIT: i64 = 10_000;
-
-/// Where bars come from when they are not stored yet (Alpaca; a fake in tests).
-pub trait BarSource: Send + Sync + std::fmt::Debug {
-    /// Fetches the bars of `symbol` in `[start, end)`, oldest first.
-    fn fetch<'a>(
-        &'a self,
-        symbol: &'a str,
-        timeframe: Timeframe,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<StoredBar>, String>> + Send + 'a>>;
-}
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -187,7 +173,7 @@ async fn historical(
     if market::symbol(&state.db, &symbol).await?.is_none() {
         return Err(Problem::not_found(format!("unknown symbol {symbol}")));
     }
-    let now = raptor_store::clock::now();
+    let now = state.now();
     // Explicit start/end: every bar in the window. A range: its trading sessions.
     let (timeframe, start, end, sessions, range_name) = match (&q.start, &q.end) {
         (None, None) => {
@@ -218,42 +204,14 @@ async fn historical(
             (timeframe.unwrap_or(Timeframe::Day1), start, end, None, None)
         }
     };
-    let mut bars = market::bars(
-        &state.db,
-        &symbol,
-        timeframe.as_str(),
+    let window = BarWindow {
+        timeframe,
         start,
         end,
         after,
-        limit + 1,
-    )
-    .await?;
-    if bars.is_empty() && after.is_none() {
-        if let Some(source) = &state.bar_source {
-            // Cache-through: fetch what is missing, store it, then answer from the store.
-            match source.fetch(&symbol, timeframe, start, end.min(now)).await {
-                Ok(fetched) if !fetched.is_empty() => {
-                    let mut tx = state.db.begin().await?;
-                    market::upsert_bars(&mut tx, &symbol, timeframe.as_str(), &fetched).await?;
-                    tx.commit().await?;
-                    bars = market::bars(
-                        &state.db,
-                        &symbol,
-                        timeframe.as_str(),
-                        start,
-                        end,
-                        after,
-                        limit + 1,
-                    )
-                    .await?;
-                }
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(%err, symbol, "fetching missing bars failed; answering from the store")
-                }
-            }
-        }
-    }
+        limit: limit + 1,
+    };
+    let mut bars = bars_through(&state, &symbol, window).await?;
     let more = bars.len() as i64 > limit;
     bars.truncate(limit as usize);
     let next_page_token = if more {

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits::{self, Limit};
-use crate::mail::OutgoingEmail;
-use crate::secrets::{new_token, token_hash};
 use crate::{AppState, Problem};
+use raptor_app::mail::OutgoingEmail;
+use raptor_app::secrets::{new_token, token_hash};
 
 /// Subscribe requests per client address.
 const PER_IP: Limit = Limit {
@@ -65,7 +65,7 @@ async fn subscribe(
     }
     limits::check(&state, PER_ADDRESS, email.as_str()).await?;
     let (confirm, unsubscribe) = (new_token(), new_token());
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let outcome = marketing::subscribe(
         &mut tx,
@@ -130,7 +130,7 @@ async fn confirm(
     Query(q): Query<TokenQuery>,
 ) -> Result<Json<Value>, Problem> {
     let hash = token_hash(token(&q)?);
-    match marketing::confirm(&state.db, &hash, raptor_store::clock::now()).await? {
+    match marketing::confirm(&state.db, &hash, state.now()).await? {
         Some(email) => Ok(Json(json!({ "status": "confirmed", "email": email }))),
         None => Err(Problem::bad_request(
             "invalid_token",
@@ -144,7 +144,7 @@ async fn unsubscribe(
     Query(q): Query<TokenQuery>,
 ) -> Result<Json<Value>, Problem> {
     let hash = token_hash(token(&q)?);
-    match marketing::unsubscribe(&state.db, &hash, raptor_store::clock::now()).await? {
+    match marketing::unsubscribe(&state.db, &hash, state.now()).await? {
         Some(email) => Ok(Json(json!({ "status": "unsubscribed", "email": email }))),
         None => Err(Problem::bad_request(
             "invalid_token",

@@ -11,8 +11,8 @@ use raptor_store::users::{self, User};
 use raptor_store::Tx;
 
 use crate::extract::ClientInfo;
-use crate::secrets::{new_token, token_hash};
 use crate::{AppState, Problem};
+use raptor_app::secrets::{new_token, token_hash};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "raptor_session";
@@ -103,7 +103,7 @@ impl FromRequestParts<AppState> for CurrentSession {
     ) -> Result<Self, Self::Rejection> {
         let signed_out = || Problem::unauthorized("not_signed_in", "sign in first");
         let token = cookie_token(&parts.headers).ok_or_else(signed_out)?;
-        let now = raptor_store::clock::now();
+        let now = state.now();
         let session = sessions::live(&state.db, &token_hash(token), now, now - IDLE_TIMEOUT)
             .await?
             .ok_or_else(signed_out)?;
@@ -163,9 +163,7 @@ pub async fn issue(
 impl Issued {
     /// The `Set-Cookie` header carrying the session.
     pub fn cookie(&self, state: &AppState) -> (axum::http::HeaderName, HeaderValue) {
-        let max_age = (self.expires_at - raptor_store::clock::now())
-            .num_seconds()
-            .max(0);
+        let max_age = (self.expires_at - state.now()).num_seconds().max(0);
         cookie_header(state, &self.token, max_age)
     }
 }

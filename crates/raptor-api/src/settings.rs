@@ -125,7 +125,7 @@ async fn patch_settings(
             ));
         }
     }
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let user = current.user.id;
     let mut tx = state.db.begin().await?;
     if let Some(name) = &name {
@@ -220,13 +220,7 @@ async fn put_visual(
         reduced_motion: v.reduced_motion,
         pnl_color_scheme: v.pnl_colors,
     };
-    settings::put_visual_feedback(
-        &state.db,
-        current.user.id,
-        &stored,
-        raptor_store::clock::now(),
-    )
-    .await?;
+    settings::put_visual_feedback(&state.db, current.user.id, &stored, state.now()).await?;
     Ok(Json(stored.into()))
 }
 
@@ -265,12 +259,6 @@ async fn complete_step(
             STEPS.join(", ")
         )));
     }
-    settings::complete_step(
-        &state.db,
-        current.user.id,
-        &step,
-        raptor_store::clock::now(),
-    )
-    .await?;
+    settings::complete_step(&state.db, current.user.id, &step, state.now()).await?;
     Ok(Json(onboarding_view(&state, current.user.id).await?))
 }

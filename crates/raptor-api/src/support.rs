@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use crate::extract::{required_text, ApiJson, ClientInfo};
 use crate::guard::{Authorized, SupportRole};
-use crate::mail::OutgoingEmail;
 use crate::session::CurrentSession;
 use crate::{AppState, Problem};
+use raptor_app::mail::OutgoingEmail;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -91,7 +91,7 @@ async fn open_ticket(
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let subject = required_text("subject", &req.subject, 200)?;
     let body = required_text("body", &req.body, 20_000)?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let ticket = support::open(
         &mut tx,
@@ -155,7 +155,7 @@ async fn customer_message(
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let ticket = own_ticket(&state, &current, id).await?;
     let body = required_text("body", &req.body, 20_000)?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let message = from_customer(&current, &body);
     support::add_message(&mut tx, ticket.id, &message, now).await?;
@@ -239,7 +239,7 @@ async fn staff_message(
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     let ticket = ticket_or_404(&state, id).await?;
     let body = required_text("body", &req.body, 20_000)?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let message = NewMessage {
         direction: if req.internal { "internal" } else { "outbound" },
@@ -305,7 +305,7 @@ async fn assign(
             ));
         }
     }
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     support::assign(&mut tx, id, req.assignee_user_id, now).await?;
     let event = staff.audit_event(
@@ -327,7 +327,7 @@ async fn close(
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
     ticket_or_404(&state, id).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     support::close(&mut tx, id, now).await?;
     audit::record(
@@ -368,7 +368,7 @@ async fn link(
             format!("no customer {}", req.user_id),
         ));
     }
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let linked = support::link_sender(
         &mut tx,

@@ -140,7 +140,7 @@ async fn postmark_inbound(
         None => None,
     };
 
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let email = InboundEmail {
         message_id,
@@ -227,7 +227,7 @@ async fn postmark_delivery(
         || (record_type == "SubscriptionChange"
             && payload["SuppressSending"].as_bool() == Some(true));
 
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let event = DeliveryEvent {
         record_type,
@@ -279,14 +279,8 @@ async fn status_page(
     let payload = parse_json(&body)?;
     let event_id = required(&payload, "id")?;
     let kind = required(&payload, "type")?;
-    let stored = webhooks::store_status_event(
-        &state.db,
-        event_id,
-        kind,
-        &payload,
-        raptor_store::clock::now(),
-    )
-    .await?;
+    let stored =
+        webhooks::store_status_event(&state.db, event_id, kind, &payload, state.now()).await?;
     Ok(Json(
         json!({ "status": if stored { "stored" } else { "duplicate" } }),
     ))

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use raptor_api::alpaca::AlpacaBars;
+use raptor_app::alpaca::AlpacaBars;
 use raptor_domain::timeframe::Timeframe;
 use raptor_testkit::{dual_test, FakeAlpaca, TestApp};
 

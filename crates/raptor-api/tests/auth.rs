@@ -3,6 +3,10 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use raptor_app::{Clock, FixedClock};
 use raptor_store::{audit, users};
 use raptor_testkit::{dual_test, Browser, Dialect, SoftAuthenticator, TestApp, TestDb};
 use serde_json::{json, Value};
@@ -169,14 +173,23 @@ dual_test!(a_replayed_ceremony_is_refused_and_audited, Head, |t| {
     app.stop().await;
 });
 
-dual_test!(an_expired_ceremony_is_refused, Head, |t| {
-    let app = TestApp::spawn(t.db().clone()).await;
+/// A server whose clock stands still until the test moves it.
+async fn app_with_clock(t: &TestDb) -> (TestApp, Arc<FixedClock>) {
+    let clock = Arc::new(FixedClock::new(Utc::now()));
+    let app = TestApp::builder(t.db().clone())
+        .clock(clock.clone())
+        .spawn()
+        .await;
+    (app, clock)
+}
+
+dual_test!(a_ceremony_expires_five_minutes_after_it_began, Head, |t| {
+    let (app, clock) = app_with_clock(t).await;
     let (mut browser, mut key) = signed_up(&app).await;
     let options = browser
         .post("/api/auth/login/options", json!({ "email": EMAIL }))
         .await;
-    t.execute("UPDATE webauthn_challenges SET expires_at = '2000-01-01 00:00:00+00:00'")
-        .await;
+    clock.advance(Duration::minutes(5));
     let reply = browser
         .post("/api/auth/login", json!({ "ceremony_id": options.body["ceremony_id"], "credential": key.get(&options.body) }))
         .await;
@@ -775,26 +788,31 @@ dual_test!(
     sessions_end_after_the_idle_timeout_and_at_their_absolute_end,
     Head,
     |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
+        let (app, clock) = app_with_clock(t).await;
         let (mut idle, mut key) = signed_up(&app).await;
-        t.execute("UPDATE sessions SET last_seen_at = '2000-01-01 00:00:00+00:00'")
-            .await;
+        clock.advance(Duration::hours(23));
+        assert_eq!(idle.get("/api/auth/session").await.status, 200);
+        clock.advance(Duration::hours(24) + Duration::seconds(1));
         assert_eq!(
             idle.get("/api/auth/session").await.status,
             401,
             "an idle session still works"
         );
 
-        let mut expired = app.browser();
-        assert_eq!(key.sign_in(&mut expired, EMAIL).await.status, 200);
-        assert_eq!(expired.get("/api/auth/session").await.status, 200);
-        t.execute("UPDATE sessions SET expires_at = '2000-01-01 00:00:00+00:00'")
-            .await;
-        assert_eq!(
-            expired.get("/api/auth/session").await.status,
-            401,
-            "an expired session still works"
-        );
+        // Used every 20 hours, a session never idles out, yet it ends 14 days after sign-in.
+        let mut busy = app.browser();
+        assert_eq!(key.sign_in(&mut busy, EMAIL).await.status, 200);
+        let signed_in_at = clock.now();
+        loop {
+            clock.advance(Duration::hours(20));
+            let status = busy.get("/api/auth/session").await.status;
+            if clock.now() - signed_in_at < Duration::days(14) {
+                assert_eq!(status, 200, "a session in use ended early");
+            } else {
+                assert_eq!(status, 401, "a session outlived its absolute end");
+                break;
+            }
+        }
         app.stop().await;
     }
 );

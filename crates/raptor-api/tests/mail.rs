@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use raptor_api::mail::{MailError, Mailer, OutgoingEmail, PostmarkMailer};
+use raptor_app::mail::{MailError, Mailer, OutgoingEmail, PostmarkMailer};
 use raptor_testkit::{dual_test, FakePostmark, SoftAuthenticator, TestApp};
 use serde_json::json;
 

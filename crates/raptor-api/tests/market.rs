@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use raptor_api::market::BarSource;
+use raptor_app::market::BarSource;
 use raptor_domain::calendar;
 use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::StoredBar;

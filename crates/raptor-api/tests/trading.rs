@@ -1,8 +1,11 @@
 //! Paper trading over real HTTP on both dialects: fills, cash and positions move exactly,
 //! resting orders fill when bars cross them, and concurrent orders never share cash.
 
-use chrono::{Duration, Utc};
-use raptor_api::trading::engine;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use raptor_app::trading::match_symbol;
+use raptor_app::{App, FixedClock};
 use raptor_testkit::{accounts, dual_test, Browser, TestApp, TestDb};
 use serde_json::{json, Value};
 
@@ -12,6 +15,12 @@ fn market(side: &str, qty: &str) -> Value {
 
 fn limit(side: &str, qty: &str, price: &str) -> Value {
     json!({ "symbol": "AAPL", "qty": qty, "side": side, "type": "limit", "time_in_force": "gtc", "limit_price": price })
+}
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("an RFC 3339 time")
+        .with_timezone(&Utc)
 }
 
 async fn price_now(t: &TestDb, price: f64) {
@@ -78,7 +87,7 @@ dual_test!(
         t.put_bars("AAPL", "1Min", vec![(later, 189.0, 190.0, 185.5, 186.0)])
             .await;
         assert_eq!(
-            engine::match_symbol(t.db(), "AAPL")
+            match_symbol(&App::new(t.db().clone()), "AAPL")
                 .await
                 .expect("match")
                 .filled,
@@ -91,7 +100,7 @@ dual_test!(
         )
         .await;
         assert_eq!(
-            engine::match_symbol(t.db(), "AAPL")
+            match_symbol(&App::new(t.db().clone()), "AAPL")
                 .await
                 .expect("match")
                 .filled,
@@ -115,7 +124,9 @@ dual_test!(
             vec![(later + Duration::minutes(2), 199.0, 201.0, 198.0, 200.5)],
         )
         .await;
-        engine::match_symbol(t.db(), "AAPL").await.expect("match");
+        match_symbol(&App::new(t.db().clone()), "AAPL")
+            .await
+            .expect("match");
         let acct = account(&mut trader).await;
         assert_eq!(acct["cash"], "100150", "bought 10 at 185, sold 10 at 200");
         assert_eq!(trader.get("/api/positions").await.body, json!([]));
@@ -368,7 +379,12 @@ dual_test!(
     closing_a_position_sells_all_of_it_and_day_orders_expire_after_the_close,
     Head,
     |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
+        // A Friday in November 2026, 10:00 in New York: the session closes at 21:00 UTC.
+        let clock = Arc::new(FixedClock::new(utc("2026-11-20T15:00:00Z")));
+        let app = TestApp::builder(t.db().clone())
+            .clock(clock.clone())
+            .spawn()
+            .await;
         let mut trader = accounts::customer(&app, "ada@example.com").await;
         price_now(t, 50.0).await;
         trader.post("/api/orders", market("buy", "12")).await;
@@ -385,16 +401,16 @@ dual_test!(
 
         let day = trader.post("/api/orders", json!({ "symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit", "limit_price": "1", "time_in_force": "day" })).await;
         let id = day.body["id"].as_str().expect("id").to_owned();
-        // Placed during a session that has since closed (a Friday in November 2026).
-        t.execute(&format!(
-            "UPDATE paper_orders SET submitted_at = '2026-11-20 15:00:00+00:00' WHERE id = {id}"
-        ))
-        .await;
+        let runtime = App::new(t.db().clone()).with_clock(clock.clone());
+        clock.set(utc("2026-11-20T20:59:59Z"));
+        let before_close = match_symbol(&runtime, "AAPL").await.expect("match");
         assert_eq!(
-            engine::match_symbol(t.db(), "AAPL")
-                .await
-                .expect("match")
-                .expired,
+            before_close.expired, 0,
+            "a day order expired before the close"
+        );
+        clock.set(utc("2026-11-20T21:00:00Z"));
+        assert_eq!(
+            match_symbol(&runtime, "AAPL").await.expect("match").expired,
             1
         );
         assert_eq!(

@@ -43,7 +43,7 @@ macro_rules! wire_enum {
         }
 
         impl FromStr for $name {
-            type Err = String;
+            type Err = UnknownValue;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
                 $name::ALL
                     .iter()
@@ -51,12 +51,29 @@ macro_rules! wire_enum {
                     .find(|v| v.as_str() == s)
                     .ok_or_else(|| {
                         let accepted: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
-                        format!("unknown {} '{s}'; accepted: {}", $what, accepted.join(", "))
+                        UnknownValue(format!(
+                            "unknown {} '{s}'; accepted: {}",
+                            $what,
+                            accepted.join(", ")
+                        ))
                     })
+            }
+        }
+
+        /// What the store decodes a stored value through.
+        impl TryFrom<String> for $name {
+            type Error = UnknownValue;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
             }
         }
     };
 }
+
+/// A wire name that is not one of an enum's values; the message lists the accepted ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownValue(String);
 
 wire_enum!(
     /// Buy or sell.
@@ -84,12 +101,18 @@ wire_enum!(
 );
 
 impl OrderStatus {
-    /// Whether the order may still fill (and be canceled).
+    /// Whether the order may still fill (and be canceled). The one definition of an open
+    /// order: the store builds its SQL lists from it.
     pub fn is_open(self) -> bool {
         matches!(
             self,
             OrderStatus::New | OrderStatus::Accepted | OrderStatus::PartiallyFilled
         )
+    }
+
+    /// The statuses of open orders.
+    pub fn open() -> impl Iterator<Item = OrderStatus> {
+        OrderStatus::ALL.iter().copied().filter(|s| s.is_open())
     }
 }
 
@@ -299,7 +322,7 @@ mod tests {
         assert_eq!("stop_limit".parse::<OrderType>(), Ok(OrderType::StopLimit));
         let err = "twap".parse::<OrderType>().expect_err("unknown");
         assert_eq!(
-            err,
+            err.to_string(),
             "unknown type 'twap'; accepted: market, limit, stop, stop_limit"
         );
         assert!(OrderStatus::PartiallyFilled.is_open() && !OrderStatus::Filled.is_open());

@@ -3,7 +3,10 @@
 //! Every state change runs inside a write transaction that first locks the account row, so
 //! two concurrent orders of one account can never both spend the same cash.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
+use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
 use rust_decimal::Decimal;
 
 use crate::decimal::DbDecimal;
@@ -84,13 +87,15 @@ pub struct Order {
     pub client_order_id: String,
     /// Ticker.
     pub symbol: String,
-    /// `buy` or `sell`.
-    pub side: String,
-    /// `market`, `limit`, `stop`, `stop_limit`.
-    #[sqlx(rename = "type")]
-    pub order_type: String,
-    /// `day`, `gtc`, `ioc`, `fok`.
-    pub time_in_force: String,
+    /// Buy or sell.
+    #[sqlx(try_from = "String")]
+    pub side: Side,
+    /// Market, limit, stop, stop-limit.
+    #[sqlx(rename = "type", try_from = "String")]
+    pub order_type: OrderType,
+    /// Day, GTC, IOC, FOK.
+    #[sqlx(try_from = "String")]
+    pub time_in_force: TimeInForce,
     /// Quantity (None for notional orders until filled).
     pub qty: Option<DbDecimal>,
     /// Amount of money (notional orders).
@@ -100,7 +105,8 @@ pub struct Order {
     /// Stop price.
     pub stop_price: Option<DbDecimal>,
     /// Alpaca-style status.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
     /// Filled quantity.
     pub filled_qty: DbDecimal,
     /// Average fill price.
@@ -133,11 +139,11 @@ pub struct NewOrder<'a> {
     /// Ticker.
     pub symbol: &'a str,
     /// Side.
-    pub side: &'a str,
+    pub side: Side,
     /// Type.
-    pub order_type: &'a str,
+    pub order_type: OrderType,
     /// Time in force.
-    pub time_in_force: &'a str,
+    pub time_in_force: TimeInForce,
     /// Quantity.
     pub qty: Option<Decimal>,
     /// Notional.
@@ -146,8 +152,8 @@ pub struct NewOrder<'a> {
     pub limit_price: Option<Decimal>,
     /// Stop price.
     pub stop_price: Option<Decimal>,
-    /// Initial status (`new`, or `rejected`).
-    pub status: &'a str,
+    /// Initial status (`new`, or `canceled` when it could not rest).
+    pub status: OrderStatus,
     /// Why it was rejected.
     pub reject_reason: Option<&'a str>,
 }
@@ -169,14 +175,14 @@ pub async fn insert_order(
             .bind(o.account_id)
             .bind(o.client_order_id)
             .bind(o.symbol)
-            .bind(o.side)
-            .bind(o.order_type)
-            .bind(o.time_in_force)
+            .bind(o.side.as_str())
+            .bind(o.order_type.as_str())
+            .bind(o.time_in_force.as_str())
             .bind(o.qty.map(DbDecimal))
             .bind(o.notional.map(DbDecimal))
             .bind(o.limit_price.map(DbDecimal))
             .bind(o.stop_price.map(DbDecimal))
-            .bind(o.status)
+            .bind(o.status.as_str())
             .bind(DbDecimal(Decimal::ZERO))
             .bind(o.reject_reason)
             .bind(now)
@@ -226,7 +232,12 @@ pub enum OrderFilter {
     All,
 }
 
-const OPEN_STATUSES: &str = "('new', 'accepted', 'partially_filled')";
+/// `('new', 'accepted', 'partially_filled')`: the SQL list of open statuses, built from the
+/// domain's one definition ([`OrderStatus::is_open`]).
+static OPEN_STATUSES: LazyLock<String> = LazyLock::new(|| {
+    let quoted: Vec<String> = OrderStatus::open().map(|s| format!("'{s}'")).collect();
+    format!("({})", quoted.join(", "))
+});
 
 /// An account's orders, newest first, optionally for some symbols.
 pub async fn orders(
@@ -236,9 +247,10 @@ pub async fn orders(
     symbols: &[String],
     limit: i64,
 ) -> Result<Vec<Order>, StoreError> {
+    let open = &*OPEN_STATUSES;
     let status = match filter {
-        OrderFilter::Open => format!(" AND status IN {OPEN_STATUSES}"),
-        OrderFilter::Closed => format!(" AND status NOT IN {OPEN_STATUSES}"),
+        OrderFilter::Open => format!(" AND status IN {open}"),
+        OrderFilter::Closed => format!(" AND status NOT IN {open}"),
         OrderFilter::All => String::new(),
     };
     let symbol_list = (0..symbols.len())
@@ -265,14 +277,18 @@ pub async fn orders(
 
 /// An account's working orders inside a transaction (to reserve their cash).
 pub async fn open_orders_in(tx: &mut Tx, account_id: i64) -> Result<Vec<Order>, StoreError> {
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 AND status IN {OPEN_STATUSES}");
+    let open = &*OPEN_STATUSES;
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 AND status IN {open}"
+    );
     Ok(on_tx!(tx, t => sqlx::query_as(&sql).bind(account_id).fetch_all(&mut **t).await?))
 }
 
 /// Every working order on a symbol, oldest first (for the trading runtime).
 pub async fn open_orders_for_symbol(db: &Db, symbol: &str) -> Result<Vec<Order>, StoreError> {
+    let open = &*OPEN_STATUSES;
     let sql = format!(
-        "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE symbol = $1 AND status IN {OPEN_STATUSES} \
+        "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE symbol = $1 AND status IN {open} \
          ORDER BY submitted_at, id"
     );
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(symbol).fetch_all(pool).await?))
@@ -280,9 +296,9 @@ pub async fn open_orders_for_symbol(db: &Db, symbol: &str) -> Result<Vec<Order>,
 
 /// Symbols with working orders (for the trading runtime).
 pub async fn symbols_with_open_orders(db: &Db) -> Result<Vec<String>, StoreError> {
-    let sql = format!(
-        "SELECT DISTINCT symbol FROM paper_orders WHERE status IN {OPEN_STATUSES} ORDER BY symbol"
-    );
+    let open = &*OPEN_STATUSES;
+    let sql =
+        format!("SELECT DISTINCT symbol FROM paper_orders WHERE status IN {open} ORDER BY symbol");
     Ok(on_pool!(db, pool => sqlx::query_scalar(&sql).fetch_all(pool).await?))
 }
 
@@ -312,7 +328,7 @@ pub async fn record_fill(
         .bind(order.id)
         .bind(order.account_id)
         .bind(&order.symbol)
-        .bind(&order.side)
+        .bind(order.side.as_str())
         .bind(DbDecimal(qty))
         .bind(DbDecimal(price))
         .bind(at)
@@ -327,18 +343,19 @@ pub async fn record_fill(
 pub async fn end_order(
     tx: &mut Tx,
     id: i64,
-    status: &str,
+    status: OrderStatus,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    let open = &*OPEN_STATUSES;
     let sql = format!(
         "UPDATE paper_orders SET status = $1, reject_reason = COALESCE($2, reject_reason), \
          canceled_at = CASE WHEN $1 = 'canceled' THEN $3 ELSE canceled_at END, \
          expired_at = CASE WHEN $1 = 'expired' THEN $3 ELSE expired_at END, updated_at = $3 \
-         WHERE id = $4 AND status IN {OPEN_STATUSES}"
+         WHERE id = $4 AND status IN {open}"
     );
     let changed = on_tx!(tx, t => {
-        sqlx::query(&sql).bind(status).bind(reason).bind(now).bind(id).execute(&mut **t).await?.rows_affected()
+        sqlx::query(&sql).bind(status.as_str()).bind(reason).bind(now).bind(id).execute(&mut **t).await?.rows_affected()
     });
     Ok(changed == 1)
 }

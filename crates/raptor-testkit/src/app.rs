@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use raptor_api::mail::{Mailer, OutboxMailer};
 use raptor_api::{ApiConfig, AppState, WebhookSecrets};
+use raptor_app::mail::Mailer;
+use raptor_app::market::BarSource;
+use raptor_app::{App, Clock};
 use raptor_store::Db;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -42,21 +44,17 @@ impl TestApp {
     /// A server to configure before it starts.
     pub fn builder(db: Db) -> TestAppBuilder {
         TestAppBuilder {
-            mailer: Arc::new(OutboxMailer::new(db.clone())),
-            db,
+            app: App::new(db),
             origin: None,
             webhooks: WebhookSecrets::default(),
-            bar_source: None,
         }
     }
 
     async fn start(builder: TestAppBuilder) -> Self {
         let TestAppBuilder {
-            db,
-            mailer,
+            app,
             origin,
             webhooks,
-            bar_source,
         } = builder;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("bound address");
@@ -68,10 +66,7 @@ impl TestApp {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let mut state = AppState::new(db, config, mailer);
-        if let Some(source) = bar_source {
-            state = state.with_bar_source(source);
-        }
+        let state = AppState::new(app, config);
         let task = tokio::spawn(raptor_api::serve(listener, state, shutdown));
         Self {
             base_url: format!("http://{addr}"),
@@ -124,23 +119,27 @@ impl TestApp {
 
 /// Configuration of a [`TestApp`] before it starts.
 pub struct TestAppBuilder {
-    db: Db,
-    mailer: Arc<dyn Mailer>,
+    app: App,
     origin: Option<String>,
     webhooks: WebhookSecrets,
-    bar_source: Option<Arc<dyn raptor_api::market::BarSource>>,
 }
 
 impl TestAppBuilder {
     /// Fetches missing bars from `source`.
-    pub fn bar_source(mut self, source: Arc<dyn raptor_api::market::BarSource>) -> Self {
-        self.bar_source = Some(source);
+    pub fn bar_source(mut self, source: Arc<dyn BarSource>) -> Self {
+        self.app = self.app.with_bar_source(source);
         self
     }
 
     /// Sends email through `mailer` instead of the outbox.
     pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
-        self.mailer = mailer;
+        self.app = self.app.with_mailer(mailer);
+        self
+    }
+
+    /// Reads the time from `clock` (a [`raptor_app::FixedClock`] to fix it).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.app = self.app.with_clock(clock);
         self
     }
 

@@ -85,7 +85,7 @@ pub(crate) async fn regenerate(
     })
     .await
     .map_err(internal)??;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     backup_codes::replace(&mut tx, current.user.id, &hashes, now).await?;
     let entry = current.own_action(&client, "backup_codes.generate", Value::Null);
@@ -121,7 +121,7 @@ pub(crate) async fn login(
             "that email and backup code do not match an unused code",
         )
     };
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let user = users::by_email(&state.db, email.as_str()).await?;
     let candidates = match &user {
         Some(user) => backup_codes::unused(&state.db, user.id).await?,

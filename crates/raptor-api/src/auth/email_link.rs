@@ -13,9 +13,9 @@ use serde_json::json;
 use super::{complete_sign_in, event};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
-use crate::mail::OutgoingEmail;
-use crate::secrets::{new_token, token_hash};
 use crate::{AppState, Problem};
+use raptor_app::mail::OutgoingEmail;
+use raptor_app::secrets::{new_token, token_hash};
 
 /// How long a link works.
 const LINK_TTL: Duration = Duration::minutes(15);
@@ -35,7 +35,7 @@ pub(crate) async fn request(
     limits::check(&state, limits::EMAIL_LINK_PER_IP, client.ip_key()).await?;
     let email = Email::parse(&req.email).map_err(Problem::invalid)?;
     limits::check(&state, limits::EMAIL_LINK_PER_ACCOUNT, email.as_str()).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     if let Some(user) = users::by_email(&state.db, email.as_str())
         .await?
         .filter(users::User::is_active)
@@ -96,7 +96,7 @@ pub(crate) async fn login(
     ApiJson(req): ApiJson<LinkLogin>,
 ) -> Result<impl IntoResponse, Problem> {
     limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     let user_id = tokens::use_email_login(&mut tx, &token_hash(&req.token), now).await?;
     let user = match user_id {

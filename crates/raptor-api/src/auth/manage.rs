@@ -63,7 +63,7 @@ pub(crate) async fn logout(
     current: CurrentSession,
     client: ClientInfo,
 ) -> Result<impl IntoResponse, Problem> {
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     sessions::revoke(&mut tx, current.user.id, current.session.id, now).await?;
     let entry = current.own_action(&client, "auth.logout", Value::Null);
@@ -79,7 +79,7 @@ pub(crate) async fn sessions(
     State(state): State<AppState>,
     current: CurrentSession,
 ) -> Result<Json<Vec<SessionView>>, Problem> {
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let list = sessions::of_user(&state.db, current.user.id, now, now - IDLE_TIMEOUT).await?;
     Ok(Json(
         list.iter().map(|s| view(s, current.session.id)).collect(),
@@ -92,7 +92,7 @@ pub(crate) async fn revoke_session(
     client: ClientInfo,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, Problem> {
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     if !sessions::revoke(&mut tx, current.user.id, id, now).await? {
         return Err(Problem::not_found(format!("you have no live session {id}")));
@@ -140,7 +140,7 @@ pub(crate) async fn delete_passkey(
     client: ClientInfo,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, Problem> {
-    let now = raptor_store::clock::now();
+    let now = state.now();
     let mut tx = state.db.begin().await?;
     match passkeys::delete(&mut tx, current.user.id, id).await? {
         Removal::NotFound => Err(Problem::not_found(format!("you have no passkey {id}"))),

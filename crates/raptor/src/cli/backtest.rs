@@ -1,10 +1,11 @@
-//! `raptor backtest …`: the API's backtest from a shell (printed, not stored).
+//! `raptor backtest …`: the app's backtest from a shell (printed, not stored).
 
 use std::process::ExitCode;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
-use raptor_api::backtests::{self, Request};
+use raptor_app::backtests::{self, Request};
+use raptor_app::App;
 use raptor_domain::backtest::Strategy;
 use raptor_store::DatabaseUrl;
 use rust_decimal::Decimal;
@@ -79,9 +80,12 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
         initial_cash: Some(args.initial_cash),
     };
     let db = connect_app(url, false).await?;
-    let report = backtests::run(&db, &request).await;
+    let report = backtests::run(&App::new(db.clone()), &request).await;
     db.close().await;
-    let report = report.map_err(|p| CliError::Refused(p.detail))?;
+    let report = report.map_err(|err| match err {
+        backtests::BacktestError::Store(err) => CliError::from(err),
+        other => CliError::Refused(other.to_string()),
+    })?;
     if args.json {
         println!("{}", report.to_json(None));
         return Ok(ExitCode::SUCCESS);

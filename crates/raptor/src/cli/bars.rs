@@ -10,11 +10,13 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use raptor_app::market::{self, BarsError};
+use raptor_app::App;
 use raptor_domain::calendar;
 use raptor_domain::timeframe::Timeframe;
 use raptor_domain::walk;
-use raptor_store::market::{self, StoredBar};
-use raptor_store::{DatabaseUrl, Db};
+use raptor_store::market::StoredBar;
+use raptor_store::DatabaseUrl;
 
 use super::{connect_app, CliError};
 
@@ -66,21 +68,22 @@ pub enum BarsCommand {
 impl BarsCommand {
     pub async fn run(self, url: &DatabaseUrl) -> Result<ExitCode, CliError> {
         let db = connect_app(url, false).await?;
+        let app = App::new(db.clone());
         let result = match self {
             BarsCommand::Import {
                 file,
                 symbol,
                 timeframe,
                 batch,
-            } => import(&db, &file, symbol.as_deref(), &timeframe, batch).await,
-            BarsCommand::Demo { symbols, sessions } => demo(&db, &symbols, sessions).await,
+            } => import(&app, &file, symbol.as_deref(), &timeframe, batch).await,
+            BarsCommand::Demo { symbols, sessions } => demo(&app, &symbols, sessions).await,
             BarsCommand::Fetch {
                 symbol,
                 timeframe,
                 start,
                 end,
                 alpaca,
-            } => fetch(&db, &symbol, &timeframe, start, end, &alpaca).await,
+            } => fetch(&app, &symbol, &timeframe, start, end, &alpaca).await,
         };
         db.close().await;
         result
@@ -91,22 +94,18 @@ fn refused(message: impl Into<String>) -> CliError {
     CliError::Refused(message.into())
 }
 
-async fn write(
-    db: &Db,
-    symbol: &str,
-    timeframe: &str,
-    bars: &[StoredBar],
-) -> Result<u64, CliError> {
-    let mut tx = db.begin().await?;
-    let written = market::upsert_bars(&mut tx, symbol, timeframe, bars).await?;
-    tx.commit().await?;
-    Ok(written)
+impl From<BarsError> for CliError {
+    fn from(err: BarsError) -> Self {
+        match err {
+            BarsError::Store(err) => err.into(),
+            other => refused(other.to_string()),
+        }
+    }
 }
 
 /// Lets the trading runtime fill resting orders against what was just written.
-async fn run_runtime(db: &Db, symbols: impl IntoIterator<Item = String>) -> Result<(), CliError> {
-    for symbol in symbols {
-        let matched = raptor_api::trading::engine::match_symbol(db, &symbol).await?;
+async fn run_runtime(app: &App, symbols: impl IntoIterator<Item = String>) -> Result<(), CliError> {
+    for (symbol, matched) in market::match_symbols(app, symbols).await? {
         if matched.filled + matched.rejected + matched.expired > 0 {
             println!(
                 "{symbol}: {} orders filled, {} rejected, {} expired",
@@ -232,7 +231,7 @@ fn progress(total_bytes: u64) -> ProgressBar {
 }
 
 async fn import(
-    db: &Db,
+    app: &App,
     file: &PathBuf,
     symbol: Option<&str>,
     timeframe: &str,
@@ -262,9 +261,7 @@ async fn import(
         return Err(refused("give --symbol or a symbol column"));
     }
     for known in fixed.iter() {
-        if market::symbol(db, known).await?.is_none() {
-            return Err(refused(format!("{known} is not a listed symbol")));
-        }
+        market::require_listed(app, known).await?;
     }
     let bar = progress(size);
     let started = std::time::Instant::now();
@@ -288,14 +285,7 @@ async fn import(
         if pending.len() >= batch || (!more && !pending.is_empty()) {
             // One transaction per batch: a bad row above stops the import before its batch
             // is written, and re-running the file is harmless.
-            let mut tx = db.begin().await?;
-            pending.sort_by(|a, b| a.0.cmp(&b.0));
-            for group in pending.chunk_by(|a, b| a.0 == b.0) {
-                let bars: Vec<StoredBar> = group.iter().map(|(_, b)| b.clone()).collect();
-                market::upsert_bars(&mut tx, &group[0].0, timeframe.as_str(), &bars).await?;
-                symbols.insert(group[0].0.clone());
-            }
-            tx.commit().await?;
+            symbols.extend(market::store_batch(app, timeframe, &mut pending).await?);
             let pending_len = pending.len() as u64;
             written += pending_len;
             pending.clear();
@@ -319,7 +309,7 @@ async fn import(
         symbols.iter().cloned().collect::<Vec<_>>().join(", "),
         written as f64 / seconds.max(1e-9)
     );
-    run_runtime(db, symbols).await?;
+    run_runtime(app, symbols).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -338,11 +328,11 @@ fn stored(bars: &[raptor_domain::Bar]) -> Vec<StoredBar> {
         .collect()
 }
 
-async fn demo(db: &Db, symbols: &[String], sessions: usize) -> Result<ExitCode, CliError> {
+async fn demo(app: &App, symbols: &[String], sessions: usize) -> Result<ExitCode, CliError> {
     if !(1..=60).contains(&sessions) {
         return Err(refused("--sessions must be between 1 and 60"));
     }
-    let now = raptor_store::clock::now();
+    let now = app.now();
     let recent = calendar::last_sessions(now, sessions);
     let Some(first) = recent.first() else {
         return Err(refused("no recent trading sessions found"));
@@ -355,9 +345,7 @@ async fn demo(db: &Db, symbols: &[String], sessions: usize) -> Result<ExitCode, 
     let mut names = Vec::new();
     for raw in symbols {
         let symbol = raw.trim().to_uppercase();
-        if market::symbol(db, &symbol).await?.is_none() {
-            return Err(refused(format!("{symbol} is not a listed symbol")));
-        }
+        market::require_listed(app, &symbol).await?;
         let start_price = 50.0 + (walk::seed_for(&symbol) % 40_000) as f64 / 100.0;
         // Minute bars must not run past now: drop the part of today's session still to come.
         let minutes: Vec<raptor_domain::Bar> = walk::minute_walk(&symbol, start_price, &recent)
@@ -367,25 +355,21 @@ async fn demo(db: &Db, symbols: &[String], sessions: usize) -> Result<ExitCode, 
         let Some(opening) = minutes.first().map(|b| b.open) else {
             continue;
         };
-        let mut total = write(db, &symbol, Timeframe::Min1.as_str(), &stored(&minutes)).await?;
+        let mut total =
+            market::store_bars(app, &symbol, Timeframe::Min1, &stored(&minutes)).await?;
         for tf in [
             Timeframe::Min5,
             Timeframe::Min15,
             Timeframe::Hour1,
             Timeframe::Day1,
         ] {
-            total += write(
-                db,
-                &symbol,
-                tf.as_str(),
-                &stored(&walk::aggregate(&minutes, tf)),
-            )
-            .await?;
+            total += market::store_bars(app, &symbol, tf, &stored(&walk::aggregate(&minutes, tf)))
+                .await?;
         }
-        total += write(
-            db,
+        total += market::store_bars(
+            app,
             &symbol,
-            Timeframe::Day1.as_str(),
+            Timeframe::Day1,
             &stored(&walk::daily_walk(&symbol, opening, &history)),
         )
         .await?;
@@ -396,12 +380,12 @@ async fn demo(db: &Db, symbols: &[String], sessions: usize) -> Result<ExitCode, 
         );
         names.push(symbol);
     }
-    run_runtime(db, names).await?;
+    run_runtime(app, names).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn fetch(
-    db: &Db,
+    app: &App,
     symbol: &str,
     timeframe: &str,
     start: DateTime<Utc>,
@@ -412,22 +396,23 @@ async fn fetch(
         .parse()
         .map_err(|e: raptor_domain::UnknownTimeframe| refused(e.to_string()))?;
     let symbol = symbol.to_uppercase();
-    if market::symbol(db, &symbol).await?.is_none() {
-        return Err(refused(format!("{symbol} is not a listed symbol")));
-    }
     let source = alpaca.source().ok_or_else(|| {
         refused("set ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY to fetch from Alpaca")
     })?;
-    let bars = source
-        .bars(&symbol, timeframe, start, end.unwrap_or_else(Utc::now))
-        .await
-        .map_err(refused)?;
-    let written = write(db, &symbol, timeframe.as_str(), &bars).await?;
+    let end = end.unwrap_or_else(|| app.now());
+    let done = market::fetch_bars(app, &source, &symbol, timeframe, start, end).await?;
     println!(
-        "Fetched {} {} bars for {symbol} from Alpaca ({written} written)",
-        bars.len(),
-        timeframe.as_str()
+        "Fetched {} {} bars for {symbol} from Alpaca ({} written)",
+        done.fetched,
+        timeframe.as_str(),
+        done.written
     );
-    run_runtime(db, [symbol]).await?;
+    let m = done.matched;
+    if m.filled + m.rejected + m.expired > 0 {
+        println!(
+            "{symbol}: {} orders filled, {} rejected, {} expired",
+            m.filled, m.rejected, m.expired
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -134,7 +134,7 @@ pub struct AlpacaArgs {
     #[arg(long, env = "ALPACA_API_SECRET_KEY", hide_env_values = true)]
     alpaca_secret_key: Option<String>,
     /// Alpaca market data base URL.
-    #[arg(long, env = "RAPTOR_ALPACA_DATA_URL", default_value = raptor_api::alpaca::DATA_URL)]
+    #[arg(long, env = "RAPTOR_ALPACA_DATA_URL", default_value = raptor_app::alpaca::DATA_URL)]
     alpaca_data_url: String,
     /// Data feed: `iex` (free) or `sip`.
     #[arg(long, env = "ALPACA_DATA_FEED", default_value = "iex")]
@@ -146,13 +146,13 @@ pub struct AlpacaArgs {
 
 impl AlpacaArgs {
     /// The bar source, when both keys are set.
-    pub fn source(&self) -> Option<raptor_api::alpaca::AlpacaBars> {
+    pub fn source(&self) -> Option<raptor_app::alpaca::AlpacaBars> {
         let key = self.alpaca_key_id.as_deref().filter(|k| !k.is_empty())?;
         let secret = self
             .alpaca_secret_key
             .as_deref()
             .filter(|s| !s.is_empty())?;
-        Some(raptor_api::alpaca::AlpacaBars::new(
+        Some(raptor_app::alpaca::AlpacaBars::new(
             &self.alpaca_data_url,
             key,
             secret,

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Args;
-use raptor_api::mail::{Mailer, OutboxMailer, PostmarkMailer};
 use raptor_api::{ApiConfig, AppState, WebhookSecrets};
+use raptor_app::mail::PostmarkMailer;
+use raptor_app::{trading, upkeep, App};
 use raptor_domain::Role;
-use raptor_store::{users, DatabaseUrl, Db};
+use raptor_store::{users, DatabaseUrl};
 use tokio::net::TcpListener;
 
 use super::{connect_app, AlpacaArgs, CliError};
@@ -78,14 +79,18 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
     } else {
         (owner, None)
     };
-    let mailer: Arc<dyn Mailer> = match args
+    let mut app = App::new(db.clone());
+    if let Some(token) = args
         .postmark_server_token
         .as_deref()
         .filter(|t| !t.is_empty())
     {
-        Some(token) => Arc::new(PostmarkMailer::new(&args.postmark_api_url, token)),
-        None => Arc::new(OutboxMailer::new(db.clone())),
-    };
+        app = app.with_mailer(Arc::new(PostmarkMailer::new(&args.postmark_api_url, token)));
+    }
+    if let Some(source) = args.alpaca.source() {
+        tracing::info!("Missing bars are fetched from Alpaca ({source:?})");
+        app = app.with_bar_source(Arc::new(source));
+    }
     if users::count_with_role(&db, Role::Admin).await? == 0 {
         tracing::info!(
             "No admin yet. Run `raptor admin bootstrap-token` and sign up with the token it prints \
@@ -121,16 +126,12 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         "Listening on http://{local} (public URL {})",
         config.public_url
     );
-    let mut state = AppState::new(db.clone(), config, mailer);
+    let mut state = AppState::new(app.clone(), config);
     if let Some(revision) = revision {
         state = state.with_fixed_revision(revision);
     }
-    if let Some(source) = args.alpaca.source() {
-        tracing::info!("Missing bars are fetched from Alpaca ({source:?})");
-        state = state.with_bar_source(Arc::new(source));
-    }
-    let janitor = tokio::spawn(sweep_expired(db.clone()));
-    let runtime = tokio::spawn(trading_runtime(db.clone()));
+    let janitor = tokio::spawn(upkeep(app.clone()));
+    let runtime = tokio::spawn(trading_runtime(app));
     raptor_api::serve(listener, state, shutdown_signal())
         .await
         .map_err(|source| CliError::Io {
@@ -144,33 +145,22 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every few minutes, removes what can no longer be used (ceremonies past their expiry and
-/// rate-limit windows older than a day) and keeps the trace partitions ahead. Failures are
-/// logged and retried next time.
-async fn sweep_expired(db: Db) {
+/// Every few minutes, removes what can no longer be used and keeps the trace partitions
+/// ahead. Failures are logged and retried next time.
+async fn upkeep(app: App) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
     loop {
         every.tick().await;
-        let now = raptor_store::clock::now();
-        let swept = async {
-            let ceremonies = raptor_store::passkeys::purge_ceremonies(&db, now).await?;
-            let windows =
-                raptor_store::rate_limits::purge(&db, now - chrono::Duration::days(1)).await?;
-            Ok::<_, raptor_store::StoreError>((ceremonies, windows))
-        };
-        match swept.await {
-            Ok((0, 0)) => {}
-            Ok((ceremonies, windows)) => {
-                tracing::debug!(
-                    ceremonies,
-                    windows,
-                    "swept expired ceremonies and rate-limit windows"
-                );
-            }
+        match upkeep::sweep_expired(&app).await {
+            Ok(swept) if swept == upkeep::Swept::default() => {}
+            Ok(swept) => tracing::debug!(
+                ceremonies = swept.ceremonies,
+                windows = swept.rate_limit_windows,
+                "swept expired ceremonies and rate-limit windows"
+            ),
             Err(err) => tracing::warn!(%err, "sweeping expired rows failed"),
         }
-        // Trace partitions for this month and the next three, ahead of their first row.
-        if let Err(err) = raptor_store::traces::ensure_partitions(&db, 3).await {
+        if let Err(err) = upkeep::keep_trace_partitions_ahead(&app).await {
             tracing::warn!(
                 %err,
                 "keeping trace partitions ahead failed; new traces wait in the DEFAULT partition \
@@ -182,11 +172,11 @@ async fn sweep_expired(db: Db) {
 
 /// The trading runtime: fills resting orders against bars that arrived since, and expires day
 /// orders after the close. Bar ingestion runs it too; this catches everything else.
-async fn trading_runtime(db: Db) {
+async fn trading_runtime(app: App) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
     loop {
         every.tick().await;
-        match raptor_api::trading::engine::match_all(&db).await {
+        match trading::match_all(&app).await {
             Ok(m) if m.filled + m.rejected + m.expired > 0 => {
                 tracing::info!(
                     filled = m.filled,

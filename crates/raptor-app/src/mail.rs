@@ -5,8 +5,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
 use raptor_store::Db;
 use serde::Serialize;
+
+use crate::Clock;
 use serde_json::json;
 
 /// One message.
@@ -56,12 +60,13 @@ pub trait Mailer: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct OutboxMailer {
     db: Db,
+    clock: Arc<dyn Clock>,
 }
 
 impl OutboxMailer {
-    /// An outbox in the application database.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// An outbox in the application database, stamped by `clock`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
     }
 }
 
@@ -70,7 +75,7 @@ impl Mailer for OutboxMailer {
         Box::pin(async move {
             let message =
                 serde_json::to_value(email).map_err(|e| MailError::Transport(e.to_string()))?;
-            raptor_store::outbox::store(&self.db, &message, raptor_store::clock::now()).await?;
+            raptor_store::outbox::store(&self.db, &message, self.clock.now()).await?;
             tracing::info!(
                 tag = email.tag,
                 "email written to the local outbox (no POSTMARK_SERVER_TOKEN)"

@@ -2,9 +2,11 @@
 //! Every change locks the account row first, so concurrent orders cannot share cash.
 
 use chrono::{DateTime, Utc};
-use raptor_domain::orders::{OrderType, Side, Terms};
+use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
 use raptor_store::trading::{self, Account, NewOrder, Order, Position};
-use raptor_store::{market, Db, DbDecimal, StoreError, Tx};
+use raptor_store::{market, DbDecimal, StoreError, Tx};
+
+use crate::App;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 /// Decimal places kept for quantities and money.
@@ -53,13 +55,13 @@ pub enum Refusal {
     Store(#[from] StoreError),
 }
 
-pub(crate) fn terms(order: &Order) -> Option<Terms> {
-    Some(Terms {
-        side: order.side.parse().ok()?,
-        order_type: order.order_type.parse().ok()?,
+fn terms(order: &Order) -> Terms {
+    Terms {
+        side: order.side,
+        order_type: order.order_type,
         limit_price: order.limit_price.map(|p| p.0),
         stop_price: order.stop_price.map(|p| p.0),
-    })
+    }
 }
 
 /// The price a working buy order reserves cash at.
@@ -76,7 +78,7 @@ async fn buying_power(
     let open = trading::open_orders_in(tx, account.id).await?;
     let reserved: Decimal = open
         .iter()
-        .filter(|o| o.side == "buy")
+        .filter(|o| o.side == Side::Buy)
         .filter_map(|o| Some(o.qty?.0 * reserve_price(o, last)?))
         .sum();
     Ok(account.cash.0 - reserved)
@@ -90,7 +92,7 @@ async fn sellable(tx: &mut Tx, account_id: i64, symbol: &str) -> Result<Decimal,
     let selling: Decimal = trading::open_orders_in(tx, account_id)
         .await?
         .iter()
-        .filter(|o| o.side == "sell" && o.symbol == symbol)
+        .filter(|o| o.side == Side::Sell && o.symbol == symbol)
         .filter_map(|o| o.qty.map(|q| q.0))
         .sum();
     Ok(held - selling)
@@ -110,7 +112,7 @@ async fn apply_fill(
     let (old_qty, old_cost) = held.map_or((Decimal::ZERO, Decimal::ZERO), |p| {
         (p.qty.0, p.cost_basis.0)
     });
-    let (cash, new_qty, new_cost) = if order.side == "buy" {
+    let (cash, new_qty, new_cost) = if order.side == Side::Buy {
         (account.cash.0 - amount, old_qty + qty, old_cost + amount)
     } else {
         let remaining = old_qty - qty;
@@ -148,7 +150,7 @@ pub struct Submission {
     /// Terms.
     pub terms: Terms,
     /// Time in force.
-    pub time_in_force: &'static str,
+    pub time_in_force: TimeInForce,
     /// Quantity, or…
     pub qty: Option<Decimal>,
     /// …an amount of money (market orders only).
@@ -157,7 +159,8 @@ pub struct Submission {
 
 /// Submits an order: stores it and fills it at once when marketable. IOC and FOK orders that
 /// cannot fill at once are stored canceled, as Alpaca reports them.
-pub async fn submit(db: &Db, account_id: i64, s: &Submission) -> Result<Order, Refusal> {
+pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order, Refusal> {
+    let db = &app.db;
     let last = market::latest_bar(db, &s.symbol)
         .await?
         .map(|b| price(b.close));
@@ -173,7 +176,7 @@ pub async fn submit(db: &Db, account_id: i64, s: &Submission) -> Result<Order, R
             .unwrap_or_default(),
         _ => return Err(Refusal::NoPrice(s.symbol.clone())),
     };
-    let now = raptor_store::clock::now();
+    let now = app.now();
     let mut tx = db.begin().await?;
     let account = trading::lock_account(&mut tx, account_id).await?;
     if trading::kill_switch_in(&mut tx, account_id).await? {
@@ -203,24 +206,24 @@ pub async fn submit(db: &Db, account_id: i64, s: &Submission) -> Result<Order, R
         }
     }
     let rests = immediate.is_none();
-    let status = if rests && matches!(s.time_in_force, "ioc" | "fok") {
-        "canceled"
+    let status = if rests && matches!(s.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
+        OrderStatus::Canceled
     } else {
-        "new"
+        OrderStatus::New
     };
     let new = NewOrder {
         account_id,
         client_order_id: &s.client_order_id,
         symbol: &s.symbol,
-        side: s.terms.side.as_str(),
-        order_type: s.terms.order_type.as_str(),
+        side: s.terms.side,
+        order_type: s.terms.order_type,
         time_in_force: s.time_in_force,
         qty: s.qty.or(Some(qty)).filter(|_| s.notional.is_none()),
         notional: s.notional,
         limit_price: s.terms.limit_price,
         stop_price: s.terms.stop_price,
         status,
-        reject_reason: (status == "canceled").then_some("not marketable on submission"),
+        reject_reason: (status == OrderStatus::Canceled).then_some("not marketable on submission"),
     };
     let order = trading::insert_order(&mut tx, &new, now).await?;
     if let Some(fill_price) = immediate {
@@ -232,11 +235,12 @@ pub async fn submit(db: &Db, account_id: i64, s: &Submission) -> Result<Order, R
 }
 
 /// Cancels a working order; None when it is no longer cancelable.
-pub async fn cancel(db: &Db, account_id: i64, id: i64) -> Result<Option<Order>, StoreError> {
-    let now = raptor_store::clock::now();
+pub async fn cancel(app: &App, account_id: i64, id: i64) -> Result<Option<Order>, StoreError> {
+    let db = &app.db;
+    let now = app.now();
     let mut tx = db.begin().await?;
     trading::lock_account(&mut tx, account_id).await?;
-    let canceled = trading::end_order(&mut tx, id, "canceled", None, now).await?;
+    let canceled = trading::end_order(&mut tx, id, OrderStatus::Canceled, None, now).await?;
     tx.commit().await?;
     if !canceled {
         return Ok(None);
@@ -274,12 +278,13 @@ fn day_end(submitted: DateTime<Utc>) -> Option<DateTime<Utc>> {
 
 /// Fills resting orders on `symbol` against bars that began after they were placed, oldest
 /// order first, and expires day orders whose trading day has ended.
-pub async fn match_symbol(db: &Db, symbol: &str) -> Result<Matched, StoreError> {
+pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError> {
+    let db = &app.db;
     let mut matched = Matched::default();
-    let now = raptor_store::clock::now();
+    let now = app.now();
     for order in trading::open_orders_for_symbol(db, symbol).await? {
-        let Some(terms) = terms(&order) else { continue };
-        let expires = (order.time_in_force == "day")
+        let terms = terms(&order);
+        let expires = (order.time_in_force == TimeInForce::Day)
             .then(|| day_end(order.submitted_at))
             .flatten();
         // Good-till-canceled orders look ten years ahead: further than any stored bar.
@@ -312,7 +317,7 @@ pub async fn match_symbol(db: &Db, symbol: &str) -> Result<Matched, StoreError> 
         let Some(current) = trading::order_in(&mut tx, order.account_id, order.id).await? else {
             continue;
         };
-        if !matches!(current.status.as_str(), "new" | "accepted") {
+        if !current.status.is_open() {
             continue;
         }
         match fill {
@@ -340,7 +345,7 @@ pub async fn match_symbol(db: &Db, symbol: &str) -> Result<Matched, StoreError> 
                     trading::end_order(
                         &mut tx,
                         current.id,
-                        "rejected",
+                        OrderStatus::Rejected,
                         Some("insufficient buying power or position at fill"),
                         now,
                     )
@@ -352,7 +357,7 @@ pub async fn match_symbol(db: &Db, symbol: &str) -> Result<Matched, StoreError> 
                 trading::end_order(
                     &mut tx,
                     current.id,
-                    "expired",
+                    OrderStatus::Expired,
                     Some("day order not filled by the close"),
                     now,
                 )
@@ -367,10 +372,10 @@ pub async fn match_symbol(db: &Db, symbol: &str) -> Result<Matched, StoreError> 
 }
 
 /// Runs [`match_symbol`] for every symbol with working orders.
-pub async fn match_all(db: &Db) -> Result<Matched, StoreError> {
+pub async fn match_all(app: &App) -> Result<Matched, StoreError> {
     let mut total = Matched::default();
-    for symbol in trading::symbols_with_open_orders(db).await? {
-        let m = match_symbol(db, &symbol).await?;
+    for symbol in trading::symbols_with_open_orders(&app.db).await? {
+        let m = match_symbol(app, &symbol).await?;
         total.filled += m.filled;
         total.rejected += m.rejected;
         total.expired += m.expired;

@@ -1,0 +1,185 @@
+//! The WebAuthn ceremonies, one module each: sign-up, sign-in and adding a passkey.
+//!
+//! Each ceremony is two requests. The first stores the library's state under the hash of a
+//! random ceremony id and returns the options; the second takes that state back, atomically
+//! and once, and verifies the authenticator's answer against it.
+
+mod add_passkey;
+mod sign_in;
+mod sign_up;
+
+use chrono::Duration;
+use raptor_domain::Role;
+use raptor_store::passkeys::{self, NewPasskey};
+use raptor_store::{audit, users};
+use serde::Serialize;
+use serde_json::{json, Value};
+use webauthn_rs::prelude::{CreationChallengeResponse, Credential, Passkey, WebauthnError};
+use webauthn_rs_proto::ResidentKeyRequirement;
+
+use super::event;
+use crate::extract::ClientInfo;
+use crate::{AppState, Problem};
+use raptor_app::secrets::{new_token, token_hash};
+
+pub(crate) use add_passkey::{add_passkey, add_passkey_options, PasskeyView};
+pub(crate) use sign_in::{login, login_options};
+pub(crate) use sign_up::{register, register_options};
+
+/// How long a ceremony may take from options to answer.
+const CEREMONY_TTL: Duration = Duration::minutes(5);
+/// The options answer: the ceremony handle and the browser's `publicKey` options.
+#[derive(Serialize)]
+pub(crate) struct Options<T: Serialize> {
+    ceremony_id: String,
+    #[serde(flatten)]
+    options: T,
+}
+
+/// Who signed in, as answered by sign-up, sign-in and `GET /api/auth/session`.
+#[derive(Serialize)]
+pub(crate) struct SignedIn {
+    pub user: UserView,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct UserView {
+    pub id: i64,
+    pub email: String,
+    pub display_name: String,
+}
+
+impl From<&users::User> for UserView {
+    fn from(user: &users::User) -> Self {
+        Self {
+            id: user.id,
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+        }
+    }
+}
+
+/// Prefers a discoverable credential, so people can sign in without typing their email. The
+/// library asks for none; browsers create one whenever the authenticator can, and
+/// authenticators that cannot still register (sign-in then names the account).
+fn discoverable(mut options: CreationChallengeResponse) -> CreationChallengeResponse {
+    if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+        selection.resident_key = Some(ResidentKeyRequirement::Preferred);
+        selection.require_resident_key = false;
+    }
+    options
+}
+
+fn internal(err: impl std::fmt::Display) -> Problem {
+    Problem::internal(&err)
+}
+
+fn rejected(err: &WebauthnError) -> Problem {
+    match err {
+        WebauthnError::CredentialPossibleCompromise => Problem::unauthorized(
+            "counter_regressed",
+            "this passkey's signature counter went backwards; it may have been cloned",
+        ),
+        other => Problem::unauthorized(
+            "passkey_rejected",
+            format!("the passkey answer was rejected: {other}"),
+        ),
+    }
+}
+
+async fn store_ceremony(
+    state: &AppState,
+    kind: &str,
+    user_id: Option<i64>,
+    ceremony_state: Value,
+    context: Option<Value>,
+) -> Result<String, Problem> {
+    let ceremony_id = new_token();
+    let now = state.now();
+    passkeys::begin_ceremony(
+        &state.db,
+        &token_hash(&ceremony_id),
+        kind,
+        user_id,
+        &ceremony_state,
+        context.as_ref(),
+        now,
+        now + CEREMONY_TTL,
+    )
+    .await?;
+    Ok(ceremony_id)
+}
+
+/// Takes a ceremony once; unknown, replayed and expired handles are refused (and audited).
+async fn take_ceremony(
+    state: &AppState,
+    kind: &str,
+    ceremony_id: &str,
+    client: &ClientInfo,
+) -> Result<passkeys::Ceremony, Problem> {
+    let taken = passkeys::take_ceremony(&state.db, &token_hash(ceremony_id), kind).await?;
+    let now = state.now();
+    let refusal = match &taken {
+        None => Some(Problem::bad_request(
+            "unknown_ceremony",
+            "this ceremony is unknown or was already used; start again",
+        )),
+        Some(c) if c.expires_at <= now => Some(Problem::bad_request(
+            "ceremony_expired",
+            "this ceremony expired; start again",
+        )),
+        Some(_) => None,
+    };
+    match (taken, refusal) {
+        (Some(ceremony), None) => Ok(ceremony),
+        (taken, refusal) => {
+            let refusal = refusal.unwrap_or_else(|| internal("ceremony state"));
+            let mut entry = event(
+                if kind == "registration" {
+                    "auth.register"
+                } else {
+                    "auth.login"
+                },
+                "failure",
+                None,
+                client,
+            );
+            entry.actor_user_id = taken.and_then(|c| c.user_id);
+            entry.details = Some(json!({ "reason": refusal.code }));
+            audit::record_alone(&state.db, &entry, now).await?;
+            Err(refusal)
+        }
+    }
+}
+
+/// A newly registered passkey as it is stored. The counter and backup flags are read through
+/// the library's credential type, so a change in webauthn-rs's serialised form cannot silently
+/// zero a counter.
+struct Registered {
+    credential: Credential,
+    /// The passkey as the library serialises it.
+    value: Value,
+}
+
+impl Registered {
+    fn new(passkey: &Passkey) -> Result<Self, Problem> {
+        Ok(Self {
+            credential: Credential::from(passkey.clone()),
+            value: serde_json::to_value(passkey).map_err(internal)?,
+        })
+    }
+
+    /// The row to insert for `user_id`.
+    fn row<'a>(&'a self, user_id: i64, name: &'a str) -> NewPasskey<'a> {
+        NewPasskey {
+            user_id,
+            credential_id: self.credential.cred_id.as_ref(),
+            passkey: &self.value,
+            sign_count: i64::from(self.credential.counter),
+            backup_eligible: self.credential.backup_eligible,
+            backup_state: self.credential.backup_state,
+            name,
+        }
+    }
+}

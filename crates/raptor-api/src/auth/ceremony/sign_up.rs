@@ -1,0 +1,191 @@
+//! Sign-up: a new user, paper account, passkey and session in one transaction.
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::Json;
+use raptor_domain::{DisplayName, Email, Role};
+use raptor_store::passkeys::{self};
+use raptor_store::{audit, tokens, users};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, PasskeyRegistration, RegisterPublicKeyCredential, Uuid,
+};
+
+use super::super::{complete_sign_in, event};
+use crate::extract::{ApiJson, ClientInfo};
+use crate::limits;
+use crate::{AppState, Problem};
+use raptor_app::secrets::token_hash;
+
+use super::{discoverable, internal, store_ceremony, take_ceremony, Options, Registered};
+
+/// Paper cash every new account opens with.
+const OPENING_CASH: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterOptionsRequest {
+    email: String,
+    display_name: String,
+    #[serde(default)]
+    bootstrap_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RegisterRequest {
+    ceremony_id: String,
+    credential: RegisterPublicKeyCredential,
+}
+
+pub(crate) async fn register_options(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<RegisterOptionsRequest>,
+) -> Result<Json<Options<CreationChallengeResponse>>, Problem> {
+    limits::check(&state, limits::OPTIONS_PER_IP, client.ip_key()).await?;
+    let email = Email::parse(&req.email).map_err(Problem::invalid)?;
+    let display_name =
+        DisplayName::parse("display_name", &req.display_name).map_err(Problem::invalid)?;
+    if users::by_email(&state.db, email.as_str()).await?.is_some() {
+        return Err(Problem::conflict(
+            "email_taken",
+            "an account with this email already exists; sign in instead",
+        ));
+    }
+    let now = state.now();
+    if let Some(token) = &req.bootstrap_token {
+        if !tokens::bootstrap_is_valid(&state.db, &token_hash(token), now).await? {
+            return Err(Problem::bad_request(
+                "invalid_bootstrap_token",
+                "the bootstrap token is unknown, used or expired; ask the operator for a new one",
+            ));
+        }
+    }
+    let user_handle = Uuid::new_v4();
+    let (options, registration) = state
+        .config
+        .webauthn
+        .start_passkey_registration(user_handle, email.as_str(), display_name.as_str(), None)
+        .map_err(internal)?;
+    let context = json!({
+        "purpose": "sign_up",
+        "email": email.as_str(),
+        "display_name": display_name.as_str(),
+        "user_handle": user_handle,
+        "bootstrap_token": req.bootstrap_token,
+    });
+    let registration = serde_json::to_value(&registration).map_err(internal)?;
+    let ceremony_id =
+        store_ceremony(&state, "registration", None, registration, Some(context)).await?;
+    Ok(Json(Options {
+        ceremony_id,
+        options: discoverable(options),
+    }))
+}
+
+#[derive(Deserialize)]
+struct SignUpContext {
+    purpose: String,
+    email: String,
+    display_name: String,
+    user_handle: Uuid,
+    bootstrap_token: Option<String>,
+}
+
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    let ceremony = take_ceremony(&state, "registration", &req.ceremony_id, &client).await?;
+    let context: SignUpContext = ceremony
+        .context
+        .map(|c| serde_json::from_value(c.0))
+        .transpose()
+        .map_err(internal)?
+        .filter(|c: &SignUpContext| c.purpose == "sign_up" && ceremony.user_id.is_none())
+        .ok_or_else(|| Problem::bad_request("wrong_ceremony", "this ceremony is not a sign-up"))?;
+    let registration: PasskeyRegistration =
+        serde_json::from_value(ceremony.state.0).map_err(internal)?;
+    let now = state.now();
+    let passkey = match state
+        .config
+        .webauthn
+        .finish_passkey_registration(&req.credential, &registration)
+    {
+        Ok(passkey) => passkey,
+        Err(err) => {
+            let mut entry = event("auth.register", "failure", None, &client);
+            entry.details = Some(json!({ "reason": err.to_string(), "email": context.email }));
+            audit::record_alone(&state.db, &entry, now).await?;
+            return Err(Problem::bad_request(
+                "passkey_rejected",
+                format!("the passkey was rejected: {err}"),
+            ));
+        }
+    };
+    let registered = Registered::new(&passkey)?;
+
+    let mut tx = state.db.begin().await?;
+    let user = match users::create(
+        &mut tx,
+        &context.email,
+        &context.display_name,
+        context.user_handle.as_bytes(),
+        now,
+    )
+    .await
+    {
+        Ok(user) => user,
+        Err(err) if err.is_unique_violation() => {
+            return Err(Problem::conflict(
+                "email_taken",
+                "an account with this email already exists",
+            ))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    users::open_paper_account(&mut tx, user.id, OPENING_CASH, "USD", now).await?;
+    let inserted = passkeys::insert(&mut tx, &registered.row(user.id, "Passkey"), now).await;
+    match inserted {
+        Err(err) if err.is_unique_violation() => {
+            return Err(Problem::conflict(
+                "credential_registered",
+                "this passkey is already registered",
+            ))
+        }
+        other => other?,
+    };
+    users::grant_role(&mut tx, user.id, Role::Customer, None, now).await?;
+    if let Some(token) = &context.bootstrap_token {
+        if !tokens::use_bootstrap(&mut tx, &token_hash(token), user.id, now).await? {
+            return Err(Problem::bad_request(
+                "invalid_bootstrap_token",
+                "the bootstrap token was used or expired before sign-up finished",
+            ));
+        }
+        users::grant_role(&mut tx, user.id, Role::Admin, None, now).await?;
+        let mut entry = event(
+            "role.grant",
+            "success",
+            Some((user.id, &user.email)),
+            &client,
+        );
+        entry.details = Some(json!({ "role": "admin", "via": "bootstrap_token" }));
+        audit::record(&mut tx, &entry, now).await?;
+    }
+    complete_sign_in(
+        &state,
+        tx,
+        &user,
+        "passkey",
+        "auth.register",
+        None,
+        &client,
+        now,
+    )
+    .await
+}

@@ -1,0 +1,344 @@
+//! Backtests: a built-in strategy over stored bars, run by the pure engine in the domain
+//! crate off the async workers, then stored with its trades and traced.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use raptor_domain::backtest::{self, Bar, Config, Outcome, Strategy};
+use raptor_domain::timeframe::Timeframe;
+use raptor_domain::InvalidInput;
+use raptor_store::backtests::{self, NewBacktest, NewTrade};
+use raptor_store::{market, settings, StoreError};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::traces::Workflow;
+use crate::App;
+
+/// Most bars one run may load.
+const MAX_BARS: i64 = 5_000_000;
+/// Points kept of the equity curve in answers.
+const CURVE_POINTS: usize = 500;
+
+/// Why a backtest did not run or was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// The request breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// No bars in the range.
+    #[error("no {timeframe} bars for {symbol} in that range: import or fetch some first")]
+    NoBars {
+        /// Ticker.
+        symbol: String,
+        /// Timeframe.
+        timeframe: &'static str,
+    },
+    /// The engine refused the run.
+    #[error("{0}")]
+    Failed(String),
+    /// The engine's thread died.
+    #[error("the backtest engine stopped: {0}")]
+    Engine(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl BacktestError {
+    /// The stable problem code, also recorded in the trace.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BacktestError::Invalid(_) => "invalid_field",
+            BacktestError::NoBars { .. } => "no_bars",
+            BacktestError::Failed(_) => "backtest_failed",
+            BacktestError::Engine(_) | BacktestError::Store(_) => "internal_error",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// Ticker.
+    pub symbol: String,
+    /// Bar timeframe (`1Min` … `1Day`).
+    pub timeframe: String,
+    /// First bar time (inclusive).
+    pub start: DateTime<Utc>,
+    /// End of the range (exclusive).
+    pub end: DateTime<Utc>,
+    /// The strategy and its parameters.
+    pub strategy: Strategy,
+    /// Starting cash (default 100,000).
+    #[serde(default)]
+    pub initial_cash: Option<Decimal>,
+}
+
+/// A finished run, ready to store or print.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// What was run (normalised).
+    pub symbol: String,
+    /// Timeframe.
+    pub timeframe: Timeframe,
+    /// Range start.
+    pub start: DateTime<Utc>,
+    /// Range end.
+    pub end: DateTime<Utc>,
+    /// Strategy.
+    pub strategy: Strategy,
+    /// Starting cash.
+    pub initial_cash: Decimal,
+    /// The engine's result.
+    pub outcome: Outcome,
+    /// Engine time, milliseconds (loading excluded).
+    pub elapsed_ms: f64,
+}
+
+impl Report {
+    /// The metrics as stored and answered, with the counts and timing.
+    pub fn metrics_json(&self) -> Value {
+        let mut metrics = json!(self.outcome.metrics);
+        metrics["bars_processed"] = json!(self.outcome.bars_processed);
+        metrics["elapsed_ms"] = json!(self.elapsed_ms);
+        metrics["bars_per_second"] = json!(if self.elapsed_ms > 0.0 {
+            self.outcome.bars_processed as f64 / (self.elapsed_ms / 1000.0)
+        } else {
+            0.0
+        });
+        metrics
+    }
+
+    /// The whole answer.
+    pub fn to_json(&self, id: Option<i64>) -> Value {
+        let curve: Vec<Value> = backtest::downsample(&self.outcome.equity_curve, CURVE_POINTS)
+            .iter()
+            .map(|(t, e)| json!({ "t": t, "equity": e }))
+            .collect();
+        json!({
+            "id": id,
+            "symbol": self.symbol,
+            "timeframe": self.timeframe.as_str(),
+            "start": self.start,
+            "end": self.end,
+            "strategy": self.strategy,
+            "initial_cash": self.initial_cash.normalize().to_string(),
+            "metrics": self.metrics_json(),
+            "trades": self.outcome.trades,
+            "equity_curve": curve,
+            "bars_processed": self.outcome.bars_processed,
+            "elapsed_ms": self.elapsed_ms,
+        })
+    }
+}
+
+/// Loads the bars and runs the engine off the async workers; nothing is stored.
+pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
+    let db = &app.db;
+    let symbol = req.symbol.trim().to_uppercase();
+    if market::symbol(db, &symbol).await?.is_none() {
+        return Err(
+            InvalidInput::new("symbol", format!("'{symbol}' is not a listed symbol")).into(),
+        );
+    }
+    let timeframe: Timeframe = req
+        .timeframe
+        .parse()
+        .map_err(|e| InvalidInput::new("timeframe", e))?;
+    if req.start >= req.end {
+        return Err(InvalidInput::new("end", "must be after start").into());
+    }
+    req.strategy
+        .validate()
+        .map_err(|e| InvalidInput::new("strategy", e))?;
+    let initial_cash = req.initial_cash.unwrap_or(Decimal::from(100_000));
+    if initial_cash <= Decimal::ZERO || initial_cash > Decimal::from(1_000_000_000_000_i64) {
+        return Err(InvalidInput::new(
+            "initial_cash",
+            "must be positive and at most 1,000,000,000,000",
+        )
+        .into());
+    }
+    let stored = market::bars(
+        db,
+        &symbol,
+        timeframe.as_str(),
+        req.start,
+        req.end,
+        None,
+        MAX_BARS + 1,
+    )
+    .await?;
+    if stored.is_empty() {
+        return Err(BacktestError::NoBars {
+            symbol,
+            timeframe: timeframe.as_str(),
+        });
+    }
+    if stored.len() as i64 > MAX_BARS {
+        return Err(InvalidInput::new(
+            "start",
+            format!("the range holds more than {MAX_BARS} bars; narrow it"),
+        )
+        .into());
+    }
+    let bars: Vec<Bar> = stored
+        .iter()
+        .map(|b| Bar {
+            t: b.ts,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        })
+        .collect();
+    let strategy = req.strategy.clone();
+    let config = Config {
+        initial_cash: initial_cash.try_into().unwrap_or(100_000.0),
+        periods_per_year: timeframe.periods_per_year(),
+    };
+    let (outcome, elapsed_ms) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let outcome = backtest::run(&bars, &strategy, &config);
+        (outcome, started.elapsed().as_secs_f64() * 1000.0)
+    })
+    .await
+    .map_err(|e| BacktestError::Engine(e.to_string()))?;
+    let outcome = outcome.map_err(|e| BacktestError::Failed(e.to_string()))?;
+    Ok(Report {
+        symbol,
+        timeframe,
+        start: req.start,
+        end: req.end,
+        strategy: req.strategy.clone(),
+        initial_cash,
+        outcome,
+        elapsed_ms,
+    })
+}
+
+fn decimal(value: f64) -> Decimal {
+    Decimal::try_from(value)
+        .map(|d| d.round_dp(8))
+        .unwrap_or_default()
+}
+
+/// A backtest run for a user and stored, with the trace support staff can read.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    /// The result.
+    pub report: Report,
+    /// The stored backtest's id.
+    pub id: i64,
+    /// The workflow trace's id.
+    pub trace_id: String,
+}
+
+/// Runs a backtest for the user, stores it with its trades, and traces both steps; a refused
+/// or failed run leaves a failed trace.
+pub async fn run_and_store(
+    app: &App,
+    user_id: i64,
+    req: &Request,
+) -> Result<StoredRun, BacktestError> {
+    let started_at = app.now();
+    let mut trace = Workflow::start(
+        app,
+        "backtest",
+        json!({ "user_id": user_id, "symbol": req.symbol, "timeframe": req.timeframe }),
+    )
+    .await;
+    let report = match run(app, req).await {
+        Ok(report) => report,
+        Err(err) => {
+            trace.fail("run", err.code()).await;
+            return Err(err);
+        }
+    };
+    trace
+        .step(
+            "run",
+            "ok",
+            json!({ "bars": report.outcome.bars_processed, "engine_ms": report.elapsed_ms }),
+        )
+        .await;
+    let params = json!(report.strategy);
+    let metrics = report.metrics_json();
+    let trades: Vec<NewTrade> = report
+        .outcome
+        .trades
+        .iter()
+        .flat_map(|t| {
+            [
+                NewTrade {
+                    side: "buy",
+                    qty: decimal(t.qty),
+                    price: decimal(t.entry_price),
+                    executed_at: t.entry_time,
+                    realized_pl: None,
+                },
+                NewTrade {
+                    side: "sell",
+                    qty: decimal(t.qty),
+                    price: decimal(t.exit_price),
+                    executed_at: t.exit_time,
+                    realized_pl: Some(decimal(t.pnl)),
+                },
+            ]
+        })
+        .collect();
+    let finished_at = app.now();
+    let stored = async {
+        let mut tx = app.db.begin().await?;
+        let id = backtests::insert(
+            &mut tx,
+            &NewBacktest {
+                user_id,
+                strategy: report.strategy.name(),
+                params: &params,
+                symbol: &report.symbol,
+                timeframe: report.timeframe.as_str(),
+                period_start: report.start,
+                period_end: report.end,
+                initial_cash: report.initial_cash,
+                status: "succeeded",
+                metrics: Some(&metrics),
+                error: None,
+                started_at,
+                finished_at,
+            },
+            &trades,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, StoreError>(id)
+    }
+    .await;
+    let id = match stored {
+        Ok(id) => id,
+        Err(err) => {
+            let err = BacktestError::from(err);
+            trace.fail("store", err.code()).await;
+            return Err(err);
+        }
+    };
+    trace
+        .step(
+            "store",
+            "ok",
+            json!({ "backtest_id": id, "trades": trades.len() }),
+        )
+        .await;
+    let trace_id = trace.id.clone();
+    trace.finish("succeeded").await;
+    settings::complete_step(&app.db, user_id, "first_backtest", finished_at).await?;
+    Ok(StoredRun {
+        report,
+        id,
+        trace_id,
+    })
+}

@@ -1,0 +1,74 @@
+//! Raptor's use cases: the workflows behind every front door. The `/api` routes, the CLI and
+//! (soon) the job worker and the trading stream call these functions with typed input and get
+//! typed results and errors back; none of them knows about HTTP.
+//!
+//! The outside world is reached through ports held by [`App`]: the [`Clock`], the
+//! [`Mailer`](mail::Mailer) and the [`BarSource`](market::BarSource), each with a real
+//! implementation and one tests can control.
+
+pub mod alpaca;
+pub mod backtests;
+pub mod clock;
+pub mod mail;
+pub mod market;
+pub mod secrets;
+pub mod traces;
+pub mod trading;
+pub mod upkeep;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use raptor_store::Db;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+
+/// What every use case can reach: the database and the ports. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// The application's database.
+    pub db: Db,
+    /// Where "now" comes from.
+    pub clock: Arc<dyn Clock>,
+    /// Outbound email.
+    pub mailer: Arc<dyn mail::Mailer>,
+    /// Where missing bars are fetched from (None: answer from what is stored).
+    pub bar_source: Option<Arc<dyn market::BarSource>>,
+}
+
+impl App {
+    /// An app over `db` on the system clock, mailing into the database's outbox, with no bar
+    /// source.
+    pub fn new(db: Db) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        Self {
+            mailer: Arc::new(mail::OutboxMailer::new(db.clone(), clock.clone())),
+            db,
+            clock,
+            bar_source: None,
+        }
+    }
+
+    /// Sends email through `mailer`.
+    pub fn with_mailer(mut self, mailer: Arc<dyn mail::Mailer>) -> Self {
+        self.mailer = mailer;
+        self
+    }
+
+    /// Reads the time from `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Fetches missing bars from `source` (cache-through).
+    pub fn with_bar_source(mut self, source: Arc<dyn market::BarSource>) -> Self {
+        self.bar_source = Some(source);
+        self
+    }
+
+    /// Now, by the app's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}

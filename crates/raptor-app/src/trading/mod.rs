@@ -1,0 +1,389 @@
+//! Paper trading use cases: accounts, placing and canceling orders, positions, the kill
+//! switch, and the engine that fills orders against bars. Front doors (the `/api` routes, the
+//! CLI, later `/v2` and the job worker) parse their input and call these.
+
+mod engine;
+
+use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
+use raptor_domain::InvalidInput;
+use raptor_store::audit::{self, AuditEvent};
+use raptor_store::trading::{self, Account, KillSwitch, Order, OrderFilter, Position};
+use raptor_store::{market, settings, StoreError};
+use rust_decimal::Decimal;
+
+pub use engine::{match_all, match_symbol, price, Matched, Refusal, Submission};
+
+use crate::secrets::new_token;
+use crate::App;
+
+/// Most orders one listing returns.
+pub const MAX_LIST: i64 = 500;
+/// Most symbols one listing filters on.
+pub const MAX_SYMBOLS: usize = 100;
+/// Longest client order id.
+const MAX_CLIENT_ORDER_ID: usize = 128;
+
+/// Why a trading request was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// The request breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The user has no paper account.
+    #[error("you have no paper account")]
+    NoAccount,
+    /// No such order in the account.
+    #[error("you have no order {0}")]
+    UnknownOrder(i64),
+    /// Nothing of that symbol is held.
+    #[error("you hold no {0}")]
+    NoPosition(String),
+    /// The order is done and cannot be canceled.
+    #[error("order {id} is {status} and can no longer be canceled")]
+    NotCancelable {
+        /// The order.
+        id: i64,
+        /// Its status.
+        status: OrderStatus,
+    },
+    /// The engine refused the order (kill switch, cash, quantity, no price).
+    #[error(transparent)]
+    Refused(Refusal),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Refusal> for OrderError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Store(err) => OrderError::Store(err),
+            other => OrderError::Refused(other),
+        }
+    }
+}
+
+/// A user's paper account.
+pub async fn account_of(app: &App, user_id: i64) -> Result<Account, OrderError> {
+    trading::account_of_user(&app.db, user_id)
+        .await?
+        .ok_or(OrderError::NoAccount)
+}
+
+/// An account valued at the latest prices.
+#[derive(Debug, Clone)]
+pub struct AccountSummary {
+    /// The account.
+    pub account: Account,
+    /// Positions at their latest price (the entry price when none is stored).
+    pub long_market_value: Decimal,
+    /// Cash reserved by working buy orders.
+    pub reserved: Decimal,
+    /// The kill switch.
+    pub kill_switch: KillSwitch,
+}
+
+impl AccountSummary {
+    /// Cash plus positions.
+    pub fn equity(&self) -> Decimal {
+        self.account.cash.0 + self.long_market_value
+    }
+
+    /// Cash not reserved by working buy orders.
+    pub fn buying_power(&self) -> Decimal {
+        self.account.cash.0 - self.reserved
+    }
+}
+
+/// The user's account, valued.
+pub async fn account_summary(app: &App, user_id: i64) -> Result<AccountSummary, OrderError> {
+    let account = account_of(app, user_id).await?;
+    let mut long_market_value = Decimal::ZERO;
+    for held in positions_of(app, &account).await? {
+        long_market_value += held.market_value();
+    }
+    let reserved: Decimal = trading::orders(&app.db, account.id, OrderFilter::Open, &[], 10_000)
+        .await?
+        .iter()
+        .filter(|o| o.side == Side::Buy)
+        .filter_map(|o| Some(o.qty?.0 * o.limit_price.or(o.stop_price)?.0))
+        .sum();
+    let kill_switch = trading::kill_switch(&app.db, account.id).await?;
+    Ok(AccountSummary {
+        account,
+        long_market_value,
+        reserved,
+        kill_switch,
+    })
+}
+
+/// Turns the user's kill switch on or off and audits it (`audit` names who and from where).
+pub async fn set_kill_switch(
+    app: &App,
+    user_id: i64,
+    enabled: bool,
+    reason: Option<&str>,
+    audit_event: &AuditEvent,
+) -> Result<(), OrderError> {
+    if reason.is_some_and(|r| r.chars().count() > 500) {
+        return Err(InvalidInput::new("reason", "must be at most 500 characters").into());
+    }
+    let account = account_of(app, user_id).await?;
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    trading::set_kill_switch(&mut tx, account.id, enabled, reason, user_id, now).await?;
+    audit::record(&mut tx, audit_event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An order as a front door received it: parsed into types, not yet checked.
+#[derive(Debug, Clone, Default)]
+pub struct OrderRequest {
+    /// Ticker, any case.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// `market`, `limit`, `stop`, `stop_limit`.
+    pub order_type: String,
+    /// `day`, `gtc`, `ioc`, `fok`.
+    pub time_in_force: String,
+    /// Quantity, or…
+    pub qty: Option<Decimal>,
+    /// …an amount of money (market day orders only).
+    pub notional: Option<Decimal>,
+    /// Limit price.
+    pub limit_price: Option<Decimal>,
+    /// Stop price.
+    pub stop_price: Option<Decimal>,
+    /// The client's idempotency key (generated when absent).
+    pub client_order_id: Option<String>,
+}
+
+/// Checks a request against the symbol's listing and the order rules.
+async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError> {
+    let symbol = req.symbol.trim().to_uppercase();
+    let listed = market::symbol(&app.db, &symbol)
+        .await?
+        .ok_or_else(|| InvalidInput::new("symbol", format!("'{symbol}' is not a listed symbol")))?;
+    if !listed.tradable {
+        return Err(InvalidInput::new("symbol", format!("{symbol} is not tradable")).into());
+    }
+    let side: Side = req.side.parse().map_err(|e| InvalidInput::new("side", e))?;
+    let order_type: OrderType = req
+        .order_type
+        .parse()
+        .map_err(|e| InvalidInput::new("type", e))?;
+    let tif: TimeInForce = req
+        .time_in_force
+        .parse()
+        .map_err(|e| InvalidInput::new("time_in_force", e))?;
+    let terms = Terms {
+        side,
+        order_type,
+        limit_price: req.limit_price,
+        stop_price: req.stop_price,
+    };
+    terms
+        .validate()
+        .map_err(|e| InvalidInput::new(e.field, e.reason))?;
+    match (req.qty, req.notional) {
+        (Some(_), Some(_)) | (None, None) => {
+            return Err(InvalidInput::new("qty", "give exactly one of qty and notional").into());
+        }
+        (None, Some(_)) if order_type != OrderType::Market || tif != TimeInForce::Day => {
+            return Err(InvalidInput::new(
+                "notional",
+                "notional orders must be market orders with time_in_force day",
+            )
+            .into());
+        }
+        (Some(q), None) if !listed.fractionable && q.fract() != Decimal::ZERO => {
+            return Err(
+                InvalidInput::new("qty", format!("{symbol} trades in whole shares")).into(),
+            );
+        }
+        _ => {}
+    }
+    let client_order_id = match &req.client_order_id {
+        Some(id) if id.is_empty() || id.chars().count() > MAX_CLIENT_ORDER_ID => {
+            return Err(InvalidInput::new("client_order_id", "must be 1 to 128 characters").into());
+        }
+        Some(id) => id.clone(),
+        None => new_token(),
+    };
+    Ok(Submission {
+        client_order_id,
+        symbol,
+        terms,
+        time_in_force: tif,
+        qty: req.qty,
+        notional: req.notional,
+    })
+}
+
+/// An order placed, or the one placed earlier under the same client order id.
+#[derive(Debug, Clone)]
+pub struct Placed {
+    /// The order.
+    pub order: Order,
+    /// False when the client order id was already used: the original order, not a second.
+    pub created: bool,
+}
+
+/// Places an order for the user. A repeated `client_order_id` answers the original order,
+/// never a second one, even when two requests race.
+pub async fn place_order(
+    app: &App,
+    user_id: i64,
+    req: &OrderRequest,
+) -> Result<Placed, OrderError> {
+    let account = account_of(app, user_id).await?;
+    let submission = prepare(app, req).await?;
+    let earlier = || trading::order_by_client_id(&app.db, account.id, &submission.client_order_id);
+    if let Some(order) = earlier().await? {
+        return Ok(Placed {
+            order,
+            created: false,
+        });
+    }
+    match engine::submit(app, account.id, &submission).await {
+        Ok(order) => {
+            settings::complete_step(&app.db, user_id, "first_order", app.now()).await?;
+            Ok(Placed {
+                order,
+                created: true,
+            })
+        }
+        Err(Refusal::Store(err)) if err.is_unique_violation() => {
+            // The same client order id raced in from another request: answer with that one.
+            let order = earlier().await?.ok_or(OrderError::Store(err))?;
+            Ok(Placed {
+                order,
+                created: false,
+            })
+        }
+        Err(refusal) => Err(refusal.into()),
+    }
+}
+
+/// The user's orders, newest first, optionally for some symbols (any case).
+pub async fn orders(
+    app: &App,
+    user_id: i64,
+    filter: OrderFilter,
+    symbols: &[String],
+    limit: i64,
+) -> Result<Vec<Order>, OrderError> {
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(InvalidInput::new("limit", "must be between 1 and 500").into());
+    }
+    if symbols.len() > MAX_SYMBOLS {
+        return Err(InvalidInput::new("symbols", "at most 100 symbols").into());
+    }
+    let account = account_of(app, user_id).await?;
+    Ok(trading::orders(&app.db, account.id, filter, symbols, limit).await?)
+}
+
+/// One of the user's orders.
+pub async fn order(app: &App, user_id: i64, id: i64) -> Result<Order, OrderError> {
+    let account = account_of(app, user_id).await?;
+    trading::order(&app.db, account.id, id)
+        .await?
+        .ok_or(OrderError::UnknownOrder(id))
+}
+
+/// Cancels one of the user's working orders.
+pub async fn cancel_order(app: &App, user_id: i64, id: i64) -> Result<Order, OrderError> {
+    let account = account_of(app, user_id).await?;
+    let order = trading::order(&app.db, account.id, id)
+        .await?
+        .ok_or(OrderError::UnknownOrder(id))?;
+    engine::cancel(app, account.id, id)
+        .await?
+        .ok_or(OrderError::NotCancelable {
+            id,
+            status: order.status,
+        })
+}
+
+/// A position and the latest price of its symbol.
+#[derive(Debug, Clone)]
+pub struct Holding {
+    /// What is held.
+    pub position: Position,
+    /// The latest stored close, if any.
+    pub last_price: Option<Decimal>,
+}
+
+impl Holding {
+    /// The price it is valued at: the latest close, else the entry price.
+    pub fn current_price(&self) -> Decimal {
+        self.last_price.unwrap_or(self.position.avg_entry_price.0)
+    }
+
+    /// Quantity times the current price.
+    pub fn market_value(&self) -> Decimal {
+        self.position.qty.0 * self.current_price()
+    }
+
+    /// Market value less cost.
+    pub fn unrealized_pl(&self) -> Decimal {
+        self.market_value() - self.position.cost_basis.0
+    }
+
+    /// Unrealized profit as a fraction of cost (six places; zero when cost is zero).
+    pub fn unrealized_plpc(&self) -> Decimal {
+        let cost = self.position.cost_basis.0;
+        if cost.is_zero() {
+            Decimal::ZERO
+        } else {
+            (self.unrealized_pl() / cost).round_dp(6)
+        }
+    }
+}
+
+async fn positions_of(app: &App, account: &Account) -> Result<Vec<Holding>, StoreError> {
+    let mut out = Vec::new();
+    for position in trading::positions(&app.db, account.id).await? {
+        let last_price = market::latest_bar(&app.db, &position.symbol)
+            .await?
+            .map(|b| price(b.close));
+        out.push(Holding {
+            position,
+            last_price,
+        });
+    }
+    Ok(out)
+}
+
+/// The user's positions by symbol, at their latest prices.
+pub async fn positions(app: &App, user_id: i64) -> Result<Vec<Holding>, OrderError> {
+    let account = account_of(app, user_id).await?;
+    Ok(positions_of(app, &account).await?)
+}
+
+/// Closes a position with a market order for all of it.
+pub async fn close_position(app: &App, user_id: i64, symbol: &str) -> Result<Order, OrderError> {
+    let account = account_of(app, user_id).await?;
+    let symbol = symbol.to_uppercase();
+    let held = trading::positions(&app.db, account.id)
+        .await?
+        .into_iter()
+        .find(|p| p.symbol == symbol)
+        .ok_or_else(|| OrderError::NoPosition(symbol.clone()))?;
+    let submission = Submission {
+        client_order_id: new_token(),
+        symbol,
+        terms: Terms {
+            side: Side::Sell,
+            order_type: OrderType::Market,
+            limit_price: None,
+            stop_price: None,
+        },
+        time_in_force: TimeInForce::Day,
+        qty: Some(held.qty.0),
+        notional: None,
+    };
+    Ok(engine::submit(app, account.id, &submission).await?)
+}

@@ -1,0 +1,37 @@
+//! Housekeeping that keeps the database small and ready: expired rows out, trace partitions
+//! ahead of their first row. `serve` runs it every few minutes; any process may, at any time.
+
+use chrono::Duration;
+use raptor_store::{passkeys, rate_limits, traces, StoreError};
+
+use crate::App;
+
+/// How long rate-limit windows are kept after they close.
+const RATE_LIMIT_WINDOWS_KEPT: Duration = Duration::days(1);
+/// Months of trace partitions kept ready beyond the current one.
+const TRACE_MONTHS_AHEAD: i32 = 3;
+
+/// What [`sweep_expired`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Passkey ceremonies past their expiry.
+    pub ceremonies: u64,
+    /// Rate-limit windows older than a day.
+    pub rate_limit_windows: u64,
+}
+
+/// Removes what can no longer be used: expired ceremonies and old rate-limit windows.
+pub async fn sweep_expired(app: &App) -> Result<Swept, StoreError> {
+    let now = app.now();
+    Ok(Swept {
+        ceremonies: passkeys::purge_ceremonies(&app.db, now).await?,
+        rate_limit_windows: rate_limits::purge(&app.db, now - RATE_LIMIT_WINDOWS_KEPT).await?,
+    })
+}
+
+/// Creates the trace partitions for this month and the next few (PostgreSQL; a no-op on
+/// SQLite), and moves rows waiting in the DEFAULT partition into theirs.
+pub async fn keep_trace_partitions_ahead(app: &App) -> Result<(), StoreError> {
+    traces::ensure_partitions(&app.db, TRACE_MONTHS_AHEAD).await?;
+    Ok(())
+}
