@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 
 use crate::extract::{required_text, ApiJson, ClientInfo};
 use crate::guard::{AdminRole, Authorized, SupportRole};
-use crate::session::IDLE_TIMEOUT;
 use crate::{AppState, Problem};
+use raptor_app::sessions::IDLE_TIMEOUT;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()

@@ -6,6 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
+use raptor_app::Client;
 use serde::de::DeserializeOwned;
 
 use crate::{AppState, Problem};
@@ -39,19 +40,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
-/// Where a request came from, for audit entries, sessions and rate limits.
+/// Where a request came from, for audit entries, sessions and rate limits: the use cases'
+/// [`Client`], read from the connection and its headers.
 #[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    /// The client address (from `X-Forwarded-For` behind a trusted router).
-    pub ip: Option<String>,
-    /// The `User-Agent`, truncated.
-    pub user_agent: Option<String>,
-}
+pub struct ClientInfo(pub Client);
 
-impl ClientInfo {
-    /// A key for per-client limits.
-    pub fn ip_key(&self) -> &str {
-        self.ip.as_deref().unwrap_or("unknown")
+impl std::ops::Deref for ClientInfo {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.0
     }
 }
 
@@ -83,10 +81,10 @@ impl FromRequestParts<AppState> for ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(300).collect());
-        Ok(Self {
+        Ok(Self(Client {
             ip: forwarded.or(peer),
             user_agent,
-        })
+        }))
     }
 }
 

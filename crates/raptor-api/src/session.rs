@@ -4,30 +4,21 @@ use axum::extract::FromRequestParts;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
-use chrono::{DateTime, Duration, Utc};
+use raptor_app::sessions::{self, Issued};
 use raptor_domain::Role;
-use raptor_store::sessions::{self, NewSession};
-use raptor_store::users::{self, User};
-use raptor_store::Tx;
+use raptor_store::users::User;
 
 use crate::extract::ClientInfo;
 use crate::{AppState, Problem};
-use raptor_app::secrets::{new_token, token_hash};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "raptor_session";
-/// A session ends this long after sign-in, whatever happens.
-pub const ABSOLUTE_TIMEOUT: Duration = Duration::days(14);
-/// A session ends after this long without a request.
-pub const IDLE_TIMEOUT: Duration = Duration::hours(24);
-/// `last_seen_at` is written at most this often, not on every request.
-const TOUCH_EVERY: Duration = Duration::minutes(1);
 
 /// The signed-in user behind a request; rejects with 401 when there is none.
 #[derive(Debug, Clone)]
 pub struct CurrentSession {
     /// The session row.
-    pub session: sessions::Session,
+    pub session: raptor_store::sessions::Session,
     /// Its user.
     pub user: User,
     /// The user's roles.
@@ -103,69 +94,21 @@ impl FromRequestParts<AppState> for CurrentSession {
     ) -> Result<Self, Self::Rejection> {
         let signed_out = || Problem::unauthorized("not_signed_in", "sign in first");
         let token = cookie_token(&parts.headers).ok_or_else(signed_out)?;
-        let now = state.now();
-        let session = sessions::live(&state.db, &token_hash(token), now, now - IDLE_TIMEOUT)
+        let found = sessions::authenticate(state, token)
             .await?
             .ok_or_else(signed_out)?;
-        if now - session.last_seen_at > TOUCH_EVERY {
-            sessions::touch(&state.db, session.id, now).await?;
-        }
-        let user = users::by_id(&state.db, session.user_id)
-            .await?
-            .ok_or_else(signed_out)?;
-        let roles = users::roles(&state.db, user.id).await?;
         Ok(Self {
-            session,
-            user,
-            roles,
+            session: found.session,
+            user: found.user,
+            roles: found.roles,
         })
     }
 }
 
-/// A freshly issued session: the token goes into the cookie, never into storage.
-pub struct Issued {
-    /// The session row id.
-    pub id: i64,
-    token: String,
-    expires_at: DateTime<Utc>,
-}
-
-/// Opens a session inside the sign-in transaction.
-pub async fn issue(
-    tx: &mut Tx,
-    user_id: i64,
-    auth_method: &'static str,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<Issued, Problem> {
-    let token = new_token();
-    let expires_at = now + ABSOLUTE_TIMEOUT;
-    let id = sessions::create(
-        tx,
-        &NewSession {
-            token_hash: &token_hash(&token),
-            user_id,
-            auth_method,
-            ip: client.ip.as_deref(),
-            user_agent: client.user_agent.as_deref(),
-            expires_at,
-        },
-        now,
-    )
-    .await?;
-    Ok(Issued {
-        id,
-        token,
-        expires_at,
-    })
-}
-
-impl Issued {
-    /// The `Set-Cookie` header carrying the session.
-    pub fn cookie(&self, state: &AppState) -> (axum::http::HeaderName, HeaderValue) {
-        let max_age = (self.expires_at - state.now()).num_seconds().max(0);
-        cookie_header(state, &self.token, max_age)
-    }
+/// The `Set-Cookie` header carrying a freshly issued session.
+pub fn session_cookie(state: &AppState, issued: &Issued) -> (axum::http::HeaderName, HeaderValue) {
+    let max_age = (issued.expires_at - state.now()).num_seconds().max(0);
+    cookie_header(state, &issued.token, max_age)
 }
 
 /// The `Set-Cookie` header that removes the session cookie.

@@ -6,12 +6,15 @@
 //! [`Mailer`](mail::Mailer) and the [`BarSource`](market::BarSource), each with a real
 //! implementation and one tests can control.
 
+pub mod accounts;
 pub mod alpaca;
 pub mod backtests;
+mod client;
 pub mod clock;
 pub mod mail;
 pub mod market;
 pub mod secrets;
+pub mod sessions;
 pub mod traces;
 pub mod trading;
 pub mod upkeep;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use raptor_store::Db;
 
+pub use client::Client;
 pub use clock::{Clock, FixedClock, SystemClock};
 
 /// What every use case can reach: the database and the ports. Cheap to clone.

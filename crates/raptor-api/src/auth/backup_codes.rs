@@ -16,6 +16,7 @@ use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::session::CurrentSession;
 use crate::{AppState, Problem};
+use raptor_app::accounts::SignInProof;
 
 /// How many codes a set holds.
 const CODES_PER_SET: usize = 10;
@@ -160,10 +161,12 @@ pub(crate) async fn login(
     complete_sign_in(
         &state,
         tx,
-        &user,
-        "backup_code",
-        "auth.backup_code",
-        None,
+        user,
+        SignInProof {
+            method: "backup_code",
+            action: "auth.backup_code",
+            details: None,
+        },
         &client,
         now,
     )

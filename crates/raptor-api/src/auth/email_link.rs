@@ -14,6 +14,7 @@ use super::{complete_sign_in, event};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::{AppState, Problem};
+use raptor_app::accounts::SignInProof;
 use raptor_app::mail::OutgoingEmail;
 use raptor_app::secrets::{new_token, token_hash};
 
@@ -118,10 +119,12 @@ pub(crate) async fn login(
     complete_sign_in(
         &state,
         tx,
-        &user,
-        "email_link",
-        "auth.email_link",
-        None,
+        user,
+        SignInProof {
+            method: "email_link",
+            action: "auth.email_link",
+            details: None,
+        },
         &client,
         now,
     )

@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use super::ceremony::{PasskeyView, SignedIn, UserView};
 use crate::extract::{ApiJson, ClientInfo};
-use crate::session::{self, CurrentSession, IDLE_TIMEOUT};
+use crate::session::{self, CurrentSession};
 use crate::{AppState, Problem};
+use raptor_app::sessions::IDLE_TIMEOUT;
 
 #[derive(Serialize)]
 pub(crate) struct SessionAnswer {

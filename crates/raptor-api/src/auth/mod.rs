@@ -10,10 +10,9 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use raptor_store::audit::{self, AuditEvent};
-use raptor_store::users::{self, User};
+use raptor_app::accounts::{self, SignInProof};
+use raptor_store::users::User;
 use raptor_store::Tx;
-use serde_json::Value;
 
 use crate::extract::ClientInfo;
 use crate::session;
@@ -23,34 +22,29 @@ use ceremony::{SignedIn, UserView};
 /// What a successful sign-in answers: the session cookie, the user and their roles.
 pub(crate) type SignInAnswer = ([(HeaderName, HeaderValue); 1], Json<SignedIn>);
 
-/// Finishes a sign-in inside its transaction: the new session, the last-login time and the
-/// audit entry commit together.
-#[allow(clippy::too_many_arguments)]
+/// Finishes a sign-in inside its transaction (see [`accounts::complete_sign_in`]) and answers
+/// with the session cookie.
 pub(crate) async fn complete_sign_in(
     state: &AppState,
-    mut tx: Tx,
-    user: &User,
-    method: &'static str,
-    action: &'static str,
-    details: Option<Value>,
+    tx: Tx,
+    user: User,
+    proof: SignInProof,
     client: &ClientInfo,
     now: DateTime<Utc>,
 ) -> Result<SignInAnswer, Problem> {
-    let issued = session::issue(&mut tx, user.id, method, client, now).await?;
-    users::touch_login(&mut tx, user.id, now).await?;
-    let mut entry = event(action, "success", Some((user.id, &user.email)), client);
-    entry.session_id = Some(issued.id);
-    entry.details = details;
-    audit::record(&mut tx, &entry, now).await?;
-    tx.commit().await?;
-    let roles = users::roles(&state.db, user.id).await?;
-    Ok((
-        [issued.cookie(state)],
+    let signed_in = accounts::complete_sign_in(state, tx, user, proof, client, now).await?;
+    Ok(signed_in_answer(state, &signed_in))
+}
+
+/// The answer to a finished sign-in or sign-up.
+pub(crate) fn signed_in_answer(state: &AppState, signed_in: &accounts::SignedIn) -> SignInAnswer {
+    (
+        [session::session_cookie(state, &signed_in.session)],
         Json(SignedIn {
-            user: UserView::from(user),
-            roles,
+            user: UserView::from(&signed_in.user),
+            roles: signed_in.roles.clone(),
         }),
-    ))
+    )
 }
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -88,22 +82,4 @@ pub(crate) fn routes() -> Router<AppState> {
 }
 
 /// An audit event for an auth action by (or against) a user, from a client.
-pub(crate) fn event(
-    action: &'static str,
-    outcome: &'static str,
-    user: Option<(i64, &str)>,
-    client: &ClientInfo,
-) -> AuditEvent {
-    AuditEvent {
-        actor_user_id: user.map(|(id, _)| id),
-        actor_email: user.map(|(_, email)| email.to_owned()),
-        actor_type: "user",
-        action,
-        target_type: user.map(|_| "user"),
-        target_id: user.map(|(id, _)| id.to_string()),
-        outcome,
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-        ..AuditEvent::default()
-    }
-}
+pub(crate) use accounts::auth_event as event;

@@ -17,6 +17,7 @@ use super::super::{complete_sign_in, event};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::{AppState, Problem};
+use raptor_app::accounts::SignInProof;
 
 use super::{internal, rejected, store_ceremony, take_ceremony, Options};
 
@@ -193,10 +194,12 @@ pub(crate) async fn login(
     complete_sign_in(
         &state,
         tx,
-        &user,
-        "passkey",
-        "auth.login",
-        Some(details),
+        user,
+        SignInProof {
+            method: "passkey",
+            action: "auth.login",
+            details: Some(details),
+        },
         &client,
         now,
     )

@@ -3,26 +3,22 @@
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
-use raptor_domain::{DisplayName, Email, Role};
-use raptor_store::passkeys::{self};
+use raptor_domain::{DisplayName, Email};
 use raptor_store::{audit, tokens, users};
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{
     CreationChallengeResponse, PasskeyRegistration, RegisterPublicKeyCredential, Uuid,
 };
 
-use super::super::{complete_sign_in, event};
+use super::super::{event, signed_in_answer};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::{AppState, Problem};
+use raptor_app::accounts::{self, NewAccount, SignUpError};
 use raptor_app::secrets::token_hash;
 
 use super::{discoverable, internal, store_ceremony, take_ceremony, Options, Registered};
-
-/// Paper cash every new account opens with.
-const OPENING_CASH: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,64 +124,27 @@ pub(crate) async fn register(
         }
     };
     let registered = Registered::new(&passkey)?;
-
-    let mut tx = state.db.begin().await?;
-    let user = match users::create(
-        &mut tx,
-        &context.email,
-        &context.display_name,
-        context.user_handle.as_bytes(),
-        now,
-    )
-    .await
-    {
-        Ok(user) => user,
-        Err(err) if err.is_unique_violation() => {
-            return Err(Problem::conflict(
-                "email_taken",
-                "an account with this email already exists",
-            ))
-        }
-        Err(err) => return Err(err.into()),
+    let email = Email::parse(&context.email).map_err(internal)?;
+    let display_name =
+        DisplayName::parse("display_name", &context.display_name).map_err(internal)?;
+    let account = NewAccount {
+        email: &email,
+        display_name: &display_name,
+        user_handle: context.user_handle.as_bytes(),
+        passkey: registered.row(0, "Passkey"),
+        bootstrap_token: context.bootstrap_token.as_deref(),
     };
-    users::open_paper_account(&mut tx, user.id, OPENING_CASH, "USD", now).await?;
-    let inserted = passkeys::insert(&mut tx, &registered.row(user.id, "Passkey"), now).await;
-    match inserted {
-        Err(err) if err.is_unique_violation() => {
-            return Err(Problem::conflict(
-                "credential_registered",
-                "this passkey is already registered",
-            ))
-        }
-        other => other?,
-    };
-    users::grant_role(&mut tx, user.id, Role::Customer, None, now).await?;
-    if let Some(token) = &context.bootstrap_token {
-        if !tokens::use_bootstrap(&mut tx, &token_hash(token), user.id, now).await? {
-            return Err(Problem::bad_request(
-                "invalid_bootstrap_token",
-                "the bootstrap token was used or expired before sign-up finished",
-            ));
-        }
-        users::grant_role(&mut tx, user.id, Role::Admin, None, now).await?;
-        let mut entry = event(
-            "role.grant",
-            "success",
-            Some((user.id, &user.email)),
-            &client,
-        );
-        entry.details = Some(json!({ "role": "admin", "via": "bootstrap_token" }));
-        audit::record(&mut tx, &entry, now).await?;
-    }
-    complete_sign_in(
-        &state,
-        tx,
-        &user,
-        "passkey",
-        "auth.register",
-        None,
-        &client,
-        now,
-    )
-    .await
+    let signed_in = accounts::sign_up(&state, account, &client)
+        .await
+        .map_err(|err| match err {
+            SignUpError::EmailTaken => Problem::conflict("email_taken", err.to_string()),
+            SignUpError::CredentialRegistered => {
+                Problem::conflict("credential_registered", err.to_string())
+            }
+            SignUpError::BootstrapTokenGone => {
+                Problem::bad_request("invalid_bootstrap_token", err.to_string())
+            }
+            SignUpError::Store(err) => err.into(),
+        })?;
+    Ok(signed_in_answer(&state, &signed_in))
 }

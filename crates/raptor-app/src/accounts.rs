@@ -1,0 +1,180 @@
+//! Accounts: opening one at sign-up and finishing a sign-in, whatever proved who the user is
+//! (a passkey, a backup code, an email link).
+
+use chrono::DateTime;
+use chrono::Utc;
+use raptor_domain::{DisplayName, Email, Role};
+use raptor_store::audit::{self, AuditEvent};
+use raptor_store::passkeys::{self, NewPasskey};
+use raptor_store::users::{self, User};
+use raptor_store::{tokens, StoreError, Tx};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::secrets::token_hash;
+use crate::sessions::{self, Issued};
+use crate::{App, Client};
+
+/// Paper cash every new account opens with.
+pub const OPENING_CASH: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
+
+/// An audit event for an auth action by (or against) a user, from a client.
+pub fn auth_event(
+    action: &'static str,
+    outcome: &'static str,
+    user: Option<(i64, &str)>,
+    client: &Client,
+) -> AuditEvent {
+    AuditEvent {
+        actor_user_id: user.map(|(id, _)| id),
+        actor_email: user.map(|(_, email)| email.to_owned()),
+        actor_type: "user",
+        action,
+        target_type: user.map(|_| "user"),
+        target_id: user.map(|(id, _)| id.to_string()),
+        outcome,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        ..AuditEvent::default()
+    }
+}
+
+/// A finished sign-in: the session to hand to the client, the user and their roles.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The new session (its token goes to the client).
+    pub session: Issued,
+    /// Who signed in.
+    pub user: User,
+    /// Their roles.
+    pub roles: Vec<Role>,
+}
+
+/// How a sign-in was proven and what to audit it as.
+#[derive(Debug, Clone)]
+pub struct SignInProof {
+    /// `passkey`, `backup_code` or `email_link`: stored with the session.
+    pub method: &'static str,
+    /// The audit action, e.g. `auth.login`.
+    pub action: &'static str,
+    /// Details for the audit entry.
+    pub details: Option<Value>,
+}
+
+/// Finishes a sign-in inside its transaction: the new session, the last-login time and the
+/// audit entry commit together.
+pub async fn complete_sign_in(
+    app: &App,
+    mut tx: Tx,
+    user: User,
+    proof: SignInProof,
+    client: &Client,
+    now: DateTime<Utc>,
+) -> Result<SignedIn, StoreError> {
+    let session = sessions::issue(&mut tx, user.id, proof.method, client, now).await?;
+    users::touch_login(&mut tx, user.id, now).await?;
+    let mut entry = auth_event(
+        proof.action,
+        "success",
+        Some((user.id, &user.email)),
+        client,
+    );
+    entry.session_id = Some(session.id);
+    entry.details = proof.details;
+    audit::record(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    let roles = users::roles(&app.db, user.id).await?;
+    Ok(SignedIn {
+        session,
+        user,
+        roles,
+    })
+}
+
+/// A verified sign-up: who, and the passkey they registered.
+#[derive(Debug)]
+pub struct NewAccount<'a> {
+    /// The account's email (unique).
+    pub email: &'a Email,
+    /// What to call them.
+    pub display_name: &'a DisplayName,
+    /// The WebAuthn user handle the passkey was made for.
+    pub user_handle: &'a [u8],
+    /// The passkey; its `user_id` is filled in here.
+    pub passkey: NewPasskey<'a>,
+    /// A bootstrap token that makes the new user an admin.
+    pub bootstrap_token: Option<&'a str>,
+}
+
+/// Why a sign-up was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SignUpError {
+    /// The email already has an account.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// The passkey is registered to an account already.
+    #[error("this passkey is already registered")]
+    CredentialRegistered,
+    /// The bootstrap token was used or expired meanwhile.
+    #[error("the bootstrap token was used or expired before sign-up finished")]
+    BootstrapTokenGone,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Opens an account in one transaction: the user, a paper account with the opening cash, the
+/// passkey, the customer role, the admin role when a bootstrap token is redeemed (audited),
+/// and the first session. Nothing is written when any part is refused.
+pub async fn sign_up(
+    app: &App,
+    account: NewAccount<'_>,
+    client: &Client,
+) -> Result<SignedIn, SignUpError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let user = users::create(
+        &mut tx,
+        account.email.as_str(),
+        account.display_name.as_str(),
+        account.user_handle,
+        now,
+    )
+    .await
+    .map_err(|err| match err {
+        err if err.is_unique_violation() => SignUpError::EmailTaken,
+        err => err.into(),
+    })?;
+    users::open_paper_account(&mut tx, user.id, OPENING_CASH, "USD", now).await?;
+    let passkey = NewPasskey {
+        user_id: user.id,
+        ..account.passkey
+    };
+    passkeys::insert(&mut tx, &passkey, now)
+        .await
+        .map_err(|err| match err {
+            err if err.is_unique_violation() => SignUpError::CredentialRegistered,
+            err => err.into(),
+        })?;
+    users::grant_role(&mut tx, user.id, Role::Customer, None, now).await?;
+    if let Some(token) = account.bootstrap_token {
+        if !tokens::use_bootstrap(&mut tx, &token_hash(token), user.id, now).await? {
+            return Err(SignUpError::BootstrapTokenGone);
+        }
+        users::grant_role(&mut tx, user.id, Role::Admin, None, now).await?;
+        let mut entry = auth_event(
+            "role.grant",
+            "success",
+            Some((user.id, &user.email)),
+            client,
+        );
+        entry.details = Some(json!({ "role": "admin", "via": "bootstrap_token" }));
+        audit::record(&mut tx, &entry, now).await?;
+    }
+    let proof = SignInProof {
+        method: "passkey",
+        action: "auth.register",
+        details: None,
+    };
+    Ok(complete_sign_in(app, tx, user, proof, client, now).await?)
+}

@@ -1,0 +1,93 @@
+//! Sessions: issuing one at sign-in and finding the live one behind a token. Only a token's
+//! hash is stored; the token itself goes to the client once.
+
+use chrono::{DateTime, Duration, Utc};
+use raptor_domain::Role;
+use raptor_store::sessions::{self, NewSession, Session};
+use raptor_store::users::{self, User};
+use raptor_store::{StoreError, Tx};
+
+use crate::secrets::{new_token, token_hash};
+use crate::{App, Client};
+
+/// A session ends this long after sign-in, whatever happens.
+pub const ABSOLUTE_TIMEOUT: Duration = Duration::days(14);
+/// A session ends after this long without a request.
+pub const IDLE_TIMEOUT: Duration = Duration::hours(24);
+/// `last_seen_at` is written at most this often, not on every request.
+const TOUCH_EVERY: Duration = Duration::minutes(1);
+
+/// A freshly issued session: the token goes to the client, never into storage.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The session row id.
+    pub id: i64,
+    /// The secret the client presents from now on.
+    pub token: String,
+    /// When it ends, whatever happens.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Opens a session inside the sign-in transaction.
+pub async fn issue(
+    tx: &mut Tx,
+    user_id: i64,
+    auth_method: &'static str,
+    client: &Client,
+    now: DateTime<Utc>,
+) -> Result<Issued, StoreError> {
+    let token = new_token();
+    let expires_at = now + ABSOLUTE_TIMEOUT;
+    let id = sessions::create(
+        tx,
+        &NewSession {
+            token_hash: &token_hash(&token),
+            user_id,
+            auth_method,
+            ip: client.ip.as_deref(),
+            user_agent: client.user_agent.as_deref(),
+            expires_at,
+        },
+        now,
+    )
+    .await?;
+    Ok(Issued {
+        id,
+        token,
+        expires_at,
+    })
+}
+
+/// A live session and who it belongs to.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The session row.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+    /// The user's roles.
+    pub roles: Vec<Role>,
+}
+
+/// The live session behind `token`: not revoked, not past its absolute end, used within the
+/// idle timeout. Using it keeps it alive (written at most once a minute).
+pub async fn authenticate(app: &App, token: &str) -> Result<Option<Authenticated>, StoreError> {
+    let now = app.now();
+    let Some(session) =
+        sessions::live(&app.db, &token_hash(token), now, now - IDLE_TIMEOUT).await?
+    else {
+        return Ok(None);
+    };
+    if now - session.last_seen_at > TOUCH_EVERY {
+        sessions::touch(&app.db, session.id, now).await?;
+    }
+    let Some(user) = users::by_id(&app.db, session.user_id).await? else {
+        return Ok(None);
+    };
+    let roles = users::roles(&app.db, user.id).await?;
+    Ok(Some(Authenticated {
+        session,
+        user,
+        roles,
+    }))
+}
