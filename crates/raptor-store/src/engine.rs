@@ -84,7 +84,7 @@ impl Db {
                     pool_options::<Sqlite>(settings.max_connections)
                         .connect_with(options)
                         .await
-                        .map_err(|e| StoreError::connect(url, e))?,
+                        .map_err(|e| connect_error(url, e))?,
                 )
             }
             Target::SqliteMemory => {
@@ -98,7 +98,7 @@ impl Db {
                         .max_lifetime(None)
                         .connect_with(options)
                         .await
-                        .map_err(|e| StoreError::connect(url, e))?,
+                        .map_err(|e| connect_error(url, e))?,
                 )
             }
             Target::Postgres(options) => {
@@ -114,7 +114,7 @@ impl Db {
                     pool_options::<Postgres>(settings.max_connections)
                         .connect_with(options)
                         .await
-                        .map_err(|e| StoreError::connect(url, e))?,
+                        .map_err(|e| connect_error(url, e))?,
                 )
             }
         };
@@ -175,4 +175,13 @@ fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
+}
+
+/// A connection failure, naming the database without its password.
+fn connect_error(url: &DatabaseUrl, err: sqlx::Error) -> StoreError {
+    StoreError::Connect {
+        dialect: url.dialect().name(),
+        target: url.redacted().to_owned(),
+        reason: err.to_string(),
+    }
 }

@@ -46,6 +46,6 @@ pub mod webhooks;
 
 pub use decimal::{DbDecimal, SCALE as DECIMAL_SCALE};
 pub use engine::{Db, EngineSettings};
-pub use error::StoreError;
+pub use error::{StoreError, UrlError, ACCEPTED_FORMS};
 pub use tx::Tx;
-pub use url::{DatabaseUrl, Dialect, UrlError, ACCEPTED_FORMS, DEFAULT_SQLITE_FILE};
+pub use url::{DatabaseUrl, Dialect, DEFAULT_SQLITE_FILE};

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::Executor;
 
 use crate::engine::Db;
+pub use crate::error::CopyError;
 use crate::error::StoreError;
 use crate::migrate;
 use crate::schema::{self, ColumnType, Table};
@@ -24,43 +25,6 @@ use value::RowDigest;
 
 /// Tables the migrations fill (reference data): replaced, not refused, on the target.
 const SEEDED: &[&str] = &["symbols"];
-
-/// Why a copy was refused or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CopyError {
-    /// The two databases are at different revisions.
-    #[error("the source is at {source_rev} and the target at {target_rev}: bring both to the same revision (raptor db upgrade head) first")]
-    Revisions {
-        /// Source revision.
-        source_rev: String,
-        /// Target revision.
-        target_rev: String,
-    },
-    /// The target holds rows and --truncate was not given.
-    #[error("the target is not empty ({0}); copy into an empty database, or pass --truncate to replace its rows")]
-    TargetNotEmpty(String),
-    /// A value does not have its target column's type; nothing is written.
-    #[error("a value does not fit its column, so nothing was copied: {0}")]
-    Mismatch(String),
-    /// A SQLite database could not be read.
-    #[error("reading the SQLite database failed: {0}")]
-    Read(String),
-    /// A store failure (the target transaction is rolled back).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for CopyError {
-    fn from(err: sqlx::Error) -> Self {
-        CopyError::Store(err.into())
-    }
-}
-
-impl From<migrate::MigrationError> for CopyError {
-    fn from(err: migrate::MigrationError) -> Self {
-        CopyError::Store(err.into())
-    }
-}
 
 /// What was copied and how it verified, per table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +77,7 @@ fn fk_order(tables: &BTreeMap<String, Table>) -> Vec<String> {
 }
 
 /// The application tables of a database and their shapes, bookkeeping excluded.
-async fn app_tables(db: &Db) -> Result<BTreeMap<String, Table>, CopyError> {
+async fn app_tables(db: &Db) -> Result<BTreeMap<String, Table>, StoreError> {
     let mut tables = schema::describe(db).await?;
     tables.retain(|name, _| !schema::BOOKKEEPING_TABLES.contains(&name.as_str()));
     Ok(tables)
@@ -134,7 +98,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn new(table: &str, source: &Table, target: &Table) -> Result<Self, CopyError> {
+    fn new(table: &str, source: &Table, target: &Table) -> Result<Self, StoreError> {
         let mut plan = Plan {
             table: table.to_owned(),
             columns: Vec::new(),
@@ -145,10 +109,10 @@ impl Plan {
         };
         for column in &source.columns {
             let Some(other) = target.columns.iter().find(|c| c.name == column.name) else {
-                return Err(CopyError::Store(StoreError::Unavailable(format!(
+                return Err(StoreError::Unavailable(format!(
                     "column {table}.{} is missing on the target",
                     column.name
-                ))));
+                )));
             };
             let logical = match (&column.column_type, &other.column_type) {
                 (ColumnType::Text, theirs) => theirs.clone(),
@@ -170,7 +134,7 @@ impl Plan {
 
 /// Checks that both databases are at the same revision and plans every table, in foreign-key
 /// order.
-async fn prepare(from: &Db, to: &Db) -> Result<Vec<Plan>, CopyError> {
+async fn prepare(from: &Db, to: &Db) -> Result<Vec<Plan>, StoreError> {
     let (source_rev, target_rev) = (
         migrate::current_revision(from).await?,
         migrate::current_revision(to).await?,
@@ -179,7 +143,8 @@ async fn prepare(from: &Db, to: &Db) -> Result<Vec<Plan>, CopyError> {
         return Err(CopyError::Revisions {
             source_rev: source_rev.unwrap_or_else(|| "<base>".into()),
             target_rev: target_rev.unwrap_or_else(|| "<base>".into()),
-        });
+        }
+        .into());
     }
     let (source, target) = (app_tables(from).await?, app_tables(to).await?);
     fk_order(&target)
@@ -202,7 +167,7 @@ fn report(plan: &Plan, source: &RowDigest, target: &RowDigest) -> TableReport {
 }
 
 /// Verifies every table: counts and checksums on both sides, each side read concurrently.
-pub async fn verify(from: &Db, to: &Db) -> Result<Vec<TableReport>, CopyError> {
+pub async fn verify(from: &Db, to: &Db) -> Result<Vec<TableReport>, StoreError> {
     let mut reports = Vec::new();
     for plan in prepare(from, to).await? {
         let (source, target) = tokio::try_join!(
@@ -234,7 +199,7 @@ pub async fn copy(
     to: &Db,
     options: CopyOptions,
     progress: &mut (dyn FnMut(&str, i64, i64) + Send),
-) -> Result<Vec<TableReport>, CopyError> {
+) -> Result<Vec<TableReport>, StoreError> {
     let plans = prepare(from, to).await?;
     if !options.truncate {
         let mut occupied = Vec::new();
@@ -245,7 +210,7 @@ pub async fn copy(
             }
         }
         if !occupied.is_empty() {
-            return Err(CopyError::TargetNotEmpty(occupied.join(", ")));
+            return Err(CopyError::TargetNotEmpty(occupied.join(", ")).into());
         }
     }
     let mut tx = to.begin().await?;

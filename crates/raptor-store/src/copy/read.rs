@@ -12,8 +12,9 @@ use tokio::sync::mpsc;
 
 use super::sink::Sink;
 use super::value::{decode_postgres, from_sqlite, RowDigest, Value};
-use super::{CopyError, Plan};
+use super::Plan;
 use crate::engine::{Db, Pool};
+use crate::error::{CopyError, StoreError};
 use crate::schema::ColumnType;
 use crate::url::Target;
 
@@ -41,9 +42,9 @@ pub(super) async fn pump(
     scope: &str,
     sink: &mut Sink<'_>,
     progress: &mut (dyn FnMut(i64) + Send),
-) -> Result<RowDigest, CopyError> {
+) -> Result<RowDigest, StoreError> {
     let mut digest = RowDigest::default();
-    let mut take = async |values: Vec<Value>| -> Result<(), CopyError> {
+    let mut take = async |values: Vec<Value>| -> Result<(), StoreError> {
         digest.add(&values);
         sink.push(values).await?;
         if digest.count % PROGRESS_EVERY == 0 {
@@ -71,7 +72,8 @@ pub(super) async fn pump(
             let Target::SqliteFile(path) = &db.url().target else {
                 return Err(CopyError::Read(
                     "an in-memory SQLite database cannot be copied".into(),
-                ));
+                )
+                .into());
             };
             let (batches, mut arrivals) = mpsc::channel(4);
             let reader = tokio::task::spawn_blocking({
@@ -100,7 +102,7 @@ fn read_sqlite(
     select: &str,
     types: &[ColumnType],
     batches: &mpsc::Sender<Vec<Vec<Value>>>,
-) -> Result<(), CopyError> {
+) -> Result<(), StoreError> {
     let failed = |e: rusqlite::Error| CopyError::Read(e.to_string());
     let conn = rusqlite::Connection::open_with_flags(
         &path,
@@ -136,7 +138,7 @@ pub(super) async fn digest(
     side: Side,
     plan: &Plan,
     scope: &str,
-) -> Result<RowDigest, CopyError> {
+) -> Result<RowDigest, StoreError> {
     pump(db, side, plan, scope, &mut Sink::Discard, &mut |_| {}).await
 }
 
@@ -147,7 +149,7 @@ const PARALLEL_PAGES: i64 = 128;
 /// as two halves of its heap (TID ranges) over two connections at once, so one half is
 /// decoded while the server sends the other. Like any verification it expects no writes to
 /// the target meanwhile (the runbook stops them): the halves are two snapshots.
-pub(super) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, CopyError> {
+pub(super) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, StoreError> {
     let halves = match &db.pool {
         Pool::Postgres(pool) => {
             let blocks: Option<i64> = sqlx::query_scalar(

@@ -4,8 +4,9 @@ use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
 
 use super::value::Value;
-use super::{CopyError, Plan};
+use super::Plan;
 use crate::decimal::DbDecimal;
+use crate::error::{CopyError, StoreError};
 use crate::pg_copy::BinaryCopy;
 use crate::schema::ColumnType;
 use crate::tx::{Tx, TxInner};
@@ -54,7 +55,7 @@ pub(super) enum Sink<'c> {
 
 impl<'c> Sink<'c> {
     /// A sink writing `plan`'s table inside the target transaction.
-    pub(super) async fn open(tx: &'c mut Tx, plan: &'c Plan) -> Result<Sink<'c>, CopyError> {
+    pub(super) async fn open(tx: &'c mut Tx, plan: &'c Plan) -> Result<Sink<'c>, StoreError> {
         Ok(match &mut tx.inner {
             TxInner::Postgres(t) => Sink::Copy {
                 copy: BinaryCopy::start(t, &plan.table, &plan.columns.join(", ")).await?,
@@ -71,7 +72,7 @@ impl<'c> Sink<'c> {
         })
     }
 
-    pub(super) async fn push(&mut self, row: Vec<Value>) -> Result<(), CopyError> {
+    pub(super) async fn push(&mut self, row: Vec<Value>) -> Result<(), StoreError> {
         match self {
             Sink::Discard => {}
             Sink::Copy { copy, plan, rows } => {
@@ -84,7 +85,8 @@ impl<'c> Sink<'c> {
                             "row {rows} of {}: {column} holds {}, not {ty:?}",
                             plan.table,
                             value.kind()
-                        )));
+                        ))
+                        .into());
                     }
                 }
                 copy.row(row.len())?;
@@ -109,7 +111,7 @@ impl<'c> Sink<'c> {
         Ok(())
     }
 
-    pub(super) async fn finish(self) -> Result<(), CopyError> {
+    pub(super) async fn finish(self) -> Result<(), StoreError> {
         match self {
             Sink::Discard => {}
             Sink::Copy { copy, .. } => {
@@ -132,7 +134,7 @@ async fn insert_rows(
     conn: &mut SqliteConnection,
     plan: &Plan,
     rows: &[Vec<Value>],
-) -> Result<(), CopyError> {
+) -> Result<(), StoreError> {
     let one = format!("({})", vec!["?"; plan.columns.len()].join(","));
     let sql = format!(
         "INSERT INTO {} ({}) VALUES {}",

@@ -19,6 +19,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Connection, Executor, Postgres, Sqlite};
 
 use crate::engine::{Db, Pool};
+pub use crate::error::{Drift, MigrationError};
 use crate::schema;
 use crate::url::Dialect;
 
@@ -73,117 +74,6 @@ impl Revision {
 
 fn hex_sha256(text: &str) -> String {
     format!("{:x}", Sha256::digest(text.as_bytes()))
-}
-
-/// Why a migration command was refused or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum MigrationError {
-    /// Neither a known id, a unique prefix, `head`, `base` nor a relative step.
-    #[error("Can't locate revision identified by '{0}'")]
-    UnknownRevision(String),
-    /// A prefix that matches several revisions.
-    #[error("revision prefix '{prefix}' is ambiguous: it matches {matches}")]
-    Ambiguous {
-        /// What was typed.
-        prefix: String,
-        /// The candidates, comma separated.
-        matches: String,
-    },
-    /// A relative target (`-2`, `+1`) that walks off either end of the history.
-    #[error("relative revision {0} goes past the ends of the history (run `raptor db history`)")]
-    RelativeOutOfRange(String),
-    /// `upgrade` to an older revision or `downgrade` to a newer one.
-    #[error("{command} target {target} is not reachable from {current} in that direction")]
-    WrongDirection {
-        /// `upgrade` or `downgrade`.
-        command: &'static str,
-        /// The resolved target.
-        target: String,
-        /// The current revision.
-        current: String,
-    },
-    /// `alembic_version` holds several rows (a branched alembic history Raptor does not have).
-    #[error(
-        "alembic_version holds {0} rows; Raptor keeps exactly one (stamp a revision to repair it)"
-    )]
-    MultipleHeads(usize),
-    /// The SQL embedded for applied revisions differs from what the database recorded.
-    #[error("{}", describe_drift(.0))]
-    Drift(Vec<Drift>),
-    /// A revision failed and was rolled back.
-    #[error("Running {direction} {from} -> {to} failed, the database stays at {from}: {source}")]
-    StepFailed {
-        /// `upgrade` or `downgrade`.
-        direction: &'static str,
-        /// Where the database was, and still is.
-        from: String,
-        /// Where the step was going.
-        to: String,
-        /// The database's complaint.
-        source: sqlx::Error,
-    },
-    /// A non-transactional revision failed part way.
-    #[error("Running {direction} {from} -> {to} failed part way (this revision runs outside a transaction, so statements before the failing one stay applied; alembic_version still says {from}): {source}")]
-    PartialStepFailed {
-        /// `upgrade` or `downgrade`.
-        direction: &'static str,
-        /// Where alembic_version still points.
-        from: String,
-        /// Where the step was going.
-        to: String,
-        /// The database's complaint.
-        source: sqlx::Error,
-    },
-    /// A bookkeeping query failed.
-    #[error("database error while migrating: {0}")]
-    Database(#[from] sqlx::Error),
-}
-
-/// An applied revision whose recorded checksum is missing or differs from the embedded SQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drift {
-    /// The revision id.
-    pub revision: String,
-    /// What the database recorded when the revision was applied (None: nothing recorded).
-    pub recorded: Option<String>,
-    /// What this binary embeds.
-    pub embedded: String,
-}
-
-impl fmt::Display for Drift {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.recorded {
-            Some(recorded) => write!(
-                f,
-                "revision {} was applied with checksum {} but this binary embeds {}",
-                self.revision,
-                short(recorded),
-                short(&self.embedded)
-            ),
-            None => write!(
-                f,
-                "revision {} is applied but no checksum was recorded for it (migrated by another tool?)",
-                self.revision
-            ),
-        }
-    }
-}
-
-fn short(checksum: &str) -> &str {
-    checksum.get(..12).unwrap_or(checksum)
-}
-
-fn describe_drift(drift: &[Drift]) -> String {
-    let mut text =
-        String::from("the schema history in the database does not match this binary's migrations:");
-    for d in drift {
-        text.push_str(&format!("\n  - {d}"));
-    }
-    text.push_str(
-        "\nStopping rather than guessing. Review what changed in those revisions; if the \
-         database really has that schema, accept it with `raptor db accept-checksum REV`.",
-    );
-    text
 }
 
 /// A revision as displayed: `<base>` for none.
