@@ -1,19 +1,8 @@
 //! Raptor's storage layer, the only code that speaks SQL: database URLs, the engine for
 //! SQLite and PostgreSQL, schema migrations and schema introspection.
 
-/// Runs one body against whichever pool a [`Db`] holds. The body is compiled once per
-/// backend, so a single SQL text serves both dialects and cannot drift between them.
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match &$db.pool {
-            $crate::engine::Pool::Sqlite($pool) => $body,
-            $crate::engine::Pool::Postgres($pool) => $body,
-        }
-    };
-}
-
 #[macro_use]
-mod tx;
+mod dialect;
 
 pub mod audit;
 pub mod backtests;
@@ -40,12 +29,14 @@ pub mod support;
 pub mod tokens;
 pub mod traces;
 pub mod trading;
+mod tx;
 mod url;
 pub mod users;
 pub mod webhooks;
 
 pub use decimal::{DbDecimal, SCALE as DECIMAL_SCALE};
+pub use dialect::Dialect;
 pub use engine::{Db, EngineSettings};
 pub use error::{StoreError, UrlError, ACCEPTED_FORMS};
 pub use tx::Tx;
-pub use url::{DatabaseUrl, Dialect, DEFAULT_SQLITE_FILE};
+pub use url::{DatabaseUrl, DEFAULT_SQLITE_FILE};

@@ -97,7 +97,7 @@ pub async fn upsert_bars(
     if bars.is_empty() {
         return Ok(0);
     }
-    if let crate::tx::TxInner::Postgres(t) = &mut tx.inner {
+    if let crate::dialect::TxInner::Postgres(t) = &mut tx.inner {
         return copy_bars_postgres(t, symbol, timeframe, bars).await;
     }
     upsert_bars_sqlite(tx, symbol, timeframe, bars).await

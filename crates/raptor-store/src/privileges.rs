@@ -1,7 +1,8 @@
 //! Separation of the application's database role (PostgreSQL): the owner migrates, the
 //! application role only reads and writes rows. The runbook's RM-11 block, as code.
 
-use crate::engine::{Db, Pool};
+use crate::dialect::Pool;
+use crate::engine::Db;
 pub use crate::error::RoleError;
 use crate::error::StoreError;
 

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::{Db, Pool};
-use crate::url::Dialect;
+use crate::dialect::Dialect;
+use crate::dialect::Pool;
+use crate::engine::Db;
 
 /// Tables the migrator owns rather than the application schema.
 pub const BOOKKEEPING_TABLES: &[&str] = &["alembic_version", "raptor_migration_checksums"];

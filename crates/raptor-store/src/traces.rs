@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::engine::{Db, Pool};
+use crate::dialect::Pool;
+use crate::engine::Db;
 use crate::error::StoreError;
 
 /// One traced operation.

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;
 
+use crate::dialect::Dialect;
 use crate::error::UrlError;
 
 /// The file used when `DATABASE_URL` is unset.
@@ -14,31 +15,6 @@ pub const DEFAULT_SQLITE_FILE: &str = "raptor.db";
 
 /// Query parameters whose values are secrets and are masked when a URL is printed.
 const SECRET_PARAMS: &[&str] = &["password", "sslpassword"];
-
-/// Which SQL dialect a database speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    /// SQLite, embedded, one file.
-    Sqlite,
-    /// PostgreSQL, a server shared by many processes.
-    Postgres,
-}
-
-impl Dialect {
-    /// The name used in logs, `/healthz` and the runbook (`sqlite`, `postgresql`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgresql",
-        }
-    }
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 fn malformed(reason: impl Into<String>) -> UrlError {
     UrlError::Malformed {

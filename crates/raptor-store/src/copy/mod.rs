@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Executor;
 
+use crate::dialect::TxInner;
 use crate::engine::Db;
 pub use crate::error::CopyError;
 use crate::error::StoreError;
 use crate::migrate;
 use crate::schema::{self, ColumnType, Table};
-use crate::tx::TxInner;
 use read::{digest, digest_target, pump, Side};
 use sink::Sink;
 use value::RowDigest;

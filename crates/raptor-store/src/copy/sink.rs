@@ -6,10 +6,11 @@ use sqlx::types::Json;
 use super::value::Value;
 use super::Plan;
 use crate::decimal::DbDecimal;
+use crate::dialect::TxInner;
 use crate::error::{CopyError, StoreError};
 use crate::pg_copy::BinaryCopy;
 use crate::schema::ColumnType;
-use crate::tx::{Tx, TxInner};
+use crate::tx::Tx;
 
 /// Binds one value to a multi-row INSERT; NULLs carry the column's type.
 macro_rules! bind_value {
