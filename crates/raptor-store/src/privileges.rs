@@ -1,7 +1,6 @@
 //! Separation of the application's database role (PostgreSQL): the owner migrates, the
 //! application role only reads and writes rows. The runbook's RM-11 block, as code.
 
-use crate::dialect::Pool;
 use crate::engine::Db;
 pub use crate::error::RoleError;
 use crate::error::StoreError;
@@ -46,11 +45,9 @@ pub fn grant_statements(database: &str, role: &str) -> Result<Vec<String>, Store
     ])
 }
 
+/// Role separation needs PostgreSQL; SQLite has no roles.
 fn postgres(db: &Db) -> Result<&sqlx::PgPool, StoreError> {
-    match &db.pool {
-        Pool::Postgres(pool) => Ok(pool),
-        Pool::Sqlite(_) => Err(RoleError::NotPostgres.into()),
-    }
+    Ok(db.pool.postgres().ok_or(RoleError::NotPostgres)?)
 }
 
 /// The connected database's name.

@@ -41,7 +41,9 @@ macro_rules! on_conn {
     };
 }
 
+pub(crate) mod catalogue;
 pub(crate) mod migration;
+pub(crate) mod partitions;
 pub(crate) mod pool;
 
 pub(crate) use migration::MigrationConn;
@@ -122,6 +124,14 @@ impl Pool {
         match self {
             Pool::Sqlite(_) => Dialect::Sqlite,
             Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool, for features only PostgreSQL has (database roles); None on SQLite.
+    pub(crate) fn postgres(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
         }
     }
 

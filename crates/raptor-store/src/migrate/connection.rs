@@ -7,11 +7,11 @@ use sqlx::{Connection, Executor};
 
 use super::history::{single_version, split_statements, PlannedStep};
 use super::{label, Direction, Migrator, Status, Step};
+use crate::dialect::catalogue;
 use crate::dialect::migration::{bookkeeping_ddl, SendFuture};
 use crate::dialect::MigrationConn;
 use crate::engine::Db;
 use crate::error::{MigrationError, StoreError};
-use crate::schema;
 
 const VERSION_TABLE: &str = "alembic_version";
 const CHECKSUM_TABLE: &str = "raptor_migration_checksums";
@@ -22,7 +22,7 @@ pub async fn current_revision(db: &Db) -> Result<Option<String>, StoreError> {
 }
 
 async fn read_current_revision(db: &Db) -> Result<Option<String>, MigrationError> {
-    if !schema::table_exists(db, VERSION_TABLE).await? {
+    if !catalogue::table_exists(&db.pool, VERSION_TABLE).await? {
         return Ok(None);
     }
     let rows: Vec<String> = on_pool!(db, pool => {
@@ -218,7 +218,7 @@ impl Migrator {
     async fn read_status(&self, db: &Db) -> Result<Status, MigrationError> {
         let current = read_current_revision(db).await?;
         let position = self.position_of(current.as_deref())?;
-        let recorded = if schema::table_exists(db, CHECKSUM_TABLE).await? {
+        let recorded = if catalogue::table_exists(&db.pool, CHECKSUM_TABLE).await? {
             let rows: Vec<(String, String)> = on_pool!(db, pool => {
                 sqlx::query_as("SELECT version_num, checksum FROM raptor_migration_checksums")
                     .fetch_all(pool)
