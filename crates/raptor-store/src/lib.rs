@@ -19,7 +19,6 @@ pub mod marketing;
 pub mod migrate;
 pub mod outbox;
 pub mod passkeys;
-mod pg_copy;
 pub mod privileges;
 pub mod rate_limits;
 pub mod schema;

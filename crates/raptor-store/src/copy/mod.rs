@@ -5,23 +5,16 @@
 //! foreign-key order inside one transaction on the target, and each table is verified by its
 //! row count and an order-independent checksum of canonical row values.
 
-mod read;
-mod sink;
-mod value;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Executor;
 
-use crate::dialect::TxInner;
+use crate::dialect::bulk::{self, digest, digest_target, pump, Plan, RowDigest, Side, Sink};
 use crate::engine::Db;
 pub use crate::error::CopyError;
 use crate::error::StoreError;
 use crate::migrate;
-use crate::schema::{self, ColumnType, Table};
-use read::{digest, digest_target, pump, Side};
-use sink::Sink;
-use value::RowDigest;
+use crate::schema::{self, Table};
 
 /// Tables the migrations fill (reference data): replaced, not refused, on the target.
 const SEEDED: &[&str] = &["symbols"];
@@ -81,55 +74,6 @@ async fn app_tables(db: &Db) -> Result<BTreeMap<String, Table>, StoreError> {
     let mut tables = schema::describe(db).await?;
     tables.retain(|name, _| !schema::BOOKKEEPING_TABLES.contains(&name.as_str()));
     Ok(tables)
-}
-
-/// How one table travels: the source's columns, matched to the target's by name.
-#[derive(Clone)]
-struct Plan {
-    table: String,
-    columns: Vec<String>,
-    /// How each side stores each column.
-    source_types: Vec<ColumnType>,
-    target_types: Vec<ColumnType>,
-    /// What each column holds: the PostgreSQL side's type where SQLite only says text.
-    types: Vec<ColumnType>,
-    /// Whether the table has an `id` column (whose sequence continues after a copy).
-    has_id: bool,
-}
-
-impl Plan {
-    fn new(table: &str, source: &Table, target: &Table) -> Result<Self, StoreError> {
-        let mut plan = Plan {
-            table: table.to_owned(),
-            columns: Vec::new(),
-            source_types: Vec::new(),
-            target_types: Vec::new(),
-            types: Vec::new(),
-            has_id: false,
-        };
-        for column in &source.columns {
-            let Some(other) = target.columns.iter().find(|c| c.name == column.name) else {
-                return Err(StoreError::Unavailable(format!(
-                    "column {table}.{} is missing on the target",
-                    column.name
-                )));
-            };
-            let logical = match (&column.column_type, &other.column_type) {
-                (ColumnType::Text, theirs) => theirs.clone(),
-                (ours, _) => ours.clone(),
-            };
-            plan.has_id |= column.name == "id" && logical == ColumnType::Integer;
-            plan.columns.push(column.name.clone());
-            plan.source_types.push(column.column_type.clone());
-            plan.target_types.push(other.column_type.clone());
-            plan.types.push(logical);
-        }
-        Ok(plan)
-    }
-
-    fn select(&self) -> String {
-        format!("SELECT {} FROM {}", self.columns.join(", "), self.table)
-    }
 }
 
 /// Checks that both databases are at the same revision and plans every table, in foreign-key
@@ -235,22 +179,9 @@ pub async fn copy(
         sink.finish().await?;
         tracing::debug!(table = %plan.table, rows = digest.count, ms = started.elapsed().as_millis(), "copied");
         sources.push(digest);
-        // Identity sequences must continue after the copied ids.
-        if let (TxInner::Postgres(pg), true) = (&mut tx.inner, plan.has_id) {
-            let sql = format!(
-                "SELECT setval(pg_get_serial_sequence('{0}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {0}",
-                plan.table
-            );
-            (&mut **pg).execute(sql.as_str()).await?;
-        }
+        bulk::continue_ids(&mut tx.inner, plan).await?;
     }
-    // Rows of months without a partition landed in the trace tables' DEFAULT partitions:
-    // give those months partitions of their own, as the running server would.
-    if let TxInner::Postgres(pg) = &mut tx.inner {
-        let sql = "SELECT raptor_ensure_trace_partitions(3) \
-                   WHERE to_regprocedure('raptor_ensure_trace_partitions(integer)') IS NOT NULL";
-        (&mut **pg).execute(sql).await?;
-    }
+    bulk::settle_trace_partitions(&mut tx.inner).await?;
     let started = std::time::Instant::now();
     tx.commit().await?;
     tracing::debug!(ms = started.elapsed().as_millis(), "committed");

@@ -41,6 +41,7 @@ macro_rules! on_conn {
     };
 }
 
+pub(crate) mod bulk;
 pub(crate) mod catalogue;
 pub(crate) mod migration;
 pub(crate) mod partitions;

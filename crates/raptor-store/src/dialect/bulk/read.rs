@@ -27,7 +27,7 @@ const SQLITE_BATCH: usize = 2_000;
 
 /// Which side of a copy a database is.
 #[derive(Clone, Copy)]
-pub(super) enum Side {
+pub(crate) enum Side {
     Source,
     Target,
 }
@@ -36,7 +36,7 @@ pub(super) enum Side {
 /// arrive, so memory stays bounded whatever the table's size), digesting each and handing it
 /// to `sink`. `scope` (a `WHERE` clause, or empty) narrows the rows read. `progress` hears the
 /// running row count.
-pub(super) async fn pump(
+pub(crate) async fn pump(
     db: &Db,
     side: Side,
     plan: &Plan,
@@ -134,7 +134,7 @@ fn read_sqlite(
 }
 
 /// Reads rows only to digest them.
-pub(super) async fn digest(
+pub(crate) async fn digest(
     db: &Db,
     side: Side,
     plan: &Plan,
@@ -150,7 +150,7 @@ const PARALLEL_PAGES: i64 = 128;
 /// as two halves of its heap (TID ranges) over two connections at once, so one half is
 /// decoded while the server sends the other. Like any verification it expects no writes to
 /// the target meanwhile (the runbook stops them): the halves are two snapshots.
-pub(super) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, StoreError> {
+pub(crate) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, StoreError> {
     let halves = match &db.pool {
         Pool::Postgres(pool) => {
             let blocks: Option<i64> = sqlx::query_scalar(
