@@ -1,5 +1,8 @@
 //! Raptor's storage layer, the only code that speaks SQL: database URLs, the engine for
 //! SQLite and PostgreSQL, schema migrations and schema introspection.
+//!
+//! Every difference between the two dialects lives in the private `dialect` module; the
+//! repositories write one SQL text per operation and never branch on the dialect.
 
 #[macro_use]
 mod dialect;

@@ -71,7 +71,7 @@ impl Dialect {
     }
 
     /// The one of two per-dialect values that belongs to this dialect (a revision's scripts).
-    pub fn choose<T>(self, sqlite: T, postgres: T) -> T {
+    pub(crate) fn choose<T>(self, sqlite: T, postgres: T) -> T {
         match self {
             Dialect::Sqlite => sqlite,
             Dialect::Postgres => postgres,
@@ -81,14 +81,14 @@ impl Dialect {
     /// The statement that opens a write transaction. SQLite takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing with "database is locked"
     /// or deadlocking on a lock upgrade.
-    pub fn begin_write(self) -> &'static str {
+    pub(crate) fn begin_write(self) -> &'static str {
         self.choose("BEGIN IMMEDIATE", "BEGIN")
     }
 
     /// Appended to a `SELECT` inside a write transaction to hold its rows until commit.
     /// PostgreSQL needs the row lock; SQLite's `BEGIN IMMEDIATE` already holds the database's
     /// write lock, and it has no `FOR UPDATE`.
-    pub fn row_lock(self) -> &'static str {
+    pub(crate) fn row_lock(self) -> &'static str {
         self.choose("", " FOR UPDATE")
     }
 
