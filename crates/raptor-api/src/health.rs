@@ -37,7 +37,7 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
         if let Some(revision) = &state.fixed_revision {
             return Ok(Some(revision.clone()));
         }
-        Ok::<_, raptor_store::StoreError>(raptor_store::migrate::current_revision(&state.db).await?)
+        raptor_store::migrate::current_revision(&state.db).await
     })
     .await;
     match check {

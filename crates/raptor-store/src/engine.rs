@@ -1,21 +1,9 @@
 //! The database engine: one connection pool per process, SQLite or PostgreSQL, chosen by URL.
 
-use std::time::Duration;
-
-use sqlx::pool::PoolOptions;
-use sqlx::postgres::{PgPool, Postgres};
-use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous,
-};
-use sqlx::ConnectOptions;
-
+use crate::dialect::pool::PoolSettings;
+use crate::dialect::{Dialect, Pool};
 use crate::error::StoreError;
-use crate::url::{DatabaseUrl, Dialect, Target};
-
-/// How long a SQLite writer waits for another writer before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a request waits for a pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::url::{DatabaseUrl, Target};
 
 /// Tunables for [`Db::connect_with`].
 #[derive(Debug, Clone)]
@@ -37,13 +25,6 @@ impl Default for EngineSettings {
             statement_logging: true,
         }
     }
-}
-
-/// The pool behind a [`Db`], one variant per dialect.
-#[derive(Clone, Debug)]
-pub(crate) enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
 }
 
 /// A handle on the application's database; cheap to clone, shared by every request.
@@ -71,53 +52,18 @@ impl Db {
         url: &DatabaseUrl,
         settings: &EngineSettings,
     ) -> Result<Self, StoreError> {
-        let pool = match &url.target {
-            Target::SqliteFile(path) => {
-                let options = sqlite_options(SqliteConnectOptions::new().filename(path))
-                    .create_if_missing(true);
-                let options = if settings.statement_logging {
-                    options
-                } else {
-                    options.disable_statement_logging()
-                };
-                Pool::Sqlite(
-                    pool_options::<Sqlite>(settings.max_connections)
-                        .connect_with(options)
-                        .await
-                        .map_err(|e| StoreError::connect(url, e))?,
-                )
-            }
-            Target::SqliteMemory => {
-                // Every connection to :memory: opens its own empty database, so the pool holds
-                // exactly one connection and never recycles it.
-                let options = sqlite_options(SqliteConnectOptions::new().in_memory(true));
-                Pool::Sqlite(
-                    pool_options::<Sqlite>(1)
-                        .min_connections(1)
-                        .idle_timeout(None)
-                        .max_lifetime(None)
-                        .connect_with(options)
-                        .await
-                        .map_err(|e| StoreError::connect(url, e))?,
-                )
-            }
-            Target::Postgres(options) => {
-                let options = (**options)
-                    .clone()
-                    .application_name(&settings.application_name);
-                let options = if settings.statement_logging {
-                    options
-                } else {
-                    options.disable_statement_logging()
-                };
-                Pool::Postgres(
-                    pool_options::<Postgres>(settings.max_connections)
-                        .connect_with(options)
-                        .await
-                        .map_err(|e| StoreError::connect(url, e))?,
-                )
-            }
+        let settings = PoolSettings {
+            max_connections: settings.max_connections,
+            application_name: &settings.application_name,
+            statement_logging: settings.statement_logging,
         };
+        let pool = Pool::open(&url.target, settings)
+            .await
+            .map_err(|err| StoreError::Connect {
+                dialect: url.dialect().name(),
+                target: url.redacted().to_owned(),
+                reason: err.to_string(),
+            })?;
         Ok(Self {
             pool,
             url: url.clone(),
@@ -126,10 +72,7 @@ impl Db {
 
     /// The dialect of the connected database.
     pub fn dialect(&self) -> Dialect {
-        match self.pool {
-            Pool::Sqlite(_) => Dialect::Sqlite,
-            Pool::Postgres(_) => Dialect::Postgres,
-        }
+        self.pool.dialect()
     }
 
     /// The URL this handle was opened with (printable: redacted).
@@ -159,20 +102,4 @@ impl Db {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
     }
-}
-
-fn pool_options<DB: sqlx::Database>(max_connections: u32) -> PoolOptions<DB> {
-    PoolOptions::<DB>::new()
-        .max_connections(max_connections.max(1))
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-}
-
-/// Settings that only make sense on SQLite: concurrent readers with one writer at a time,
-/// enforced foreign keys, and waiting rather than failing when another writer holds the lock.
-fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
-    options
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
-        .foreign_keys(true)
-        .busy_timeout(SQLITE_BUSY_TIMEOUT)
 }

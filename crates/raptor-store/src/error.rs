@@ -1,7 +1,16 @@
-//! The storage layer's errors.
+//! The storage layer's errors, in one leaf module: every other module may use them and they
+//! use no other module, so errors never tie the crate's modules into a cycle.
+//!
+//! Public store functions return [`StoreError`]; the refusals of one area (a URL, a migration
+//! command, a role request, a copy) stay distinct as its variants.
 
-use crate::migrate::MigrationError;
-use crate::url::{DatabaseUrl, UrlError};
+use std::fmt;
+
+/// The URL forms Raptor accepts, quoted in every URL error.
+pub const ACCEPTED_FORMS: &str = "sqlite:///relative/path.db, sqlite:////absolute/path.db, \
+sqlite+pysqlite:///path.db, sqlite://:memory: (tests only), \
+postgres://user:password@host:5432/dbname, postgresql://..., postgresql+psycopg2://... \
+(add ?sslmode=require to insist on TLS)";
 
 /// Anything that can go wrong below the HTTP edge. Messages never contain passwords.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +34,12 @@ pub enum StoreError {
     /// A schema migration failed or was refused.
     #[error(transparent)]
     Migration(#[from] MigrationError),
+    /// A role-separation request was refused.
+    #[error(transparent)]
+    Role(#[from] RoleError),
+    /// A copy between databases was refused or did not fit.
+    #[error(transparent)]
+    Copy(#[from] CopyError),
     /// A query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -36,12 +51,165 @@ impl StoreError {
         matches!(self, StoreError::Database(err)
             if err.as_database_error().is_some_and(|e| e.is_unique_violation()))
     }
+}
 
-    pub(crate) fn connect(url: &DatabaseUrl, err: sqlx::Error) -> Self {
-        StoreError::Connect {
-            dialect: url.dialect().name(),
-            target: url.redacted().to_owned(),
-            reason: err.to_string(),
+/// Why a database URL was refused. No variant ever holds the password.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UrlError {
+    /// The scheme is not one Raptor speaks.
+    #[error("unsupported database URL scheme '{scheme}'; accepted forms: {ACCEPTED_FORMS}")]
+    UnsupportedScheme {
+        /// The scheme as typed (schemes cannot hold credentials).
+        scheme: String,
+    },
+    /// The URL could not be understood.
+    #[error("malformed database URL: {reason}; accepted forms: {ACCEPTED_FORMS}")]
+    Malformed {
+        /// What is wrong, without the URL's secrets.
+        reason: String,
+    },
+}
+
+/// Why a migration command was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    /// Neither a known id, a unique prefix, `head`, `base` nor a relative step.
+    #[error("Can't locate revision identified by '{0}'")]
+    UnknownRevision(String),
+    /// A prefix that matches several revisions.
+    #[error("revision prefix '{prefix}' is ambiguous: it matches {matches}")]
+    Ambiguous {
+        /// What was typed.
+        prefix: String,
+        /// The candidates, comma separated.
+        matches: String,
+    },
+    /// A relative target (`-2`, `+1`) that walks off either end of the history.
+    #[error("relative revision {0} goes past the ends of the history (run `raptor db history`)")]
+    RelativeOutOfRange(String),
+    /// `upgrade` to an older revision or `downgrade` to a newer one.
+    #[error("{command} target {target} is not reachable from {current} in that direction")]
+    WrongDirection {
+        /// `upgrade` or `downgrade`.
+        command: &'static str,
+        /// The resolved target.
+        target: String,
+        /// The current revision.
+        current: String,
+    },
+    /// `alembic_version` holds several rows (a branched alembic history Raptor does not have).
+    #[error(
+        "alembic_version holds {0} rows; Raptor keeps exactly one (stamp a revision to repair it)"
+    )]
+    MultipleHeads(usize),
+    /// The SQL embedded for applied revisions differs from what the database recorded.
+    #[error("{}", describe_drift(.0))]
+    Drift(Vec<Drift>),
+    /// A revision failed and was rolled back.
+    #[error("Running {direction} {from} -> {to} failed, the database stays at {from}: {source}")]
+    StepFailed {
+        /// `upgrade` or `downgrade`.
+        direction: &'static str,
+        /// Where the database was, and still is.
+        from: String,
+        /// Where the step was going.
+        to: String,
+        /// The database's complaint.
+        source: sqlx::Error,
+    },
+    /// A non-transactional revision failed part way.
+    #[error("Running {direction} {from} -> {to} failed part way (this revision runs outside a transaction, so statements before the failing one stay applied; alembic_version still says {from}): {source}")]
+    PartialStepFailed {
+        /// `upgrade` or `downgrade`.
+        direction: &'static str,
+        /// Where alembic_version still points.
+        from: String,
+        /// Where the step was going.
+        to: String,
+        /// The database's complaint.
+        source: sqlx::Error,
+    },
+    /// A bookkeeping query failed.
+    #[error("database error while migrating: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// An applied revision whose recorded checksum is missing or differs from the embedded SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// The revision id.
+    pub revision: String,
+    /// What the database recorded when the revision was applied (None: nothing recorded).
+    pub recorded: Option<String>,
+    /// What this binary embeds.
+    pub embedded: String,
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.recorded {
+            Some(recorded) => write!(
+                f,
+                "revision {} was applied with checksum {} but this binary embeds {}",
+                self.revision,
+                short(recorded),
+                short(&self.embedded)
+            ),
+            None => write!(
+                f,
+                "revision {} is applied but no checksum was recorded for it (migrated by another tool?)",
+                self.revision
+            ),
         }
     }
+}
+
+fn short(checksum: &str) -> &str {
+    checksum.get(..12).unwrap_or(checksum)
+}
+
+fn describe_drift(drift: &[Drift]) -> String {
+    let mut text =
+        String::from("the schema history in the database does not match this binary's migrations:");
+    for d in drift {
+        text.push_str(&format!("\n  - {d}"));
+    }
+    text.push_str(
+        "\nStopping rather than guessing. Review what changed in those revisions; if the \
+         database really has that schema, accept it with `raptor db accept-checksum REV`.",
+    );
+    text
+}
+
+/// Why a role-separation request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RoleError {
+    /// SQLite has no roles.
+    #[error("role separation is a PostgreSQL feature; SQLite has no roles")]
+    NotPostgres,
+    /// A name that is not a plain identifier.
+    #[error("'{0}' is not a valid role name (lower-case letters, digits and _, starting with a letter, at most 63)")]
+    BadName(String),
+}
+
+/// Why a copy between two databases was refused or did not fit.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// The two databases are at different revisions.
+    #[error("the source is at {source_rev} and the target at {target_rev}: bring both to the same revision (raptor db upgrade head) first")]
+    Revisions {
+        /// Source revision.
+        source_rev: String,
+        /// Target revision.
+        target_rev: String,
+    },
+    /// The target holds rows and --truncate was not given.
+    #[error("the target is not empty ({0}); copy into an empty database, or pass --truncate to replace its rows")]
+    TargetNotEmpty(String),
+    /// A value does not have its target column's type; nothing is written.
+    #[error("a value does not fit its column, so nothing was copied: {0}")]
+    Mismatch(String),
+    /// A SQLite database could not be read.
+    #[error("reading the SQLite database failed: {0}")]
+    Read(String),
 }

@@ -1,19 +1,11 @@
 //! Raptor's storage layer, the only code that speaks SQL: database URLs, the engine for
 //! SQLite and PostgreSQL, schema migrations and schema introspection.
-
-/// Runs one body against whichever pool a [`Db`] holds. The body is compiled once per
-/// backend, so a single SQL text serves both dialects and cannot drift between them.
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match &$db.pool {
-            $crate::engine::Pool::Sqlite($pool) => $body,
-            $crate::engine::Pool::Postgres($pool) => $body,
-        }
-    };
-}
+//!
+//! Every difference between the two dialects lives in the private `dialect` module; the
+//! repositories write one SQL text per operation and never branch on the dialect.
 
 #[macro_use]
-mod tx;
+mod dialect;
 
 pub mod audit;
 pub mod backtests;
@@ -30,7 +22,6 @@ pub mod marketing;
 pub mod migrate;
 pub mod outbox;
 pub mod passkeys;
-mod pg_copy;
 pub mod privileges;
 pub mod rate_limits;
 pub mod schema;
@@ -40,12 +31,14 @@ pub mod support;
 pub mod tokens;
 pub mod traces;
 pub mod trading;
+mod tx;
 mod url;
 pub mod users;
 pub mod webhooks;
 
 pub use decimal::{DbDecimal, SCALE as DECIMAL_SCALE};
+pub use dialect::Dialect;
 pub use engine::{Db, EngineSettings};
-pub use error::StoreError;
+pub use error::{StoreError, UrlError, ACCEPTED_FORMS};
 pub use tx::Tx;
-pub use url::{DatabaseUrl, Dialect, UrlError, ACCEPTED_FORMS, DEFAULT_SQLITE_FILE};
+pub use url::{DatabaseUrl, DEFAULT_SQLITE_FILE};

@@ -1,30 +1,11 @@
 //! Separation of the application's database role (PostgreSQL): the owner migrates, the
 //! application role only reads and writes rows. The runbook's RM-11 block, as code.
 
-use crate::engine::{Db, Pool};
+use crate::engine::Db;
+pub use crate::error::RoleError;
 use crate::error::StoreError;
 
-/// Why a role request was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum RoleError {
-    /// SQLite has no roles.
-    #[error("role separation is a PostgreSQL feature; SQLite has no roles")]
-    NotPostgres,
-    /// A name that is not a plain identifier.
-    #[error("'{0}' is not a valid role name (lower-case letters, digits and _, starting with a letter, at most 63)")]
-    BadName(String),
-    /// A database failure.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for RoleError {
-    fn from(err: sqlx::Error) -> Self {
-        RoleError::Store(err.into())
-    }
-}
-
-fn checked(role: &str) -> Result<&str, RoleError> {
+fn checked(role: &str) -> Result<&str, StoreError> {
     let ok = !role.is_empty()
         && role.len() <= 63
         && role.starts_with(|c: char| c.is_ascii_lowercase())
@@ -34,12 +15,12 @@ fn checked(role: &str) -> Result<&str, RoleError> {
     if ok {
         Ok(role)
     } else {
-        Err(RoleError::BadName(role.to_owned()))
+        Err(RoleError::BadName(role.to_owned()).into())
     }
 }
 
 /// The GRANT/REVOKE statements that give `role` what the application needs and no more.
-pub fn grant_statements(database: &str, role: &str) -> Result<Vec<String>, RoleError> {
+pub fn grant_statements(database: &str, role: &str) -> Result<Vec<String>, StoreError> {
     let role = checked(role)?;
     let database = database.replace('"', "\"\"");
     Ok(vec![
@@ -64,15 +45,13 @@ pub fn grant_statements(database: &str, role: &str) -> Result<Vec<String>, RoleE
     ])
 }
 
-fn postgres(db: &Db) -> Result<&sqlx::PgPool, RoleError> {
-    match &db.pool {
-        Pool::Postgres(pool) => Ok(pool),
-        Pool::Sqlite(_) => Err(RoleError::NotPostgres),
-    }
+/// Role separation needs PostgreSQL; SQLite has no roles.
+fn postgres(db: &Db) -> Result<&sqlx::PgPool, StoreError> {
+    Ok(db.pool.postgres().ok_or(RoleError::NotPostgres)?)
 }
 
 /// The connected database's name.
-pub async fn database_name(db: &Db) -> Result<String, RoleError> {
+pub async fn database_name(db: &Db) -> Result<String, StoreError> {
     Ok(sqlx::query_scalar("SELECT current_database()::text")
         .fetch_one(postgres(db)?)
         .await?)
@@ -80,7 +59,7 @@ pub async fn database_name(db: &Db) -> Result<String, RoleError> {
 
 /// Creates `role` with LOGIN when it does not exist (or sets its password when one is given)
 /// and applies the grants, in one transaction. Returns whether the role was created.
-pub async fn apply(db: &Db, role: &str, password: Option<&str>) -> Result<bool, RoleError> {
+pub async fn apply(db: &Db, role: &str, password: Option<&str>) -> Result<bool, StoreError> {
     let pool = postgres(db)?;
     let role = checked(role)?;
     let database = database_name(db).await?;
@@ -133,7 +112,7 @@ impl Probe {
 
 /// Proves a connection's privileges: DML works; DDL, touching the migration history and
 /// rewriting the audit log are refused. Every probe is rolled back.
-pub async fn verify(app: &Db) -> Result<Vec<Probe>, RoleError> {
+pub async fn verify(app: &Db) -> Result<Vec<Probe>, StoreError> {
     let pool = postgres(app)?;
     let probes: [(&'static str, bool); 8] = [
         ("SELECT 1 FROM users LIMIT 1", true),

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::engine::{Db, Pool};
+use crate::dialect::partitions;
+use crate::engine::Db;
 use crate::error::StoreError;
 
 /// One traced operation.
@@ -192,15 +193,7 @@ pub async fn count_events_between(
 /// moves rows waiting in a DEFAULT partition into theirs. Returns the partitions created; on
 /// SQLite (plain tables) there is nothing to do. Callable by the application role.
 pub async fn ensure_partitions(db: &Db, months_ahead: i32) -> Result<i32, StoreError> {
-    match &db.pool {
-        Pool::Sqlite(_) => Ok(0),
-        Pool::Postgres(pool) => Ok(
-            sqlx::query_scalar("SELECT raptor_ensure_trace_partitions($1)")
-                .bind(months_ahead)
-                .fetch_one(pool)
-                .await?,
-        ),
-    }
+    Ok(partitions::ensure(&db.pool, months_ahead).await?)
 }
 
 /// What a retention run removed.
@@ -216,27 +209,7 @@ pub struct Pruned {
 /// partitions are dropped (no row-by-row delete) and the month straddling the cutoff is
 /// trimmed; on SQLite the rows are deleted.
 pub async fn prune(db: &Db, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
-    let partitions = match &db.pool {
-        Pool::Postgres(pool) => {
-            sqlx::query_scalar("SELECT raptor_prune_traces($1)")
-                .bind(cutoff)
-                .fetch_all(pool)
-                .await?
-        }
-        Pool::Sqlite(pool) => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM trace_events WHERE created_at < $1")
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM trace_workflows WHERE started_at < $1")
-                .bind(cutoff)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Vec::new()
-        }
-    };
+    let partitions = partitions::prune(&db.pool, cutoff).await?;
     let rows_left = on_pool!(db, pool => {
         sqlx::query_scalar::<_, i64>(
             "SELECT (SELECT count(*) FROM trace_events) + (SELECT count(*) FROM trace_workflows)",
@@ -263,38 +236,6 @@ pub struct Partition {
     pub rows: i64,
 }
 
-/// The partitions of both trace tables (none on SQLite).
-pub async fn partitions(db: &Db) -> Result<Vec<Partition>, StoreError> {
-    let Pool::Postgres(pool) = &db.pool else {
-        return Ok(Vec::new());
-    };
-    let names: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT p.relname::text, c.relname::text, pg_get_expr(c.relpartbound, c.oid) \
-         FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent \
-         WHERE p.relname IN ('trace_events', 'trace_workflows') \
-         AND p.relnamespace = current_schema()::regnamespace ORDER BY 1, 2",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut out = Vec::with_capacity(names.len());
-    for (parent, name, bounds) in names {
-        // The names come from the catalogue; quoting keeps them identifiers all the same.
-        let rows: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM \"{}\"",
-            name.replace('"', "\"\"")
-        ))
-        .fetch_one(pool)
-        .await?;
-        out.push(Partition {
-            parent,
-            name,
-            bounds,
-            rows,
-        });
-    }
-    Ok(out)
-}
-
 /// What a PostgreSQL server offers of TimescaleDB.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timescale {
@@ -304,20 +245,12 @@ pub struct Timescale {
     pub installed: Option<String>,
 }
 
+/// The partitions of both trace tables (none on SQLite).
+pub async fn partitions(db: &Db) -> Result<Vec<Partition>, StoreError> {
+    Ok(partitions::list(&db.pool).await?)
+}
+
 /// Whether TimescaleDB is available and installed (`None` on SQLite).
 pub async fn timescale(db: &Db) -> Result<Option<Timescale>, StoreError> {
-    let Pool::Postgres(pool) = &db.pool else {
-        return Ok(None);
-    };
-    let found: Option<(Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT default_version::text, installed_version::text FROM pg_available_extensions \
-         WHERE name = 'timescaledb'",
-    )
-    .fetch_optional(pool)
-    .await?;
-    let (available, installed) = found.unwrap_or((None, None));
-    Ok(Some(Timescale {
-        available,
-        installed,
-    }))
+    Ok(partitions::timescale(&db.pool).await?)
 }

@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use crate::decimal::DbDecimal;
 use crate::engine::Db;
 use crate::error::StoreError;
-use crate::tx::{Tx, TxInner};
+use crate::tx::Tx;
 
 /// A paper account.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -40,21 +40,11 @@ pub async fn account_of_user(db: &Db, user_id: i64) -> Result<Option<Account>, S
 /// Reads an account inside a transaction and holds it until commit. PostgreSQL needs an
 /// explicit row lock; SQLite's `BEGIN IMMEDIATE` already holds the database's write lock.
 pub async fn lock_account(tx: &mut Tx, account_id: i64) -> Result<Account, StoreError> {
-    let plain = format!("SELECT {ACCOUNT_COLUMNS} FROM paper_accounts WHERE id = $1");
-    let account = match &mut tx.inner {
-        TxInner::Sqlite(t) => {
-            sqlx::query_as(&plain)
-                .bind(account_id)
-                .fetch_one(&mut **t)
-                .await?
-        }
-        TxInner::Postgres(t) => {
-            sqlx::query_as(&format!("{plain} FOR UPDATE"))
-                .bind(account_id)
-                .fetch_one(&mut **t)
-                .await?
-        }
-    };
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM paper_accounts WHERE id = $1{}",
+        tx.dialect().row_lock()
+    );
+    let account = on_tx!(tx, t => sqlx::query_as(&sql).bind(account_id).fetch_one(&mut **t).await?);
     Ok(account)
 }
 

@@ -7,59 +7,14 @@ use std::str::FromStr;
 
 use sqlx::postgres::PgConnectOptions;
 
-/// The URL forms Raptor accepts, quoted in every URL error.
-pub const ACCEPTED_FORMS: &str = "sqlite:///relative/path.db, sqlite:////absolute/path.db, \
-sqlite+pysqlite:///path.db, sqlite://:memory: (tests only), \
-postgres://user:password@host:5432/dbname, postgresql://..., postgresql+psycopg2://... \
-(add ?sslmode=require to insist on TLS)";
+use crate::dialect::Dialect;
+use crate::error::UrlError;
 
 /// The file used when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_FILE: &str = "raptor.db";
 
 /// Query parameters whose values are secrets and are masked when a URL is printed.
 const SECRET_PARAMS: &[&str] = &["password", "sslpassword"];
-
-/// Which SQL dialect a database speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Dialect {
-    /// SQLite, embedded, one file.
-    Sqlite,
-    /// PostgreSQL, a server shared by many processes.
-    Postgres,
-}
-
-impl Dialect {
-    /// The name used in logs, `/healthz` and the runbook (`sqlite`, `postgresql`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgresql",
-        }
-    }
-}
-
-impl fmt::Display for Dialect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// Why a database URL was refused. No variant ever holds the password.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum UrlError {
-    /// The scheme is not one Raptor speaks.
-    #[error("unsupported database URL scheme '{scheme}'; accepted forms: {ACCEPTED_FORMS}")]
-    UnsupportedScheme {
-        /// The scheme as typed (schemes cannot hold credentials).
-        scheme: String,
-    },
-    /// The URL could not be understood.
-    #[error("malformed database URL: {reason}; accepted forms: {ACCEPTED_FORMS}")]
-    Malformed {
-        /// What is wrong, without the URL's secrets.
-        reason: String,
-    },
-}
 
 fn malformed(reason: impl Into<String>) -> UrlError {
     UrlError::Malformed {
@@ -83,7 +38,7 @@ pub struct DatabaseUrl {
 }
 
 impl DatabaseUrl {
-    /// Parses any accepted form; see [`ACCEPTED_FORMS`].
+    /// Parses any accepted form; see [`crate::ACCEPTED_FORMS`].
     pub fn parse(raw: &str) -> Result<Self, UrlError> {
         let raw = raw.trim();
         let Some((scheme, rest)) = raw.split_once("://") else {

@@ -2,6 +2,7 @@
 
 use raptor_store::migrate::{MigrationError, Migrator, Revision, Scripts};
 use raptor_store::schema;
+use raptor_store::StoreError;
 use raptor_testdb::{dual_test, TestDb};
 
 /// The tables the seeds name and the runbook's pre-check lists.
@@ -162,7 +163,7 @@ dual_test!(stamp_repairs_a_revision_that_cannot_be_located, Head, |t| {
     );
     let err = migrator.status(t.db()).await.expect_err("refused");
     assert!(
-        matches!(err, MigrationError::UnknownRevision(ref r) if r == "f00dcafe"),
+        matches!(err, StoreError::Migration(MigrationError::UnknownRevision(ref r)) if r == "f00dcafe"),
         "{err}"
     );
     migrator.stamp(t.db(), "head").await.expect("stamp");
@@ -197,7 +198,13 @@ dual_test!(failed_revision_leaves_the_previous_revision, Empty, |t| {
     );
     let migrator = Migrator::new(vec![CREATE_ONE, broken]);
     let err = migrator.upgrade(t.db(), "head").await.expect_err("fails");
-    assert!(matches!(err, MigrationError::StepFailed { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Migration(MigrationError::StepFailed { .. })
+        ),
+        "{err}"
+    );
     assert!(
         err.to_string().contains("the database stays at 0001_one"),
         "{err}"
@@ -223,7 +230,10 @@ dual_test!(relative_steps_move_one_revision_at_a_time, Empty, |t| {
         .await
         .expect_err("wrong way");
     assert!(
-        matches!(err, MigrationError::WrongDirection { .. }),
+        matches!(
+            err,
+            StoreError::Migration(MigrationError::WrongDirection { .. })
+        ),
         "{err}"
     );
 });
@@ -250,7 +260,10 @@ dual_test!(
             .contains("WARNING: revision 0001_one was applied with checksum"));
 
         let err = migrator.upgrade(t.db(), "head").await.expect_err("refused");
-        assert!(matches!(err, MigrationError::Drift(_)), "{err}");
+        assert!(
+            matches!(err, StoreError::Migration(MigrationError::Drift(_))),
+            "{err}"
+        );
         assert!(
             err.to_string().contains("raptor db accept-checksum"),
             "{err}"
@@ -290,7 +303,10 @@ dual_test!(
             .await
             .expect_err("refused");
         assert!(
-            matches!(err, MigrationError::WrongDirection { .. }),
+            matches!(
+                err,
+                StoreError::Migration(MigrationError::WrongDirection { .. })
+            ),
             "{err}"
         );
     }

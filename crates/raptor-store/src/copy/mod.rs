@@ -5,62 +5,19 @@
 //! foreign-key order inside one transaction on the target, and each table is verified by its
 //! row count and an order-independent checksum of canonical row values.
 
-mod read;
-mod sink;
-mod value;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Executor;
 
+use crate::dialect::bulk::{self, digest, digest_target, pump, Plan, RowDigest, Side, Sink};
 use crate::engine::Db;
+pub use crate::error::CopyError;
 use crate::error::StoreError;
 use crate::migrate;
-use crate::schema::{self, ColumnType, Table};
-use crate::tx::TxInner;
-use read::{digest, digest_target, pump, Side};
-use sink::Sink;
-use value::RowDigest;
+use crate::schema::{self, Table};
 
 /// Tables the migrations fill (reference data): replaced, not refused, on the target.
 const SEEDED: &[&str] = &["symbols"];
-
-/// Why a copy was refused or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CopyError {
-    /// The two databases are at different revisions.
-    #[error("the source is at {source_rev} and the target at {target_rev}: bring both to the same revision (raptor db upgrade head) first")]
-    Revisions {
-        /// Source revision.
-        source_rev: String,
-        /// Target revision.
-        target_rev: String,
-    },
-    /// The target holds rows and --truncate was not given.
-    #[error("the target is not empty ({0}); copy into an empty database, or pass --truncate to replace its rows")]
-    TargetNotEmpty(String),
-    /// A value does not have its target column's type; nothing is written.
-    #[error("a value does not fit its column, so nothing was copied: {0}")]
-    Mismatch(String),
-    /// A SQLite database could not be read.
-    #[error("reading the SQLite database failed: {0}")]
-    Read(String),
-    /// A store failure (the target transaction is rolled back).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for CopyError {
-    fn from(err: sqlx::Error) -> Self {
-        CopyError::Store(err.into())
-    }
-}
-
-impl From<migrate::MigrationError> for CopyError {
-    fn from(err: migrate::MigrationError) -> Self {
-        CopyError::Store(err.into())
-    }
-}
 
 /// What was copied and how it verified, per table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,64 +70,15 @@ fn fk_order(tables: &BTreeMap<String, Table>) -> Vec<String> {
 }
 
 /// The application tables of a database and their shapes, bookkeeping excluded.
-async fn app_tables(db: &Db) -> Result<BTreeMap<String, Table>, CopyError> {
+async fn app_tables(db: &Db) -> Result<BTreeMap<String, Table>, StoreError> {
     let mut tables = schema::describe(db).await?;
     tables.retain(|name, _| !schema::BOOKKEEPING_TABLES.contains(&name.as_str()));
     Ok(tables)
 }
 
-/// How one table travels: the source's columns, matched to the target's by name.
-#[derive(Clone)]
-struct Plan {
-    table: String,
-    columns: Vec<String>,
-    /// How each side stores each column.
-    source_types: Vec<ColumnType>,
-    target_types: Vec<ColumnType>,
-    /// What each column holds: the PostgreSQL side's type where SQLite only says text.
-    types: Vec<ColumnType>,
-    /// Whether the table has an `id` column (whose sequence continues after a copy).
-    has_id: bool,
-}
-
-impl Plan {
-    fn new(table: &str, source: &Table, target: &Table) -> Result<Self, CopyError> {
-        let mut plan = Plan {
-            table: table.to_owned(),
-            columns: Vec::new(),
-            source_types: Vec::new(),
-            target_types: Vec::new(),
-            types: Vec::new(),
-            has_id: false,
-        };
-        for column in &source.columns {
-            let Some(other) = target.columns.iter().find(|c| c.name == column.name) else {
-                return Err(CopyError::Store(StoreError::Unavailable(format!(
-                    "column {table}.{} is missing on the target",
-                    column.name
-                ))));
-            };
-            let logical = match (&column.column_type, &other.column_type) {
-                (ColumnType::Text, theirs) => theirs.clone(),
-                (ours, _) => ours.clone(),
-            };
-            plan.has_id |= column.name == "id" && logical == ColumnType::Integer;
-            plan.columns.push(column.name.clone());
-            plan.source_types.push(column.column_type.clone());
-            plan.target_types.push(other.column_type.clone());
-            plan.types.push(logical);
-        }
-        Ok(plan)
-    }
-
-    fn select(&self) -> String {
-        format!("SELECT {} FROM {}", self.columns.join(", "), self.table)
-    }
-}
-
 /// Checks that both databases are at the same revision and plans every table, in foreign-key
 /// order.
-async fn prepare(from: &Db, to: &Db) -> Result<Vec<Plan>, CopyError> {
+async fn prepare(from: &Db, to: &Db) -> Result<Vec<Plan>, StoreError> {
     let (source_rev, target_rev) = (
         migrate::current_revision(from).await?,
         migrate::current_revision(to).await?,
@@ -179,7 +87,8 @@ async fn prepare(from: &Db, to: &Db) -> Result<Vec<Plan>, CopyError> {
         return Err(CopyError::Revisions {
             source_rev: source_rev.unwrap_or_else(|| "<base>".into()),
             target_rev: target_rev.unwrap_or_else(|| "<base>".into()),
-        });
+        }
+        .into());
     }
     let (source, target) = (app_tables(from).await?, app_tables(to).await?);
     fk_order(&target)
@@ -202,7 +111,7 @@ fn report(plan: &Plan, source: &RowDigest, target: &RowDigest) -> TableReport {
 }
 
 /// Verifies every table: counts and checksums on both sides, each side read concurrently.
-pub async fn verify(from: &Db, to: &Db) -> Result<Vec<TableReport>, CopyError> {
+pub async fn verify(from: &Db, to: &Db) -> Result<Vec<TableReport>, StoreError> {
     let mut reports = Vec::new();
     for plan in prepare(from, to).await? {
         let (source, target) = tokio::try_join!(
@@ -234,7 +143,7 @@ pub async fn copy(
     to: &Db,
     options: CopyOptions,
     progress: &mut (dyn FnMut(&str, i64, i64) + Send),
-) -> Result<Vec<TableReport>, CopyError> {
+) -> Result<Vec<TableReport>, StoreError> {
     let plans = prepare(from, to).await?;
     if !options.truncate {
         let mut occupied = Vec::new();
@@ -245,7 +154,7 @@ pub async fn copy(
             }
         }
         if !occupied.is_empty() {
-            return Err(CopyError::TargetNotEmpty(occupied.join(", ")));
+            return Err(CopyError::TargetNotEmpty(occupied.join(", ")).into());
         }
     }
     let mut tx = to.begin().await?;
@@ -270,22 +179,9 @@ pub async fn copy(
         sink.finish().await?;
         tracing::debug!(table = %plan.table, rows = digest.count, ms = started.elapsed().as_millis(), "copied");
         sources.push(digest);
-        // Identity sequences must continue after the copied ids.
-        if let (TxInner::Postgres(pg), true) = (&mut tx.inner, plan.has_id) {
-            let sql = format!(
-                "SELECT setval(pg_get_serial_sequence('{0}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {0}",
-                plan.table
-            );
-            (&mut **pg).execute(sql.as_str()).await?;
-        }
+        bulk::continue_ids(&mut tx.inner, plan).await?;
     }
-    // Rows of months without a partition landed in the trace tables' DEFAULT partitions:
-    // give those months partitions of their own, as the running server would.
-    if let TxInner::Postgres(pg) = &mut tx.inner {
-        let sql = "SELECT raptor_ensure_trace_partitions(3) \
-                   WHERE to_regprocedure('raptor_ensure_trace_partitions(integer)') IS NOT NULL";
-        (&mut **pg).execute(sql).await?;
-    }
+    bulk::settle_trace_partitions(&mut tx.inner).await?;
     let started = std::time::Instant::now();
     tx.commit().await?;
     tracing::debug!(ms = started.elapsed().as_millis(), "committed");

@@ -66,13 +66,9 @@ pub async fn run(url: &DatabaseUrl, args: CheckArgs) -> Result<ExitCode, CliErro
 }
 
 async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode, CliError> {
-    let facts = schema::server_facts(db)
-        .await
-        .map_err(raptor_store::StoreError::from)?;
+    let facts = schema::server_facts(db).await?;
     let status = Migrator::embedded().status(db).await;
-    let present = schema::table_names(db)
-        .await
-        .map_err(raptor_store::StoreError::from)?;
+    let present = schema::table_names(db).await?;
     let missing: Vec<&str> = EXPECTED_TABLES
         .iter()
         .copied()
@@ -81,13 +77,7 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
     let mut counts = Vec::new();
     for table in CUSTOMER_TABLES {
         if present.iter().any(|p| p == table) {
-            counts.push((
-                *table,
-                schema::row_count(db, table)
-                    .await
-                    .map_err(raptor_store::StoreError::from)?
-                    .unwrap_or(0),
-            ));
+            counts.push((*table, schema::row_count(db, table).await?.unwrap_or(0)));
         }
     }
 

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use raptor_store::copy::{self, TableReport};
-use raptor_store::{DatabaseUrl, Db};
+use raptor_store::{DatabaseUrl, Db, StoreError};
 use serde_json::json;
 
 use super::CliError;
@@ -111,11 +111,7 @@ pub async fn run(args: CopyArgs) -> Result<ExitCode, CliError> {
     })
 }
 
-async fn transfer(
-    from: &Db,
-    to: &Db,
-    args: &CopyArgs,
-) -> Result<Vec<TableReport>, copy::CopyError> {
+async fn transfer(from: &Db, to: &Db, args: &CopyArgs) -> Result<Vec<TableReport>, StoreError> {
     if args.verify_only {
         return copy::verify(from, to).await;
     }

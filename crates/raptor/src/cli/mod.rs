@@ -105,7 +105,7 @@ async fn connect_app(url: &DatabaseUrl, migrate: bool) -> Result<Db, CliError> {
     use raptor_store::migrate::Migrator;
     let db = connect(url).await?;
     let migrator = Migrator::embedded();
-    if db.dialect() == raptor_store::Dialect::Sqlite || migrate {
+    if db.dialect().migrates_on_connect() || migrate {
         migrator.upgrade(&db, "head").await?;
     }
     let status = migrator.status(&db).await?;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use clap::Args;
-use raptor_store::privileges::{self, RoleError};
-use raptor_store::{DatabaseUrl, Db};
+use raptor_store::privileges;
+use raptor_store::{DatabaseUrl, Db, StoreError};
 
 use super::{connect, CliError};
 
@@ -38,7 +38,7 @@ pub struct RolesArgs {
     app_url: Option<String>,
 }
 
-fn refused(err: RoleError) -> CliError {
+fn refused(err: StoreError) -> CliError {
     CliError::Refused(err.to_string())
 }
 

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use raptor_store::{traces, DatabaseUrl, Dialect};
+use raptor_store::{traces, DatabaseUrl};
 
 use super::{connect_app, duration, CliError};
 
@@ -72,7 +72,7 @@ impl TracesCommand {
 }
 
 async fn print_partitions(db: &raptor_store::Db) -> Result<(), CliError> {
-    if db.dialect() == Dialect::Sqlite {
+    if !db.dialect().partitions_traces() {
         println!(
             "SQLite keeps trace_events and trace_workflows as plain indexed tables: no partitions."
         );

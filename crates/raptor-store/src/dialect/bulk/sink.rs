@@ -2,13 +2,16 @@
 
 use sqlx::sqlite::SqliteConnection;
 use sqlx::types::Json;
+use sqlx::Executor;
 
+use super::binary_copy::BinaryCopy;
 use super::value::Value;
-use super::{CopyError, Plan};
+use super::Plan;
 use crate::decimal::DbDecimal;
-use crate::pg_copy::BinaryCopy;
+use crate::dialect::TxInner;
+use crate::error::{CopyError, StoreError};
 use crate::schema::ColumnType;
-use crate::tx::{Tx, TxInner};
+use crate::tx::Tx;
 
 /// Binds one value to a multi-row INSERT; NULLs carry the column's type.
 macro_rules! bind_value {
@@ -34,7 +37,7 @@ macro_rules! bind_value {
 }
 
 /// Where streamed rows go.
-pub(super) enum Sink<'c> {
+pub(crate) enum Sink<'c> {
     /// Nowhere: the rows are only digested (verification).
     Discard,
     /// PostgreSQL binary `COPY … FROM STDIN`, in chunks.
@@ -54,7 +57,7 @@ pub(super) enum Sink<'c> {
 
 impl<'c> Sink<'c> {
     /// A sink writing `plan`'s table inside the target transaction.
-    pub(super) async fn open(tx: &'c mut Tx, plan: &'c Plan) -> Result<Sink<'c>, CopyError> {
+    pub(crate) async fn open(tx: &'c mut Tx, plan: &'c Plan) -> Result<Sink<'c>, StoreError> {
         Ok(match &mut tx.inner {
             TxInner::Postgres(t) => Sink::Copy {
                 copy: BinaryCopy::start(t, &plan.table, &plan.columns.join(", ")).await?,
@@ -71,7 +74,7 @@ impl<'c> Sink<'c> {
         })
     }
 
-    pub(super) async fn push(&mut self, row: Vec<Value>) -> Result<(), CopyError> {
+    pub(crate) async fn push(&mut self, row: Vec<Value>) -> Result<(), StoreError> {
         match self {
             Sink::Discard => {}
             Sink::Copy { copy, plan, rows } => {
@@ -84,7 +87,8 @@ impl<'c> Sink<'c> {
                             "row {rows} of {}: {column} holds {}, not {ty:?}",
                             plan.table,
                             value.kind()
-                        )));
+                        ))
+                        .into());
                     }
                 }
                 copy.row(row.len())?;
@@ -109,7 +113,7 @@ impl<'c> Sink<'c> {
         Ok(())
     }
 
-    pub(super) async fn finish(self) -> Result<(), CopyError> {
+    pub(crate) async fn finish(self) -> Result<(), StoreError> {
         match self {
             Sink::Discard => {}
             Sink::Copy { copy, .. } => {
@@ -132,7 +136,7 @@ async fn insert_rows(
     conn: &mut SqliteConnection,
     plan: &Plan,
     rows: &[Vec<Value>],
-) -> Result<(), CopyError> {
+) -> Result<(), StoreError> {
     let one = format!("({})", vec!["?"; plan.columns.len()].join(","));
     let sql = format!(
         "INSERT INTO {} ({}) VALUES {}",
@@ -147,5 +151,29 @@ async fn insert_rows(
         }
     }
     query.execute(conn).await?;
+    Ok(())
+}
+
+/// After a table is loaded, makes its identity sequence continue after the copied ids
+/// (PostgreSQL; SQLite's rowid needs nothing).
+pub(crate) async fn continue_ids(tx: &mut TxInner, plan: &Plan) -> Result<(), StoreError> {
+    if let (TxInner::Postgres(pg), true) = (tx, plan.has_id) {
+        let sql = format!(
+            "SELECT setval(pg_get_serial_sequence('{0}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {0}",
+            plan.table
+        );
+        (&mut **pg).execute(sql.as_str()).await?;
+    }
+    Ok(())
+}
+
+/// Rows of months without a partition landed in the trace tables' DEFAULT partitions: gives
+/// those months partitions of their own, as the running server would (PostgreSQL only).
+pub(crate) async fn settle_trace_partitions(tx: &mut TxInner) -> Result<(), StoreError> {
+    if let TxInner::Postgres(pg) = tx {
+        let sql = "SELECT raptor_ensure_trace_partitions(3) \
+                   WHERE to_regprocedure('raptor_ensure_trace_partitions(integer)') IS NOT NULL";
+        (&mut **pg).execute(sql).await?;
+    }
     Ok(())
 }

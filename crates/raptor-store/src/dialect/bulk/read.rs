@@ -12,8 +12,10 @@ use tokio::sync::mpsc;
 
 use super::sink::Sink;
 use super::value::{decode_postgres, from_sqlite, RowDigest, Value};
-use super::{CopyError, Plan};
-use crate::engine::{Db, Pool};
+use super::Plan;
+use crate::dialect::Pool;
+use crate::engine::Db;
+use crate::error::{CopyError, StoreError};
 use crate::schema::ColumnType;
 use crate::url::Target;
 
@@ -25,7 +27,7 @@ const SQLITE_BATCH: usize = 2_000;
 
 /// Which side of a copy a database is.
 #[derive(Clone, Copy)]
-pub(super) enum Side {
+pub(crate) enum Side {
     Source,
     Target,
 }
@@ -34,16 +36,16 @@ pub(super) enum Side {
 /// arrive, so memory stays bounded whatever the table's size), digesting each and handing it
 /// to `sink`. `scope` (a `WHERE` clause, or empty) narrows the rows read. `progress` hears the
 /// running row count.
-pub(super) async fn pump(
+pub(crate) async fn pump(
     db: &Db,
     side: Side,
     plan: &Plan,
     scope: &str,
     sink: &mut Sink<'_>,
     progress: &mut (dyn FnMut(i64) + Send),
-) -> Result<RowDigest, CopyError> {
+) -> Result<RowDigest, StoreError> {
     let mut digest = RowDigest::default();
-    let mut take = async |values: Vec<Value>| -> Result<(), CopyError> {
+    let mut take = async |values: Vec<Value>| -> Result<(), StoreError> {
         digest.add(&values);
         sink.push(values).await?;
         if digest.count % PROGRESS_EVERY == 0 {
@@ -71,7 +73,8 @@ pub(super) async fn pump(
             let Target::SqliteFile(path) = &db.url().target else {
                 return Err(CopyError::Read(
                     "an in-memory SQLite database cannot be copied".into(),
-                ));
+                )
+                .into());
             };
             let (batches, mut arrivals) = mpsc::channel(4);
             let reader = tokio::task::spawn_blocking({
@@ -100,7 +103,7 @@ fn read_sqlite(
     select: &str,
     types: &[ColumnType],
     batches: &mpsc::Sender<Vec<Vec<Value>>>,
-) -> Result<(), CopyError> {
+) -> Result<(), StoreError> {
     let failed = |e: rusqlite::Error| CopyError::Read(e.to_string());
     let conn = rusqlite::Connection::open_with_flags(
         &path,
@@ -131,12 +134,12 @@ fn read_sqlite(
 }
 
 /// Reads rows only to digest them.
-pub(super) async fn digest(
+pub(crate) async fn digest(
     db: &Db,
     side: Side,
     plan: &Plan,
     scope: &str,
-) -> Result<RowDigest, CopyError> {
+) -> Result<RowDigest, StoreError> {
     pump(db, side, plan, scope, &mut Sink::Discard, &mut |_| {}).await
 }
 
@@ -147,7 +150,7 @@ const PARALLEL_PAGES: i64 = 128;
 /// as two halves of its heap (TID ranges) over two connections at once, so one half is
 /// decoded while the server sends the other. Like any verification it expects no writes to
 /// the target meanwhile (the runbook stops them): the halves are two snapshots.
-pub(super) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, CopyError> {
+pub(crate) async fn digest_target(db: &Db, plan: &Plan) -> Result<RowDigest, StoreError> {
     let halves = match &db.pool {
         Pool::Postgres(pool) => {
             let blocks: Option<i64> = sqlx::query_scalar(

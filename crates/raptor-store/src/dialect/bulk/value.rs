@@ -9,12 +9,12 @@ use sqlx::postgres::PgValueRef;
 use sqlx::types::Json;
 use sqlx::{Decode, Postgres, Row, ValueRef as _};
 
-use crate::pg_copy::BinaryCopy;
+use super::binary_copy::BinaryCopy;
 use crate::schema::ColumnType;
 
 /// One value, independent of dialect.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Value {
+pub(crate) enum Value {
     Null,
     Int(i64),
     Text(String),
@@ -29,7 +29,7 @@ pub(super) enum Value {
 impl Value {
     /// Appends the canonical bytes a checksum is computed over: a tag, then a fixed-width or
     /// length-prefixed form, so no two different rows can share an encoding.
-    pub(super) fn canonical(&self, out: &mut Vec<u8>) {
+    pub(crate) fn canonical(&self, out: &mut Vec<u8>) {
         fn prefixed(tag: u8, bytes: &[u8], out: &mut Vec<u8>) {
             out.push(tag);
             out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
@@ -64,7 +64,7 @@ impl Value {
     }
 
     /// What kind of value this is, for messages (which never show the value itself).
-    pub(super) fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Value::Null => "NULL",
             Value::Int(_) => "an integer",
@@ -79,7 +79,7 @@ impl Value {
     }
 
     /// Whether this value may go into a PostgreSQL column of type `ty`.
-    pub(super) fn fits(&self, ty: &ColumnType) -> bool {
+    pub(crate) fn fits(&self, ty: &ColumnType) -> bool {
         matches!(
             (self, ty),
             (Value::Null, _)
@@ -95,7 +95,7 @@ impl Value {
     }
 
     /// Appends this value as one field of a binary `COPY`.
-    pub(super) fn copy_binary(&self, out: &mut BinaryCopy<'_>) -> Result<(), sqlx::Error> {
+    pub(crate) fn copy_binary(&self, out: &mut BinaryCopy<'_>) -> Result<(), sqlx::Error> {
         match self {
             Value::Null => out.field(&None::<i64>),
             Value::Int(v) => out.field(v),
@@ -113,16 +113,16 @@ impl Value {
 /// An order-independent digest of rows: their count and the sum and XOR of a hash of each
 /// row's canonical text, so two sides agree however their rows are ordered.
 #[derive(Default)]
-pub(super) struct RowDigest {
+pub(crate) struct RowDigest {
     /// Rows digested.
-    pub(super) count: i64,
+    pub(crate) count: i64,
     sum: u128,
     xor: u128,
     bytes: Vec<u8>,
 }
 
 impl RowDigest {
-    pub(super) fn add(&mut self, row: &[Value]) {
+    pub(crate) fn add(&mut self, row: &[Value]) {
         self.bytes.clear();
         for value in row {
             value.canonical(&mut self.bytes);
@@ -137,7 +137,7 @@ impl RowDigest {
     }
 
     /// The digest of both halves of a table read separately.
-    pub(super) fn merged(self, other: RowDigest) -> RowDigest {
+    pub(crate) fn merged(self, other: RowDigest) -> RowDigest {
         RowDigest {
             count: self.count + other.count,
             sum: self.sum.wrapping_add(other.sum),
@@ -146,13 +146,13 @@ impl RowDigest {
         }
     }
 
-    pub(super) fn checksum(&self) -> String {
+    pub(crate) fn checksum(&self) -> String {
         format!("{:032x}{:032x}", self.sum, self.xor)
     }
 }
 
 /// One PostgreSQL column, by its stored type.
-pub(super) fn decode_postgres(
+pub(crate) fn decode_postgres(
     row: &sqlx::postgres::PgRow,
     i: usize,
     ty: &ColumnType,
@@ -205,7 +205,7 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
 
 /// One SQLite column, by the column's logical type (SQLite stores booleans as integers and
 /// timestamps, JSON and decimals as text).
-pub(super) fn from_sqlite(value: ValueRef<'_>, ty: &ColumnType) -> Result<Value, String> {
+pub(crate) fn from_sqlite(value: ValueRef<'_>, ty: &ColumnType) -> Result<Value, String> {
     Ok(match value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(i) => match ty {

@@ -1,0 +1,172 @@
+//! Every difference between SQLite and PostgreSQL, in one place.
+//!
+//! Outside this module no code branches on the dialect: it asks for a SQL fragment
+//! ([`Dialect::row_lock`]), a capability ([`Dialect::partitions_traces`]) or an operation that
+//! each dialect does its own way ([`catalogue`], [`bulk`], [`partitions`], [`roles`]). SQL that
+//! both dialects accept is written once and compiled for each backend by [`on_pool!`],
+//! [`on_tx!`] and `on_conn!`, which are defined here with the handles they open.
+
+use std::fmt;
+
+use sqlx::{Postgres, Sqlite, Transaction};
+
+/// Runs one body against whichever pool a [`crate::Db`] holds. The body is compiled once per
+/// backend, so a single SQL text serves both dialects and cannot drift between them.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.pool {
+            $crate::dialect::Pool::Sqlite($pool) => $body,
+            $crate::dialect::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs one body against whichever transaction a [`crate::Tx`] holds (see `on_pool!`).
+macro_rules! on_tx {
+    ($tx:expr, $t:ident => $body:expr) => {
+        match &mut $tx.inner {
+            $crate::dialect::TxInner::Sqlite($t) => $body,
+            $crate::dialect::TxInner::Postgres($t) => $body,
+        }
+    };
+}
+
+/// Runs one body against whichever connection a [`MigrationConn`] holds (see `on_pool!`).
+macro_rules! on_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::dialect::MigrationConn::Sqlite($c) => $body,
+            $crate::dialect::MigrationConn::Postgres($c) => $body,
+        }
+    };
+}
+
+pub(crate) mod bulk;
+pub(crate) mod catalogue;
+pub(crate) mod migration;
+pub(crate) mod partitions;
+pub(crate) mod pool;
+
+pub(crate) use migration::MigrationConn;
+
+/// Which SQL dialect a database speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dialect {
+    /// SQLite, embedded, one file.
+    Sqlite,
+    /// PostgreSQL, a server shared by many processes.
+    Postgres,
+}
+
+impl Dialect {
+    /// Both dialects, for work done once per dialect (fingerprints, parity checks).
+    pub const ALL: [Dialect; 2] = [Dialect::Sqlite, Dialect::Postgres];
+
+    /// The name used in logs, `/healthz` and the runbook (`sqlite`, `postgresql`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgresql",
+        }
+    }
+
+    /// The one of two per-dialect values that belongs to this dialect (a revision's scripts).
+    pub(crate) fn choose<T>(self, sqlite: T, postgres: T) -> T {
+        match self {
+            Dialect::Sqlite => sqlite,
+            Dialect::Postgres => postgres,
+        }
+    }
+
+    /// The statement that opens a write transaction. SQLite takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing with "database is locked"
+    /// or deadlocking on a lock upgrade.
+    pub(crate) fn begin_write(self) -> &'static str {
+        self.choose("BEGIN IMMEDIATE", "BEGIN")
+    }
+
+    /// Appended to a `SELECT` inside a write transaction to hold its rows until commit.
+    /// PostgreSQL needs the row lock; SQLite's `BEGIN IMMEDIATE` already holds the database's
+    /// write lock, and it has no `FOR UPDATE`.
+    pub(crate) fn row_lock(self) -> &'static str {
+        self.choose("", " FOR UPDATE")
+    }
+
+    /// Whether the trace tables are kept in monthly partitions (PostgreSQL, from revision
+    /// `0004_partition_traces`) rather than as plain indexed tables (SQLite).
+    pub fn partitions_traces(self) -> bool {
+        self.choose(false, true)
+    }
+
+    /// Whether commands bring the schema to head when they connect. A SQLite file is the
+    /// zero-set-up path with one owner; a PostgreSQL database is shared by many processes and
+    /// migrated once, in the release phase.
+    pub fn migrates_on_connect(self) -> bool {
+        self.choose(true, false)
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The pool behind a [`crate::Db`], one variant per dialect.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl Pool {
+    /// The dialect the pool speaks.
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Pool::Sqlite(_) => Dialect::Sqlite,
+            Pool::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool, for features only PostgreSQL has (database roles); None on SQLite.
+    pub(crate) fn postgres(&self) -> Option<&sqlx::PgPool> {
+        match self {
+            Pool::Postgres(pool) => Some(pool),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// Opens a write transaction with the dialect's [`Dialect::begin_write`].
+    pub(crate) async fn begin_write(&self) -> Result<TxInner, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(pool) => {
+                TxInner::Sqlite(pool.begin_with(Dialect::Sqlite.begin_write()).await?)
+            }
+            Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+        })
+    }
+}
+
+/// The transaction behind a [`crate::Tx`], one variant per dialect.
+pub(crate) enum TxInner {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+impl TxInner {
+    /// The dialect the transaction speaks.
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            TxInner::Sqlite(_) => Dialect::Sqlite,
+            TxInner::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Commits, whichever the backend.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            TxInner::Sqlite(tx) => tx.commit().await,
+            TxInner::Postgres(tx) => tx.commit().await,
+        }
+    }
+}

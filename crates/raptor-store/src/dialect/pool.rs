@@ -1,0 +1,96 @@
+//! Opening a pool with each dialect's connection settings.
+
+use std::time::Duration;
+
+use sqlx::pool::PoolOptions;
+use sqlx::postgres::Postgres;
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::ConnectOptions;
+
+use super::Pool;
+use crate::url::Target;
+
+/// How long a SQLite writer waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a request waits for a pooled connection.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a pool is opened with, whatever the dialect.
+pub(crate) struct PoolSettings<'a> {
+    /// Upper bound on open connections (in-memory SQLite always gets exactly one).
+    pub(crate) max_connections: u32,
+    /// Reported to PostgreSQL as `application_name`.
+    pub(crate) application_name: &'a str,
+    /// Whether the driver logs statements and slow ones.
+    pub(crate) statement_logging: bool,
+}
+
+impl Pool {
+    /// Opens a pool on `target`. SQLite gets WAL, enforced foreign keys, a busy timeout and
+    /// `synchronous=NORMAL`; PostgreSQL gets the application name.
+    pub(crate) async fn open(
+        target: &Target,
+        settings: PoolSettings<'_>,
+    ) -> Result<Pool, sqlx::Error> {
+        Ok(match target {
+            Target::SqliteFile(path) => {
+                let options = sqlite_options(SqliteConnectOptions::new().filename(path))
+                    .create_if_missing(true);
+                let options = if settings.statement_logging {
+                    options
+                } else {
+                    options.disable_statement_logging()
+                };
+                Pool::Sqlite(
+                    pool_options::<Sqlite>(settings.max_connections)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+            Target::SqliteMemory => {
+                // Every connection to :memory: opens its own empty database, so the pool holds
+                // exactly one connection and never recycles it.
+                let options = sqlite_options(SqliteConnectOptions::new().in_memory(true));
+                Pool::Sqlite(
+                    pool_options::<Sqlite>(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+            Target::Postgres(options) => {
+                let options = (**options)
+                    .clone()
+                    .application_name(settings.application_name);
+                let options = if settings.statement_logging {
+                    options
+                } else {
+                    options.disable_statement_logging()
+                };
+                Pool::Postgres(
+                    pool_options::<Postgres>(settings.max_connections)
+                        .connect_with(options)
+                        .await?,
+                )
+            }
+        })
+    }
+}
+
+fn pool_options<DB: sqlx::Database>(max_connections: u32) -> PoolOptions<DB> {
+    PoolOptions::<DB>::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+}
+
+/// Settings that only make sense on SQLite: concurrent readers with one writer at a time,
+/// enforced foreign keys, and waiting rather than failing when another writer holds the lock.
+fn sqlite_options(options: SqliteConnectOptions) -> SqliteConnectOptions {
+    options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+}

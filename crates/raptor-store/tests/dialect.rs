@@ -1,0 +1,110 @@
+//! Each branch of the dialect module on its own dialect: the row lock, the catalogue's server
+//! facts and table lookups, where trace partitions exist, and what role separation needs.
+
+use raptor_store::privileges::{self, RoleError};
+use raptor_store::{clock, schema, traces, trading, users, Dialect, StoreError};
+use raptor_testdb::{dual_test, TestDb};
+use rust_decimal::Decimal;
+
+async fn account(t: &TestDb) -> i64 {
+    let mut tx = t.db().begin().await.expect("begin");
+    let user = users::create(
+        &mut tx,
+        "lock@example.com",
+        "Lock",
+        b"lock-handle",
+        clock::now(),
+    )
+    .await
+    .expect("user");
+    let account =
+        users::open_paper_account(&mut tx, user.id, Decimal::new(1000, 0), "USD", clock::now())
+            .await
+            .expect("account");
+    tx.commit().await.expect("commit");
+    account
+}
+
+dual_test!(lock_account_holds_the_account_until_commit, Head, |t| {
+    let id = account(t).await;
+    let mut tx = t.db().begin().await.expect("begin");
+    let locked = trading::lock_account(&mut tx, id).await.expect("lock");
+    assert_eq!(locked.id, id);
+    match t.dialect() {
+        // The row lock: another session cannot take the row meanwhile.
+        Dialect::Postgres => {
+            let other = sqlx::PgPool::connect(t.url())
+                .await
+                .expect("second session");
+            let err = sqlx::query("SELECT id FROM paper_accounts WHERE id = $1 FOR UPDATE NOWAIT")
+                .bind(id)
+                .execute(&other)
+                .await
+                .expect_err("the account row is locked");
+            let code = err
+                .as_database_error()
+                .and_then(|e| e.code())
+                .map(|c| c.into_owned());
+            assert_eq!(code.as_deref(), Some("55P03"), "{err}");
+            other.close().await;
+        }
+        // No row lock on SQLite: BEGIN IMMEDIATE holds the database's write lock instead.
+        Dialect::Sqlite => {
+            let path = t
+                .url()
+                .strip_prefix("sqlite:///")
+                .expect("a SQLite file URL");
+            let other = rusqlite::Connection::open(path).expect("second connection");
+            let err = other
+                .execute_batch("BEGIN IMMEDIATE")
+                .expect_err("another writer holds the write lock");
+            assert!(err.to_string().contains("locked"), "{err}");
+        }
+    }
+    tx.commit().await.expect("commit");
+});
+
+dual_test!(server_facts_describe_each_dialect, Head, |t| {
+    let facts = schema::server_facts(t.db()).await.expect("facts");
+    assert!(!facts.version.is_empty());
+    match t.dialect() {
+        Dialect::Sqlite => assert_eq!((facts.tls, facts.connections), (None, None)),
+        Dialect::Postgres => {
+            assert!(facts.tls.is_some());
+            let (used, limit) = facts.connections.expect("connection use");
+            assert!(used >= 1 && limit >= used, "{used}/{limit}");
+        }
+    }
+});
+
+dual_test!(table_lookups_see_the_schema, Head, |t| {
+    assert!(schema::table_exists(t.db(), "users").await.expect("exists"));
+    assert!(!schema::table_exists(t.db(), "no_such_table")
+        .await
+        .expect("exists"));
+    let names = schema::table_names(t.db()).await.expect("names");
+    assert!(names.iter().any(|n| n == "alembic_version"), "{names:?}");
+});
+
+dual_test!(trace_partitions_exist_where_the_dialect_says, Head, |t| {
+    traces::ensure_partitions(t.db(), 1).await.expect("ensure");
+    let partitions = traces::partitions(t.db()).await.expect("partitions");
+    assert_eq!(
+        !partitions.is_empty(),
+        t.dialect().partitions_traces(),
+        "{partitions:?}"
+    );
+    let timescale = traces::timescale(t.db()).await.expect("timescale");
+    assert_eq!(timescale.is_some(), t.dialect() == Dialect::Postgres);
+});
+
+dual_test!(role_separation_needs_postgres, Head, |t| {
+    let name = privileges::database_name(t.db()).await;
+    match t.dialect() {
+        Dialect::Sqlite => assert!(
+            matches!(name, Err(StoreError::Role(RoleError::NotPostgres))),
+            "{name:?}"
+        ),
+        Dialect::Postgres => assert!(!name.expect("database name").is_empty()),
+    }
+});
