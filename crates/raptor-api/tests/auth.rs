@@ -678,7 +678,7 @@ dual_test!(
             (403, Some("role_required"))
         );
 
-        let now = raptor_store::clock::now();
+        let now = raptor_testkit::now();
         let token = "operator-issued-bootstrap-token";
         let hash = <sha2::Sha256 as sha2::Digest>::digest(token.as_bytes());
         raptor_store::tokens::issue_bootstrap(

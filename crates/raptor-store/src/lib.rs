@@ -11,7 +11,6 @@ pub mod audit;
 pub mod backtests;
 pub mod backup_codes;
 pub mod billing;
-pub mod clock;
 pub mod copy;
 pub mod customers;
 mod decimal;

@@ -2,7 +2,7 @@
 //! facts and table lookups, where trace partitions exist, and what role separation needs.
 
 use raptor_store::privileges::{self, RoleError};
-use raptor_store::{clock, schema, traces, trading, users, Dialect, StoreError};
+use raptor_store::{schema, traces, trading, users, Dialect, StoreError};
 use raptor_testdb::{dual_test, TestDb};
 use rust_decimal::Decimal;
 
@@ -13,14 +13,19 @@ async fn account(t: &TestDb) -> i64 {
         "lock@example.com",
         "Lock",
         b"lock-handle",
-        clock::now(),
+        raptor_testdb::now(),
     )
     .await
     .expect("user");
-    let account =
-        users::open_paper_account(&mut tx, user.id, Decimal::new(1000, 0), "USD", clock::now())
-            .await
-            .expect("account");
+    let account = users::open_paper_account(
+        &mut tx,
+        user.id,
+        Decimal::new(1000, 0),
+        "USD",
+        raptor_testdb::now(),
+    )
+    .await
+    .expect("account");
     tx.commit().await.expect("commit");
     account
 }

@@ -1,7 +1,7 @@
 //! Rows that can no longer be used are swept, and only those.
 
 use chrono::Duration;
-use raptor_store::{clock, passkeys, rate_limits};
+use raptor_store::{passkeys, rate_limits};
 use raptor_testdb::dual_test;
 use serde_json::json;
 
@@ -9,7 +9,7 @@ dual_test!(
     expired_ceremonies_are_purged_and_live_ones_kept,
     Head,
     |t| {
-        let now = clock::now();
+        let now = raptor_testdb::now();
         let state = json!({ "s": 1 });
         passkeys::begin_ceremony(
             t.db(),
@@ -59,7 +59,7 @@ dual_test!(
     rate_limit_windows_count_per_key_and_old_windows_are_purged,
     Head,
     |t| {
-        let now = clock::now();
+        let now = raptor_testdb::now();
         let old = now - Duration::days(2);
         assert_eq!(rate_limits::hit(t.db(), "k", old).await.expect("hit"), 1);
         assert_eq!(rate_limits::hit(t.db(), "k", now).await.expect("hit"), 1);

@@ -2,7 +2,6 @@
 //! rows in monthly partitions; partitions appear ahead of time and retention removes old rows.
 
 use chrono::{DateTime, Duration, Months, Utc};
-use raptor_store::clock;
 use raptor_store::traces::{self, TraceEvent};
 use raptor_testdb::{dual_test, Dialect};
 use serde_json::json;
@@ -31,7 +30,7 @@ dual_test!(
     traces_span_months_and_retention_removes_what_is_older,
     Head,
     |t| {
-        let now = clock::now();
+        let now = raptor_testdb::now();
         let long_ago = now - Duration::days(400);
         let next_year = now + Duration::days(365);
         traces::start_workflow(

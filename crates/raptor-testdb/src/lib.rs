@@ -13,6 +13,13 @@ mod postgres;
 mod test_db;
 
 pub use postgres::{admin_url, server_addr};
+
+/// Now, at the microsecond precision both dialects store (the app's `SystemClock` reading),
+/// for rows a test writes straight into the store.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
 pub use raptor_store::Dialect;
 pub use test_db::{Start, TestDb};
 

@@ -19,7 +19,7 @@ pub async fn customer(app: &TestApp, email: &str) -> Browser {
 /// A browser signed up as an admin, with a bootstrap token issued as the CLI issues it.
 pub async fn admin(app: &TestApp, db: &raptor_store::Db, email: &str) -> Browser {
     let token = format!("bootstrap-{email}");
-    let now = raptor_store::clock::now();
+    let now = crate::now();
     raptor_store::tokens::issue_bootstrap(
         db,
         &Sha256::digest(token.as_bytes()),

@@ -17,5 +17,5 @@ pub use chromium::Chromium;
 pub use passkey::SoftAuthenticator;
 pub use postmark::FakePostmark;
 pub use proxy::TcpProxy;
-pub use raptor_testdb::{admin_url, dual_test, server_addr, Dialect, Start, TestDb};
+pub use raptor_testdb::{admin_url, dual_test, now, server_addr, Dialect, Start, TestDb};
 pub use serve::ServeProcess;

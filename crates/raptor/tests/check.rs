@@ -83,7 +83,7 @@ dual_test!(customer_rows_close_the_pre_launch_gate, Head, |t| {
         "ada@example.com",
         "Ada",
         &[7; 16],
-        raptor_store::clock::now(),
+        raptor_testkit::now(),
     )
     .await
     .expect("user");

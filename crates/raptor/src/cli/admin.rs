@@ -6,9 +6,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::Duration;
 use clap::Subcommand;
+use raptor_app::{Clock, SystemClock};
 use raptor_domain::{Email, Role};
 use raptor_store::audit::{self, AuditEvent};
-use raptor_store::{clock, tokens, users, DatabaseUrl};
+use raptor_store::{tokens, users, DatabaseUrl};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -52,7 +53,7 @@ impl AdminCommand {
                 getrandom::fill(&mut bytes)
                     .map_err(|e| CliError::Refused(format!("no randomness: {e}")))?;
                 let token = URL_SAFE_NO_PAD.encode(bytes);
-                let now = clock::now();
+                let now = SystemClock.now();
                 let expires = now + Duration::minutes(ttl_minutes);
                 tokens::issue_bootstrap(
                     &db,
@@ -102,7 +103,7 @@ async fn change_role(
     let user = users::by_email(&db, email.as_str())
         .await?
         .ok_or_else(|| CliError::Refused(format!("no user with email {email}")))?;
-    let now = clock::now();
+    let now = SystemClock.now();
     let mut tx = db.begin().await?;
     let changed = if grant {
         users::grant_role(&mut tx, user.id, role, None, now).await?

@@ -56,9 +56,6 @@ pub enum CliError {
     /// The database URL was refused.
     #[error(transparent)]
     Url(#[from] raptor_store::UrlError),
-    /// A migration command failed.
-    #[error(transparent)]
-    Migration(#[from] raptor_store::migrate::MigrationError),
     /// The operating system refused something.
     #[error("{context}: {source}")]
     Io {

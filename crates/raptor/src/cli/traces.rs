@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use raptor_app::{Clock, SystemClock};
 use raptor_store::{traces, DatabaseUrl};
 
 use super::{connect_app, duration, CliError};
@@ -36,7 +37,7 @@ impl TracesCommand {
                 let age = chrono::Duration::from_std(duration(older_than)?).map_err(|_| {
                     CliError::Refused(format!("'{older_than}' is too long a duration"))
                 })?;
-                Some(raptor_store::clock::now() - age)
+                Some(SystemClock.now() - age)
             }
             _ => None,
         };
