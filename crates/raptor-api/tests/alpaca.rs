@@ -113,7 +113,7 @@ dual_test!(
         assert_eq!(again["bars"], body["bars"]);
         assert_eq!(fake.requests().len(), 3, "stored bars were fetched again");
         assert_eq!(
-            raptor_store::market::count_bars(t.db(), "AAPL", "1Min")
+            raptor_store::market::count_bars(t.db(), "AAPL", raptor_domain::Timeframe::Min1)
                 .await
                 .expect("count"),
             250

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use raptor_domain::backtest::{self, Bar, Config, Strategy};
+use raptor_domain::Timeframe;
 use raptor_testkit::{accounts, dual_test, TestApp};
 use serde_json::json;
 
@@ -29,7 +30,7 @@ dual_test!(
         let app = TestApp::spawn(t.db().clone()).await;
         let mut trader = accounts::customer(&app, "ada@example.com").await;
         let bars = daily_bars();
-        t.put_bars("SPY", "1Day", bars.clone()).await;
+        t.put_bars("SPY", Timeframe::Day1, bars.clone()).await;
 
         let request = json!({
             "symbol": "spy", "timeframe": "1Day", "start": "2026-01-01T00:00:00Z", "end": "2026-12-31T00:00:00Z",
@@ -131,7 +132,7 @@ dual_test!(
     |t| {
         let app = TestApp::spawn(t.db().clone()).await;
         let mut trader = accounts::customer(&app, "ada@example.com").await;
-        t.put_bars("SPY", "1Day", daily_bars()).await;
+        t.put_bars("SPY", Timeframe::Day1, daily_bars()).await;
         let request = json!({
             "symbol": "SPY", "timeframe": "1Day", "start": "2026-01-01T00:00:00Z", "end": "2026-12-31T00:00:00Z",
             "strategy": { "type": "buy_and_hold" }

@@ -189,7 +189,7 @@ dual_test!(
             "stored bars were fetched again"
         );
         assert_eq!(
-            raptor_store::market::count_bars(t.db(), "MSFT", "1Day")
+            raptor_store::market::count_bars(t.db(), "MSFT", raptor_domain::Timeframe::Day1)
                 .await
                 .expect("count"),
             3

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use raptor_app::trading::match_symbol;
 use raptor_app::{App, FixedClock};
+use raptor_domain::Timeframe;
 use raptor_testkit::{accounts, dual_test, Browser, TestApp, TestDb};
 use serde_json::{json, Value};
 
@@ -84,8 +85,12 @@ dual_test!(
 
         // A bar that does not reach the limit leaves it resting; one that does fills it at the limit.
         let later = Utc::now() + Duration::minutes(1);
-        t.put_bars("AAPL", "1Min", vec![(later, 189.0, 190.0, 185.5, 186.0)])
-            .await;
+        t.put_bars(
+            "AAPL",
+            Timeframe::Min1,
+            vec![(later, 189.0, 190.0, 185.5, 186.0)],
+        )
+        .await;
         assert_eq!(
             match_symbol(&App::new(t.db().clone()), "AAPL")
                 .await
@@ -95,7 +100,7 @@ dual_test!(
         );
         t.put_bars(
             "AAPL",
-            "1Min",
+            Timeframe::Min1,
             vec![(later + Duration::minutes(1), 186.0, 186.5, 184.0, 184.5)],
         )
         .await;
@@ -120,7 +125,7 @@ dual_test!(
         assert_eq!(sell.body["status"], "new");
         t.put_bars(
             "AAPL",
-            "1Min",
+            Timeframe::Min1,
             vec![(later + Duration::minutes(2), 199.0, 201.0, 198.0, 200.5)],
         )
         .await;

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use raptor_domain::backtest::{self, Bar, Config, Outcome, Strategy};
+use raptor_domain::orders::Side;
 use raptor_domain::timeframe::Timeframe;
 use raptor_domain::InvalidInput;
 use raptor_store::backtests::{self, NewBacktest, NewTrade};
@@ -165,7 +166,7 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
     let stored = market::bars(
         db,
         &symbol,
-        timeframe.as_str(),
+        timeframe,
         req.start,
         req.end,
         None,
@@ -275,14 +276,14 @@ pub async fn run_and_store(
         .flat_map(|t| {
             [
                 NewTrade {
-                    side: "buy",
+                    side: Side::Buy,
                     qty: decimal(t.qty),
                     price: decimal(t.entry_price),
                     executed_at: t.entry_time,
                     realized_pl: None,
                 },
                 NewTrade {
-                    side: "sell",
+                    side: Side::Sell,
                     qty: decimal(t.qty),
                     price: decimal(t.exit_price),
                     executed_at: t.exit_time,
@@ -301,7 +302,7 @@ pub async fn run_and_store(
                 strategy: report.strategy.name(),
                 params: &params,
                 symbol: &report.symbol,
-                timeframe: report.timeframe.as_str(),
+                timeframe: report.timeframe,
                 period_start: report.start,
                 period_end: report.end,
                 initial_cash: report.initial_cash,

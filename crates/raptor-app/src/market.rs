@@ -51,7 +51,7 @@ pub async fn bars_through(
         market::bars(
             &app.db,
             symbol,
-            window.timeframe.as_str(),
+            window.timeframe,
             window.start,
             window.end,
             window.after,
@@ -90,7 +90,7 @@ pub async fn store_bars(
     bars: &[StoredBar],
 ) -> Result<u64, StoreError> {
     let mut tx = app.db.begin().await?;
-    let written = market::upsert_bars(&mut tx, symbol, timeframe.as_str(), bars).await?;
+    let written = market::upsert_bars(&mut tx, symbol, timeframe, bars).await?;
     tx.commit().await?;
     Ok(written)
 }
@@ -114,7 +114,7 @@ pub async fn store_batch(
     let mut tx = app.db.begin().await?;
     for group in rows.chunk_by(|a, b| a.0 == b.0) {
         let bars: Vec<StoredBar> = group.iter().map(|(_, b)| b.clone()).collect();
-        market::upsert_bars(&mut tx, &group[0].0, timeframe.as_str(), &bars).await?;
+        market::upsert_bars(&mut tx, &group[0].0, timeframe, &bars).await?;
         symbols.push(group[0].0.clone());
     }
     tx.commit().await?;

@@ -100,6 +100,14 @@ impl FromStr for Timeframe {
     }
 }
 
+/// What the store decodes a stored timeframe through.
+impl TryFrom<String> for Timeframe {
+    type Error = UnknownTimeframe;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// A chart range: how far back a price chart reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Range {

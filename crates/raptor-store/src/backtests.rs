@@ -1,6 +1,8 @@
 //! Backtest runs and their trades.
 
 use chrono::{DateTime, Utc};
+use raptor_domain::orders::Side;
+use raptor_domain::timeframe::Timeframe;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use sqlx::types::Json;
@@ -22,7 +24,7 @@ pub struct NewBacktest<'a> {
     /// Ticker.
     pub symbol: &'a str,
     /// Timeframe.
-    pub timeframe: &'a str,
+    pub timeframe: Timeframe,
     /// First bar considered.
     pub period_start: DateTime<Utc>,
     /// End of the range.
@@ -45,7 +47,7 @@ pub struct NewBacktest<'a> {
 #[derive(Debug, Clone)]
 pub struct NewTrade {
     /// `buy` or `sell`.
-    pub side: &'static str,
+    pub side: Side,
     /// Quantity.
     pub qty: Decimal,
     /// Price.
@@ -72,7 +74,7 @@ pub async fn insert(
         .bind(b.strategy)
         .bind(Json(b.params))
         .bind(b.symbol)
-        .bind(b.timeframe)
+        .bind(b.timeframe.as_str())
         .bind(b.period_start)
         .bind(b.period_end)
         .bind(DbDecimal(b.initial_cash))
@@ -90,7 +92,7 @@ pub async fn insert(
             )
             .bind(id)
             .bind(b.symbol)
-            .bind(trade.side)
+            .bind(trade.side.as_str())
             .bind(DbDecimal(trade.qty))
             .bind(DbDecimal(trade.price))
             .bind(trade.executed_at)
@@ -114,7 +116,8 @@ pub struct Backtest {
     /// Ticker.
     pub symbol: String,
     /// Timeframe.
-    pub timeframe: String,
+    #[sqlx(try_from = "String")]
+    pub timeframe: Timeframe,
     /// Range start.
     pub period_start: DateTime<Utc>,
     /// Range end.

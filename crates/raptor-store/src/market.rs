@@ -1,7 +1,10 @@
 //! The symbol catalogue and historical bars: the one repository every bar reader and writer
 //! uses, so re-fetching or re-importing never duplicates a bar.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
+use raptor_domain::timeframe::Timeframe;
 
 use crate::dialect::bulk;
 use crate::engine::Db;
@@ -88,22 +91,33 @@ pub struct StoredBar {
 pub async fn upsert_bars(
     tx: &mut Tx,
     symbol: &str,
-    timeframe: &str,
+    timeframe: Timeframe,
     bars: &[StoredBar],
 ) -> Result<u64, StoreError> {
     if bars.is_empty() {
         return Ok(0);
     }
-    bulk::upsert_bars(&mut tx.inner, symbol, timeframe, bars).await
+    bulk::upsert_bars(&mut tx.inner, symbol, timeframe.as_str(), bars).await
 }
 
 const BAR_COLUMNS: &str = "ts, open, high, low, close, volume, trade_count, vwap";
+
+/// `CASE timeframe WHEN '1Min' THEN 0 … END`: timeframes ranked narrowest first, from the
+/// domain's one list.
+static FINEST_FIRST: LazyLock<String> = LazyLock::new(|| {
+    let ranks: String = Timeframe::ALL
+        .iter()
+        .enumerate()
+        .map(|(rank, tf)| format!(" WHEN '{tf}' THEN {rank}"))
+        .collect();
+    format!("CASE timeframe{ranks} END")
+});
 
 /// Bars of a symbol and timeframe with `start <= ts < end` and `ts > after`, oldest first.
 pub async fn bars(
     db: &Db,
     symbol: &str,
-    timeframe: &str,
+    timeframe: Timeframe,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     after: Option<DateTime<Utc>>,
@@ -116,7 +130,7 @@ pub async fn bars(
     Ok(on_pool!(db, pool => {
         sqlx::query_as(&sql)
             .bind(symbol)
-            .bind(timeframe)
+            .bind(timeframe.as_str())
             .bind(start)
             .bind(end)
             .bind(after)
@@ -131,18 +145,18 @@ pub async fn latest_bar(db: &Db, symbol: &str) -> Result<Option<StoredBar>, Stor
     // The newest bar start across timeframes, preferring the finer timeframe on ties.
     let sql = format!(
         "SELECT {BAR_COLUMNS} FROM historical_bars WHERE symbol = $1 \
-         ORDER BY ts DESC, CASE timeframe WHEN '1Min' THEN 0 WHEN '5Min' THEN 1 \
-         WHEN '15Min' THEN 2 WHEN '1Hour' THEN 3 ELSE 4 END LIMIT 1"
+         ORDER BY ts DESC, {} LIMIT 1",
+        &*FINEST_FIRST
     );
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(symbol).fetch_optional(pool).await?))
 }
 
 /// How many bars a symbol has in a timeframe (operators' checks, tests).
-pub async fn count_bars(db: &Db, symbol: &str, timeframe: &str) -> Result<i64, StoreError> {
+pub async fn count_bars(db: &Db, symbol: &str, timeframe: Timeframe) -> Result<i64, StoreError> {
     Ok(on_pool!(db, pool => {
         sqlx::query_scalar("SELECT count(*) FROM historical_bars WHERE symbol = $1 AND timeframe = $2")
             .bind(symbol)
-            .bind(timeframe)
+            .bind(timeframe.as_str())
             .fetch_one(pool)
             .await?
     }))

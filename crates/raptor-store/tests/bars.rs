@@ -1,6 +1,7 @@
 //! The bar repository: upserts never duplicate, and the last copy of a bar wins.
 
 use chrono::{DateTime, Duration, Utc};
+use raptor_domain::Timeframe;
 use raptor_store::market::{self, StoredBar};
 use raptor_testdb::dual_test;
 
@@ -20,14 +21,16 @@ fn bar(ts: DateTime<Utc>, close: f64) -> StoredBar {
 /// Upserts AAPL one-minute bars in a transaction of their own.
 async fn store(db: &raptor_store::Db, bars: &[StoredBar]) {
     let mut tx = db.begin().await.expect("begin");
-    market::upsert_bars(&mut tx, "AAPL", "1Min", bars)
+    market::upsert_bars(&mut tx, "AAPL", Timeframe::Min1, bars)
         .await
         .expect("upsert");
     tx.commit().await.expect("commit");
 }
 
 async fn count(db: &raptor_store::Db) -> i64 {
-    market::count_bars(db, "AAPL", "1Min").await.expect("count")
+    market::count_bars(db, "AAPL", Timeframe::Min1)
+        .await
+        .expect("count")
 }
 
 dual_test!(
@@ -46,14 +49,14 @@ dual_test!(
         // One call carrying the same bar twice: the last copy wins, on both dialects.
         let repeated = vec![bar(start, 1.0), bar(start, 2.0)];
         let mut tx = t.db().begin().await.expect("begin");
-        market::upsert_bars(&mut tx, "AAPL", "1Min", &repeated)
+        market::upsert_bars(&mut tx, "AAPL", Timeframe::Min1, &repeated)
             .await
             .expect("upsert");
         tx.commit().await.expect("commit");
         let stored = market::bars(
             t.db(),
             "AAPL",
-            "1Min",
+            Timeframe::Min1,
             start,
             start + Duration::minutes(1),
             None,
@@ -93,7 +96,7 @@ dual_test!(
             (20_000, 200.0),
             (49_999, 200.0),
         ] {
-            let stored = market::bars(t.db(), "AAPL", "1Min", at(i), at(i + 1), None, 1)
+            let stored = market::bars(t.db(), "AAPL", Timeframe::Min1, at(i), at(i + 1), None, 1)
                 .await
                 .expect("bars");
             assert_eq!(stored[0].close, close, "bar {i}");
@@ -112,7 +115,7 @@ dual_test!(
                 .collect()
         };
         let mut first = t.db().begin().await.expect("begin");
-        market::upsert_bars(&mut first, "AAPL", "1Min", &batch(0, 3_000, 100.0))
+        market::upsert_bars(&mut first, "AAPL", Timeframe::Min1, &batch(0, 3_000, 100.0))
             .await
             .expect("first upsert");
         // The second writer cannot see the first's uncommitted bars, so on PostgreSQL it
@@ -120,9 +123,14 @@ dual_test!(
         let db = t.db().clone();
         let second = tokio::spawn(async move {
             let mut tx = db.begin().await.expect("begin");
-            market::upsert_bars(&mut tx, "AAPL", "1Min", &batch(2_000, 5_000, 200.0))
-                .await
-                .expect("second upsert");
+            market::upsert_bars(
+                &mut tx,
+                "AAPL",
+                Timeframe::Min1,
+                &batch(2_000, 5_000, 200.0),
+            )
+            .await
+            .expect("second upsert");
             tx.commit().await.expect("commit");
         });
         if t.dialect() == raptor_testdb::Dialect::Postgres {
@@ -138,7 +146,7 @@ dual_test!(
         assert_eq!(count(t.db()).await, 5_000);
         let at = |i: i64| start + Duration::minutes(i);
         for (i, close) in [(1_999, 100.0), (2_000, 200.0), (4_999, 200.0)] {
-            let stored = market::bars(t.db(), "AAPL", "1Min", at(i), at(i + 1), None, 1)
+            let stored = market::bars(t.db(), "AAPL", Timeframe::Min1, at(i), at(i + 1), None, 1)
                 .await
                 .expect("bars");
             assert_eq!(stored[0].close, close, "bar {i}");

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use raptor_domain::timeframe::Timeframe;
 use raptor_store::migrate::Migrator;
 use raptor_store::{DatabaseUrl, Db, Dialect};
 
@@ -219,7 +220,7 @@ impl TestDb {
     pub async fn put_prices(&self, symbol: &str, prices: &[(chrono::DateTime<chrono::Utc>, f64)]) {
         self.put_bars(
             symbol,
-            "1Min",
+            Timeframe::Min1,
             prices.iter().map(|(t, p)| (*t, *p, *p, *p, *p)).collect(),
         )
         .await;
@@ -229,7 +230,7 @@ impl TestDb {
     pub async fn put_bars(
         &self,
         symbol: &str,
-        timeframe: &str,
+        timeframe: Timeframe,
         bars: Vec<(chrono::DateTime<chrono::Utc>, f64, f64, f64, f64)>,
     ) {
         let bars: Vec<raptor_store::market::StoredBar> = bars

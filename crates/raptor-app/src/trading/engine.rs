@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
+use raptor_domain::timeframe::Timeframe;
 use raptor_store::trading::{self, Account, NewOrder, Order, Position};
 use raptor_store::{market, DbDecimal, StoreError, Tx};
 
@@ -290,7 +291,8 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
         // Good-till-canceled orders look ten years ahead: further than any stored bar.
         let horizon = expires.unwrap_or(order.submitted_at + chrono::Duration::days(3650));
         let mut fill = None;
-        for timeframe in ["1Min", "5Min", "15Min", "1Hour", "1Day"] {
+        // The narrowest timeframe stored decides: it shows the earliest crossing.
+        for timeframe in Timeframe::ALL {
             let bars = market::bars(
                 db,
                 symbol,
