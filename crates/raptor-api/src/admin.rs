@@ -4,9 +4,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
+use raptor_app::audit::{self, AuditLogError};
+use raptor_app::roles::{self, RoleChangeError};
 use raptor_domain::Role;
-use raptor_store::audit::{self, AuditEvent};
-use raptor_store::users;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -39,6 +39,16 @@ struct GrantRequest {
     role: String,
 }
 
+impl From<RoleChangeError> for Problem {
+    fn from(err: RoleChangeError) -> Self {
+        match err {
+            RoleChangeError::UnknownUser(_) => Problem::not_found(err.to_string()),
+            RoleChangeError::OwnAdminRole => Problem::conflict("own_admin_role", err.to_string()),
+            RoleChangeError::Store(err) => err.into(),
+        }
+    }
+}
+
 async fn change_role(
     state: &AppState,
     admin: &Authorized<AdminRole>,
@@ -47,35 +57,10 @@ async fn change_role(
     role: Role,
     grant: bool,
 ) -> Result<Json<Value>, Problem> {
-    let target = users::by_id(&state.db, user_id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no user {user_id}")))?;
-    let actor = &admin.0;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let changed = if grant {
-        users::grant_role(&mut tx, target.id, role, Some(actor.user.id), now).await?
-    } else {
-        users::revoke_role(&mut tx, target.id, role).await?
-    };
-    let event = AuditEvent {
-        actor_user_id: Some(actor.user.id),
-        actor_email: Some(actor.user.email.clone()),
-        actor_type: "admin",
-        action: if grant { "role.grant" } else { "role.revoke" },
-        target_type: Some("user"),
-        target_id: Some(target.id.to_string()),
-        outcome: "success",
-        ip: client.ip.clone(),
-        user_agent: client.user_agent.clone(),
-        session_id: Some(actor.session.id),
-        details: Some(json!({ "role": role, "changed": changed })),
-    };
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    let roles = users::roles(&state.db, target.id).await?;
+    let actor = admin.0.actor(client, "admin");
+    let change = roles::change_role(state, &actor, user_id, role, grant).await?;
     Ok(Json(
-        json!({ "user_id": target.id, "roles": roles, "changed": changed }),
+        json!({ "user_id": change.user_id, "roles": change.roles, "changed": change.changed }),
     ))
 }
 
@@ -97,12 +82,6 @@ async fn revoke(
     Path((id, role)): Path<(i64, String)>,
 ) -> Result<Json<Value>, Problem> {
     let role = parse_role(&role)?;
-    if role == Role::Admin && id == admin.0.user.id {
-        return Err(Problem::conflict(
-            "own_admin_role",
-            "you cannot revoke your own admin role",
-        ));
-    }
     change_role(&state, &admin, &client, id, role, false).await
 }
 
@@ -118,17 +97,12 @@ async fn audit_log(
     _admin: Authorized<AdminRole>,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        let mut problem = Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            "limit: must be between 1 and 1000",
-        );
-        problem.field = Some("limit");
-        return Err(problem);
-    }
-    let entries = audit::recent(&state.db, query.action.as_deref(), limit).await?;
+    let entries = audit::recent(&state, query.action.as_deref(), query.limit.unwrap_or(100))
+        .await
+        .map_err(|err| match err {
+            AuditLogError::Invalid(input) => Problem::invalid(input),
+            AuditLogError::Store(err) => err.into(),
+        })?;
     let entries: Vec<Value> = entries
         .into_iter()
         .map(|e| {

@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use raptor_app::sessions::{self, Issued};
 use raptor_domain::Role;
+use raptor_store::audit::AuditEvent;
 use raptor_store::users::User;
 
 use crate::extract::ClientInfo;
@@ -26,6 +27,20 @@ pub struct CurrentSession {
 }
 
 impl CurrentSession {
+    /// Who is acting, for a use case to complete into an audit entry: this user as
+    /// `actor_type`, through this session, from `client`.
+    pub fn actor(&self, client: &ClientInfo, actor_type: &'static str) -> AuditEvent {
+        AuditEvent {
+            actor_user_id: Some(self.user.id),
+            actor_email: Some(self.user.email.clone()),
+            actor_type,
+            ip: client.ip.clone(),
+            user_agent: client.user_agent.clone(),
+            session_id: Some(self.session.id),
+            ..AuditEvent::default()
+        }
+    }
+
     /// An audit entry for something this user did through this session, to `target`.
     pub fn audit_event(
         &self,
@@ -34,19 +49,14 @@ impl CurrentSession {
         action: &'static str,
         target: (&'static str, String),
         details: serde_json::Value,
-    ) -> raptor_store::audit::AuditEvent {
-        raptor_store::audit::AuditEvent {
-            actor_user_id: Some(self.user.id),
-            actor_email: Some(self.user.email.clone()),
-            actor_type,
+    ) -> AuditEvent {
+        AuditEvent {
             action,
             target_type: Some(target.0),
             target_id: Some(target.1),
             outcome: "success",
-            ip: client.ip.clone(),
-            user_agent: client.user_agent.clone(),
-            session_id: Some(self.session.id),
             details: (!details.is_null()).then_some(details),
+            ..self.actor(client, actor_type)
         }
     }
 
@@ -56,7 +66,7 @@ impl CurrentSession {
         client: &ClientInfo,
         action: &'static str,
         details: serde_json::Value,
-    ) -> raptor_store::audit::AuditEvent {
+    ) -> AuditEvent {
         self.audit_event(
             client,
             "user",

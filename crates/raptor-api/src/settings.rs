@@ -3,25 +3,16 @@
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use raptor_domain::DisplayName;
-use raptor_store::customers;
-use raptor_store::settings::{self, VisualFeedback};
+use raptor_app::settings::{
+    self, Notifications, Preferences, PreferencesPatch, SettingsError, Step,
+};
+use raptor_store::settings::VisualFeedback;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::extract::ApiJson;
 use crate::session::CurrentSession;
 use crate::{AppState, Problem};
-
-/// Timeframes a chart can default to.
-const TIMEFRAMES: &[&str] = &["1Min", "5Min", "15Min", "1Hour", "1Day"];
-/// Onboarding steps, in the order the app shows them.
-const STEPS: &[&str] = &[
-    "passkey_added",
-    "backup_codes_saved",
-    "first_order",
-    "first_backtest",
-];
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -34,58 +25,21 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/onboarding/{step}/complete", post(complete_step))
 }
 
-/// Notification preferences.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Notifications {
-    order_fills: bool,
-    price_alerts: bool,
-    product_updates: bool,
-}
-
-impl Default for Notifications {
-    fn default() -> Self {
-        Self {
-            order_fills: true,
-            price_alerts: true,
-            product_updates: false,
+impl From<SettingsError> for Problem {
+    fn from(err: SettingsError) -> Self {
+        match err {
+            SettingsError::Invalid(input) => Problem::invalid(input),
+            SettingsError::UnknownStep(_) => Problem::not_found(err.to_string()),
+            SettingsError::Store(err) => err.into(),
         }
     }
-}
-
-#[derive(Serialize)]
-struct SettingsView {
-    display_name: String,
-    timezone: String,
-    default_timeframe: String,
-    notifications: Notifications,
-}
-
-async fn load(state: &AppState, current: &CurrentSession) -> Result<SettingsView, Problem> {
-    let stored = settings::all(&state.db, current.user.id).await?;
-    let text = |key: &str, default: &str| {
-        stored
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or(default)
-            .to_owned()
-    };
-    Ok(SettingsView {
-        display_name: current.user.display_name.clone(),
-        timezone: text("timezone", "America/New_York"),
-        default_timeframe: text("default_timeframe", "1Day"),
-        notifications: stored
-            .get("notifications")
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .unwrap_or_default(),
-    })
 }
 
 async fn get_settings(
     State(state): State<AppState>,
     current: CurrentSession,
-) -> Result<Json<SettingsView>, Problem> {
-    Ok(Json(load(&state, &current).await?))
+) -> Result<Json<Preferences>, Problem> {
+    Ok(Json(settings::preferences(&state, &current.user).await?))
 }
 
 #[derive(Deserialize)]
@@ -101,51 +55,16 @@ async fn patch_settings(
     State(state): State<AppState>,
     current: CurrentSession,
     ApiJson(patch): ApiJson<SettingsPatch>,
-) -> Result<Json<SettingsView>, Problem> {
-    // Validate everything before writing anything.
-    let name = patch
-        .display_name
-        .as_deref()
-        .map(|n| DisplayName::parse("display_name", n))
-        .transpose()
-        .map_err(Problem::invalid)?;
-    if let Some(tz) = &patch.timezone {
-        tz.parse::<chrono_tz::Tz>().map_err(|_| {
-            Problem::invalid_field(
-                "timezone",
-                format!("'{tz}' is not an IANA time zone such as America/New_York"),
-            )
-        })?;
-    }
-    if let Some(tf) = &patch.default_timeframe {
-        if !TIMEFRAMES.contains(&tf.as_str()) {
-            return Err(Problem::invalid_field(
-                "default_timeframe",
-                format!("must be one of {}", TIMEFRAMES.join(", ")),
-            ));
-        }
-    }
-    let now = state.now();
-    let user = current.user.id;
-    let mut tx = state.db.begin().await?;
-    if let Some(name) = &name {
-        customers::set_display_name(&mut tx, user, name.as_str(), now).await?;
-    }
-    if let Some(tz) = &patch.timezone {
-        settings::put(&mut tx, user, "timezone", &json!(tz), now).await?;
-    }
-    if let Some(tf) = &patch.default_timeframe {
-        settings::put(&mut tx, user, "default_timeframe", &json!(tf), now).await?;
-    }
-    if let Some(n) = &patch.notifications {
-        settings::put(&mut tx, user, "notifications", &json!(n), now).await?;
-    }
-    tx.commit().await?;
-    let mut view = load(&state, &current).await?;
-    if let Some(name) = name {
-        view.display_name = name.as_str().to_owned();
-    }
-    Ok(Json(view))
+) -> Result<Json<Preferences>, Problem> {
+    let patch = PreferencesPatch {
+        display_name: patch.display_name,
+        timezone: patch.timezone,
+        default_timeframe: patch.default_timeframe,
+        notifications: patch.notifications,
+    };
+    Ok(Json(
+        settings::update_preferences(&state, &current.user, patch).await?,
+    ))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -178,21 +97,8 @@ async fn get_visual(
     State(state): State<AppState>,
     current: CurrentSession,
 ) -> Result<Json<VisualView>, Problem> {
-    let stored = settings::visual_feedback(&state.db, current.user.id)
-        .await?
-        .unwrap_or_default();
+    let stored = settings::visual_feedback(&state, current.user.id).await?;
     Ok(Json(stored.into()))
-}
-
-fn one_of(field: &'static str, value: &str, allowed: &[&str]) -> Result<(), Problem> {
-    if allowed.contains(&value) {
-        Ok(())
-    } else {
-        Err(Problem::invalid_field(
-            field,
-            format!("must be one of {}", allowed.join(", ")),
-        ))
-    }
 }
 
 async fn put_visual(
@@ -200,18 +106,7 @@ async fn put_visual(
     current: CurrentSession,
     ApiJson(v): ApiJson<VisualView>,
 ) -> Result<Json<VisualView>, Problem> {
-    one_of("theme", &v.theme, &["system", "light", "dark"])?;
-    one_of(
-        "chart_style",
-        &v.chart_style,
-        &["candles", "bars", "line", "area"],
-    )?;
-    one_of(
-        "pnl_colors",
-        &v.pnl_colors,
-        &["green_red", "red_green", "blue_orange"],
-    )?;
-    let stored = VisualFeedback {
+    let wanted = VisualFeedback {
         theme: v.theme,
         chart_style: v.chart_style,
         animations_enabled: v.animations,
@@ -220,32 +115,28 @@ async fn put_visual(
         reduced_motion: v.reduced_motion,
         pnl_color_scheme: v.pnl_colors,
     };
-    settings::put_visual_feedback(&state.db, current.user.id, &stored, state.now()).await?;
+    let stored = settings::set_visual_feedback(&state, current.user.id, wanted).await?;
     Ok(Json(stored.into()))
 }
 
-async fn onboarding_view(state: &AppState, user_id: i64) -> Result<Value, Problem> {
-    let done = settings::completed_steps(&state.db, user_id).await?;
-    let steps: Vec<Value> = STEPS
+fn onboarding_json(steps: &[Step]) -> Json<Value> {
+    let complete = steps.iter().all(|s| s.completed);
+    let steps: Vec<Value> = steps
         .iter()
-        .map(|step| {
-            let completed = done.iter().find(|d| d.step == *step);
-            json!({
-                "step": step,
-                "completed": completed.is_some(),
-                "completed_at": completed.and_then(|c| c.completed_at),
-            })
-        })
+        .map(
+            |s| json!({ "step": s.step, "completed": s.completed, "completed_at": s.completed_at }),
+        )
         .collect();
-    let complete = steps.iter().all(|s| s["completed"] == true);
-    Ok(json!({ "steps": steps, "complete": complete }))
+    Json(json!({ "steps": steps, "complete": complete }))
 }
 
 async fn onboarding(
     State(state): State<AppState>,
     current: CurrentSession,
 ) -> Result<Json<Value>, Problem> {
-    Ok(Json(onboarding_view(&state, current.user.id).await?))
+    Ok(onboarding_json(
+        &settings::onboarding(&state, current.user.id).await?,
+    ))
 }
 
 async fn complete_step(
@@ -253,12 +144,7 @@ async fn complete_step(
     current: CurrentSession,
     Path(step): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    if !STEPS.contains(&step.as_str()) {
-        return Err(Problem::not_found(format!(
-            "no onboarding step '{step}'; steps are {}",
-            STEPS.join(", ")
-        )));
-    }
-    settings::complete_step(&state.db, current.user.id, &step, state.now()).await?;
-    Ok(Json(onboarding_view(&state, current.user.id).await?))
+    Ok(onboarding_json(
+        &settings::complete_step(&state, current.user.id, &step).await?,
+    ))
 }

@@ -8,13 +8,21 @@
 
 pub mod accounts;
 pub mod alpaca;
+pub mod audit;
 pub mod backtests;
+pub mod backup_codes;
+pub mod billing;
 mod client;
 pub mod clock;
+pub mod email_links;
+pub mod limits;
 pub mod mail;
 pub mod market;
+pub mod passkeys;
+pub mod roles;
 pub mod secrets;
 pub mod sessions;
+pub mod settings;
 pub mod traces;
 pub mod trading;
 pub mod upkeep;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use raptor_domain::Role;
+use raptor_store::audit::{self, AuditEvent};
 use raptor_store::sessions::{self, NewSession, Session};
 use raptor_store::users::{self, User};
 use raptor_store::{StoreError, Tx};
@@ -90,4 +91,39 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Option<Authenticated
         user,
         roles,
     }))
+}
+
+/// Why a session could not be ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The user has no live session of that id.
+    #[error("you have no live session {0}")]
+    Unknown(i64),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The user's live sessions, newest first.
+pub async fn live(app: &App, user_id: i64) -> Result<Vec<Session>, StoreError> {
+    let now = app.now();
+    sessions::of_user(&app.db, user_id, now, now - IDLE_TIMEOUT).await
+}
+
+/// Ends one of the user's sessions at once (sign-out, or revoking another device), audited
+/// with `audit_event` in the same transaction.
+pub async fn revoke(
+    app: &App,
+    user_id: i64,
+    session_id: i64,
+    audit_event: &AuditEvent,
+) -> Result<(), SessionError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    if !sessions::revoke(&mut tx, user_id, session_id, now).await? {
+        return Err(SessionError::Unknown(session_id));
+    }
+    audit::record(&mut tx, audit_event, now).await?;
+    tx.commit().await?;
+    Ok(())
 }

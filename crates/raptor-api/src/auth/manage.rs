@@ -5,9 +5,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use raptor_domain::DisplayName;
-use raptor_store::passkeys::{self, Removal};
-use raptor_store::{audit, sessions};
+use raptor_app::passkeys::{self, PasskeyError};
+use raptor_app::sessions::{self, SessionError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -15,7 +14,26 @@ use super::ceremony::{PasskeyView, SignedIn, UserView};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::session::{self, CurrentSession};
 use crate::{AppState, Problem};
-use raptor_app::sessions::IDLE_TIMEOUT;
+
+impl From<SessionError> for Problem {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::Unknown(_) => Problem::not_found(err.to_string()),
+            SessionError::Store(err) => err.into(),
+        }
+    }
+}
+
+impl From<PasskeyError> for Problem {
+    fn from(err: PasskeyError) -> Self {
+        match err {
+            PasskeyError::Invalid(input) => Problem::invalid(input),
+            PasskeyError::Unknown(_) => Problem::not_found(err.to_string()),
+            PasskeyError::LastOne => Problem::conflict("last_passkey", err.to_string()),
+            PasskeyError::Store(err) => err.into(),
+        }
+    }
+}
 
 #[derive(Serialize)]
 pub(crate) struct SessionAnswer {
@@ -36,7 +54,7 @@ pub(crate) struct SessionView {
     current: bool,
 }
 
-fn view(s: &sessions::Session, current_id: i64) -> SessionView {
+fn view(s: &raptor_store::sessions::Session, current_id: i64) -> SessionView {
     SessionView {
         id: s.id,
         auth_method: s.auth_method.clone(),
@@ -64,12 +82,12 @@ pub(crate) async fn logout(
     current: CurrentSession,
     client: ClientInfo,
 ) -> Result<impl IntoResponse, Problem> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    sessions::revoke(&mut tx, current.user.id, current.session.id, now).await?;
     let entry = current.own_action(&client, "auth.logout", Value::Null);
-    audit::record(&mut tx, &entry, now).await?;
-    tx.commit().await?;
+    match sessions::revoke(&state, current.user.id, current.session.id, &entry).await {
+        // Revoked meanwhile by another request: signed out all the same.
+        Ok(()) | Err(SessionError::Unknown(_)) => {}
+        Err(err) => return Err(err.into()),
+    }
     Ok((
         [session::clearing_cookie(&state)],
         Json(json!({ "status": "signed_out" })),
@@ -80,8 +98,7 @@ pub(crate) async fn sessions(
     State(state): State<AppState>,
     current: CurrentSession,
 ) -> Result<Json<Vec<SessionView>>, Problem> {
-    let now = state.now();
-    let list = sessions::of_user(&state.db, current.user.id, now, now - IDLE_TIMEOUT).await?;
+    let list = sessions::live(&state, current.user.id).await?;
     Ok(Json(
         list.iter().map(|s| view(s, current.session.id)).collect(),
     ))
@@ -93,18 +110,12 @@ pub(crate) async fn revoke_session(
     client: ClientInfo,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, Problem> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    if !sessions::revoke(&mut tx, current.user.id, id, now).await? {
-        return Err(Problem::not_found(format!("you have no live session {id}")));
-    }
     let entry = current.own_action(
         &client,
         "session.revoke",
         json!({ "revoked_session_id": id }),
     );
-    audit::record(&mut tx, &entry, now).await?;
-    tx.commit().await?;
+    sessions::revoke(&state, current.user.id, id, &entry).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -112,7 +123,7 @@ pub(crate) async fn passkeys(
     State(state): State<AppState>,
     current: CurrentSession,
 ) -> Result<Json<Vec<PasskeyView>>, Problem> {
-    let keys = passkeys::of_user(&state.db, current.user.id).await?;
+    let keys = passkeys::list(&state, current.user.id).await?;
     Ok(Json(keys.iter().map(PasskeyView::from).collect()))
 }
 
@@ -128,10 +139,7 @@ pub(crate) async fn rename_passkey(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<RenameRequest>,
 ) -> Result<StatusCode, Problem> {
-    let name = DisplayName::parse("name", &req.name).map_err(Problem::invalid)?;
-    if !passkeys::rename(&state.db, current.user.id, id, name.as_str()).await? {
-        return Err(Problem::not_found(format!("you have no passkey {id}")));
-    }
+    passkeys::rename(&state, current.user.id, id, &req.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,19 +149,7 @@ pub(crate) async fn delete_passkey(
     client: ClientInfo,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, Problem> {
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    match passkeys::delete(&mut tx, current.user.id, id).await? {
-        Removal::NotFound => Err(Problem::not_found(format!("you have no passkey {id}"))),
-        Removal::LastOne => Err(Problem::conflict(
-            "last_passkey",
-            "this is your only passkey; add another before deleting it",
-        )),
-        Removal::Deleted => {
-            let entry = current.own_action(&client, "passkey.delete", json!({ "passkey_id": id }));
-            audit::record(&mut tx, &entry, now).await?;
-            tx.commit().await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-    }
+    let entry = current.own_action(&client, "passkey.delete", json!({ "passkey_id": id }));
+    passkeys::delete(&state, current.user.id, id, &entry).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

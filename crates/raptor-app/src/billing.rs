@@ -1,0 +1,327 @@
+//! Operator billing: vendor cost snapshots, the latest per vendor with totals, and threshold
+//! alerts that fire (audited, then mailed) when a snapshot pushes spend over a line.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use raptor_domain::{Email, InvalidInput};
+use raptor_store::audit::{self, AuditEvent};
+use raptor_store::billing::{self, AlertConfig, NewAlertConfig, NewSnapshot, Snapshot};
+use raptor_store::StoreError;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::mail::OutgoingEmail;
+use crate::App;
+
+/// Most alerts one configuration may hold.
+const MAX_ALERTS: usize = 100;
+
+/// Why a billing change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum BillingError {
+    /// The input breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The latest snapshot of every vendor and what they add up to.
+#[derive(Debug, Clone)]
+pub struct Latest {
+    /// When this was read.
+    pub as_of: DateTime<Utc>,
+    /// The newest snapshot per vendor.
+    pub vendors: Vec<Snapshot>,
+    /// Their amounts summed per currency.
+    pub totals: BTreeMap<String, Decimal>,
+}
+
+/// Sums the latest amount of every vendor, per currency.
+fn totals(latest: &[Snapshot]) -> BTreeMap<String, Decimal> {
+    let mut totals = BTreeMap::new();
+    for s in latest {
+        *totals.entry(s.currency.clone()).or_insert(Decimal::ZERO) += s.amount.0;
+    }
+    totals
+}
+
+/// The latest snapshot per vendor and the totals (empty before any data).
+pub async fn latest(app: &App) -> Result<Latest, StoreError> {
+    let vendors = billing::latest_per_vendor(&app.db).await?;
+    Ok(Latest {
+        as_of: app.now(),
+        totals: totals(&vendors),
+        vendors,
+    })
+}
+
+fn vendor_name(raw: &str) -> Result<String, InvalidInput> {
+    let vendor = raw.trim();
+    let ok = !vendor.is_empty()
+        && vendor.len() <= 64
+        && vendor
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '));
+    if ok {
+        Ok(vendor.to_owned())
+    } else {
+        Err(InvalidInput::new(
+            "vendor",
+            "must be 1 to 64 letters, digits, spaces, '-', '_' or '.'",
+        ))
+    }
+}
+
+fn currency_code(field: &'static str, raw: &str) -> Result<String, InvalidInput> {
+    if raw.len() == 3 && raw.chars().all(|c| c.is_ascii_uppercase()) {
+        Ok(raw.to_owned())
+    } else {
+        Err(InvalidInput::new(
+            field,
+            "must be an ISO 4217 code such as USD",
+        ))
+    }
+}
+
+fn money(field: &'static str, value: Decimal) -> Result<Decimal, InvalidInput> {
+    // A sanity bound, far above any real invoice.
+    let max = Decimal::from(1_000_000_000_000_000_i64);
+    if value.is_sign_negative() {
+        return Err(InvalidInput::new(field, "must not be negative"));
+    }
+    if value.scale() > raptor_store::DECIMAL_SCALE {
+        return Err(InvalidInput::new(
+            field,
+            "must have at most 8 decimal places",
+        ));
+    }
+    if value > max {
+        return Err(InvalidInput::new(field, "is implausibly large"));
+    }
+    Ok(value)
+}
+
+/// A vendor's bill for a period, as an operator reports it.
+#[derive(Debug, Clone)]
+pub struct SnapshotInput {
+    /// Vendor name.
+    pub vendor: String,
+    /// Billing period start.
+    pub period_start: DateTime<Utc>,
+    /// Billing period end (after the start).
+    pub period_end: DateTime<Utc>,
+    /// Amount billed.
+    pub amount: Decimal,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// The vendor's breakdown (a JSON object).
+    pub details: Option<Value>,
+}
+
+/// Where alert mail comes from and goes when an alert names no address.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertMail<'a> {
+    /// Sender.
+    pub from: &'a str,
+    /// Recipient of alerts without their own address.
+    pub default_to: &'a str,
+}
+
+/// A stored snapshot and the alerts it set off (each `{alert_id, scope, threshold, amount,
+/// currency}`).
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The snapshot as stored.
+    pub snapshot: Snapshot,
+    /// Alerts that crossed their threshold with it.
+    pub alerts_triggered: Vec<Value>,
+}
+
+/// Records a snapshot, audited as `actor` (who and from where). Every enabled alert whose
+/// amount (the vendor's, or all vendors' in its currency) crosses its threshold with this
+/// snapshot is marked and audited in the same transaction, then mailed after the commit:
+/// never for a snapshot that was rolled back.
+pub async fn record_snapshot(
+    app: &App,
+    input: SnapshotInput,
+    actor: &AuditEvent,
+    mail: AlertMail<'_>,
+) -> Result<Recorded, BillingError> {
+    let new = NewSnapshot {
+        vendor: vendor_name(&input.vendor)?,
+        period_start: input.period_start,
+        period_end: input.period_end,
+        amount: money("amount", input.amount)?,
+        currency: currency_code("currency", &input.currency)?,
+        details: input.details,
+    };
+    if new.period_end <= new.period_start {
+        return Err(InvalidInput::new("period_end", "must be after period_start").into());
+    }
+    if new.details.as_ref().is_some_and(|d| !d.is_object()) {
+        return Err(InvalidInput::new("details", "must be a JSON object").into());
+    }
+    let before = billing::latest_per_vendor(&app.db).await?;
+    let configs = billing::alert_configs(&app.db).await?;
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let recorded = billing::record(&mut tx, &new, now).await?;
+    let mut after: Vec<Snapshot> = before
+        .iter()
+        .filter(|s| s.vendor != recorded.vendor)
+        .cloned()
+        .collect();
+    after.push(recorded.clone());
+    let (totals_before, totals_after) = (totals(&before), totals(&after));
+    let previous = before
+        .iter()
+        .find(|s| s.vendor == recorded.vendor)
+        .map(|s| s.amount.0);
+
+    let mut fired = Vec::new();
+    for config in configs.iter().filter(|c| c.enabled) {
+        let threshold = config.threshold.0;
+        let (was, is) = match &config.vendor {
+            Some(vendor) if *vendor == recorded.vendor && config.currency == recorded.currency => {
+                (previous.unwrap_or(Decimal::ZERO), recorded.amount.0)
+            }
+            None if config.currency == recorded.currency => (
+                totals_before
+                    .get(&config.currency)
+                    .copied()
+                    .unwrap_or(Decimal::ZERO),
+                totals_after
+                    .get(&config.currency)
+                    .copied()
+                    .unwrap_or(Decimal::ZERO),
+            ),
+            _ => continue,
+        };
+        if was <= threshold && is > threshold {
+            billing::mark_triggered(&mut tx, config.id, now).await?;
+            let scope = config
+                .vendor
+                .clone()
+                .unwrap_or_else(|| "all vendors".to_owned());
+            let details = json!({
+                "alert_id": config.id,
+                "scope": scope,
+                "threshold": threshold.normalize().to_string(),
+                "amount": is.normalize().to_string(),
+                "currency": config.currency,
+            });
+            let event = AuditEvent {
+                actor_type: "system",
+                action: "billing.alert",
+                target_type: Some("billing_alert"),
+                target_id: Some(config.id.to_string()),
+                outcome: "success",
+                details: Some(details.clone()),
+                ..AuditEvent::default()
+            };
+            audit::record(&mut tx, &event, now).await?;
+            let to = config
+                .notify_email
+                .clone()
+                .unwrap_or_else(|| mail.default_to.to_owned());
+            fired.push((to, scope, details));
+        }
+    }
+    let event = AuditEvent {
+        action: "billing.snapshot.record",
+        target_type: Some("vendor_billing_snapshot"),
+        target_id: Some(recorded.id.to_string()),
+        outcome: "success",
+        details: Some(json!({ "vendor": recorded.vendor })),
+        ..actor.clone()
+    };
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+
+    for (to, scope, details) in &fired {
+        let message = OutgoingEmail {
+            from: mail.from.to_owned(),
+            to: to.clone(),
+            subject: format!(
+                "Billing alert: {scope} above {} {}",
+                details["threshold"].as_str().unwrap_or("?"),
+                details["currency"].as_str().unwrap_or("")
+            ),
+            text_body: format!(
+                "Spend for {scope} is now {} {}, above the alert threshold of {}.\n",
+                details["amount"].as_str().unwrap_or("?"),
+                details["currency"].as_str().unwrap_or(""),
+                details["threshold"].as_str().unwrap_or("?"),
+            ),
+            tag: "billing_alert",
+        };
+        if let Err(err) = app.mailer.send(&message).await {
+            tracing::error!(%err, "a billing alert email could not be sent");
+        }
+    }
+    Ok(Recorded {
+        snapshot: recorded,
+        alerts_triggered: fired.into_iter().map(|(_, _, d)| d).collect(),
+    })
+}
+
+/// The alert configuration.
+pub async fn alerts(app: &App) -> Result<Vec<AlertConfig>, StoreError> {
+    billing::alert_configs(&app.db).await
+}
+
+/// One alert as an operator writes it.
+#[derive(Debug, Clone)]
+pub struct AlertInput {
+    /// One vendor, or None for the total of all vendors in the currency.
+    pub vendor: Option<String>,
+    /// Fires when the amount rises above this.
+    pub threshold: Decimal,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Whether it fires at all.
+    pub enabled: bool,
+    /// Where to mail it (else the default alert address).
+    pub notify_email: Option<String>,
+}
+
+/// Replaces every alert at once, audited as `actor`; the configuration as stored.
+pub async fn replace_alerts(
+    app: &App,
+    inputs: Vec<AlertInput>,
+    actor: &AuditEvent,
+) -> Result<Vec<AlertConfig>, BillingError> {
+    if inputs.len() > MAX_ALERTS {
+        return Err(InvalidInput::new("alerts", "at most 100 alerts").into());
+    }
+    let mut configs = Vec::with_capacity(inputs.len());
+    for a in inputs {
+        configs.push(NewAlertConfig {
+            vendor: a.vendor.as_deref().map(vendor_name).transpose()?,
+            threshold: money("threshold", a.threshold)?,
+            currency: currency_code("currency", &a.currency)?,
+            enabled: a.enabled,
+            notify_email: a
+                .notify_email
+                .as_deref()
+                .map(|e| Email::parse(e).map(|e| e.as_str().to_owned()))
+                .transpose()
+                .map_err(|e| InvalidInput::new("notify_email", e.reason))?,
+        });
+    }
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    billing::replace_alert_configs(&mut tx, &configs, now).await?;
+    let event = AuditEvent {
+        action: "billing.alerts.replace",
+        outcome: "success",
+        details: Some(json!({ "count": configs.len() })),
+        ..actor.clone()
+    };
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    Ok(billing::alert_configs(&app.db).await?)
+}

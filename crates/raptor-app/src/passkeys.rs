@@ -1,0 +1,59 @@
+//! A signed-in user's passkeys: list, rename, delete (never the last one).
+
+use raptor_domain::{DisplayName, InvalidInput};
+use raptor_store::audit::{self, AuditEvent};
+use raptor_store::passkeys::{self, Removal, StoredPasskey};
+use raptor_store::StoreError;
+
+use crate::App;
+
+/// Why a passkey change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PasskeyError {
+    /// The new name breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The user has no passkey of that id.
+    #[error("you have no passkey {0}")]
+    Unknown(i64),
+    /// Deleting it would leave the account without a way in.
+    #[error("this is your only passkey; add another before deleting it")]
+    LastOne,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The user's passkeys.
+pub async fn list(app: &App, user_id: i64) -> Result<Vec<StoredPasskey>, StoreError> {
+    passkeys::of_user(&app.db, user_id).await
+}
+
+/// Renames one of the user's passkeys.
+pub async fn rename(app: &App, user_id: i64, id: i64, name: &str) -> Result<(), PasskeyError> {
+    let name = DisplayName::parse("name", name)?;
+    if !passkeys::rename(&app.db, user_id, id, name.as_str()).await? {
+        return Err(PasskeyError::Unknown(id));
+    }
+    Ok(())
+}
+
+/// Deletes one of the user's passkeys, audited with `audit_event`; the last one stays.
+pub async fn delete(
+    app: &App,
+    user_id: i64,
+    id: i64,
+    audit_event: &AuditEvent,
+) -> Result<(), PasskeyError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    match passkeys::delete(&mut tx, user_id, id).await? {
+        Removal::NotFound => Err(PasskeyError::Unknown(id)),
+        Removal::LastOne => Err(PasskeyError::LastOne),
+        Removal::Deleted => {
+            audit::record(&mut tx, audit_event, now).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+    }
+}
