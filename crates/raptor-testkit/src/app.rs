@@ -172,6 +172,33 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// The media type of every error the API sends (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Asserts that `reply` is an RFC 9457 problem: this HTTP `status` (also in the body), the
+/// problem media type, this stable `code`, and a non-empty `detail` for people. On failure it
+/// shows the whole answer. Returns the body, for assertions on more fields (`field`, say).
+#[track_caller]
+pub fn assert_problem<'a>(reply: &'a Reply, status: u16, code: &str) -> &'a Value {
+    let content_type = reply
+        .headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let body = &reply.body;
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        reply.status == status
+            && content_type == Some(PROBLEM_JSON)
+            && body["status"] == status
+            && body["code"] == code
+            && !detail.trim().is_empty(),
+        "expected a {status} {PROBLEM_JSON} with code {code:?} and a detail; got {} {}: {body:#}",
+        reply.status,
+        content_type.unwrap_or("(no content type)"),
+    );
+    body
+}
+
 /// A client that behaves like a browser on the public origin.
 #[derive(Debug, Clone)]
 pub struct Browser {

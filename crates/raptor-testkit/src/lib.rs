@@ -12,7 +12,7 @@ mod proxy;
 mod serve;
 
 pub use alpaca::FakeAlpaca;
-pub use app::{Browser, Reply, TestApp, TestAppBuilder};
+pub use app::{assert_problem, Browser, Reply, TestApp, TestAppBuilder, PROBLEM_JSON};
 pub use chromium::Chromium;
 pub use passkey::SoftAuthenticator;
 pub use postmark::FakePostmark;
