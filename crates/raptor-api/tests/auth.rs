@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use raptor_app::{Clock, FixedClock};
 use raptor_store::{audit, users};
-use raptor_testkit::{dual_test, Browser, Dialect, SoftAuthenticator, TestApp, TestDb};
+use raptor_testkit::{
+    assert_problem, dual_test, Browser, Dialect, SoftAuthenticator, TestApp, TestDb,
+};
 use serde_json::{json, Value};
 
 const EMAIL: &str = "ada@example.com";
@@ -135,8 +137,7 @@ dual_test!(
     };
         t.execute(sql).await;
         let reply = key.sign_in(&mut browser, EMAIL).await;
-        assert_eq!(reply.status, 401, "{:?}", reply.body);
-        assert_eq!(reply.body["code"], "counter_regressed");
+        assert_problem(&reply, 401, "counter_regressed");
         let failures = audit_reasons(t, "auth.login").await;
         assert_eq!(failures[0].0, "failure");
         assert_eq!(failures[0].1["reason"], "counter_regressed");
@@ -163,8 +164,7 @@ dual_test!(a_replayed_ceremony_is_refused_and_audited, Head, |t| {
         200
     );
     let replay = browser.post("/api/auth/register", finish).await;
-    assert_eq!(replay.status, 400, "{:?}", replay.body);
-    assert_eq!(replay.body["code"], "unknown_ceremony");
+    assert_problem(&replay, 400, "unknown_ceremony");
     assert_eq!(
         audit_reasons(t, "auth.register").await[0].1["reason"],
         "unknown_ceremony"
@@ -193,8 +193,7 @@ dual_test!(a_ceremony_expires_five_minutes_after_it_began, Head, |t| {
     let reply = browser
         .post("/api/auth/login", json!({ "ceremony_id": options.body["ceremony_id"], "credential": key.get(&options.body) }))
         .await;
-    assert_eq!(reply.status, 400, "{:?}", reply.body);
-    assert_eq!(reply.body["code"], "ceremony_expired");
+    assert_problem(&reply, 400, "ceremony_expired");
     app.stop().await;
 });
 
@@ -204,8 +203,7 @@ dual_test!(a_passkey_made_for_another_origin_is_rejected, Head, |t| {
     // Same RP id (localhost) but another origin: a page on another port asked for it.
     let mut key = SoftAuthenticator::new("http://localhost:1");
     let reply = key.sign_up(&mut browser, EMAIL, None).await;
-    assert_eq!(reply.status, 400, "{:?}", reply.body);
-    assert_eq!(reply.body["code"], "passkey_rejected");
+    assert_problem(&reply, 400, "passkey_rejected");
     assert_eq!(
         t.scalar("SELECT count(*) FROM users").await,
         0,
@@ -229,8 +227,7 @@ dual_test!(a_passkey_for_another_relying_party_is_rejected, Head, |t| {
     let reply = browser
         .post("/api/auth/register", json!({ "ceremony_id": options.body["ceremony_id"], "credential": key.create(&options.body) }))
         .await;
-    assert_eq!(reply.status, 400, "{:?}", reply.body);
-    assert_eq!(reply.body["code"], "passkey_rejected");
+    assert_problem(&reply, 400, "passkey_rejected");
     app.stop().await;
 });
 
@@ -248,8 +245,7 @@ dual_test!(a_tampered_signature_is_rejected, Head, |t| {
             json!({ "ceremony_id": options.body["ceremony_id"], "credential": credential }),
         )
         .await;
-    assert_eq!(reply.status, 401, "{:?}", reply.body);
-    assert_eq!(reply.body["code"], "passkey_rejected");
+    assert_problem(&reply, 401, "passkey_rejected");
     assert_eq!(audit_reasons(t, "auth.login").await[0].0, "failure");
     app.stop().await;
 });
@@ -349,8 +345,7 @@ dual_test!(
         let last = browser
             .delete(&format!("/api/auth/passkeys/{}", ids[1]))
             .await;
-        assert_eq!(last.status, 409, "{:?}", last.body);
-        assert_eq!(last.body["code"], "last_passkey");
+        assert_problem(&last, 409, "last_passkey");
         assert_eq!(
             browser.delete("/api/auth/passkeys/999999").await.status,
             404
@@ -395,17 +390,11 @@ dual_test!(
         let mut elsewhere = browser.clone();
         elsewhere.origin = Some("https://evil.example".into());
         let reply = elsewhere.post("/api/auth/logout", json!({})).await;
-        assert_eq!(
-            (reply.status, reply.body["code"].as_str()),
-            (403, Some("origin_mismatch"))
-        );
+        assert_problem(&reply, 403, "origin_mismatch");
         let mut no_origin = browser.clone();
         no_origin.origin = None;
         let reply = no_origin.post("/api/auth/logout", json!({})).await;
-        assert_eq!(
-            (reply.status, reply.body["code"].as_str()),
-            (403, Some("origin_required"))
-        );
+        assert_problem(&reply, 403, "origin_required");
         let mut still_in = browser.clone();
         assert_eq!(
             still_in.get("/api/auth/session").await.status,
@@ -504,10 +493,7 @@ dual_test!(a_taken_email_cannot_sign_up_again, Head, |t| {
             json!({ "email": EMAIL, "display_name": "Impostor" }),
         )
         .await;
-    assert_eq!(
-        (reply.status, reply.body["code"].as_str()),
-        (409, Some("email_taken"))
-    );
+    assert_problem(&reply, 409, "email_taken");
     app.stop().await;
 });
 
@@ -570,10 +556,7 @@ dual_test!(
                 json!({ "email": EMAIL, "code": codes[0] }),
             )
             .await;
-        assert_eq!(
-            (again.status, again.body["code"].as_str()),
-            (401, Some("invalid_backup_code"))
-        );
+        assert_problem(&again, 401, "invalid_backup_code");
         assert_eq!(
             browser.get("/api/auth/backup-codes").await.body["remaining"],
             9
@@ -646,10 +629,7 @@ dual_test!(
             .browser()
             .post("/api/auth/email-link/login", json!({ "token": token }))
             .await;
-        assert_eq!(
-            (again.status, again.body["code"].as_str()),
-            (400, Some("invalid_link"))
-        );
+        assert_problem(&again, 400, "invalid_link");
         app.stop().await;
     }
 );
@@ -673,10 +653,7 @@ dual_test!(
         let reply = customer
             .get(&format!("/api/admin/customers/{customer_id}"))
             .await;
-        assert_eq!(
-            (reply.status, reply.body["code"].as_str()),
-            (403, Some("role_required"))
-        );
+        assert_problem(&reply, 403, "role_required");
 
         let now = raptor_testkit::now();
         let token = "operator-issued-bootstrap-token";
@@ -701,10 +678,7 @@ dual_test!(
         .browser()
         .post("/api/auth/register/options", json!({ "email": "eve@example.com", "display_name": "Eve", "bootstrap_token": token }))
         .await;
-        assert_eq!(
-            (reuse.status, reuse.body["code"].as_str()),
-            (400, Some("invalid_bootstrap_token"))
-        );
+        assert_problem(&reuse, 400, "invalid_bootstrap_token");
 
         let granted = admin
             .post(

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use raptor_domain::backtest::{self, Bar, Config, Strategy};
 use raptor_domain::Timeframe;
-use raptor_testkit::{accounts, dual_test, TestApp};
+use raptor_testkit::{accounts, assert_problem, dual_test, TestApp};
 use serde_json::json;
 
 fn closes() -> Vec<f64> {
@@ -96,10 +96,7 @@ dual_test!(
         let mut trader = accounts::customer(&app, "ada@example.com").await;
         let base = json!({ "symbol": "SPY", "timeframe": "1Day", "start": "2026-01-01T00:00:00Z", "end": "2026-12-31T00:00:00Z", "strategy": { "type": "buy_and_hold" } });
         let no_bars = trader.post("/api/backtests", base.clone()).await;
-        assert_eq!(
-            (no_bars.status, no_bars.body["code"].as_str()),
-            (422, Some("no_bars"))
-        );
+        assert_problem(&no_bars, 422, "no_bars");
         for (field, value, expect) in [
             (
                 "strategy",

@@ -1,22 +1,19 @@
 //! Operator billing over real HTTP on both dialects.
 
-use raptor_testkit::{accounts, dual_test, TestApp};
+use raptor_testkit::{accounts, dual_app_test};
 use serde_json::json;
 
-dual_test!(
+dual_app_test!(
     the_snapshot_is_an_empty_well_formed_200_for_an_admin_on_a_fresh_database,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
-        let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
+    |t, app| {
+        let mut root = accounts::admin(app, t.db(), "root@example.com").await;
         let snapshot = root.get("/api/billing/snapshot").await;
         assert_eq!(snapshot.status, 200, "{:?}", snapshot.body);
         assert_eq!(snapshot.body["vendors"], json!([]));
         assert_eq!(snapshot.body["totals"], json!([]));
-        let mut customer = accounts::customer(&app, "ada@example.com").await;
+        let mut customer = accounts::customer(app, "ada@example.com").await;
         assert_eq!(customer.get("/api/billing/snapshot").await.status, 403);
         assert_eq!(app.browser().get("/api/billing/snapshot").await.status, 401);
-        app.stop().await;
     }
 );
 
@@ -27,12 +24,10 @@ fn snapshot(vendor: &str, amount: &str) -> serde_json::Value {
     })
 }
 
-dual_test!(
+dual_app_test!(
     the_snapshot_shows_each_vendors_latest_cost_and_an_exact_total,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
-        let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
+    |t, app| {
+        let mut root = accounts::admin(app, t.db(), "root@example.com").await;
         for (vendor, amount) in [
             ("heroku-postgres", "50.00"),
             ("alpaca", "99.10"),
@@ -69,13 +64,11 @@ dual_test!(
             json!([{ "currency": "USD", "amount": "149.4" }]),
             "binary floats would drift here"
         );
-        app.stop().await;
     }
 );
 
-dual_test!(bad_snapshots_name_the_field_and_store_nothing, Head, |t| {
-    let app = TestApp::spawn(t.db().clone()).await;
-    let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
+dual_app_test!(bad_snapshots_name_the_field_and_store_nothing, |t, app| {
+    let mut root = accounts::admin(app, t.db(), "root@example.com").await;
     let mut backwards = snapshot("alpaca", "1");
     backwards["period_end"] = json!("2026-09-01T00:00:00Z");
     let mut currency = snapshot("alpaca", "1");
@@ -107,15 +100,12 @@ dual_test!(bad_snapshots_name_the_field_and_store_nothing, Head, |t| {
             .await,
         0
     );
-    app.stop().await;
 });
 
-dual_test!(
+dual_app_test!(
     crossing_a_threshold_raises_one_alert_with_an_audit_entry_and_an_email,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
-        let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
+    |t, app| {
+        let mut root = accounts::admin(app, t.db(), "root@example.com").await;
         let alerts = json!({ "alerts": [
             { "vendor": "alpaca", "threshold": "100", "notify_email": "Billing@Raxx.app" },
             { "threshold": "150" }
@@ -186,6 +176,5 @@ dual_test!(
                 .map(Vec::len),
             Some(2)
         );
-        app.stop().await;
     }
 );

@@ -1,6 +1,6 @@
 //! Staff customer management over real HTTP on both dialects.
 
-use raptor_testkit::{accounts, dual_test, SoftAuthenticator, TestApp};
+use raptor_testkit::{accounts, assert_problem, dual_test, SoftAuthenticator, TestApp};
 use serde_json::json;
 
 dual_test!(staff_search_customers_with_paging, Head, |t| {
@@ -77,10 +77,7 @@ dual_test!(
             "a suspended user's session still works"
         );
         let refused = key.sign_in(&mut ada, "ada@example.com").await;
-        assert_eq!(
-            (refused.status, refused.body["code"].as_str()),
-            (403, Some("account_suspended"))
-        );
+        assert_problem(&refused, 403, "account_suspended");
 
         let detail = root.get(&format!("/api/admin/customers/{id}")).await;
         assert_eq!(detail.body["customer"]["status"], "suspended");

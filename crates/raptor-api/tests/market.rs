@@ -11,7 +11,7 @@ use raptor_app::market::BarSource;
 use raptor_domain::calendar;
 use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::StoredBar;
-use raptor_testkit::{dual_test, TestApp};
+use raptor_testkit::{assert_problem, dual_test, TestApp};
 
 fn times(body: &serde_json::Value) -> Vec<String> {
     body["bars"]
@@ -104,8 +104,11 @@ dual_test!(explicit_windows_page_with_a_token, Head, |t| {
 
 dual_test!(bad_market_data_requests_name_what_is_accepted, Head, |t| {
     let app = TestApp::spawn(t.db().clone()).await;
-    let (status, body) = app.get_json("/api/historical-data/ZZZZ?range=1d").await;
-    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let unknown = app
+        .browser()
+        .get("/api/historical-data/ZZZZ?range=1d")
+        .await;
+    assert_problem(&unknown, 404, "not_found");
     let (status, body) = app.get_json("/api/historical-data/AAPL?range=2d").await;
     assert_eq!((status, body["field"].as_str()), (400, Some("range")));
     assert!(

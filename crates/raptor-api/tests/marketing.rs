@@ -1,6 +1,6 @@
 //! Newsletter double opt-in over real HTTP on both dialects.
 
-use raptor_testkit::{dual_test, TestApp};
+use raptor_testkit::dual_app_test;
 use serde_json::json;
 
 fn link_token(body: &str, path: &str) -> String {
@@ -12,11 +12,9 @@ fn link_token(body: &str, path: &str) -> String {
         .to_owned()
 }
 
-dual_test!(
+dual_app_test!(
     subscribing_needs_confirmation_and_is_idempotent,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
+    |t, app| {
         let mut browser = app.browser();
         let reply = browser
             .post(
@@ -85,12 +83,10 @@ dual_test!(
                 .status,
             400
         );
-        app.stop().await;
     }
 );
 
-dual_test!(subscribing_is_rate_limited_per_address, Head, |t| {
-    let app = TestApp::spawn(t.db().clone()).await;
+dual_app_test!(subscribing_is_rate_limited_per_address, |t, app| {
     let mut browser = app.browser();
     for _ in 0..3 {
         let reply = browser
@@ -123,5 +119,4 @@ dual_test!(subscribing_is_rate_limited_per_address, Head, |t| {
         (bad.status, bad.body["field"].as_str()),
         (422, Some("email"))
     );
-    app.stop().await;
 });

@@ -1,14 +1,12 @@
 //! Customer settings, visual feedback and onboarding over real HTTP on both dialects.
 
-use raptor_testkit::{accounts, dual_test, TestApp};
+use raptor_testkit::{accounts, dual_app_test};
 use serde_json::json;
 
-dual_test!(
+dual_app_test!(
     settings_start_with_defaults_and_patches_change_only_what_they_name,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
-        let mut ada = accounts::customer(&app, "ada@example.com").await;
+    |t, app| {
+        let mut ada = accounts::customer(app, "ada@example.com").await;
         let defaults = ada.get("/api/settings").await;
         assert_eq!(defaults.status, 200);
         assert_eq!(defaults.body["timezone"], "America/New_York");
@@ -33,16 +31,13 @@ dual_test!(
             ada.get("/api/auth/session").await.body["user"]["display_name"],
             "Ada L."
         );
-        app.stop().await;
     }
 );
 
-dual_test!(
+dual_app_test!(
     invalid_settings_name_the_field_and_change_nothing,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
-        let mut ada = accounts::customer(&app, "ada@example.com").await;
+    |t, app| {
+        let mut ada = accounts::customer(app, "ada@example.com").await;
         for (body, field) in [
             (
                 json!({ "timezone": "Mars/Olympus_Mons", "default_timeframe": "1Hour" }),
@@ -67,13 +62,11 @@ dual_test!(
             "a refused patch was half-applied"
         );
         assert_eq!(app.browser().get("/api/settings").await.status, 401);
-        app.stop().await;
     }
 );
 
-dual_test!(visual_feedback_round_trips_and_is_validated, Head, |t| {
-    let app = TestApp::spawn(t.db().clone()).await;
-    let mut ada = accounts::customer(&app, "ada@example.com").await;
+dual_app_test!(visual_feedback_round_trips_and_is_validated, |t, app| {
+    let mut ada = accounts::customer(app, "ada@example.com").await;
     assert_eq!(
         ada.get("/api/settings/visual-feedback").await.body["theme"],
         "system"
@@ -105,15 +98,12 @@ dual_test!(visual_feedback_round_trips_and_is_validated, Head, |t| {
         (422, Some("theme"))
     );
     assert_eq!(ada.get("/api/settings/visual-feedback").await.body, wanted);
-    app.stop().await;
 });
 
-dual_test!(
+dual_app_test!(
     onboarding_steps_complete_once_and_unknown_steps_are_404,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
-        let mut ada = accounts::customer(&app, "ada@example.com").await;
+    |t, app| {
+        let mut ada = accounts::customer(app, "ada@example.com").await;
         let start = ada.get("/api/onboarding").await;
         assert_eq!(start.body["complete"], false);
         assert_eq!(start.body["steps"].as_array().map(Vec::len), Some(4));
@@ -140,6 +130,5 @@ dual_test!(
                 .await;
         }
         assert_eq!(ada.get("/api/onboarding").await.body["complete"], true);
-        app.stop().await;
     }
 );

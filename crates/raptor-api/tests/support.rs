@@ -1,17 +1,15 @@
 //! Support tickets over real HTTP on both dialects.
 
-use raptor_testkit::{accounts, dual_test, TestApp};
+use raptor_testkit::{accounts, dual_app_test};
 use serde_json::json;
 
-dual_test!(
+dual_app_test!(
     a_customer_ticket_is_answered_assigned_and_closed_by_support,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
-        let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
-        let mut staff = accounts::support_staff(&app, &mut root, "help@example.com").await;
+    |t, app| {
+        let mut root = accounts::admin(app, t.db(), "root@example.com").await;
+        let mut staff = accounts::support_staff(app, &mut root, "help@example.com").await;
         let staff_id = accounts::user_id(&mut staff).await;
-        let mut ada = accounts::customer(&app, "ada@example.com").await;
+        let mut ada = accounts::customer(app, "ada@example.com").await;
 
         let opened = ada
             .post(
@@ -86,17 +84,14 @@ dual_test!(
             )
             .await;
         assert_eq!(again.body["status"], "open");
-        app.stop().await;
     }
 );
 
-dual_test!(
+dual_app_test!(
     customers_see_only_their_own_tickets_and_need_support_for_the_queue,
-    Head,
-    |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
-        let mut ada = accounts::customer(&app, "ada@example.com").await;
-        let mut eve = accounts::customer(&app, "eve@example.com").await;
+    |t, app| {
+        let mut ada = accounts::customer(app, "ada@example.com").await;
+        let mut eve = accounts::customer(app, "eve@example.com").await;
         let opened = ada
             .post(
                 "/api/support/tickets",
@@ -134,6 +129,5 @@ dual_test!(
             (422, Some("subject"))
         );
         assert_eq!(t.scalar("SELECT count(*) FROM support_tickets").await, 1);
-        app.stop().await;
     }
 );

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use raptor_app::trading::match_symbol;
 use raptor_app::{App, FixedClock};
 use raptor_domain::Timeframe;
-use raptor_testkit::{accounts, dual_test, Browser, TestApp, TestDb};
+use raptor_testkit::{accounts, assert_problem, dual_test, Browser, TestApp, TestDb};
 use serde_json::{json, Value};
 
 fn market(side: &str, qty: &str) -> Value {
@@ -154,10 +154,7 @@ dual_test!(
             (200, Some("canceled"))
         );
         let again = trader.delete(&format!("/api/orders/{id}")).await;
-        assert_eq!(
-            (again.status, again.body["code"].as_str()),
-            (422, Some("not_cancelable"))
-        );
+        assert_problem(&again, 422, "not_cancelable");
         let filled = trader.post("/api/orders", market("buy", "1")).await;
         let filled_id = filled.body["id"].as_str().expect("id");
         assert_eq!(
@@ -214,15 +211,9 @@ dual_test!(
         let mut trader = accounts::customer(&app, "ada@example.com").await;
         price_now(t, 100.0).await;
         let too_much = trader.post("/api/orders", market("buy", "1001")).await;
-        assert_eq!(
-            (too_much.status, too_much.body["code"].as_str()),
-            (403, Some("insufficient_buying_power"))
-        );
+        assert_problem(&too_much, 403, "insufficient_buying_power");
         let short = trader.post("/api/orders", market("sell", "1")).await;
-        assert_eq!(
-            (short.status, short.body["code"].as_str()),
-            (403, Some("insufficient_qty"))
-        );
+        assert_problem(&short, 403, "insufficient_qty");
         let switch = trader
             .send(
                 reqwest::Method::PUT,
@@ -232,10 +223,7 @@ dual_test!(
             .await;
         assert_eq!(switch.status, 200, "{:?}", switch.body);
         let blocked = trader.post("/api/orders", market("buy", "1")).await;
-        assert_eq!(
-            (blocked.status, blocked.body["code"].as_str()),
-            (403, Some("trading_disabled"))
-        );
+        assert_problem(&blocked, 403, "trading_disabled");
         assert_eq!(account(&mut trader).await["trading_blocked"], true);
         trader
             .send(
@@ -304,10 +292,7 @@ dual_test!(bad_orders_name_the_field, Head, |t| {
         );
     }
     let no_price = trader.post("/api/orders", market("buy", "1")).await;
-    assert_eq!(
-        (no_price.status, no_price.body["code"].as_str()),
-        (422, Some("no_market_price"))
-    );
+    assert_problem(&no_price, 422, "no_market_price");
     assert_eq!(
         app.browser()
             .post("/api/orders", market("buy", "1"))

@@ -1,6 +1,7 @@
 //! A real Raptor HTTP server on a random local port, and a cookie-keeping client for it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use raptor_api::{ApiConfig, AppState, WebhookSecrets};
 use raptor_app::mail::Mailer;
@@ -9,17 +10,24 @@ use raptor_app::{App, Clock};
 use raptor_store::Db;
 use serde_json::Value;
 use tokio::net::TcpListener;
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// A running server.
+/// How long a dropped [`TestApp`] waits for its requests in flight before cutting them.
+const DROP_GRACE: Duration = Duration::from_secs(5);
+
+/// A running server. [`TestApp::stop`] ends it and checks it ran without error; a server
+/// dropped without that (its test panicked) is stopped in `Drop`.
 pub struct TestApp {
     base_url: String,
     origin: String,
     /// A plain client (no cookies, no Origin).
     pub client: reqwest::Client,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    /// None once stopped.
+    stop: Option<oneshot::Sender<()>>,
+    /// None once stopped.
+    task: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
@@ -72,8 +80,8 @@ impl TestApp {
             base_url: format!("http://{addr}"),
             origin,
             client: reqwest::Client::new(),
-            stop,
-            task,
+            stop: Some(stop),
+            task: Some(task),
         }
     }
 
@@ -111,9 +119,43 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and waits for it.
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("server task").expect("server ran");
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    /// Stops a server its test did not stop (it panicked, say), so nothing keeps serving or
+    /// holding the database's pool. On a multi-threaded runtime, where the server can run
+    /// while this thread waits, it returns once the port is closed and requests in flight
+    /// have ended (cut after [`DROP_GRACE`]); on a current-thread runtime, which cannot run
+    /// the server while `drop` blocks, the server stops at the runtime's next turn.
+    fn drop(&mut self) {
+        let Some(mut task) = self.task.take() else {
+            return;
+        };
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Ok(handle) = Handle::try_current() else {
+            return;
+        };
+        if handle.runtime_flavor() != RuntimeFlavor::MultiThread {
+            return;
+        }
+        tokio::task::block_in_place(|| {
+            if handle
+                .block_on(tokio::time::timeout(DROP_GRACE, &mut task))
+                .is_err()
+            {
+                task.abort();
+            }
+        });
     }
 }
 
@@ -170,6 +212,33 @@ pub struct Reply {
     pub headers: reqwest::header::HeaderMap,
     /// Parsed body.
     pub body: Value,
+}
+
+/// The media type of every error the API sends (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Asserts that `reply` is an RFC 9457 problem: this HTTP `status` (also in the body), the
+/// problem media type, this stable `code`, and a non-empty `detail` for people. On failure it
+/// shows the whole answer. Returns the body, for assertions on more fields (`field`, say).
+#[track_caller]
+pub fn assert_problem<'a>(reply: &'a Reply, status: u16, code: &str) -> &'a Value {
+    let content_type = reply
+        .headers
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let body = &reply.body;
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        reply.status == status
+            && content_type == Some(PROBLEM_JSON)
+            && body["status"] == status
+            && body["code"] == code
+            && !detail.trim().is_empty(),
+        "expected a {status} {PROBLEM_JSON} with code {code:?} and a detail; got {} {}: {body:#}",
+        reply.status,
+        content_type.unwrap_or("(no content type)"),
+    );
+    body
 }
 
 /// A client that behaves like a browser on the public origin.

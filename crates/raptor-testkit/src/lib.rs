@@ -6,14 +6,16 @@ pub mod accounts;
 mod alpaca;
 mod app;
 mod chromium;
+mod fixture;
 mod passkey;
 mod postmark;
 mod proxy;
 mod serve;
 
 pub use alpaca::FakeAlpaca;
-pub use app::{Browser, Reply, TestApp, TestAppBuilder};
+pub use app::{assert_problem, Browser, Reply, TestApp, TestAppBuilder, PROBLEM_JSON};
 pub use chromium::Chromium;
+pub use fixture::AppFixture;
 pub use passkey::SoftAuthenticator;
 pub use postmark::FakePostmark;
 pub use proxy::TcpProxy;

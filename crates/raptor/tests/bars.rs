@@ -1,25 +1,12 @@
 //! `raptor bars …` and `raptor backtest` as an operator runs them, on both dialects.
 
 use std::io::Write;
-use std::process::{Output, Stdio};
 
+use common::{raptor, stderr, stdout};
 use raptor_testkit::{dual_test, TestApp};
-use tokio::process::Command;
 
-async fn raptor(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raptor"))
-        .env("DATABASE_URL", database_url)
-        .env("RAPTOR_LOG", "warn")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run raptor")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+#[allow(dead_code)]
+mod common;
 
 fn csv(rows: &[&str]) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
@@ -41,12 +28,12 @@ const GOOD: [&str; 3] = [
 ];
 
 dual_test!(importing_a_csv_twice_stores_each_bar_once, Head, |t| {
+    let cli = raptor().database(t.url());
     let file = csv(&GOOD);
     let path = file.path().to_str().expect("path");
     for _ in 0..2 {
-        let out = raptor(
-            t.url(),
-            &[
+        let out = cli
+            .run(&[
                 "bars",
                 "import",
                 path,
@@ -54,14 +41,13 @@ dual_test!(importing_a_csv_twice_stores_each_bar_once, Head, |t| {
                 "aapl",
                 "--timeframe",
                 "1Min",
-            ],
-        )
-        .await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
+            ])
+            .await;
+        assert!(out.status.success(), "{}", stderr(&out));
         assert!(
-            text(&out.stdout).contains("Imported 3 1Min bars for AAPL"),
+            stdout(&out).contains("Imported 3 1Min bars for AAPL"),
             "{}",
-            text(&out.stdout)
+            stdout(&out)
         );
     }
     assert_eq!(
@@ -80,6 +66,7 @@ dual_test!(
     a_bad_row_stops_the_import_before_its_batch_is_written,
     Head,
     |t| {
+        let cli = raptor().database(t.url());
         let file = csv(&[
             GOOD[0],
             GOOD[1],
@@ -87,9 +74,8 @@ dual_test!(
             GOOD[2],
         ]);
         let path = file.path().to_str().expect("path");
-        let out = raptor(
-            t.url(),
-            &[
+        let out = cli
+            .run(&[
                 "bars",
                 "import",
                 path,
@@ -99,20 +85,18 @@ dual_test!(
                 "1Min",
                 "--batch",
                 "2",
-            ],
-        )
-        .await;
+            ])
+            .await;
         assert_eq!(out.status.code(), Some(1));
         assert!(
-            text(&out.stderr).contains("line 4: prices are inconsistent"),
+            stderr(&out).contains("line 4: prices are inconsistent"),
             "{}",
-            text(&out.stderr)
+            stderr(&out)
         );
         // Lines 2-3 were a complete batch; the batch holding line 4 was never written.
         assert_eq!(t.scalar("SELECT count(*) FROM historical_bars").await, 2);
-        let unknown = raptor(
-            t.url(),
-            &[
+        let unknown = cli
+            .run(&[
                 "bars",
                 "import",
                 path,
@@ -120,13 +104,11 @@ dual_test!(
                 "ZZZZ",
                 "--timeframe",
                 "1Min",
-            ],
-        )
-        .await;
-        assert!(text(&unknown.stderr).contains("ZZZZ is not a listed symbol"));
-        let timeframe = raptor(
-            t.url(),
-            &[
+            ])
+            .await;
+        assert!(stderr(&unknown).contains("ZZZZ is not a listed symbol"));
+        let timeframe = cli
+            .run(&[
                 "bars",
                 "import",
                 path,
@@ -134,10 +116,9 @@ dual_test!(
                 "AAPL",
                 "--timeframe",
                 "2Min",
-            ],
-        )
-        .await;
-        assert!(text(&timeframe.stderr).contains("accepted: 1Min, 5Min, 15Min, 1Hour, 1Day"));
+            ])
+            .await;
+        assert!(stderr(&timeframe).contains("accepted: 1Min, 5Min, 15Min, 1Hour, 1Day"));
     }
 );
 
@@ -145,12 +126,11 @@ dual_test!(
     demo_data_makes_a_fresh_install_answer_historical_data,
     Head,
     |t| {
-        let out = raptor(
-            t.url(),
-            &["bars", "demo", "--symbols", "AAPL", "--sessions", "2"],
-        )
-        .await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
+        let cli = raptor().database(t.url());
+        let out = cli
+            .run(&["bars", "demo", "--symbols", "AAPL", "--sessions", "2"])
+            .await;
+        assert!(out.status.success(), "{}", stderr(&out));
         let app = TestApp::spawn(t.db().clone()).await;
         let (status, body) = app.get_json("/api/historical-data/AAPL?range=1d").await;
         assert_eq!(status, 200, "{body}");
@@ -159,20 +139,16 @@ dual_test!(
         assert!(bars.iter().all(|b| b["l"].as_f64() <= b["h"].as_f64()));
         // Deterministic: a second run rewrites the same bars.
         let before = t.scalar("SELECT count(*) FROM historical_bars").await;
-        raptor(
-            t.url(),
-            &["bars", "demo", "--symbols", "AAPL", "--sessions", "2"],
-        )
-        .await;
+        cli.run(&["bars", "demo", "--symbols", "AAPL", "--sessions", "2"])
+            .await;
         assert_eq!(
             t.scalar("SELECT count(*) FROM historical_bars").await,
             before
         );
         app.stop().await;
 
-        let backtest = raptor(
-            t.url(),
-            &[
+        let backtest = cli
+            .run(&[
                 "backtest",
                 "--symbol",
                 "AAPL",
@@ -186,18 +162,16 @@ dual_test!(
                 "5",
                 "--slow",
                 "20",
-            ],
-        )
-        .await;
-        assert!(backtest.status.success(), "{}", text(&backtest.stderr));
+            ])
+            .await;
+        assert!(backtest.status.success(), "{}", stderr(&backtest));
         assert!(
-            text(&backtest.stdout).contains("total return"),
+            stdout(&backtest).contains("total return"),
             "{}",
-            text(&backtest.stdout)
+            stdout(&backtest)
         );
-        let bad = raptor(
-            t.url(),
-            &[
+        let bad = cli
+            .run(&[
                 "backtest",
                 "--symbol",
                 "AAPL",
@@ -209,14 +183,9 @@ dual_test!(
                 "30",
                 "--slow",
                 "5",
-            ],
-        )
-        .await;
+            ])
+            .await;
         assert_eq!(bad.status.code(), Some(1));
-        assert!(
-            text(&bad.stderr).contains("strategy"),
-            "{}",
-            text(&bad.stderr)
-        );
+        assert!(stderr(&bad).contains("strategy"), "{}", stderr(&bad));
     }
 );

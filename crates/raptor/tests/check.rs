@@ -1,31 +1,17 @@
 //! `raptor db check`: the runbook's pre-checks and their STOP gates, on both dialects.
 
-use std::process::{Output, Stdio};
-
+use common::{json, raptor, stdout};
 use raptor_testkit::dual_test;
-use tokio::process::Command;
 
-async fn raptor(database_url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raptor"))
-        .env("DATABASE_URL", database_url)
-        .env("RAPTOR_LOG", "warn")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run raptor")
-}
-
-fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
-}
+#[allow(dead_code)]
+mod common;
 
 dual_test!(
     an_empty_database_stops_the_head_gate_and_names_what_to_run,
     Empty,
     |t| {
-        let out = raptor(t.url(), &["db", "check", "--expect-head", "--json"]).await;
+        let cli = raptor().database(t.url());
+        let out = cli.run(&["db", "check", "--expect-head", "--json"]).await;
         assert_eq!(out.status.code(), Some(1));
         let report = json(&out);
         assert_eq!(report["result"], "stop");
@@ -39,25 +25,20 @@ dual_test!(
 );
 
 dual_test!(a_migrated_empty_database_passes_every_gate, Head, |t| {
+    let cli = raptor().database(t.url());
     let dialect = t.dialect().name();
-    let out = raptor(
-        t.url(),
-        &[
+    let out = cli
+        .run(&[
             "db",
             "check",
             "--expect-dialect",
             dialect,
             "--expect-empty",
             "--expect-head",
-        ],
-    )
-    .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+        ])
+        .await;
+    assert!(out.status.success(), "{}", stdout(&out));
+    let text = stdout(&out);
     assert!(
         text.contains("RESULT: OK") && text.contains("36/36 present"),
         "{text}"
@@ -67,16 +48,15 @@ dual_test!(a_migrated_empty_database_passes_every_gate, Head, |t| {
     } else {
         "sqlite"
     };
-    let wrong = raptor(
-        t.url(),
-        &["db", "check", "--expect-dialect", other, "--json"],
-    )
-    .await;
+    let wrong = cli
+        .run(&["db", "check", "--expect-dialect", other, "--json"])
+        .await;
     assert_eq!(wrong.status.code(), Some(1));
     assert_eq!(json(&wrong)["gates"][0]["passed"], false);
 });
 
 dual_test!(customer_rows_close_the_pre_launch_gate, Head, |t| {
+    let cli = raptor().database(t.url());
     let mut tx = t.db().begin().await.expect("begin");
     raptor_store::users::create(
         &mut tx,
@@ -88,7 +68,7 @@ dual_test!(customer_rows_close_the_pre_launch_gate, Head, |t| {
     .await
     .expect("user");
     tx.commit().await.expect("commit");
-    let out = raptor(t.url(), &["db", "check", "--expect-empty", "--json"]).await;
+    let out = cli.run(&["db", "check", "--expect-empty", "--json"]).await;
     assert_eq!(out.status.code(), Some(1));
     let report = json(&out);
     assert_eq!(report["customer_rows"]["users"], 1);
@@ -109,13 +89,12 @@ dual_test!(customer_rows_close_the_pre_launch_gate, Head, |t| {
 
 #[tokio::test]
 async fn an_unreachable_database_exits_3_without_the_password() {
-    let out = raptor(
-        "postgresql://raptor:hunter2@127.0.0.1:1/raxx",
-        &["db", "check"],
-    )
-    .await;
+    let out = raptor()
+        .database("postgresql://raptor:hunter2@127.0.0.1:1/raxx")
+        .run(&["db", "check"])
+        .await;
     assert_eq!(out.status.code(), Some(3));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = stdout(&out);
     assert!(
         text.contains("UNREACHABLE") && !text.contains("hunter2"),
         "{text}"

@@ -1,27 +1,13 @@
 //! `raptor db copy` both ways between SQLite and PostgreSQL, with real data: after each copy
 //! the same passkey signs in against a server over the copy.
 
-use std::process::{Output, Stdio};
-
 use chrono::{Duration, Utc};
+use common::{raptor, stderr, stdout};
 use raptor_testkit::{accounts, Dialect, SoftAuthenticator, Start, TestApp, TestDb};
 use serde_json::json;
-use tokio::process::Command;
 
-async fn raptor(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_raptor"))
-        .env("RAPTOR_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run raptor")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+#[allow(dead_code)]
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_sqlite_to_postgres_and_back_and_the_same_passkey_signs_in() {
@@ -47,18 +33,11 @@ async fn data_survives_sqlite_to_postgres_and_back_and_the_same_passkey_signs_in
     let cash_before = ada.get("/api/account").await.body["cash"].clone();
 
     let postgres = TestDb::create(Dialect::Postgres, Start::Head).await;
-    let out = raptor(&["db", "copy", "--from", sqlite.url(), "--to", postgres.url()]).await;
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert!(
-        text(&out.stdout).contains("VERIFIED"),
-        "{}",
-        text(&out.stdout)
-    );
+    let out = raptor()
+        .run(&["db", "copy", "--from", sqlite.url(), "--to", postgres.url()])
+        .await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("VERIFIED"), "{}", stdout(&out));
     for table in [
         "users",
         "webauthn_credentials",
@@ -96,23 +75,19 @@ async fn data_survives_sqlite_to_postgres_and_back_and_the_same_passkey_signs_in
 
     // And back: Postgres → a fresh SQLite, for a rollback after launch.
     let back = TestDb::create(Dialect::Sqlite, Start::Head).await;
-    let out = raptor(&[
-        "db",
-        "copy",
-        "--from",
-        postgres.url(),
-        "--to",
-        back.url(),
-        "--json",
-    ])
-    .await;
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let out = raptor()
+        .run(&[
+            "db",
+            "copy",
+            "--from",
+            postgres.url(),
+            "--to",
+            back.url(),
+            "--json",
+        ])
+        .await;
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let report = common::json(&out);
     assert_eq!(report["verified"], true);
     let on_back = app.spawn_sibling(back.db().clone()).await;
     let mut ada_back = on_back.browser();
@@ -136,61 +111,64 @@ async fn copies_are_refused_across_revisions_and_onto_data_and_differences_are_r
     let source = TestDb::create(Dialect::Sqlite, Start::Head).await;
     source.put_prices("AAPL", &[(Utc::now(), 10.0)]).await;
     let empty = TestDb::create(Dialect::Postgres, Start::Empty).await;
-    let out = raptor(&["db", "copy", "--from", source.url(), "--to", empty.url()]).await;
+    let out = raptor()
+        .run(&["db", "copy", "--from", source.url(), "--to", empty.url()])
+        .await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("raptor db upgrade head"),
+        stderr(&out).contains("raptor db upgrade head"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
 
     let target = TestDb::create(Dialect::Postgres, Start::Head).await;
-    assert!(
-        raptor(&["db", "copy", "--from", source.url(), "--to", target.url()])
-            .await
-            .status
-            .success()
-    );
-    let again = raptor(&["db", "copy", "--from", source.url(), "--to", target.url()]).await;
+    assert!(raptor()
+        .run(&["db", "copy", "--from", source.url(), "--to", target.url()])
+        .await
+        .status
+        .success());
+    let again = raptor()
+        .run(&["db", "copy", "--from", source.url(), "--to", target.url()])
+        .await;
     assert_eq!(again.status.code(), Some(1));
     assert!(
-        text(&again.stderr).contains("historical_bars=1")
-            && text(&again.stderr).contains("--truncate"),
+        stderr(&again).contains("historical_bars=1") && stderr(&again).contains("--truncate"),
         "{}",
-        text(&again.stderr)
+        stderr(&again)
     );
-    assert!(raptor(&[
-        "db",
-        "copy",
-        "--from",
-        source.url(),
-        "--to",
-        target.url(),
-        "--truncate"
-    ])
-    .await
-    .status
-    .success());
+    assert!(raptor()
+        .run(&[
+            "db",
+            "copy",
+            "--from",
+            source.url(),
+            "--to",
+            target.url(),
+            "--truncate"
+        ])
+        .await
+        .status
+        .success());
 
     target
         .execute("UPDATE historical_bars SET close = 11")
         .await;
-    let verify = raptor(&[
-        "db",
-        "copy",
-        "--from",
-        source.url(),
-        "--to",
-        target.url(),
-        "--verify-only",
-    ])
-    .await;
+    let verify = raptor()
+        .run(&[
+            "db",
+            "copy",
+            "--from",
+            source.url(),
+            "--to",
+            target.url(),
+            "--verify-only",
+        ])
+        .await;
     assert_eq!(verify.status.code(), Some(1));
     assert!(
-        text(&verify.stdout).contains("historical_bars")
-            && text(&verify.stdout).contains("CONTENT DIFFERS"),
+        stdout(&verify).contains("historical_bars") && stdout(&verify).contains("CONTENT DIFFERS"),
         "{}",
-        text(&verify.stdout)
+        stdout(&verify)
     );
     for db in [source, empty, target] {
         db.finish().await;

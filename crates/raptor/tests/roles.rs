@@ -1,46 +1,26 @@
 //! Role separation (RM-11) on a real PostgreSQL with a real second role.
 
-use std::process::{Output, Stdio};
+use common::{public_url, raptor, serve, stderr, stdout};
+use raptor_testkit::{Dialect, Start, TestDb};
 
-use raptor_testkit::{Dialect, ServeProcess, Start, TestDb};
-use tokio::process::Command;
-
-async fn raptor(database_url: &str, envs: &[(&str, &str)], args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raptor"));
-    cmd.env("DATABASE_URL", database_url)
-        .env("RAPTOR_LOG", "warn")
-        .env_remove("RAPTOR_APP_DATABASE_URL")
-        .env_remove("FLAG_RAPTOR_APP_ROLE_SEPARATION")
-        .args(args)
-        .stdin(Stdio::null());
-    for (key, value) in envs {
-        cmd.env(key, value);
-    }
-    cmd.output().await.expect("run raptor")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+#[allow(dead_code)]
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suite() {
     let t = TestDb::create(Dialect::Postgres, Start::Head).await;
+    let cli = raptor().database(t.url());
     let role = format!("raptor_app_t{}", std::process::id());
-    let printed = raptor(t.url(), &[], &["db", "roles", "--app-role", &role]).await;
-    assert!(text(&printed.stdout).contains(&format!(
+    let printed = cli.run(&["db", "roles", "--app-role", &role]).await;
+    assert!(stdout(&printed).contains(&format!(
         "REVOKE ALL ON TABLE alembic_version, raptor_migration_checksums FROM {role};"
     )));
 
-    let applied = raptor(
-        t.url(),
-        &[],
-        &["db", "roles", "--app-role", &role, "--apply"],
-    )
-    .await;
-    assert!(applied.status.success(), "{}", text(&applied.stderr));
-    let stdout = text(&applied.stdout);
-    let password = stdout
+    let applied = cli
+        .run(&["db", "roles", "--app-role", &role, "--apply"])
+        .await;
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let password = stdout(&applied)
         .lines()
         .find_map(|l| l.strip_prefix("Password (shown once): "))
         .expect("a password")
@@ -50,18 +30,15 @@ async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suit
     app_url.set_password(Some(&password)).expect("password");
     let app_url = app_url.to_string();
     assert!(
-        !text(&applied.stderr).contains(&password),
+        !stderr(&applied).contains(&password),
         "the password reached the log"
     );
 
-    let verified = raptor(
-        t.url(),
-        &[],
-        &["db", "roles", "--verify", "--app-url", &app_url],
-    )
-    .await;
-    assert!(verified.status.success(), "{}", text(&verified.stdout));
-    let report = text(&verified.stdout);
+    let verified = cli
+        .run(&["db", "roles", "--verify", "--app-url", &app_url])
+        .await;
+    assert!(verified.status.success(), "{}", stdout(&verified));
+    let report = stdout(&verified);
     assert!(
         report.contains("ok   refused (was refused): DROP TABLE alembic_version"),
         "{report}"
@@ -85,49 +62,37 @@ async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suit
     );
 
     // The owner verifying as itself is not separation.
-    let owner = raptor(
-        t.url(),
-        &[],
-        &["db", "roles", "--verify", "--app-url", t.url()],
-    )
-    .await;
+    let owner = cli
+        .run(&["db", "roles", "--verify", "--app-url", t.url()])
+        .await;
     assert_eq!(owner.status.code(), Some(1));
 
-    let missing = raptor(
-        t.url(),
-        &[("FLAG_RAPTOR_APP_ROLE_SEPARATION", "1")],
-        &["serve", "--port", "0"],
-    )
-    .await;
+    let missing = cli
+        .clone()
+        .env("FLAG_RAPTOR_APP_ROLE_SEPARATION", "1")
+        .run(&["serve", "--port", "0"])
+        .await;
     assert!(
-        text(&missing.stderr).contains("RAPTOR_APP_DATABASE_URL"),
+        stderr(&missing).contains("RAPTOR_APP_DATABASE_URL"),
         "{}",
-        text(&missing.stderr)
+        stderr(&missing)
     );
 
-    assert!(raptor(
-        t.url(),
-        &[],
-        &["bars", "demo", "--symbols", "AAPL", "--sessions", "1"]
-    )
-    .await
-    .status
-    .success());
-    let token = text(
-        &raptor(t.url(), &[], &["admin", "bootstrap-token"])
-            .await
-            .stdout,
-    )
-    .trim()
-    .to_owned();
+    assert!(cli
+        .run(&["bars", "demo", "--symbols", "AAPL", "--sessions", "1"])
+        .await
+        .status
+        .success());
+    let token = stdout(&cli.run(&["admin", "bootstrap-token"]).await)
+        .trim()
+        .to_owned();
     let separation = [
         ("FLAG_RAPTOR_APP_ROLE_SEPARATION", "1"),
         ("RAPTOR_APP_DATABASE_URL", app_url.as_str()),
     ];
-    let server =
-        ServeProcess::start_with_env(env!("CARGO_BIN_EXE_raptor"), t.url(), &[], &separation)
-            .await
-            .expect("serve with role separation");
+    let server = serve(t.url(), &[], &separation)
+        .await
+        .expect("serve with role separation");
     let health = server.health().await;
     assert_eq!(health["db"], "postgresql");
     assert!(health["revision"].is_string(), "{health}");
@@ -137,20 +102,16 @@ async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suit
         ))
         .await;
     assert!(serving_as_app > 0, "serve is not connected as {role}");
-    let port = server.base_url.rsplit(':').next().expect("port").to_owned();
-    let smoke = raptor(
-        t.url(),
-        &[],
-        &[
+    let smoke = cli
+        .run(&[
             "smoke",
             "--base-url",
-            &format!("http://localhost:{port}"),
+            &public_url(&server),
             "--bootstrap-token",
             &token,
-        ],
-    )
-    .await;
-    assert!(smoke.status.success(), "{}", text(&smoke.stdout));
+        ])
+        .await;
+    assert!(smoke.status.success(), "{}", stdout(&smoke));
     assert!(server.terminate().await.success());
 
     t.execute(&format!("DROP OWNED BY {role}; DROP ROLE {role};"))
@@ -161,12 +122,13 @@ async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suit
 #[tokio::test]
 async fn sqlite_has_no_roles_to_separate() {
     let t = TestDb::create(Dialect::Sqlite, Start::Head).await;
-    let out = raptor(t.url(), &[], &["db", "roles", "--apply"]).await;
+    let cli = raptor().database(t.url());
+    let out = cli.run(&["db", "roles", "--apply"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("PostgreSQL feature"),
+        stderr(&out).contains("PostgreSQL feature"),
         "{}",
-        text(&out.stderr)
+        stderr(&out)
     );
     t.finish().await;
 }
@@ -176,13 +138,12 @@ async fn sqlite_has_no_roles_to_separate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_separated_before_the_trace_partitions_can_keep_them_ahead_after_the_upgrade() {
     let t = TestDb::create(Dialect::Postgres, Start::Empty).await;
-    let upgraded = raptor(t.url(), &[], &["db", "upgrade", "0003_seed_symbols"]).await;
+    let cli = raptor().database(t.url());
+    let upgraded = cli.run(&["db", "upgrade", "0003_seed_symbols"]).await;
     assert!(upgraded.status.success());
     let role = format!("raptor_app_u{}", std::process::id());
-    let applied = raptor(
-        t.url(),
-        &[],
-        &[
+    let applied = cli
+        .run(&[
             "db",
             "roles",
             "--app-role",
@@ -190,23 +151,19 @@ async fn a_role_separated_before_the_trace_partitions_can_keep_them_ahead_after_
             "--apply",
             "--password",
             "-s3cret-pw",
-        ],
-    )
-    .await;
-    assert!(applied.status.success(), "{}", text(&applied.stderr));
-    let upgraded = raptor(t.url(), &[], &["db", "upgrade", "head"]).await;
-    assert!(upgraded.status.success(), "{}", text(&upgraded.stderr));
+        ])
+        .await;
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let upgraded = cli.run(&["db", "upgrade", "head"]).await;
+    assert!(upgraded.status.success(), "{}", stderr(&upgraded));
 
     let mut app_url = url::Url::parse(t.url()).expect("url");
     app_url.set_username(&role).expect("user");
     app_url.set_password(Some("-s3cret-pw")).expect("password");
-    let verified = raptor(
-        t.url(),
-        &[],
-        &["db", "roles", "--verify", "--app-url", app_url.as_str()],
-    )
-    .await;
-    let report = text(&verified.stdout);
+    let verified = cli
+        .run(&["db", "roles", "--verify", "--app-url", app_url.as_str()])
+        .await;
+    let report = stdout(&verified);
     assert!(verified.status.success(), "{report}");
     assert!(
         report.contains("ok   allowed (was allowed): SELECT raptor_ensure_trace_partitions(3)"),

@@ -2,44 +2,25 @@
 //! a PostgreSQL brought to head, a verified copy, role-separated serving, the smoke suite,
 //! and the rollback copy back to SQLite with every row intact.
 
-use std::process::{Output, Stdio};
-
+use common::{public_url, raptor, serve, stdout, text};
 use raptor_testkit::{Dialect, ServeProcess, Start, TestDb};
-use tokio::process::Command;
 
-const RAPTOR: &str = env!("CARGO_BIN_EXE_raptor");
-
-async fn raptor(database_url: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(RAPTOR);
-    cmd.env("RAPTOR_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .args(args)
-        .stdin(Stdio::null());
-    if let Some(url) = database_url {
-        cmd.env("DATABASE_URL", url);
-    }
-    cmd.output().await.expect("run raptor")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+#[allow(dead_code)]
+mod common;
 
 /// Issues a bootstrap token on `db` and runs the smoke suite against `server`.
 async fn smoke(db: &str, server: &ServeProcess, expect: &str) {
-    let token =
-        String::from_utf8_lossy(&raptor(Some(db), &["admin", "bootstrap-token"]).await.stdout)
-            .trim()
-            .to_owned();
-    let port = server.base_url.rsplit(':').next().expect("port");
-    let base = format!("http://localhost:{port}");
-    let out = raptor(
-        None,
-        &[
+    let token = stdout(
+        &raptor()
+            .database(db)
+            .run(&["admin", "bootstrap-token"])
+            .await,
+    )
+    .trim()
+    .to_owned();
+    let base = public_url(server);
+    let out = raptor()
+        .run(&[
             "smoke",
             "--base-url",
             &base,
@@ -47,9 +28,8 @@ async fn smoke(db: &str, server: &ServeProcess, expect: &str) {
             expect,
             "--bootstrap-token",
             &token,
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(out.status.success(), "smoke on {expect}: {}", text(&out));
 }
 
@@ -62,21 +42,21 @@ async fn emails(t: &TestDb) -> i64 {
 async fn the_whole_cutover_runbook_and_its_rollback() {
     // Raptor in service on SQLite (zero set-up: serve migrates the file), with data.
     let sqlite = TestDb::create(Dialect::Sqlite, Start::Empty).await;
-    let on_sqlite = ServeProcess::start(RAPTOR, sqlite.url(), &[])
+    let sqlite_cli = raptor().database(sqlite.url());
+    let on_sqlite = serve(sqlite.url(), &[], &[])
         .await
         .expect("serve on SQLite");
-    assert!(raptor(
-        Some(sqlite.url()),
-        &["bars", "demo", "--symbols", "AAPL", "--sessions", "1"]
-    )
-    .await
-    .status
-    .success());
+    assert!(sqlite_cli
+        .run(&["bars", "demo", "--symbols", "AAPL", "--sessions", "1"])
+        .await
+        .status
+        .success());
     smoke(sqlite.url(), &on_sqlite, "sqlite").await;
     assert!(on_sqlite.terminate().await.success());
 
     // Pre-checks on the new PostgreSQL: STOP until the schema is there, then every gate passes.
     let postgres = TestDb::create(Dialect::Postgres, Start::Empty).await;
+    let postgres_cli = raptor().database(postgres.url());
     let gates = [
         "db",
         "check",
@@ -85,23 +65,18 @@ async fn the_whole_cutover_runbook_and_its_rollback() {
         "--expect-empty",
         "--expect-head",
     ];
-    assert_eq!(
-        raptor(Some(postgres.url()), &gates).await.status.code(),
-        Some(1)
-    );
-    let upgrade = raptor(Some(postgres.url()), &["db", "upgrade", "head"]).await;
+    assert_eq!(postgres_cli.run(&gates).await.status.code(), Some(1));
+    let upgrade = postgres_cli.run(&["db", "upgrade", "head"]).await;
     assert!(upgrade.status.success(), "{}", text(&upgrade));
-    let current = raptor(Some(postgres.url()), &["db", "current"]).await;
+    let current = postgres_cli.run(&["db", "current"]).await;
     assert!(text(&current).contains("(head)"), "{}", text(&current));
-    let checked = raptor(Some(postgres.url()), &gates).await;
+    let checked = postgres_cli.run(&gates).await;
     assert!(checked.status.success(), "{}", text(&checked));
 
     // The cutover copy, verified.
-    let copied = raptor(
-        None,
-        &["db", "copy", "--from", sqlite.url(), "--to", postgres.url()],
-    )
-    .await;
+    let copied = raptor()
+        .run(&["db", "copy", "--from", sqlite.url(), "--to", postgres.url()])
+        .await;
     assert!(
         copied.status.success() && text(&copied).contains("VERIFIED"),
         "{}",
@@ -110,12 +85,10 @@ async fn the_whole_cutover_runbook_and_its_rollback() {
 
     // Role separation, then serving as the application role.
     let role = format!("raptor_app_rb{}", std::process::id());
-    let applied = raptor(
-        Some(postgres.url()),
-        &["db", "roles", "--app-role", &role, "--apply"],
-    )
-    .await;
-    let password = String::from_utf8_lossy(&applied.stdout)
+    let applied = postgres_cli
+        .run(&["db", "roles", "--app-role", &role, "--apply"])
+        .await;
+    let password = stdout(&applied)
         .lines()
         .find_map(|l| l.strip_prefix("Password (shown once): ").map(str::to_owned))
         .expect("a password");
@@ -123,18 +96,16 @@ async fn the_whole_cutover_runbook_and_its_rollback() {
     app_url.set_username(&role).expect("user");
     app_url.set_password(Some(&password)).expect("password");
     let app_url = app_url.to_string();
-    assert!(raptor(
-        Some(postgres.url()),
-        &["db", "roles", "--verify", "--app-url", &app_url]
-    )
-    .await
-    .status
-    .success());
+    assert!(postgres_cli
+        .run(&["db", "roles", "--verify", "--app-url", &app_url])
+        .await
+        .status
+        .success());
     let separation = [
         ("FLAG_RAPTOR_APP_ROLE_SEPARATION", "1"),
         ("RAPTOR_APP_DATABASE_URL", app_url.as_str()),
     ];
-    let on_postgres = ServeProcess::start_with_env(RAPTOR, postgres.url(), &[], &separation)
+    let on_postgres = serve(postgres.url(), &[], &separation)
         .await
         .expect("serve on Postgres");
     assert_eq!(on_postgres.health().await["db"], "postgresql");
@@ -148,26 +119,23 @@ async fn the_whole_cutover_runbook_and_its_rollback() {
 
     // Rollback after launch: copy back to a fresh SQLite and serve from it.
     let rollback = TestDb::create(Dialect::Sqlite, Start::Head).await;
-    let back = raptor(
-        None,
-        &[
+    let back = raptor()
+        .run(&[
             "db",
             "copy",
             "--from",
             postgres.url(),
             "--to",
             rollback.url(),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         back.status.success() && text(&back).contains("VERIFIED"),
         "{}",
         text(&back)
     );
-    let verify = raptor(
-        None,
-        &[
+    let verify = raptor()
+        .run(&[
             "db",
             "copy",
             "--from",
@@ -175,11 +143,10 @@ async fn the_whole_cutover_runbook_and_its_rollback() {
             "--to",
             rollback.url(),
             "--verify-only",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(verify.status.success(), "{}", text(&verify));
-    let on_rollback = ServeProcess::start(RAPTOR, rollback.url(), &[])
+    let on_rollback = serve(rollback.url(), &[], &[])
         .await
         .expect("serve on the rollback");
     smoke(rollback.url(), &on_rollback, "sqlite").await;
