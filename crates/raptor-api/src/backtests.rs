@@ -63,7 +63,7 @@ async fn list(
     State(state): State<AppState>,
     current: CurrentSession,
 ) -> Result<Json<Value>, Problem> {
-    let runs = stored::of_user(&state.db, current.user.id, 100).await?;
+    let runs = backtests::list(&state, current.user.id).await?;
     Ok(Json(
         json!({ "backtests": runs.iter().map(stored_json).collect::<Vec<_>>() }),
     ))
@@ -74,10 +74,10 @@ async fn get_one(
     current: CurrentSession,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
-    let run = stored::get(&state.db, current.user.id, id)
+    let (run, legs) = backtests::get(&state, current.user.id, id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("you have no backtest {id}")))?;
     let mut body = stored_json(&run);
-    body["trade_legs"] = json!(stored::trade_count(&state.db, id).await?);
+    body["trade_legs"] = json!(legs);
     Ok(Json(body))
 }

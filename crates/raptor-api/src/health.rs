@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use raptor_app::health;
 use serde::Serialize;
 
 use crate::AppState;
@@ -32,13 +33,10 @@ pub(crate) fn routes() -> Router<AppState> {
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let db = state.db.dialect().name();
     let version = env!("CARGO_PKG_VERSION");
-    let check = tokio::time::timeout(CHECK_TIMEOUT, async {
-        state.db.ping().await?;
-        if let Some(revision) = &state.fixed_revision {
-            return Ok(Some(revision.clone()));
-        }
-        raptor_store::migrate::current_revision(&state.db).await
-    })
+    let check = tokio::time::timeout(
+        CHECK_TIMEOUT,
+        health::check(&state, state.fixed_revision.as_deref()),
+    )
     .await;
     match check {
         Ok(Ok(revision)) => (

@@ -6,10 +6,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
-use raptor_app::market::{bars_through, BarWindow};
+use raptor_app::market::{self, bars_through, BarWindow};
 use raptor_domain::calendar::{self, Session};
 use raptor_domain::timeframe::{Range, Timeframe};
-use raptor_store::market::{self, StoredBar};
+use raptor_store::market::StoredBar;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -46,7 +46,7 @@ async fn symbols(
             "must be at most 64 characters",
         ));
     }
-    let found = market::search_symbols(&state.db, query.trim(), limit).await?;
+    let found = market::search_symbols(&state, query.trim(), limit).await?;
     let symbols: Vec<Value> = found
         .iter()
         .map(|s| {
@@ -170,7 +170,7 @@ async fn historical(
         .map(|t| timestamp("page_token", t))
         .transpose()?;
     let extended = q.extended_hours.unwrap_or(false);
-    if market::symbol(&state.db, &symbol).await?.is_none() {
+    if !market::is_listed(&state, &symbol).await? {
         return Err(Problem::not_found(format!("unknown symbol {symbol}")));
     }
     let now = state.now();

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use raptor_store::traces;
+use raptor_app::traces;
 use serde_json::{json, Value};
 
 use crate::guard::{Authorized, SupportRole};
@@ -19,14 +19,13 @@ async fn one(
     _staff: Authorized<SupportRole>,
     Path(workflow_id): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    let Some(flow) = traces::workflow(&state.db, &workflow_id).await? else {
+    let Some((flow, events)) = traces::read(&state, &workflow_id).await? else {
         return Err(Problem::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no trace '{workflow_id}'"),
         ));
     };
-    let events = traces::events(&state.db, &workflow_id).await?;
     Ok(Json(json!({
         "workflow_id": flow.workflow_id,
         "name": flow.name,

@@ -178,3 +178,69 @@ pub async fn sign_up(
     };
     Ok(complete_sign_in(app, tx, user, proof, client, now).await?)
 }
+
+/// The account using `email`, if any.
+pub async fn by_email(app: &App, email: &Email) -> Result<Option<User>, StoreError> {
+    users::by_email(&app.db, email.as_str()).await
+}
+
+/// The account with this id, if any.
+pub async fn by_id(app: &App, user_id: i64) -> Result<Option<User>, StoreError> {
+    users::by_id(&app.db, user_id).await
+}
+
+/// The account a discoverable passkey's user handle names, if any.
+pub async fn by_handle(app: &App, user_handle: &[u8]) -> Result<Option<User>, StoreError> {
+    users::by_handle(&app.db, user_handle).await
+}
+
+/// Whether `token` is an unused, unexpired bootstrap token.
+pub async fn bootstrap_token_is_valid(app: &App, token: &str) -> Result<bool, StoreError> {
+    tokens::bootstrap_is_valid(&app.db, &token_hash(token), app.now()).await
+}
+
+/// Records a refused auth attempt on its own (there is no transaction to join).
+pub async fn record_refusal(app: &App, event: &AuditEvent) -> Result<(), StoreError> {
+    audit::record_alone(&app.db, event, app.now()).await
+}
+
+/// A passkey that just proved who the user is: its row, its updated state, and what the
+/// authenticator reported.
+#[derive(Debug, Clone)]
+pub struct PasskeyUse<'a> {
+    /// The passkey's row id.
+    pub passkey_id: i64,
+    /// The passkey as the library serialises it after the use.
+    pub passkey: &'a Value,
+    /// The signature counter it reported.
+    pub counter: u32,
+    /// Whether it is backed up now.
+    pub backup_state: bool,
+}
+
+/// Signs `user` in with a verified passkey: the passkey's new counter and backup state, the
+/// session and the audit entry commit together.
+pub async fn passkey_sign_in(
+    app: &App,
+    user: User,
+    used: PasskeyUse<'_>,
+    client: &Client,
+) -> Result<SignedIn, StoreError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    passkeys::record_use(
+        &mut tx,
+        used.passkey_id,
+        used.passkey,
+        i64::from(used.counter),
+        used.backup_state,
+        now,
+    )
+    .await?;
+    let proof = SignInProof {
+        method: "passkey",
+        action: "auth.login",
+        details: Some(json!({ "passkey_id": used.passkey_id, "counter": used.counter })),
+    };
+    complete_sign_in(app, tx, user, proof, client, now).await
+}

@@ -343,3 +343,25 @@ pub async fn run_and_store(
         trace_id,
     })
 }
+
+/// Most runs a listing returns.
+const MAX_LISTED: i64 = 100;
+
+/// The user's stored runs, newest first.
+pub async fn list(app: &App, user_id: i64) -> Result<Vec<backtests::Backtest>, StoreError> {
+    backtests::of_user(&app.db, user_id, MAX_LISTED).await
+}
+
+/// One of the user's stored runs and how many trade legs it recorded; None when they have no
+/// such run.
+pub async fn get(
+    app: &App,
+    user_id: i64,
+    id: i64,
+) -> Result<Option<(backtests::Backtest, i64)>, StoreError> {
+    let Some(run) = backtests::get(&app.db, user_id, id).await? else {
+        return Ok(None);
+    };
+    let legs = backtests::trade_count(&app.db, id).await?;
+    Ok(Some((run, legs)))
+}

@@ -95,11 +95,26 @@ pub async fn store_bars(
     Ok(written)
 }
 
+/// Listed symbols matching `query` (ticker prefix first, then names), at most `limit`.
+pub async fn search_symbols(
+    app: &App,
+    query: &str,
+    limit: i64,
+) -> Result<Vec<market::Symbol>, StoreError> {
+    market::search_symbols(&app.db, query, limit).await
+}
+
+/// Whether `symbol` is in the catalogue.
+pub async fn is_listed(app: &App, symbol: &str) -> Result<bool, StoreError> {
+    Ok(market::symbol(&app.db, symbol).await?.is_some())
+}
+
 /// Refuses a symbol that is not in the catalogue.
 pub async fn require_listed(app: &App, symbol: &str) -> Result<(), BarsError> {
-    match market::symbol(&app.db, symbol).await? {
-        Some(_) => Ok(()),
-        None => Err(BarsError::UnknownSymbol(symbol.to_owned())),
+    if is_listed(app, symbol).await? {
+        Ok(())
+    } else {
+        Err(BarsError::UnknownSymbol(symbol.to_owned()))
     }
 }
 

@@ -2,8 +2,9 @@
 
 use raptor_domain::{DisplayName, InvalidInput};
 use raptor_store::audit::{self, AuditEvent};
-use raptor_store::passkeys::{self, Removal, StoredPasskey};
+use raptor_store::passkeys::{self, NewPasskey, Removal, StoredPasskey};
 use raptor_store::StoreError;
+use serde_json::json;
 
 use crate::App;
 
@@ -16,6 +17,9 @@ pub enum PasskeyError {
     /// The user has no passkey of that id.
     #[error("you have no passkey {0}")]
     Unknown(i64),
+    /// The passkey is registered to an account already.
+    #[error("this passkey is already registered")]
+    AlreadyRegistered,
     /// Deleting it would leave the account without a way in.
     #[error("this is your only passkey; add another before deleting it")]
     LastOne,
@@ -56,4 +60,32 @@ pub async fn delete(
             Ok(())
         }
     }
+}
+
+/// Adds a verified passkey to the user's account, audited with `audit_event` (whose details
+/// gain the new id); the passkey as stored.
+pub async fn add(
+    app: &App,
+    passkey: &NewPasskey<'_>,
+    audit_event: &AuditEvent,
+) -> Result<StoredPasskey, PasskeyError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let id = passkeys::insert(&mut tx, passkey, now)
+        .await
+        .map_err(|err| match err {
+            err if err.is_unique_violation() => PasskeyError::AlreadyRegistered,
+            err => err.into(),
+        })?;
+    let event = AuditEvent {
+        details: Some(json!({ "passkey_id": id })),
+        ..audit_event.clone()
+    };
+    audit::record(&mut tx, &event, now).await?;
+    tx.commit().await?;
+    list(app, passkey.user_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == id)
+        .ok_or(PasskeyError::Unknown(id))
 }

@@ -2,7 +2,8 @@
 //! operation it describes: a failed write is logged.
 
 use chrono::{DateTime, Utc};
-use raptor_store::traces::{self, TraceEvent};
+use raptor_store::traces::{self, TraceEvent, TraceWorkflow};
+use raptor_store::StoreError;
 use serde_json::{json, Value};
 
 use crate::App;
@@ -57,4 +58,16 @@ impl<'a> Workflow<'a> {
             tracing::warn!(%err, workflow_id = %self.id, "finishing a trace failed");
         }
     }
+}
+
+/// A recorded workflow and its steps, oldest first; None when there is no such trace.
+pub async fn read(
+    app: &App,
+    workflow_id: &str,
+) -> Result<Option<(TraceWorkflow, Vec<TraceEvent>)>, StoreError> {
+    let Some(flow) = traces::workflow(&app.db, workflow_id).await? else {
+        return Ok(None);
+    };
+    let events = traces::events(&app.db, workflow_id).await?;
+    Ok(Some((flow, events)))
 }

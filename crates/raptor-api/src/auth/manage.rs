@@ -30,6 +30,9 @@ impl From<PasskeyError> for Problem {
             PasskeyError::Invalid(input) => Problem::invalid(input),
             PasskeyError::Unknown(_) => Problem::not_found(err.to_string()),
             PasskeyError::LastOne => Problem::conflict("last_passkey", err.to_string()),
+            PasskeyError::AlreadyRegistered => {
+                Problem::conflict("credential_registered", err.to_string())
+            }
             PasskeyError::Store(err) => err.into(),
         }
     }

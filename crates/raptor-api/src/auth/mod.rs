@@ -9,32 +9,14 @@ mod manage;
 use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
-use chrono::{DateTime, Utc};
-use raptor_app::accounts::{self, SignInProof};
-use raptor_store::users::User;
-use raptor_store::Tx;
+use raptor_app::accounts::{self};
 
-use crate::extract::ClientInfo;
 use crate::session;
-use crate::{AppState, Problem};
+use crate::AppState;
 use ceremony::{SignedIn, UserView};
 
 /// What a successful sign-in answers: the session cookie, the user and their roles.
 pub(crate) type SignInAnswer = ([(HeaderName, HeaderValue); 1], Json<SignedIn>);
-
-/// Finishes a sign-in inside its transaction (see [`accounts::complete_sign_in`]) and answers
-/// with the session cookie.
-pub(crate) async fn complete_sign_in(
-    state: &AppState,
-    tx: Tx,
-    user: User,
-    proof: SignInProof,
-    client: &ClientInfo,
-    now: DateTime<Utc>,
-) -> Result<SignInAnswer, Problem> {
-    let signed_in = accounts::complete_sign_in(state, tx, user, proof, client, now).await?;
-    Ok(signed_in_answer(state, &signed_in))
-}
 
 /// The answer to a finished sign-in or sign-up.
 pub(crate) fn signed_in_answer(state: &AppState, signed_in: &accounts::SignedIn) -> SignInAnswer {

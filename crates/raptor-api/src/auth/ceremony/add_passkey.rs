@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
+use raptor_app::passkeys;
 use raptor_domain::DisplayName;
-use raptor_store::audit;
-use raptor_store::passkeys::{self};
+use raptor_store::passkeys::StoredPasskey;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use webauthn_rs::prelude::{
     CreationChallengeResponse, PasskeyRegistration, RegisterPublicKeyCredential, Uuid,
 };
@@ -19,6 +19,7 @@ use crate::session::CurrentSession;
 use crate::{AppState, Problem};
 
 use super::{discoverable, internal, store_ceremony, take_ceremony, Options, Registered};
+use raptor_app::ceremonies::Kind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +38,7 @@ pub(crate) async fn add_passkey_options(
     limits::check(&state, limits::OPTIONS_PER_IP, client.ip_key()).await?;
     let user = &current.user;
     let handle = Uuid::from_slice(&user.user_handle).map_err(internal)?;
-    let existing = passkeys::of_user(&state.db, user.id)
+    let existing = passkeys::list(&state, user.id)
         .await?
         .into_iter()
         .map(|k| k.credential_id)
@@ -51,7 +52,7 @@ pub(crate) async fn add_passkey_options(
     let context = json!({ "purpose": "add_passkey" });
     let ceremony_id = store_ceremony(
         &state,
-        "registration",
+        Kind::Registration,
         Some(user.id),
         registration,
         Some(context),
@@ -73,8 +74,8 @@ pub(crate) struct PasskeyView {
     pub backup_state: bool,
 }
 
-impl From<&passkeys::StoredPasskey> for PasskeyView {
-    fn from(k: &passkeys::StoredPasskey) -> Self {
+impl From<&StoredPasskey> for PasskeyView {
+    fn from(k: &StoredPasskey) -> Self {
         Self {
             id: k.id,
             name: k.name.clone(),
@@ -94,7 +95,7 @@ pub(crate) async fn add_passkey(
 ) -> Result<impl IntoResponse, Problem> {
     let name = DisplayName::parse("name", req.name.as_deref().unwrap_or("Passkey"))
         .map_err(Problem::invalid)?;
-    let ceremony = take_ceremony(&state, "registration", &req.ceremony_id, &client).await?;
+    let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
     if ceremony.user_id != Some(current.user.id) {
         return Err(Problem::bad_request(
             "wrong_ceremony",
@@ -111,25 +112,12 @@ pub(crate) async fn add_passkey(
             Problem::bad_request("passkey_rejected", format!("the passkey was rejected: {e}"))
         })?;
     let registered = Registered::new(&passkey)?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let new = registered.row(current.user.id, name.as_str());
-    let id = match passkeys::insert(&mut tx, &new, now).await {
-        Err(err) if err.is_unique_violation() => {
-            return Err(Problem::conflict(
-                "credential_registered",
-                "this passkey is already registered",
-            ))
-        }
-        other => other?,
-    };
-    let entry = current.own_action(&client, "passkey.add", json!({ "passkey_id": id }));
-    audit::record(&mut tx, &entry, now).await?;
-    tx.commit().await?;
-    let added = passkeys::of_user(&state.db, current.user.id)
-        .await?
-        .into_iter()
-        .find(|k| k.id == id)
-        .ok_or_else(|| internal("the new passkey vanished"))?;
+    let entry = current.own_action(&client, "passkey.add", Value::Null);
+    let added = passkeys::add(
+        &state,
+        &registered.row(current.user.id, name.as_str()),
+        &entry,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(PasskeyView::from(&added))))
 }

@@ -8,26 +8,22 @@ mod add_passkey;
 mod sign_in;
 mod sign_up;
 
-use chrono::Duration;
+use raptor_app::ceremonies::{self, CeremonyError, Kind};
 use raptor_domain::Role;
-use raptor_store::passkeys::{self, NewPasskey};
-use raptor_store::{audit, users};
+use raptor_store::passkeys::{Ceremony, NewPasskey};
+use raptor_store::users;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use webauthn_rs::prelude::{CreationChallengeResponse, Credential, Passkey, WebauthnError};
 use webauthn_rs_proto::ResidentKeyRequirement;
 
-use super::event;
 use crate::extract::ClientInfo;
 use crate::{AppState, Problem};
-use raptor_app::secrets::{new_token, token_hash};
 
 pub(crate) use add_passkey::{add_passkey, add_passkey_options, PasskeyView};
 pub(crate) use sign_in::{login, login_options};
 pub(crate) use sign_up::{register, register_options};
 
-/// How long a ceremony may take from options to answer.
-const CEREMONY_TTL: Duration = Duration::minutes(5);
 /// The options answer: the ceremony handle and the browser's `publicKey` options.
 #[derive(Serialize)]
 pub(crate) struct Options<T: Serialize> {
@@ -88,69 +84,30 @@ fn rejected(err: &WebauthnError) -> Problem {
     }
 }
 
+/// Stores a ceremony's state; the handle for the client.
 async fn store_ceremony(
     state: &AppState,
-    kind: &str,
+    kind: Kind,
     user_id: Option<i64>,
     ceremony_state: Value,
     context: Option<Value>,
 ) -> Result<String, Problem> {
-    let ceremony_id = new_token();
-    let now = state.now();
-    passkeys::begin_ceremony(
-        &state.db,
-        &token_hash(&ceremony_id),
-        kind,
-        user_id,
-        &ceremony_state,
-        context.as_ref(),
-        now,
-        now + CEREMONY_TTL,
-    )
-    .await?;
-    Ok(ceremony_id)
+    Ok(ceremonies::begin(state, kind, user_id, &ceremony_state, context.as_ref()).await?)
 }
 
 /// Takes a ceremony once; unknown, replayed and expired handles are refused (and audited).
 async fn take_ceremony(
     state: &AppState,
-    kind: &str,
+    kind: Kind,
     ceremony_id: &str,
     client: &ClientInfo,
-) -> Result<passkeys::Ceremony, Problem> {
-    let taken = passkeys::take_ceremony(&state.db, &token_hash(ceremony_id), kind).await?;
-    let now = state.now();
-    let refusal = match &taken {
-        None => Some(Problem::bad_request(
-            "unknown_ceremony",
-            "this ceremony is unknown or was already used; start again",
-        )),
-        Some(c) if c.expires_at <= now => Some(Problem::bad_request(
-            "ceremony_expired",
-            "this ceremony expired; start again",
-        )),
-        Some(_) => None,
-    };
-    match (taken, refusal) {
-        (Some(ceremony), None) => Ok(ceremony),
-        (taken, refusal) => {
-            let refusal = refusal.unwrap_or_else(|| internal("ceremony state"));
-            let mut entry = event(
-                if kind == "registration" {
-                    "auth.register"
-                } else {
-                    "auth.login"
-                },
-                "failure",
-                None,
-                client,
-            );
-            entry.actor_user_id = taken.and_then(|c| c.user_id);
-            entry.details = Some(json!({ "reason": refusal.code }));
-            audit::record_alone(&state.db, &entry, now).await?;
-            Err(refusal)
-        }
-    }
+) -> Result<Ceremony, Problem> {
+    ceremonies::take(state, kind, ceremony_id, client)
+        .await
+        .map_err(|err| match err {
+            CeremonyError::Store(err) => err.into(),
+            refused => Problem::bad_request(refused.code(), refused.to_string()),
+        })
 }
 
 /// A newly registered passkey as it is stored. The counter and backup flags are read through

@@ -3,9 +3,9 @@
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
+use raptor_app::accounts::{self, PasskeyUse};
+use raptor_app::passkeys;
 use raptor_domain::Email;
-use raptor_store::passkeys::{self};
-use raptor_store::{audit, users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use webauthn_rs::prelude::{
@@ -13,13 +13,13 @@ use webauthn_rs::prelude::{
     RequestChallengeResponse,
 };
 
-use super::super::{complete_sign_in, event};
+use super::super::{event, signed_in_answer};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::{AppState, Problem};
-use raptor_app::accounts::SignInProof;
 
 use super::{internal, rejected, store_ceremony, take_ceremony, Options};
+use raptor_app::ceremonies::Kind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,11 +56,11 @@ pub(crate) async fn login_options(
         .transpose()
         .map_err(Problem::invalid)?;
     let user = match &email {
-        Some(email) => users::by_email(&state.db, email.as_str()).await?,
+        Some(email) => accounts::by_email(&state, email).await?,
         None => None,
     };
     let keys = match &user {
-        Some(user) => passkeys::of_user(&state.db, user.id).await?,
+        Some(user) => passkeys::list(&state, user.id).await?,
         None => Vec::new(),
     };
     let webauthn = &state.config.webauthn;
@@ -83,7 +83,7 @@ pub(crate) async fn login_options(
         (options, SignInState::Passkey(auth), user.map(|u| u.id))
     };
     let sign_in = serde_json::to_value(&sign_in).map_err(internal)?;
-    let ceremony_id = store_ceremony(&state, "authentication", user_id, sign_in, None).await?;
+    let ceremony_id = store_ceremony(&state, Kind::Authentication, user_id, sign_in, None).await?;
     Ok(Json(Options {
         ceremony_id,
         options,
@@ -96,31 +96,30 @@ pub(crate) async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<impl IntoResponse, Problem> {
     limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
-    let ceremony = take_ceremony(&state, "authentication", &req.ceremony_id, &client).await?;
+    let ceremony = take_ceremony(&state, Kind::Authentication, &req.ceremony_id, &client).await?;
     let sign_in: SignInState = serde_json::from_value(ceremony.state.0).map_err(internal)?;
     let webauthn = &state.config.webauthn;
     let unknown =
         || Problem::unauthorized("unknown_credential", "this passkey is not registered here");
 
     let user = match (&sign_in, ceremony.user_id) {
-        (SignInState::Passkey(_), Some(user_id)) => users::by_id(&state.db, user_id).await?,
+        (SignInState::Passkey(_), Some(user_id)) => accounts::by_id(&state, user_id).await?,
         (SignInState::Discoverable(_), _) => {
             let (handle, _) = webauthn
                 .identify_discoverable_authentication(&req.credential)
                 .map_err(|e| rejected(&e))?;
-            users::by_handle(&state.db, handle.as_bytes()).await?
+            accounts::by_handle(&state, handle.as_bytes()).await?
         }
         (SignInState::Passkey(_), None) => None,
     };
-    let now = state.now();
     let Some(user) = user else {
         let mut entry = event("auth.login", "failure", None, &client);
         entry.details = Some(json!({ "reason": "unknown_credential" }));
-        audit::record_alone(&state.db, &entry, now).await?;
+        accounts::record_refusal(&state, &entry).await?;
         return Err(unknown());
     };
     limits::check(&state, limits::LOGIN_PER_ACCOUNT, &user.id.to_string()).await?;
-    let stored = passkeys::of_user(&state.db, user.id).await?;
+    let stored = passkeys::list(&state, user.id).await?;
     let keys: Vec<Passkey> = stored
         .iter()
         .map(|k| serde_json::from_value(k.passkey.0.clone()))
@@ -152,7 +151,7 @@ pub(crate) async fn login(
                 &client,
             );
             entry.details = Some(json!({ "reason": problem.code, "error": err.to_string() }));
-            audit::record_alone(&state.db, &entry, now).await?;
+            accounts::record_refusal(&state, &entry).await?;
             return Err(problem);
         }
     };
@@ -164,7 +163,7 @@ pub(crate) async fn login(
             &client,
         );
         entry.details = Some(json!({ "reason": "account_suspended" }));
-        audit::record_alone(&state.db, &entry, now).await?;
+        accounts::record_refusal(&state, &entry).await?;
         return Err(Problem::forbidden(
             "account_suspended",
             "this account is suspended",
@@ -180,28 +179,12 @@ pub(crate) async fn login(
     key.update_credential(&result);
     let key_value = serde_json::to_value(&key).map_err(internal)?;
 
-    let mut tx = state.db.begin().await?;
-    passkeys::record_use(
-        &mut tx,
-        row.id,
-        &key_value,
-        i64::from(result.counter()),
-        result.backup_state(),
-        now,
-    )
-    .await?;
-    let details = json!({ "passkey_id": row.id, "counter": result.counter() });
-    complete_sign_in(
-        &state,
-        tx,
-        user,
-        SignInProof {
-            method: "passkey",
-            action: "auth.login",
-            details: Some(details),
-        },
-        &client,
-        now,
-    )
-    .await
+    let used = PasskeyUse {
+        passkey_id: row.id,
+        passkey: &key_value,
+        counter: result.counter(),
+        backup_state: result.backup_state(),
+    };
+    let signed_in = accounts::passkey_sign_in(&state, user, used, &client).await?;
+    Ok(signed_in_answer(&state, &signed_in))
 }

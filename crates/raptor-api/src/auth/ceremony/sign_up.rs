@@ -4,7 +4,6 @@ use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Json;
 use raptor_domain::{DisplayName, Email};
-use raptor_store::{audit, tokens, users};
 use serde::Deserialize;
 use serde_json::json;
 use webauthn_rs::prelude::{
@@ -16,9 +15,9 @@ use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::{AppState, Problem};
 use raptor_app::accounts::{self, NewAccount, SignUpError};
-use raptor_app::secrets::token_hash;
 
 use super::{discoverable, internal, store_ceremony, take_ceremony, Options, Registered};
+use raptor_app::ceremonies::Kind;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,15 +44,15 @@ pub(crate) async fn register_options(
     let email = Email::parse(&req.email).map_err(Problem::invalid)?;
     let display_name =
         DisplayName::parse("display_name", &req.display_name).map_err(Problem::invalid)?;
-    if users::by_email(&state.db, email.as_str()).await?.is_some() {
+    if accounts::by_email(&state, &email).await?.is_some() {
         return Err(Problem::conflict(
             "email_taken",
             "an account with this email already exists; sign in instead",
         ));
     }
-    let now = state.now();
+    let _now = state.now();
     if let Some(token) = &req.bootstrap_token {
-        if !tokens::bootstrap_is_valid(&state.db, &token_hash(token), now).await? {
+        if !accounts::bootstrap_token_is_valid(&state, token).await? {
             return Err(Problem::bad_request(
                 "invalid_bootstrap_token",
                 "the bootstrap token is unknown, used or expired; ask the operator for a new one",
@@ -74,8 +73,14 @@ pub(crate) async fn register_options(
         "bootstrap_token": req.bootstrap_token,
     });
     let registration = serde_json::to_value(&registration).map_err(internal)?;
-    let ceremony_id =
-        store_ceremony(&state, "registration", None, registration, Some(context)).await?;
+    let ceremony_id = store_ceremony(
+        &state,
+        Kind::Registration,
+        None,
+        registration,
+        Some(context),
+    )
+    .await?;
     Ok(Json(Options {
         ceremony_id,
         options: discoverable(options),
@@ -96,7 +101,7 @@ pub(crate) async fn register(
     client: ClientInfo,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    let ceremony = take_ceremony(&state, "registration", &req.ceremony_id, &client).await?;
+    let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
     let context: SignUpContext = ceremony
         .context
         .map(|c| serde_json::from_value(c.0))
@@ -106,7 +111,7 @@ pub(crate) async fn register(
         .ok_or_else(|| Problem::bad_request("wrong_ceremony", "this ceremony is not a sign-up"))?;
     let registration: PasskeyRegistration =
         serde_json::from_value(ceremony.state.0).map_err(internal)?;
-    let now = state.now();
+    let _now = state.now();
     let passkey = match state
         .config
         .webauthn
@@ -116,7 +121,7 @@ pub(crate) async fn register(
         Err(err) => {
             let mut entry = event("auth.register", "failure", None, &client);
             entry.details = Some(json!({ "reason": err.to_string(), "email": context.email }));
-            audit::record_alone(&state.db, &entry, now).await?;
+            accounts::record_refusal(&state, &entry).await?;
             return Err(Problem::bad_request(
                 "passkey_rejected",
                 format!("the passkey was rejected: {err}"),
