@@ -244,3 +244,32 @@ pub async fn passkey_sign_in(
     };
     complete_sign_in(app, tx, user, proof, client, now).await
 }
+
+/// Issues a single-use bootstrap token, valid for `ttl`: whoever signs up with it becomes an
+/// admin. Only its hash is stored; the issue is audited as the operator's. The token and when
+/// it expires.
+pub async fn issue_bootstrap_token(
+    app: &App,
+    ttl: chrono::Duration,
+) -> Result<(String, DateTime<Utc>), StoreError> {
+    let token = crate::secrets::new_token();
+    let now = app.now();
+    let expires = now + ttl;
+    tokens::issue_bootstrap(
+        &app.db,
+        &token_hash(&token),
+        "raptor admin bootstrap-token",
+        now,
+        expires,
+    )
+    .await?;
+    let event = AuditEvent {
+        actor_type: "operator",
+        action: "bootstrap_token.issue",
+        outcome: "success",
+        details: Some(json!({ "expires_at": expires })),
+        ..AuditEvent::default()
+    };
+    audit::record_alone(&app.db, &event, now).await?;
+    Ok((token, expires))
+}

@@ -3,7 +3,7 @@
 use raptor_domain::Role;
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::{users, StoreError};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::App;
 
@@ -32,8 +32,9 @@ pub struct RoleChange {
     pub changed: bool,
 }
 
-/// Grants (`grant`) or revokes `role` for `user_id`, on behalf of the staff member `actor`
-/// (who, through which session, from where), audited in the same transaction.
+/// Grants (`grant`) or revokes `role` for `user_id`, on behalf of `actor` (a staff member and
+/// their session, or an operator at a shell), audited in the same transaction. Details the
+/// actor carries (`{"via": "cli"}`) are kept beside the role and the outcome.
 pub async fn change_role(
     app: &App,
     actor: &AuditEvent,
@@ -54,12 +55,16 @@ pub async fn change_role(
     } else {
         users::revoke_role(&mut tx, target.id, role).await?
     };
+    let mut details = json!({ "role": role, "changed": changed });
+    if let (Some(Value::Object(extra)), Value::Object(all)) = (&actor.details, &mut details) {
+        all.extend(extra.clone());
+    }
     let event = AuditEvent {
         action: if grant { "role.grant" } else { "role.revoke" },
         target_type: Some("user"),
         target_id: Some(target.id.to_string()),
         outcome: "success",
-        details: Some(json!({ "role": role, "changed": changed })),
+        details: Some(details),
         ..actor.clone()
     };
     audit::record(&mut tx, &event, now).await?;

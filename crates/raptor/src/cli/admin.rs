@@ -2,16 +2,14 @@
 
 use std::process::ExitCode;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::Duration;
 use clap::Subcommand;
-use raptor_app::{Clock, SystemClock};
+use raptor_app::roles::{self, RoleChange, RoleChangeError};
+use raptor_app::{accounts, App};
 use raptor_domain::{Email, Role};
-use raptor_store::audit::{self, AuditEvent};
-use raptor_store::{tokens, users, DatabaseUrl};
+use raptor_store::audit::AuditEvent;
+use raptor_store::DatabaseUrl;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::{connect_app, CliError};
 
@@ -49,31 +47,13 @@ impl AdminCommand {
                     ));
                 }
                 let db = connect_app(url, false).await?;
-                let mut bytes = [0u8; 32];
-                getrandom::fill(&mut bytes)
-                    .map_err(|e| CliError::Refused(format!("no randomness: {e}")))?;
-                let token = URL_SAFE_NO_PAD.encode(bytes);
-                let now = SystemClock.now();
-                let expires = now + Duration::minutes(ttl_minutes);
-                tokens::issue_bootstrap(
-                    &db,
-                    &Sha256::digest(token.as_bytes()),
-                    "raptor admin bootstrap-token",
-                    now,
-                    expires,
+                let issued = accounts::issue_bootstrap_token(
+                    &App::new(db.clone()),
+                    Duration::minutes(ttl_minutes),
                 )
-                .await?;
-                let mut tx = db.begin().await?;
-                let event = AuditEvent {
-                    actor_type: "operator",
-                    action: "bootstrap_token.issue",
-                    outcome: "success",
-                    details: Some(json!({ "expires_at": expires })),
-                    ..AuditEvent::default()
-                };
-                audit::record(&mut tx, &event, now).await?;
-                tx.commit().await?;
+                .await;
                 db.close().await;
+                let (token, expires) = issued?;
                 println!("{token}");
                 eprintln!(
                     "Single-use bootstrap token, valid until {expires}. Sign up with it \
@@ -100,29 +80,26 @@ async fn change_role(
         .map_err(|e: raptor_domain::UnknownRole| CliError::Refused(e.to_string()))?;
     let email = Email::parse(email).map_err(|e| CliError::Refused(e.to_string()))?;
     let db = connect_app(url, false).await?;
-    let user = users::by_email(&db, email.as_str())
-        .await?
-        .ok_or_else(|| CliError::Refused(format!("no user with email {email}")))?;
-    let now = SystemClock.now();
-    let mut tx = db.begin().await?;
-    let changed = if grant {
-        users::grant_role(&mut tx, user.id, role, None, now).await?
-    } else {
-        users::revoke_role(&mut tx, user.id, role).await?
-    };
-    let event = AuditEvent {
-        actor_type: "operator",
-        action: if grant { "role.grant" } else { "role.revoke" },
-        target_type: Some("user"),
-        target_id: Some(user.id.to_string()),
-        outcome: "success",
-        details: Some(json!({ "role": role, "changed": changed, "via": "cli" })),
-        ..AuditEvent::default()
-    };
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    let roles = users::roles(&db, user.id).await?;
+    let app = App::new(db.clone());
+    let changed = async {
+        let user = accounts::by_email(&app, &email)
+            .await?
+            .ok_or_else(|| CliError::Refused(format!("no user with email {email}")))?;
+        let operator = AuditEvent {
+            actor_type: "operator",
+            details: Some(json!({ "via": "cli" })),
+            ..AuditEvent::default()
+        };
+        roles::change_role(&app, &operator, user.id, role, grant)
+            .await
+            .map_err(|err| match err {
+                RoleChangeError::Store(err) => CliError::from(err),
+                other => CliError::Refused(other.to_string()),
+            })
+    }
+    .await;
     db.close().await;
+    let RoleChange { roles, changed, .. } = changed?;
     let verb = match (grant, changed) {
         (true, true) => "Granted",
         (true, false) => "Already held",
