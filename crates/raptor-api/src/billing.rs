@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use raptor_app::billing::{self, AlertInput, AlertMail, BillingError, SnapshotInput};
-use raptor_store::billing::{AlertConfig, Snapshot};
+use raptor_app::billing::{self, AlertMail, BillingError};
+use raptor_store::billing::{AlertConfig, NewAlertConfig, NewSnapshot, Snapshot};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -86,7 +86,7 @@ async fn record(
     client: ClientInfo,
     ApiJson(req): ApiJson<RecordRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let input = SnapshotInput {
+    let input = NewSnapshot {
         vendor: req.vendor,
         period_start: req.period_start,
         period_end: req.period_end,
@@ -165,7 +165,7 @@ async fn replace_alerts(
     let inputs = req
         .alerts
         .into_iter()
-        .map(|a| AlertInput {
+        .map(|a| NewAlertConfig {
             vendor: a.vendor,
             threshold: a.threshold,
             currency: a.currency,

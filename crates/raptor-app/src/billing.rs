@@ -104,23 +104,6 @@ fn money(field: &'static str, value: Decimal) -> Result<Decimal, InvalidInput> {
     Ok(value)
 }
 
-/// A vendor's bill for a period, as an operator reports it.
-#[derive(Debug, Clone)]
-pub struct SnapshotInput {
-    /// Vendor name.
-    pub vendor: String,
-    /// Billing period start.
-    pub period_start: DateTime<Utc>,
-    /// Billing period end (after the start).
-    pub period_end: DateTime<Utc>,
-    /// Amount billed.
-    pub amount: Decimal,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// The vendor's breakdown (a JSON object).
-    pub details: Option<Value>,
-}
-
 /// Where alert mail comes from and goes when an alert names no address.
 #[derive(Debug, Clone, Copy)]
 pub struct AlertMail<'a> {
@@ -140,23 +123,21 @@ pub struct Recorded {
     pub alerts_triggered: Vec<Value>,
 }
 
-/// Records a snapshot, audited as `actor` (who and from where). Every enabled alert whose
+/// Records a snapshot (checked and normalised first), audited as `actor` (who and from where). Every enabled alert whose
 /// amount (the vendor's, or all vendors' in its currency) crosses its threshold with this
 /// snapshot is marked and audited in the same transaction, then mailed after the commit:
 /// never for a snapshot that was rolled back.
 pub async fn record_snapshot(
     app: &App,
-    input: SnapshotInput,
+    input: NewSnapshot,
     actor: &AuditEvent,
     mail: AlertMail<'_>,
 ) -> Result<Recorded, BillingError> {
     let new = NewSnapshot {
         vendor: vendor_name(&input.vendor)?,
-        period_start: input.period_start,
-        period_end: input.period_end,
         amount: money("amount", input.amount)?,
         currency: currency_code("currency", &input.currency)?,
-        details: input.details,
+        ..input
     };
     if new.period_end <= new.period_start {
         return Err(InvalidInput::new("period_end", "must be after period_start").into());
@@ -273,25 +254,10 @@ pub async fn alerts(app: &App) -> Result<Vec<AlertConfig>, StoreError> {
     billing::alert_configs(&app.db).await
 }
 
-/// One alert as an operator writes it.
-#[derive(Debug, Clone)]
-pub struct AlertInput {
-    /// One vendor, or None for the total of all vendors in the currency.
-    pub vendor: Option<String>,
-    /// Fires when the amount rises above this.
-    pub threshold: Decimal,
-    /// ISO 4217 code.
-    pub currency: String,
-    /// Whether it fires at all.
-    pub enabled: bool,
-    /// Where to mail it (else the default alert address).
-    pub notify_email: Option<String>,
-}
-
 /// Replaces every alert at once, audited as `actor`; the configuration as stored.
 pub async fn replace_alerts(
     app: &App,
-    inputs: Vec<AlertInput>,
+    inputs: Vec<NewAlertConfig>,
     actor: &AuditEvent,
 ) -> Result<Vec<AlertConfig>, BillingError> {
     if inputs.len() > MAX_ALERTS {
@@ -303,13 +269,13 @@ pub async fn replace_alerts(
             vendor: a.vendor.as_deref().map(vendor_name).transpose()?,
             threshold: money("threshold", a.threshold)?,
             currency: currency_code("currency", &a.currency)?,
-            enabled: a.enabled,
             notify_email: a
                 .notify_email
                 .as_deref()
                 .map(|e| Email::parse(e).map(|e| e.as_str().to_owned()))
                 .transpose()
                 .map_err(|e| InvalidInput::new("notify_email", e.reason))?,
+            ..a
         });
     }
     let now = app.now();
