@@ -15,6 +15,8 @@ pub mod mail;
 pub mod market;
 pub mod secrets;
 pub mod sessions;
+pub mod support;
+pub mod text;
 pub mod traces;
 pub mod trading;
 pub mod upkeep;
