@@ -11,6 +11,7 @@ pub mod alpaca;
 pub mod backtests;
 mod client;
 pub mod clock;
+pub mod customers;
 pub mod mail;
 pub mod market;
 pub mod secrets;
