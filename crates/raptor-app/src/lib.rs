@@ -14,6 +14,7 @@ pub mod clock;
 pub mod customers;
 pub mod mail;
 pub mod market;
+pub mod marketing;
 pub mod secrets;
 pub mod sessions;
 pub mod support;
