@@ -22,6 +22,7 @@ pub mod text;
 pub mod traces;
 pub mod trading;
 pub mod upkeep;
+pub mod webhooks;
 
 use std::sync::Arc;
 
