@@ -122,3 +122,38 @@ pub async fn unsubscribe(app: &App, token: &str) -> Result<String, MarketingErro
         .await?
         .ok_or(MarketingError::UnknownUnsubscribe)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_normalises_the_address_and_drops_a_blank_source() {
+        let s = Subscription::parse(" Ada@Example.COM ", Some("  ")).unwrap();
+        assert_eq!(s.email.as_str(), "ada@example.com");
+        assert_eq!(s.source, None);
+        let s = Subscription::parse("ada@example.com", Some(" footer ")).unwrap();
+        assert_eq!(s.source.as_deref(), Some("footer"));
+    }
+
+    #[test]
+    fn a_subscription_names_the_field_at_fault() {
+        assert_eq!(
+            Subscription::parse("nope", None).unwrap_err().field,
+            "email"
+        );
+        let long = "x".repeat(65);
+        let err = Subscription::parse("ada@example.com", Some(&long)).unwrap_err();
+        assert_eq!(err.field, "source");
+        assert_eq!(err.reason, "must be at most 64 characters");
+    }
+
+    #[test]
+    fn links_carry_the_token_as_their_only_query() {
+        let url = Url::parse("https://raxx.app/api/marketing/confirm?x=1").unwrap();
+        assert_eq!(
+            with_token(&url, "abc").as_str(),
+            "https://raxx.app/api/marketing/confirm?token=abc"
+        );
+    }
+}

@@ -29,3 +29,28 @@ pub fn optional<'a>(
     }
     Ok(value)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_text_is_trimmed_and_bounded_in_characters() {
+        assert_eq!(required("body", "  hi \n", 5).as_deref(), Ok("hi"));
+        assert_eq!(required("body", "ééééé", 5).as_deref(), Ok("ééééé"));
+        let blank = required("body", " \t ", 5).unwrap_err();
+        assert_eq!(blank.field, "body");
+        assert_eq!(blank.reason, "must be 1 to 5 characters");
+        assert!(required("body", "ééééé é", 5).is_err());
+    }
+
+    #[test]
+    fn optional_text_is_none_when_blank_and_bounded() {
+        assert_eq!(optional("query", None, 3), Ok(None));
+        assert_eq!(optional("query", Some("   "), 3), Ok(None));
+        assert_eq!(optional("query", Some(" ab "), 3), Ok(Some("ab")));
+        let long = optional("query", Some("abcd"), 3).unwrap_err();
+        assert_eq!(long.field, "query");
+        assert_eq!(long.reason, "must be at most 3 characters");
+    }
+}

@@ -241,3 +241,89 @@ pub async fn record_status_event(
 ) -> Result<bool, WebhookError> {
     Ok(webhooks::store_status_event(&app.db, event_id, kind, payload, app.now()).await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report<'a>(
+        record_type: &'a str,
+        recipient: &'a Email,
+        times: &'a [&'a str],
+        payload: &'a Value,
+    ) -> DeliveryReport<'a> {
+        DeliveryReport {
+            record_type,
+            message_id: "m-1",
+            recipient,
+            id: None,
+            bounce_type: None,
+            suppress_sending: None,
+            original_link: None,
+            times,
+            payload,
+        }
+    }
+
+    #[test]
+    fn bounces_and_complaints_are_keyed_by_their_own_id_other_events_by_what_they_say() {
+        let ada = Email::parse("ada@example.com").unwrap();
+        let payload = json!({});
+        let bounce = DeliveryReport {
+            id: Some(7),
+            ..report("Bounce", &ada, &[], &payload)
+        };
+        assert_eq!(bounce.event_key(), "Bounce:7");
+        let times = ["2026-11-21T12:00:00Z"];
+        let click = DeliveryReport {
+            id: Some(7),
+            original_link: Some("https://raxx.app/"),
+            ..report("Click", &ada, &times, &payload)
+        };
+        assert_eq!(
+            click.event_key(),
+            "Click:m-1:ada@example.com:2026-11-21T12:00:00Z:https://raxx.app/"
+        );
+        assert_eq!(
+            report("Delivery", &ada, &[], &payload).event_key(),
+            "Delivery:m-1:ada@example.com::"
+        );
+    }
+
+    #[test]
+    fn hard_bounces_complaints_and_suppressions_make_an_address_undeliverable() {
+        let ada = Email::parse("ada@example.com").unwrap();
+        let payload = json!({});
+        let base = report("Bounce", &ada, &[], &payload);
+        let hard = DeliveryReport {
+            bounce_type: Some("HardBounce"),
+            ..base.clone()
+        };
+        let soft = DeliveryReport {
+            bounce_type: Some("SoftBounce"),
+            ..base.clone()
+        };
+        assert!(hard.undeliverable());
+        assert!(!soft.undeliverable());
+        assert!(report("SpamComplaint", &ada, &[], &payload).undeliverable());
+        let suppressed = DeliveryReport {
+            suppress_sending: Some(true),
+            ..report("SubscriptionChange", &ada, &[], &payload)
+        };
+        assert!(suppressed.undeliverable());
+        assert!(!report("Delivery", &ada, &[], &payload).undeliverable());
+    }
+
+    #[test]
+    fn the_event_time_is_the_first_that_reads_and_the_key_uses_the_first_sent() {
+        let ada = Email::parse("ada@example.com").unwrap();
+        let payload = json!({});
+        let times = ["not a time", "2026-11-21T13:00:00+01:00"];
+        let r = report("Delivery", &ada, &times, &payload);
+        assert_eq!(
+            r.occurred_at().map(|t| t.to_rfc3339()),
+            Some("2026-11-21T12:00:00+00:00".to_owned())
+        );
+        assert_eq!(r.event_key(), "Delivery:m-1:ada@example.com:not a time:");
+    }
+}
