@@ -207,3 +207,85 @@ pub async fn revoke_sessions(
     tx.commit().await?;
     Ok(revoked)
 }
+
+#[cfg(test)]
+mod tests {
+    use raptor_testdb::{dual_test, TestDb};
+
+    use super::*;
+
+    async fn user(app: &App, email: &str) -> i64 {
+        let mut tx = app.db.begin().await.expect("begin");
+        let user = users::create(&mut tx, email, "Someone", email.as_bytes(), app.now())
+            .await
+            .expect("user");
+        tx.commit().await.expect("commit");
+        user.id
+    }
+
+    fn event(action: &'static str) -> AuditEvent {
+        AuditEvent {
+            actor_type: "admin",
+            action,
+            outcome: "success",
+            ..AuditEvent::default()
+        }
+    }
+
+    async fn audited(t: &TestDb) -> i64 {
+        t.scalar("SELECT count(*) FROM audit_log").await
+    }
+
+    dual_test!(refused_suspensions_change_and_audit_nothing, Head, |t| {
+        let app = App::new(t.db().clone());
+        let admin = user(&app, "admin@example.com").await;
+        let ada = user(&app, "ada@example.com").await;
+        let blank = suspend(&app, ada, admin, "  ", event("customer.suspend")).await;
+        assert!(matches!(blank, Err(CustomerError::Invalid(e)) if e.field == "reason"));
+        let own = suspend(&app, admin, admin, "testing", event("customer.suspend")).await;
+        assert!(matches!(own, Err(CustomerError::OwnAccount)));
+        let missing = suspend(&app, 999_999, admin, "testing", event("customer.suspend")).await;
+        assert!(matches!(missing, Err(CustomerError::NotFound(999_999))));
+        assert_eq!(audited(t).await, 0);
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM users WHERE status <> 'active'")
+                .await,
+            0
+        );
+
+        let revoked = suspend(&app, ada, admin, " abuse ", event("customer.suspend"))
+            .await
+            .expect("suspend");
+        assert_eq!(revoked, 0);
+        assert_eq!(audited(t).await, 1);
+        let details = raptor_store::audit::recent(t.db(), None, 1)
+            .await
+            .expect("audit")
+            .remove(0)
+            .details
+            .map(|d| d.0);
+        assert_eq!(
+            details,
+            Some(json!({ "reason": "abuse", "sessions_revoked": 0 }))
+        );
+    });
+
+    dual_test!(a_page_tells_where_the_next_one_starts, Head, |t| {
+        let app = App::new(t.db().clone());
+        for n in 0..3 {
+            user(&app, &format!("p{n}@example.com")).await;
+        }
+        let first = search(&app, Some(" example "), None, Some(2))
+            .await
+            .expect("page");
+        assert_eq!(first.customers.len(), 2);
+        let next = first.next_after.expect("another page");
+        let last = search(&app, Some("example"), Some(next), Some(2))
+            .await
+            .expect("page");
+        assert_eq!(last.customers.len(), 1);
+        assert_eq!(last.next_after, None);
+        let too_many = search(&app, None, None, Some(201)).await;
+        assert!(matches!(too_many, Err(CustomerError::Invalid(e)) if e.field == "limit"));
+    });
+}

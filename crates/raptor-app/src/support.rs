@@ -308,3 +308,95 @@ pub async fn link(
     tx.commit().await?;
     ticket(app, id).await
 }
+
+#[cfg(test)]
+mod tests {
+    use raptor_testdb::{dual_test, TestDb};
+
+    use super::*;
+
+    async fn user(app: &App, email: &str, role: Role) -> i64 {
+        let mut tx = app.db.begin().await.expect("begin");
+        let user = users::create(&mut tx, email, "Someone", email.as_bytes(), app.now())
+            .await
+            .expect("user");
+        users::grant_role(&mut tx, user.id, role, None, app.now())
+            .await
+            .expect("role");
+        tx.commit().await.expect("commit");
+        user.id
+    }
+
+    fn event(action: &'static str) -> AuditEvent {
+        AuditEvent {
+            actor_type: "admin",
+            action,
+            outcome: "success",
+            ..AuditEvent::default()
+        }
+    }
+
+    async fn count(t: &TestDb, table: &str) -> i64 {
+        t.scalar(&format!("SELECT count(*) FROM {table}")).await
+    }
+
+    dual_test!(refusals_write_nothing_and_notes_are_not_mailed, Head, |t| {
+        let app = App::new(t.db().clone());
+        let ada_id = user(&app, "ada@example.com", Role::Customer).await;
+        let staff = user(&app, "staff@example.com", Role::Support).await;
+        let ada = Customer {
+            user_id: ada_id,
+            email: "ada@example.com",
+        };
+        let long = "x".repeat(MAX_SUBJECT + 1);
+        let refused = open_ticket(&app, ada, &long, "help").await;
+        assert!(matches!(refused, Err(SupportError::Invalid(e)) if e.field == "subject"));
+        assert_eq!(count(t, "support_tickets").await, 0);
+
+        let id = open_ticket(&app, ada, " Help ", "my order")
+            .await
+            .expect("open")
+            .ticket
+            .id;
+        let not_staff = assign(&app, id, Some(ada_id), event("support.assign")).await;
+        assert!(
+            matches!(not_staff, Err(SupportError::Invalid(e)) if e.field == "assignee_user_id")
+        );
+        let nobody = link(&app, id, 999_999, staff, event("support.link")).await;
+        assert!(matches!(nobody, Err(SupportError::Invalid(e)) if e.field == "user_id"));
+        let gone = close(&app, 999_999, event("support.close")).await;
+        assert!(matches!(gone, Err(SupportError::NoTicket(999_999))));
+        assert_eq!(count(t, "audit_log").await, 0);
+
+        let note = StaffMessage {
+            author_user_id: staff,
+            body: "checked the fills",
+            internal: true,
+            mail_from: "Raxx <no-reply@raxx.app>",
+        };
+        let thread = staff_message(&app, id, &note, event("support.reply"))
+            .await
+            .expect("note");
+        assert_eq!(thread.messages.len(), 2);
+        assert_eq!(thread.ticket.status, "open");
+        assert_eq!(
+            count(t, "job_queue").await,
+            0,
+            "an internal note was mailed"
+        );
+        let customer_view = my_ticket(&app, ada_id, id).await.expect("own ticket");
+        assert_eq!(customer_view.messages.len(), 1);
+        let other = my_ticket(&app, staff, id).await;
+        assert!(matches!(other, Err(SupportError::NotYours(_))));
+
+        let reply = StaffMessage {
+            internal: false,
+            ..note
+        };
+        let thread = staff_message(&app, id, &reply, event("support.reply"))
+            .await
+            .expect("reply");
+        assert_eq!(thread.ticket.status, "pending");
+        assert_eq!(count(t, "job_queue").await, 1, "the reply was not mailed");
+    });
+}
