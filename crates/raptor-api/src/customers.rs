@@ -1,19 +1,20 @@
-//! Staff view of customers: search, detail, notes, suspension. Support staff may read;
-//! changes need an admin, and every change is audited.
+//! Staff view of customers over HTTP: search, detail, notes, suspension. Support staff may
+//! read; changes need an admin, and every change is audited. The workflows are in
+//! [`raptor_app::customers`].
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use raptor_store::audit;
-use raptor_store::{backup_codes, customers, passkeys, sessions, users};
+use raptor_app::customers::{self, Admin, CustomerError};
+use raptor_store::customers::Customer;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::{required_text, ApiJson, ClientInfo};
+use crate::extract::{ApiJson, ClientInfo};
 use crate::guard::{AdminRole, Authorized, SupportRole};
+use crate::session::CurrentSession;
 use crate::{AppState, Problem};
-use raptor_app::sessions::IDLE_TIMEOUT;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,6 +29,33 @@ pub(crate) fn routes() -> Router<AppState> {
         )
 }
 
+impl From<CustomerError> for Problem {
+    fn from(err: CustomerError) -> Self {
+        match err {
+            CustomerError::Invalid(input) => Problem::invalid(input),
+            CustomerError::NotFound(_) => Problem::not_found(err.to_string()),
+            CustomerError::OwnAccount => Problem::conflict("own_account", err.to_string()),
+            CustomerError::Store(store) => store.into(),
+        }
+    }
+}
+
+/// The audit entry for an admin action on customer `id` (the use case adds the details).
+fn admin_event(
+    admin: &CurrentSession,
+    client: &ClientInfo,
+    action: &'static str,
+    id: i64,
+) -> raptor_store::audit::AuditEvent {
+    admin.audit_event(
+        client,
+        "admin",
+        action,
+        ("user", id.to_string()),
+        Value::Null,
+    )
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
@@ -36,7 +64,7 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-fn customer_json(c: &customers::Customer) -> Value {
+fn customer_json(c: &Customer) -> Value {
     json!({
         "id": c.id,
         "email": c.email,
@@ -52,36 +80,11 @@ async fn list(
     _staff: Authorized<SupportRole>,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(Problem::invalid_field("limit", "must be between 1 and 200"));
-    }
-    let query = q.query.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    if query.is_some_and(|s| s.chars().count() > 100) {
-        return Err(Problem::invalid_field(
-            "query",
-            "must be at most 100 characters",
-        ));
-    }
-    // One extra row tells whether another page follows.
-    let mut rows = customers::search(&state.db, query, q.after, limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_after = if more {
-        rows.last().map(|c| c.id)
-    } else {
-        None
-    };
+    let page = customers::search(&state, q.query.as_deref(), q.after, q.limit).await?;
     Ok(Json(json!({
-        "customers": rows.iter().map(customer_json).collect::<Vec<_>>(),
-        "next_after": next_after,
+        "customers": page.customers.iter().map(customer_json).collect::<Vec<_>>(),
+        "next_after": page.next_after,
     })))
-}
-
-async fn customer_or_404(state: &AppState, id: i64) -> Result<customers::Customer, Problem> {
-    customers::get(&state.db, id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no customer {id}")))
 }
 
 async fn detail(
@@ -89,30 +92,23 @@ async fn detail(
     _staff: Authorized<SupportRole>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
-    let customer = customer_or_404(&state, id).await?;
-    let now = state.now();
-    let roles = users::roles(&state.db, id).await?;
-    let keys = passkeys::of_user(&state.db, id).await?;
-    let live = sessions::of_user(&state.db, id, now, now - IDLE_TIMEOUT).await?;
-    let codes = backup_codes::unused(&state.db, id).await?.len();
-    let cash = users::paper_cash(&state.db, id).await?;
-    let notes = customers::notes(&state.db, id).await?;
+    let d = customers::detail(&state, id).await?;
     Ok(Json(json!({
-        "customer": customer_json(&customer),
-        "roles": roles,
+        "customer": customer_json(&d.customer),
+        "roles": d.roles,
         "sign_in_methods": {
-            "passkeys": keys.iter().map(|k| json!({
+            "passkeys": d.passkeys.iter().map(|k| json!({
                 "id": k.id, "name": k.name, "created_at": k.created_at, "last_used_at": k.last_used_at,
                 "backup_state": k.backup_state,
             })).collect::<Vec<_>>(),
-            "backup_codes_remaining": codes,
+            "backup_codes_remaining": d.backup_codes_remaining,
         },
-        "sessions": live.iter().map(|s| json!({
+        "sessions": d.sessions.iter().map(|s| json!({
             "id": s.id, "auth_method": s.auth_method, "created_at": s.created_at,
             "last_seen_at": s.last_seen_at, "ip": s.ip, "user_agent": s.user_agent,
         })).collect::<Vec<_>>(),
-        "paper_account": cash.map(|c| json!({ "cash": c.normalize().to_string(), "currency": "USD" })),
-        "notes": notes.iter().map(|n| json!({
+        "paper_account": d.paper_cash.map(|c| json!({ "cash": c.normalize().to_string(), "currency": "USD" })),
+        "notes": d.notes.iter().map(|n| json!({
             "id": n.id, "author_user_id": n.author_user_id, "body": n.body, "created_at": n.created_at,
         })).collect::<Vec<_>>(),
     })))
@@ -131,20 +127,8 @@ async fn add_note(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<NoteRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let body = required_text("body", &req.body, 10_000)?;
-    customer_or_404(&state, id).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let note = customers::add_note(&mut tx, id, admin.user.id, &body, now).await?;
-    let event = admin.audit_event(
-        &client,
-        "admin",
-        "customer.note",
-        ("user", id.to_string()),
-        json!({ "note_id": note.id }),
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
+    let event = admin_event(&admin, &client, "customer.note", id);
+    let note = customers::add_note(&state, id, admin.user.id, &req.body, event).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": note.id, "body": note.body, "created_at": note.created_at })),
@@ -164,27 +148,8 @@ async fn suspend(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<SuspendRequest>,
 ) -> Result<Json<Value>, Problem> {
-    let reason = required_text("reason", &req.reason, 1000)?;
-    if id == admin.user.id {
-        return Err(Problem::conflict(
-            "own_account",
-            "you cannot suspend your own account",
-        ));
-    }
-    customer_or_404(&state, id).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    customers::set_status(&mut tx, id, "suspended", now).await?;
-    let revoked = sessions::revoke_all(&mut tx, id, None, now).await?;
-    let event = admin.audit_event(
-        &client,
-        "admin",
-        "customer.suspend",
-        ("user", id.to_string()),
-        json!({ "reason": reason, "sessions_revoked": revoked }),
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
+    let event = admin_event(&admin, &client, "customer.suspend", id);
+    let revoked = customers::suspend(&state, id, admin.user.id, &req.reason, event).await?;
     Ok(Json(
         json!({ "id": id, "status": "suspended", "sessions_revoked": revoked }),
     ))
@@ -196,19 +161,8 @@ async fn reinstate(
     client: ClientInfo,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
-    customer_or_404(&state, id).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    customers::set_status(&mut tx, id, "active", now).await?;
-    let event = admin.audit_event(
-        &client,
-        "admin",
-        "customer.reinstate",
-        ("user", id.to_string()),
-        json!({}),
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
+    let event = admin_event(&admin, &client, "customer.reinstate", id);
+    customers::reinstate(&state, id, event).await?;
     Ok(Json(json!({ "id": id, "status": "active" })))
 }
 
@@ -218,20 +172,11 @@ async fn revoke_sessions(
     client: ClientInfo,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
-    customer_or_404(&state, id).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    // An admin revoking their own sessions keeps the one they are using.
-    let keep = (id == admin.user.id).then_some(admin.session.id);
-    let revoked = sessions::revoke_all(&mut tx, id, keep, now).await?;
-    let event = admin.audit_event(
-        &client,
-        "admin",
-        "customer.sessions.revoke",
-        ("user", id.to_string()),
-        json!({ "revoked": revoked }),
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
+    let event = admin_event(&admin, &client, "customer.sessions.revoke", id);
+    let by = Admin {
+        user_id: admin.user.id,
+        session_id: admin.session.id,
+    };
+    let revoked = customers::revoke_sessions(&state, id, by, event).await?;
     Ok(Json(json!({ "id": id, "sessions_revoked": revoked })))
 }

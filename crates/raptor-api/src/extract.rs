@@ -87,15 +87,3 @@ impl FromRequestParts<AppState> for ClientInfo {
         }))
     }
 }
-
-/// A required text field, trimmed: 1 to `max` characters, else 422 naming the field.
-pub(crate) fn required_text(field: &'static str, raw: &str, max: usize) -> Result<String, Problem> {
-    let value = raw.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(Problem::invalid_field(
-            field,
-            format!("must be 1 to {max} characters"),
-        ));
-    }
-    Ok(value.to_owned())
-}

@@ -1,20 +1,18 @@
-//! Marketing email with double opt-in: subscribe, confirm by link, unsubscribe by link.
+//! Marketing email with double opt-in over HTTP: subscribe, confirm by link, unsubscribe by
+//! link. The workflows are in [`raptor_app::marketing`].
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Duration;
-use raptor_domain::Email;
-use raptor_store::marketing::{self, Subscribed};
+use raptor_app::marketing::{self, Confirmation, MarketingError, Subscription};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits::{self, Limit};
 use crate::{AppState, Problem};
-use raptor_app::mail::OutgoingEmail;
-use raptor_app::secrets::{new_token, token_hash};
 
 /// Subscribe requests per client address.
 const PER_IP: Limit = Limit {
@@ -29,11 +27,28 @@ const PER_ADDRESS: Limit = Limit {
     window: Duration::hours(1),
 };
 
+/// Where the emailed confirmation link leads.
+const CONFIRM_PATH: &str = "/api/marketing/confirm";
+/// Where the emailed unsubscribe link leads.
+const UNSUBSCRIBE_PATH: &str = "/api/marketing/unsubscribe";
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/marketing/subscribe", post(subscribe))
-        .route("/api/marketing/confirm", get(confirm))
-        .route("/api/marketing/unsubscribe", get(unsubscribe))
+        .route(CONFIRM_PATH, get(confirm))
+        .route(UNSUBSCRIBE_PATH, get(unsubscribe))
+}
+
+impl From<MarketingError> for Problem {
+    fn from(err: MarketingError) -> Self {
+        match err {
+            MarketingError::Invalid(input) => Problem::invalid(input),
+            MarketingError::UnknownConfirmation | MarketingError::UnknownUnsubscribe => {
+                Problem::bad_request("invalid_token", err.to_string())
+            }
+            MarketingError::Store(store) => store.into(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -51,54 +66,21 @@ async fn subscribe(
     ApiJson(req): ApiJson<SubscribeRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
     limits::check(&state, PER_IP, client.ip_key()).await?;
-    let email = Email::parse(&req.email).map_err(Problem::invalid)?;
-    let source = req
-        .source
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
-    if source.is_some_and(|s| s.chars().count() > 64) {
-        return Err(Problem::invalid_field(
-            "source",
-            "must be at most 64 characters",
-        ));
-    }
-    limits::check(&state, PER_ADDRESS, email.as_str()).await?;
-    let (confirm, unsubscribe) = (new_token(), new_token());
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let outcome = marketing::subscribe(
-        &mut tx,
-        email.as_str(),
-        source,
-        &token_hash(&confirm),
-        &token_hash(&unsubscribe),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    if outcome == Subscribed::NeedsConfirmation {
-        let link = |path: &str, token: &str| {
-            let mut url = state.config.public_url.clone();
-            url.set_path(path);
-            url.set_query(Some(&format!("token={token}")));
-            url
-        };
-        let message = OutgoingEmail {
-            from: state.config.mail_from.clone(),
-            to: email.as_str().to_owned(),
-            subject: "Confirm your Raxx newsletter subscription".into(),
-            text_body: format!(
-                "Confirm that you want Raxx news at this address:\n\n{}\n\nChanged your mind? Unsubscribe any time:\n\n{}\n",
-                link("/api/marketing/confirm", &confirm),
-                link("/api/marketing/unsubscribe", &unsubscribe),
-            ),
-            tag: "marketing_confirm",
-        };
-        if let Err(err) = state.mailer.send(&message).await {
-            tracing::error!(%err, "a subscription confirmation could not be sent");
-        }
-    }
+    let subscription =
+        Subscription::parse(&req.email, req.source.as_deref()).map_err(Problem::invalid)?;
+    limits::check(&state, PER_ADDRESS, subscription.email.as_str()).await?;
+    let link = |path: &str| {
+        let mut url = state.config.public_url.clone();
+        url.set_path(path);
+        url
+    };
+    let (confirm_url, unsubscribe_url) = (link(CONFIRM_PATH), link(UNSUBSCRIBE_PATH));
+    let mail = Confirmation {
+        from: &state.config.mail_from,
+        confirm_url: &confirm_url,
+        unsubscribe_url: &unsubscribe_url,
+    };
+    marketing::subscribe(&state, &subscription, mail).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(
@@ -129,26 +111,14 @@ async fn confirm(
     State(state): State<AppState>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let hash = token_hash(token(&q)?);
-    match marketing::confirm(&state.db, &hash, state.now()).await? {
-        Some(email) => Ok(Json(json!({ "status": "confirmed", "email": email }))),
-        None => Err(Problem::bad_request(
-            "invalid_token",
-            "this confirmation link is unknown or already used",
-        )),
-    }
+    let email = marketing::confirm(&state, token(&q)?).await?;
+    Ok(Json(json!({ "status": "confirmed", "email": email })))
 }
 
 async fn unsubscribe(
     State(state): State<AppState>,
     Query(q): Query<TokenQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let hash = token_hash(token(&q)?);
-    match marketing::unsubscribe(&state.db, &hash, state.now()).await? {
-        Some(email) => Ok(Json(json!({ "status": "unsubscribed", "email": email }))),
-        None => Err(Problem::bad_request(
-            "invalid_token",
-            "this unsubscribe link is unknown",
-        )),
-    }
+    let email = marketing::unsubscribe(&state, token(&q)?).await?;
+    Ok(Json(json!({ "status": "unsubscribed", "email": email })))
 }

@@ -1,21 +1,20 @@
-//! Support: customers open tickets and write; staff list, reply, assign, close, and link
-//! tickets from unknown senders to customers.
+//! Support over HTTP: customers open tickets and write; staff list, reply, assign, close, and
+//! link tickets from unknown senders to customers. The workflows are in
+//! [`raptor_app::support`].
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use raptor_store::audit;
-use raptor_store::support::{self, NewMessage, Ticket};
-use raptor_store::users;
+use raptor_app::support::{self, Customer, StaffMessage, SupportError, Thread, TicketFilter};
+use raptor_store::support::Ticket;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::{required_text, ApiJson, ClientInfo};
+use crate::extract::{ApiJson, ClientInfo};
 use crate::guard::{Authorized, SupportRole};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem};
-use raptor_app::mail::OutgoingEmail;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -33,6 +32,18 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/admin/support/tickets/{id}/link", post(link))
 }
 
+impl From<SupportError> for Problem {
+    fn from(err: SupportError) -> Self {
+        match err {
+            SupportError::Invalid(input) => Problem::invalid(input),
+            SupportError::NotYours(_) | SupportError::NoTicket(_) => {
+                Problem::not_found(err.to_string())
+            }
+            SupportError::Store(store) => store.into(),
+        }
+    }
+}
+
 pub(crate) fn ticket_json(t: &Ticket) -> Value {
     json!({
         "id": t.id,
@@ -48,33 +59,45 @@ pub(crate) fn ticket_json(t: &Ticket) -> Value {
     })
 }
 
-async fn with_messages(
-    state: &AppState,
-    ticket: &Ticket,
-    internal: bool,
-) -> Result<Value, Problem> {
-    let messages = support::messages(&state.db, ticket.id, internal).await?;
-    let mut body = ticket_json(ticket);
-    body["messages"] = json!(messages
+fn tickets_json(tickets: &[Ticket]) -> Json<Value> {
+    Json(json!({ "tickets": tickets.iter().map(ticket_json).collect::<Vec<_>>() }))
+}
+
+fn thread_json(thread: &Thread) -> Json<Value> {
+    let mut body = ticket_json(&thread.ticket);
+    body["messages"] = json!(thread
+        .messages
         .iter()
         .map(|m| json!({
             "id": m.id, "direction": m.direction, "author_user_id": m.author_user_id,
             "from_email": m.from_email, "body": m.body_text, "created_at": m.created_at,
         }))
         .collect::<Vec<_>>());
-    Ok(body)
+    Json(body)
 }
 
-/// A message the signed-in customer writes on their ticket.
-fn from_customer<'a>(current: &'a CurrentSession, body: &'a str) -> NewMessage<'a> {
-    NewMessage {
-        direction: "inbound",
-        author_user_id: Some(current.user.id),
-        from_email: Some(&current.user.email),
-        body_text: body,
-        body_html: None,
-        inbound_message_id: None,
+/// The signed-in user as a customer writing on their tickets.
+fn customer(current: &CurrentSession) -> Customer<'_> {
+    Customer {
+        user_id: current.user.id,
+        email: &current.user.email,
     }
+}
+
+/// The audit entry for a staff action on ticket `id` (the use case adds the details).
+fn staff_event(
+    staff: &CurrentSession,
+    client: &ClientInfo,
+    action: &'static str,
+    id: i64,
+) -> raptor_store::audit::AuditEvent {
+    staff.audit_event(
+        client,
+        "admin",
+        action,
+        ("support_ticket", id.to_string()),
+        Value::Null,
+    )
 }
 
 #[derive(Deserialize)]
@@ -89,47 +112,17 @@ async fn open_ticket(
     current: CurrentSession,
     ApiJson(req): ApiJson<OpenRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let subject = required_text("subject", &req.subject, 200)?;
-    let body = required_text("body", &req.body, 20_000)?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let ticket = support::open(
-        &mut tx,
-        Some(current.user.id),
-        &current.user.email,
-        &subject,
-        now,
-    )
-    .await?;
-    let message = from_customer(&current, &body);
-    support::add_message(&mut tx, ticket.id, &message, now).await?;
-    tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(with_messages(&state, &ticket, false).await?),
-    ))
+    let thread = support::open_ticket(&state, customer(&current), &req.subject, &req.body).await?;
+    Ok((StatusCode::CREATED, thread_json(&thread)))
 }
 
 async fn my_tickets(
     State(state): State<AppState>,
     current: CurrentSession,
 ) -> Result<Json<Value>, Problem> {
-    let tickets = support::of_user(&state.db, current.user.id).await?;
-    Ok(Json(
-        json!({ "tickets": tickets.iter().map(ticket_json).collect::<Vec<_>>() }),
+    Ok(tickets_json(
+        &support::tickets_of(&state, current.user.id).await?,
     ))
-}
-
-/// A customer's own ticket; another customer's is "not found", not "forbidden".
-async fn own_ticket(
-    state: &AppState,
-    current: &CurrentSession,
-    id: i64,
-) -> Result<Ticket, Problem> {
-    support::get(&state.db, id)
-        .await?
-        .filter(|t| t.user_id == Some(current.user.id))
-        .ok_or_else(|| Problem::not_found(format!("you have no ticket {id}")))
 }
 
 async fn my_ticket(
@@ -137,8 +130,9 @@ async fn my_ticket(
     current: CurrentSession,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
-    let ticket = own_ticket(&state, &current, id).await?;
-    Ok(Json(with_messages(&state, &ticket, false).await?))
+    Ok(thread_json(
+        &support::my_ticket(&state, current.user.id, id).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -153,18 +147,8 @@ async fn customer_message(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<MessageRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let ticket = own_ticket(&state, &current, id).await?;
-    let body = required_text("body", &req.body, 20_000)?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let message = from_customer(&current, &body);
-    support::add_message(&mut tx, ticket.id, &message, now).await?;
-    tx.commit().await?;
-    let ticket = own_ticket(&state, &current, id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(with_messages(&state, &ticket, false).await?),
-    ))
+    let thread = support::customer_message(&state, customer(&current), id, &req.body).await?;
+    Ok((StatusCode::CREATED, thread_json(&thread)))
 }
 
 #[derive(Deserialize)]
@@ -181,35 +165,13 @@ async fn staff_list(
     _staff: Authorized<SupportRole>,
     Query(q): Query<StaffQuery>,
 ) -> Result<Json<Value>, Problem> {
-    if let Some(status) = &q.status {
-        if !["open", "pending", "resolved", "closed"].contains(&status.as_str()) {
-            return Err(Problem::invalid_field(
-                "status",
-                "must be one of open, pending, resolved, closed",
-            ));
-        }
-    }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(Problem::invalid_field("limit", "must be between 1 and 500"));
-    }
-    let tickets = support::list(
-        &state.db,
-        q.status.as_deref(),
-        q.assignee,
-        q.unlinked.unwrap_or(false),
-        limit,
-    )
-    .await?;
-    Ok(Json(
-        json!({ "tickets": tickets.iter().map(ticket_json).collect::<Vec<_>>() }),
-    ))
-}
-
-async fn ticket_or_404(state: &AppState, id: i64) -> Result<Ticket, Problem> {
-    support::get(&state.db, id)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("no ticket {id}")))
+    let filter = TicketFilter {
+        status: q.status.as_deref(),
+        assignee: q.assignee,
+        unlinked: q.unlinked.unwrap_or(false),
+        limit: q.limit,
+    };
+    Ok(tickets_json(&support::list(&state, &filter).await?))
 }
 
 async fn staff_ticket(
@@ -217,8 +179,7 @@ async fn staff_ticket(
     _staff: Authorized<SupportRole>,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
-    let ticket = ticket_or_404(&state, id).await?;
-    Ok(Json(with_messages(&state, &ticket, true).await?))
+    Ok(thread_json(&support::staff_thread(&state, id).await?))
 }
 
 #[derive(Deserialize)]
@@ -237,46 +198,15 @@ async fn staff_message(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<StaffMessageRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let ticket = ticket_or_404(&state, id).await?;
-    let body = required_text("body", &req.body, 20_000)?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let message = NewMessage {
-        direction: if req.internal { "internal" } else { "outbound" },
-        author_user_id: Some(staff.user.id),
-        from_email: None,
-        body_text: &body,
-        body_html: None,
-        inbound_message_id: None,
+    let message = StaffMessage {
+        author_user_id: staff.user.id,
+        body: &req.body,
+        internal: req.internal,
+        mail_from: &state.config.mail_from,
     };
-    support::add_message(&mut tx, ticket.id, &message, now).await?;
-    let details = json!({ "internal": req.internal });
-    let event = staff.audit_event(
-        &client,
-        "admin",
-        "support.reply",
-        ("support_ticket", ticket.id.to_string()),
-        details,
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    if !req.internal {
-        let email = OutgoingEmail {
-            from: state.config.mail_from.clone(),
-            to: ticket.requester_email.clone(),
-            subject: format!("Re: {} [ticket {}]", ticket.subject, ticket.id),
-            text_body: body,
-            tag: "support_reply",
-        };
-        if let Err(err) = state.mailer.send(&email).await {
-            tracing::error!(%err, ticket = ticket.id, "a support reply could not be emailed");
-        }
-    }
-    let ticket = ticket_or_404(&state, id).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(with_messages(&state, &ticket, true).await?),
-    ))
+    let event = staff_event(&staff, &client, "support.reply", id);
+    let thread = support::staff_message(&state, id, &message, event).await?;
+    Ok((StatusCode::CREATED, thread_json(&thread)))
 }
 
 #[derive(Deserialize)]
@@ -292,32 +222,9 @@ async fn assign(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<AssignRequest>,
 ) -> Result<Json<Value>, Problem> {
-    ticket_or_404(&state, id).await?;
-    if let Some(assignee) = req.assignee_user_id {
-        let roles = users::roles(&state.db, assignee).await?;
-        if !roles
-            .iter()
-            .any(|r| matches!(r, raptor_domain::Role::Support | raptor_domain::Role::Admin))
-        {
-            return Err(Problem::invalid_field(
-                "assignee_user_id",
-                "must be a support or admin user",
-            ));
-        }
-    }
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    support::assign(&mut tx, id, req.assignee_user_id, now).await?;
-    let event = staff.audit_event(
-        &client,
-        "admin",
-        "support.assign",
-        ("support_ticket", id.to_string()),
-        json!({ "assignee_user_id": req.assignee_user_id }),
-    );
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    Ok(Json(ticket_json(&ticket_or_404(&state, id).await?)))
+    let event = staff_event(&staff, &client, "support.assign", id);
+    let ticket = support::assign(&state, id, req.assignee_user_id, event).await?;
+    Ok(Json(ticket_json(&ticket)))
 }
 
 async fn close(
@@ -326,24 +233,8 @@ async fn close(
     client: ClientInfo,
     Path(id): Path<i64>,
 ) -> Result<Json<Value>, Problem> {
-    ticket_or_404(&state, id).await?;
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    support::close(&mut tx, id, now).await?;
-    audit::record(
-        &mut tx,
-        &staff.audit_event(
-            &client,
-            "admin",
-            "support.close",
-            ("support_ticket", id.to_string()),
-            json!({}),
-        ),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(ticket_json(&ticket_or_404(&state, id).await?)))
+    let event = staff_event(&staff, &client, "support.close", id);
+    Ok(Json(ticket_json(&support::close(&state, id, event).await?)))
 }
 
 #[derive(Deserialize)]
@@ -361,36 +252,7 @@ async fn link(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<LinkRequest>,
 ) -> Result<Json<Value>, Problem> {
-    let ticket = ticket_or_404(&state, id).await?;
-    if users::by_id(&state.db, req.user_id).await?.is_none() {
-        return Err(Problem::invalid_field(
-            "user_id",
-            format!("no customer {}", req.user_id),
-        ));
-    }
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let linked = support::link_sender(
-        &mut tx,
-        &ticket.requester_email,
-        req.user_id,
-        staff.user.id,
-        now,
-    )
-    .await?;
-    let details = json!({ "user_id": req.user_id, "email": ticket.requester_email, "tickets_linked": linked });
-    audit::record(
-        &mut tx,
-        &staff.audit_event(
-            &client,
-            "admin",
-            "support.link",
-            ("support_ticket", id.to_string()),
-            details,
-        ),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Json(ticket_json(&ticket_or_404(&state, id).await?)))
+    let event = staff_event(&staff, &client, "support.link", id);
+    let ticket = support::link(&state, id, req.user_id, staff.user.id, event).await?;
+    Ok(Json(ticket_json(&ticket)))
 }

@@ -1,6 +1,8 @@
 //! Webhooks, authenticated as their senders do: Postmark with HTTP basic auth, the status
 //! page with an HMAC-SHA256 signature of the raw body. Unconfigured → 503, bad credentials →
 //! 401, malformed → 400; nothing is stored in any of those cases. Retries store one row.
+//! Authentication and parsing happen here; what an event does is in
+//! [`raptor_app::webhooks`].
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -9,10 +11,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
-use raptor_store::support::{self, NewMessage};
-use raptor_store::webhooks::{self, DeliveryEvent, InboundEmail};
+use raptor_app::webhooks::{self, Delivery, DeliveryReport, Inbound, InboundEmail, WebhookError};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -30,6 +30,14 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/webhooks/postmark/delivery", post(postmark_delivery))
         .route("/webhooks/status", post(status_page))
+}
+
+impl From<WebhookError> for Problem {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::Store(store) => store.into(),
+        }
+    }
 }
 
 fn not_configured(what: &str) -> Problem {
@@ -113,84 +121,32 @@ async fn postmark_inbound(
     let from = raptor_domain::Email::parse(from)
         .map_err(|_| malformed("From", "is not an email address"))?;
     let to = required(&payload, "To")?;
-    let subject = payload["Subject"]
-        .as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .unwrap_or("(no subject)");
     let attachments = attachment_metadata(&payload);
-    let mut raw = payload.clone();
-    if let Some(object) = raw.as_object_mut() {
-        object.insert(
-            "Attachments".into(),
-            attachments.clone().unwrap_or(json!([])),
-        );
-    }
-    let text = payload["TextBody"].as_str();
-    let mailbox_hash = payload["MailboxHash"].as_str().filter(|h| !h.is_empty());
-    let customer = support::customer_for_sender(&state.db, from.as_str()).await?;
-    // A plus-address like support+ticket-42@ continues ticket 42, if it is the sender's.
-    let existing = match mailbox_hash
-        .and_then(|h| h.strip_prefix("ticket-"))
-        .and_then(|id| id.parse().ok())
-    {
-        Some(id) => support::get(&state.db, id)
-            .await?
-            .filter(|t| t.requester_email == from.as_str()),
-        None => None,
-    };
-
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
     let email = InboundEmail {
         message_id,
-        from_email: from.as_str(),
+        from: &from,
         from_name: payload["FromName"].as_str(),
-        to_email: to,
-        mailbox_hash,
-        subject,
-        text_body: text,
+        to,
+        mailbox_hash: payload["MailboxHash"].as_str(),
+        subject: payload["Subject"].as_str(),
+        text_body: payload["TextBody"].as_str(),
         html_body: payload["HtmlBody"].as_str(),
         stripped_text_reply: payload["StrippedTextReply"].as_str(),
         attachments: attachments.as_ref(),
-        raw: &raw,
+        payload: &payload,
     };
-    let Some(stored) = webhooks::store_inbound(&mut tx, &email, now).await? else {
-        return Ok(Json(
-            json!({ "status": "duplicate", "message_id": message_id }),
-        ));
-    };
-    let ticket = match existing {
-        Some(ticket) => ticket,
-        None => support::open(&mut tx, customer, from.as_str(), subject, now).await?,
-    };
-    let body_text = payload["StrippedTextReply"]
-        .as_str()
-        .filter(|s| !s.trim().is_empty())
-        .or(text)
-        .unwrap_or("");
-    let message = NewMessage {
-        direction: "inbound",
-        author_user_id: customer,
-        from_email: Some(from.as_str()),
-        body_text,
-        body_html: payload["HtmlBody"].as_str(),
-        inbound_message_id: Some(stored),
-    };
-    support::add_message(&mut tx, ticket.id, &message, now).await?;
-    tx.commit().await?;
     Ok(Json(
-        json!({ "status": "stored", "ticket_id": ticket.id, "linked": customer.is_some() }),
+        match webhooks::receive_email(&state, &email).await? {
+            Inbound::Duplicate => json!({ "status": "duplicate", "message_id": message_id }),
+            Inbound::Stored { ticket_id, linked } => {
+                json!({ "status": "stored", "ticket_id": ticket_id, "linked": linked })
+            }
+        },
     ))
 }
 
-fn timestamp(payload: &Value, fields: &[&str]) -> Option<DateTime<Utc>> {
-    fields
-        .iter()
-        .filter_map(|f| payload[*f].as_str())
-        .find_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-}
+/// Postmark's timestamp fields, in the order an event's time is read from them.
+const DELIVERY_TIMES: [&str; 4] = ["DeliveredAt", "BouncedAt", "ReceivedAt", "ChangedAt"];
 
 async fn postmark_delivery(
     State(state): State<AppState>,
@@ -207,45 +163,28 @@ async fn postmark_delivery(
         .unwrap_or_default();
     let recipient = raptor_domain::Email::parse(recipient)
         .map_err(|_| malformed("Recipient", "is required (or Email)"))?;
-    let when = ["DeliveredAt", "BouncedAt", "ReceivedAt", "ChangedAt"];
-    let occurred_at = timestamp(&payload, &when);
-    // Bounces and complaints carry their own id; other events are unique per message,
-    // recipient, time (and link, for clicks).
-    let event_key = match payload["ID"].as_i64() {
-        Some(id) if matches!(record_type, "Bounce" | "SpamComplaint") => {
-            format!("{record_type}:{id}")
-        }
-        _ => format!(
-            "{record_type}:{message_id}:{}:{}:{}",
-            recipient.as_str(),
-            when.iter().find_map(|f| payload[*f].as_str()).unwrap_or(""),
-            payload["OriginalLink"].as_str().unwrap_or("")
-        ),
-    };
-    let undeliverable = (record_type == "Bounce" && payload["Type"].as_str() == Some("HardBounce"))
-        || record_type == "SpamComplaint"
-        || (record_type == "SubscriptionChange"
-            && payload["SuppressSending"].as_bool() == Some(true));
-
-    let now = state.now();
-    let mut tx = state.db.begin().await?;
-    let event = DeliveryEvent {
+    let times: Vec<&str> = DELIVERY_TIMES
+        .iter()
+        .filter_map(|f| payload[*f].as_str())
+        .collect();
+    let report = DeliveryReport {
         record_type,
         message_id,
-        event_key: &event_key,
-        recipient: recipient.as_str(),
-        occurred_at: occurred_at.unwrap_or(now),
-        details: &payload,
+        recipient: &recipient,
+        id: payload["ID"].as_i64(),
+        bounce_type: payload["Type"].as_str(),
+        suppress_sending: payload["SuppressSending"].as_bool(),
+        original_link: payload["OriginalLink"].as_str(),
+        times: &times,
+        payload: &payload,
     };
-    if !webhooks::store_delivery(&mut tx, &event, now).await? {
-        return Ok(Json(json!({ "status": "duplicate" })));
-    }
-    if undeliverable {
-        webhooks::mark_undeliverable(&mut tx, recipient.as_str(), now).await?;
-    }
-    tx.commit().await?;
     Ok(Json(
-        json!({ "status": "stored", "undeliverable": undeliverable }),
+        match webhooks::record_delivery(&state, &report).await? {
+            Delivery::Duplicate => json!({ "status": "duplicate" }),
+            Delivery::Stored { undeliverable } => {
+                json!({ "status": "stored", "undeliverable": undeliverable })
+            }
+        },
     ))
 }
 
@@ -279,8 +218,7 @@ async fn status_page(
     let payload = parse_json(&body)?;
     let event_id = required(&payload, "id")?;
     let kind = required(&payload, "type")?;
-    let stored =
-        webhooks::store_status_event(&state.db, event_id, kind, &payload, state.now()).await?;
+    let stored = webhooks::record_status_event(&state, event_id, kind, &payload).await?;
     Ok(Json(
         json!({ "status": if stored { "stored" } else { "duplicate" } }),
     ))

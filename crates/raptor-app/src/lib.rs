@@ -15,19 +15,24 @@ pub mod billing;
 pub mod ceremonies;
 mod client;
 pub mod clock;
+pub mod customers;
 pub mod email_links;
 pub mod health;
 pub mod limits;
 pub mod mail;
 pub mod market;
+pub mod marketing;
 pub mod passkeys;
 pub mod roles;
 pub mod secrets;
 pub mod sessions;
 pub mod settings;
+pub mod support;
+pub mod text;
 pub mod traces;
 pub mod trading;
 pub mod upkeep;
+pub mod webhooks;
 
 use std::sync::Arc;
 

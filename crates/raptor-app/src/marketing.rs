@@ -1,0 +1,159 @@
+//! Marketing email with double opt-in: subscribe (a confirmation email with both links),
+//! confirm by link, unsubscribe by link. Only token hashes are stored.
+
+use raptor_domain::{Email, InvalidInput};
+use raptor_store::{marketing, StoreError};
+use reqwest::Url;
+
+pub use raptor_store::marketing::Subscribed;
+
+use crate::mail::OutgoingEmail;
+use crate::secrets::{new_token, token_hash};
+use crate::text;
+use crate::App;
+
+/// Longest `source` label.
+const MAX_SOURCE: usize = 64;
+
+/// Why a marketing request was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum MarketingError {
+    /// The request breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// No pending subscription holds this confirmation token.
+    #[error("this confirmation link is unknown or already used")]
+    UnknownConfirmation,
+    /// No subscription holds this unsubscribe token.
+    #[error("this unsubscribe link is unknown")]
+    UnknownUnsubscribe,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A checked subscribe request.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    /// The address, normalised.
+    pub email: Email,
+    /// Where the sign-up came from (trimmed; None when blank).
+    pub source: Option<String>,
+}
+
+impl Subscription {
+    /// Checks the address and the optional `source` label (at most 64 characters).
+    pub fn parse(email: &str, source: Option<&str>) -> Result<Self, InvalidInput> {
+        let email = Email::parse(email)?;
+        let source = text::optional("source", source, MAX_SOURCE)?.map(str::to_owned);
+        Ok(Self { email, source })
+    }
+}
+
+/// How the confirmation email is sent: its sender and where its two links lead (the front
+/// door's confirm and unsubscribe addresses; the token is added as `?token=`).
+#[derive(Debug, Clone, Copy)]
+pub struct Confirmation<'a> {
+    /// The sender, e.g. `Raxx <no-reply@raxx.app>`.
+    pub from: &'a str,
+    /// Where the confirmation link leads.
+    pub confirm_url: &'a Url,
+    /// Where the unsubscribe link leads.
+    pub unsubscribe_url: &'a Url,
+}
+
+fn with_token(url: &Url, token: &str) -> Url {
+    let mut url = url.clone();
+    url.set_query(Some(&format!("token={token}")));
+    url
+}
+
+/// Subscribes the address with fresh tokens and emails the confirmation link, unless it is
+/// already confirmed. A mail failure is logged, not returned, so the answer is the same
+/// whatever the address's state.
+pub async fn subscribe(
+    app: &App,
+    subscription: &Subscription,
+    mail: Confirmation<'_>,
+) -> Result<Subscribed, MarketingError> {
+    let email = subscription.email.as_str();
+    let (confirm, unsubscribe) = (new_token(), new_token());
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let outcome = marketing::subscribe(
+        &mut tx,
+        email,
+        subscription.source.as_deref(),
+        &token_hash(&confirm),
+        &token_hash(&unsubscribe),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    if outcome == Subscribed::NeedsConfirmation {
+        let message = OutgoingEmail {
+            from: mail.from.to_owned(),
+            to: email.to_owned(),
+            subject: "Confirm your Raxx newsletter subscription".into(),
+            text_body: format!(
+                "Confirm that you want Raxx news at this address:\n\n{}\n\nChanged your mind? Unsubscribe any time:\n\n{}\n",
+                with_token(mail.confirm_url, &confirm),
+                with_token(mail.unsubscribe_url, &unsubscribe),
+            ),
+            tag: "marketing_confirm",
+        };
+        if let Err(err) = app.mailer.send(&message).await {
+            tracing::error!(%err, "a subscription confirmation could not be sent");
+        }
+    }
+    Ok(outcome)
+}
+
+/// Confirms the subscription holding this confirmation token; returns its address.
+pub async fn confirm(app: &App, token: &str) -> Result<String, MarketingError> {
+    marketing::confirm(&app.db, &token_hash(token), app.now())
+        .await?
+        .ok_or(MarketingError::UnknownConfirmation)
+}
+
+/// Ends the subscription holding this unsubscribe token; returns its address.
+pub async fn unsubscribe(app: &App, token: &str) -> Result<String, MarketingError> {
+    marketing::unsubscribe(&app.db, &token_hash(token), app.now())
+        .await?
+        .ok_or(MarketingError::UnknownUnsubscribe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subscription_normalises_the_address_and_drops_a_blank_source() {
+        let s = Subscription::parse(" Ada@Example.COM ", Some("  ")).unwrap();
+        assert_eq!(s.email.as_str(), "ada@example.com");
+        assert_eq!(s.source, None);
+        let s = Subscription::parse("ada@example.com", Some(" footer ")).unwrap();
+        assert_eq!(s.source.as_deref(), Some("footer"));
+    }
+
+    #[test]
+    fn a_subscription_names_the_field_at_fault() {
+        assert_eq!(
+            Subscription::parse("nope", None).unwrap_err().field,
+            "email"
+        );
+        let long = "x".repeat(65);
+        let err = Subscription::parse("ada@example.com", Some(&long)).unwrap_err();
+        assert_eq!(err.field, "source");
+        assert_eq!(err.reason, "must be at most 64 characters");
+    }
+
+    #[test]
+    fn links_carry_the_token_as_their_only_query() {
+        let url = Url::parse("https://raxx.app/api/marketing/confirm?x=1").unwrap();
+        assert_eq!(
+            with_token(&url, "abc").as_str(),
+            "https://raxx.app/api/marketing/confirm?token=abc"
+        );
+    }
+}

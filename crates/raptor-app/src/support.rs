@@ -1,0 +1,402 @@
+//! Support tickets: customers open tickets and write on them; staff list, reply (emailed to
+//! the requester), add internal notes, assign, close, and link tickets from unknown senders
+//! to customers. Every staff change is audited with the entry the front door prepared.
+
+use raptor_domain::{InvalidInput, Role};
+use raptor_store::audit::{self, AuditEvent};
+use raptor_store::support::{self, Message, NewMessage, Ticket};
+use raptor_store::{users, StoreError};
+use serde_json::json;
+
+use crate::mail::OutgoingEmail;
+use crate::text;
+use crate::App;
+
+/// Longest ticket subject.
+const MAX_SUBJECT: usize = 200;
+/// Longest message body.
+const MAX_BODY: usize = 20_000;
+/// Most tickets one staff listing returns.
+const MAX_LIST: i64 = 500;
+/// Ticket statuses staff can filter on.
+const STATUSES: [&str; 4] = ["open", "pending", "resolved", "closed"];
+
+/// Why a support request was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum SupportError {
+    /// The request breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The customer has no such ticket (another customer's ticket is not theirs to see).
+    #[error("you have no ticket {0}")]
+    NotYours(i64),
+    /// No such ticket (staff view).
+    #[error("no ticket {0}")]
+    NoTicket(i64),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A ticket with its messages, as its reader may see them.
+#[derive(Debug, Clone)]
+pub struct Thread {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// Its messages, oldest first (internal notes only for staff).
+    pub messages: Vec<Message>,
+}
+
+/// The signed-in customer opening or writing on a ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct Customer<'a> {
+    /// Their user id.
+    pub user_id: i64,
+    /// Their account email (the ticket's requester).
+    pub email: &'a str,
+}
+
+impl Customer<'_> {
+    fn message<'b>(&'b self, body: &'b str) -> NewMessage<'b> {
+        NewMessage {
+            direction: "inbound",
+            author_user_id: Some(self.user_id),
+            from_email: Some(self.email),
+            body_text: body,
+            body_html: None,
+            inbound_message_id: None,
+        }
+    }
+}
+
+async fn thread(app: &App, ticket: Ticket, internal: bool) -> Result<Thread, StoreError> {
+    let messages = support::messages(&app.db, ticket.id, internal).await?;
+    Ok(Thread { ticket, messages })
+}
+
+/// Opens a ticket for the customer with their first message.
+pub async fn open_ticket(
+    app: &App,
+    customer: Customer<'_>,
+    subject: &str,
+    body: &str,
+) -> Result<Thread, SupportError> {
+    let subject = text::required("subject", subject, MAX_SUBJECT)?;
+    let body = text::required("body", body, MAX_BODY)?;
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let ticket = support::open(
+        &mut tx,
+        Some(customer.user_id),
+        customer.email,
+        &subject,
+        now,
+    )
+    .await?;
+    support::add_message(&mut tx, ticket.id, &customer.message(&body), now).await?;
+    tx.commit().await?;
+    Ok(thread(app, ticket, false).await?)
+}
+
+/// The customer's tickets, most recently active first.
+pub async fn tickets_of(app: &App, user_id: i64) -> Result<Vec<Ticket>, SupportError> {
+    Ok(support::of_user(&app.db, user_id).await?)
+}
+
+/// A customer's own ticket; another customer's is [`SupportError::NotYours`], not "forbidden".
+async fn own_ticket(app: &App, user_id: i64, id: i64) -> Result<Ticket, SupportError> {
+    support::get(&app.db, id)
+        .await?
+        .filter(|t| t.user_id == Some(user_id))
+        .ok_or(SupportError::NotYours(id))
+}
+
+/// One of the customer's tickets with its messages (internal notes left out).
+pub async fn my_ticket(app: &App, user_id: i64, id: i64) -> Result<Thread, SupportError> {
+    let ticket = own_ticket(app, user_id, id).await?;
+    Ok(thread(app, ticket, false).await?)
+}
+
+/// The customer writes on their ticket, which (re)opens it.
+pub async fn customer_message(
+    app: &App,
+    customer: Customer<'_>,
+    id: i64,
+    body: &str,
+) -> Result<Thread, SupportError> {
+    let ticket = own_ticket(app, customer.user_id, id).await?;
+    let body = text::required("body", body, MAX_BODY)?;
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    support::add_message(&mut tx, ticket.id, &customer.message(&body), now).await?;
+    tx.commit().await?;
+    let ticket = own_ticket(app, customer.user_id, id).await?;
+    Ok(thread(app, ticket, false).await?)
+}
+
+/// Which tickets staff want to see.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter<'a> {
+    /// Only this status (`open`, `pending`, `resolved`, `closed`).
+    pub status: Option<&'a str>,
+    /// Only tickets assigned to this user.
+    pub assignee: Option<i64>,
+    /// Only tickets not linked to a customer.
+    pub unlinked: bool,
+    /// How many (1 to 500; default 100).
+    pub limit: Option<i64>,
+}
+
+/// Tickets for staff, most recently active first.
+pub async fn list(app: &App, filter: &TicketFilter<'_>) -> Result<Vec<Ticket>, SupportError> {
+    if let Some(status) = filter.status {
+        if !STATUSES.contains(&status) {
+            return Err(InvalidInput::new(
+                "status",
+                "must be one of open, pending, resolved, closed",
+            )
+            .into());
+        }
+    }
+    let limit = filter.limit.unwrap_or(100);
+    if !(1..=MAX_LIST).contains(&limit) {
+        return Err(InvalidInput::new("limit", "must be between 1 and 500").into());
+    }
+    Ok(support::list(
+        &app.db,
+        filter.status,
+        filter.assignee,
+        filter.unlinked,
+        limit,
+    )
+    .await?)
+}
+
+/// Any ticket, for staff.
+pub async fn ticket(app: &App, id: i64) -> Result<Ticket, SupportError> {
+    support::get(&app.db, id)
+        .await?
+        .ok_or(SupportError::NoTicket(id))
+}
+
+/// Any ticket with all its messages, internal notes included, for staff.
+pub async fn staff_thread(app: &App, id: i64) -> Result<Thread, SupportError> {
+    let ticket = ticket(app, id).await?;
+    Ok(thread(app, ticket, true).await?)
+}
+
+/// What a staff member writes on a ticket.
+#[derive(Debug, Clone)]
+pub struct StaffMessage<'a> {
+    /// Who writes it.
+    pub author_user_id: i64,
+    /// The text.
+    pub body: &'a str,
+    /// An internal note (not shown to or emailed to the customer).
+    pub internal: bool,
+    /// The sender of the emailed reply, e.g. `Raxx <no-reply@raxx.app>`.
+    pub mail_from: &'a str,
+}
+
+/// A staff reply or internal note, audited with `audit` (its details are set here). A reply
+/// is emailed to the requester after the commit; a mail failure is logged, not returned.
+pub async fn staff_message(
+    app: &App,
+    id: i64,
+    message: &StaffMessage<'_>,
+    mut audit: AuditEvent,
+) -> Result<Thread, SupportError> {
+    let found = ticket(app, id).await?;
+    let body = text::required("body", message.body, MAX_BODY)?;
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let row = NewMessage {
+        direction: if message.internal {
+            "internal"
+        } else {
+            "outbound"
+        },
+        author_user_id: Some(message.author_user_id),
+        from_email: None,
+        body_text: &body,
+        body_html: None,
+        inbound_message_id: None,
+    };
+    support::add_message(&mut tx, found.id, &row, now).await?;
+    audit.details = Some(json!({ "internal": message.internal }));
+    audit::record(&mut tx, &audit, now).await?;
+    tx.commit().await?;
+    if !message.internal {
+        let email = OutgoingEmail {
+            from: message.mail_from.to_owned(),
+            to: found.requester_email.clone(),
+            subject: format!("Re: {} [ticket {}]", found.subject, found.id),
+            text_body: body,
+            tag: "support_reply",
+        };
+        if let Err(err) = app.mailer.send(&email).await {
+            tracing::error!(%err, ticket = found.id, "a support reply could not be emailed");
+        }
+    }
+    staff_thread(app, id).await
+}
+
+/// Assigns a ticket to a support or admin user (None: unassigns), audited with `audit` (its
+/// details are set here). Returns the ticket as it now is.
+pub async fn assign(
+    app: &App,
+    id: i64,
+    assignee: Option<i64>,
+    mut audit: AuditEvent,
+) -> Result<Ticket, SupportError> {
+    ticket(app, id).await?;
+    if let Some(assignee) = assignee {
+        let roles = users::roles(&app.db, assignee).await?;
+        if !roles
+            .iter()
+            .any(|r| matches!(r, Role::Support | Role::Admin))
+        {
+            return Err(
+                InvalidInput::new("assignee_user_id", "must be a support or admin user").into(),
+            );
+        }
+    }
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    support::assign(&mut tx, id, assignee, now).await?;
+    audit.details = Some(json!({ "assignee_user_id": assignee }));
+    audit::record(&mut tx, &audit, now).await?;
+    tx.commit().await?;
+    ticket(app, id).await
+}
+
+/// Closes a ticket, audited with `audit` (its details are set here). Returns the ticket as it
+/// now is.
+pub async fn close(app: &App, id: i64, mut audit: AuditEvent) -> Result<Ticket, SupportError> {
+    ticket(app, id).await?;
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    support::close(&mut tx, id, now).await?;
+    audit.details = Some(json!({}));
+    audit::record(&mut tx, &audit, now).await?;
+    tx.commit().await?;
+    ticket(app, id).await
+}
+
+/// Links the ticket's sender address to customer `user_id`: this ticket, every unlinked one
+/// from that address, and future email from it. `linked_by` is the staff member; `audit` is
+/// recorded with its details set here. Returns the ticket as it now is.
+pub async fn link(
+    app: &App,
+    id: i64,
+    user_id: i64,
+    linked_by: i64,
+    mut audit: AuditEvent,
+) -> Result<Ticket, SupportError> {
+    let found = ticket(app, id).await?;
+    if users::by_id(&app.db, user_id).await?.is_none() {
+        return Err(InvalidInput::new("user_id", format!("no customer {user_id}")).into());
+    }
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let linked =
+        support::link_sender(&mut tx, &found.requester_email, user_id, linked_by, now).await?;
+    audit.details = Some(json!({
+        "user_id": user_id, "email": found.requester_email, "tickets_linked": linked,
+    }));
+    audit::record(&mut tx, &audit, now).await?;
+    tx.commit().await?;
+    ticket(app, id).await
+}
+
+#[cfg(test)]
+mod tests {
+    use raptor_testdb::{dual_test, TestDb};
+
+    use super::*;
+
+    async fn user(app: &App, email: &str, role: Role) -> i64 {
+        let mut tx = app.db.begin().await.expect("begin");
+        let user = users::create(&mut tx, email, "Someone", email.as_bytes(), app.now())
+            .await
+            .expect("user");
+        users::grant_role(&mut tx, user.id, role, None, app.now())
+            .await
+            .expect("role");
+        tx.commit().await.expect("commit");
+        user.id
+    }
+
+    fn event(action: &'static str) -> AuditEvent {
+        AuditEvent {
+            actor_type: "admin",
+            action,
+            outcome: "success",
+            ..AuditEvent::default()
+        }
+    }
+
+    async fn count(t: &TestDb, table: &str) -> i64 {
+        t.scalar(&format!("SELECT count(*) FROM {table}")).await
+    }
+
+    dual_test!(refusals_write_nothing_and_notes_are_not_mailed, Head, |t| {
+        let app = App::new(t.db().clone());
+        let ada_id = user(&app, "ada@example.com", Role::Customer).await;
+        let staff = user(&app, "staff@example.com", Role::Support).await;
+        let ada = Customer {
+            user_id: ada_id,
+            email: "ada@example.com",
+        };
+        let long = "x".repeat(MAX_SUBJECT + 1);
+        let refused = open_ticket(&app, ada, &long, "help").await;
+        assert!(matches!(refused, Err(SupportError::Invalid(e)) if e.field == "subject"));
+        assert_eq!(count(t, "support_tickets").await, 0);
+
+        let id = open_ticket(&app, ada, " Help ", "my order")
+            .await
+            .expect("open")
+            .ticket
+            .id;
+        let not_staff = assign(&app, id, Some(ada_id), event("support.assign")).await;
+        assert!(
+            matches!(not_staff, Err(SupportError::Invalid(e)) if e.field == "assignee_user_id")
+        );
+        let nobody = link(&app, id, 999_999, staff, event("support.link")).await;
+        assert!(matches!(nobody, Err(SupportError::Invalid(e)) if e.field == "user_id"));
+        let gone = close(&app, 999_999, event("support.close")).await;
+        assert!(matches!(gone, Err(SupportError::NoTicket(999_999))));
+        assert_eq!(count(t, "audit_log").await, 0);
+
+        let note = StaffMessage {
+            author_user_id: staff,
+            body: "checked the fills",
+            internal: true,
+            mail_from: "Raxx <no-reply@raxx.app>",
+        };
+        let thread = staff_message(&app, id, &note, event("support.reply"))
+            .await
+            .expect("note");
+        assert_eq!(thread.messages.len(), 2);
+        assert_eq!(thread.ticket.status, "open");
+        assert_eq!(
+            count(t, "job_queue").await,
+            0,
+            "an internal note was mailed"
+        );
+        let customer_view = my_ticket(&app, ada_id, id).await.expect("own ticket");
+        assert_eq!(customer_view.messages.len(), 1);
+        let other = my_ticket(&app, staff, id).await;
+        assert!(matches!(other, Err(SupportError::NotYours(_))));
+
+        let reply = StaffMessage {
+            internal: false,
+            ..note
+        };
+        let thread = staff_message(&app, id, &reply, event("support.reply"))
+            .await
+            .expect("reply");
+        assert_eq!(thread.ticket.status, "pending");
+        assert_eq!(count(t, "job_queue").await, 1, "the reply was not mailed");
+    });
+}
