@@ -167,49 +167,30 @@ struct OrderRequest {
     client_order_id: Option<String>,
 }
 
-/// A decimal sent as a JSON string or number, as Alpaca accepts both.
-fn decimal(field: &'static str, value: &Option<Value>) -> Result<Option<Decimal>, Problem> {
-    let text = match value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::String(s)) => s.trim().to_owned(),
-        Some(Value::Number(n)) => n.to_string(),
-        Some(_) => {
-            return Err(Problem::invalid_field(
-                field,
-                "must be a number or a numeric string",
-            ))
-        }
-    };
-    let parsed = text
-        .parse::<Decimal>()
-        .or_else(|_| Decimal::from_scientific(&text))
-        .map_err(|_| Problem::invalid_field(field, "must be a number or a numeric string"))?;
-    if parsed <= Decimal::ZERO {
-        return Err(Problem::invalid_field(field, "must be positive"));
+/// A number as the client wrote it: Alpaca accepts a JSON string or number. Anything else
+/// keeps its JSON text, which the use case refuses as not a number.
+fn number_text(value: Option<Value>) -> Option<String> {
+    match value? {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        other => Some(other.to_string()),
     }
-    if parsed.normalize().scale() > 8 {
-        return Err(Problem::invalid_field(
-            field,
-            "must have at most 8 decimal places",
-        ));
-    }
-    Ok(Some(parsed.normalize()))
 }
 
 impl OrderRequest {
-    /// The request in the use case's terms; numbers are parsed here, rules are checked there.
-    fn parse(self) -> Result<NewOrder, Problem> {
-        Ok(NewOrder {
-            qty: decimal("qty", &self.qty)?,
-            notional: decimal("notional", &self.notional)?,
-            limit_price: decimal("limit_price", &self.limit_price)?,
-            stop_price: decimal("stop_price", &self.stop_price)?,
+    /// The request in the use case's terms.
+    fn into_request(self) -> NewOrder {
+        NewOrder {
+            qty: number_text(self.qty),
+            notional: number_text(self.notional),
+            limit_price: number_text(self.limit_price),
+            stop_price: number_text(self.stop_price),
             symbol: self.symbol,
             side: self.side,
             order_type: self.order_type,
             time_in_force: self.time_in_force,
             client_order_id: self.client_order_id,
-        })
+        }
     }
 }
 
@@ -220,7 +201,7 @@ async fn submit(
     current: CurrentSession,
     ApiJson(req): ApiJson<OrderRequest>,
 ) -> Result<(StatusCode, Json<Value>), Problem> {
-    let placed = trading::place_order(&state, current.user.id, &req.parse()?).await?;
+    let placed = trading::place_order(&state, current.user.id, &req.into_request()).await?;
     let status = if placed.created {
         StatusCode::CREATED
     } else {

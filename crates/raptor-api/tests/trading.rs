@@ -281,6 +281,23 @@ dual_test!(bad_orders_name_the_field, Head, |t| {
             json!({ "symbol": "AAPL", "qty": "0.000000001", "side": "buy", "type": "market", "time_in_force": "day" }),
             "qty",
         ),
+        // Several faults: the first rule in the documented order names its field.
+        (
+            json!({ "symbol": "ZZZZ", "qty": "-1", "side": "hold", "type": "market", "time_in_force": "day" }),
+            "symbol",
+        ),
+        (
+            json!({ "symbol": "AAPL", "qty": true, "side": "hold", "type": "market", "time_in_force": "day" }),
+            "side",
+        ),
+        (
+            json!({ "symbol": "AAPL", "qty": [1], "side": "buy", "type": "market", "time_in_force": "opg" }),
+            "time_in_force",
+        ),
+        (
+            json!({ "symbol": "AAPL", "qty": true, "side": "buy", "type": "market", "time_in_force": "day" }),
+            "qty",
+        ),
     ];
     for (body, field) in cases {
         let reply = trader.post("/api/orders", body.clone()).await;

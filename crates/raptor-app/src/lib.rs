@@ -53,6 +53,8 @@ pub struct App {
     pub mailer: Arc<dyn mail::Mailer>,
     /// Where missing bars are fetched from (None: answer from what is stored).
     pub bar_source: Option<Arc<dyn market::BarSource>>,
+    /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
+    mailer_is_outbox: bool,
 }
 
 impl App {
@@ -65,17 +67,22 @@ impl App {
             db,
             clock,
             bar_source: None,
+            mailer_is_outbox: true,
         }
     }
 
     /// Sends email through `mailer`.
     pub fn with_mailer(mut self, mailer: Arc<dyn mail::Mailer>) -> Self {
         self.mailer = mailer;
+        self.mailer_is_outbox = false;
         self
     }
 
-    /// Reads the time from `clock`.
+    /// Reads the time from `clock` (the default outbox too).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        if self.mailer_is_outbox {
+            self.mailer = Arc::new(mail::OutboxMailer::new(self.db.clone(), clock.clone()));
+        }
         self.clock = clock;
         self
     }

@@ -190,8 +190,8 @@ pub enum BarsError {
     /// No such listed symbol.
     #[error("{0} is not a listed symbol")]
     UnknownSymbol(String),
-    /// The source refused or could not be reached.
-    #[error("fetching bars failed: {0}")]
+    /// The source refused or could not be reached (its own words).
+    #[error("{0}")]
     Source(String),
     /// The store failed.
     #[error(transparent)]

@@ -17,6 +17,9 @@ pub enum PasskeyError {
     /// The user has no passkey of that id.
     #[error("you have no passkey {0}")]
     Unknown(i64),
+    /// A passkey just added could not be read back (the store lost it).
+    #[error("the new passkey {0} vanished")]
+    Vanished(i64),
     /// The passkey is registered to an account already.
     #[error("this passkey is already registered")]
     AlreadyRegistered,
@@ -87,5 +90,5 @@ pub async fn add(
         .await?
         .into_iter()
         .find(|k| k.id == id)
-        .ok_or(PasskeyError::Unknown(id))
+        .ok_or(PasskeyError::Vanished(id))
 }

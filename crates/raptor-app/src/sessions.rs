@@ -110,8 +110,23 @@ pub async fn live(app: &App, user_id: i64) -> Result<Vec<Session>, StoreError> {
     sessions::of_user(&app.db, user_id, now, now - IDLE_TIMEOUT).await
 }
 
-/// Ends one of the user's sessions at once (sign-out, or revoking another device), audited
-/// with `audit_event` in the same transaction.
+/// Signs out: ends the user's own session at once and audits it, also when another request
+/// ended it a moment earlier.
+pub async fn sign_out(
+    app: &App,
+    user_id: i64,
+    session_id: i64,
+    audit_event: &AuditEvent,
+) -> Result<(), StoreError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    sessions::revoke(&mut tx, user_id, session_id, now).await?;
+    audit::record(&mut tx, audit_event, now).await?;
+    tx.commit().await
+}
+
+/// Ends another of the user's sessions at once (a lost device), audited with `audit_event` in
+/// the same transaction.
 pub async fn revoke(
     app: &App,
     user_id: i64,

@@ -102,15 +102,15 @@ pub async fn upsert_bars(
 
 const BAR_COLUMNS: &str = "ts, open, high, low, close, volume, trade_count, vwap";
 
-/// `CASE timeframe WHEN '1Min' THEN 0 … END`: timeframes ranked narrowest first, from the
-/// domain's one list.
+/// `CASE timeframe WHEN '1Min' THEN 0 … ELSE 5 END`: timeframes ranked narrowest first, from
+/// the domain's one list; anything else last on both dialects (no NULL, which they sort apart).
 static FINEST_FIRST: LazyLock<String> = LazyLock::new(|| {
     let ranks: String = Timeframe::ALL
         .iter()
         .enumerate()
         .map(|(rank, tf)| format!(" WHEN '{tf}' THEN {rank}"))
         .collect();
-    format!("CASE timeframe{ranks} END")
+    format!("CASE timeframe{ranks} ELSE {} END", Timeframe::ALL.len())
 });
 
 /// Bars of a symbol and timeframe with `start <= ts < end` and `ts > after`, oldest first.

@@ -33,6 +33,7 @@ impl From<PasskeyError> for Problem {
             PasskeyError::AlreadyRegistered => {
                 Problem::conflict("credential_registered", err.to_string())
             }
+            PasskeyError::Vanished(_) => Problem::internal(&err),
             PasskeyError::Store(err) => err.into(),
         }
     }
@@ -86,11 +87,7 @@ pub(crate) async fn logout(
     client: ClientInfo,
 ) -> Result<impl IntoResponse, Problem> {
     let entry = current.own_action(&client, "auth.logout", Value::Null);
-    match sessions::revoke(&state, current.user.id, current.session.id, &entry).await {
-        // Revoked meanwhile by another request: signed out all the same.
-        Ok(()) | Err(SessionError::Unknown(_)) => {}
-        Err(err) => return Err(err.into()),
-    }
+    sessions::sign_out(&state, current.user.id, current.session.id, &entry).await?;
     Ok((
         [session::clearing_cookie(&state)],
         Json(json!({ "status": "signed_out" })),

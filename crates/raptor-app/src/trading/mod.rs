@@ -137,7 +137,9 @@ pub async fn set_kill_switch(
     Ok(())
 }
 
-/// An order as a front door received it: parsed into types, not yet checked.
+/// An order as a front door received it, not yet checked. Numbers are the text the client
+/// sent (Alpaca clients send strings or JSON numbers); they are parsed here, in the order the
+/// rules are checked, so the first problem reported is the same whatever the front door.
 #[derive(Debug, Clone, Default)]
 pub struct OrderRequest {
     /// Ticker, any case.
@@ -149,15 +151,36 @@ pub struct OrderRequest {
     /// `day`, `gtc`, `ioc`, `fok`.
     pub time_in_force: String,
     /// Quantity, or…
-    pub qty: Option<Decimal>,
+    pub qty: Option<String>,
     /// …an amount of money (market day orders only).
-    pub notional: Option<Decimal>,
+    pub notional: Option<String>,
     /// Limit price.
-    pub limit_price: Option<Decimal>,
+    pub limit_price: Option<String>,
     /// Stop price.
-    pub stop_price: Option<Decimal>,
+    pub stop_price: Option<String>,
     /// The client's idempotency key (generated when absent).
     pub client_order_id: Option<String>,
+}
+
+/// A positive decimal with at most 8 places, from the client's text.
+fn decimal(field: &'static str, text: Option<&str>) -> Result<Option<Decimal>, InvalidInput> {
+    let Some(text) = text.map(str::trim) else {
+        return Ok(None);
+    };
+    let parsed = text
+        .parse::<Decimal>()
+        .or_else(|_| Decimal::from_scientific(text))
+        .map_err(|_| InvalidInput::new(field, "must be a number or a numeric string"))?;
+    if parsed <= Decimal::ZERO {
+        return Err(InvalidInput::new(field, "must be positive"));
+    }
+    if parsed.normalize().scale() > 8 {
+        return Err(InvalidInput::new(
+            field,
+            "must have at most 8 decimal places",
+        ));
+    }
+    Ok(Some(parsed.normalize()))
 }
 
 /// Checks a request against the symbol's listing and the order rules.
@@ -174,20 +197,20 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
         .order_type
         .parse()
         .map_err(|e| InvalidInput::new("type", e))?;
-    let tif: TimeInForce = req
-        .time_in_force
-        .parse()
+    let tif = TimeInForce::parse_offered(&req.time_in_force)
         .map_err(|e| InvalidInput::new("time_in_force", e))?;
     let terms = Terms {
         side,
         order_type,
-        limit_price: req.limit_price,
-        stop_price: req.stop_price,
+        limit_price: decimal("limit_price", req.limit_price.as_deref())?,
+        stop_price: decimal("stop_price", req.stop_price.as_deref())?,
     };
     terms
         .validate()
         .map_err(|e| InvalidInput::new(e.field, e.reason))?;
-    match (req.qty, req.notional) {
+    let qty = decimal("qty", req.qty.as_deref())?;
+    let notional = decimal("notional", req.notional.as_deref())?;
+    match (qty, notional) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(InvalidInput::new("qty", "give exactly one of qty and notional").into());
         }
@@ -217,8 +240,8 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
         symbol,
         terms,
         time_in_force: tif,
-        qty: req.qty,
-        notional: req.notional,
+        qty,
+        notional,
     })
 }
 

@@ -396,6 +396,7 @@ async fn fetch(
         .parse()
         .map_err(|e: raptor_domain::UnknownTimeframe| refused(e.to_string()))?;
     let symbol = symbol.to_uppercase();
+    market::require_listed(app, &symbol).await?;
     let source = alpaca.source().ok_or_else(|| {
         refused("set ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY to fetch from Alpaca")
     })?;

@@ -50,7 +50,6 @@ pub(crate) async fn register_options(
             "an account with this email already exists; sign in instead",
         ));
     }
-    let _now = state.now();
     if let Some(token) = &req.bootstrap_token {
         if !accounts::bootstrap_token_is_valid(&state, token).await? {
             return Err(Problem::bad_request(
@@ -111,7 +110,6 @@ pub(crate) async fn register(
         .ok_or_else(|| Problem::bad_request("wrong_ceremony", "this ceremony is not a sign-up"))?;
     let registration: PasskeyRegistration =
         serde_json::from_value(ceremony.state.0).map_err(internal)?;
-    let _now = state.now();
     let passkey = match state
         .config
         .webauthn
