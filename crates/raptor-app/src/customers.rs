@@ -2,7 +2,7 @@
 //! revocation. Every change is audited with the entry the front door prepared; who may do
 //! what (support staff read, admins change) is the front door's check.
 
-use raptor_domain::{InvalidInput, Role};
+use raptor_domain::{InvalidInput, Role, UserStatus};
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::customers::{self, Customer, Note};
 use raptor_store::passkeys::{self, StoredPasskey};
@@ -160,7 +160,7 @@ pub async fn suspend(
     customer(app, id).await?;
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    customers::set_status(&mut tx, id, "suspended", now).await?;
+    customers::set_status(&mut tx, id, UserStatus::Suspended, now).await?;
     let revoked = sessions::revoke_all(&mut tx, id, None, now).await?;
     audit.details = Some(json!({ "reason": reason, "sessions_revoked": revoked }));
     audit::record(&mut tx, &audit, now).await?;
@@ -173,7 +173,7 @@ pub async fn reinstate(app: &App, id: i64, mut audit: AuditEvent) -> Result<(), 
     customer(app, id).await?;
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    customers::set_status(&mut tx, id, "active", now).await?;
+    customers::set_status(&mut tx, id, UserStatus::Active, now).await?;
     audit.details = Some(json!({}));
     audit::record(&mut tx, &audit, now).await?;
     tx.commit().await?;

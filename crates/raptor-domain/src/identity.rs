@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Input that breaks a rule; the message names the rule, for a 4xx body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,5 +132,48 @@ mod tests {
         assert!(DisplayName::parse("display_name", "   ").is_err());
         assert!(DisplayName::parse("display_name", &"x".repeat(101)).is_err());
         assert!(DisplayName::parse("display_name", "a\u{7}b").is_err());
+    }
+}
+
+/// Whether an account may sign in: staff suspend and reinstate it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    /// May sign in.
+    Active,
+    /// Refused at sign-in; its sessions were revoked.
+    Suspended,
+}
+
+impl UserStatus {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Suspended => "suspended",
+        }
+    }
+}
+
+impl fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A stored user status that is neither `active` nor `suspended`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown user status '{0}'")]
+pub struct UnknownUserStatus(pub String);
+
+/// What the store decodes a stored status through.
+impl TryFrom<String> for UserStatus {
+    type Error = UnknownUserStatus;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        match s.as_str() {
+            "active" => Ok(UserStatus::Active),
+            "suspended" => Ok(UserStatus::Suspended),
+            _ => Err(UnknownUserStatus(s)),
+        }
     }
 }

@@ -10,6 +10,6 @@ pub mod walk;
 
 pub use backtest::{Bar, Strategy};
 pub use calendar::Session;
-pub use identity::{DisplayName, Email, InvalidInput};
+pub use identity::{DisplayName, Email, InvalidInput, UnknownUserStatus, UserStatus};
 pub use role::{Role, UnknownRole};
 pub use timeframe::{bucket_start, Range, Timeframe, UnknownRange, UnknownTimeframe};

@@ -1,6 +1,7 @@
 //! Customers as staff see them: search, status, notes.
 
 use chrono::{DateTime, Utc};
+use raptor_domain::UserStatus;
 
 use crate::engine::Db;
 use crate::error::StoreError;
@@ -15,8 +16,9 @@ pub struct Customer {
     pub email: String,
     /// Name.
     pub display_name: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Whether they may sign in.
+    #[sqlx(try_from = "String")]
+    pub status: UserStatus,
     /// Sign-up time.
     pub created_at: DateTime<Utc>,
     /// Last sign-in.
@@ -69,12 +71,12 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<Customer>, StoreError> {
 pub async fn set_status(
     tx: &mut Tx,
     id: i64,
-    status: &str,
+    status: UserStatus,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let changed = on_tx!(tx, t => {
         sqlx::query("UPDATE users SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(status)
+            .bind(status.as_str())
             .bind(now)
             .bind(id)
             .execute(&mut **t)

@@ -1,7 +1,7 @@
 //! Users, their roles, and the paper account every user gets.
 
 use chrono::{DateTime, Utc};
-use raptor_domain::Role;
+use raptor_domain::{Role, UserStatus};
 use rust_decimal::Decimal;
 
 use crate::decimal::DbDecimal;
@@ -20,8 +20,9 @@ pub struct User {
     pub display_name: String,
     /// The random WebAuthn user handle (16 bytes), never the row id.
     pub user_handle: Vec<u8>,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Whether they may sign in.
+    #[sqlx(try_from = "String")]
+    pub status: UserStatus,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
 }
@@ -29,7 +30,7 @@ pub struct User {
 impl User {
     /// Whether the user may sign in.
     pub fn is_active(&self) -> bool {
-        self.status == "active"
+        self.status == UserStatus::Active
     }
 }
 
