@@ -18,6 +18,7 @@ pub mod clock;
 pub mod customers;
 pub mod email_links;
 pub mod health;
+pub mod history;
 pub mod limits;
 pub mod mail;
 pub mod market;

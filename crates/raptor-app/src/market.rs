@@ -160,17 +160,17 @@ pub struct Fetched {
     pub matched: Matched,
 }
 
-/// Fetches the bars of a listed symbol from `source` and stores them, then matches the
-/// symbol's resting orders against them.
+/// Fetches the bars of a listed symbol from the app's bar source and stores them, then
+/// matches the symbol's resting orders against them.
 pub async fn fetch_bars(
     app: &App,
-    source: &dyn BarSource,
     symbol: &str,
     timeframe: Timeframe,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Fetched, BarsError> {
     require_listed(app, symbol).await?;
+    let source = app.bar_source.as_deref().ok_or(BarsError::NoSource)?;
     let bars = source
         .fetch(symbol, timeframe, start, end)
         .await
@@ -190,6 +190,9 @@ pub enum BarsError {
     /// No such listed symbol.
     #[error("{0} is not a listed symbol")]
     UnknownSymbol(String),
+    /// The app has no bar source configured.
+    #[error("no bar source is configured")]
+    NoSource,
     /// The source refused or could not be reached (its own words).
     #[error("{0}")]
     Source(String),

@@ -400,8 +400,9 @@ async fn fetch(
     let source = alpaca.source().ok_or_else(|| {
         refused("set ALPACA_API_KEY_ID and ALPACA_API_SECRET_KEY to fetch from Alpaca")
     })?;
+    let app = app.clone().with_bar_source(std::sync::Arc::new(source));
     let end = end.unwrap_or_else(|| app.now());
-    let done = market::fetch_bars(app, &source, &symbol, timeframe, start, end).await?;
+    let done = market::fetch_bars(&app, &symbol, timeframe, start, end).await?;
     println!(
         "Fetched {} {} bars for {symbol} from Alpaca ({} written)",
         done.fetched,

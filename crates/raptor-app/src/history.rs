@@ -1,0 +1,224 @@
+//! Price history for charts: a symbol's bars over a chart range (its trading sessions) or an
+//! explicit window, a page at a time, fetched through when missing.
+
+use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
+use chrono_tz::America::New_York;
+use raptor_domain::calendar::{self, Session};
+use raptor_domain::timeframe::{Range, Timeframe};
+use raptor_domain::InvalidInput;
+use raptor_store::market::StoredBar;
+use raptor_store::StoreError;
+
+use crate::market::{bars_through, is_listed, BarWindow};
+use crate::App;
+
+/// The most bars one page carries; more come with the page token.
+pub const MAX_LIMIT: i64 = 10_000;
+
+/// A history request as the client wrote it. Each part is checked in a fixed order (range,
+/// timeframe, limit, page token, the symbol, then the window), so the first problem reported
+/// does not depend on the front door.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    /// A chart range (`1d`, `5d`, `1m`, …); default `1d` when no start/end is given.
+    pub range: Option<String>,
+    /// Bar size; default the range's own, or `1Day` for a window.
+    pub timeframe: Option<String>,
+    /// Window start (RFC 3339); default a day before `end`.
+    pub start: Option<String>,
+    /// Window end (RFC 3339); default now.
+    pub end: Option<String>,
+    /// Bars per page, 1 to [`MAX_LIMIT`].
+    pub limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+    /// Include pre- and after-market bars.
+    pub extended_hours: Option<bool>,
+}
+
+/// Why no history was answered.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// A parameter breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// No such listed symbol.
+    #[error("unknown symbol {0}")]
+    UnknownSymbol(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of history.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The symbol, normalised.
+    pub symbol: String,
+    /// Bar size.
+    pub timeframe: Timeframe,
+    /// The chart range, when one was asked for.
+    pub range: Option<Range>,
+    /// Window start.
+    pub start: DateTime<Utc>,
+    /// Window end.
+    pub end: DateTime<Utc>,
+    /// The bars, oldest first.
+    pub bars: Vec<StoredBar>,
+    /// Where the next page starts, when there is one.
+    pub next_page_token: Option<DateTime<Utc>>,
+}
+
+fn timestamp(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            InvalidInput::new(
+                field,
+                "must be an RFC 3339 time such as 2026-11-20T14:30:00Z",
+            )
+        })
+}
+
+fn new_york_midnight(date: NaiveDate) -> DateTime<Utc> {
+    New_York
+        .from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map_or_else(
+            || date.and_hms_opt(5, 0, 0).unwrap_or_default().and_utc(),
+            |t| t.with_timezone(&Utc),
+        )
+}
+
+/// The trading sessions a range covers, ending with the latest one that has opened.
+fn range_sessions(range: Range, now: DateTime<Utc>) -> Vec<Session> {
+    let months = match range {
+        Range::D1 => return calendar::last_sessions(now, 1),
+        Range::D5 => return calendar::last_sessions(now, 5),
+        Range::M1 => 1,
+        Range::M3 => 3,
+        Range::M6 => 6,
+        Range::Y1 => 12,
+        Range::Y5 => 60,
+    };
+    let Some(last) = calendar::last_sessions(now, 1).pop() else {
+        return Vec::new();
+    };
+    let first = last
+        .date
+        .checked_sub_months(Months::new(months))
+        .unwrap_or(last.date);
+    calendar::sessions_between(first.succ_opt().unwrap_or(first), last.date)
+}
+
+/// The window a range means: from the first session's start to the last one's end.
+fn window(
+    sessions: &[Session],
+    timeframe: Timeframe,
+    extended: bool,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let (first, last) = (sessions.first()?, sessions.last()?);
+    Some(if timeframe == Timeframe::Day1 {
+        (
+            new_york_midnight(first.date),
+            new_york_midnight(last.date.succ_opt()?),
+        )
+    } else if extended {
+        (first.extended_open, last.extended_close)
+    } else {
+        (first.open, last.close)
+    })
+}
+
+/// One page of `symbol`'s history. A range answers its trading sessions' bars (intraday bars
+/// outside regular hours only with `extended_hours`); an explicit window answers every bar in
+/// it.
+pub async fn history(app: &App, symbol: &str, q: &HistoryQuery) -> Result<History, HistoryError> {
+    let symbol = symbol.trim().to_uppercase();
+    let range = q
+        .range
+        .as_deref()
+        .map(str::parse::<Range>)
+        .transpose()
+        .map_err(|e| InvalidInput::new("range", e))?;
+    let timeframe = q
+        .timeframe
+        .as_deref()
+        .map(str::parse::<Timeframe>)
+        .transpose()
+        .map_err(|e| InvalidInput::new("timeframe", e))?;
+    let limit = q.limit.unwrap_or(MAX_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(
+            InvalidInput::new("limit", format!("must be between 1 and {MAX_LIMIT}")).into(),
+        );
+    }
+    let after = q
+        .page_token
+        .as_deref()
+        .map(|t| timestamp("page_token", t))
+        .transpose()?;
+    let extended = q.extended_hours.unwrap_or(false);
+    if !is_listed(app, &symbol).await? {
+        return Err(HistoryError::UnknownSymbol(symbol));
+    }
+    let now = app.now();
+    let (timeframe, start, end, sessions, range) = match (&q.start, &q.end) {
+        (None, None) => {
+            let range = range.unwrap_or(Range::D1);
+            let timeframe = timeframe.unwrap_or(range.default_timeframe());
+            let sessions = range_sessions(range, now);
+            let (start, end) = window(&sessions, timeframe, extended)
+                .ok_or_else(|| InvalidInput::new("range", "no trading sessions found"))?;
+            (timeframe, start, end, Some(sessions), Some(range))
+        }
+        (start, end) => {
+            if range.is_some() {
+                return Err(
+                    InvalidInput::new("range", "give either range or start/end, not both").into(),
+                );
+            }
+            let start = start
+                .as_deref()
+                .map(|s| timestamp("start", s))
+                .transpose()?
+                .unwrap_or(now - Duration::days(1));
+            let end = end
+                .as_deref()
+                .map(|e| timestamp("end", e))
+                .transpose()?
+                .unwrap_or(now);
+            if start >= end {
+                return Err(InvalidInput::new("end", "must be after start").into());
+            }
+            (timeframe.unwrap_or(Timeframe::Day1), start, end, None, None)
+        }
+    };
+    let window = BarWindow {
+        timeframe,
+        start,
+        end,
+        after,
+        limit: limit + 1,
+    };
+    let mut bars = bars_through(app, &symbol, window).await?;
+    let more = bars.len() as i64 > limit;
+    bars.truncate(limit as usize);
+    let next_page_token = if more {
+        bars.last().map(|b| b.ts)
+    } else {
+        None
+    };
+    if let (Some(sessions), false, false) = (&sessions, extended, timeframe == Timeframe::Day1) {
+        bars.retain(|b| sessions.iter().any(|s| s.contains(b.ts, false)));
+    }
+    Ok(History {
+        symbol,
+        timeframe,
+        range,
+        start,
+        end,
+        bars,
+        next_page_token,
+    })
+}
