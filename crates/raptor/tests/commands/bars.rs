@@ -2,11 +2,8 @@
 
 use std::io::Write;
 
-use common::{raptor, stderr, stdout};
+use crate::common::{raptor, stderr, stdout};
 use raptor_testkit::{dual_test, TestApp};
-
-#[allow(dead_code)]
-mod common;
 
 fn csv(rows: &[&str]) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");

@@ -2,11 +2,8 @@
 //! a PostgreSQL brought to head, a verified copy, role-separated serving, the smoke suite,
 //! and the rollback copy back to SQLite with every row intact.
 
-use common::{public_url, raptor, serve, stdout, text};
+use crate::common::{public_url, raptor, serve, stdout, text};
 use raptor_testkit::{Dialect, ServeProcess, Start, TestDb};
-
-#[allow(dead_code)]
-mod common;
 
 /// Issues a bootstrap token on `db` and runs the smoke suite against `server`.
 async fn smoke(db: &str, server: &ServeProcess, expect: &str) {

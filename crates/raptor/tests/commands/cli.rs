@@ -2,12 +2,9 @@
 
 use std::process::Stdio;
 
-use common::{public_url, raptor, serve, stderr, stdout, Raptor};
+use crate::common::{public_url, raptor, serve, stderr, stdout, Raptor};
 use raptor_store::schema;
 use raptor_testkit::{dual_test, Dialect, Start, TestDb};
-
-#[allow(dead_code)]
-mod common;
 
 fn head() -> &'static str {
     raptor_store::migrate::Migrator::embedded()

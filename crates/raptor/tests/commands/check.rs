@@ -1,10 +1,7 @@
 //! `raptor db check`: the runbook's pre-checks and their STOP gates, on both dialects.
 
-use common::{json, raptor, stdout};
+use crate::common::{json, raptor, stdout};
 use raptor_testkit::dual_test;
-
-#[allow(dead_code)]
-mod common;
 
 dual_test!(
     an_empty_database_stops_the_head_gate_and_names_what_to_run,

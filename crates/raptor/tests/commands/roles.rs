@@ -1,10 +1,7 @@
 //! Role separation (RM-11) on a real PostgreSQL with a real second role.
 
-use common::{public_url, raptor, serve, stderr, stdout};
+use crate::common::{public_url, raptor, serve, stderr, stdout};
 use raptor_testkit::{Dialect, Start, TestDb};
-
-#[allow(dead_code)]
-mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suite() {

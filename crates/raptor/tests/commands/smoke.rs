@@ -1,10 +1,7 @@
 //! `raptor smoke` against a real `raptor serve`, on both dialects.
 
-use common::{json, public_url, raptor, serve, stderr, stdout};
+use crate::common::{json, public_url, raptor, serve, stderr, stdout};
 use raptor_testkit::dual_test;
-
-#[allow(dead_code)]
-mod common;
 
 dual_test!(
     the_smoke_suite_passes_against_a_running_raptor_and_the_user_is_real,

@@ -1,13 +1,10 @@
 //! `raptor db copy` both ways between SQLite and PostgreSQL, with real data: after each copy
 //! the same passkey signs in against a server over the copy.
 
+use crate::common::{raptor, stderr, stdout};
 use chrono::{Duration, Utc};
-use common::{raptor, stderr, stdout};
 use raptor_testkit::{accounts, Dialect, SoftAuthenticator, Start, TestApp, TestDb};
 use serde_json::json;
-
-#[allow(dead_code)]
-mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn data_survives_sqlite_to_postgres_and_back_and_the_same_passkey_signs_in() {
@@ -87,7 +84,7 @@ async fn data_survives_sqlite_to_postgres_and_back_and_the_same_passkey_signs_in
         ])
         .await;
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
-    let report = common::json(&out);
+    let report = crate::common::json(&out);
     assert_eq!(report["verified"], true);
     let on_back = app.spawn_sibling(back.db().clone()).await;
     let mut ada_back = on_back.browser();

@@ -1,0 +1,19 @@
+//! The API over real HTTP, on SQLite and PostgreSQL.
+//!
+//! One test binary per crate: each binary links the whole dependency graph and starts its
+//! own PostgreSQL, so one binary with a module per area builds and runs faster than many.
+
+mod alpaca;
+mod auth;
+mod backtests;
+mod billing;
+mod browser;
+mod customers;
+mod health;
+mod mail;
+mod market;
+mod marketing;
+mod settings;
+mod support;
+mod trading;
+mod webhooks;
