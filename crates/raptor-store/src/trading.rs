@@ -302,7 +302,9 @@ pub async fn record_fill(
 ) -> Result<(), StoreError> {
     on_tx!(tx, t => {
         sqlx::query(
-            "UPDATE paper_orders SET status = 'filled', qty = COALESCE(qty, $1), filled_qty = $1, \
+            // A notional order keeps its notional and no qty (the schema holds exactly one);
+            // what it bought is its filled_qty.
+            "UPDATE paper_orders SET status = 'filled', filled_qty = $1, \
              filled_avg_price = $2, filled_at = $3, updated_at = $3 WHERE id = $4",
         )
         .bind(DbDecimal(qty))

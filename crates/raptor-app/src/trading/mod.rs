@@ -162,7 +162,12 @@ pub struct OrderRequest {
     pub client_order_id: Option<String>,
 }
 
-/// A positive decimal with at most 8 places, from the client's text.
+/// The largest quantity, amount or price an order may carry. Any product of two stays far
+/// inside both `Decimal` and `NUMERIC(28,8)`, so order arithmetic cannot overflow.
+const MAX_ORDER_NUMBER: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
+
+/// A positive decimal with at most 8 places and at most [`MAX_ORDER_NUMBER`], from the
+/// client's text.
 fn decimal(field: &'static str, text: Option<&str>) -> Result<Option<Decimal>, InvalidInput> {
     let Some(text) = text.map(str::trim) else {
         return Ok(None);
@@ -170,7 +175,13 @@ fn decimal(field: &'static str, text: Option<&str>) -> Result<Option<Decimal>, I
     let parsed = text
         .parse::<Decimal>()
         .or_else(|_| Decimal::from_scientific(text))
-        .map_err(|_| InvalidInput::new(field, "must be a number or a numeric string"))?;
+        .map_err(|_| match text.parse::<f64>() {
+            // Too large for a decimal at all: say so rather than "not a number".
+            Ok(n) if n.is_finite() && n > 1e9 => {
+                InvalidInput::new(field, "must be at most 1000000000")
+            }
+            _ => InvalidInput::new(field, "must be a number or a numeric string"),
+        })?;
     if parsed <= Decimal::ZERO {
         return Err(InvalidInput::new(field, "must be positive"));
     }
@@ -179,6 +190,9 @@ fn decimal(field: &'static str, text: Option<&str>) -> Result<Option<Decimal>, I
             field,
             "must have at most 8 decimal places",
         ));
+    }
+    if parsed > MAX_ORDER_NUMBER {
+        return Err(InvalidInput::new(field, "must be at most 1000000000"));
     }
     Ok(Some(parsed.normalize()))
 }
