@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use raptor_app::history::{self, HistoryError, HistoryQuery};
-use raptor_app::market;
+use raptor_app::market::{self, SearchError};
 use raptor_domain::timeframe::Range;
 use raptor_domain::InvalidInput;
 use raptor_store::market::StoredBar;
@@ -31,18 +31,13 @@ async fn symbols(
     State(state): State<AppState>,
     Query(q): Query<SymbolQuery>,
 ) -> Result<Json<Value>, Problem> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(Problem::invalid_field("limit", "must be between 1 and 100"));
-    }
     let query = q.query.unwrap_or_default();
-    if query.chars().count() > 64 {
-        return Err(Problem::invalid_field(
-            "query",
-            "must be at most 64 characters",
-        ));
-    }
-    let found = market::search_symbols(&state, query.trim(), limit).await?;
+    let found = market::search_symbols(&state, &query, q.limit.unwrap_or(20))
+        .await
+        .map_err(|err| match err {
+            SearchError::Invalid(input) => Problem::invalid(input),
+            SearchError::Store(err) => err.into(),
+        })?;
     let symbols: Vec<Value> = found
         .iter()
         .map(|s| {

@@ -10,7 +10,10 @@ use raptor_store::market::StoredBar;
 use raptor_store::StoreError;
 
 use crate::market::{bars_through, is_listed, BarWindow};
-use crate::App;
+use crate::{text, App};
+
+/// Longest ticker looked up.
+const MAX_SYMBOL: usize = 32;
 
 /// The most bars one page carries; more come with the page token.
 pub const MAX_LIMIT: i64 = 10_000;
@@ -134,7 +137,7 @@ fn window(
 /// outside regular hours only with `extended_hours`); an explicit window answers every bar in
 /// it.
 pub async fn history(app: &App, symbol: &str, q: &HistoryQuery) -> Result<History, HistoryError> {
-    let symbol = symbol.trim().to_uppercase();
+    let symbol = text::single_line("symbol", symbol.trim(), MAX_SYMBOL)?.to_uppercase();
     let range = q
         .range
         .as_deref()

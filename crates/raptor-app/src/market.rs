@@ -9,6 +9,9 @@ use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::{self, StoredBar};
 use raptor_store::StoreError;
 
+use raptor_domain::InvalidInput;
+
+use crate::text;
 use crate::trading::{self, Matched};
 use crate::App;
 
@@ -95,13 +98,32 @@ pub async fn store_bars(
     Ok(written)
 }
 
-/// Listed symbols matching `query` (ticker prefix first, then names), at most `limit`.
+/// Longest symbol search.
+const MAX_QUERY: usize = 64;
+
+/// Listed symbols matching `query` (ticker prefix first, then names), at most `limit` (1 to
+/// 100).
 pub async fn search_symbols(
     app: &App,
     query: &str,
     limit: i64,
-) -> Result<Vec<market::Symbol>, StoreError> {
-    market::search_symbols(&app.db, query, limit).await
+) -> Result<Vec<market::Symbol>, SearchError> {
+    if !(1..=100).contains(&limit) {
+        return Err(InvalidInput::new("limit", "must be between 1 and 100").into());
+    }
+    let query = text::single_line("query", query, MAX_QUERY)?;
+    Ok(market::search_symbols(&app.db, query.trim(), limit).await?)
+}
+
+/// Why a symbol search was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// A parameter breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Whether `symbol` is in the catalogue.

@@ -1,10 +1,42 @@
-//! Rules for free text that use cases store: trimmed, present, bounded.
+//! Rules for text that use cases store or search by: trimmed, present, bounded, and free of
+//! control characters (PostgreSQL refuses a NUL byte in text that SQLite would store).
 
 use raptor_domain::InvalidInput;
 
+/// Refuses control characters; free text (`multiline`) may keep line breaks and tabs.
+fn no_controls(field: &'static str, value: &str, multiline: bool) -> Result<(), InvalidInput> {
+    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
+    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(InvalidInput::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A one-line value (a search query, a ticker, an id): at most `max` characters, no control
+/// characters at all.
+pub fn single_line<'a>(
+    field: &'static str,
+    raw: &'a str,
+    max: usize,
+) -> Result<&'a str, InvalidInput> {
+    if raw.chars().count() > max {
+        return Err(InvalidInput::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    no_controls(field, raw, false)?;
+    Ok(raw)
+}
+
 /// The text trimmed, if it is 1 to `max` characters long; otherwise an error naming `field`.
+/// Line breaks and tabs are kept; other control characters are refused.
 pub fn required(field: &'static str, raw: &str, max: usize) -> Result<String, InvalidInput> {
     let value = raw.trim();
+    no_controls(field, value, true)?;
     if value.is_empty() || value.chars().count() > max {
         return Err(InvalidInput::new(
             field,
@@ -21,6 +53,9 @@ pub fn optional<'a>(
     max: usize,
 ) -> Result<Option<&'a str>, InvalidInput> {
     let value = raw.map(str::trim).filter(|s| !s.is_empty());
+    if let Some(value) = value {
+        no_controls(field, value, true)?;
+    }
     if value.is_some_and(|s| s.chars().count() > max) {
         return Err(InvalidInput::new(
             field,
@@ -33,6 +68,18 @@ pub fn optional<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_refused_but_free_text_keeps_its_lines() {
+        assert_eq!(required("body", "a\nb\tc", 10).as_deref(), Ok("a\nb\tc"));
+        assert_eq!(
+            required("body", "a\u{0}b", 10).map_err(|e| e.reason),
+            Err("must not contain control characters".to_owned())
+        );
+        assert!(optional("source", Some("x\u{7}"), 10).is_err());
+        assert!(single_line("query", "AA\n", 10).is_err());
+        assert_eq!(single_line("query", "AAPL", 10), Ok("AAPL"));
+    }
 
     #[test]
     fn required_text_is_trimmed_and_bounded_in_characters() {

@@ -200,3 +200,31 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    control_characters_in_a_symbol_or_query_are_refused_not_a_500,
+    Head,
+    |t| {
+        // PostgreSQL refuses a NUL byte in text that SQLite stores; these routes need no sign-in.
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut visitor = app.browser();
+        let search = visitor.get("/api/symbols?query=%00AA").await;
+        assert_eq!(
+            assert_problem(&search, 422, "invalid_field")["field"],
+            "query"
+        );
+        let bell = visitor.get("/api/symbols?query=AA%07").await;
+        assert_eq!(
+            assert_problem(&bell, 422, "invalid_field")["field"],
+            "query"
+        );
+        let history = visitor.get("/api/historical-data/AAPL%00?range=1d").await;
+        assert_eq!(
+            assert_problem(&history, 400, "invalid_parameter")["field"],
+            "symbol"
+        );
+        let plain = visitor.get("/api/symbols?query=AA").await;
+        assert_eq!(plain.status, 200, "{:?}", plain.body);
+        app.stop().await;
+    }
+);

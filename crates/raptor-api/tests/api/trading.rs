@@ -358,6 +358,14 @@ dual_test!(bad_orders_name_the_field, Head, |t| {
             json!({ "symbol": "AAPL", "qty": "0.000000001", "side": "buy", "type": "market", "time_in_force": "day" }),
             "qty",
         ),
+        (
+            json!({ "symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day", "client_order_id": "bot\u{0}-1" }),
+            "client_order_id",
+        ),
+        (
+            json!({ "symbol": "AA\u{0}PL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day" }),
+            "symbol",
+        ),
         // Several faults: the first rule in the documented order names its field.
         (
             json!({ "symbol": "ZZZZ", "qty": "-1", "side": "hold", "type": "market", "time_in_force": "day" }),

@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 pub use engine::{match_all, match_symbol, price, Matched, Refusal, Submission};
 
 use crate::secrets::new_token;
+use crate::text;
 use crate::App;
 
 /// Most orders one listing returns.
@@ -199,7 +200,7 @@ fn decimal(field: &'static str, text: Option<&str>) -> Result<Option<Decimal>, I
 
 /// Checks a request against the symbol's listing and the order rules.
 async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError> {
-    let symbol = req.symbol.trim().to_uppercase();
+    let symbol = text::single_line("symbol", req.symbol.trim(), 32)?.to_uppercase();
     let listed = market::symbol(&app.db, &symbol)
         .await?
         .ok_or_else(|| InvalidInput::new("symbol", format!("'{symbol}' is not a listed symbol")))?;
@@ -246,7 +247,7 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
         Some(id) if id.is_empty() || id.chars().count() > MAX_CLIENT_ORDER_ID => {
             return Err(InvalidInput::new("client_order_id", "must be 1 to 128 characters").into());
         }
-        Some(id) => id.clone(),
+        Some(id) => text::single_line("client_order_id", id, MAX_CLIENT_ORDER_ID)?.to_owned(),
         None => new_token(),
     };
     Ok(Submission {
