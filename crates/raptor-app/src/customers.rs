@@ -213,24 +213,7 @@ mod tests {
     use raptor_testdb::{dual_test, TestDb};
 
     use super::*;
-
-    async fn user(app: &App, email: &str) -> i64 {
-        let mut tx = app.db.begin().await.expect("begin");
-        let user = users::create(&mut tx, email, "Someone", email.as_bytes(), app.now())
-            .await
-            .expect("user");
-        tx.commit().await.expect("commit");
-        user.id
-    }
-
-    fn event(action: &'static str) -> AuditEvent {
-        AuditEvent {
-            actor_type: "admin",
-            action,
-            outcome: "success",
-            ..AuditEvent::default()
-        }
-    }
+    use crate::test_support::{admin_event as event, user as stored_user};
 
     async fn audited(t: &TestDb) -> i64 {
         t.scalar("SELECT count(*) FROM audit_log").await
@@ -238,8 +221,8 @@ mod tests {
 
     dual_test!(refused_suspensions_change_and_audit_nothing, Head, |t| {
         let app = App::new(t.db().clone());
-        let admin = user(&app, "admin@example.com").await;
-        let ada = user(&app, "ada@example.com").await;
+        let admin = stored_user(&app, "admin@example.com", &[]).await;
+        let ada = stored_user(&app, "ada@example.com", &[]).await;
         let blank = suspend(&app, ada, admin, "  ", event("customer.suspend")).await;
         assert!(matches!(blank, Err(CustomerError::Invalid(e)) if e.field == "reason"));
         let own = suspend(&app, admin, admin, "testing", event("customer.suspend")).await;
@@ -273,7 +256,7 @@ mod tests {
     dual_test!(a_page_tells_where_the_next_one_starts, Head, |t| {
         let app = App::new(t.db().clone());
         for n in 0..3 {
-            user(&app, &format!("p{n}@example.com")).await;
+            stored_user(&app, &format!("p{n}@example.com"), &[]).await;
         }
         let first = search(&app, Some(" example "), None, Some(2))
             .await

@@ -29,6 +29,8 @@ pub mod secrets;
 pub mod sessions;
 pub mod settings;
 pub mod support;
+#[cfg(test)]
+mod test_support;
 pub mod text;
 pub mod traces;
 pub mod trading;

@@ -314,27 +314,7 @@ mod tests {
     use raptor_testdb::{dual_test, TestDb};
 
     use super::*;
-
-    async fn user(app: &App, email: &str, role: Role) -> i64 {
-        let mut tx = app.db.begin().await.expect("begin");
-        let user = users::create(&mut tx, email, "Someone", email.as_bytes(), app.now())
-            .await
-            .expect("user");
-        users::grant_role(&mut tx, user.id, role, None, app.now())
-            .await
-            .expect("role");
-        tx.commit().await.expect("commit");
-        user.id
-    }
-
-    fn event(action: &'static str) -> AuditEvent {
-        AuditEvent {
-            actor_type: "admin",
-            action,
-            outcome: "success",
-            ..AuditEvent::default()
-        }
-    }
+    use crate::test_support::{admin_event as event, user as stored_user};
 
     async fn count(t: &TestDb, table: &str) -> i64 {
         t.scalar(&format!("SELECT count(*) FROM {table}")).await
@@ -342,8 +322,8 @@ mod tests {
 
     dual_test!(refusals_write_nothing_and_notes_are_not_mailed, Head, |t| {
         let app = App::new(t.db().clone());
-        let ada_id = user(&app, "ada@example.com", Role::Customer).await;
-        let staff = user(&app, "staff@example.com", Role::Support).await;
+        let ada_id = stored_user(&app, "ada@example.com", &[Role::Customer]).await;
+        let staff = stored_user(&app, "staff@example.com", &[Role::Support]).await;
         let ada = Customer {
             user_id: ada_id,
             email: "ada@example.com",
