@@ -1,21 +1,21 @@
 //! Staff endpoints: granting roles (admin), reading users and the audit log.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::audit::{self, AuditLogError};
 use raptor_app::roles::{self, RoleChangeError};
 use raptor_domain::Role;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::guard::{AdminRole, Authorized};
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/admin/users/{id}/roles", post(grant))
         .route("/api/admin/users/{id}/roles/{role}", delete(revoke))
         .route("/api/admin/audit", get(audit_log))
@@ -23,11 +23,7 @@ pub(crate) fn routes() -> Router<AppState> {
 
 fn parse_role(raw: &str) -> Result<Role, Problem> {
     raw.parse().map_err(|e: raptor_domain::UnknownRole| {
-        let mut problem = Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_field",
-            e.to_string(),
-        );
+        let mut problem = Problem::new(ProblemCode::InvalidField, e.to_string());
         problem.field = Some("role");
         problem
     })
@@ -43,7 +39,9 @@ impl From<RoleChangeError> for Problem {
     fn from(err: RoleChangeError) -> Self {
         match err {
             RoleChangeError::UnknownUser(_) => Problem::not_found(err.to_string()),
-            RoleChangeError::OwnAdminRole => Problem::conflict("own_admin_role", err.to_string()),
+            RoleChangeError::OwnAdminRole => {
+                Problem::new(ProblemCode::OwnAdminRole, err.to_string())
+            }
             RoleChangeError::Store(err) => err.into(),
         }
     }

@@ -3,17 +3,18 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::backtests::{self, BacktestError, Request};
 use raptor_store::backtests as stored;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::extract::ApiJson;
 use crate::session::CurrentSession;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/backtests", get(list).post(create))
         .route("/api/backtests/{id}", get(get_one))
 }
@@ -22,11 +23,8 @@ impl From<BacktestError> for Problem {
     fn from(err: BacktestError) -> Self {
         match err {
             BacktestError::Invalid(input) => Problem::invalid(input),
-            BacktestError::NoBars { .. } | BacktestError::Failed(_) => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                err.code(),
-                err.to_string(),
-            ),
+            BacktestError::NoBars { .. } => Problem::new(ProblemCode::NoBars, err.to_string()),
+            BacktestError::Failed(_) => Problem::new(ProblemCode::BacktestFailed, err.to_string()),
             BacktestError::Engine(_) | BacktestError::Store(_) => Problem::internal(&err),
         }
     }

@@ -4,20 +4,21 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::billing::{self, AlertMail, BillingError};
 use raptor_store::billing::{AlertConfig, NewAlertConfig, NewSnapshot, Snapshot};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::guard::{AdminRole, Authorized};
 use crate::{AppState, Problem};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/billing/snapshot", get(snapshot))
         .route("/api/billing/snapshots", post(record))
         .route("/api/billing/alerts", get(alerts).put(replace_alerts))

@@ -2,6 +2,8 @@
 //! WebAuthn relying party and the cookie's `Secure` flag follow.
 
 use url::Url;
+
+use crate::edge::EdgeLimits;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 /// Why the public URL cannot be used.
@@ -40,6 +42,8 @@ pub struct ApiConfig {
     pub alert_email: String,
     /// Credentials providers use to call our webhooks.
     pub webhooks: WebhookSecrets,
+    /// Timeouts and limits at the edge.
+    pub limits: EdgeLimits,
 }
 
 /// Webhook credentials; a webhook whose credentials are unset answers 503 and stores nothing.
@@ -87,6 +91,7 @@ impl ApiConfig {
             mail_from: "Raxx <no-reply@raxx.app>".to_owned(),
             alert_email: "ops@raxx.app".to_owned(),
             webhooks: WebhookSecrets::default(),
+            limits: EdgeLimits::default(),
         })
     }
 }

@@ -1,11 +1,11 @@
 //! The built-in console: a minimal sign-up and sign-in page using the browser's own WebAuthn.
 
 use std::sync::LazyLock;
+use utoipa_axum::router::OpenApiRouter;
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use axum::Router;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -27,8 +27,8 @@ static CSP: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/", get(page))
         .route("/signin/email", get(page))
 }

@@ -5,19 +5,20 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::customers::{self, Admin, CustomerError};
 use raptor_store::customers::Customer;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::guard::{AdminRole, Authorized, SupportRole};
 use crate::session::CurrentSession;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/admin/customers", get(list))
         .route("/api/admin/customers/{id}", get(detail))
         .route("/api/admin/customers/{id}/notes", post(add_note))
@@ -34,7 +35,7 @@ impl From<CustomerError> for Problem {
         match err {
             CustomerError::Invalid(input) => Problem::invalid(input),
             CustomerError::NotFound(_) => Problem::not_found(err.to_string()),
-            CustomerError::OwnAccount => Problem::conflict("own_account", err.to_string()),
+            CustomerError::OwnAccount => Problem::new(ProblemCode::OwnAccount, err.to_string()),
             CustomerError::Store(store) => store.into(),
         }
     }

@@ -8,10 +8,13 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use raptor_app::Client;
 use serde::de::DeserializeOwned;
+use tower_http::timeout::TimeoutError;
 
-use crate::{AppState, Problem};
+use crate::edge::RequestId;
+use crate::{AppState, Problem, ProblemCode};
 
-/// A JSON body; wrong content type → 415, malformed → 400, wrong shape → 422 naming the field.
+/// A JSON body; wrong content type → 415, too large → 413, stalled → 408, malformed → 400,
+/// wrong shape → 422 naming the field.
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
@@ -20,22 +23,74 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(match rejection {
-                JsonRejection::MissingJsonContentType(_) => Problem::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
-                    "send the body as JSON with Content-Type: application/json",
-                ),
-                JsonRejection::JsonDataError(e) => Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_body",
-                    e.body_text(),
-                ),
-                JsonRejection::JsonSyntaxError(e) => {
-                    Problem::bad_request("malformed_json", e.body_text())
-                }
-                other => Problem::bad_request("unreadable_body", other.body_text()),
-            }),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    let code = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => ProblemCode::UnsupportedMediaType,
+        JsonRejection::JsonDataError(_) => ProblemCode::InvalidBody,
+        JsonRejection::JsonSyntaxError(_) => ProblemCode::MalformedJson,
+        JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ProblemCode::PayloadTooLarge
+        }
+        JsonRejection::BytesRejection(err) if stalled(err) => ProblemCode::RequestTimeout,
+        _ => ProblemCode::UnreadableBody,
+    };
+    let detail = match code {
+        ProblemCode::UnsupportedMediaType => {
+            "send the body as JSON with Content-Type: application/json".to_owned()
+        }
+        ProblemCode::RequestTimeout => "the request body stopped arriving".to_owned(),
+        _ => rejection.body_text(),
+    };
+    Problem::new(code, detail)
+}
+
+/// Whether reading the body failed because the client stopped sending it.
+fn stalled(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(err) = cause {
+        if err.is::<TimeoutError>() {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
+/// A query string; anything missing, unknown or malformed → 400 naming the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(Problem::new(
+                ProblemCode::InvalidParameter,
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+/// Path parameters; a malformed one → 400 naming it.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(Problem::new(
+                ProblemCode::InvalidParameter,
+                rejection.body_text(),
+            )),
         }
     }
 }
@@ -81,9 +136,14 @@ impl FromRequestParts<AppState> for ClientInfo {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|ua| ua.chars().take(300).collect());
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .map(|RequestId(id)| id.clone());
         Ok(Self(Client {
             ip: forwarded.or(peer),
             user_agent,
+            request_id,
         }))
     }
 }

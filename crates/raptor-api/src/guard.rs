@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use raptor_domain::Role;
 
 use crate::session::{cookie_token, CurrentSession};
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 /// State-changing requests that carry the session cookie, or any `Origin`, must come from the
 /// public origin: a page elsewhere cannot ride a signed-in user's cookie.
@@ -27,8 +27,8 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
         let has_cookie = cookie_token(request.headers()).is_some();
         match origin {
             Some(origin) if origin != state.config.origin => {
-                return Problem::forbidden(
-                    "origin_mismatch",
+                return Problem::new(
+                    ProblemCode::OriginMismatch,
                     format!(
                         "requests from {origin} are not accepted; this API serves {}",
                         state.config.origin
@@ -37,8 +37,8 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
                 .into_response();
             }
             None if has_cookie => {
-                return Problem::forbidden(
-                    "origin_required",
+                return Problem::new(
+                    ProblemCode::OriginRequired,
                     "state-changing requests with a session cookie must carry an Origin header",
                 )
                 .into_response();
@@ -82,8 +82,8 @@ impl<R: RequiredRole + Send + Sync> FromRequestParts<AppState> for Authorized<R>
     ) -> Result<Self, Self::Rejection> {
         let session = CurrentSession::from_request_parts(parts, state).await?;
         if !session.has(R::ROLE) {
-            return Err(Problem::forbidden(
-                "role_required",
+            return Err(Problem::new(
+                ProblemCode::RoleRequired,
                 format!("this requires the {} role", R::ROLE),
             ));
         }

@@ -1,12 +1,13 @@
 //! `GET /healthz`: is this process able to serve, and on which database.
 
 use std::time::Duration;
+use utoipa_axum::router::OpenApiRouter;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::health;
 use serde::Serialize;
 
@@ -26,8 +27,8 @@ struct Health {
     detail: Option<&'static str>,
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().route("/healthz", get(healthz))
 }
 
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {

@@ -1,36 +1,84 @@
 //! Market data over HTTP: the symbol catalogue and historical bars, shaped like Alpaca's
 //! Market Data v2 (`bars` of `{t,o,h,l,c,v,n,vw}`, oldest first, `next_page_token`).
 
-use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
 use raptor_app::history::{self, HistoryError, HistoryQuery};
 use raptor_app::market::{self, SearchError};
 use raptor_domain::timeframe::Range;
-use raptor_domain::InvalidInput;
-use raptor_store::market::StoredBar;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use raptor_store::market::{StoredBar, Symbol};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::extract::{ApiPath, ApiQuery};
 use crate::{AppState, Problem};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/symbols", get(symbols))
-        .route("/api/historical-data/{symbol}", get(historical))
+const TAG: &str = "market data";
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(symbols))
+        .routes(routes!(historical))
 }
 
-#[derive(Deserialize)]
+/// Which symbols to list.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct SymbolQuery {
+    /// Matches the start of a ticker or any part of a name; empty lists everything.
     query: Option<String>,
+    /// At most this many (1–100, default 20).
     limit: Option<i64>,
 }
 
+/// A tradable instrument.
+#[derive(Serialize, ToSchema)]
+struct SymbolInfo {
+    /// Ticker, e.g. `AAPL`.
+    symbol: String,
+    /// Company or fund name.
+    name: String,
+    /// Listing exchange.
+    exchange: String,
+    /// `us_equity`, `us_option` or `crypto`.
+    class: String,
+    /// Whether paper orders may be placed.
+    tradable: bool,
+    /// Whether fractional quantities are allowed.
+    fractionable: bool,
+}
+
+impl From<Symbol> for SymbolInfo {
+    fn from(s: Symbol) -> Self {
+        Self {
+            symbol: s.ticker,
+            name: s.name,
+            exchange: s.exchange,
+            class: s.asset_class,
+            tradable: s.tradable,
+            fractionable: s.fractionable,
+        }
+    }
+}
+
+/// Symbols matching a search.
+#[derive(Serialize, ToSchema)]
+struct SymbolList {
+    /// Best matches first.
+    symbols: Vec<SymbolInfo>,
+}
+
+/// Searches the symbol catalogue.
+#[utoipa::path(get, path = "/api/symbols", tag = TAG, params(SymbolQuery),
+    responses((status = 200, description = "Matching symbols", body = SymbolList)))]
 async fn symbols(
     State(state): State<AppState>,
-    Query(q): Query<SymbolQuery>,
-) -> Result<Json<Value>, Problem> {
+    ApiQuery(q): ApiQuery<SymbolQuery>,
+) -> Result<Json<SymbolList>, Problem> {
     let query = q.query.unwrap_or_default();
     let found = market::search_symbols(&state, &query, q.limit.unwrap_or(20))
         .await
@@ -38,56 +86,115 @@ async fn symbols(
             SearchError::Invalid(input) => Problem::invalid(input),
             SearchError::Store(err) => err.into(),
         })?;
-    let symbols: Vec<Value> = found
-        .iter()
-        .map(|s| {
-            json!({
-                "symbol": s.ticker, "name": s.name, "exchange": s.exchange, "class": s.asset_class,
-                "tradable": s.tradable, "fractionable": s.fractionable,
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "symbols": symbols })))
+    Ok(Json(SymbolList {
+        symbols: found.into_iter().map(SymbolInfo::from).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// Which bars to read.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct BarsQuery {
+    /// A preset window ending now (`1D`, `5D`, `1M`, `3M`, `6M`, `1Y`, `5Y`, `YTD`, `MAX`);
+    /// instead of `start`/`end`.
     range: Option<String>,
+    /// Bar size (`1Min`, `5Min`, `15Min`, `30Min`, `1Hour`, `4Hour`, `1Day`, `1Week`, `1Month`).
     timeframe: Option<String>,
+    /// First bar time, RFC 3339 or a date.
     start: Option<String>,
+    /// Last bar time, RFC 3339 or a date.
     end: Option<String>,
+    /// Bars per page (1–10000).
     limit: Option<i64>,
+    /// The `next_page_token` of the previous page.
     page_token: Option<String>,
+    /// Include pre- and after-market bars (intraday timeframes).
     extended_hours: Option<bool>,
 }
 
-/// 400 naming the query parameter at fault.
-fn bad(input: InvalidInput) -> Problem {
-    let mut problem = Problem::bad_request("invalid_parameter", input.to_string());
-    problem.field = Some(input.field);
-    problem
+/// The ticker in the path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct SymbolPath {
+    /// Ticker, e.g. `AAPL`.
+    symbol: String,
 }
 
 impl From<HistoryError> for Problem {
     fn from(err: HistoryError) -> Self {
         match err {
-            HistoryError::Invalid(input) => bad(input),
+            HistoryError::Invalid(input) => Problem::invalid_parameter(input),
             HistoryError::UnknownSymbol(_) => Problem::not_found(err.to_string()),
             HistoryError::Store(err) => err.into(),
         }
     }
 }
 
-fn bar_json(b: &StoredBar) -> Value {
-    json!({ "t": b.ts, "o": b.open, "h": b.high, "l": b.low, "c": b.close, "v": b.volume, "n": b.trade_count, "vw": b.vwap })
+/// One bar, in Alpaca's short field names.
+#[derive(Serialize, ToSchema)]
+struct Bar {
+    /// Bar start, UTC.
+    t: DateTime<Utc>,
+    /// Open.
+    o: f64,
+    /// High.
+    h: f64,
+    /// Low.
+    l: f64,
+    /// Close.
+    c: f64,
+    /// Volume.
+    v: f64,
+    /// Number of trades, when known.
+    n: Option<i64>,
+    /// Volume-weighted average price, when known.
+    vw: Option<f64>,
 }
 
+impl From<StoredBar> for Bar {
+    fn from(b: StoredBar) -> Self {
+        Self {
+            t: b.ts,
+            o: b.open,
+            h: b.high,
+            l: b.low,
+            c: b.close,
+            v: b.volume,
+            n: b.trade_count,
+            vw: b.vwap,
+        }
+    }
+}
+
+/// A page of bars, oldest first.
+#[derive(Serialize, ToSchema)]
+struct BarPage {
+    /// Ticker.
+    symbol: String,
+    /// Bar size.
+    timeframe: String,
+    /// The preset window asked for, if any.
+    range: Option<String>,
+    /// Start of the window read.
+    start: DateTime<Utc>,
+    /// End of the window read.
+    end: DateTime<Utc>,
+    /// The bars.
+    bars: Vec<Bar>,
+    /// Pass as `page_token` for the next page; null on the last.
+    next_page_token: Option<DateTime<Utc>>,
+}
+
+/// Historical bars of one symbol.
+#[utoipa::path(get, path = "/api/historical-data/{symbol}", tag = TAG,
+    params(SymbolPath, BarsQuery),
+    responses((status = 200, description = "A page of bars", body = BarPage)))]
 async fn historical(
     State(state): State<AppState>,
-    Path(symbol): Path<String>,
-    Query(q): Query<BarsQuery>,
-) -> Result<Json<Value>, Problem> {
+    ApiPath(path): ApiPath<SymbolPath>,
+    ApiQuery(q): ApiQuery<BarsQuery>,
+) -> Result<Json<BarPage>, Problem> {
     let query = HistoryQuery {
         range: q.range,
         timeframe: q.timeframe,
@@ -97,14 +204,14 @@ async fn historical(
         page_token: q.page_token,
         extended_hours: q.extended_hours,
     };
-    let page = history::history(&state, &symbol, &query).await?;
-    Ok(Json(json!({
-        "symbol": page.symbol,
-        "timeframe": page.timeframe.as_str(),
-        "range": page.range.map(Range::as_str),
-        "start": page.start,
-        "end": page.end,
-        "bars": page.bars.iter().map(bar_json).collect::<Vec<_>>(),
-        "next_page_token": page.next_page_token,
-    })))
+    let page = history::history(&state, &path.symbol, &query).await?;
+    Ok(Json(BarPage {
+        symbol: page.symbol,
+        timeframe: page.timeframe.as_str().to_owned(),
+        range: page.range.map(|r| Range::as_str(r).to_owned()),
+        start: page.start,
+        end: page.end,
+        bars: page.bars.into_iter().map(Bar::from).collect(),
+        next_page_token: page.next_page_token,
+    }))
 }

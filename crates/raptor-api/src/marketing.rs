@@ -4,15 +4,16 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Duration;
 use raptor_app::marketing::{self, Confirmation, MarketingError, Subscription};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits::{self, Limit};
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 /// Subscribe requests per client address.
 const PER_IP: Limit = Limit {
@@ -32,8 +33,8 @@ const CONFIRM_PATH: &str = "/api/marketing/confirm";
 /// Where the emailed unsubscribe link leads.
 const UNSUBSCRIBE_PATH: &str = "/api/marketing/unsubscribe";
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/marketing/subscribe", post(subscribe))
         .route(CONFIRM_PATH, get(confirm))
         .route(UNSUBSCRIBE_PATH, get(unsubscribe))
@@ -44,7 +45,7 @@ impl From<MarketingError> for Problem {
         match err {
             MarketingError::Invalid(input) => Problem::invalid(input),
             MarketingError::UnknownConfirmation | MarketingError::UnknownUnsubscribe => {
-                Problem::bad_request("invalid_token", err.to_string())
+                Problem::new(ProblemCode::InvalidToken, err.to_string())
             }
             MarketingError::Store(store) => store.into(),
         }
@@ -100,8 +101,8 @@ fn token(query: &TokenQuery) -> Result<&str, Problem> {
         .as_deref()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| {
-            Problem::bad_request(
-                "missing_token",
+            Problem::new(
+                ProblemCode::MissingToken,
                 "the link has no token; use the link from the email",
             )
         })

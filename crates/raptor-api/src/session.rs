@@ -10,7 +10,7 @@ use raptor_store::audit::AuditEvent;
 use raptor_store::users::User;
 
 use crate::extract::ClientInfo;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "raptor_session";
@@ -36,6 +36,7 @@ impl CurrentSession {
             actor_type,
             ip: client.ip.clone(),
             user_agent: client.user_agent.clone(),
+            request_id: client.request_id.clone(),
             session_id: Some(self.session.id),
             ..AuditEvent::default()
         }
@@ -102,7 +103,7 @@ impl FromRequestParts<AppState> for CurrentSession {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let signed_out = || Problem::unauthorized("not_signed_in", "sign in first");
+        let signed_out = || Problem::new(ProblemCode::NotSignedIn, "sign in first");
         let token = cookie_token(&parts.headers).ok_or_else(signed_out)?;
         let found = sessions::authenticate(state, token)
             .await?

@@ -2,20 +2,21 @@
 
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::settings::{
     self, Notifications, Preferences, PreferencesPatch, SettingsError, Step,
 };
 use raptor_store::settings::VisualFeedback;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::extract::ApiJson;
 use crate::session::CurrentSession;
 use crate::{AppState, Problem};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/settings", get(get_settings).patch(patch_settings))
         .route(
             "/api/settings/visual-feedback",

@@ -5,19 +5,20 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::support::{self, Customer, StaffMessage, SupportError, Thread, TicketFilter};
 use raptor_store::support::Ticket;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::guard::{Authorized, SupportRole};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/support/tickets", get(my_tickets).post(open_ticket))
         .route("/api/support/tickets/{id}", get(my_ticket))
         .route("/api/support/tickets/{id}/messages", post(customer_message))

@@ -1,17 +1,17 @@
 //! The staff view of workflow traces (recorded by the use cases, see `raptor_app::traces`).
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::traces;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::guard::{Authorized, SupportRole};
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/api/admin/traces/{workflow_id}", get(one))
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().route("/api/admin/traces/{workflow_id}", get(one))
 }
 
 async fn one(
@@ -21,8 +21,7 @@ async fn one(
 ) -> Result<Json<Value>, Problem> {
     let Some((flow, events)) = traces::read(&state, &workflow_id).await? else {
         return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
+            ProblemCode::NotFound,
             format!("no trace '{workflow_id}'"),
         ));
     };

@@ -4,19 +4,20 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, put};
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::trading::{self, Holding, OrderError, OrderRequest as NewOrder, Refusal};
 use raptor_store::trading::{Order, OrderFilter};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::extract::{ApiJson, ClientInfo};
 use crate::session::CurrentSession;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route("/api/account", get(account))
         .route("/api/account/kill-switch", put(kill_switch))
         .route("/api/orders", get(list_orders).post(submit))
@@ -68,26 +69,22 @@ impl From<OrderError> for Problem {
             OrderError::NoAccount | OrderError::UnknownOrder(_) | OrderError::NoPosition(_) => {
                 Problem::not_found(err.to_string())
             }
-            OrderError::NotCancelable { .. } => Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "not_cancelable",
-                err.to_string(),
-            ),
+            OrderError::NotCancelable { .. } => {
+                Problem::new(ProblemCode::NotCancelable, err.to_string())
+            }
             OrderError::Refused(refusal) => match &refusal {
                 Refusal::TradingDisabled => {
-                    Problem::forbidden("trading_disabled", refusal.to_string())
+                    Problem::new(ProblemCode::TradingDisabled, refusal.to_string())
                 }
                 Refusal::BuyingPower { .. } => {
-                    Problem::forbidden("insufficient_buying_power", refusal.to_string())
+                    Problem::new(ProblemCode::InsufficientBuyingPower, refusal.to_string())
                 }
                 Refusal::Quantity { .. } => {
-                    Problem::forbidden("insufficient_qty", refusal.to_string())
+                    Problem::new(ProblemCode::InsufficientQty, refusal.to_string())
                 }
-                Refusal::NoPrice(_) => Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "no_market_price",
-                    refusal.to_string(),
-                ),
+                Refusal::NoPrice(_) => {
+                    Problem::new(ProblemCode::NoMarketPrice, refusal.to_string())
+                }
                 Refusal::Store(store) => Problem::internal(store),
             },
             OrderError::Store(store) => store.into(),

@@ -6,9 +6,9 @@
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -16,14 +16,15 @@ use raptor_app::webhooks::{self, Delivery, DeliveryReport, Inbound, InboundEmail
 use serde_json::{json, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 /// Inbound email may carry attachments; their content is not kept, but it is received.
 const INBOUND_BODY_LIMIT: usize = 40 * 1024 * 1024;
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route(
             "/webhooks/postmark/inbound",
             post(postmark_inbound).layer(DefaultBodyLimit::max(INBOUND_BODY_LIMIT)),
@@ -42,15 +43,14 @@ impl From<WebhookError> for Problem {
 
 fn not_configured(what: &str) -> Problem {
     Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "webhook_not_configured",
+        ProblemCode::WebhookNotConfigured,
         format!("the {what} webhook is not configured on this server"),
     )
 }
 
 fn bad_credentials() -> Problem {
-    let mut problem = Problem::unauthorized(
-        "bad_credentials",
+    let mut problem = Problem::new(
+        ProblemCode::BadCredentials,
         "the webhook credentials are missing or wrong",
     );
     problem.challenge = Some("Basic realm=\"raptor-webhooks\"");
@@ -80,11 +80,11 @@ fn parse_json(body: &Bytes) -> Result<Value, Problem> {
     serde_json::from_slice::<Value>(body)
         .ok()
         .filter(Value::is_object)
-        .ok_or_else(|| Problem::bad_request("malformed_body", "the body is not a JSON object"))
+        .ok_or_else(|| Problem::new(ProblemCode::MalformedBody, "the body is not a JSON object"))
 }
 
 fn malformed(field: &'static str, detail: &str) -> Problem {
-    let mut problem = Problem::bad_request("malformed_body", format!("{field}: {detail}"));
+    let mut problem = Problem::new(ProblemCode::MalformedBody, format!("{field}: {detail}"));
     problem.field = Some(field);
     problem
 }
@@ -210,8 +210,8 @@ async fn status_page(
         mac.verify_slice(&signature).is_ok()
     });
     if !verified {
-        return Err(Problem::unauthorized(
-            "bad_signature",
+        return Err(Problem::new(
+            ProblemCode::BadSignature,
             "X-Signature-256 is missing or does not match the body",
         ));
     }

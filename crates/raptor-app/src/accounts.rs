@@ -35,6 +35,7 @@ pub fn auth_event(
         outcome,
         ip: client.ip.clone(),
         user_agent: client.user_agent.clone(),
+        request_id: client.request_id.clone(),
         ..AuditEvent::default()
     }
 }

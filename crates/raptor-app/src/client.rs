@@ -7,6 +7,8 @@ pub struct Client {
     pub ip: Option<String>,
     /// The `User-Agent`, truncated.
     pub user_agent: Option<String>,
+    /// The HTTP request's id, recorded in audit entries.
+    pub request_id: Option<String>,
 }
 
 impl Client {

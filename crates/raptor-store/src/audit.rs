@@ -33,6 +33,8 @@ pub struct AuditEvent {
     pub session_id: Option<i64>,
     /// Anything else worth keeping (never secrets).
     pub details: Option<Value>,
+    /// The id of the HTTP request that did it (as in its `X-Request-Id` and log line).
+    pub request_id: Option<String>,
 }
 
 /// A stored audit entry.
@@ -54,11 +56,13 @@ pub struct AuditEntry {
     pub ip: Option<String>,
     /// Extra details.
     pub details: Option<Json<Value>>,
+    /// The HTTP request behind it.
+    pub request_id: Option<String>,
 }
 
 const INSERT: &str = "INSERT INTO audit_log (created_at, actor_user_id, actor_email, actor_type, \
-    action, target_type, target_id, outcome, ip, user_agent, session_id, details) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    action, target_type, target_id, outcome, ip, user_agent, session_id, details, request_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
 
 /// Records an event inside a transaction, so it commits or rolls back with what it describes.
 pub async fn record(tx: &mut Tx, event: &AuditEvent, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -76,6 +80,7 @@ pub async fn record(tx: &mut Tx, event: &AuditEvent, now: DateTime<Utc>) -> Resu
             .bind(event.user_agent.as_deref())
             .bind(event.session_id)
             .bind(event.details.as_ref().map(Json))
+            .bind(event.request_id.as_deref())
             .execute(&mut **t)
             .await?;
     });
@@ -101,7 +106,7 @@ pub async fn recent(
 ) -> Result<Vec<AuditEntry>, StoreError> {
     let rows = on_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT id, created_at, actor_user_id, action, target_id, outcome, ip, details \
+            "SELECT id, created_at, actor_user_id, action, target_id, outcome, ip, details, request_id \
              FROM audit_log WHERE ($1 IS NULL OR action = $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(action)

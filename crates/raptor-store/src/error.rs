@@ -51,6 +51,35 @@ impl StoreError {
         matches!(self, StoreError::Database(err)
             if err.as_database_error().is_some_and(|e| e.is_unique_violation()))
     }
+
+    /// Whether the database could not serve at all (unreachable, restarting, out of
+    /// connections, locked past the busy timeout), so the same request may succeed shortly:
+    /// the API answers 503 with `Retry-After` rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } | StoreError::Unavailable(_) => true,
+            StoreError::Database(err) => sqlx_unavailable(err),
+            _ => false,
+        }
+    }
+}
+
+/// SQLSTATE classes and codes meaning "not now" rather than "wrong": connection exceptions
+/// (08), operator intervention (57P01 admin shutdown … 57P03 cannot connect now), too many
+/// connections (53300); and SQLite's busy and locked result codes (5, 6).
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || matches!(code.as_ref(), "53300" | "5" | "6" | "517" | "261" | "262")
+        }),
+        _ => false,
+    }
 }
 
 /// Why a database URL was refused. No variant ever holds the password.

@@ -13,15 +13,17 @@ use super::{signed_in_answer, SignInAnswer};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::session::CurrentSession;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 impl From<BackupCodeError> for Problem {
     fn from(err: BackupCodeError) -> Self {
         match err {
             BackupCodeError::NoMatch => {
-                Problem::unauthorized("invalid_backup_code", err.to_string())
+                Problem::new(ProblemCode::InvalidBackupCode, err.to_string())
             }
-            BackupCodeError::Suspended => Problem::forbidden("account_suspended", err.to_string()),
+            BackupCodeError::Suspended => {
+                Problem::new(ProblemCode::AccountSuspended, err.to_string())
+            }
             BackupCodeError::Hashing(_) => Problem::internal(&err),
             BackupCodeError::Store(err) => err.into(),
         }

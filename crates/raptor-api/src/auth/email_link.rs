@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{signed_in_answer, SignInAnswer};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +61,7 @@ pub(crate) async fn login(
     let signed_in = email_links::sign_in(&state, &req.token, &client)
         .await
         .map_err(|err| match err {
-            EmailLinkError::Invalid => Problem::bad_request("invalid_link", err.to_string()),
+            EmailLinkError::Invalid => Problem::new(ProblemCode::InvalidLink, err.to_string()),
             EmailLinkError::Store(err) => err.into(),
         })?;
     Ok(signed_in_answer(&state, &signed_in))

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::ceremony::{PasskeyView, SignedIn, UserView};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::session::{self, CurrentSession};
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 impl From<SessionError> for Problem {
     fn from(err: SessionError) -> Self {
@@ -29,9 +29,9 @@ impl From<PasskeyError> for Problem {
         match err {
             PasskeyError::Invalid(input) => Problem::invalid(input),
             PasskeyError::Unknown(_) => Problem::not_found(err.to_string()),
-            PasskeyError::LastOne => Problem::conflict("last_passkey", err.to_string()),
+            PasskeyError::LastOne => Problem::new(ProblemCode::LastPasskey, err.to_string()),
             PasskeyError::AlreadyRegistered => {
-                Problem::conflict("credential_registered", err.to_string())
+                Problem::new(ProblemCode::CredentialRegistered, err.to_string())
             }
             PasskeyError::Vanished(_) => Problem::internal(&err),
             PasskeyError::Store(err) => err.into(),

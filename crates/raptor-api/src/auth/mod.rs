@@ -8,8 +8,9 @@ mod manage;
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{delete, get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use raptor_app::accounts::{self};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::session;
 use crate::AppState;
@@ -29,8 +30,8 @@ pub(crate) fn signed_in_answer(state: &AppState, signed_in: &accounts::SignedIn)
     )
 }
 
-pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .route(
             "/api/auth/register/options",
             post(ceremony::register_options),

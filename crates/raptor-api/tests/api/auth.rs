@@ -245,7 +245,7 @@ dual_test!(a_tampered_signature_is_rejected, Head, |t| {
             json!({ "ceremony_id": options.body["ceremony_id"], "credential": credential }),
         )
         .await;
-    assert_problem(&reply, 401, "passkey_rejected");
+    assert_problem(&reply, 401, "assertion_rejected");
     assert_eq!(audit_reasons(t, "auth.login").await[0].0, "failure");
     app.stop().await;
 });

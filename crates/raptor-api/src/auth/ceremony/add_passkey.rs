@@ -16,7 +16,7 @@ use webauthn_rs::prelude::{
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::session::CurrentSession;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 use super::{discoverable, internal, store_ceremony, take_ceremony, Options, Registered};
 use raptor_app::ceremonies::Kind;
@@ -97,8 +97,8 @@ pub(crate) async fn add_passkey(
         .map_err(Problem::invalid)?;
     let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
     if ceremony.user_id != Some(current.user.id) {
-        return Err(Problem::bad_request(
-            "wrong_ceremony",
+        return Err(Problem::new(
+            ProblemCode::WrongCeremony,
             "this ceremony was not started by you",
         ));
     }
@@ -109,7 +109,10 @@ pub(crate) async fn add_passkey(
         .webauthn
         .finish_passkey_registration(&req.credential, &registration)
         .map_err(|e| {
-            Problem::bad_request("passkey_rejected", format!("the passkey was rejected: {e}"))
+            Problem::new(
+                ProblemCode::PasskeyRejected,
+                format!("the passkey was rejected: {e}"),
+            )
         })?;
     let registered = Registered::new(&passkey)?;
     let entry = current.own_action(&client, "passkey.add", Value::Null);

@@ -18,7 +18,7 @@ use webauthn_rs::prelude::{CreationChallengeResponse, Credential, Passkey, Webau
 use webauthn_rs_proto::ResidentKeyRequirement;
 
 use crate::extract::ClientInfo;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 pub(crate) use add_passkey::{add_passkey, add_passkey_options, PasskeyView};
 pub(crate) use sign_in::{login, login_options};
@@ -73,12 +73,12 @@ fn internal(err: impl std::fmt::Display) -> Problem {
 
 fn rejected(err: &WebauthnError) -> Problem {
     match err {
-        WebauthnError::CredentialPossibleCompromise => Problem::unauthorized(
-            "counter_regressed",
+        WebauthnError::CredentialPossibleCompromise => Problem::new(
+            ProblemCode::CounterRegressed,
             "this passkey's signature counter went backwards; it may have been cloned",
         ),
-        other => Problem::unauthorized(
-            "passkey_rejected",
+        other => Problem::new(
+            ProblemCode::AssertionRejected,
             format!("the passkey answer was rejected: {other}"),
         ),
     }
@@ -106,7 +106,8 @@ async fn take_ceremony(
         .await
         .map_err(|err| match err {
             CeremonyError::Store(err) => err.into(),
-            refused => Problem::bad_request(refused.code(), refused.to_string()),
+            CeremonyError::Unknown => Problem::new(ProblemCode::UnknownCeremony, err.to_string()),
+            CeremonyError::Expired => Problem::new(ProblemCode::CeremonyExpired, err.to_string()),
         })
 }
 

@@ -16,7 +16,7 @@ use webauthn_rs::prelude::{
 use super::super::{event, signed_in_answer};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 
 use super::{internal, rejected, store_ceremony, take_ceremony, Options};
 use raptor_app::ceremonies::Kind;
@@ -99,8 +99,12 @@ pub(crate) async fn login(
     let ceremony = take_ceremony(&state, Kind::Authentication, &req.ceremony_id, &client).await?;
     let sign_in: SignInState = serde_json::from_value(ceremony.state.0).map_err(internal)?;
     let webauthn = &state.config.webauthn;
-    let unknown =
-        || Problem::unauthorized("unknown_credential", "this passkey is not registered here");
+    let unknown = || {
+        Problem::new(
+            ProblemCode::UnknownCredential,
+            "this passkey is not registered here",
+        )
+    };
 
     let user = match (&sign_in, ceremony.user_id) {
         (SignInState::Passkey(_), Some(user_id)) => accounts::by_id(&state, user_id).await?,
@@ -164,8 +168,8 @@ pub(crate) async fn login(
         );
         entry.details = Some(json!({ "reason": "account_suspended" }));
         accounts::record_refusal(&state, &entry).await?;
-        return Err(Problem::forbidden(
-            "account_suspended",
+        return Err(Problem::new(
+            ProblemCode::AccountSuspended,
             "this account is suspended",
         ));
     }

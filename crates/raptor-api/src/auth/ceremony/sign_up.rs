@@ -13,7 +13,7 @@ use webauthn_rs::prelude::{
 use super::super::{event, signed_in_answer};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
-use crate::{AppState, Problem};
+use crate::{AppState, Problem, ProblemCode};
 use raptor_app::accounts::{self, NewAccount, SignUpError};
 
 use super::{discoverable, internal, store_ceremony, take_ceremony, Options, Registered};
@@ -45,15 +45,15 @@ pub(crate) async fn register_options(
     let display_name =
         DisplayName::parse("display_name", &req.display_name).map_err(Problem::invalid)?;
     if accounts::by_email(&state, &email).await?.is_some() {
-        return Err(Problem::conflict(
-            "email_taken",
+        return Err(Problem::new(
+            ProblemCode::EmailTaken,
             "an account with this email already exists; sign in instead",
         ));
     }
     if let Some(token) = &req.bootstrap_token {
         if !accounts::bootstrap_token_is_valid(&state, token).await? {
-            return Err(Problem::bad_request(
-                "invalid_bootstrap_token",
+            return Err(Problem::new(
+                ProblemCode::InvalidBootstrapToken,
                 "the bootstrap token is unknown, used or expired; ask the operator for a new one",
             ));
         }
@@ -107,7 +107,9 @@ pub(crate) async fn register(
         .transpose()
         .map_err(internal)?
         .filter(|c: &SignUpContext| c.purpose == "sign_up" && ceremony.user_id.is_none())
-        .ok_or_else(|| Problem::bad_request("wrong_ceremony", "this ceremony is not a sign-up"))?;
+        .ok_or_else(|| {
+            Problem::new(ProblemCode::WrongCeremony, "this ceremony is not a sign-up")
+        })?;
     let registration: PasskeyRegistration =
         serde_json::from_value(ceremony.state.0).map_err(internal)?;
     let passkey = match state
@@ -120,8 +122,8 @@ pub(crate) async fn register(
             let mut entry = event("auth.register", "failure", None, &client);
             entry.details = Some(json!({ "reason": err.to_string(), "email": context.email }));
             accounts::record_refusal(&state, &entry).await?;
-            return Err(Problem::bad_request(
-                "passkey_rejected",
+            return Err(Problem::new(
+                ProblemCode::PasskeyRejected,
                 format!("the passkey was rejected: {err}"),
             ));
         }
@@ -140,12 +142,12 @@ pub(crate) async fn register(
     let signed_in = accounts::sign_up(&state, account, &client)
         .await
         .map_err(|err| match err {
-            SignUpError::EmailTaken => Problem::conflict("email_taken", err.to_string()),
+            SignUpError::EmailTaken => Problem::new(ProblemCode::EmailTaken, err.to_string()),
             SignUpError::CredentialRegistered => {
-                Problem::conflict("credential_registered", err.to_string())
+                Problem::new(ProblemCode::CredentialRegistered, err.to_string())
             }
             SignUpError::BootstrapTokenGone => {
-                Problem::bad_request("invalid_bootstrap_token", err.to_string())
+                Problem::new(ProblemCode::InvalidBootstrapToken, err.to_string())
             }
             SignUpError::Store(err) => err.into(),
         })?;

@@ -1,0 +1,103 @@
+//! The published contract: the OpenAPI 3.1 document generated from the handlers' types and
+//! annotations, served at `/openapi.json`, and Swagger UI at `/docs` from assets embedded in
+//! the binary (it works with no internet).
+
+use axum::Router;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::problem::{ProblemBody, ProblemCode, PROBLEM_JSON};
+use crate::{AppState, COOKIE_NAME};
+
+/// The security scheme of routes that need a signed-in user.
+pub const SESSION: &str = "session";
+
+/// The name of the shared error response every operation refers to.
+const PROBLEM_RESPONSE: &str = "Problem";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Raptor",
+        description = "The Raxx API: passkey accounts and sessions, historical market data, paper \
+            trading and backtests, settings, billing, support, admin and webhooks.\n\n\
+            Every error is an `application/problem+json` body (RFC 9457) whose `code` comes from \
+            the catalogue in the `ProblemCode` schema; its `request_id` matches the \
+            `X-Request-Id` header and the server's log line.",
+        license(name = "Proprietary"),
+    ),
+    components(schemas(ProblemBody, ProblemCode)),
+    modifiers(&Components),
+)]
+struct ApiDoc;
+
+/// The session cookie as a security scheme, and the shared problem response.
+struct Components;
+
+impl Modify for Components {
+    fn modify(&self, api: &mut Document) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                COOKIE_NAME,
+                "The session cookie set by a passkey, email-link or backup-code sign-in.",
+            ))),
+        );
+        components.responses.insert(
+            PROBLEM_RESPONSE.to_owned(),
+            ResponseBuilder::new()
+                .description("An error, as a problem body naming its code.")
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+                .into(),
+        );
+    }
+}
+
+/// The document before any route is added.
+pub(crate) fn base() -> Document {
+    ApiDoc::openapi()
+}
+
+/// Completes the document once every route is in it: any operation may answer with a problem
+/// (`default`), whatever statuses it lists.
+pub(crate) fn finish(mut api: Document) -> Document {
+    for item in api.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.head,
+            &mut item.options,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation
+                .responses
+                .responses
+                .entry("default".to_owned())
+                .or_insert_with(|| {
+                    RefOr::Ref(Ref::new(format!(
+                        "#/components/responses/{PROBLEM_RESPONSE}"
+                    )))
+                });
+        }
+    }
+    api
+}
+
+/// `/openapi.json` and the Swagger UI at `/docs`.
+pub(crate) fn routes(api: Document) -> Router<AppState> {
+    SwaggerUi::new("/docs").url("/openapi.json", api).into()
+}
