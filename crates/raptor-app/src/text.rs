@@ -1,12 +1,16 @@
 //! Rules for text that use cases store or search by: trimmed, present, bounded, and free of
 //! control characters (PostgreSQL refuses a NUL byte in text that SQLite would store).
+//! One-line values are identifiers and also refuse invisible Unicode format characters.
 
+use raptor_domain::text::fits_identifier;
 use raptor_domain::InvalidInput;
 
-/// Refuses control characters; free text (`multiline`) may keep line breaks and tabs.
-fn no_controls(field: &'static str, value: &str, multiline: bool) -> Result<(), InvalidInput> {
-    let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
-    if value.chars().any(|c| c.is_control() && !allowed(c)) {
+/// Refuses control characters in free text, but for line breaks and tabs.
+fn no_controls(field: &'static str, value: &str) -> Result<(), InvalidInput> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         return Err(InvalidInput::new(
             field,
             "must not contain control characters",
@@ -16,7 +20,7 @@ fn no_controls(field: &'static str, value: &str, multiline: bool) -> Result<(), 
 }
 
 /// A one-line value (a search query, a ticker, an id): at most `max` characters, no control
-/// characters at all.
+/// characters and no invisible format (bidi, zero-width) characters.
 pub fn single_line<'a>(
     field: &'static str,
     raw: &'a str,
@@ -28,7 +32,12 @@ pub fn single_line<'a>(
             format!("must be at most {max} characters"),
         ));
     }
-    no_controls(field, raw, false)?;
+    if !raw.chars().all(fits_identifier) {
+        return Err(InvalidInput::new(
+            field,
+            "must not contain control or invisible formatting characters",
+        ));
+    }
     Ok(raw)
 }
 
@@ -36,7 +45,7 @@ pub fn single_line<'a>(
 /// Line breaks and tabs are kept; other control characters are refused.
 pub fn required(field: &'static str, raw: &str, max: usize) -> Result<String, InvalidInput> {
     let value = raw.trim();
-    no_controls(field, value, true)?;
+    no_controls(field, value)?;
     if value.is_empty() || value.chars().count() > max {
         return Err(InvalidInput::new(
             field,
@@ -54,7 +63,7 @@ pub fn optional<'a>(
 ) -> Result<Option<&'a str>, InvalidInput> {
     let value = raw.map(str::trim).filter(|s| !s.is_empty());
     if let Some(value) = value {
-        no_controls(field, value, true)?;
+        no_controls(field, value)?;
     }
     if value.is_some_and(|s| s.chars().count() > max) {
         return Err(InvalidInput::new(
@@ -78,6 +87,8 @@ mod tests {
         );
         assert!(optional("source", Some("x\u{7}"), 10).is_err());
         assert!(single_line("query", "AA\n", 10).is_err());
+        assert!(single_line("client_order_id", "a\u{202E}b", 10).is_err());
+        assert!(single_line("symbol", "AA\u{200B}PL", 10).is_err());
         assert_eq!(single_line("query", "AAPL", 10), Ok("AAPL"));
     }
 

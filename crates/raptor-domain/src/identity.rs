@@ -48,7 +48,9 @@ impl Email {
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')
-            && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+            && !email
+                .chars()
+                .any(|c| c.is_whitespace() || !crate::text::fits_identifier(c));
         if !well_formed {
             return Err(invalid("is not an email address"));
         }
@@ -67,7 +69,8 @@ impl fmt::Display for Email {
     }
 }
 
-/// A name shown to people: 1 to 100 characters, no control characters, trimmed.
+/// A name shown to people: 1 to 100 characters, no control or invisible format characters,
+/// trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct DisplayName(String);
@@ -83,8 +86,10 @@ impl DisplayName {
         if name.chars().count() > 100 {
             return Err(invalid("must be at most 100 characters"));
         }
-        if name.chars().any(char::is_control) {
-            return Err(invalid("must not contain control characters"));
+        if !name.chars().all(crate::text::fits_identifier) {
+            return Err(invalid(
+                "must not contain control or invisible formatting characters",
+            ));
         }
         Ok(Self(name.to_owned()))
     }

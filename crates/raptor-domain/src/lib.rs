@@ -5,6 +5,7 @@ pub mod calendar;
 mod identity;
 pub mod orders;
 mod role;
+pub mod text;
 pub mod timeframe;
 pub mod walk;
 

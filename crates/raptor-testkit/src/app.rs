@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use raptor_api::{ApiConfig, AppState, WebhookSecrets};
+use raptor_api::{ApiConfig, AppState, EdgeLimits, WebhookSecrets};
 use raptor_app::mail::Mailer;
 use raptor_app::market::BarSource;
 use raptor_app::{App, Clock};
@@ -55,6 +55,8 @@ impl TestApp {
             app: App::new(db),
             origin: None,
             webhooks: WebhookSecrets::default(),
+            limits: EdgeLimits::default(),
+            trust_proxy: false,
         }
     }
 
@@ -63,13 +65,16 @@ impl TestApp {
             app,
             origin,
             webhooks,
+            limits,
+            trust_proxy,
         } = builder;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("bound address");
         // Passkeys need a domain, so the public URL says localhost for the same port.
         let origin = origin.unwrap_or_else(|| format!("http://localhost:{}", addr.port()));
-        let mut config = ApiConfig::new(&origin, false).expect("config");
+        let mut config = ApiConfig::new(&origin, trust_proxy).expect("config");
         config.webhooks = webhooks;
+        config.limits = limits;
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async {
             let _ = stopped.await;
@@ -164,9 +169,23 @@ pub struct TestAppBuilder {
     app: App,
     origin: Option<String>,
     webhooks: WebhookSecrets,
+    limits: EdgeLimits,
+    trust_proxy: bool,
 }
 
 impl TestAppBuilder {
+    /// Serves with these timeouts and limits instead of the defaults.
+    pub fn limits(mut self, limits: EdgeLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Trusts `X-Forwarded-For` and `X-Request-Id` (as behind a router that sets them).
+    pub fn trust_proxy(mut self) -> Self {
+        self.trust_proxy = true;
+        self
+    }
+
     /// Fetches missing bars from `source`.
     pub fn bar_source(mut self, source: Arc<dyn BarSource>) -> Self {
         self.app = self.app.with_bar_source(source);
@@ -218,8 +237,8 @@ pub struct Reply {
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Asserts that `reply` is an RFC 9457 problem: this HTTP `status` (also in the body), the
-/// problem media type, this stable `code`, and a non-empty `detail` for people. On failure it
-/// shows the whole answer. Returns the body, for assertions on more fields (`field`, say).
+/// problem media type, this stable `code`, a non-empty `detail` for people, and the
+/// `request_id` of its `X-Request-Id` header. On failure it shows the whole answer. Returns the body, for assertions on more fields (`field`, say).
 #[track_caller]
 pub fn assert_problem<'a>(reply: &'a Reply, status: u16, code: &str) -> &'a Value {
     let content_type = reply
@@ -228,13 +247,20 @@ pub fn assert_problem<'a>(reply: &'a Reply, status: u16, code: &str) -> &'a Valu
         .and_then(|value| value.to_str().ok());
     let body = &reply.body;
     let detail = body["detail"].as_str().unwrap_or_default();
+    let request_id = reply
+        .headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok());
     assert!(
         reply.status == status
             && content_type == Some(PROBLEM_JSON)
             && body["status"] == status
             && body["code"] == code
-            && !detail.trim().is_empty(),
-        "expected a {status} {PROBLEM_JSON} with code {code:?} and a detail; got {} {}: {body:#}",
+            && !detail.trim().is_empty()
+            && request_id.is_some()
+            && body["request_id"].as_str() == request_id,
+        "expected a {status} {PROBLEM_JSON} with code {code:?}, a detail and the X-Request-Id \
+         ({request_id:?}); got {} {}: {body:#}",
         reply.status,
         content_type.unwrap_or("(no content type)"),
     );

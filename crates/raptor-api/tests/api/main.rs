@@ -9,6 +9,7 @@ mod backtests;
 mod billing;
 mod browser;
 mod customers;
+mod edge;
 mod health;
 mod mail;
 mod market;

@@ -45,6 +45,8 @@ enum Command {
     Backtest(backtest::BacktestArgs),
     /// The runbook's smoke suite against a running Raptor (one pass, or a soak).
     Smoke(smoke::SmokeArgs),
+    /// Print the API's OpenAPI 3.1 document (what `/openapi.json` serves).
+    Openapi,
 }
 
 /// Why a command failed; printed as `error: …` with exit code 1.
@@ -80,6 +82,14 @@ impl Cli {
             Command::Bars(command) => command.run(&url).await,
             Command::Backtest(args) => backtest::run(&url, args).await,
             Command::Smoke(args) => smoke::run(args).await,
+            Command::Openapi => {
+                let document =
+                    serde_json::to_string_pretty(&raptor_api::openapi()).map_err(|err| {
+                        CliError::Refused(format!("the document did not serialise: {err}"))
+                    })?;
+                println!("{document}");
+                Ok(ExitCode::SUCCESS)
+            }
         }
     }
 }
