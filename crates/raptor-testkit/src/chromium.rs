@@ -53,6 +53,21 @@ impl Chromium {
     /// # Panics
     /// When no Chromium is installed: the message says how to get one.
     pub async fn launch() -> Self {
+        Self::launch_with(&[]).await
+    }
+
+    /// Starts Chromium with no way out but loopback: every host name but localhost fails to
+    /// resolve and everything else goes to a proxy that is not there. A page that works
+    /// here needs nothing from the internet.
+    pub async fn launch_offline() -> Self {
+        Self::launch_with(&[
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+            "--proxy-server=socks5://127.0.0.1:9",
+        ])
+        .await
+    }
+
+    async fn launch_with(extra_args: &[&str]) -> Self {
         let profile = tempfile::tempdir().expect("profile directory");
         let mut child = Command::new(binary())
             .args([
@@ -66,6 +81,7 @@ impl Chromium {
                 "--disable-sync",
                 "--remote-debugging-port=0",
             ])
+            .args(extra_args)
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())

@@ -1,6 +1,7 @@
 //! The app test kit: a real Raptor server on a free port, browser-like clients, headless
-//! Chromium, a software passkey, and local fakes of Alpaca and Postmark. It builds on the
-//! database kit, `raptor-testdb`, whose items it re-exports so an API test needs one import.
+//! Chromium, a software passkey, local fakes of Alpaca and Postmark, and the pinned Python
+//! clients of the contract tests. It builds on the database kit, `raptor-testdb`, whose items
+//! it re-exports so an API test needs one import.
 
 pub mod accounts;
 mod alpaca;
@@ -10,6 +11,7 @@ mod fixture;
 mod passkey;
 mod postmark;
 mod proxy;
+pub mod python;
 mod serve;
 
 pub use alpaca::FakeAlpaca;

@@ -8,6 +8,7 @@ mod auth;
 mod backtests;
 mod billing;
 mod browser;
+mod contract;
 mod customers;
 mod edge;
 mod health;

@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
-use raptor_api::{ApiConfig, AppState, WebhookSecrets};
+use raptor_api::{ApiConfig, AppState, EdgeLimits, WebhookSecrets};
 use raptor_app::mail::PostmarkMailer;
 use raptor_app::{trading, upkeep, App};
 use raptor_domain::Role;
@@ -55,6 +55,15 @@ pub struct ServeArgs {
     /// The application role's URL, used when role separation is on.
     #[arg(long, env = "RAPTOR_APP_DATABASE_URL", hide_env_values = true)]
     app_database_url: Option<String>,
+    /// Requests served at once; more are answered 503 `overloaded` straight away.
+    #[arg(long, env = "RAPTOR_MAX_CONCURRENT_REQUESTS", default_value_t = 512)]
+    max_concurrent_requests: usize,
+    /// Seconds a client may take to send a request's headers before it is cut off.
+    #[arg(long, env = "RAPTOR_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a request body may stall before the request is answered 408.
+    #[arg(long, env = "RAPTOR_BODY_TIMEOUT", default_value_t = 30)]
+    body_timeout: u64,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.
     #[command(flatten)]
     alpaca: AlpacaArgs,
@@ -122,6 +131,12 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         status_secret: set(&args.status_webhook_secret),
     };
     config.alert_email = args.alert_email.clone();
+    config.limits = EdgeLimits {
+        max_concurrent_requests: args.max_concurrent_requests,
+        header_read_timeout: Duration::from_secs(args.header_timeout.max(1)),
+        body_timeout: Duration::from_secs(args.body_timeout.max(1)),
+        ..EdgeLimits::default()
+    };
     tracing::info!(
         "Listening on http://{local} (public URL {})",
         config.public_url
@@ -148,7 +163,7 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
 /// Every few minutes, removes what can no longer be used and keeps the trace partitions
 /// ahead. Failures are logged and retried next time.
 async fn upkeep(app: App) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+    let mut every = tokio::time::interval(Duration::from_secs(300));
     loop {
         every.tick().await;
         match upkeep::sweep_expired(&app).await {
