@@ -10,6 +10,8 @@ use tokio::task::JoinHandle;
 pub struct TcpProxy {
     addr: SocketAddr,
     open: watch::Sender<bool>,
+    /// How many connections are being forwarded.
+    live: watch::Sender<usize>,
     task: JoinHandle<()>,
 }
 
@@ -19,16 +21,30 @@ impl TcpProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let (open, _) = watch::channel(true);
+        let (live, _) = watch::channel(0_usize);
         let gate = open.clone();
+        let count = live.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                // Counted before the gate is read, so `cut` waits for it or it sees the cut.
+                count.send_modify(|n| *n += 1);
                 if !*gate.borrow() {
+                    count.send_modify(|n| *n -= 1);
                     continue; // dropping the socket refuses the connection
                 }
-                tokio::spawn(forward(client, upstream, gate.subscribe()));
+                let (gate, count) = (gate.subscribe(), count.clone());
+                tokio::spawn(async move {
+                    forward(client, upstream, gate).await;
+                    count.send_modify(|n| *n -= 1);
+                });
             }
         });
-        Self { addr, open, task }
+        Self {
+            addr,
+            open,
+            live,
+            task,
+        }
     }
 
     /// The address to connect to instead of the upstream.
@@ -36,9 +52,11 @@ impl TcpProxy {
         self.addr
     }
 
-    /// Drops every forwarded connection and refuses new ones.
-    pub fn cut(&self) {
+    /// Drops every forwarded connection and refuses new ones; returns once every forwarded
+    /// connection is closed, so the next query cannot slip through an old one.
+    pub async fn cut(&self) {
         self.open.send_replace(false);
+        let _ = self.live.subscribe().wait_for(|n| *n == 0).await;
     }
 
     /// Accepts and forwards connections again.

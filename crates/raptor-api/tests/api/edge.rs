@@ -338,7 +338,7 @@ async fn a_postgres_restart_is_503_not_500() {
     let app = TestApp::spawn(db.clone()).await;
     assert_eq!(app.get_json("/api/symbols").await.0, 200);
 
-    proxy.cut();
+    proxy.cut().await;
     let answer = reply(
         app.client
             .get(app.url("/api/symbols"))

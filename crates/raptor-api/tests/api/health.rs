@@ -64,7 +64,7 @@ async fn healthz_degrades_when_postgres_is_unreachable_and_recovers() {
     let app = TestApp::spawn(db.clone()).await;
     assert_eq!(app.get_json("/healthz").await.0, 200);
 
-    proxy.cut();
+    proxy.cut().await;
     let (status, body) = app.get_json("/healthz").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], "degraded");
