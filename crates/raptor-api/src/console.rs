@@ -1,14 +1,14 @@
 //! The built-in console: a minimal sign-up and sign-in page using the browser's own WebAuthn.
 
 use std::sync::LazyLock;
-use utoipa_axum::router::OpenApiRouter;
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 
@@ -27,13 +27,30 @@ static CSP: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+const TAG: &str = "console";
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/", get(page))
-        .route("/signin/email", get(page))
+        .routes(routes!(console))
+        .routes(routes!(email_sign_in))
 }
 
-async fn page() -> impl IntoResponse {
+/// The console page: sign up, sign in and manage passkeys in the browser.
+#[utoipa::path(get, path = "/", tag = TAG,
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
+async fn console() -> impl IntoResponse {
+    page()
+}
+
+/// Where an emailed sign-in link leads: the console, which signs in with the link's token.
+#[utoipa::path(get, path = "/signin/email", tag = TAG,
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
+async fn email_sign_in() -> impl IntoResponse {
+    page()
+}
+
+/// The page with headers that keep it from running anything but its own script.
+fn page() -> impl IntoResponse {
     (
         [
             (header::CONTENT_SECURITY_POLICY, CSP.as_str()),

@@ -1,37 +1,53 @@
 //! `GET /healthz`: is this process able to serve, and on which database.
 
 use std::time::Duration;
-use utoipa_axum::router::OpenApiRouter;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::get;
 use axum::Json;
 use raptor_app::health;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
+
+const TAG: &str = "health";
 
 /// A health check that cannot answer in this time reports the database as unreachable.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The `/healthz` body, as the runbook's smoke checks read it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct Health {
+    /// `ok`, or `degraded` when the database cannot be reached.
     status: &'static str,
+    /// The database dialect: `sqlite` or `postgresql`.
     db: &'static str,
+    /// The server's version.
     version: &'static str,
+    /// The database's schema revision; null on an empty database or when degraded.
+    #[schema(required = true)]
     revision: Option<String>,
+    /// What is wrong, when degraded.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'static str>,
 }
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().route("/healthz", get(healthz))
+    OpenApiRouter::new().routes(routes!(healthz))
 }
 
-async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+/// Whether this process can serve, and on which database.
+///
+/// Answers 503 with the same body when the database does not answer in time.
+#[utoipa::path(get, path = "/healthz", tag = TAG,
+    responses(
+        (status = 200, description = "Serving", body = Health),
+        (status = 503, description = "The database is unreachable", body = Health),
+    ))]
+async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let db = state.db.dialect().name();
     let version = env!("CARGO_PKG_VERSION");
     let check = tokio::time::timeout(

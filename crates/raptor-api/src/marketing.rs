@@ -1,19 +1,22 @@
 //! Marketing email with double opt-in over HTTP: subscribe, confirm by link, unsubscribe by
 //! link. The workflows are in [`raptor_app::marketing`].
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::Json;
 use chrono::Duration;
 use raptor_app::marketing::{self, Confirmation, MarketingError, Subscription};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{ApiJson, ApiQuery, ClientInfo};
 use crate::limits::{self, Limit};
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
+
+const TAG: &str = "marketing";
 
 /// Subscribe requests per client address.
 const PER_IP: Limit = Limit {
@@ -35,9 +38,9 @@ const UNSUBSCRIBE_PATH: &str = "/api/marketing/unsubscribe";
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/api/marketing/subscribe", post(subscribe))
-        .route(CONFIRM_PATH, get(confirm))
-        .route(UNSUBSCRIBE_PATH, get(unsubscribe))
+        .routes(routes!(subscribe))
+        .routes(routes!(confirm))
+        .routes(routes!(unsubscribe))
 }
 
 impl From<MarketingError> for Problem {
@@ -52,20 +55,45 @@ impl From<MarketingError> for Problem {
     }
 }
 
-#[derive(Deserialize)]
+/// An address to subscribe to marketing email.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = MarketingSubscribe)]
 struct SubscribeRequest {
+    /// The address.
     email: String,
+    /// Where the sign-up came from, e.g. `landing`.
     #[serde(default)]
     source: Option<String>,
 }
 
-/// The same answer whatever the address's state, so it reveals nothing.
+/// The answer to a subscription, whatever the address's state.
+#[derive(Serialize, ToSchema)]
+struct SubscriptionAccepted {
+    /// Always `accepted`.
+    status: &'static str,
+    /// What happens next, for people.
+    detail: &'static str,
+}
+
+/// Subscribes an address, pending confirmation by email.
+///
+/// The answer is the same whatever the address's state, so it reveals nothing.
+#[utoipa::path(post, path = "/api/marketing/subscribe", tag = TAG,
+    request_body = SubscribeRequest,
+    responses(
+        (status = 202, description = "A confirmation email is on its way unless the address \
+            is already confirmed", body = SubscriptionAccepted),
+        (status = 422, description = "The email or the body is invalid",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many subscriptions from this client or for this \
+            address", body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 async fn subscribe(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<SubscribeRequest>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<SubscriptionAccepted>), Problem> {
     limits::check(&state, PER_IP, client.ip_key()).await?;
     let subscription =
         Subscription::parse(&req.email, req.source.as_deref()).map_err(Problem::invalid)?;
@@ -84,14 +112,19 @@ async fn subscribe(
     marketing::subscribe(&state, &subscription, mail).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(
-            json!({ "status": "accepted", "detail": "Check your inbox to confirm the subscription." }),
-        ),
+        Json(SubscriptionAccepted {
+            status: "accepted",
+            detail: "Check your inbox to confirm the subscription.",
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+/// The token of an emailed link. Other parameters (a mail client's tracking, say) are
+/// ignored.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TokenQuery {
+    /// The token from the email.
     token: Option<String>,
 }
 
@@ -108,18 +141,47 @@ fn token(query: &TokenQuery) -> Result<&str, Problem> {
         })
 }
 
-async fn confirm(
-    State(state): State<AppState>,
-    Query(q): Query<TokenQuery>,
-) -> Result<Json<Value>, Problem> {
-    let email = marketing::confirm(&state, token(&q)?).await?;
-    Ok(Json(json!({ "status": "confirmed", "email": email })))
+/// What a confirmation or unsubscribe link did.
+#[derive(Serialize, ToSchema)]
+struct SubscriptionChange {
+    /// `confirmed` or `unsubscribed`.
+    status: &'static str,
+    /// The address it applies to.
+    email: String,
 }
 
+/// Confirms a subscription: the link in the confirmation email.
+#[utoipa::path(get, path = "/api/marketing/confirm", tag = TAG, params(TokenQuery),
+    responses(
+        (status = 200, description = "The address is confirmed", body = SubscriptionChange),
+        (status = 400, description = "The token is missing, unknown or already used",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
+async fn confirm(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<TokenQuery>,
+) -> Result<Json<SubscriptionChange>, Problem> {
+    let email = marketing::confirm(&state, token(&q)?).await?;
+    Ok(Json(SubscriptionChange {
+        status: "confirmed",
+        email,
+    }))
+}
+
+/// Unsubscribes an address: the link in every marketing email.
+#[utoipa::path(get, path = "/api/marketing/unsubscribe", tag = TAG, params(TokenQuery),
+    responses(
+        (status = 200, description = "The address is unsubscribed", body = SubscriptionChange),
+        (status = 400, description = "The token is missing or unknown",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 async fn unsubscribe(
     State(state): State<AppState>,
-    Query(q): Query<TokenQuery>,
-) -> Result<Json<Value>, Problem> {
+    ApiQuery(q): ApiQuery<TokenQuery>,
+) -> Result<Json<SubscriptionChange>, Problem> {
     let email = marketing::unsubscribe(&state, token(&q)?).await?;
-    Ok(Json(json!({ "status": "unsubscribed", "email": email })))
+    Ok(Json(SubscriptionChange {
+        status: "unsubscribed",
+        email,
+    }))
 }

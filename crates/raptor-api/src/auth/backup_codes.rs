@@ -2,16 +2,18 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::Json;
 use raptor_app::backup_codes::{self, BackupCodeError};
 use raptor_domain::Email;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 
-use super::{signed_in_answer, SignInAnswer};
+use super::ceremony::SignedIn;
+use super::{signed_in_answer, SignInAnswer, TAG};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem, ProblemCode};
 
@@ -30,37 +32,89 @@ impl From<BackupCodeError> for Problem {
     }
 }
 
+/// How many backup codes the user has left.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BackupCodesLeft {
+    /// Unused codes.
+    remaining: usize,
+}
+
+/// How many unused backup codes the user has.
+#[utoipa::path(get, path = "/api/auth/backup-codes", tag = TAG,
+    responses(
+        (status = 200, description = "Codes left", body = BackupCodesLeft),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn remaining(
     State(state): State<AppState>,
     current: CurrentSession,
-) -> Result<Json<Value>, Problem> {
-    let left = backup_codes::remaining(&state, current.user.id).await?;
-    Ok(Json(json!({ "remaining": left })))
+) -> Result<Json<BackupCodesLeft>, Problem> {
+    let remaining = backup_codes::remaining(&state, current.user.id).await?;
+    Ok(Json(BackupCodesLeft { remaining }))
 }
 
+/// A new set of backup codes, shown this once.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct NewBackupCodes {
+    /// The codes; each signs in once.
+    codes: Vec<String>,
+    /// What to do with them, for people.
+    detail: &'static str,
+}
+
+/// Replaces the user's backup codes with a new set; the old set stops working.
+#[utoipa::path(post, path = "/api/auth/backup-codes", tag = TAG,
+    responses(
+        (status = 201, description = "The new codes", body = NewBackupCodes),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn regenerate(
     State(state): State<AppState>,
     current: CurrentSession,
     client: ClientInfo,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<(StatusCode, Json<NewBackupCodes>), Problem> {
     let entry = current.own_action(&client, "backup_codes.generate", Value::Null);
     let codes = backup_codes::regenerate(&state, current.user.id, &entry).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "codes": codes,
-            "detail": "Store these now: they are shown only once, and each works once. Generating a new set invalidates this one."
-        })),
+        Json(NewBackupCodes {
+            codes,
+            detail: "Store these now: they are shown only once, and each works once. \
+                Generating a new set invalidates this one.",
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+/// An email and one of its backup codes.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = BackupCodeSignIn)]
 pub(crate) struct BackupLoginRequest {
+    /// Sign-in email.
     email: String,
+    /// An unused backup code; case, spaces and dashes do not matter.
     code: String,
 }
 
+/// Signs in with a backup code, which is then used up.
+#[utoipa::path(post, path = "/api/auth/backup-codes/login", tag = TAG,
+    request_body = BackupLoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = SignedIn,
+            headers(("set-cookie" = String, description = "The new session cookie"))),
+        (status = 401, description = "The email and code do not match an unused code",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The account is suspended",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The email or the body is invalid",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many attempts from this address or on this account",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -3,30 +3,53 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::Json;
 use raptor_app::email_links::{self, EmailLinkError};
 use raptor_domain::Email;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{signed_in_answer, SignInAnswer};
+use super::ceremony::SignedIn;
+use super::{signed_in_answer, SignInAnswer, TAG};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
 
-#[derive(Deserialize)]
+/// Where to send a sign-in link.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EmailLinkRequest)]
 pub(crate) struct LinkRequest {
+    /// Sign-in email.
     email: String,
 }
 
-/// Answers the same whether or not the address has an account.
+/// The answer to a link request, whether or not the address has an account.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EmailLinkAccepted {
+    /// Always `accepted`.
+    status: &'static str,
+    /// What happens next, for people.
+    detail: &'static str,
+}
+
+/// Emails a one-time sign-in link; answers the same whether or not the address has an account.
+#[utoipa::path(post, path = "/api/auth/email-link", tag = TAG,
+    request_body = LinkRequest,
+    responses(
+        (status = 202, description = "A link is on its way if the address has an account",
+            body = EmailLinkAccepted),
+        (status = 422, description = "The email or the body is invalid",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many links asked for from this address or for this \
+            account", body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 pub(crate) async fn request(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<LinkRequest>,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<(StatusCode, Json<EmailLinkAccepted>), Problem> {
     limits::check(&state, limits::EMAIL_LINK_PER_IP, client.ip_key()).await?;
     let email = Email::parse(&req.email).map_err(Problem::invalid)?;
     limits::check(&state, limits::EMAIL_LINK_PER_ACCOUNT, email.as_str()).await?;
@@ -39,19 +62,35 @@ pub(crate) async fn request(
     email_links::request(&state, &email, &client, &state.config.mail_from, link_to).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "accepted",
-            "detail": "If an account uses this address, a sign-in link is on its way."
-        })),
+        Json(EmailLinkAccepted {
+            status: "accepted",
+            detail: "If an account uses this address, a sign-in link is on its way.",
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+/// The token from an emailed sign-in link.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EmailLinkSignIn)]
 pub(crate) struct LinkLogin {
+    /// The `token` from the link's fragment.
     token: String,
 }
 
+/// Signs in with an emailed link's token, which is then used up.
+#[utoipa::path(post, path = "/api/auth/email-link/login", tag = TAG,
+    request_body = LinkLogin,
+    responses(
+        (status = 200, description = "Signed in", body = SignedIn,
+            headers(("set-cookie" = String, description = "The new session cookie"))),
+        (status = 400, description = "The link is unknown, used or expired",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The body has the wrong shape",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many sign-in attempts from this address",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     client: ClientInfo,

@@ -1,17 +1,19 @@
 //! The signed-in user's own session and passkeys.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::passkeys::{self, PasskeyError};
 use raptor_app::sessions::{self, SessionError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::ceremony::{PasskeyView, SignedIn, UserView};
-use crate::extract::{ApiJson, ClientInfo};
+use super::TAG;
+use crate::extract::{ApiJson, ApiPath, ClientInfo};
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::{self, CurrentSession};
 use crate::{AppState, Problem, ProblemCode};
 
@@ -39,22 +41,37 @@ impl From<PasskeyError> for Problem {
     }
 }
 
-#[derive(Serialize)]
+/// The signed-in user, their roles and this session.
+#[derive(Serialize, ToSchema)]
+#[schema(as = CurrentSession)]
 pub(crate) struct SessionAnswer {
     #[serde(flatten)]
     signed_in: SignedIn,
+    /// The session this request used.
     session: SessionView,
 }
 
-#[derive(Serialize)]
+/// A live session of the user's.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Session)]
 pub(crate) struct SessionView {
+    /// Session id.
     id: i64,
+    /// How it was signed in: `passkey`, `backup_code` or `email_link`.
     auth_method: String,
+    /// When it was signed in.
     created_at: DateTime<Utc>,
+    /// When it was last used.
     last_seen_at: DateTime<Utc>,
+    /// When it ends unless it idles out first.
     expires_at: DateTime<Utc>,
+    /// The address it was signed in from; null if unknown.
+    #[schema(required = true)]
     ip: Option<String>,
+    /// The browser it was signed in from; null if unknown.
+    #[schema(required = true)]
     user_agent: Option<String>,
+    /// Whether it is the session making this request.
     current: bool,
 }
 
@@ -71,6 +88,14 @@ fn view(s: &raptor_store::sessions::Session, current_id: i64) -> SessionView {
     }
 }
 
+/// Who is signed in, with which roles, through which session.
+#[utoipa::path(get, path = "/api/auth/session", tag = TAG,
+    responses(
+        (status = 200, description = "The current session", body = SessionAnswer),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn session(current: CurrentSession) -> Json<SessionAnswer> {
     Json(SessionAnswer {
         session: view(&current.session, current.session.id),
@@ -81,19 +106,45 @@ pub(crate) async fn session(current: CurrentSession) -> Json<SessionAnswer> {
     })
 }
 
+/// The answer to signing out.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SignedOut {
+    /// Always `signed_out`.
+    status: &'static str,
+}
+
+/// Ends this session and clears its cookie.
+#[utoipa::path(post, path = "/api/auth/logout", tag = TAG,
+    responses(
+        (status = 200, description = "Signed out", body = SignedOut,
+            headers(("set-cookie" = String, description = "Clears the session cookie"))),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     current: CurrentSession,
     client: ClientInfo,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<([(HeaderName, HeaderValue); 1], Json<SignedOut>), Problem> {
     let entry = current.own_action(&client, "auth.logout", Value::Null);
     sessions::sign_out(&state, current.user.id, current.session.id, &entry).await?;
     Ok((
         [session::clearing_cookie(&state)],
-        Json(json!({ "status": "signed_out" })),
+        Json(SignedOut {
+            status: "signed_out",
+        }),
     ))
 }
 
+/// The user's live sessions, this one marked `current`.
+#[utoipa::path(get, path = "/api/auth/sessions", tag = TAG,
+    responses(
+        (status = 200, description = "Live sessions", body = Vec<SessionView>),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn sessions(
     State(state): State<AppState>,
     current: CurrentSession,
@@ -104,11 +155,24 @@ pub(crate) async fn sessions(
     ))
 }
 
+/// Signs one of the user's sessions out (another device, say).
+#[utoipa::path(delete, path = "/api/auth/sessions/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "Session id")),
+    responses(
+        (status = 204, description = "The session is revoked"),
+        (status = 400, description = "The id is not a number",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no live session with this id",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn revoke_session(
     State(state): State<AppState>,
     current: CurrentSession,
     client: ClientInfo,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, Problem> {
     let entry = current.own_action(
         &client,
@@ -119,6 +183,14 @@ pub(crate) async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The user's passkeys.
+#[utoipa::path(get, path = "/api/auth/passkeys", tag = TAG,
+    responses(
+        (status = 200, description = "The passkeys, oldest first", body = Vec<PasskeyView>),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn passkeys(
     State(state): State<AppState>,
     current: CurrentSession,
@@ -127,27 +199,61 @@ pub(crate) async fn passkeys(
     Ok(Json(keys.iter().map(PasskeyView::from).collect()))
 }
 
-#[derive(Deserialize)]
+/// A passkey's new name.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasskeyRename)]
 pub(crate) struct RenameRequest {
+    /// What to call it.
     name: String,
 }
 
+/// Renames one of the user's passkeys.
+#[utoipa::path(patch, path = "/api/auth/passkeys/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "Passkey id")),
+    request_body = RenameRequest,
+    responses(
+        (status = 204, description = "Renamed"),
+        (status = 400, description = "The id is not a number",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no passkey with this id",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The name or the body is invalid",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn rename_passkey(
     State(state): State<AppState>,
     current: CurrentSession,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<RenameRequest>,
 ) -> Result<StatusCode, Problem> {
     passkeys::rename(&state, current.user.id, id, &req.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Removes one of the user's passkeys; never the last.
+#[utoipa::path(delete, path = "/api/auth/passkeys/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "Passkey id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "The id is not a number",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no passkey with this id",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "It is the account's last passkey",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn delete_passkey(
     State(state): State<AppState>,
     current: CurrentSession,
     client: ClientInfo,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, Problem> {
     let entry = current.own_action(&client, "passkey.delete", json!({ "passkey_id": id }));
     passkeys::delete(&state, current.user.id, id, &entry).await?;

@@ -7,14 +7,16 @@ mod email_link;
 mod manage;
 
 use axum::http::{HeaderName, HeaderValue};
-use axum::routing::{delete, get, patch, post};
 use axum::Json;
 use raptor_app::accounts::{self};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::session;
 use crate::AppState;
-use ceremony::{SignedIn, UserView};
+use ceremony::{add_passkey, sign_in, sign_up, SignedIn, UserView};
+
+const TAG: &str = "auth";
 
 /// What a successful sign-in answers: the session cookie, the user and their roles.
 pub(crate) type SignInAnswer = ([(HeaderName, HeaderValue); 1], Json<SignedIn>);
@@ -32,36 +34,21 @@ pub(crate) fn signed_in_answer(state: &AppState, signed_in: &accounts::SignedIn)
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route(
-            "/api/auth/register/options",
-            post(ceremony::register_options),
-        )
-        .route("/api/auth/register", post(ceremony::register))
-        .route("/api/auth/login/options", post(ceremony::login_options))
-        .route("/api/auth/login", post(ceremony::login))
-        .route("/api/auth/session", get(manage::session))
-        .route("/api/auth/logout", post(manage::logout))
-        .route("/api/auth/sessions", get(manage::sessions))
-        .route("/api/auth/sessions/{id}", delete(manage::revoke_session))
-        .route(
-            "/api/auth/passkeys",
-            get(manage::passkeys).post(ceremony::add_passkey),
-        )
-        .route(
-            "/api/auth/passkeys/options",
-            post(ceremony::add_passkey_options),
-        )
-        .route(
-            "/api/auth/passkeys/{id}",
-            patch(manage::rename_passkey).delete(manage::delete_passkey),
-        )
-        .route(
-            "/api/auth/backup-codes",
-            get(backup_codes::remaining).post(backup_codes::regenerate),
-        )
-        .route("/api/auth/backup-codes/login", post(backup_codes::login))
-        .route("/api/auth/email-link", post(email_link::request))
-        .route("/api/auth/email-link/login", post(email_link::login))
+        .routes(routes!(sign_up::register_options))
+        .routes(routes!(sign_up::register))
+        .routes(routes!(sign_in::login_options))
+        .routes(routes!(sign_in::login))
+        .routes(routes!(manage::session))
+        .routes(routes!(manage::logout))
+        .routes(routes!(manage::sessions))
+        .routes(routes!(manage::revoke_session))
+        .routes(routes!(manage::passkeys, add_passkey::add_passkey))
+        .routes(routes!(add_passkey::add_passkey_options))
+        .routes(routes!(manage::rename_passkey, manage::delete_passkey))
+        .routes(routes!(backup_codes::remaining, backup_codes::regenerate))
+        .routes(routes!(backup_codes::login))
+        .routes(routes!(email_link::request))
+        .routes(routes!(email_link::login))
 }
 
 /// An audit event for an auth action by (or against) a user, from a client.

@@ -356,6 +356,21 @@ dual_test!(
     }
 );
 
+dual_test!(ids_that_are_not_numbers_are_a_problem, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    let (mut browser, _key) = signed_up(&app).await;
+    for reply in [
+        browser.delete("/api/auth/sessions/abc").await,
+        browser.delete("/api/auth/passkeys/abc").await,
+        browser
+            .patch("/api/auth/passkeys/abc", json!({ "name": "Laptop" }))
+            .await,
+    ] {
+        assert_problem(&reply, 400, "invalid_parameter");
+    }
+    app.stop().await;
+});
+
 dual_test!(other_sessions_can_be_listed_and_revoked, Head, |t| {
     let app = TestApp::spawn(t.db().clone()).await;
     let (mut laptop, mut key) = signed_up(&app).await;

@@ -1,6 +1,6 @@
 //! Newsletter double opt-in over real HTTP on both dialects.
 
-use raptor_testkit::dual_app_test;
+use raptor_testkit::{assert_problem, dual_app_test};
 use serde_json::json;
 
 fn link_token(body: &str, path: &str) -> String {
@@ -119,4 +119,15 @@ dual_app_test!(subscribing_is_rate_limited_per_address, |t, app| {
         (bad.status, bad.body["field"].as_str()),
         (422, Some("email"))
     );
+});
+
+dual_app_test!(a_link_with_a_malformed_query_is_a_problem, |t, app| {
+    let mut browser = app.browser();
+    for path in [
+        "/api/marketing/confirm?token=a&token=b",
+        "/api/marketing/unsubscribe?token=a&token=b",
+    ] {
+        let reply = browser.get(path).await;
+        assert_problem(&reply, 400, "invalid_parameter");
+    }
 });

@@ -2,39 +2,55 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use raptor_app::passkeys;
 use raptor_domain::DisplayName;
 use raptor_store::passkeys::StoredPasskey;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use webauthn_rs::prelude::{
-    CreationChallengeResponse, PasskeyRegistration, RegisterPublicKeyCredential, Uuid,
-};
+use utoipa::ToSchema;
+use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential, Uuid};
 
+use super::super::TAG;
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem, ProblemCode};
 
-use super::{discoverable, internal, store_ceremony, take_ceremony, Options, Registered};
+use super::{internal, store_ceremony, take_ceremony, CreationOptions, Registered};
 use raptor_app::ceremonies::Kind;
 
-#[derive(Deserialize)]
+/// The second half of adding a passkey: the new credential and its name.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AddPasskeyRequest {
+    /// The handle from `/api/auth/passkeys/options`.
     ceremony_id: String,
+    /// WebAuthn's `RegistrationResponseJSON`, as `navigator.credentials.create()` made it.
+    #[schema(value_type = Object)]
     credential: RegisterPublicKeyCredential,
+    /// What to call it (default `Passkey`).
     #[serde(default)]
     name: Option<String>,
 }
 
+/// Starts adding a passkey to the signed-in account; the account's passkeys are excluded.
+#[utoipa::path(post, path = "/api/auth/passkeys/options", tag = TAG,
+    responses(
+        (status = 200, description = "Options for the new passkey", body = CreationOptions),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many ceremonies from this address",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn add_passkey_options(
     State(state): State<AppState>,
     current: CurrentSession,
     client: ClientInfo,
-) -> Result<Json<Options<CreationChallengeResponse>>, Problem> {
+) -> Result<Json<CreationOptions>, Problem> {
     limits::check(&state, limits::OPTIONS_PER_IP, client.ip_key()).await?;
     let user = &current.user;
     let handle = Uuid::from_slice(&user.user_handle).map_err(internal)?;
@@ -58,19 +74,25 @@ pub(crate) async fn add_passkey_options(
         Some(context),
     )
     .await?;
-    Ok(Json(Options {
-        ceremony_id,
-        options: discoverable(options),
-    }))
+    Ok(Json(CreationOptions::new(ceremony_id, options)))
 }
 
-#[derive(Serialize)]
+/// One of the user's passkeys.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Passkey)]
 pub(crate) struct PasskeyView {
+    /// Passkey id.
     pub id: i64,
+    /// What the user calls it.
     pub name: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it was registered.
+    pub created_at: DateTime<Utc>,
+    /// When it last signed in; null if never.
+    #[schema(required = true)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Whether it may be synced to other devices.
     pub backup_eligible: bool,
+    /// Whether it is synced.
     pub backup_state: bool,
 }
 
@@ -87,12 +109,27 @@ impl From<&StoredPasskey> for PasskeyView {
     }
 }
 
+/// Finishes adding a passkey to the signed-in account.
+#[utoipa::path(post, path = "/api/auth/passkeys", tag = TAG,
+    request_body = AddPasskeyRequest,
+    responses(
+        (status = 201, description = "The passkey was added", body = PasskeyView),
+        (status = 400, description = "The ceremony is unknown, expired or someone else's, or \
+            the passkey was rejected", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "The passkey is already registered",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The name or the body is invalid",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 pub(crate) async fn add_passkey(
     State(state): State<AppState>,
     current: CurrentSession,
     client: ClientInfo,
     ApiJson(req): ApiJson<AddPasskeyRequest>,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<(StatusCode, Json<PasskeyView>), Problem> {
     let name = DisplayName::parse("name", req.name.as_deref().unwrap_or("Passkey"))
         .map_err(Problem::invalid)?;
     let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;

@@ -4,9 +4,9 @@
 //! random ceremony id and returns the options; the second takes that state back, atomically
 //! and once, and verifies the authenticator's answer against it.
 
-mod add_passkey;
-mod sign_in;
-mod sign_up;
+pub(super) mod add_passkey;
+pub(super) mod sign_in;
+pub(super) mod sign_up;
 
 use raptor_app::ceremonies::{self, CeremonyError, Kind};
 use raptor_domain::Role;
@@ -14,36 +14,72 @@ use raptor_store::passkeys::{Ceremony, NewPasskey};
 use raptor_store::users;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, Type};
+use utoipa::ToSchema;
 use webauthn_rs::prelude::{CreationChallengeResponse, Credential, Passkey, WebauthnError};
-use webauthn_rs_proto::ResidentKeyRequirement;
+use webauthn_rs_proto::{PublicKeyCredentialCreationOptions, ResidentKeyRequirement};
 
 use crate::extract::ClientInfo;
 use crate::{AppState, Problem, ProblemCode};
 
-pub(crate) use add_passkey::{add_passkey, add_passkey_options, PasskeyView};
-pub(crate) use sign_in::{login, login_options};
-pub(crate) use sign_up::{register, register_options};
+pub(crate) use add_passkey::PasskeyView;
 
-/// The options answer: the ceremony handle and the browser's `publicKey` options.
-#[derive(Serialize)]
-pub(crate) struct Options<T: Serialize> {
+/// The first half of a registration ceremony: its handle and the browser's options.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreationOptions {
+    /// The ceremony's handle; send it back with the new credential.
     ceremony_id: String,
-    #[serde(flatten)]
-    options: T,
+    /// WebAuthn's `PublicKeyCredentialCreationOptions`, for
+    /// `navigator.credentials.create({ publicKey })`.
+    #[serde(rename = "publicKey")]
+    #[schema(value_type = Object)]
+    public_key: PublicKeyCredentialCreationOptions,
+}
+
+impl CreationOptions {
+    /// The options under `ceremony_id`, preferring a discoverable credential.
+    fn new(ceremony_id: String, options: CreationChallengeResponse) -> Self {
+        Self {
+            ceremony_id,
+            public_key: discoverable(options).public_key,
+        }
+    }
 }
 
 /// Who signed in, as answered by sign-up, sign-in and `GET /api/auth/session`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct SignedIn {
+    /// The user.
     pub user: UserView,
+    /// Their roles.
+    #[schema(schema_with = roles_schema)]
     pub roles: Vec<Role>,
 }
 
-#[derive(Serialize)]
+/// A signed-in user.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SessionUser)]
 pub(crate) struct UserView {
+    /// User id.
     pub id: i64,
+    /// Sign-in email, lower-cased.
     pub email: String,
+    /// What to call them.
     pub display_name: String,
+}
+
+/// A list of role names (raptor-domain's `Role` has no schema of its own).
+fn roles_schema() -> Array {
+    ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(Role::ALL.iter().map(|r| r.as_str()))),
+        )
+        .description(Some(
+            "The user's roles: `customer`, and `support` or `admin` for staff.",
+        ))
+        .build()
 }
 
 impl From<&users::User> for UserView {

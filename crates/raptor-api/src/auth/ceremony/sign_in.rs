@@ -1,37 +1,61 @@
 //! Sign-in with a passkey: with an allow-list when the email is known, discoverable otherwise.
 
 use axum::extract::State;
-use axum::response::IntoResponse;
 use axum::Json;
 use raptor_app::accounts::{self, PasskeyUse};
 use raptor_app::passkeys;
 use raptor_domain::Email;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PublicKeyCredential,
-    RequestChallengeResponse,
 };
+use webauthn_rs_proto::{Mediation, PublicKeyCredentialRequestOptions};
 
-use super::super::{event, signed_in_answer};
+use super::super::{event, signed_in_answer, SignInAnswer, TAG};
+use super::SignedIn;
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
 
-use super::{internal, rejected, store_ceremony, take_ceremony, Options};
+use super::{internal, rejected, store_ceremony, take_ceremony};
 use raptor_app::ceremonies::Kind;
 
-#[derive(Deserialize)]
+/// Who is signing in, if they said.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginOptionsRequest {
+    /// Sign-in email; without it the options are for a discoverable passkey.
     #[serde(default)]
     email: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The first half of a sign-in ceremony: its handle and the browser's options.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RequestOptions {
+    /// The ceremony's handle; send it back with the passkey's answer.
+    ceremony_id: String,
+    /// WebAuthn's `PublicKeyCredentialRequestOptions`, for
+    /// `navigator.credentials.get({ publicKey })`.
+    #[serde(rename = "publicKey")]
+    #[schema(value_type = Object)]
+    public_key: PublicKeyCredentialRequestOptions,
+    /// `conditional` when the browser may offer passkeys as it autofills; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    mediation: Option<Mediation>,
+}
+
+/// The second half of sign-in: the passkey's answer.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LoginRequest {
+    /// The handle from `/api/auth/login/options`.
     ceremony_id: String,
+    /// WebAuthn's `AuthenticationResponseJSON`, as `navigator.credentials.get()` made it.
+    #[schema(value_type = Object)]
     credential: PublicKeyCredential,
 }
 
@@ -43,11 +67,23 @@ enum SignInState {
     Discoverable(DiscoverableAuthentication),
 }
 
+/// Starts sign-in: options for the browser to ask a passkey with.
+///
+/// The answer has the same shape whether or not the email has an account.
+#[utoipa::path(post, path = "/api/auth/login/options", tag = TAG,
+    request_body = LoginOptionsRequest,
+    responses(
+        (status = 200, description = "Options for the passkey", body = RequestOptions),
+        (status = 422, description = "The email or the body is invalid",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many ceremonies from this address",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 pub(crate) async fn login_options(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginOptionsRequest>,
-) -> Result<Json<Options<RequestChallengeResponse>>, Problem> {
+) -> Result<Json<RequestOptions>, Problem> {
     limits::check(&state, limits::OPTIONS_PER_IP, client.ip_key()).await?;
     let email = req
         .email
@@ -84,17 +120,35 @@ pub(crate) async fn login_options(
     };
     let sign_in = serde_json::to_value(&sign_in).map_err(internal)?;
     let ceremony_id = store_ceremony(&state, Kind::Authentication, user_id, sign_in, None).await?;
-    Ok(Json(Options {
+    Ok(Json(RequestOptions {
         ceremony_id,
-        options,
+        public_key: options.public_key,
+        mediation: options.mediation,
     }))
 }
 
+/// Finishes sign-in with a passkey and starts a session.
+#[utoipa::path(post, path = "/api/auth/login", tag = TAG,
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = SignedIn,
+            headers(("set-cookie" = String, description = "The new session cookie"))),
+        (status = 400, description = "The ceremony is unknown, used or expired",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "The passkey is unknown, or its answer or counter was \
+            refused", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The account is suspended",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The body has the wrong shape",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many sign-in attempts",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<SignInAnswer, Problem> {
     limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
     let ceremony = take_ceremony(&state, Kind::Authentication, &req.ceremony_id, &client).await?;
     let sign_in: SignInState = serde_json::from_value(ceremony.state.0).map_err(internal)?;

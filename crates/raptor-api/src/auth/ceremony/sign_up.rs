@@ -1,45 +1,67 @@
 //! Sign-up: a new user, paper account, passkey and session in one transaction.
 
 use axum::extract::State;
-use axum::response::IntoResponse;
 use axum::Json;
 use raptor_domain::{DisplayName, Email};
 use serde::Deserialize;
 use serde_json::json;
-use webauthn_rs::prelude::{
-    CreationChallengeResponse, PasskeyRegistration, RegisterPublicKeyCredential, Uuid,
-};
+use utoipa::ToSchema;
+use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential, Uuid};
 
-use super::super::{event, signed_in_answer};
+use super::super::{event, signed_in_answer, SignInAnswer, TAG};
+use super::SignedIn;
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
 use raptor_app::accounts::{self, NewAccount, SignUpError};
 
-use super::{discoverable, internal, store_ceremony, take_ceremony, Options, Registered};
+use super::{internal, store_ceremony, take_ceremony, CreationOptions, Registered};
 use raptor_app::ceremonies::Kind;
 
-#[derive(Deserialize)]
+/// Who is signing up.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterOptionsRequest {
+    /// Sign-in email.
     email: String,
+    /// What to call them.
     display_name: String,
+    /// The operator's one-time token that makes the first admin.
     #[serde(default)]
     bootstrap_token: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The second half of sign-up: the new passkey.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RegisterRequest {
+    /// The handle from `/api/auth/register/options`.
     ceremony_id: String,
+    /// WebAuthn's `RegistrationResponseJSON`, as `navigator.credentials.create()` made it.
+    #[schema(value_type = Object)]
     credential: RegisterPublicKeyCredential,
 }
 
+/// Starts sign-up: checks the email is free and returns passkey creation options.
+#[utoipa::path(post, path = "/api/auth/register/options", tag = TAG,
+    request_body = RegisterOptionsRequest,
+    responses(
+        (status = 200, description = "Options for the new passkey", body = CreationOptions),
+        (status = 400, description = "The bootstrap token is unknown, used or expired",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "The email already has an account",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "A field is missing or invalid",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many ceremonies from this address",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 pub(crate) async fn register_options(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<RegisterOptionsRequest>,
-) -> Result<Json<Options<CreationChallengeResponse>>, Problem> {
+) -> Result<Json<CreationOptions>, Problem> {
     limits::check(&state, limits::OPTIONS_PER_IP, client.ip_key()).await?;
     let email = Email::parse(&req.email).map_err(Problem::invalid)?;
     let display_name =
@@ -80,10 +102,7 @@ pub(crate) async fn register_options(
         Some(context),
     )
     .await?;
-    Ok(Json(Options {
-        ceremony_id,
-        options: discoverable(options),
-    }))
+    Ok(Json(CreationOptions::new(ceremony_id, options)))
 }
 
 #[derive(Deserialize)]
@@ -95,11 +114,24 @@ struct SignUpContext {
     bootstrap_token: Option<String>,
 }
 
+/// Finishes sign-up: creates the user, their paper account and passkey, and signs them in.
+#[utoipa::path(post, path = "/api/auth/register", tag = TAG,
+    request_body = RegisterRequest,
+    responses(
+        (status = 200, description = "Signed up and signed in", body = SignedIn,
+            headers(("set-cookie" = String, description = "The new session cookie"))),
+        (status = 400, description = "The ceremony is unknown, expired or not a sign-up, or the \
+            passkey was rejected", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "The email or passkey is already registered",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The body has the wrong shape",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 pub(crate) async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<RegisterRequest>,
-) -> Result<impl IntoResponse, Problem> {
+) -> Result<SignInAnswer, Problem> {
     let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
     let context: SignUpContext = ceremony
         .context
