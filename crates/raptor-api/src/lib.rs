@@ -84,23 +84,32 @@ impl Deref for AppState {
     }
 }
 
+/// Each domain module's routes with their OpenAPI descriptions.
+fn modules() -> [OpenApiRouter<AppState>; 14] {
+    [
+        health::routes(),
+        auth::routes(),
+        admin::routes(),
+        console::routes(),
+        settings::routes(),
+        billing::routes(),
+        customers::routes(),
+        support::routes(),
+        marketing::routes(),
+        webhooks::routes(),
+        trading::routes(),
+        market::routes(),
+        backtests::routes(),
+        traces::routes(),
+    ]
+}
+
 /// Every route with its OpenAPI description, before state and the edge's layers.
 fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base())
-        .merge(health::routes())
-        .merge(auth::routes())
-        .merge(admin::routes())
-        .merge(console::routes())
-        .merge(settings::routes())
-        .merge(billing::routes())
-        .merge(customers::routes())
-        .merge(support::routes())
-        .merge(marketing::routes())
-        .merge(webhooks::routes())
-        .merge(trading::routes())
-        .merge(market::routes())
-        .merge(backtests::routes())
-        .merge(traces::routes())
+    modules().into_iter().fold(
+        OpenApiRouter::with_openapi(openapi::base()),
+        OpenApiRouter::merge,
+    )
 }
 
 /// The OpenAPI 3.1 document of the whole API, as `/openapi.json` serves it.
@@ -166,4 +175,50 @@ pub async fn serve(
     }
     graceful.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// utoipa keeps the last of two schemas with one name, silently; two modules that each
+    /// name a different type `Order` would publish one of them wrongly.
+    #[test]
+    fn no_two_modules_publish_different_schemas_under_one_name() {
+        let mut seen = HashMap::new();
+        for module in modules() {
+            let document = module.into_openapi();
+            let schemas = document.components.map(|c| c.schemas).unwrap_or_default();
+            for (name, schema) in schemas {
+                let json = serde_json::to_string(&schema).expect("schema serialises");
+                if let Some(other) = seen.insert(name.clone(), json.clone()) {
+                    assert_eq!(other, json, "two different schemas are both named {name}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let document = openapi();
+        let mut ids = HashMap::new();
+        for (path, item) in &document.paths.paths {
+            for (method, operation) in [
+                ("get", &item.get),
+                ("put", &item.put),
+                ("post", &item.post),
+                ("delete", &item.delete),
+                ("patch", &item.patch),
+            ] {
+                let Some(id) = operation.as_ref().and_then(|o| o.operation_id.clone()) else {
+                    continue;
+                };
+                if let Some(other) = ids.insert(id.clone(), format!("{method} {path}")) {
+                    panic!("{id} names both {other} and {method} {path}");
+                }
+            }
+        }
+    }
 }

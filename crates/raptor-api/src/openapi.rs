@@ -4,6 +4,7 @@
 
 use axum::Router;
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
@@ -70,19 +71,32 @@ pub(crate) fn base() -> Document {
 }
 
 /// Completes the document once every route is in it: any operation may answer with a problem
-/// (`default`), whatever statuses it lists.
+/// (`default`), whatever statuses it lists, and operation ids (the handlers' names) that two
+/// modules share are spelt out from the method and path, so each is unique.
 pub(crate) fn finish(mut api: Document) -> Document {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for item in api.paths.paths.values() {
+        for operation in operations_of(item) {
+            if let Some(id) = &operation.operation_id {
+                *seen.entry(id.clone()).or_default() += 1;
+            }
+        }
+    }
+    for (path, item) in api.paths.paths.iter_mut() {
+        let methods = ["get", "put", "post", "delete", "patch", "head", "options"];
+        for (method, operation) in methods.into_iter().zip(operations_of_mut(item)) {
+            let Some(operation) = operation else { continue };
+            if operation
+                .operation_id
+                .as_ref()
+                .is_some_and(|id| seen.get(id).copied().unwrap_or(0) > 1)
+            {
+                operation.operation_id = Some(spelt_out(method, path));
+            }
+        }
+    }
     for item in api.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-            &mut item.head,
-            &mut item.options,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations_of_mut(item).into_iter().flatten() {
             operation
                 .responses
                 .responses
@@ -95,6 +109,49 @@ pub(crate) fn finish(mut api: Document) -> Document {
         }
     }
     api
+}
+
+fn operations_of(item: &PathItem) -> impl Iterator<Item = &Operation> {
+    [
+        &item.get,
+        &item.put,
+        &item.post,
+        &item.delete,
+        &item.patch,
+        &item.head,
+        &item.options,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The operations of a path item in the order get, put, post, delete, patch, head, options.
+fn operations_of_mut(item: &mut PathItem) -> [&mut Option<Operation>; 7] {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+    ]
+}
+
+/// `post /api/auth/email-link/login` → `post_auth_email_link_login`.
+fn spelt_out(method: &str, path: &str) -> String {
+    let words = path
+        .split('/')
+        .filter(|segment| !segment.is_empty() && *segment != "api")
+        .map(|segment| {
+            segment
+                .trim_matches(|c| c == '{' || c == '}')
+                .replace('-', "_")
+        });
+    std::iter::once(method.to_owned())
+        .chain(words)
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// `/openapi.json` and the Swagger UI at `/docs`.
