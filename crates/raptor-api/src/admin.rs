@@ -88,6 +88,7 @@ async fn change_role(
     request_body = GrantRoleRequest,
     responses(
         (status = 200, description = "The user's roles now", body = UserRoles),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such user", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -121,6 +122,7 @@ struct UserRolePath {
     params(UserRolePath),
     responses(
         (status = 200, description = "The user's roles now", body = UserRoles),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such user", body = ProblemBody, content_type = PROBLEM_JSON),

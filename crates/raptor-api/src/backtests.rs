@@ -274,6 +274,7 @@ impl BacktestRun {
     request_body = BacktestRequest,
     responses(
         (status = 201, description = "The run, stored", body = BacktestRun),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is not acceptable (`field` names it), the range holds no bars (`no_bars`) or the strategy could not run (`backtest_failed`)", body = ProblemBody, content_type = PROBLEM_JSON),
     ),

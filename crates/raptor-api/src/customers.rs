@@ -318,6 +318,7 @@ struct AddedNote {
     request_body = CustomerNoteRequest,
     responses(
         (status = 201, description = "The note added", body = AddedNote),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -369,6 +370,7 @@ struct Suspended {
     request_body = SuspendRequest,
     responses(
         (status = 200, description = "Suspended", body = Suspended),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -406,6 +408,7 @@ struct Reinstated {
     params(("id" = i64, Path, description = "The customer's user id.")),
     responses(
         (status = 200, description = "Reinstated", body = Reinstated),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -439,6 +442,7 @@ struct SessionsRevoked {
     params(("id" = i64, Path, description = "The customer's user id.")),
     responses(
         (status = 200, description = "Their sessions ended", body = SessionsRevoked),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),

@@ -196,6 +196,7 @@ struct OpenTicketRequest {
     request_body = OpenTicketRequest,
     responses(
         (status = 201, description = "The ticket with its first message", body = SupportThread),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The subject or body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -259,6 +260,7 @@ struct TicketMessageRequest {
     request_body = TicketMessageRequest,
     responses(
         (status = 201, description = "The ticket and its messages", body = SupportThread),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The customer has no such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -355,6 +357,7 @@ struct StaffMessageRequest {
     request_body = StaffMessageRequest,
     responses(
         (status = 201, description = "The ticket and its messages", body = SupportThread),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -393,6 +396,7 @@ struct AssignTicketRequest {
     request_body = AssignTicketRequest,
     responses(
         (status = 200, description = "The ticket", body = SupportTicket),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -417,6 +421,7 @@ async fn assign_ticket(
     params(("id" = i64, Path, description = "The ticket's id.")),
     responses(
         (status = 200, description = "The ticket, closed", body = SupportTicket),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -447,6 +452,7 @@ struct LinkTicketRequest {
     request_body = LinkTicketRequest,
     responses(
         (status = 200, description = "The ticket, linked", body = SupportTicket),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),

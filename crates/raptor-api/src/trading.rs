@@ -238,6 +238,7 @@ struct KillSwitchState {
     request_body = KillSwitchRequest,
     responses(
         (status = 200, description = "The kill switch is set", body = KillSwitchState),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body has the wrong shape", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -359,6 +360,7 @@ impl OrderRequest {
     responses(
         (status = 201, description = "The order was placed (and filled, if marketable)", body = PaperOrder),
         (status = 200, description = "An order with this `client_order_id` was placed before; it is returned", body = PaperOrder),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "Refused: the kill switch is on (`trading_disabled`), or not enough buying power or shares", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is not acceptable (`field` names it), or there is no price to fill a market order at", body = ProblemBody, content_type = PROBLEM_JSON),
