@@ -1,37 +1,43 @@
 //! Staff endpoints: granting roles (admin), reading users and the audit log.
 
-use axum::extract::{Path, Query, State};
-use axum::routing::{delete, get, post};
+use axum::extract::State;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use raptor_app::audit::{self, AuditLogError};
 use raptor_app::roles::{self, RoleChangeError};
 use raptor_domain::Role;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use raptor_store::audit::AuditEntry;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
 use crate::guard::{AdminRole, Authorized};
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
+
+const TAG: &str = "admin";
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/api/admin/users/{id}/roles", post(grant))
-        .route("/api/admin/users/{id}/roles/{role}", delete(revoke))
-        .route("/api/admin/audit", get(audit_log))
+        .routes(routes!(grant_role))
+        .routes(routes!(revoke_role))
+        .routes(routes!(audit_log))
 }
 
 fn parse_role(raw: &str) -> Result<Role, Problem> {
     raw.parse().map_err(|e: raptor_domain::UnknownRole| {
-        let mut problem = Problem::new(ProblemCode::InvalidField, e.to_string());
-        problem.field = Some("role");
-        problem
+        Problem::new(ProblemCode::InvalidField, e.to_string()).with_field("role")
     })
 }
 
-#[derive(Deserialize)]
+/// A role to grant.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GrantRequest {
+struct GrantRoleRequest {
+    /// `customer`, `support` or `admin`.
     role: String,
 }
 
@@ -47,6 +53,18 @@ impl From<RoleChangeError> for Problem {
     }
 }
 
+/// A user's roles after a grant or revocation.
+#[derive(Serialize, ToSchema)]
+struct UserRoles {
+    /// The user.
+    user_id: i64,
+    /// Their roles now, lowest first (`customer`, `support`, `admin`).
+    #[schema(value_type = Vec<String>)]
+    roles: Vec<Role>,
+    /// False when they already had (or already lacked) the role.
+    changed: bool,
+}
+
 async fn change_role(
     state: &AppState,
     admin: &Authorized<AdminRole>,
@@ -54,67 +72,152 @@ async fn change_role(
     user_id: i64,
     role: Role,
     grant: bool,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<UserRoles>, Problem> {
     let actor = admin.0.actor(client, "admin");
     let change = roles::change_role(state, &actor, user_id, role, grant).await?;
-    Ok(Json(
-        json!({ "user_id": change.user_id, "roles": change.roles, "changed": change.changed }),
-    ))
+    Ok(Json(UserRoles {
+        user_id: change.user_id,
+        roles: change.roles,
+        changed: change.changed,
+    }))
 }
 
-async fn grant(
+/// Grants a user a role (admins only; audited).
+#[utoipa::path(post, path = "/api/admin/users/{id}/roles", tag = TAG,
+    params(("id" = i64, Path, description = "The user's id.")),
+    request_body = GrantRoleRequest,
+    responses(
+        (status = 200, description = "The user's roles now", body = UserRoles),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such user", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "Not a role (`field` is `role`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn grant_role(
     State(state): State<AppState>,
     admin: Authorized<AdminRole>,
     client: ClientInfo,
-    Path(id): Path<i64>,
-    ApiJson(req): ApiJson<GrantRequest>,
-) -> Result<Json<Value>, Problem> {
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<GrantRoleRequest>,
+) -> Result<Json<UserRoles>, Problem> {
     let role = parse_role(&req.role)?;
     change_role(&state, &admin, &client, id, role, true).await
 }
 
-async fn revoke(
+/// The user and role in the path.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+struct UserRolePath {
+    /// The user's id.
+    id: i64,
+    /// `customer`, `support` or `admin`.
+    role: String,
+}
+
+/// Takes a role away from a user (admins only; audited). An admin cannot take away their own
+/// admin role.
+#[utoipa::path(delete, path = "/api/admin/users/{id}/roles/{role}", tag = TAG,
+    params(UserRolePath),
+    responses(
+        (status = 200, description = "The user's roles now", body = UserRoles),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such user", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "An admin's own admin role (`own_admin_role`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "Not a role (`field` is `role`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn revoke_role(
     State(state): State<AppState>,
     admin: Authorized<AdminRole>,
     client: ClientInfo,
-    Path((id, role)): Path<(i64, String)>,
-) -> Result<Json<Value>, Problem> {
-    let role = parse_role(&role)?;
-    change_role(&state, &admin, &client, id, role, false).await
+    ApiPath(path): ApiPath<UserRolePath>,
+) -> Result<Json<UserRoles>, Problem> {
+    let role = parse_role(&path.role)?;
+    change_role(&state, &admin, &client, path.id, role, false).await
 }
 
-#[derive(Deserialize)]
+/// Which audit entries to read.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Only entries of this action (`role.grant`, `customer.suspend`, …).
     action: Option<String>,
+    /// At most this many (1–1000, default 100).
     limit: Option<i64>,
 }
 
+/// One audited action.
+#[derive(Serialize, ToSchema)]
+struct AuditLogEntry {
+    /// The entry's id.
+    id: i64,
+    /// When it happened.
+    created_at: DateTime<Utc>,
+    /// Who acted, when a user did.
+    actor_user_id: Option<i64>,
+    /// What was done (`role.grant`, `customer.suspend`, …).
+    action: String,
+    /// The id of what it was done to.
+    target_id: Option<String>,
+    /// How it ended: `success` or `failure`.
+    outcome: String,
+    /// The client's address.
+    ip: Option<String>,
+    /// Free-form details of the action.
+    #[schema(value_type = Option<Object>)]
+    details: Option<Value>,
+}
+
+impl From<AuditEntry> for AuditLogEntry {
+    fn from(e: AuditEntry) -> Self {
+        Self {
+            id: e.id,
+            created_at: e.created_at,
+            actor_user_id: e.actor_user_id,
+            action: e.action,
+            target_id: e.target_id,
+            outcome: e.outcome,
+            ip: e.ip,
+            details: e.details.map(|d| d.0),
+        }
+    }
+}
+
+/// The newest audit entries.
+#[derive(Serialize, ToSchema)]
+struct AuditLog {
+    /// Newest first.
+    entries: Vec<AuditLogEntry>,
+}
+
+/// The newest audit-log entries (admins only).
+#[utoipa::path(get, path = "/api/admin/audit", tag = TAG,
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The entries, newest first", body = AuditLog),
+        (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "`limit` or `action` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn audit_log(
     State(state): State<AppState>,
     _admin: Authorized<AdminRole>,
-    Query(query): Query<AuditQuery>,
-) -> Result<Json<Value>, Problem> {
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditLog>, Problem> {
     let entries = audit::recent(&state, query.action.as_deref(), query.limit.unwrap_or(100))
         .await
         .map_err(|err| match err {
             AuditLogError::Invalid(input) => Problem::invalid(input),
             AuditLogError::Store(err) => err.into(),
         })?;
-    let entries: Vec<Value> = entries
-        .into_iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "created_at": e.created_at,
-                "actor_user_id": e.actor_user_id,
-                "action": e.action,
-                "target_id": e.target_id,
-                "outcome": e.outcome,
-                "ip": e.ip,
-                "details": e.details.map(|d| d.0),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(AuditLog {
+        entries: entries.into_iter().map(AuditLogEntry::from).collect(),
+    }))
 }

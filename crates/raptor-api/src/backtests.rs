@@ -1,22 +1,34 @@
 //! Backtests over HTTP: run and store one, list them, read one back.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::Json;
-use raptor_app::backtests::{self, BacktestError, Request};
+use chrono::{DateTime, Utc};
+use raptor_app::backtests::{self, BacktestError, Report, Request};
+use raptor_domain::backtest::{self as engine, Trade};
+use raptor_domain::{Strategy, Timeframe};
 use raptor_store::backtests as stored;
-use serde_json::{json, Value};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiPath};
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem, ProblemCode};
 
+const TAG: &str = "backtests";
+
+/// Points kept of the equity curve in answers (as `raptor backtest` prints them).
+const CURVE_POINTS: usize = 500;
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/api/backtests", get(list).post(create))
-        .route("/api/backtests/{id}", get(get_one))
+        .routes(routes!(list_backtests, run_backtest))
+        .routes(routes!(get_backtest))
 }
 
 impl From<BacktestError> for Problem {
@@ -30,52 +42,436 @@ impl From<BacktestError> for Problem {
     }
 }
 
-async fn create(
-    State(state): State<AppState>,
-    current: CurrentSession,
-    ApiJson(req): ApiJson<Request>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
-    let run = backtests::run_and_store(&state, current.user.id, &req).await?;
-    let mut body = run.report.to_json(Some(run.id));
-    body["trace_id"] = json!(run.trace_id);
-    Ok((StatusCode::CREATED, Json(body)))
+/// A built-in strategy and its parameters, tagged by `type`.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BacktestStrategy {
+    /// Buy on the first bar and hold to the end.
+    BuyAndHold,
+    /// Long when the fast simple moving average crosses above the slow one, flat when it
+    /// crosses below.
+    SmaCrossover {
+        /// Bars in the fast average (at least 1).
+        fast: usize,
+        /// Bars in the slow average (more than `fast`, at most 10000).
+        slow: usize,
+    },
 }
 
-fn stored_json(b: &stored::Backtest) -> Value {
-    json!({
-        "id": b.id,
-        "symbol": b.symbol,
-        "timeframe": b.timeframe,
-        "start": b.period_start,
-        "end": b.period_end,
-        "strategy": b.params.0,
-        "initial_cash": b.initial_cash.0.normalize().to_string(),
-        "status": b.status,
-        "metrics": b.metrics.as_ref().map(|m| &m.0),
-        "error": b.error,
-        "created_at": b.created_at,
-    })
+impl From<BacktestStrategy> for Strategy {
+    fn from(s: BacktestStrategy) -> Self {
+        match s {
+            BacktestStrategy::BuyAndHold => Strategy::BuyAndHold,
+            BacktestStrategy::SmaCrossover { fast, slow } => Strategy::SmaCrossover { fast, slow },
+        }
+    }
 }
 
-async fn list(
+impl From<&Strategy> for BacktestStrategy {
+    fn from(s: &Strategy) -> Self {
+        match *s {
+            Strategy::BuyAndHold => BacktestStrategy::BuyAndHold,
+            Strategy::SmaCrossover { fast, slow } => BacktestStrategy::SmaCrossover { fast, slow },
+        }
+    }
+}
+
+/// A backtest to run over stored bars.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct BacktestRequest {
+    /// Ticker, any case; it must be listed.
+    symbol: String,
+    /// Bar size: `1Min`, `5Min`, `15Min`, `1Hour` or `1Day`.
+    timeframe: String,
+    /// First bar time (inclusive).
+    start: DateTime<Utc>,
+    /// End of the range (exclusive); after `start`.
+    end: DateTime<Utc>,
+    /// The strategy to run.
+    strategy: BacktestStrategy,
+    /// Starting cash, a decimal string (default `100000`; at most 1,000,000,000,000).
+    #[serde(default)]
+    initial_cash: Option<Decimal>,
+}
+
+impl From<BacktestRequest> for Request {
+    fn from(r: BacktestRequest) -> Self {
+        Request {
+            symbol: r.symbol,
+            timeframe: r.timeframe,
+            start: r.start,
+            end: r.end,
+            strategy: r.strategy.into(),
+            initial_cash: r.initial_cash,
+        }
+    }
+}
+
+/// A run's summary statistics. Returns and drawdowns are fractions (0.1 = 10%).
+#[derive(Serialize, ToSchema)]
+struct BacktestMetrics {
+    /// Final equity over initial cash, less 1.
+    total_return: f64,
+    /// Compound annual growth rate; null for a zero-length span.
+    cagr: Option<f64>,
+    /// Largest peak-to-trough fall of equity, as a positive fraction of the peak.
+    max_drawdown: f64,
+    /// Annualised Sharpe ratio of per-bar returns (risk-free rate 0); null if undefined.
+    sharpe: Option<f64>,
+    /// Annualised Sortino ratio of per-bar returns (target 0); null if undefined.
+    sortino: Option<f64>,
+    /// Bars per year, the annualisation factor used.
+    periods_per_year: f64,
+    /// Share of trades with a positive profit; null without trades.
+    win_rate: Option<f64>,
+    /// Gross profit over gross loss; null without a losing trade.
+    profit_factor: Option<f64>,
+    /// Number of round trips, including one still open at the end.
+    trades: usize,
+    /// Equity after the last bar.
+    final_equity: f64,
+    /// Bars the engine stepped through.
+    bars_processed: usize,
+    /// Engine time in milliseconds (loading the bars excluded).
+    elapsed_ms: f64,
+    /// Bars per second of engine time.
+    bars_per_second: f64,
+}
+
+impl From<&Report> for BacktestMetrics {
+    fn from(r: &Report) -> Self {
+        let m = &r.outcome.metrics;
+        let bars = r.outcome.bars_processed;
+        Self {
+            total_return: m.total_return,
+            cagr: m.cagr,
+            max_drawdown: m.max_drawdown,
+            sharpe: m.sharpe,
+            sortino: m.sortino,
+            periods_per_year: m.periods_per_year,
+            win_rate: m.win_rate,
+            profit_factor: m.profit_factor,
+            trades: m.trades,
+            final_equity: m.final_equity,
+            bars_processed: bars,
+            elapsed_ms: r.elapsed_ms,
+            bars_per_second: if r.elapsed_ms > 0.0 {
+                bars as f64 / (r.elapsed_ms / 1000.0)
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// One round trip: a buy and the sell that closed it.
+#[derive(Serialize, ToSchema)]
+struct BacktestTrade {
+    /// When the position was opened.
+    entry_time: DateTime<Utc>,
+    /// Fill price of the buy.
+    entry_price: f64,
+    /// When it was closed (the last bar's time if still open at the end).
+    exit_time: DateTime<Utc>,
+    /// Fill price of the sell (the last close if still open at the end).
+    exit_price: f64,
+    /// Whole shares held.
+    qty: f64,
+    /// Profit or loss in cash.
+    pnl: f64,
+    /// Return as a fraction of the entry price (0.1 = +10%).
+    return_pct: f64,
+    /// Whether the position was still open after the last bar, only marked to market.
+    open_at_end: bool,
+}
+
+impl From<&Trade> for BacktestTrade {
+    fn from(t: &Trade) -> Self {
+        Self {
+            entry_time: t.entry_time,
+            entry_price: t.entry_price,
+            exit_time: t.exit_time,
+            exit_price: t.exit_price,
+            qty: t.qty,
+            pnl: t.pnl,
+            return_pct: t.return_pct,
+            open_at_end: t.open_at_end,
+        }
+    }
+}
+
+/// Equity at one bar's close.
+#[derive(Serialize, ToSchema)]
+struct EquityPoint {
+    /// The bar's time.
+    t: DateTime<Utc>,
+    /// Cash plus the position's value at the close.
+    equity: f64,
+}
+
+/// A finished run, as stored.
+#[derive(Serialize, ToSchema)]
+struct BacktestRun {
+    /// The stored backtest's id.
+    id: i64,
+    /// Ticker.
+    symbol: String,
+    /// Bar size.
+    timeframe: &'static str,
+    /// Range start.
+    start: DateTime<Utc>,
+    /// Range end.
+    end: DateTime<Utc>,
+    /// The strategy run.
+    strategy: BacktestStrategy,
+    /// Starting cash, a decimal string.
+    initial_cash: String,
+    /// Summary statistics.
+    metrics: BacktestMetrics,
+    /// Round trips, oldest first.
+    trades: Vec<BacktestTrade>,
+    /// Equity over time, thinned to at most 500 evenly spaced points (first and last kept).
+    equity_curve: Vec<EquityPoint>,
+    /// Bars the engine stepped through.
+    bars_processed: usize,
+    /// Engine time in milliseconds.
+    elapsed_ms: f64,
+    /// The workflow trace of the run, for support staff (`/api/admin/traces/{workflow_id}`).
+    trace_id: String,
+}
+
+impl BacktestRun {
+    fn new(report: &Report, id: i64, trace_id: String) -> Self {
+        Self {
+            id,
+            symbol: report.symbol.clone(),
+            timeframe: report.timeframe.as_str(),
+            start: report.start,
+            end: report.end,
+            strategy: (&report.strategy).into(),
+            initial_cash: report.initial_cash.normalize().to_string(),
+            metrics: report.into(),
+            trades: report
+                .outcome
+                .trades
+                .iter()
+                .map(BacktestTrade::from)
+                .collect(),
+            equity_curve: engine::downsample(&report.outcome.equity_curve, CURVE_POINTS)
+                .into_iter()
+                .map(|(t, equity)| EquityPoint { t, equity })
+                .collect(),
+            bars_processed: report.outcome.bars_processed,
+            elapsed_ms: report.elapsed_ms,
+            trace_id,
+        }
+    }
+}
+
+/// Runs a backtest over the stored bars of a symbol and stores it with its trades.
+#[utoipa::path(post, path = "/api/backtests", tag = TAG,
+    request_body = BacktestRequest,
+    responses(
+        (status = 201, description = "The run, stored", body = BacktestRun),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "A field is not acceptable (`field` names it), the range holds no bars (`no_bars`) or the strategy could not run (`backtest_failed`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn run_backtest(
     State(state): State<AppState>,
     current: CurrentSession,
-) -> Result<Json<Value>, Problem> {
-    let runs = backtests::list(&state, current.user.id).await?;
-    Ok(Json(
-        json!({ "backtests": runs.iter().map(stored_json).collect::<Vec<_>>() }),
+    ApiJson(req): ApiJson<BacktestRequest>,
+) -> Result<(StatusCode, Json<BacktestRun>), Problem> {
+    let run = backtests::run_and_store(&state, current.user.id, &req.into()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(BacktestRun::new(&run.report, run.id, run.trace_id)),
     ))
 }
 
-async fn get_one(
+/// A stored run.
+#[derive(Serialize, ToSchema)]
+struct StoredBacktest {
+    /// The backtest's id.
+    id: i64,
+    /// Ticker.
+    symbol: String,
+    /// Bar size.
+    #[schema(value_type = String)]
+    timeframe: Timeframe,
+    /// Range start.
+    start: DateTime<Utc>,
+    /// Range end.
+    end: DateTime<Utc>,
+    /// The strategy run, as stored.
+    #[schema(value_type = BacktestStrategy)]
+    strategy: Value,
+    /// Starting cash, a decimal string.
+    initial_cash: String,
+    /// `succeeded` (failed runs are not stored).
+    status: String,
+    /// Summary statistics, as stored.
+    #[schema(value_type = Option<BacktestMetrics>)]
+    metrics: Option<Value>,
+    /// Why the run failed.
+    error: Option<String>,
+    /// When it was stored.
+    created_at: DateTime<Utc>,
+}
+
+impl From<stored::Backtest> for StoredBacktest {
+    fn from(b: stored::Backtest) -> Self {
+        Self {
+            id: b.id,
+            symbol: b.symbol,
+            timeframe: b.timeframe,
+            start: b.period_start,
+            end: b.period_end,
+            strategy: b.params.0,
+            initial_cash: b.initial_cash.0.normalize().to_string(),
+            status: b.status,
+            metrics: b.metrics.map(|m| m.0),
+            error: b.error,
+            created_at: b.created_at,
+        }
+    }
+}
+
+/// The user's stored runs.
+#[derive(Serialize, ToSchema)]
+struct BacktestList {
+    /// Newest first, at most 100.
+    backtests: Vec<StoredBacktest>,
+}
+
+/// The signed-in user's stored backtests, newest first.
+#[utoipa::path(get, path = "/api/backtests", tag = TAG,
+    responses(
+        (status = 200, description = "The runs", body = BacktestList),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn list_backtests(
     State(state): State<AppState>,
     current: CurrentSession,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<BacktestList>, Problem> {
+    let runs = backtests::list(&state, current.user.id).await?;
+    Ok(Json(BacktestList {
+        backtests: runs.into_iter().map(StoredBacktest::from).collect(),
+    }))
+}
+
+/// A stored run and how many trades it recorded.
+#[derive(Serialize, ToSchema)]
+struct BacktestDetail {
+    #[serde(flatten)]
+    run: StoredBacktest,
+    /// Trade legs recorded: a buy and a sell per round trip.
+    trade_legs: i64,
+}
+
+/// One of the signed-in user's stored backtests.
+#[utoipa::path(get, path = "/api/backtests/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "The backtest's id.")),
+    responses(
+        (status = 200, description = "The run", body = BacktestDetail),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no such backtest", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn get_backtest(
+    State(state): State<AppState>,
+    current: CurrentSession,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<BacktestDetail>, Problem> {
     let (run, legs) = backtests::get(&state, current.user.id, id)
         .await?
         .ok_or_else(|| Problem::not_found(format!("you have no backtest {id}")))?;
-    let mut body = stored_json(&run);
-    body["trade_legs"] = json!(legs);
-    Ok(Json(body))
+    Ok(Json(BacktestDetail {
+        run: run.into(),
+        trade_legs: legs,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+    use raptor_domain::backtest::{Metrics, Outcome};
+
+    use super::*;
+
+    fn report(points: usize) -> Report {
+        let start: DateTime<Utc> = "2026-01-05T05:00:00Z".parse().expect("time");
+        let curve: Vec<(DateTime<Utc>, f64)> = (0..points)
+            .map(|i| (start + Duration::days(i as i64), 10_000.0 + i as f64 * 0.5))
+            .collect();
+        Report {
+            symbol: "SPY".into(),
+            timeframe: Timeframe::Day1,
+            start,
+            end: start + Duration::days(points as i64),
+            strategy: Strategy::SmaCrossover { fast: 5, slow: 20 },
+            initial_cash: Decimal::new(1_000_000, 2),
+            outcome: Outcome {
+                metrics: Metrics {
+                    total_return: 0.125,
+                    cagr: Some(0.3),
+                    max_drawdown: 0.05,
+                    sharpe: None,
+                    sortino: Some(1.5),
+                    periods_per_year: 252.0,
+                    win_rate: Some(0.5),
+                    profit_factor: None,
+                    trades: 1,
+                    final_equity: 11_250.0,
+                },
+                trades: vec![Trade {
+                    entry_time: start,
+                    entry_price: 100.0,
+                    exit_time: start + Duration::days(3),
+                    exit_price: 112.5,
+                    qty: 100.0,
+                    pnl: 1_250.0,
+                    return_pct: 0.125,
+                    open_at_end: false,
+                }],
+                equity_curve: curve,
+                bars_processed: points,
+            },
+            elapsed_ms: 2.5,
+        }
+    }
+
+    #[test]
+    fn a_run_answers_what_the_use_case_reports_and_stores() {
+        for (points, elapsed_ms) in [(1_001, 2.5), (3, 0.0)] {
+            let report = Report {
+                elapsed_ms,
+                ..report(points)
+            };
+            let mut expected = report.to_json(Some(7));
+            expected["trace_id"] = "backtest-1".into();
+            let answered = serde_json::to_value(BacktestRun::new(&report, 7, "backtest-1".into()))
+                .expect("json");
+            assert_eq!(answered, expected, "{points} points");
+            assert_eq!(answered["metrics"], report.metrics_json());
+        }
+    }
+
+    #[test]
+    fn strategies_read_and_write_as_the_domain_does() {
+        for strategy in [
+            Strategy::BuyAndHold,
+            Strategy::SmaCrossover { fast: 3, slow: 9 },
+        ] {
+            let wire = serde_json::to_value(&strategy).expect("json");
+            let ours = BacktestStrategy::from(&strategy);
+            assert_eq!(serde_json::to_value(&ours).expect("json"), wire);
+            let read: BacktestStrategy = serde_json::from_value(wire).expect("read");
+            assert_eq!(Strategy::from(read), strategy);
+        }
+    }
 }

@@ -2,35 +2,37 @@
 //! link tickets from unknown senders to customers. The workflows are in
 //! [`raptor_app::support`].
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use raptor_app::support::{self, Customer, StaffMessage, SupportError, Thread, TicketFilter};
-use raptor_store::support::Ticket;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use raptor_store::support::{Message, Ticket};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
 use crate::guard::{Authorized, SupportRole};
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem};
 
+const TAG: &str = "support";
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/api/support/tickets", get(my_tickets).post(open_ticket))
-        .route("/api/support/tickets/{id}", get(my_ticket))
-        .route("/api/support/tickets/{id}/messages", post(customer_message))
-        .route("/api/admin/support/tickets", get(staff_list))
-        .route("/api/admin/support/tickets/{id}", get(staff_ticket))
-        .route(
-            "/api/admin/support/tickets/{id}/messages",
-            post(staff_message),
-        )
-        .route("/api/admin/support/tickets/{id}/assign", post(assign))
-        .route("/api/admin/support/tickets/{id}/close", post(close))
-        .route("/api/admin/support/tickets/{id}/link", post(link))
+        .routes(routes!(my_tickets, open_ticket))
+        .routes(routes!(my_ticket))
+        .routes(routes!(customer_message))
+        .routes(routes!(ticket_queue))
+        .routes(routes!(staff_ticket))
+        .routes(routes!(staff_message))
+        .routes(routes!(assign_ticket))
+        .routes(routes!(close_ticket))
+        .routes(routes!(link_ticket))
 }
 
 impl From<SupportError> for Problem {
@@ -45,36 +47,114 @@ impl From<SupportError> for Problem {
     }
 }
 
-pub(crate) fn ticket_json(t: &Ticket) -> Value {
-    json!({
-        "id": t.id,
-        "user_id": t.user_id,
-        "requester_email": t.requester_email,
-        "subject": t.subject,
-        "status": t.status,
-        "priority": t.priority,
-        "assignee_user_id": t.assignee_user_id,
-        "created_at": t.created_at,
-        "last_message_at": t.last_message_at,
-        "closed_at": t.closed_at,
-    })
+/// A support ticket.
+#[derive(Serialize, ToSchema)]
+struct SupportTicket {
+    /// The ticket's id.
+    id: i64,
+    /// The customer; null for an unknown sender not yet linked.
+    user_id: Option<i64>,
+    /// Where replies go.
+    requester_email: String,
+    /// Subject line.
+    subject: String,
+    /// `open`, `pending`, `resolved` or `closed`.
+    status: String,
+    /// `low`, `normal`, `high` or `urgent`.
+    priority: String,
+    /// The staff member on it.
+    assignee_user_id: Option<i64>,
+    /// When it was opened.
+    created_at: DateTime<Utc>,
+    /// Its last message.
+    last_message_at: DateTime<Utc>,
+    /// When it was closed.
+    closed_at: Option<DateTime<Utc>>,
 }
 
-fn tickets_json(tickets: &[Ticket]) -> Json<Value> {
-    Json(json!({ "tickets": tickets.iter().map(ticket_json).collect::<Vec<_>>() }))
+impl From<Ticket> for SupportTicket {
+    fn from(t: Ticket) -> Self {
+        Self {
+            id: t.id,
+            user_id: t.user_id,
+            requester_email: t.requester_email,
+            subject: t.subject,
+            status: t.status,
+            priority: t.priority,
+            assignee_user_id: t.assignee_user_id,
+            created_at: t.created_at,
+            last_message_at: t.last_message_at,
+            closed_at: t.closed_at,
+        }
+    }
 }
 
-fn thread_json(thread: &Thread) -> Json<Value> {
-    let mut body = ticket_json(&thread.ticket);
-    body["messages"] = json!(thread
-        .messages
-        .iter()
-        .map(|m| json!({
-            "id": m.id, "direction": m.direction, "author_user_id": m.author_user_id,
-            "from_email": m.from_email, "body": m.body_text, "created_at": m.created_at,
-        }))
-        .collect::<Vec<_>>());
-    Json(body)
+/// Tickets.
+#[derive(Serialize, ToSchema)]
+struct SupportTicketList {
+    /// Most recently active first.
+    tickets: Vec<SupportTicket>,
+}
+
+impl SupportTicketList {
+    fn json(tickets: Vec<Ticket>) -> Json<Self> {
+        Json(Self {
+            tickets: tickets.into_iter().map(SupportTicket::from).collect(),
+        })
+    }
+}
+
+/// A message on a ticket.
+#[derive(Serialize, ToSchema)]
+struct SupportMessage {
+    /// The message's id.
+    id: i64,
+    /// `inbound` (the customer), `outbound` (a staff reply) or `internal` (a staff note,
+    /// shown to staff only).
+    direction: String,
+    /// The user who wrote it, if a user did.
+    author_user_id: Option<i64>,
+    /// The sender's address, for email.
+    from_email: Option<String>,
+    /// The text.
+    body: String,
+    /// When it was written.
+    created_at: DateTime<Utc>,
+}
+
+impl From<Message> for SupportMessage {
+    fn from(m: Message) -> Self {
+        Self {
+            id: m.id,
+            direction: m.direction,
+            author_user_id: m.author_user_id,
+            from_email: m.from_email,
+            body: m.body_text,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// A ticket with its messages.
+#[derive(Serialize, ToSchema)]
+struct SupportThread {
+    #[serde(flatten)]
+    ticket: SupportTicket,
+    /// Oldest first; internal notes only for staff.
+    messages: Vec<SupportMessage>,
+}
+
+impl SupportThread {
+    fn json(thread: Thread) -> Json<Self> {
+        Json(Self {
+            ticket: thread.ticket.into(),
+            messages: thread
+                .messages
+                .into_iter()
+                .map(SupportMessage::from)
+                .collect(),
+        })
+    }
 }
 
 /// The signed-in user as a customer writing on their tickets.
@@ -101,104 +181,196 @@ fn staff_event(
     )
 }
 
-#[derive(Deserialize)]
+/// A ticket to open.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OpenRequest {
+struct OpenTicketRequest {
+    /// Subject line (1 to 200 characters).
     subject: String,
+    /// The first message (1 to 20000 characters).
     body: String,
 }
 
+/// Opens a ticket for the signed-in customer.
+#[utoipa::path(post, path = "/api/support/tickets", tag = TAG,
+    request_body = OpenTicketRequest,
+    responses(
+        (status = 201, description = "The ticket with its first message", body = SupportThread),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The subject or body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn open_ticket(
     State(state): State<AppState>,
     current: CurrentSession,
-    ApiJson(req): ApiJson<OpenRequest>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+    ApiJson(req): ApiJson<OpenTicketRequest>,
+) -> Result<(StatusCode, Json<SupportThread>), Problem> {
     let thread = support::open_ticket(&state, customer(&current), &req.subject, &req.body).await?;
-    Ok((StatusCode::CREATED, thread_json(&thread)))
+    Ok((StatusCode::CREATED, SupportThread::json(thread)))
 }
 
+/// The signed-in customer's tickets.
+#[utoipa::path(get, path = "/api/support/tickets", tag = TAG,
+    responses(
+        (status = 200, description = "Their tickets", body = SupportTicketList),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn my_tickets(
     State(state): State<AppState>,
     current: CurrentSession,
-) -> Result<Json<Value>, Problem> {
-    Ok(tickets_json(
-        &support::tickets_of(&state, current.user.id).await?,
+) -> Result<Json<SupportTicketList>, Problem> {
+    Ok(SupportTicketList::json(
+        support::tickets_of(&state, current.user.id).await?,
     ))
 }
 
+/// One of the signed-in customer's tickets, without staff notes.
+#[utoipa::path(get, path = "/api/support/tickets/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "The ticket's id.")),
+    responses(
+        (status = 200, description = "The ticket and its messages", body = SupportThread),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The customer has no such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn my_ticket(
     State(state): State<AppState>,
     current: CurrentSession,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, Problem> {
-    Ok(thread_json(
-        &support::my_ticket(&state, current.user.id, id).await?,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<SupportThread>, Problem> {
+    Ok(SupportThread::json(
+        support::my_ticket(&state, current.user.id, id).await?,
     ))
 }
 
-#[derive(Deserialize)]
+/// A message to add.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MessageRequest {
+struct TicketMessageRequest {
+    /// The text (1 to 20000 characters).
     body: String,
 }
 
+/// Writes on one of the signed-in customer's tickets (reopening it if closed).
+#[utoipa::path(post, path = "/api/support/tickets/{id}/messages", tag = TAG,
+    params(("id" = i64, Path, description = "The ticket's id.")),
+    request_body = TicketMessageRequest,
+    responses(
+        (status = 201, description = "The ticket and its messages", body = SupportThread),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The customer has no such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn customer_message(
     State(state): State<AppState>,
     current: CurrentSession,
-    Path(id): Path<i64>,
-    ApiJson(req): ApiJson<MessageRequest>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<TicketMessageRequest>,
+) -> Result<(StatusCode, Json<SupportThread>), Problem> {
     let thread = support::customer_message(&state, customer(&current), id, &req.body).await?;
-    Ok((StatusCode::CREATED, thread_json(&thread)))
+    Ok((StatusCode::CREATED, SupportThread::json(thread)))
 }
 
-#[derive(Deserialize)]
+/// Which tickets to list.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct StaffQuery {
+    /// Only this status: `open`, `pending`, `resolved` or `closed`.
     status: Option<String>,
+    /// Only tickets assigned to this user.
     assignee: Option<i64>,
+    /// Only tickets from senders not linked to a customer.
     unlinked: Option<bool>,
+    /// At most this many (1–500, default 100).
     limit: Option<i64>,
 }
 
-async fn staff_list(
+/// The support queue, most recently active first (support staff).
+#[utoipa::path(get, path = "/api/admin/support/tickets", tag = TAG,
+    params(StaffQuery),
+    responses(
+        (status = 200, description = "The tickets", body = SupportTicketList),
+        (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "`status` or `limit` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn ticket_queue(
     State(state): State<AppState>,
     _staff: Authorized<SupportRole>,
-    Query(q): Query<StaffQuery>,
-) -> Result<Json<Value>, Problem> {
+    ApiQuery(q): ApiQuery<StaffQuery>,
+) -> Result<Json<SupportTicketList>, Problem> {
     let filter = TicketFilter {
         status: q.status.as_deref(),
         assignee: q.assignee,
         unlinked: q.unlinked.unwrap_or(false),
         limit: q.limit,
     };
-    Ok(tickets_json(&support::list(&state, &filter).await?))
+    Ok(SupportTicketList::json(
+        support::list(&state, &filter).await?,
+    ))
 }
 
+/// Any ticket with all its messages, staff notes included (support staff).
+#[utoipa::path(get, path = "/api/admin/support/tickets/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "The ticket's id.")),
+    responses(
+        (status = 200, description = "The ticket and its messages", body = SupportThread),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn staff_ticket(
     State(state): State<AppState>,
     _staff: Authorized<SupportRole>,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, Problem> {
-    Ok(thread_json(&support::staff_thread(&state, id).await?))
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<SupportThread>, Problem> {
+    Ok(SupportThread::json(
+        support::staff_thread(&state, id).await?,
+    ))
 }
 
-#[derive(Deserialize)]
+/// A staff reply or note.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct StaffMessageRequest {
+    /// The text (1 to 20000 characters).
     body: String,
+    /// True for a note only staff see; false (the default) for a reply emailed to the
+    /// requester.
     #[serde(default)]
     internal: bool,
 }
 
 /// A staff reply is emailed to the requester (after the commit); an internal note is not.
+#[utoipa::path(post, path = "/api/admin/support/tickets/{id}/messages", tag = TAG,
+    params(("id" = i64, Path, description = "The ticket's id.")),
+    request_body = StaffMessageRequest,
+    responses(
+        (status = 201, description = "The ticket and its messages", body = SupportThread),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn staff_message(
     State(state): State<AppState>,
     Authorized(staff, _): Authorized<SupportRole>,
     client: ClientInfo,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<StaffMessageRequest>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<SupportThread>), Problem> {
     let message = StaffMessage {
         author_user_id: staff.user.id,
         body: &req.body,
@@ -207,53 +379,94 @@ async fn staff_message(
     };
     let event = staff_event(&staff, &client, "support.reply", id);
     let thread = support::staff_message(&state, id, &message, event).await?;
-    Ok((StatusCode::CREATED, thread_json(&thread)))
+    Ok((StatusCode::CREATED, SupportThread::json(thread)))
 }
 
-#[derive(Deserialize)]
+/// Who should handle a ticket.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AssignRequest {
+struct AssignTicketRequest {
+    /// A staff member's user id; null unassigns.
     assignee_user_id: Option<i64>,
 }
 
-async fn assign(
+/// Assigns a ticket to a staff member, or unassigns it (support staff; audited).
+#[utoipa::path(post, path = "/api/admin/support/tickets/{id}/assign", tag = TAG,
+    params(("id" = i64, Path, description = "The ticket's id.")),
+    request_body = AssignTicketRequest,
+    responses(
+        (status = 200, description = "The ticket", body = SupportTicket),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The assignee is not staff (`field` is `assignee_user_id`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn assign_ticket(
     State(state): State<AppState>,
     Authorized(staff, _): Authorized<SupportRole>,
     client: ClientInfo,
-    Path(id): Path<i64>,
-    ApiJson(req): ApiJson<AssignRequest>,
-) -> Result<Json<Value>, Problem> {
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<AssignTicketRequest>,
+) -> Result<Json<SupportTicket>, Problem> {
     let event = staff_event(&staff, &client, "support.assign", id);
     let ticket = support::assign(&state, id, req.assignee_user_id, event).await?;
-    Ok(Json(ticket_json(&ticket)))
+    Ok(Json(ticket.into()))
 }
 
-async fn close(
+/// Closes a ticket (support staff; audited). Any body is ignored; the customer writing again
+/// reopens it.
+#[utoipa::path(post, path = "/api/admin/support/tickets/{id}/close", tag = TAG,
+    params(("id" = i64, Path, description = "The ticket's id.")),
+    responses(
+        (status = 200, description = "The ticket, closed", body = SupportTicket),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn close_ticket(
     State(state): State<AppState>,
     Authorized(staff, _): Authorized<SupportRole>,
     client: ClientInfo,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, Problem> {
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<SupportTicket>, Problem> {
     let event = staff_event(&staff, &client, "support.close", id);
-    Ok(Json(ticket_json(&support::close(&state, id, event).await?)))
+    Ok(Json(support::close(&state, id, event).await?.into()))
 }
 
-#[derive(Deserialize)]
+/// The customer to link a ticket to.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LinkRequest {
+struct LinkTicketRequest {
+    /// The customer's user id.
     user_id: i64,
 }
 
 /// Links the ticket's sender address to a customer: this ticket and every unlinked one
 /// from that address, and future email from it.
-async fn link(
+#[utoipa::path(post, path = "/api/admin/support/tickets/{id}/link", tag = TAG,
+    params(("id" = i64, Path, description = "The ticket's id.")),
+    request_body = LinkTicketRequest,
+    responses(
+        (status = 200, description = "The ticket, linked", body = SupportTicket),
+        (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "No such customer (`field` is `user_id`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn link_ticket(
     State(state): State<AppState>,
     Authorized(staff, _): Authorized<SupportRole>,
     client: ClientInfo,
-    Path(id): Path<i64>,
-    ApiJson(req): ApiJson<LinkRequest>,
-) -> Result<Json<Value>, Problem> {
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(req): ApiJson<LinkTicketRequest>,
+) -> Result<Json<SupportTicket>, Problem> {
     let event = staff_event(&staff, &client, "support.link", id);
     let ticket = support::link(&state, id, req.user_id, staff.user.id, event).await?;
-    Ok(Json(ticket_json(&ticket)))
+    Ok(Json(ticket.into()))
 }

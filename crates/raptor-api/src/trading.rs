@@ -1,65 +1,130 @@
 //! Paper trading over HTTP, shaped like Alpaca's Trading API v2: account, orders, positions,
 //! and a per-account kill switch.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get, put};
 use axum::Json;
+use chrono::{DateTime, Utc};
 use raptor_app::trading::{self, Holding, OrderError, OrderRequest as NewOrder, Refusal};
+use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
 use raptor_store::trading::{Order, OrderFilter};
+use raptor_store::DbDecimal;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::extract::{ApiJson, ClientInfo};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem, ProblemCode};
 
+const TAG: &str = "paper trading";
+
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route("/api/account", get(account))
-        .route("/api/account/kill-switch", put(kill_switch))
-        .route("/api/orders", get(list_orders).post(submit))
-        .route("/api/orders/{id}", get(get_order).delete(cancel))
-        .route("/api/positions", get(positions))
-        .route("/api/positions/{symbol}", delete(close_position))
+        .routes(routes!(paper_account))
+        .routes(routes!(kill_switch))
+        .routes(routes!(list_orders, place_order))
+        .routes(routes!(get_order, cancel_order))
+        .routes(routes!(list_positions))
+        .routes(routes!(close_position))
 }
 
 fn money(value: Decimal) -> String {
     value.normalize().to_string()
 }
 
-fn opt(value: Option<raptor_store::DbDecimal>) -> Value {
-    value.map_or(Value::Null, |v| json!(money(v.0)))
+fn opt(value: Option<DbDecimal>) -> Option<String> {
+    value.map(|v| money(v.0))
 }
 
 /// An order as Alpaca clients expect it: numbers as strings, the same names and statuses.
-pub(crate) fn order_json(o: &Order) -> Value {
-    json!({
-        "id": o.id.to_string(),
-        "client_order_id": o.client_order_id,
-        "created_at": o.submitted_at,
-        "updated_at": o.updated_at,
-        "submitted_at": o.submitted_at,
-        "filled_at": o.filled_at,
-        "canceled_at": o.canceled_at,
-        "expired_at": o.expired_at,
-        "symbol": o.symbol,
-        "asset_class": "us_equity",
-        "qty": opt(o.qty),
-        "notional": opt(o.notional),
-        "filled_qty": money(o.filled_qty.0),
-        "filled_avg_price": opt(o.filled_avg_price),
-        "order_type": o.order_type,
-        "type": o.order_type,
-        "side": o.side,
-        "time_in_force": o.time_in_force,
-        "limit_price": opt(o.limit_price),
-        "stop_price": opt(o.stop_price),
-        "status": o.status,
-        "reject_reason": o.reject_reason,
-    })
+#[derive(Serialize, ToSchema)]
+struct PaperOrder {
+    /// The order's id, a string of digits.
+    id: String,
+    /// The client's idempotency key (generated when the order was placed without one).
+    client_order_id: String,
+    /// When it was placed (the same as `submitted_at`).
+    created_at: DateTime<Utc>,
+    /// Its last change.
+    updated_at: DateTime<Utc>,
+    /// When it was placed.
+    submitted_at: DateTime<Utc>,
+    /// When it filled.
+    filled_at: Option<DateTime<Utc>>,
+    /// When it was canceled.
+    canceled_at: Option<DateTime<Utc>>,
+    /// When it expired.
+    expired_at: Option<DateTime<Utc>>,
+    /// Ticker.
+    symbol: String,
+    /// Always `us_equity`.
+    asset_class: &'static str,
+    /// Quantity, a decimal string; null for a notional order until it fills.
+    qty: Option<String>,
+    /// Amount of money, a decimal string, for notional orders; else null.
+    notional: Option<String>,
+    /// Quantity filled, a decimal string.
+    filled_qty: String,
+    /// Average fill price, a decimal string; null until filled.
+    filled_avg_price: Option<String>,
+    /// `market`, `limit`, `stop` or `stop_limit`.
+    #[schema(value_type = String)]
+    order_type: OrderType,
+    /// The same as `order_type` (Alpaca sends both).
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    kind: OrderType,
+    /// `buy` or `sell`.
+    #[schema(value_type = String)]
+    side: Side,
+    /// `day`, `gtc`, `ioc`, `fok`, `opg` or `cls`.
+    #[schema(value_type = String)]
+    time_in_force: TimeInForce,
+    /// Limit price, a decimal string; null unless a limit or stop-limit order.
+    limit_price: Option<String>,
+    /// Stop price, a decimal string; null unless a stop or stop-limit order.
+    stop_price: Option<String>,
+    /// `new`, `accepted`, `partially_filled`, `filled`, `canceled`, `expired` or `rejected`.
+    #[schema(value_type = String)]
+    status: OrderStatus,
+    /// Why it was rejected or expired.
+    reject_reason: Option<String>,
+}
+
+impl From<Order> for PaperOrder {
+    fn from(o: Order) -> Self {
+        Self {
+            id: o.id.to_string(),
+            client_order_id: o.client_order_id,
+            created_at: o.submitted_at,
+            updated_at: o.updated_at,
+            submitted_at: o.submitted_at,
+            filled_at: o.filled_at,
+            canceled_at: o.canceled_at,
+            expired_at: o.expired_at,
+            symbol: o.symbol,
+            asset_class: "us_equity",
+            qty: opt(o.qty),
+            notional: opt(o.notional),
+            filled_qty: money(o.filled_qty.0),
+            filled_avg_price: opt(o.filled_avg_price),
+            order_type: o.order_type,
+            kind: o.order_type,
+            side: o.side,
+            time_in_force: o.time_in_force,
+            limit_price: opt(o.limit_price),
+            stop_price: opt(o.stop_price),
+            status: o.status,
+            reject_reason: o.reject_reason,
+        }
+    }
 }
 
 impl From<OrderError> for Problem {
@@ -92,41 +157,99 @@ impl From<OrderError> for Problem {
     }
 }
 
-async fn account(
-    State(state): State<AppState>,
-    current: CurrentSession,
-) -> Result<Json<Value>, Problem> {
-    let summary = trading::account_summary(&state, current.user.id).await?;
-    let account = &summary.account;
-    Ok(Json(json!({
-        "id": account.id.to_string(),
-        "currency": account.currency,
-        "status": "ACTIVE",
-        "cash": money(account.cash.0),
-        "long_market_value": money(summary.long_market_value),
-        "equity": money(summary.equity()),
-        "portfolio_value": money(summary.equity()),
-        "buying_power": money(summary.buying_power()),
-        "last_equity": money(account.starting_cash.0),
-        "trading_blocked": summary.kill_switch.kill_switch,
-        "kill_switch_reason": summary.kill_switch.kill_switch_reason,
-    })))
+/// The paper account, in Alpaca's shape: money as decimal strings.
+#[derive(Serialize, ToSchema)]
+struct PaperAccount {
+    /// The account's id, a string of digits.
+    id: String,
+    /// ISO 4217 code, `USD`.
+    currency: String,
+    /// Always `ACTIVE`.
+    status: &'static str,
+    /// Cash.
+    cash: String,
+    /// What the positions are worth at their latest prices.
+    long_market_value: String,
+    /// Cash plus `long_market_value`.
+    equity: String,
+    /// The same as `equity`.
+    portfolio_value: String,
+    /// What new orders may spend: cash less what working buy orders reserve.
+    buying_power: String,
+    /// The cash the account started with.
+    last_equity: String,
+    /// Whether the kill switch blocks new orders.
+    trading_blocked: bool,
+    /// Why the kill switch was turned on.
+    kill_switch_reason: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The signed-in user's paper account.
+#[utoipa::path(get, path = "/api/account", tag = TAG,
+    responses(
+        (status = 200, description = "The account", body = PaperAccount),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn paper_account(
+    State(state): State<AppState>,
+    current: CurrentSession,
+) -> Result<Json<PaperAccount>, Problem> {
+    let summary = trading::account_summary(&state, current.user.id).await?;
+    let account = &summary.account;
+    Ok(Json(PaperAccount {
+        id: account.id.to_string(),
+        currency: account.currency.clone(),
+        status: "ACTIVE",
+        cash: money(account.cash.0),
+        long_market_value: money(summary.long_market_value),
+        equity: money(summary.equity()),
+        portfolio_value: money(summary.equity()),
+        buying_power: money(summary.buying_power()),
+        last_equity: money(account.starting_cash.0),
+        trading_blocked: summary.kill_switch.kill_switch,
+        kill_switch_reason: summary.kill_switch.kill_switch_reason,
+    }))
+}
+
+/// Turns the kill switch on or off.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct KillSwitchRequest {
+    /// True blocks every new order until it is turned off.
     enabled: bool,
+    /// Why, for the audit log.
     #[serde(default)]
     reason: Option<String>,
 }
 
+/// The kill switch as it now is.
+#[derive(Serialize, ToSchema)]
+struct KillSwitchState {
+    /// Whether new orders are refused.
+    trading_blocked: bool,
+    /// The reason given.
+    reason: Option<String>,
+}
+
+/// Turns the account's kill switch on or off; while on, every new order is refused.
+#[utoipa::path(put, path = "/api/account/kill-switch", tag = TAG,
+    request_body = KillSwitchRequest,
+    responses(
+        (status = 200, description = "The kill switch is set", body = KillSwitchState),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The body has the wrong shape", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn kill_switch(
     State(state): State<AppState>,
     current: CurrentSession,
     client: ClientInfo,
     ApiJson(req): ApiJson<KillSwitchRequest>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<KillSwitchState>, Problem> {
     let event = current.own_action(
         &client,
         "trading.kill_switch",
@@ -140,48 +263,87 @@ async fn kill_switch(
         &event,
     )
     .await?;
-    Ok(Json(
-        json!({ "trading_blocked": req.enabled, "reason": req.reason }),
-    ))
-}
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct OrderRequest {
-    symbol: String,
-    #[serde(default)]
-    qty: Option<Value>,
-    #[serde(default)]
-    notional: Option<Value>,
-    side: String,
-    #[serde(rename = "type")]
-    order_type: String,
-    time_in_force: String,
-    #[serde(default)]
-    limit_price: Option<Value>,
-    #[serde(default)]
-    stop_price: Option<Value>,
-    #[serde(default)]
-    client_order_id: Option<String>,
+    Ok(Json(KillSwitchState {
+        trading_blocked: req.enabled,
+        reason: req.reason,
+    }))
 }
 
-/// A number as the client wrote it: Alpaca accepts a JSON string or number. Anything else
-/// keeps its JSON text, which the use case refuses as not a number.
-fn number_text(value: Option<Value>) -> Option<String> {
-    match value? {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        other => Some(other.to_string()),
+/// A number in an order as the client wrote it: Alpaca accepts a JSON string or number.
+/// Anything else keeps its JSON text, which the use case refuses as not a number, so the
+/// first problem reported is the same whatever the JSON type.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct OrderNumber(Value);
+
+impl OrderNumber {
+    /// The client's text, for the use case to parse.
+    fn text(number: Option<Self>) -> Option<String> {
+        match number?.0 {
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            other => Some(other.to_string()),
+        }
     }
+}
+
+impl PartialSchema for OrderNumber {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .examples(["10", "0.5", "185.25"]),
+            )
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .description(Some(
+                "A positive decimal of at most 8 places and at most 1000000000, as a string \
+                 (as Alpaca's clients send it) or a JSON number.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for OrderNumber {}
+
+/// An order to place. Give exactly one of `qty` and `notional`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OrderRequest {
+    /// Ticker, any case.
+    symbol: String,
+    /// Quantity (fractional only for fractionable symbols).
+    #[serde(default)]
+    qty: Option<OrderNumber>,
+    /// An amount of money to buy or sell (market day orders only).
+    #[serde(default)]
+    notional: Option<OrderNumber>,
+    /// `buy` or `sell`.
+    side: String,
+    /// `market`, `limit`, `stop` or `stop_limit`.
+    #[serde(rename = "type")]
+    order_type: String,
+    /// `day`, `gtc`, `ioc` or `fok`.
+    time_in_force: String,
+    /// Limit price (limit and stop-limit orders).
+    #[serde(default)]
+    limit_price: Option<OrderNumber>,
+    /// Stop price (stop and stop-limit orders).
+    #[serde(default)]
+    stop_price: Option<OrderNumber>,
+    /// An idempotency key of 1 to 128 characters: placing it again returns the first order.
+    #[serde(default)]
+    client_order_id: Option<String>,
 }
 
 impl OrderRequest {
     /// The request in the use case's terms.
     fn into_request(self) -> NewOrder {
         NewOrder {
-            qty: number_text(self.qty),
-            notional: number_text(self.notional),
-            limit_price: number_text(self.limit_price),
-            stop_price: number_text(self.stop_price),
+            qty: OrderNumber::text(self.qty),
+            notional: OrderNumber::text(self.notional),
+            limit_price: OrderNumber::text(self.limit_price),
+            stop_price: OrderNumber::text(self.stop_price),
             symbol: self.symbol,
             side: self.side,
             order_type: self.order_type,
@@ -193,33 +355,59 @@ impl OrderRequest {
 
 /// Places an order. A repeated `client_order_id` returns the original order (200), never a
 /// second one.
-async fn submit(
+#[utoipa::path(post, path = "/api/orders", tag = TAG,
+    request_body = OrderRequest,
+    responses(
+        (status = 201, description = "The order was placed (and filled, if marketable)", body = PaperOrder),
+        (status = 200, description = "An order with this `client_order_id` was placed before; it is returned", body = PaperOrder),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "Refused: the kill switch is on (`trading_disabled`), or not enough buying power or shares", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "A field is not acceptable (`field` names it), or there is no price to fill a market order at", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn place_order(
     State(state): State<AppState>,
     current: CurrentSession,
     ApiJson(req): ApiJson<OrderRequest>,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<PaperOrder>), Problem> {
     let placed = trading::place_order(&state, current.user.id, &req.into_request()).await?;
     let status = if placed.created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(order_json(&placed.order))))
+    Ok((status, Json(placed.order.into())))
 }
 
-#[derive(Deserialize)]
+/// Which orders to list.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct OrdersQuery {
+    /// `open` (the default), `closed` or `all`.
     status: Option<String>,
+    /// Only these tickers, comma-separated, any case (at most 100).
     symbols: Option<String>,
+    /// At most this many (1–500, default 50).
     limit: Option<i64>,
 }
 
+/// The user's orders, newest first.
+#[utoipa::path(get, path = "/api/orders", tag = TAG,
+    params(OrdersQuery),
+    responses(
+        (status = 200, description = "The orders, newest first", body = [PaperOrder]),
+        (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "`status`, `symbols` or `limit` is out of range", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn list_orders(
     State(state): State<AppState>,
     current: CurrentSession,
-    Query(q): Query<OrdersQuery>,
-) -> Result<Json<Value>, Problem> {
+    ApiQuery(q): ApiQuery<OrdersQuery>,
+) -> Result<Json<Vec<PaperOrder>>, Problem> {
     let filter = match q.status.as_deref().unwrap_or("open") {
         "open" => OrderFilter::Open,
         "closed" => OrderFilter::Closed,
@@ -243,63 +431,123 @@ async fn list_orders(
         })
         .unwrap_or_default();
     let orders = trading::orders(&state, current.user.id, filter, &symbols, limit).await?;
-    Ok(Json(json!(orders
-        .iter()
-        .map(order_json)
-        .collect::<Vec<_>>())))
+    Ok(Json(orders.into_iter().map(PaperOrder::from).collect()))
 }
 
+/// One of the user's orders.
+#[utoipa::path(get, path = "/api/orders/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "The order's id.")),
+    responses(
+        (status = 200, description = "The order", body = PaperOrder),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no such order", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn get_order(
     State(state): State<AppState>,
     current: CurrentSession,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, Problem> {
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<PaperOrder>, Problem> {
     let order = trading::order(&state, current.user.id, id).await?;
-    Ok(Json(order_json(&order)))
+    Ok(Json(order.into()))
 }
 
-async fn cancel(
+/// Cancels one of the user's working orders.
+#[utoipa::path(delete, path = "/api/orders/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "The order's id.")),
+    responses(
+        (status = 200, description = "The order, now canceled", body = PaperOrder),
+        (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no such order", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The order is already filled, canceled or expired (`not_cancelable`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn cancel_order(
     State(state): State<AppState>,
     current: CurrentSession,
-    Path(id): Path<i64>,
-) -> Result<Json<Value>, Problem> {
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<PaperOrder>, Problem> {
     let canceled = trading::cancel_order(&state, current.user.id, id).await?;
-    Ok(Json(order_json(&canceled)))
+    Ok(Json(canceled.into()))
 }
 
-fn position_json(h: &Holding) -> Value {
-    let p = &h.position;
-    json!({
-        "symbol": p.symbol,
-        "asset_class": "us_equity",
-        "side": "long",
-        "qty": money(p.qty.0),
-        "avg_entry_price": money(p.avg_entry_price.0),
-        "cost_basis": money(p.cost_basis.0),
-        "current_price": money(h.current_price()),
-        "market_value": money(h.market_value()),
-        "unrealized_pl": money(h.unrealized_pl()),
-        "unrealized_plpc": money(h.unrealized_plpc()),
-    })
+/// A position, in Alpaca's shape: numbers as decimal strings.
+#[derive(Serialize, ToSchema)]
+struct PaperPosition {
+    /// Ticker.
+    symbol: String,
+    /// Always `us_equity`.
+    asset_class: &'static str,
+    /// Always `long`.
+    side: &'static str,
+    /// Quantity held.
+    qty: String,
+    /// Average entry price.
+    avg_entry_price: String,
+    /// What was paid for what is held.
+    cost_basis: String,
+    /// The latest price (the entry price when there is none).
+    current_price: String,
+    /// Quantity times the current price.
+    market_value: String,
+    /// Market value less cost.
+    unrealized_pl: String,
+    /// Unrealized profit as a fraction of cost, six places.
+    unrealized_plpc: String,
 }
 
-async fn positions(
+impl From<&Holding> for PaperPosition {
+    fn from(h: &Holding) -> Self {
+        let p = &h.position;
+        Self {
+            symbol: p.symbol.clone(),
+            asset_class: "us_equity",
+            side: "long",
+            qty: money(p.qty.0),
+            avg_entry_price: money(p.avg_entry_price.0),
+            cost_basis: money(p.cost_basis.0),
+            current_price: money(h.current_price()),
+            market_value: money(h.market_value()),
+            unrealized_pl: money(h.unrealized_pl()),
+            unrealized_plpc: money(h.unrealized_plpc()),
+        }
+    }
+}
+
+/// The user's open positions at their latest prices.
+#[utoipa::path(get, path = "/api/positions", tag = TAG,
+    responses(
+        (status = 200, description = "The positions, by symbol", body = [PaperPosition]),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn list_positions(
     State(state): State<AppState>,
     current: CurrentSession,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Vec<PaperPosition>>, Problem> {
     let held = trading::positions(&state, current.user.id).await?;
-    Ok(Json(json!(held
-        .iter()
-        .map(position_json)
-        .collect::<Vec<_>>())))
+    Ok(Json(held.iter().map(PaperPosition::from).collect()))
 }
 
 /// Closes a position with a market order for all of it.
+#[utoipa::path(delete, path = "/api/positions/{symbol}", tag = TAG,
+    params(("symbol" = String, Path, description = "Ticker, any case.")),
+    responses(
+        (status = 200, description = "The closing market order", body = PaperOrder),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The kill switch is on", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No position in that symbol", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "There is no price to fill the order at (`no_market_price`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
 async fn close_position(
     State(state): State<AppState>,
     current: CurrentSession,
-    Path(symbol): Path<String>,
-) -> Result<Json<Value>, Problem> {
+    ApiPath(symbol): ApiPath<String>,
+) -> Result<Json<PaperOrder>, Problem> {
     let order = trading::close_position(&state, current.user.id, &symbol).await?;
-    Ok(Json(order_json(&order)))
+    Ok(Json(order.into()))
 }

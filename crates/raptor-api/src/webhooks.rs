@@ -7,30 +7,32 @@
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap};
-use axum::routing::post;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use raptor_app::webhooks::{self, Delivery, DeliveryReport, Inbound, InboundEmail, WebhookError};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
+use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
+
+const TAG: &str = "webhooks";
 
 /// Inbound email may carry attachments; their content is not kept, but it is received.
 const INBOUND_BODY_LIMIT: usize = 40 * 1024 * 1024;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .route(
-            "/webhooks/postmark/inbound",
-            post(postmark_inbound).layer(DefaultBodyLimit::max(INBOUND_BODY_LIMIT)),
-        )
-        .route("/webhooks/postmark/delivery", post(postmark_delivery))
-        .route("/webhooks/status", post(status_page))
+        .routes(routes!(postmark_inbound).layer(DefaultBodyLimit::max(INBOUND_BODY_LIMIT)))
+        .routes(routes!(postmark_delivery))
+        .routes(routes!(status_page))
 }
 
 impl From<WebhookError> for Problem {
@@ -106,11 +108,47 @@ fn attachment_metadata(payload: &Value) -> Option<Value> {
     })
 }
 
+/// What an inbound email did, by `status`.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum InboundReceipt {
+    /// This `MessageID` was stored before; nothing changed.
+    Duplicate {
+        /// The message's `MessageID`.
+        message_id: String,
+    },
+    /// Stored as a message on a ticket.
+    Stored {
+        /// The ticket it continued or opened.
+        ticket_id: i64,
+        /// Whether the sender is a known customer.
+        linked: bool,
+    },
+}
+
+/// Postmark's inbound webhook: an email to the support address becomes a message on a support
+/// ticket (the one a `support+ticket-N@` address names, if the sender's, else a new one).
+///
+/// Authenticated with HTTP Basic credentials (the configured Postmark webhook user and
+/// password). The body is Postmark's inbound JSON; `MessageID`, `From` (or `FromFull.Email`)
+/// and `To` are required. Attachment content is received but never stored; control characters
+/// (NUL included) are dropped from what is stored. A retry of the same `MessageID` stores
+/// nothing new.
+#[utoipa::path(post, path = "/webhooks/postmark/inbound", tag = TAG,
+    request_body(content = Object, description = "Postmark's inbound email JSON (up to 40 MiB).",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored, or a duplicate of a stored message", body = InboundReceipt),
+        (status = 400, description = "Not a JSON object, or a required field is missing (`malformed_body`, `field` names it)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Missing or wrong Basic credentials (`bad_credentials`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 413, description = "The body is over 40 MiB", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 503, description = "No Postmark credentials are configured (`webhook_not_configured`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 async fn postmark_inbound(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<InboundReceipt>, Problem> {
     postmark_authorized(&state, &headers)?;
     let payload = parse_json(&body)?;
     let message_id = required(&payload, "MessageID")?;
@@ -135,24 +173,52 @@ async fn postmark_inbound(
         attachments: attachments.as_ref(),
         payload: &payload,
     };
-    Ok(Json(
-        match webhooks::receive_email(&state, &email).await? {
-            Inbound::Duplicate => json!({ "status": "duplicate", "message_id": message_id }),
-            Inbound::Stored { ticket_id, linked } => {
-                json!({ "status": "stored", "ticket_id": ticket_id, "linked": linked })
-            }
+    let receipt = match webhooks::receive_email(&state, &email).await? {
+        Inbound::Duplicate => InboundReceipt::Duplicate {
+            message_id: message_id.to_owned(),
         },
-    ))
+        Inbound::Stored { ticket_id, linked } => InboundReceipt::Stored { ticket_id, linked },
+    };
+    Ok(Json(receipt))
 }
 
 /// Postmark's timestamp fields, in the order an event's time is read from them.
 const DELIVERY_TIMES: [&str; 4] = ["DeliveredAt", "BouncedAt", "ReceivedAt", "ChangedAt"];
 
+/// What a delivery event did, by `status`.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum DeliveryReceipt {
+    /// The event was stored before; nothing changed.
+    Duplicate,
+    /// Stored.
+    Stored {
+        /// Whether the recipient is now marked undeliverable (a hard bounce, a spam complaint
+        /// or a suppressing subscription change).
+        undeliverable: bool,
+    },
+}
+
+/// Postmark's delivery webhook: deliveries, bounces, spam complaints, opens, clicks and
+/// subscription changes are kept; hard failures mark the address undeliverable.
+///
+/// Authenticated with HTTP Basic credentials (the configured Postmark webhook user and
+/// password). The body is Postmark's event JSON; `RecordType`, `MessageID` and `Recipient` (or
+/// `Email`) are required. A retry of the same event stores nothing new.
+#[utoipa::path(post, path = "/webhooks/postmark/delivery", tag = TAG,
+    request_body(content = Object, description = "Postmark's delivery-event JSON.",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored, or a duplicate of a stored event", body = DeliveryReceipt),
+        (status = 400, description = "Not a JSON object, or a required field is missing (`malformed_body`, `field` names it)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Missing or wrong Basic credentials (`bad_credentials`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 503, description = "No Postmark credentials are configured (`webhook_not_configured`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 async fn postmark_delivery(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<DeliveryReceipt>, Problem> {
     postmark_authorized(&state, &headers)?;
     let payload = parse_json(&body)?;
     let record_type = required(&payload, "RecordType")?;
@@ -178,21 +244,44 @@ async fn postmark_delivery(
         times: &times,
         payload: &payload,
     };
-    Ok(Json(
-        match webhooks::record_delivery(&state, &report).await? {
-            Delivery::Duplicate => json!({ "status": "duplicate" }),
-            Delivery::Stored { undeliverable } => {
-                json!({ "status": "stored", "undeliverable": undeliverable })
-            }
-        },
-    ))
+    let receipt = match webhooks::record_delivery(&state, &report).await? {
+        Delivery::Duplicate => DeliveryReceipt::Duplicate,
+        Delivery::Stored { undeliverable } => DeliveryReceipt::Stored { undeliverable },
+    };
+    Ok(Json(receipt))
 }
 
+/// What a status-page event did, by `status`.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "status", rename_all = "snake_case")]
+enum StatusReceipt {
+    /// Stored.
+    Stored,
+    /// The event was stored before; nothing changed.
+    Duplicate,
+}
+
+/// The status page's webhook: incident and component events are kept.
+///
+/// Authenticated by an HMAC-SHA256 of the raw body with the configured secret, sent as
+/// `X-Signature-256: sha256=<hex>`. The body is the event's JSON; `id` and `type` are
+/// required. A retry of the same `id` stores nothing new.
+#[utoipa::path(post, path = "/webhooks/status", tag = TAG,
+    params(("X-Signature-256" = String, Header,
+        description = "`sha256=` and the hex HMAC-SHA256 of the raw body under the shared secret.")),
+    request_body(content = Object, description = "The status page's event JSON.",
+        content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored, or a duplicate of a stored event", body = StatusReceipt),
+        (status = 400, description = "Not a JSON object, or `id` or `type` is missing (`malformed_body`, `field` names it)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "The signature is missing or does not match the body (`bad_signature`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 503, description = "No signing secret is configured (`webhook_not_configured`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
 async fn status_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<StatusReceipt>, Problem> {
     let Some(secret) = &state.config.webhooks.status_secret else {
         return Err(not_configured("status"));
     };
@@ -219,9 +308,11 @@ async fn status_page(
     let event_id = required(&payload, "id")?;
     let kind = required(&payload, "type")?;
     let stored = webhooks::record_status_event(&state, event_id, kind, &payload).await?;
-    Ok(Json(
-        json!({ "status": if stored { "stored" } else { "duplicate" } }),
-    ))
+    Ok(Json(if stored {
+        StatusReceipt::Stored
+    } else {
+        StatusReceipt::Duplicate
+    }))
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {

@@ -1,6 +1,12 @@
 //! What happens once a webhook's sender is authenticated: inbound email becomes a support
 //! ticket message, delivery events are kept (and hard failures mark the address
 //! undeliverable), status-page events are kept. Retries of the same event store nothing new.
+//!
+//! What a provider sends is stored cleaned of control characters rather than refused: a
+//! provider retries a refused event for ever, and PostgreSQL cannot store a NUL in text or
+//! JSON at all.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use raptor_domain::Email;
@@ -63,24 +69,34 @@ pub enum Inbound {
 
 /// Stores an inbound email once and files it on a ticket: the one its plus-address names if
 /// that ticket is the sender's, else a new one, linked to the sender's customer when known.
+/// Control characters (NUL included) are dropped from every text and from the stored payload.
 pub async fn receive_email(app: &App, email: &InboundEmail<'_>) -> Result<Inbound, WebhookError> {
     let from = email.from.as_str();
-    let subject = email
-        .subject
+    let message_id = clean(email.message_id);
+    let from_name = email.from_name.map(clean);
+    let to = clean(email.to);
+    let mailbox_hash = email.mailbox_hash.map(clean).filter(|h| !h.is_empty());
+    let subject = email.subject.map(clean);
+    let subject = subject
+        .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .unwrap_or("(no subject)");
-    let mailbox_hash = email.mailbox_hash.filter(|h| !h.is_empty());
-    let mut raw = email.payload.clone();
+    let text_body = email.text_body.map(clean);
+    let html_body = email.html_body.map(clean);
+    let stripped_text_reply = email.stripped_text_reply.map(clean);
+    let attachments = email.attachments.map(clean_json);
+    let mut raw = clean_json(email.payload);
     if let Some(object) = raw.as_object_mut() {
         object.insert(
             "Attachments".into(),
-            email.attachments.cloned().unwrap_or(json!([])),
+            attachments.clone().unwrap_or(json!([])),
         );
     }
     let customer = support::customer_for_sender(&app.db, from).await?;
     // A plus-address like support+ticket-42@ continues ticket 42, if it is the sender's.
     let existing = match mailbox_hash
+        .as_deref()
         .and_then(|h| h.strip_prefix("ticket-"))
         .and_then(|id| id.parse().ok())
     {
@@ -93,16 +109,16 @@ pub async fn receive_email(app: &App, email: &InboundEmail<'_>) -> Result<Inboun
     let now = app.now();
     let mut tx = app.db.begin().await?;
     let row = webhooks::InboundEmail {
-        message_id: email.message_id,
+        message_id: &message_id,
         from_email: from,
-        from_name: email.from_name,
-        to_email: email.to,
-        mailbox_hash,
+        from_name: from_name.as_deref(),
+        to_email: &to,
+        mailbox_hash: mailbox_hash.as_deref(),
         subject,
-        text_body: email.text_body,
-        html_body: email.html_body,
-        stripped_text_reply: email.stripped_text_reply,
-        attachments: email.attachments,
+        text_body: text_body.as_deref(),
+        html_body: html_body.as_deref(),
+        stripped_text_reply: stripped_text_reply.as_deref(),
+        attachments: attachments.as_ref(),
         raw: &raw,
     };
     let Some(stored) = webhooks::store_inbound(&mut tx, &row, now).await? else {
@@ -112,17 +128,17 @@ pub async fn receive_email(app: &App, email: &InboundEmail<'_>) -> Result<Inboun
         Some(ticket) => ticket,
         None => support::open(&mut tx, customer, from, subject, now).await?,
     };
-    let body_text = email
-        .stripped_text_reply
+    let body_text = stripped_text_reply
+        .as_deref()
         .filter(|s| !s.trim().is_empty())
-        .or(email.text_body)
+        .or(text_body.as_deref())
         .unwrap_or("");
     let message = NewMessage {
         direction: "inbound",
         author_user_id: customer,
         from_email: Some(from),
         body_text,
-        body_html: email.html_body,
+        body_html: html_body.as_deref(),
         inbound_message_id: Some(stored),
     };
     support::add_message(&mut tx, ticket.id, &message, now).await?;
@@ -206,21 +222,22 @@ pub enum Delivery {
 }
 
 /// Stores a delivery event once; a hard failure marks the recipient's account undeliverable.
+/// Control characters are dropped from what is stored.
 pub async fn record_delivery(
     app: &App,
     report: &DeliveryReport<'_>,
 ) -> Result<Delivery, WebhookError> {
-    let event_key = report.event_key();
+    let event_key = clean(&report.event_key()).into_owned();
     let undeliverable = report.undeliverable();
     let now = app.now();
     let mut tx = app.db.begin().await?;
     let event = DeliveryEvent {
-        record_type: report.record_type,
-        message_id: report.message_id,
+        record_type: &clean(report.record_type),
+        message_id: &clean(report.message_id),
         event_key: &event_key,
         recipient: report.recipient.as_str(),
         occurred_at: report.occurred_at().unwrap_or(now),
-        details: report.payload,
+        details: &clean_json(report.payload),
     };
     if !webhooks::store_delivery(&mut tx, &event, now).await? {
         return Ok(Delivery::Duplicate);
@@ -232,14 +249,52 @@ pub async fn record_delivery(
     Ok(Delivery::Stored { undeliverable })
 }
 
-/// Stores a status-page event once; false when it was stored before.
+/// Stores a status-page event once, control characters dropped; false when it was stored
+/// before.
 pub async fn record_status_event(
     app: &App,
     event_id: &str,
     kind: &str,
     payload: &Value,
 ) -> Result<bool, WebhookError> {
-    Ok(webhooks::store_status_event(&app.db, event_id, kind, payload, app.now()).await?)
+    Ok(webhooks::store_status_event(
+        &app.db,
+        &clean(event_id),
+        &clean(kind),
+        &clean_json(payload),
+        app.now(),
+    )
+    .await?)
+}
+
+/// Whether a character is dropped from provider text: NUL and the other C0 control
+/// characters, except line breaks and tabs.
+fn dropped(c: char) -> bool {
+    c < ' ' && !matches!(c, '\n' | '\r' | '\t')
+}
+
+/// Provider text as the store can keep it (see [`dropped`]).
+fn clean(text: &str) -> Cow<'_, str> {
+    if text.contains(dropped) {
+        Cow::Owned(text.chars().filter(|c| !dropped(*c)).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// A provider's JSON with every string and key cleaned (see [`dropped`]).
+fn clean_json(value: &Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(clean(s).into_owned()),
+        Value::Array(items) => Value::Array(items.iter().map(clean_json).collect()),
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .map(|(key, value)| (clean(key).into_owned(), clean_json(value)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -312,6 +367,22 @@ mod tests {
         };
         assert!(suppressed.undeliverable());
         assert!(!report("Delivery", &ada, &[], &payload).undeliverable());
+    }
+
+    #[test]
+    fn nul_and_other_control_characters_are_dropped_but_lines_and_tabs_kept() {
+        assert_eq!(clean("a\u{0}b\u{1}c\u{1f}d"), "abcd");
+        assert_eq!(clean("line\r\nnext\tcell"), "line\r\nnext\tcell");
+        assert!(matches!(clean("plain é"), Cow::Borrowed(_)));
+        assert_eq!(clean("\u{7f}\u{85}"), "\u{7f}\u{85}", "only C0 is dropped");
+        let payload = json!({
+            "Subject\u{0}": "Hi\u{0}",
+            "Headers": [{ "Name": "X-\u{0}Id", "Value": 7 }, null, true],
+        });
+        assert_eq!(
+            clean_json(&payload),
+            json!({ "Subject": "Hi", "Headers": [{ "Name": "X-Id", "Value": 7 }, null, true] })
+        );
     }
 
     #[test]

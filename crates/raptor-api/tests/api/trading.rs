@@ -512,3 +512,60 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    order_numbers_may_be_json_numbers_as_the_published_contract_says,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        price_now(t, 10.0).await;
+        let order = trader
+            .post(
+                "/api/orders",
+                json!({ "symbol": "AAPL", "qty": 2, "side": "buy", "type": "limit", "limit_price": 9.5, "time_in_force": "gtc" }),
+            )
+            .await;
+        assert_eq!(order.status, 201, "{:?}", order.body);
+        assert_eq!(
+            (
+                order.body["qty"].as_str(),
+                order.body["limit_price"].as_str()
+            ),
+            (Some("2"), Some("9.5"))
+        );
+
+        let (status, spec) = app.get_json("/openapi.json").await;
+        assert_eq!(status, 200);
+        let types: Vec<&str> = spec["components"]["schemas"]["OrderNumber"]["oneOf"]
+            .as_array()
+            .expect("oneOf")
+            .iter()
+            .filter_map(|schema| schema["type"].as_str())
+            .collect();
+        assert_eq!(types, ["string", "number"]);
+        let paths = &spec["paths"];
+        for (path, method) in [
+            ("/api/account", "get"),
+            ("/api/account/kill-switch", "put"),
+            ("/api/orders", "get"),
+            ("/api/orders", "post"),
+            ("/api/orders/{id}", "get"),
+            ("/api/orders/{id}", "delete"),
+            ("/api/positions", "get"),
+            ("/api/positions/{symbol}", "delete"),
+        ] {
+            let operation = &paths[path][method];
+            assert_eq!(
+                operation["security"],
+                json!([{ "session": [] }]),
+                "{method} {path}"
+            );
+            assert!(
+                operation["responses"]["401"].is_object(),
+                "{method} {path} lists no 401"
+            );
+        }
+        app.stop().await;
+    }
+);

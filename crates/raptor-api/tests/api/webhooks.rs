@@ -325,3 +325,78 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    nul_bytes_in_provider_text_are_dropped_and_the_event_accepted,
+    Head,
+    |t| {
+        // PostgreSQL stores no NUL in text or JSON; a provider retries a refused event for
+        // ever, so control characters are dropped and the event is accepted.
+        let app = app(t).await;
+        let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
+        let email = json!({
+            "FromName": "Ada\u{0} Lovelace", "From": "ada@example.com",
+            "FromFull": { "Email": "ada@example.com", "Name": "Ada\u{0} Lovelace" },
+            "To": "support@raxx.app", "MailboxHash": "", "Subject": "Help\u{0} with\u{1} my order",
+            "MessageID": "nul-0001", "TextBody": "Hello\u{0} there\n\n> quoted",
+            "HtmlBody": "<p>Hello\u{0}</p>", "StrippedTextReply": "Hello\u{0} there",
+            "Headers": [{ "Name": "X-Odd\u{0}-Header", "Value": "on\u{0}e" }],
+            "Attachments": [{ "Name": "scan\u{0}.pdf", "Content": "aGVsbG8=", "ContentType": "application/pdf", "ContentLength": 5 }]
+        });
+        let (status, answer) =
+            post(&app, "/webhooks/postmark/inbound", AUTH, &email.to_string()).await;
+        assert_eq!(
+            (status, answer["status"].as_str()),
+            (200, Some("stored")),
+            "{answer}"
+        );
+        let stored = t
+            .scalar(
+                "SELECT count(*) FROM postmark_inbound_messages WHERE subject = 'Help with my order' \
+                 AND from_name = 'Ada Lovelace' AND text_body = 'Hello there\n\n> quoted' \
+                 AND html_body = '<p>Hello</p>' AND stripped_text_reply = 'Hello there'",
+            )
+            .await;
+        assert_eq!(stored, 1, "the stored email keeps a NUL or lost its text");
+        let raw = |pattern: &str| {
+            format!("SELECT count(*) FROM postmark_inbound_messages WHERE CAST(raw AS TEXT) LIKE '{pattern}'")
+        };
+        assert_eq!(t.scalar(&raw("%u0000%")).await, 0, "a NUL in the payload");
+        assert_eq!(t.scalar(&raw("%X-Odd-Header%")).await, 1);
+        assert_eq!(t.scalar(&raw("%scan.pdf%")).await, 1);
+        let ticket = answer["ticket_id"].as_i64().expect("ticket");
+        let thread = root
+            .get(&format!("/api/admin/support/tickets/{ticket}"))
+            .await;
+        assert_eq!(thread.body["subject"], "Help with my order");
+        assert_eq!(thread.body["messages"][0]["body"], "Hello there");
+
+        let delivery = json!({
+            "RecordType": "Delivery", "MessageID": "m\u{0}-1", "Recipient": "ada@example.com",
+            "DeliveredAt": "2026-11-21T12:00:00Z", "Details": "smtp;250\u{0} ok", "Metadata": { "k\u{0}": "v\u{0}" }
+        });
+        let (status, answer) = post(
+            &app,
+            "/webhooks/postmark/delivery",
+            AUTH,
+            &delivery.to_string(),
+        )
+        .await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("stored")));
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM postmark_delivery_events WHERE message_id = 'm-1' AND CAST(details AS TEXT) NOT LIKE '%u0000%'")
+                .await,
+            1
+        );
+
+        let event = json!({ "id": "evt\u{0}_9", "type": "incident.update", "incident": { "name": "Outage\u{0}" } }).to_string();
+        let (status, answer) = status_post(&app, &event, Some(sign(&event, STATUS_SECRET))).await;
+        assert_eq!((status, answer["status"].as_str()), (200, Some("stored")));
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM status_webhook_events WHERE event_id = 'evt_9' AND CAST(payload AS TEXT) NOT LIKE '%u0000%'")
+                .await,
+            1
+        );
+        app.stop().await;
+    }
+);
