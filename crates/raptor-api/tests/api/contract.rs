@@ -227,6 +227,7 @@ dual_test!(
     |t| {
         let app = TestApp::builder(t.db().clone())
             .postmark_webhook(WEBHOOK_USER, WEBHOOK_PASSWORD)
+            .status_webhook_secret("fuzz-status-secret")
             .spawn()
             .await;
         let customer = accounts::customer(&app, "fuzz-customer@example.com").await;
