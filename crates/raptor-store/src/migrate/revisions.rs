@@ -47,4 +47,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0004_partition_traces", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0005_job_queue_leases",
+        message: "job queue unique keys, leases and claim indexes",
+        sqlite: scripts!("0005_job_queue_leases", "sqlite"),
+        postgres: scripts!("0005_job_queue_leases", "postgres"),
+        transactional: true,
+    },
 ];

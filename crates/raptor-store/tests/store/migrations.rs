@@ -52,6 +52,13 @@ async fn app_tables(t: &TestDb) -> Vec<String> {
         .collect()
 }
 
+/// The schema without the migrator's bookkeeping tables (created by the first upgrade).
+async fn app_schema(t: &TestDb) -> schema::Schema {
+    let mut described = schema::describe(t.db()).await.expect("describe");
+    described.retain(|name, _| !schema::BOOKKEEPING_TABLES.contains(&name.as_str()));
+    described
+}
+
 async fn current(t: &TestDb) -> Option<String> {
     raptor_store::migrate::current_revision(t.db())
         .await
@@ -98,6 +105,26 @@ dual_test!(
         }
         assert_eq!(current(t).await, None);
         assert_eq!(app_tables(t).await, Vec::<String>::new());
+    }
+);
+
+dual_test!(
+    each_down_script_restores_the_schema_its_up_script_found,
+    Empty,
+    |t| {
+        let migrator = Migrator::embedded();
+        for revision in migrator.revisions() {
+            let before = app_schema(t).await;
+            migrator.upgrade(t.db(), "+1").await.expect("+1");
+            migrator.downgrade(t.db(), "-1").await.expect("-1");
+            let after = app_schema(t).await;
+            assert_eq!(
+                after, before,
+                "down of {} left a different schema",
+                revision.id
+            );
+            migrator.upgrade(t.db(), "+1").await.expect("+1 again");
+        }
     }
 );
 
