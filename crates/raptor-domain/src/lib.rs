@@ -3,6 +3,7 @@
 pub mod backtest;
 pub mod calendar;
 mod identity;
+pub mod jobs;
 pub mod orders;
 mod role;
 pub mod text;
@@ -12,5 +13,6 @@ pub mod walk;
 pub use backtest::{Bar, Strategy};
 pub use calendar::Session;
 pub use identity::{DisplayName, Email, InvalidInput, UnknownUserStatus, UserStatus};
+pub use jobs::JobState;
 pub use role::{Role, UnknownRole};
 pub use timeframe::{bucket_start, Range, Timeframe, UnknownRange, UnknownTimeframe};

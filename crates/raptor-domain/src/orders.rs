@@ -70,10 +70,12 @@ macro_rules! wire_enum {
     };
 }
 
+pub(crate) use wire_enum;
+
 /// A wire name that is not one of an enum's values; the message lists the accepted ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct UnknownValue(String);
+pub struct UnknownValue(pub(crate) String);
 
 wire_enum!(
     /// Buy or sell.
