@@ -1,10 +1,11 @@
 //! Every difference between SQLite and PostgreSQL, in one place.
 //!
 //! Outside this module no code branches on the dialect: it asks for a SQL fragment
-//! ([`Dialect::row_lock`]), a capability ([`Dialect::partitions_traces`]) or an operation that
-//! each dialect does its own way ([`catalogue`], [`bulk`], [`partitions`], [`roles`]). SQL that
-//! both dialects accept is written once and compiled for each backend by [`on_pool!`],
-//! [`on_tx!`] and `on_conn!`, which are defined here with the handles they open.
+//! ([`Dialect::row_lock`], [`Dialect::skip_locked`]), a capability
+//! ([`Dialect::partitions_traces`]) or an operation that each dialect does its own way
+//! ([`catalogue`], [`bulk`], [`partitions`], [`roles`]). SQL that both dialects accept is
+//! written once and compiled for each backend by [`on_pool!`], [`on_tx!`] and `on_conn!`,
+//! which are defined here with the handles they open.
 
 use std::fmt;
 
@@ -90,6 +91,14 @@ impl Dialect {
     /// write lock, and it has no `FOR UPDATE`.
     pub(crate) fn row_lock(self) -> &'static str {
         self.choose("", " FOR UPDATE")
+    }
+
+    /// Appended to the `SELECT` that picks jobs to claim, inside a write transaction: rows
+    /// another claimer has locked are passed over instead of waited for, so concurrent
+    /// claimers take disjoint jobs. SQLite has no row locks; `BEGIN IMMEDIATE` already makes
+    /// claims take turns.
+    pub(crate) fn skip_locked(self) -> &'static str {
+        self.choose("", " FOR UPDATE SKIP LOCKED")
     }
 
     /// Whether the trace tables are kept in monthly partitions (PostgreSQL, from revision
