@@ -8,6 +8,7 @@ mod concurrent_index;
 mod copy_values;
 mod dialect;
 mod expiry;
+mod jobs;
 mod migrations;
 mod parity;
 mod traces;
