@@ -171,6 +171,8 @@ struct AuditLogEntry {
     /// Free-form details of the action.
     #[schema(value_type = Option<Object>)]
     details: Option<Value>,
+    /// The HTTP request that did it, as in its `X-Request-Id` and the server's log line.
+    request_id: Option<String>,
 }
 
 impl From<AuditEntry> for AuditLogEntry {
@@ -184,6 +186,7 @@ impl From<AuditEntry> for AuditLogEntry {
             outcome: e.outcome,
             ip: e.ip,
             details: e.details.map(|d| d.0),
+            request_id: e.request_id,
         }
     }
 }

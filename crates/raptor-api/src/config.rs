@@ -34,7 +34,8 @@ pub struct ApiConfig {
     pub origin: String,
     /// Whether the session cookie is `Secure` (all but plain-http localhost).
     pub cookie_secure: bool,
-    /// Whether to take the client address from `X-Forwarded-For` (behind a trusted router).
+    /// Whether to take the client address from `X-Forwarded-For` and the request id from
+    /// `X-Request-Id` (behind a trusted router that sets them).
     pub trust_proxy: bool,
     /// The address emails come from.
     pub mail_from: String,

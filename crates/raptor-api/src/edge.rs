@@ -28,12 +28,16 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct EdgeLimits {
     /// How long a client may take to send a request's headers.
     pub header_read_timeout: Duration,
-    /// How long a request body may stall between two chunks.
+    /// How long a request's whole body may take to arrive.
     pub body_timeout: Duration,
     /// Requests served at once; more answer 503 `overloaded` at once.
     pub max_concurrent_requests: usize,
     /// The largest request body accepted (413 beyond).
     pub max_body_bytes: usize,
+    /// Connections open at once; at the cap, new ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long shutdown waits for requests in flight before cutting them.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for EdgeLimits {
@@ -43,6 +47,8 @@ impl Default for EdgeLimits {
             body_timeout: Duration::from_secs(30),
             max_concurrent_requests: 512,
             max_body_bytes: 1024 * 1024,
+            max_connections: 4096,
+            shutdown_grace: Duration::from_secs(25),
         }
     }
 }
@@ -84,7 +90,8 @@ pub(crate) fn wrap(router: Router<AppState>, state: &AppState) -> Router<AppStat
         .layer(axum::middleware::from_fn_with_state(state.clone(), around))
 }
 
-/// A request id from a trusted proxy, when it is a sane token; otherwise a new one.
+/// A request id from a trusted proxy (Heroku's router passes one on, or makes one), when it is
+/// a sane token; otherwise a new one. Ids from outside are for correlation, not unique keys.
 fn request_id(state: &AppState, request: &Request) -> String {
     state
         .config
@@ -92,10 +99,10 @@ fn request_id(state: &AppState, request: &Request) -> String {
         .then(|| request.headers().get(&REQUEST_ID)?.to_str().ok())
         .flatten()
         .filter(|id| {
-            (1..=128).contains(&id.len())
+            (1..=200).contains(&id.len())
                 && id
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(&b))
         })
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned)
 }
@@ -170,7 +177,7 @@ fn problem_body(response: Response, id: &str) -> Response {
         CURRENT_ID.sync_scope(id.to_owned(), || Problem::new(code, detail).into_response());
     for (name, value) in parts.headers.iter() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
-            answer.headers_mut().insert(name.clone(), value.clone());
+            answer.headers_mut().append(name.clone(), value.clone());
         }
     }
     answer

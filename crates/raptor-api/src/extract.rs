@@ -2,15 +2,16 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use raptor_app::Client;
 use serde::de::DeserializeOwned;
-use tower_http::timeout::TimeoutError;
 
 use crate::edge::RequestId;
+use crate::server::BodyDeadline;
 use crate::{AppState, Problem, ProblemCode};
 
 /// A JSON body; wrong content type → 415, too large → 413, stalled → 408, malformed → 400,
@@ -28,15 +29,45 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     }
 }
 
+/// A raw body (webhooks verify signatures over the exact bytes); too large → 413, stalled →
+/// 408, unreadable → 400, all as problems.
+pub struct ApiBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                let code = body_failure(&rejection);
+                let detail = match code {
+                    ProblemCode::RequestTimeout => "the request body stopped arriving".to_owned(),
+                    _ => rejection.body_text(),
+                };
+                Problem::new(code, detail)
+            })
+    }
+}
+
+/// Why reading a body failed: too large, too slow, or unreadable.
+fn body_failure(rejection: &BytesRejection) -> ProblemCode {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ProblemCode::PayloadTooLarge
+    } else if stalled(rejection) {
+        ProblemCode::RequestTimeout
+    } else {
+        ProblemCode::UnreadableBody
+    }
+}
+
 fn json_problem(rejection: JsonRejection) -> Problem {
     let code = match &rejection {
         JsonRejection::MissingJsonContentType(_) => ProblemCode::UnsupportedMediaType,
         JsonRejection::JsonDataError(_) => ProblemCode::InvalidBody,
         JsonRejection::JsonSyntaxError(_) => ProblemCode::MalformedJson,
-        JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            ProblemCode::PayloadTooLarge
-        }
-        JsonRejection::BytesRejection(err) if stalled(err) => ProblemCode::RequestTimeout,
+        JsonRejection::BytesRejection(err) => body_failure(err),
         _ => ProblemCode::UnreadableBody,
     };
     let detail = match code {
@@ -53,7 +84,7 @@ fn json_problem(rejection: JsonRejection) -> Problem {
 fn stalled(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(err);
     while let Some(err) = cause {
-        if err.is::<TimeoutError>() {
+        if err.is::<BodyDeadline>() {
             return true;
         }
         cause = err.source();

@@ -17,6 +17,7 @@ mod market;
 mod marketing;
 mod openapi;
 mod problem;
+mod server;
 mod session;
 mod settings;
 mod support;
@@ -24,26 +25,17 @@ mod traces;
 mod trading;
 mod webhooks;
 
-use std::future::Future;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::Router;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use raptor_app::App;
-use tokio::net::TcpListener;
-use tower::ServiceExt;
-use tower_http::timeout::TimeoutBody;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use config::{ApiConfig, ConfigError, WebhookSecrets};
 pub use edge::{EdgeLimits, REQUEST_ID};
 pub use problem::{Problem, ProblemCode};
+pub use server::serve;
 pub use session::COOKIE_NAME;
 
 /// What every handler can reach: the use cases' [`App`] (database, clock, mailer, bar
@@ -128,53 +120,6 @@ pub fn router(state: AppState) -> Router {
             guard::same_origin,
         ));
     edge::wrap(routes, &state).with_state(state)
-}
-
-/// Serves the API on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish. Each connection must send its headers within the configured
-/// header-read timeout, and a request body may not stall longer than the body timeout.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let limits = state.config.limits.clone();
-    let app = router(state);
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: back off rather than spin.
-                    tracing::warn!(%err, "accepting a connection failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let app = app.clone();
-        let body_timeout = limits.body_timeout;
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            let request = request.map(|body| Body::new(TimeoutBody::new(body_timeout, body)));
-            app.clone().oneshot(request)
-        });
-        let connection = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, %peer, "connection ended with an error");
-            }
-        });
-    }
-    graceful.shutdown().await;
-    Ok(())
 }
 
 #[cfg(test)]

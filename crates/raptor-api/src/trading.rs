@@ -150,7 +150,7 @@ impl From<OrderError> for Problem {
                 Refusal::NoPrice(_) => {
                     Problem::new(ProblemCode::NoMarketPrice, refusal.to_string())
                 }
-                Refusal::Store(store) => Problem::internal(store),
+                Refusal::Store(store) => store.into(),
             },
             OrderError::Store(store) => store.into(),
         }

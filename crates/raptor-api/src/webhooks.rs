@@ -5,7 +5,8 @@
 //! [`raptor_app::webhooks`].
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::Json;
 use base64::engine::general_purpose::STANDARD;
@@ -20,6 +21,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
+use crate::extract::ApiBytes;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
 
@@ -57,6 +59,67 @@ fn bad_credentials() -> Problem {
     );
     problem.challenge = Some("Basic realm=\"raptor-webhooks\"");
     problem
+}
+
+/// Postmark's Basic credentials, checked from the headers before any of the body is read.
+struct PostmarkAuth;
+
+impl FromRequestParts<AppState> for PostmarkAuth {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        postmark_authorized(state, &parts.headers).map(|()| Self)
+    }
+}
+
+/// The status page's signature, read from the headers before any of the body is read; it is
+/// checked against the body once that has arrived.
+struct StatusSignature {
+    secret: String,
+    signature: Option<Vec<u8>>,
+}
+
+impl FromRequestParts<AppState> for StatusSignature {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let Some(secret) = &state.config.webhooks.status_secret else {
+            return Err(not_configured("status"));
+        };
+        let signature = parts
+            .headers
+            .get("x-signature-256")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("sha256="))
+            .and_then(|hex| decode_hex(hex.trim()));
+        if signature.is_none() {
+            return Err(bad_signature());
+        }
+        Ok(Self {
+            secret: secret.clone(),
+            signature,
+        })
+    }
+}
+
+impl StatusSignature {
+    /// Whether the signature is the HMAC of `body` (compared in constant time).
+    fn verifies(&self, body: &[u8]) -> bool {
+        self.signature.as_ref().is_some_and(|signature| {
+            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes()) else {
+                return false;
+            };
+            mac.update(body);
+            mac.verify_slice(signature).is_ok()
+        })
+    }
+}
+
+fn bad_signature() -> Problem {
+    Problem::new(
+        ProblemCode::BadSignature,
+        "X-Signature-256 is missing or does not match the body",
+    )
 }
 
 /// Checks Postmark's basic-auth credentials in constant time.
@@ -146,10 +209,9 @@ enum InboundReceipt {
     ))]
 async fn postmark_inbound(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: PostmarkAuth,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<InboundReceipt>, Problem> {
-    postmark_authorized(&state, &headers)?;
     let payload = parse_json(&body)?;
     let message_id = required(&payload, "MessageID")?;
     let from = payload["FromFull"]["Email"]
@@ -216,10 +278,9 @@ enum DeliveryReceipt {
     ))]
 async fn postmark_delivery(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    _: PostmarkAuth,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<DeliveryReceipt>, Problem> {
-    postmark_authorized(&state, &headers)?;
     let payload = parse_json(&body)?;
     let record_type = required(&payload, "RecordType")?;
     let message_id = required(&payload, "MessageID")?;
@@ -279,30 +340,11 @@ enum StatusReceipt {
     ))]
 async fn status_page(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
+    signature: StatusSignature,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<StatusReceipt>, Problem> {
-    let Some(secret) = &state.config.webhooks.status_secret else {
-        return Err(not_configured("status"));
-    };
-    let signature = headers
-        .get("x-signature-256")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("sha256="))
-        .and_then(|hex| decode_hex(hex.trim()));
-    let verified = signature.is_some_and(|signature| {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-            return false;
-        };
-        mac.update(&body);
-        // verify_slice compares in constant time.
-        mac.verify_slice(&signature).is_ok()
-    });
-    if !verified {
-        return Err(Problem::new(
-            ProblemCode::BadSignature,
-            "X-Signature-256 is missing or does not match the body",
-        ));
+    if !signature.verifies(&body) {
+        return Err(bad_signature());
     }
     let payload = parse_json(&body)?;
     let event_id = required(&payload, "id")?;

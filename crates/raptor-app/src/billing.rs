@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::mail::OutgoingEmail;
+use crate::text;
 use crate::App;
 
 /// Most alerts one configuration may hold.
@@ -142,8 +143,11 @@ pub async fn record_snapshot(
     if new.period_end <= new.period_start {
         return Err(InvalidInput::new("period_end", "must be after period_start").into());
     }
-    if new.details.as_ref().is_some_and(|d| !d.is_object()) {
-        return Err(InvalidInput::new("details", "must be a JSON object").into());
+    if let Some(details) = &new.details {
+        if !details.is_object() {
+            return Err(InvalidInput::new("details", "must be a JSON object").into());
+        }
+        text::json_without_nul("details", details)?;
     }
     let before = billing::latest_per_vendor(&app.db).await?;
     let configs = billing::alert_configs(&app.db).await?;

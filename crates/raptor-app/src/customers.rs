@@ -62,7 +62,7 @@ pub async fn search(
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(InvalidInput::new("limit", "must be between 1 and 200").into());
     }
-    let query = text::optional("query", query, MAX_QUERY)?;
+    let query = text::optional_line("query", query, MAX_QUERY)?;
     // One extra row tells whether another page follows.
     let mut customers = customers::search(&app.db, query, after, limit + 1).await?;
     let more = customers.len() as i64 > limit;
@@ -153,7 +153,7 @@ pub async fn suspend(
     reason: &str,
     mut audit: AuditEvent,
 ) -> Result<u64, CustomerError> {
-    let reason = text::required("reason", reason, MAX_REASON)?;
+    let reason = text::required_line("reason", reason, MAX_REASON)?;
     if id == admin {
         return Err(CustomerError::OwnAccount);
     }

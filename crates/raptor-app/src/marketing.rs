@@ -45,7 +45,7 @@ impl Subscription {
     /// Checks the address and the optional `source` label (at most 64 characters).
     pub fn parse(email: &str, source: Option<&str>) -> Result<Self, InvalidInput> {
         let email = Email::parse(email)?;
-        let source = text::optional("source", source, MAX_SOURCE)?.map(str::to_owned);
+        let source = text::optional_line("source", source, MAX_SOURCE)?.map(str::to_owned);
         Ok(Self { email, source })
     }
 }

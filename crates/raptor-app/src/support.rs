@@ -81,7 +81,7 @@ pub async fn open_ticket(
     subject: &str,
     body: &str,
 ) -> Result<Thread, SupportError> {
-    let subject = text::required("subject", subject, MAX_SUBJECT)?;
+    let subject = text::required_line("subject", subject, MAX_SUBJECT)?;
     let body = text::required("body", body, MAX_BODY)?;
     let now = app.now();
     let mut tx = app.db.begin().await?;

@@ -74,6 +74,59 @@ pub fn optional<'a>(
     Ok(value)
 }
 
+/// A one-line value trimmed, 1 to `max` characters, fit for an identifier (no control or
+/// invisible format characters, so no line breaks either).
+pub fn required_line(field: &'static str, raw: &str, max: usize) -> Result<String, InvalidInput> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(InvalidInput::new(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    single_line(field, value, max).map(str::to_owned)
+}
+
+/// An optional one-line value trimmed, None when blank; refused like [`required_line`].
+pub fn optional_line<'a>(
+    field: &'static str,
+    raw: Option<&'a str>,
+    max: usize,
+) -> Result<Option<&'a str>, InvalidInput> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(value) => single_line(field, value, max).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Refuses a NUL character anywhere in a JSON value, keys included: PostgreSQL's JSONB cannot
+/// hold one, so the same document must not be accepted on SQLite either.
+pub fn json_without_nul(
+    field: &'static str,
+    value: &serde_json::Value,
+) -> Result<(), InvalidInput> {
+    use serde_json::Value;
+    let has_nul = |s: &str| s.contains('\0');
+    let found = match value {
+        Value::String(s) => has_nul(s),
+        Value::Array(items) => return items.iter().try_for_each(|v| json_without_nul(field, v)),
+        Value::Object(map) => {
+            for (key, v) in map {
+                if has_nul(key) {
+                    return Err(InvalidInput::new(field, "must not contain NUL characters"));
+                }
+                json_without_nul(field, v)?;
+            }
+            false
+        }
+        _ => false,
+    };
+    if found {
+        return Err(InvalidInput::new(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +142,13 @@ mod tests {
         assert!(single_line("query", "AA\n", 10).is_err());
         assert!(single_line("client_order_id", "a\u{202E}b", 10).is_err());
         assert!(single_line("symbol", "AA\u{200B}PL", 10).is_err());
+        assert_eq!(required_line("subject", " Hi ", 10).as_deref(), Ok("Hi"));
+        assert!(required_line("subject", "a\nb", 10).is_err());
+        assert_eq!(optional_line("source", Some("  "), 10), Ok(None));
+        let nested = serde_json::json!({ "a": [1, { "b": "x\u{0}" }] });
+        assert!(json_without_nul("details", &nested).is_err());
+        assert!(json_without_nul("details", &serde_json::json!({ "k\u{0}": 1 })).is_err());
+        assert!(json_without_nul("details", &serde_json::json!({ "a": ["ok"] })).is_ok());
         assert_eq!(single_line("query", "AAPL", 10), Ok("AAPL"));
     }
 

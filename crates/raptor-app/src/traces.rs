@@ -65,6 +65,10 @@ pub async fn read(
     app: &App,
     workflow_id: &str,
 ) -> Result<Option<(TraceWorkflow, Vec<TraceEvent>)>, StoreError> {
+    // No trace has an id with control characters (and PostgreSQL could not even compare one).
+    if crate::text::single_line("workflow_id", workflow_id, 200).is_err() {
+        return Ok(None);
+    }
     let Some(flow) = traces::workflow(&app.db, workflow_id).await? else {
         return Ok(None);
     };

@@ -64,22 +64,37 @@ impl StoreError {
     }
 }
 
-/// SQLSTATE classes and codes meaning "not now" rather than "wrong": connection exceptions
-/// (08), operator intervention (57P01 admin shutdown … 57P03 cannot connect now), too many
-/// connections (53300); and SQLite's busy and locked result codes (5, 6).
+/// Driver failures meaning "not now" rather than "wrong": the connection broke or could not be
+/// had (I/O, TLS while reconnecting, pool timeout or closed), the conversation with the server
+/// broke off (a protocol error: a server going away mid-handshake answers garbage such as a 0
+/// byte to the SSL request; Raptor's queries are all parameterised, so input cannot cause one),
+/// or the database said so itself ([`unavailable_code`]).
 fn sqlx_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08")
-                || code.starts_with("57P")
-                || matches!(code.as_ref(), "53300" | "5" | "6" | "517" | "261" | "262")
-        }),
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
         _ => false,
     }
+}
+
+/// Database error codes that pass: PostgreSQL's connection exceptions (class 08, but for
+/// 08P01, a protocol violation, which is a bug), insufficient resources (class 53: too many
+/// connections, out of memory, disk full), admin or crash shutdown and "cannot connect now"
+/// (57P01–57P03; 57P04, database dropped, is permanent), and a write refused by a read-only
+/// standby after a failover (25006); SQLite's busy and locked results, with their extended
+/// codes (5, 6, 261, 262, 517, 773).
+fn unavailable_code(code: &str) -> bool {
+    (code.starts_with("08") && code != "08P01")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "25006" | "5" | "6" | "261" | "262" | "517" | "773"
+        )
 }
 
 /// Why a database URL was refused. No variant ever holds the password.
@@ -241,4 +256,21 @@ pub enum CopyError {
     /// A SQLite database could not be read.
     #[error("reading the SQLite database failed: {0}")]
     Read(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable_code;
+
+    #[test]
+    fn outages_pass_and_mistakes_do_not() {
+        for code in [
+            "08006", "08001", "53300", "57P01", "57P03", "25006", "5", "517", "773",
+        ] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["08P01", "57P04", "23505", "22021", "42P01", "19", "2067"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+    }
 }

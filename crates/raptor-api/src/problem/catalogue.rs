@@ -38,7 +38,7 @@ macro_rules! catalogue {
 catalogue! {
     MalformedJson = "malformed_json", BAD_REQUEST, "The body is not well-formed JSON.";
     UnreadableBody = "unreadable_body", BAD_REQUEST, "The body could not be read (cut off, or not UTF-8).";
-    InvalidParameter = "invalid_parameter", BAD_REQUEST, "A query-string or path parameter is missing, unknown or malformed; `field` names it.";
+    InvalidParameter = "invalid_parameter", BAD_REQUEST, "A query-string or path parameter is missing, unknown or malformed; `detail` names it.";
     MalformedBody = "malformed_body", BAD_REQUEST, "A provider's webhook body lacks a field it must carry; `field` names it.";
     WrongCeremony = "wrong_ceremony", BAD_REQUEST, "The passkey ceremony handle belongs to another kind of ceremony.";
     UnknownCeremony = "unknown_ceremony", BAD_REQUEST, "The passkey ceremony handle is unknown or was already used.";
@@ -46,8 +46,8 @@ catalogue! {
     PasskeyRejected = "passkey_rejected", BAD_REQUEST, "The new passkey's registration answer was refused (wrong origin, challenge or format).";
     InvalidBootstrapToken = "invalid_bootstrap_token", BAD_REQUEST, "The first-admin bootstrap token is wrong or already used.";
     InvalidLink = "invalid_link", BAD_REQUEST, "The email sign-in link is unknown, used or expired.";
-    InvalidToken = "invalid_token", BAD_REQUEST, "The unsubscribe token is not valid.";
-    MissingToken = "missing_token", BAD_REQUEST, "The unsubscribe request carries no token.";
+    InvalidToken = "invalid_token", BAD_REQUEST, "The confirmation or unsubscribe link's token is not valid.";
+    MissingToken = "missing_token", BAD_REQUEST, "The confirmation or unsubscribe link carries no token.";
     NotSignedIn = "not_signed_in", UNAUTHORIZED, "The request needs a session and carries none that is valid.";
     UnknownCredential = "unknown_credential", UNAUTHORIZED, "The passkey is not registered here.";
     AssertionRejected = "assertion_rejected", UNAUTHORIZED, "The passkey's sign-in answer was refused.";

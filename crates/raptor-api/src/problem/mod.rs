@@ -146,13 +146,20 @@ impl Problem {
     }
 }
 
+impl From<&raptor_store::StoreError> for Problem {
+    /// 503 with `Retry-After` when the database cannot serve right now, else 500.
+    fn from(err: &raptor_store::StoreError) -> Self {
+        if err.is_unavailable() {
+            Self::unavailable(err)
+        } else {
+            Self::internal(err)
+        }
+    }
+}
+
 impl From<raptor_store::StoreError> for Problem {
     fn from(err: raptor_store::StoreError) -> Self {
-        if err.is_unavailable() {
-            Self::unavailable(&err)
-        } else {
-            Self::internal(&err)
-        }
+        Self::from(&err)
     }
 }
 

@@ -80,14 +80,6 @@ dual_test!(
                 "{expected} missing: {operations:?}"
             );
         }
-        for (path, item) in document["paths"].as_object().expect("paths") {
-            for (method, operation) in item.as_object().expect("path item") {
-                assert!(
-                    operation["responses"].get("default").is_some(),
-                    "{method} {path} documents no problem answer"
-                );
-            }
-        }
         app.stop().await;
     }
 );
@@ -100,16 +92,18 @@ dual_test!(
         let expected = operations(&document(&app).await).len();
         let mut chromium = Chromium::launch_offline().await;
         chromium.goto(&app.url("/docs/")).await;
-        // Swagger UI renders after its scripts run; wait for the operations to appear.
+        // Swagger UI renders after its scripts run; wait until every operation is drawn (a
+        // page that never draws them all fails when DevTools stops waiting).
         let rendered = chromium
             .eval(
-                "new Promise(resolve => {
+                &"new Promise(resolve => {
                 const count = () => document.querySelectorAll('.opblock').length;
-                if (count() > 0) return resolve(count());
+                if (count() >= EXPECTED) return resolve(count());
                 new MutationObserver((_, observer) => {
-                    if (count() > 0) { observer.disconnect(); resolve(count()); }
+                    if (count() >= EXPECTED) { observer.disconnect(); resolve(count()); }
                 }).observe(document.body, { childList: true, subtree: true });
-            })",
+            })"
+                .replace("EXPECTED", &expected.to_string()),
             )
             .await;
         assert_eq!(
@@ -199,9 +193,11 @@ fn fuzz(app: &TestApp, document: &Path, who: &str, browser: &Browser, report_dir
         .args(["--report", "json", "--report-json-path"])
         .arg(&report)
         .env("NO_COLOR", "1");
-    if let Ok(seed) = std::env::var("RAPTOR_FUZZ_SEED") {
-        command.args(["--seed", &seed]);
-    }
+    // A fixed seed by default, so CI finds the same cases every run; scripts/fuzz varies it.
+    let seed = std::env::var("RAPTOR_FUZZ_SEED").unwrap_or_else(|_| "20261202".to_owned());
+    command.args(["--seed", &seed]);
+    // schemathesis keeps a cache in its working directory; keep it out of the source tree.
+    command.current_dir(report_dir);
     let output = command.output().expect("run schemathesis");
     let summary: Value = std::fs::read(&report)
         .ok()

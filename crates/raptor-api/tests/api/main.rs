@@ -12,6 +12,7 @@ mod contract;
 mod customers;
 mod edge;
 mod health;
+mod hygiene;
 mod mail;
 mod market;
 mod marketing;

@@ -126,9 +126,7 @@ pub async fn set_kill_switch(
     reason: Option<&str>,
     audit_event: &AuditEvent,
 ) -> Result<(), OrderError> {
-    if reason.is_some_and(|r| r.chars().count() > 500) {
-        return Err(InvalidInput::new("reason", "must be at most 500 characters").into());
-    }
+    let reason = text::optional_line("reason", reason, 500)?;
     let account = account_of(app, user_id).await?;
     let now = app.now();
     let mut tx = app.db.begin().await?;
@@ -318,6 +316,9 @@ pub async fn orders(
     }
     if symbols.len() > MAX_SYMBOLS {
         return Err(InvalidInput::new("symbols", "at most 100 symbols").into());
+    }
+    for symbol in symbols {
+        text::single_line("symbols", symbol, 32)?;
     }
     let account = account_of(app, user_id).await?;
     Ok(trading::orders(&app.db, account.id, filter, symbols, limit).await?)

@@ -30,7 +30,8 @@ pub struct ServeArgs {
     /// Default: http://localhost:PORT.
     #[arg(long, env = "RAPTOR_PUBLIC_URL")]
     public_url: Option<String>,
-    /// Take client addresses from X-Forwarded-For (only behind a router that sets it).
+    /// Take client addresses from X-Forwarded-For and request ids from X-Request-Id (only
+    /// behind a router that sets them).
     #[arg(long, env = "RAPTOR_TRUST_PROXY", default_value_t = false)]
     trust_proxy: bool,
     /// Postmark server token; without it, email goes to the local outbox.
@@ -61,7 +62,7 @@ pub struct ServeArgs {
     /// Seconds a client may take to send a request's headers before it is cut off.
     #[arg(long, env = "RAPTOR_HEADER_TIMEOUT", default_value_t = 10)]
     header_timeout: u64,
-    /// Seconds a request body may stall before the request is answered 408.
+    /// Seconds a request's whole body may take to arrive before the request is answered 408.
     #[arg(long, env = "RAPTOR_BODY_TIMEOUT", default_value_t = 30)]
     body_timeout: u64,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.

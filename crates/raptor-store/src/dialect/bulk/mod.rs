@@ -13,7 +13,7 @@ pub(crate) use read::{digest, digest_target, pump, Side};
 pub(crate) use sink::{continue_ids, settle_trace_partitions, Sink};
 pub(crate) use value::RowDigest;
 
-use crate::error::StoreError;
+use crate::error::{CopyError, StoreError};
 use crate::schema::{ColumnType, Table};
 
 /// How one table travels: the source's columns, matched to the target's by name.
@@ -42,10 +42,11 @@ impl Plan {
         };
         for column in &source.columns {
             let Some(other) = target.columns.iter().find(|c| c.name == column.name) else {
-                return Err(StoreError::Unavailable(format!(
+                return Err(CopyError::Mismatch(format!(
                     "column {table}.{} is missing on the target",
                     column.name
-                )));
+                ))
+                .into());
             };
             let logical = match (&column.column_type, &other.column_type) {
                 (ColumnType::Text, theirs) => theirs.clone(),
