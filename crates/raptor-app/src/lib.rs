@@ -19,6 +19,7 @@ pub mod customers;
 pub mod email_links;
 pub mod health;
 pub mod history;
+pub mod jobs;
 pub mod limits;
 pub mod mail;
 pub mod market;

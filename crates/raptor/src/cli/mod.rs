@@ -6,6 +6,7 @@ mod bars;
 mod check;
 mod copy;
 mod db;
+mod jobs;
 mod roles;
 mod serve;
 mod smoke;
@@ -47,6 +48,11 @@ enum Command {
     Smoke(smoke::SmokeArgs),
     /// Print the API's OpenAPI 3.1 document (what `/openapi.json` serves).
     Openapi,
+    /// The job queue: list, inspect, retry, cancel, count.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
+    /// Run background jobs (and schedule the recurring ones) without serving HTTP.
+    Worker(jobs::WorkerArgs),
 }
 
 /// Why a command failed; printed as `error: …` with exit code 1.
@@ -82,6 +88,8 @@ impl Cli {
             Command::Bars(command) => command.run(&url).await,
             Command::Backtest(args) => backtest::run(&url, args).await,
             Command::Smoke(args) => smoke::run(args).await,
+            Command::Jobs(command) => command.run(&url).await,
+            Command::Worker(args) => jobs::work(&url, args).await,
             Command::Openapi => {
                 let document =
                     serde_json::to_string_pretty(&raptor_api::openapi()).map_err(|err| {

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 use raptor_api::{ApiConfig, AppState, EdgeLimits, WebhookSecrets};
+use raptor_app::jobs::{self, Worker, WorkerConfig};
 use raptor_app::mail::PostmarkMailer;
-use raptor_app::{trading, upkeep, App};
+use raptor_app::App;
 use raptor_domain::Role;
 use raptor_store::{users, DatabaseUrl};
 use tokio::net::TcpListener;
@@ -65,6 +66,9 @@ pub struct ServeArgs {
     /// Seconds a request's whole body may take to arrive before the request is answered 408.
     #[arg(long, env = "RAPTOR_BODY_TIMEOUT", default_value_t = 30)]
     body_timeout: u64,
+    /// Background jobs this process runs at once (0: none; run `raptor worker` instead).
+    #[arg(long, env = "RAPTOR_WORKER_CONCURRENCY", default_value_t = 4)]
+    worker_concurrency: usize,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.
     #[command(flatten)]
     alpaca: AlpacaArgs,
@@ -146,69 +150,39 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
     if let Some(revision) = revision {
         state = state.with_fixed_revision(revision);
     }
-    let janitor = tokio::spawn(upkeep(app.clone()));
-    let runtime = tokio::spawn(trading_runtime(app));
-    raptor_api::serve(listener, state, shutdown_signal())
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(
+        Worker::new(
+            app,
+            jobs::standard(),
+            WorkerConfig {
+                concurrency: args.worker_concurrency,
+                ..WorkerConfig::default()
+            },
+        )
+        .run(stopped),
+    );
+    let shutdown = async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    };
+    raptor_api::serve(listener, state, shutdown)
         .await
         .map_err(|source| CliError::Io {
             context: "the server stopped".to_owned(),
             source,
         })?;
-    janitor.abort();
-    runtime.abort();
+    // The worker drains its running jobs within its deadline and puts the rest back.
+    if let Err(err) = worker.await {
+        tracing::warn!(%err, "the job worker ended abnormally");
+    }
     db.close().await;
     tracing::info!("Shutdown complete");
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every few minutes, removes what can no longer be used and keeps the trace partitions
-/// ahead. Failures are logged and retried next time.
-async fn upkeep(app: App) {
-    let mut every = tokio::time::interval(Duration::from_secs(300));
-    loop {
-        every.tick().await;
-        match upkeep::sweep_expired(&app).await {
-            Ok(swept) if swept == upkeep::Swept::default() => {}
-            Ok(swept) => tracing::debug!(
-                ceremonies = swept.ceremonies,
-                windows = swept.rate_limit_windows,
-                "swept expired ceremonies and rate-limit windows"
-            ),
-            Err(err) => tracing::warn!(%err, "sweeping expired rows failed"),
-        }
-        if let Err(err) = upkeep::keep_trace_partitions_ahead(&app).await {
-            tracing::warn!(
-                %err,
-                "keeping trace partitions ahead failed; new traces wait in the DEFAULT partition \
-                 (as the application role, run `raptor db roles --apply` once more as the owner)"
-            );
-        }
-    }
-}
-
-/// The trading runtime: fills resting orders against bars that arrived since, and expires day
-/// orders after the close. Bar ingestion runs it too; this catches everything else.
-async fn trading_runtime(app: App) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(15));
-    loop {
-        every.tick().await;
-        match trading::match_all(&app).await {
-            Ok(m) if m.filled + m.rejected + m.expired > 0 => {
-                tracing::info!(
-                    filled = m.filled,
-                    rejected = m.rejected,
-                    expired = m.expired,
-                    "trading runtime pass"
-                );
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(%err, "trading runtime pass failed"),
-        }
-    }
-}
-
 /// Resolves on SIGTERM (what Heroku sends) or Ctrl-C.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(%err, "could not listen for Ctrl-C");

@@ -8,6 +8,7 @@ mod check;
 mod cli;
 mod common;
 mod copy;
+mod jobs;
 mod roles;
 mod runbook;
 mod smoke;

@@ -1,0 +1,93 @@
+//! The handlers every Raptor process runs.
+
+use chrono::Duration;
+use raptor_store::jobs;
+use serde_json::Value;
+
+use super::{Handler, JobFuture, Registry};
+use crate::{trading, upkeep, App};
+
+/// Fills resting orders against new bars and expires day orders after the close.
+pub const TRADING_MATCH: &str = "trading.match";
+/// Removes expired rows and keeps trace partitions ahead.
+pub const UPKEEP: &str = "upkeep";
+/// Rescues jobs whose worker died and prunes finished ones.
+pub const JOBS_MAINTAIN: &str = "jobs.maintain";
+
+/// A running job whose lease ran out this long ago is given to another worker (the margin
+/// covers clocks that differ between machines).
+const RESCUE_GRACE: Duration = Duration::seconds(30);
+/// Succeeded jobs are kept this long (at least two periods of the longest schedule).
+const KEEP_SUCCEEDED: Duration = Duration::days(1);
+/// Failed and canceled jobs are kept this long, for operators to look at or retry.
+const KEEP_FAILED: Duration = Duration::days(14);
+
+/// The handlers of the built-in kinds.
+pub fn standard() -> Registry {
+    Registry::default()
+        .with(TRADING_MATCH, TradingMatch)
+        .with(UPKEEP, Upkeep)
+        .with(JOBS_MAINTAIN, Maintain)
+}
+
+struct TradingMatch;
+
+impl Handler for TradingMatch {
+    fn run<'a>(&'a self, app: &'a App, _: &'a Value) -> JobFuture<'a> {
+        Box::pin(async move {
+            let m = trading::match_all(app).await?;
+            if m.filled + m.rejected + m.expired > 0 {
+                tracing::info!(
+                    filled = m.filled,
+                    rejected = m.rejected,
+                    expired = m.expired,
+                    "trading runtime pass"
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
+struct Upkeep;
+
+impl Handler for Upkeep {
+    fn run<'a>(&'a self, app: &'a App, _: &'a Value) -> JobFuture<'a> {
+        Box::pin(async move {
+            let swept = upkeep::sweep_expired(app).await?;
+            if swept != upkeep::Swept::default() {
+                tracing::debug!(
+                    ceremonies = swept.ceremonies,
+                    windows = swept.rate_limit_windows,
+                    "swept expired ceremonies and rate-limit windows"
+                );
+            }
+            if let Err(err) = upkeep::keep_trace_partitions_ahead(app).await {
+                // Not worth a retry storm: the next tick tries again.
+                tracing::warn!(
+                    %err,
+                    "keeping trace partitions ahead failed; new traces wait in the DEFAULT \
+                     partition (as the application role, run `raptor db roles --apply` once more \
+                     as the owner)"
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
+struct Maintain;
+
+impl Handler for Maintain {
+    fn run<'a>(&'a self, app: &'a App, _: &'a Value) -> JobFuture<'a> {
+        Box::pin(async move {
+            let now = app.now();
+            let rescued = jobs::rescue(&app.db, now, now - RESCUE_GRACE).await?;
+            if rescued > 0 {
+                tracing::warn!(rescued, "jobs whose worker stopped answering were requeued");
+            }
+            jobs::prune(&app.db, now - KEEP_SUCCEEDED, now - KEEP_FAILED).await?;
+            Ok(())
+        })
+    }
+}

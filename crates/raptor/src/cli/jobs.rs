@@ -1,0 +1,205 @@
+//! `raptor jobs` and `raptor worker`: the job queue for operators, and a process that only
+//! runs jobs (a `worker:` line in the Procfile).
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use raptor_app::jobs::{self, Worker, WorkerConfig};
+use raptor_app::{App, Clock, SystemClock};
+use raptor_domain::JobState;
+use raptor_store::jobs as queue;
+use raptor_store::DatabaseUrl;
+use serde_json::json;
+
+use super::{connect_app, CliError};
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Jobs, newest first.
+    List {
+        /// Only jobs in this state: queued, running, succeeded, failed (dead) or canceled.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only jobs of this queue.
+        #[arg(long)]
+        queue: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=10_000))]
+        limit: i64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One job in full, its payload and last error included.
+    Show {
+        /// The job's id.
+        id: i64,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a failed (dead) or canceled job again, with one more attempt.
+    Retry {
+        /// The job's id.
+        id: i64,
+    },
+    /// Cancel a job that has not started.
+    Cancel {
+        /// The job's id.
+        id: i64,
+    },
+    /// Counts by queue and state, and how long the oldest ready job has waited.
+    Stats {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn job_json(job: &queue::Job) -> serde_json::Value {
+    json!({
+        "id": job.id, "queue": job.queue, "kind": job.kind, "state": job.state.as_str(),
+        "attempts": job.attempts, "max_attempts": job.max_attempts, "run_at": job.run_at,
+        "created_at": job.created_at, "finished_at": job.finished_at,
+        "locked_by": job.locked_by, "unique_key": job.unique_key,
+        "last_error": job.last_error, "payload": job.payload,
+    })
+}
+
+impl JobsCommand {
+    pub async fn run(self, url: &DatabaseUrl) -> Result<ExitCode, CliError> {
+        // Parse before connecting: bad input is refused without touching the database.
+        let state = match &self {
+            JobsCommand::List {
+                state: Some(state), ..
+            } => Some(JobState::parse(state).map_err(|_| {
+                CliError::Refused(format!(
+                    "unknown state '{state}'; use queued, running, succeeded, failed or canceled"
+                ))
+            })?),
+            _ => None,
+        };
+        let db = connect_app(url, false).await?;
+        let now = SystemClock.now();
+        let outcome = async {
+            match self {
+                JobsCommand::List {
+                    queue: name,
+                    limit,
+                    json,
+                    ..
+                } => {
+                    let found = queue::list(&db, state, name.as_deref(), limit).await?;
+                    if json {
+                        for job in &found {
+                            println!("{}", job_json(job));
+                        }
+                    } else {
+                        println!("{:>8}  {:<10} {:<10} {:<20} {:>8}  run at", "id", "state", "queue", "kind", "attempts");
+                        for job in &found {
+                            println!(
+                                "{:>8}  {:<10} {:<10} {:<20} {:>4}/{:<3}  {}",
+                                job.id,
+                                job.state.as_str(),
+                                job.queue,
+                                job.kind,
+                                job.attempts,
+                                job.max_attempts,
+                                job.run_at.format("%Y-%m-%d %H:%M:%S UTC")
+                            );
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                JobsCommand::Show { id, json } => match queue::get(&db, id).await? {
+                    Some(job) if json => {
+                        println!("{}", job_json(&job));
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Some(job) => {
+                        let text = serde_json::to_string_pretty(&job_json(&job))
+                            .unwrap_or_default();
+                        println!("{text}");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    None => Err(CliError::Refused(format!("no job {id}"))),
+                },
+                JobsCommand::Retry { id } => {
+                    if queue::retry(&db, id, now).await? {
+                        println!("job {id} queued again");
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        Err(CliError::Refused(format!(
+                            "job {id} is not failed or canceled (see `raptor jobs show {id}`)"
+                        )))
+                    }
+                }
+                JobsCommand::Cancel { id } => {
+                    if queue::cancel(&db, id, now).await? {
+                        println!("job {id} canceled");
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        Err(CliError::Refused(format!(
+                            "job {id} is not waiting to run (see `raptor jobs show {id}`)"
+                        )))
+                    }
+                }
+                JobsCommand::Stats { json } => {
+                    let stats = queue::stats(&db, now).await?;
+                    if json {
+                        let counts: Vec<_> = stats
+                            .counts
+                            .iter()
+                            .map(|c| json!({ "queue": c.queue, "state": c.state.as_str(), "count": c.count }))
+                            .collect();
+                        println!(
+                            "{}",
+                            json!({ "counts": counts, "oldest_ready_age_secs": stats.oldest_ready_age_secs })
+                        );
+                    } else {
+                        for c in &stats.counts {
+                            println!("{:<10} {:<10} {:>8}", c.queue, c.state.as_str(), c.count);
+                        }
+                        match stats.oldest_ready_age_secs {
+                            Some(age) => println!("oldest ready job waited {age} s"),
+                            None => println!("no job is waiting"),
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+        .await;
+        db.close().await;
+        outcome
+    }
+}
+
+/// `raptor worker`: runs jobs, and schedules the recurring ones, until SIGTERM.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Jobs run at once.
+    #[arg(long, env = "RAPTOR_WORKER_CONCURRENCY", default_value_t = 4)]
+    concurrency: usize,
+}
+
+pub async fn work(url: &DatabaseUrl, args: WorkerArgs) -> Result<ExitCode, CliError> {
+    let db = connect_app(url, false).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = Worker::new(
+        App::new(db.clone()),
+        jobs::standard(),
+        WorkerConfig {
+            concurrency: args.concurrency.max(1),
+            ..WorkerConfig::default()
+        },
+    );
+    let running = tokio::spawn(worker.run(stopped));
+    super::serve::shutdown_signal().await;
+    let _ = stop.send(true);
+    if let Err(err) = running.await {
+        tracing::warn!(%err, "the job worker ended abnormally");
+    }
+    db.close().await;
+    Ok(ExitCode::SUCCESS)
+}

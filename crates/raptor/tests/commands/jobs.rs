@@ -1,0 +1,93 @@
+//! `raptor jobs`: what an operator sees of the queue and can do to it, on both dialects.
+
+use raptor_store::jobs::{self, NewJob};
+use raptor_testkit::{dual_test, now};
+use serde_json::json;
+
+use crate::common::{raptor, stderr, stdout};
+
+dual_test!(
+    an_operator_finds_a_dead_job_retries_it_and_cancels_another,
+    Head,
+    |t| {
+        let payload = json!({ "to": "ada@example.com" });
+        let job = |kind| NewJob {
+            queue: "default",
+            kind,
+            payload: &payload,
+            max_attempts: 1,
+            run_at: now(),
+            unique_key: None,
+        };
+        let dead = jobs::enqueue_alone(t.db(), &job("mail.send"), now())
+            .await
+            .expect("enqueue")
+            .id()
+            .expect("id");
+        let waiting = jobs::enqueue_alone(t.db(), &job("mail.later"), now())
+            .await
+            .expect("enqueue")
+            .id()
+            .expect("id");
+        let claimed = jobs::claim(t.db(), "default", "w:1:a", 1, now(), now())
+            .await
+            .expect("claim");
+        assert_eq!(claimed[0].id, dead);
+        jobs::fail(
+            t.db(),
+            dead,
+            "w:1:a",
+            1,
+            now(),
+            "Postmark answered 500",
+            false,
+            now(),
+        )
+        .await
+        .expect("fail");
+
+        let cli = raptor().database(t.url());
+        let out = cli
+            .run(&["jobs", "list", "--state", "failed", "--json"])
+            .await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["id"], dead);
+        assert_eq!(lines[0]["last_error"], "Postmark answered 500");
+
+        let out = cli.run(&["jobs", "stats", "--json"]).await;
+        let stats: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+        let count = |state: &str| {
+            stats["counts"]
+                .as_array()
+                .expect("counts")
+                .iter()
+                .find(|c| c["state"] == state)
+                .map_or(0, |c| c["count"].as_i64().unwrap_or(0))
+        };
+        assert_eq!((count("failed"), count("queued")), (1, 1), "{stats}");
+
+        let out = cli.run(&["jobs", "retry", &dead.to_string()]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let again = jobs::get(t.db(), dead).await.expect("get").expect("job");
+        assert_eq!(again.state.as_str(), "queued");
+
+        let out = cli.run(&["jobs", "cancel", &waiting.to_string()]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let out = cli.run(&["jobs", "cancel", &waiting.to_string()]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "a second cancel must be refused"
+        );
+        assert!(stderr(&out).contains("not waiting"), "{}", stderr(&out));
+
+        let out = cli.run(&["jobs", "list", "--state", "dead-ish"]).await;
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains("unknown state"), "{}", stderr(&out));
+    }
+);
