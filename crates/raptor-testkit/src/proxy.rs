@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use raptor_store::{DatabaseUrl, Db};
+use raptor_testdb::TestDb;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -45,6 +47,17 @@ impl TcpProxy {
             live,
             task,
         }
+    }
+
+    /// A pool on `t`'s PostgreSQL database whose every connection passes through a new proxy,
+    /// so the test can cut the database away from a running server.
+    pub async fn in_front_of(t: &TestDb) -> (Self, Db) {
+        let proxy = Self::start(raptor_testdb::server_addr().await).await;
+        let mut through = url::Url::parse(t.url()).expect("the test database's URL");
+        through.set_port(Some(proxy.addr().port())).expect("a port");
+        let url = DatabaseUrl::parse(through.as_str()).expect("a database URL");
+        let db = Db::connect(&url).await.expect("connect through the proxy");
+        (proxy, db)
     }
 
     /// The address to connect to instead of the upstream.

@@ -338,14 +338,7 @@ dual_test!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_is_503_not_500() {
     let t = TestDb::create(Dialect::Postgres, Start::Head).await;
-    let proxy = TcpProxy::start(raptor_testkit::server_addr().await).await;
-    let mut through_proxy = url::Url::parse(t.url()).expect("url");
-    through_proxy
-        .set_port(Some(proxy.addr().port()))
-        .expect("port");
-    let db = Db::connect(&DatabaseUrl::parse(through_proxy.as_str()).expect("url"))
-        .await
-        .expect("connect through the proxy");
+    let (proxy, db) = TcpProxy::in_front_of(&t).await;
     let app = TestApp::spawn(db.clone()).await;
     assert_eq!(app.get_json("/api/symbols").await.0, 200);
 

@@ -1,7 +1,6 @@
 //! `GET /healthz` over real HTTP on both dialects, including an unreachable database.
 
 use raptor_store::migrate::Migrator;
-use raptor_store::{DatabaseUrl, Db};
 
 fn head() -> &'static str {
     Migrator::embedded().head().expect("a head")
@@ -53,14 +52,7 @@ dual_test!(unknown_paths_get_a_problem_body, Head, |t| {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_degrades_when_postgres_is_unreachable_and_recovers() {
     let t = TestDb::create(Dialect::Postgres, Start::Head).await;
-    let proxy = TcpProxy::start(raptor_testkit::server_addr().await).await;
-    let mut through_proxy = url::Url::parse(t.url()).expect("url");
-    through_proxy
-        .set_port(Some(proxy.addr().port()))
-        .expect("port");
-    let db = Db::connect(&DatabaseUrl::parse(through_proxy.as_str()).expect("url"))
-        .await
-        .expect("connect through the proxy");
+    let (proxy, db) = TcpProxy::in_front_of(&t).await;
     let app = TestApp::spawn(db.clone()).await;
     assert_eq!(app.get_json("/healthz").await.0, 200);
 
