@@ -12,6 +12,7 @@ mod edge;
 mod extract;
 mod guard;
 mod health;
+mod jobs;
 mod limits;
 mod market;
 mod marketing;
@@ -77,7 +78,7 @@ impl Deref for AppState {
 }
 
 /// Each domain module's routes with their OpenAPI descriptions.
-fn modules() -> [OpenApiRouter<AppState>; 14] {
+fn modules() -> [OpenApiRouter<AppState>; 15] {
     [
         health::routes(),
         auth::routes(),
@@ -93,6 +94,7 @@ fn modules() -> [OpenApiRouter<AppState>; 14] {
         market::routes(),
         backtests::routes(),
         traces::routes(),
+        jobs::routes(),
     ]
 }
 

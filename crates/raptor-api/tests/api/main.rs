@@ -13,6 +13,7 @@ mod customers;
 mod edge;
 mod health;
 mod hygiene;
+mod jobs;
 mod mail;
 mod market;
 mod marketing;

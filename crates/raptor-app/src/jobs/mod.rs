@@ -150,6 +150,45 @@ pub async fn enqueue_alone(app: &App, job: &Job) -> Result<Enqueued, StoreError>
     jobs::enqueue_alone(&app.db, &job.as_new(now), now).await
 }
 
+/// Why a look at the queue was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OverviewError {
+    /// A filter is not acceptable.
+    #[error(transparent)]
+    Invalid(#[from] raptor_domain::InvalidInput),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The queue as an operator sees it: the newest jobs (optionally of one state and queue),
+/// counts by queue and state, and how long the oldest ready job has waited.
+pub async fn overview(
+    app: &App,
+    state: Option<&str>,
+    queue: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<jobs::Job>, jobs::QueueStats), OverviewError> {
+    use raptor_domain::InvalidInput;
+    if !(1..=500).contains(&limit) {
+        return Err(InvalidInput::new("limit", "must be between 1 and 500").into());
+    }
+    let state = state
+        .map(|s| {
+            raptor_domain::JobState::parse(s).map_err(|_| {
+                InvalidInput::new(
+                    "state",
+                    "must be one of queued, running, succeeded, failed, canceled",
+                )
+            })
+        })
+        .transpose()?;
+    let queue = crate::text::optional_line("queue", queue, 64)?;
+    let found = jobs::list(&app.db, state, queue, limit).await?;
+    let stats = jobs::stats(&app.db, app.now()).await?;
+    Ok((found, stats))
+}
+
 /// How long to wait before attempt `attempts + 1`: 15 s doubling per attempt, at most an
 /// hour, spread ±20 % so jobs that failed together do not retry together.
 pub fn backoff(attempts: i64) -> Duration {

@@ -3,9 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use raptor_app::{Clock, SystemClock};
+use raptor_domain::JobState;
 use raptor_store::migrate::Migrator;
 use raptor_store::schema::{self, CUSTOMER_TABLES, EXPECTED_TABLES};
-use raptor_store::{DatabaseUrl, Db};
+use raptor_store::{jobs, DatabaseUrl, Db};
 use serde_json::{json, Value};
 
 use super::CliError;
@@ -145,6 +147,27 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
         });
     }
     let passed = gates.iter().all(|g| g.passed);
+    // Queue depth: jobs ready to run, running, and dead, and how long the oldest ready one
+    // has waited (a growing age means workers are missing or stuck).
+    let queue = if present.iter().any(|p| p == "job_queue") {
+        let stats = jobs::stats(db, SystemClock.now()).await?;
+        let total = |state| -> i64 {
+            stats
+                .counts
+                .iter()
+                .filter(|c| c.state == state)
+                .map(|c| c.count)
+                .sum()
+        };
+        Some((
+            total(JobState::Queued),
+            total(JobState::Running),
+            total(JobState::Failed),
+            stats.oldest_ready_age_secs,
+        ))
+    } else {
+        None
+    };
     let revision = match &status {
         Ok(s) => {
             json!({ "current": s.current, "head": s.head, "at_head": s.is_head(), "drift": s.drift.iter().map(|d| d.to_string()).collect::<Vec<_>>() })
@@ -163,6 +186,7 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
             "tables": { "expected": EXPECTED_TABLES.len(), "present": EXPECTED_TABLES.len() - missing.len(), "missing": missing },
             "customer_rows": counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<String, Value>>(),
             "connections": facts.connections.map(|(used, limit)| json!({ "used": used, "limit": limit })),
+            "jobs": queue.map(|(queued, running, failed, oldest)| json!({ "queued": queued, "running": running, "failed": failed, "oldest_ready_age_secs": oldest })),
             "gates": gates.iter().map(|g| json!({ "gate": g.name, "passed": g.passed, "detail": g.detail })).collect::<Vec<_>>(),
         });
         println!("{body}");
@@ -201,6 +225,14 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
         );
         if let Some((used, limit)) = facts.connections {
             println!("  connections    {used} of {limit}");
+        }
+        if let Some((queued, running, failed, oldest)) = queue {
+            let waited = oldest.map_or(String::new(), |age| {
+                format!(" (the oldest ready one has waited {age} s)")
+            });
+            println!(
+                "  jobs           {queued} queued{waited}, {running} running, {failed} failed"
+            );
         }
         for gate in &gates {
             println!(

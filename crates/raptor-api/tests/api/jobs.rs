@@ -1,0 +1,62 @@
+//! `GET /api/admin/jobs`: the queue for admins, on both databases.
+
+use raptor_store::jobs::{self, NewJob};
+use raptor_testkit::{accounts, assert_problem, dual_app_test, now};
+use serde_json::json;
+
+dual_app_test!(admins_see_the_queue_and_others_do_not, |t, app| {
+    let mut admin = accounts::admin(app, t.db(), "ops@example.com").await;
+    let mut customer = accounts::customer(app, "ada@example.com").await;
+    let payload = json!({ "symbol": "AAPL" });
+    for kind in ["report.build", "report.mail"] {
+        let job = NewJob {
+            queue: "default",
+            kind,
+            payload: &payload,
+            max_attempts: 3,
+            run_at: now(),
+            unique_key: None,
+        };
+        jobs::enqueue_alone(t.db(), &job, now())
+            .await
+            .expect("enqueue");
+    }
+
+    let reply = admin.get("/api/admin/jobs?state=queued&limit=10").await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    let kinds: Vec<&str> = reply.body["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["report.mail", "report.build"], "newest first");
+    assert_eq!(reply.body["jobs"][0]["payload"]["symbol"], "AAPL");
+    let queued = reply.body["counts"]
+        .as_array()
+        .expect("counts")
+        .iter()
+        .find(|c| c["state"] == "queued")
+        .map(|c| c["count"].clone());
+    assert_eq!(queued, Some(json!(2)), "{:?}", reply.body);
+    assert!(
+        reply.body["oldest_ready_age_secs"].is_i64(),
+        "{:?}",
+        reply.body
+    );
+
+    let none = admin.get("/api/admin/jobs?state=failed").await;
+    assert_eq!(none.body["jobs"], json!([]));
+
+    let bad = admin.get("/api/admin/jobs?state=dead-ish").await;
+    assert_eq!(assert_problem(&bad, 422, "invalid_field")["field"], "state");
+    let nul = admin.get("/api/admin/jobs?queue=a%00b").await;
+    assert_eq!(assert_problem(&nul, 422, "invalid_field")["field"], "queue");
+
+    assert_problem(&customer.get("/api/admin/jobs").await, 403, "role_required");
+    assert_problem(
+        &app.browser().get("/api/admin/jobs").await,
+        401,
+        "not_signed_in",
+    );
+});
