@@ -141,10 +141,12 @@ fn postmark_authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Prob
     }
 }
 
+/// The body as a JSON object, cleaned as the store keeps provider text.
 fn parse_json(body: &Bytes) -> Result<Value, Problem> {
     serde_json::from_slice::<Value>(body)
         .ok()
         .filter(Value::is_object)
+        .map(|payload| webhooks::clean_json(&payload))
         .ok_or_else(|| Problem::new(ProblemCode::MalformedBody, "the body is not a JSON object"))
 }
 

@@ -282,8 +282,10 @@ fn clean(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// A provider's JSON with every string and key cleaned (see [`dropped`]).
-fn clean_json(value: &Value) -> Value {
+/// A provider's JSON with every string and key cleaned of NUL and other control characters
+/// but line breaks and tabs: what the store can keep, and what required fields are checked on
+/// (a `MessageID` of only control characters is missing, not an empty id).
+pub fn clean_json(value: &Value) -> Value {
     match value {
         Value::String(s) => Value::String(clean(s).into_owned()),
         Value::Array(items) => Value::Array(items.iter().map(clean_json).collect()),

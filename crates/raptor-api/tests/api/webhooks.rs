@@ -371,6 +371,18 @@ dual_test!(
         assert_eq!(thread.body["subject"], "Help with my order");
         assert_eq!(thread.body["messages"][0]["body"], "Hello there");
 
+        // An id of nothing but control characters is a missing id, not an empty one that
+        // would make every later such message a duplicate.
+        let mut blank = email.clone();
+        blank["MessageID"] = json!("\u{1}\u{0}");
+        let (status, problem) =
+            post(&app, "/webhooks/postmark/inbound", AUTH, &blank.to_string()).await;
+        assert_eq!(
+            (status, problem["field"].as_str()),
+            (400, Some("MessageID")),
+            "{problem}"
+        );
+
         let delivery = json!({
             "RecordType": "Delivery", "MessageID": "m\u{0}-1", "Recipient": "ada@example.com",
             "DeliveredAt": "2026-11-21T12:00:00Z", "Details": "smtp;250\u{0} ok", "Metadata": { "k\u{0}": "v\u{0}" }

@@ -72,12 +72,12 @@ dual_test!(
         assert_eq!((count("failed"), count("queued")), (1, 1), "{stats}");
 
         let out = cli.run(&["db", "check", "--json"]).await;
-    let check: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
-    assert_eq!(check["jobs"]["failed"], 1, "{check}");
-    assert_eq!(check["jobs"]["queued"], 1, "{check}");
-    assert!(check["jobs"]["oldest_ready_age_secs"].is_i64(), "{check}");
+        let check: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+        assert_eq!(check["jobs"]["failed"], 1, "{check}");
+        assert_eq!(check["jobs"]["queued"], 1, "{check}");
+        assert!(check["jobs"]["oldest_ready_age_secs"].is_i64(), "{check}");
 
-    let out = cli.run(&["jobs", "retry", &dead.to_string()]).await;
+        let out = cli.run(&["jobs", "retry", &dead.to_string()]).await;
         assert!(out.status.success(), "{}", stderr(&out));
         let again = jobs::get(t.db(), dead).await.expect("get").expect("job");
         assert_eq!(again.state.as_str(), "queued");
