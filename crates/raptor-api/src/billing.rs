@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use raptor_app::billing::{self, AlertMail, BillingError};
+use raptor_app::billing::{self, AlertMail, BillingError, TriggeredAlert};
 use raptor_store::billing::{AlertConfig, NewAlertConfig, NewSnapshot, Snapshot};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -155,11 +155,35 @@ fn usd() -> String {
 struct RecordedSnapshot {
     /// The snapshot as stored.
     snapshot: SnapshotView,
-    /// Alerts whose threshold this snapshot crossed, each
-    /// `{ alert_id, scope, threshold, amount, currency }` (`scope` is the vendor, or
-    /// `all vendors`).
-    #[schema(value_type = Vec<Object>)]
-    alerts_triggered: Vec<Value>,
+    /// Alerts whose threshold this snapshot crossed.
+    alerts_triggered: Vec<AlertTriggered>,
+}
+
+/// An alert a snapshot set off.
+#[derive(Serialize, ToSchema)]
+struct AlertTriggered {
+    /// The alert's id.
+    alert_id: i64,
+    /// The vendor it watches, or `all vendors`.
+    scope: String,
+    /// Its threshold, as a decimal string.
+    threshold: String,
+    /// The amount that crossed it, as a decimal string.
+    amount: String,
+    /// ISO 4217 currency.
+    currency: String,
+}
+
+impl From<TriggeredAlert> for AlertTriggered {
+    fn from(alert: TriggeredAlert) -> Self {
+        Self {
+            alert_id: alert.alert_id,
+            scope: alert.scope,
+            threshold: alert.threshold.normalize().to_string(),
+            amount: alert.amount.normalize().to_string(),
+            currency: alert.currency,
+        }
+    }
 }
 
 /// Records a vendor's cost; alerts whose threshold it crosses are audited and mailed.
@@ -199,7 +223,11 @@ async fn record(
         StatusCode::CREATED,
         Json(RecordedSnapshot {
             snapshot: SnapshotView::from(&recorded.snapshot),
-            alerts_triggered: recorded.alerts_triggered,
+            alerts_triggered: recorded
+                .alerts_triggered
+                .into_iter()
+                .map(AlertTriggered::from)
+                .collect(),
         }),
     ))
 }

@@ -121,7 +121,35 @@ pub struct Recorded {
     /// The snapshot as stored.
     pub snapshot: Snapshot,
     /// Alerts that crossed their threshold with it.
-    pub alerts_triggered: Vec<Value>,
+    pub alerts_triggered: Vec<TriggeredAlert>,
+}
+
+/// An alert a snapshot set off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggeredAlert {
+    /// The alert's id.
+    pub alert_id: i64,
+    /// The vendor it watches, or `all vendors`.
+    pub scope: String,
+    /// Its threshold.
+    pub threshold: Decimal,
+    /// The amount that crossed it.
+    pub amount: Decimal,
+    /// Their currency.
+    pub currency: String,
+}
+
+impl TriggeredAlert {
+    /// The audit entry's details.
+    fn details(&self) -> Value {
+        json!({
+            "alert_id": self.alert_id,
+            "scope": self.scope,
+            "threshold": self.threshold.normalize().to_string(),
+            "amount": self.amount.normalize().to_string(),
+            "currency": self.currency,
+        })
+    }
 }
 
 /// Records a snapshot (checked and normalised first), audited as `actor` (who and from where). Every enabled alert whose
@@ -191,20 +219,20 @@ pub async fn record_snapshot(
                 .vendor
                 .clone()
                 .unwrap_or_else(|| "all vendors".to_owned());
-            let details = json!({
-                "alert_id": config.id,
-                "scope": scope,
-                "threshold": threshold.normalize().to_string(),
-                "amount": is.normalize().to_string(),
-                "currency": config.currency,
-            });
+            let alert = TriggeredAlert {
+                alert_id: config.id,
+                scope,
+                threshold,
+                amount: is,
+                currency: config.currency.clone(),
+            };
             let event = AuditEvent {
                 actor_type: "system",
                 action: "billing.alert",
                 target_type: Some("billing_alert"),
                 target_id: Some(config.id.to_string()),
                 outcome: "success",
-                details: Some(details.clone()),
+                details: Some(alert.details()),
                 ..AuditEvent::default()
             };
             audit::record(&mut tx, &event, now).await?;
@@ -212,7 +240,7 @@ pub async fn record_snapshot(
                 .notify_email
                 .clone()
                 .unwrap_or_else(|| mail.default_to.to_owned());
-            fired.push((to, scope, details));
+            fired.push((to, alert));
         }
     }
     let event = AuditEvent {
@@ -226,20 +254,18 @@ pub async fn record_snapshot(
     audit::record(&mut tx, &event, now).await?;
     tx.commit().await?;
 
-    for (to, scope, details) in &fired {
+    for (to, alert) in &fired {
+        let (threshold, amount) = (alert.threshold.normalize(), alert.amount.normalize());
         let message = OutgoingEmail {
             from: mail.from.to_owned(),
             to: to.clone(),
             subject: format!(
-                "Billing alert: {scope} above {} {}",
-                details["threshold"].as_str().unwrap_or("?"),
-                details["currency"].as_str().unwrap_or("")
+                "Billing alert: {} above {threshold} {}",
+                alert.scope, alert.currency
             ),
             text_body: format!(
-                "Spend for {scope} is now {} {}, above the alert threshold of {}.\n",
-                details["amount"].as_str().unwrap_or("?"),
-                details["currency"].as_str().unwrap_or(""),
-                details["threshold"].as_str().unwrap_or("?"),
+                "Spend for {} is now {amount} {}, above the alert threshold of {threshold}.\n",
+                alert.scope, alert.currency
             ),
             tag: "billing_alert",
         };
@@ -249,7 +275,7 @@ pub async fn record_snapshot(
     }
     Ok(Recorded {
         snapshot: recorded,
-        alerts_triggered: fired.into_iter().map(|(_, _, d)| d).collect(),
+        alerts_triggered: fired.into_iter().map(|(_, alert)| alert).collect(),
     })
 }
 
