@@ -1,10 +1,10 @@
 //! `raptor jobs`: what an operator sees of the queue and can do to it, on both dialects.
 
 use raptor_store::jobs::{self, NewJob};
-use raptor_testkit::{dual_test, now};
+use raptor_testkit::{dual_test, now, ServeProcess};
 use serde_json::json;
 
-use crate::common::{raptor, stderr, stdout};
+use crate::common::{raptor, stderr, stdout, RAPTOR};
 
 dual_test!(
     an_operator_finds_a_dead_job_retries_it_and_cancels_another,
@@ -95,5 +95,62 @@ dual_test!(
         let out = cli.run(&["jobs", "list", "--state", "dead-ish"]).await;
         assert_eq!(out.status.code(), Some(1));
         assert!(stderr(&out).contains("unknown state"), "{}", stderr(&out));
+    }
+);
+
+dual_test!(
+    serve_processes_share_the_queue_and_run_each_job_once,
+    Head,
+    |t| {
+        // Three servers over one database (two on SQLite, whose writers queue on one lock), each
+        // with its own worker, take the jobs between them; none runs twice or is lost.
+        let processes = if t.dialect().name() == "sqlite" { 2 } else { 3 };
+        let mut servers = Vec::new();
+        for _ in 0..processes {
+            let server = ServeProcess::start(RAPTOR, t.url(), &["--worker-concurrency", "3"])
+                .await
+                .expect("serve starts");
+            servers.push(server);
+        }
+        let payload = json!({});
+        let mut ids = Vec::new();
+        for n in 0..30 {
+            let key = format!("shared-{n}");
+            let job = NewJob {
+                queue: "default",
+                kind: "upkeep",
+                payload: &payload,
+                max_attempts: 3,
+                run_at: now(),
+                unique_key: Some(&key),
+            };
+            let id = jobs::enqueue_alone(t.db(), &job, now())
+                .await
+                .expect("enqueue");
+            ids.push(id.id().expect("a new job"));
+        }
+        // Wait for the outcome the workers write (bounded: a stuck queue fails the test).
+        let mut done = Vec::new();
+        for _ in 0..600 {
+            done.clear();
+            for id in &ids {
+                let job = jobs::get(t.db(), *id).await.expect("get").expect("job");
+                if job.state.as_str() == "succeeded" {
+                    done.push(job);
+                }
+            }
+            if done.len() == ids.len() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(done.len(), ids.len(), "not every job finished");
+        assert!(done.iter().all(|job| job.attempts == 1), "a job ran twice");
+        for server in servers {
+            assert!(
+                server.terminate().await.success(),
+                "a server did not stop cleanly"
+            );
+        }
     }
 );
