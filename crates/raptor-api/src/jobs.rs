@@ -63,13 +63,14 @@ struct QueuedJob {
     /// Why its last attempt failed.
     #[schema(required)]
     last_error: Option<String>,
-    /// What it was asked to do.
+    /// What it was asked to do (outbox emails are redacted: they carry sign-in links).
     #[schema(value_type = Object)]
     payload: Value,
 }
 
 impl From<Job> for QueuedJob {
     fn from(job: Job) -> Self {
+        let payload = job.payload_for_operators();
         Self {
             id: job.id,
             queue: job.queue,
@@ -82,7 +83,7 @@ impl From<Job> for QueuedJob {
             finished_at: job.finished_at,
             locked_by: job.locked_by,
             last_error: job.last_error,
-            payload: job.payload,
+            payload,
         }
     }
 }

@@ -127,6 +127,18 @@ pub struct Job {
     pub lease_until: Option<DateTime<Utc>>,
 }
 
+impl Job {
+    /// The payload as operators may see it. Outbox rows are emails, and emails carry sign-in
+    /// links: shown, they would let whoever reads the queue sign in as the recipient.
+    pub fn payload_for_operators(&self) -> serde_json::Value {
+        if self.queue == OUTBOX {
+            serde_json::json!({ "redacted": "outbox emails carry sign-in links" })
+        } else {
+            self.payload.clone()
+        }
+    }
+}
+
 const JOB_COLUMNS: &str = "id, queue, kind, payload, status, attempts, max_attempts, run_at, \
     locked_at, locked_by, last_error, created_at, finished_at, unique_key, lease_until";
 
@@ -251,25 +263,32 @@ pub async fn claim(
     Ok(jobs)
 }
 
-/// Renews the lease on every job `worker_id` is running, and returns their ids (ascending).
-/// A job the worker thinks it runs but whose id is missing has been rescued: the worker must
-/// stop it and drop its result.
+/// Renews the lease on the jobs in `held` that `worker_id` still runs, and returns their ids
+/// (ascending). Only jobs a task is really running are passed: a row whose outcome could not
+/// be written must lapse and be rescued, not be renewed for ever. A held id missing from the
+/// answer was rescued: the worker must drop its result.
 pub async fn heartbeat(
     db: &Db,
     worker_id: &str,
+    held: &[i64],
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<i64>, StoreError> {
     let mut tx = db.begin().await?;
-    let mut ids: Vec<i64> = on_tx!(tx, t => {
-        sqlx::query_scalar(
-            "UPDATE job_queue SET lease_until = $1 \
-             WHERE status = 'running' AND locked_by = $2 RETURNING id",
-        )
-        .bind(lease_until)
-        .bind(worker_id)
-        .fetch_all(&mut **t)
-        .await?
-    });
+    let mut ids = Vec::with_capacity(held.len());
+    for id in held {
+        let renewed: Option<i64> = on_tx!(tx, t => {
+            sqlx::query_scalar(
+                "UPDATE job_queue SET lease_until = $1 \
+                 WHERE id = $2 AND status = 'running' AND locked_by = $3 RETURNING id",
+            )
+            .bind(lease_until)
+            .bind(id)
+            .bind(worker_id)
+            .fetch_optional(&mut **t)
+            .await?
+        });
+        ids.extend(renewed);
+    }
     tx.commit().await?;
     ids.sort_unstable();
     Ok(ids)
@@ -381,7 +400,7 @@ pub async fn rescue(
         let requeued = sqlx::query(
             "UPDATE job_queue SET status = 'queued', run_at = $1, lease_until = NULL, \
                  last_error = 'lease expired: worker died or stalled' \
-             WHERE status = 'running' AND lease_until < $2 AND attempts < max_attempts",
+             WHERE status = 'running' AND (lease_until IS NULL OR lease_until < $2) AND attempts < max_attempts",
         )
         .bind(now)
         .bind(expired_before)
@@ -391,7 +410,7 @@ pub async fn rescue(
         let failed = sqlx::query(
             "UPDATE job_queue SET status = 'failed', finished_at = $1, lease_until = NULL, \
                  last_error = 'lease expired on the final attempt' \
-             WHERE status = 'running' AND lease_until < $2 AND attempts >= max_attempts",
+             WHERE status = 'running' AND (lease_until IS NULL OR lease_until < $2) AND attempts >= max_attempts",
         )
         .bind(now)
         .bind(expired_before)
@@ -519,14 +538,18 @@ pub async fn prune(
     succeeded_before: DateTime<Utc>,
     failed_before: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    // DELETE … LIMIT is not portable, hence the subquery.
+    // DELETE … LIMIT is not portable, hence the subquery. The outer WHERE repeats the
+    // conditions: under READ COMMITTED PostgreSQL re-checks only the outer predicate against
+    // a row changed meanwhile (a job an operator just retried must not go).
     let sql = format!(
         "DELETE FROM job_queue WHERE id IN ( \
              SELECT id FROM job_queue \
              WHERE queue <> '{OUTBOX}' \
                AND ((status = 'succeeded' AND finished_at < $1) \
                  OR (status IN ('failed', 'canceled') AND finished_at < $2)) \
-             ORDER BY id LIMIT $3)"
+             ORDER BY id LIMIT $3) \
+         AND ((status = 'succeeded' AND finished_at < $1) \
+           OR (status IN ('failed', 'canceled') AND finished_at < $2))"
     );
     let mut total = 0;
     loop {

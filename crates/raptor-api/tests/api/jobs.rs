@@ -53,6 +53,27 @@ dual_app_test!(admins_see_the_queue_and_others_do_not, |t, app| {
     let nul = admin.get("/api/admin/jobs?queue=a%00b").await;
     assert_eq!(assert_problem(&nul, 422, "invalid_field")["field"], "queue");
 
+    let email = json!({ "to": "ada@example.com", "text_body": "https://raxx.app/signin/email?token=secret" });
+    let outbox = NewJob {
+        queue: "outbox",
+        kind: "email",
+        payload: &email,
+        max_attempts: 1,
+        run_at: now(),
+        unique_key: None,
+    };
+    jobs::enqueue_alone(t.db(), &outbox, now())
+        .await
+        .expect("outbox row");
+    let mail = admin.get("/api/admin/jobs?queue=outbox").await;
+    assert_eq!(mail.status, 200, "{:?}", mail.body);
+    assert!(
+        !mail.body.to_string().contains("token=secret"),
+        "{:?}",
+        mail.body
+    );
+    assert!(mail.body["jobs"][0]["payload"]["redacted"].is_string());
+
     assert_problem(&customer.get("/api/admin/jobs").await, 403, "role_required");
     assert_problem(
         &app.browser().get("/api/admin/jobs").await,

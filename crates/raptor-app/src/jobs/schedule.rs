@@ -48,13 +48,25 @@ impl Recurring {
         Utc.timestamp_opt(start, 0).single().unwrap_or(now)
     }
 
-    /// The job for the tick `now` falls in.
+    /// The job for the tick `now` falls in. One attempt: the next tick is its retry, and a
+    /// stale tick must not run late beside newer ones.
     pub fn job(&self, now: DateTime<Utc>) -> Job {
         let tick = self.tick(now);
-        Job::new(self.kind, json!({ "tick": tick }))
+        let mut job = Job::new(self.kind, json!({ "tick": tick }))
             .unique(format!("cron:{}:{}", self.name, tick.timestamp()))
-            .at(tick)
+            .at(tick);
+        job.max_attempts = 1;
+        job
     }
+}
+
+/// When the next tick of any built-in schedule begins after `now`.
+pub fn next_boundary(now: DateTime<Utc>) -> DateTime<Utc> {
+    RECURRING
+        .iter()
+        .map(|r| r.tick(now) + chrono::Duration::seconds(r.every_seconds.max(1)))
+        .min()
+        .unwrap_or(now)
 }
 
 /// Enqueues the current tick's job of every schedule; returns how many were new (the others

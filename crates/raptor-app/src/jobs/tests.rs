@@ -204,3 +204,51 @@ dual_test!(
         assert_eq!(handler.runs.load(Ordering::SeqCst), 1);
     }
 );
+
+/// Never finishes.
+struct Hangs;
+
+impl Handler for Hangs {
+    fn run<'a>(&'a self, _: &'a App, _: &'a Value) -> JobFuture<'a> {
+        Box::pin(std::future::pending())
+    }
+}
+
+dual_test!(
+    an_attempt_that_hangs_is_abandoned_and_retried_later,
+    Head,
+    |t| {
+        let (app, _) = clocked(t);
+        let config = WorkerConfig {
+            job_timeout: std::time::Duration::from_millis(50),
+            ..WorkerConfig::default()
+        };
+        let worker = Worker::new(
+            app.clone(),
+            Registry::default().with("hangs", Hangs),
+            config,
+        );
+        let id = enqueue_alone(&app, &Job::new("hangs", json!({})))
+            .await
+            .expect("enqueue")
+            .id()
+            .expect("new job");
+        assert_eq!(worker.drain().await.expect("drain"), 1);
+        let stored = store::get(&app.db, id).await.expect("get").expect("job");
+        assert_eq!(
+            stored.state,
+            JobState::Queued,
+            "a hung attempt must free its slot"
+        );
+        assert!(stored.run_at > app.now(), "retried later, with backoff");
+        assert!(
+            stored
+                .last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("longer than"),
+            "{:?}",
+            stored.last_error
+        );
+    }
+);

@@ -2,8 +2,9 @@
 //! its leases alive, and on shutdown stops claiming, lets running jobs finish within a deadline
 //! and puts the rest back.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
@@ -13,7 +14,7 @@ use raptor_store::StoreError;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::schedule::{enqueue_due, RECURRING};
+use super::schedule::{enqueue_due, next_boundary, RECURRING};
 use super::{backoff, JobError, Registry, DEFAULT_QUEUE};
 use crate::App;
 
@@ -30,6 +31,8 @@ pub struct WorkerConfig {
     pub lease: Duration,
     /// How long running jobs may take to finish after shutdown is asked for.
     pub drain_deadline: StdDuration,
+    /// How long one attempt may run before it is abandoned and retried later.
+    pub job_timeout: StdDuration,
     /// Whether it also enqueues the recurring jobs' ticks.
     pub schedule: bool,
 }
@@ -42,6 +45,7 @@ impl Default for WorkerConfig {
             poll_every: StdDuration::from_secs(1),
             lease: Duration::seconds(60),
             drain_deadline: StdDuration::from_secs(20),
+            job_timeout: StdDuration::from_secs(300),
             schedule: true,
         }
     }
@@ -54,6 +58,8 @@ pub struct Worker {
     registry: Registry,
     config: WorkerConfig,
     id: Arc<str>,
+    /// The jobs a task of this worker is running now: the only leases its heartbeat renews.
+    held: Arc<Mutex<HashSet<i64>>>,
 }
 
 impl Worker {
@@ -69,6 +75,7 @@ impl Worker {
             registry,
             config,
             id: id.into(),
+            held: Arc::default(),
         }
     }
 
@@ -93,39 +100,47 @@ impl Worker {
                 running.spawn(async move { worker.execute(job).await });
             }
             while let Some(done) = running.join_next().await {
-                if let Ok(Err(err)) = done {
-                    tracing::warn!(%err, "recording a job's outcome failed");
-                }
+                log_outcome(done);
             }
         }
     }
 
-    /// Runs until `shutdown` turns true: enqueues recurring ticks, claims what it has room
-    /// for, heartbeats its leases; then drains within the deadline and releases the rest.
+    /// Runs until `shutdown` turns true (or its sender goes): enqueues recurring ticks when
+    /// one is due, claims what it has room for, heartbeats the leases of the jobs it runs;
+    /// then lets running jobs finish within the drain deadline, stops the rest, waits for
+    /// them to stop, and puts their jobs back.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         if self.config.concurrency == 0 {
+            tracing::warn!(
+                "this process runs no jobs (concurrency 0): recurring work such as order \
+                 matching needs a `raptor worker` or another serve process"
+            );
             return;
         }
         let slots = Arc::new(Semaphore::new(self.config.concurrency));
         let mut running = JoinSet::new();
-        let heartbeat = tokio::spawn(self.clone().heartbeat());
+        // Dropped with `run`'s future, which aborts the heartbeat even if `run` is cancelled.
+        let mut background = JoinSet::new();
+        background.spawn(self.clone().heartbeat());
+        let mut next_tick = self.app.now();
         tracing::info!(worker = %self.id, queue = self.config.queue, concurrency = self.config.concurrency, "job worker started");
         while !*shutdown.borrow() {
-            if self.config.schedule {
-                if let Err(err) = enqueue_due(&self.app, RECURRING).await {
-                    tracing::warn!(%err, "enqueueing recurring jobs failed");
+            if self.config.schedule && self.app.now() >= next_tick {
+                match enqueue_due(&self.app, RECURRING).await {
+                    Ok(_) => next_tick = next_boundary(self.app.now()),
+                    Err(err) => tracing::warn!(%err, "enqueueing recurring jobs failed"),
                 }
             }
-            let free = slots.available_permits();
+            // Permits first, then claim exactly that many jobs: none is claimed without a slot.
+            let permits: Vec<_> =
+                std::iter::from_fn(|| slots.clone().try_acquire_owned().ok()).collect();
+            let free = permits.len();
             let mut claimed = 0;
             if free > 0 {
                 match self.claim(free).await {
                     Ok(batch) => {
                         claimed = batch.len();
-                        for job in batch {
-                            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                                break;
-                            };
+                        for (job, permit) in batch.into_iter().zip(permits) {
                             let worker = self.clone();
                             running.spawn(async move {
                                 let outcome = worker.execute(job).await;
@@ -138,27 +153,30 @@ impl Worker {
                 }
             }
             while let Some(done) = running.try_join_next() {
-                if let Ok(Err(err)) = done {
-                    tracing::warn!(%err, "recording a job's outcome failed");
-                }
+                log_outcome(done);
             }
             if claimed == free && free > 0 {
                 continue; // there may be more ready at once
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.poll_every) => {}
-                _ = shutdown.changed() => {}
-                Some(_) = running.join_next() => {}
+                changed = shutdown.changed() => if changed.is_err() { break },
+                Some(done) = running.join_next() => log_outcome(done),
             }
         }
         let drained = tokio::time::timeout(self.config.drain_deadline, async {
-            while running.join_next().await.is_some() {}
+            while let Some(done) = running.join_next().await {
+                log_outcome(done);
+            }
         })
         .await;
         if drained.is_err() {
+            // Stop what is left and wait until it has stopped, so no job runs here after it is
+            // put back for another worker.
             running.abort_all();
+            while running.join_next().await.is_some() {}
         }
-        heartbeat.abort();
+        background.abort_all();
         match jobs::release(&self.app.db, &self.id, self.app.now()).await {
             Ok(0) => {}
             Ok(released) => tracing::info!(released, "unfinished jobs put back for another worker"),
@@ -190,24 +208,54 @@ impl Worker {
         let mut ticks = tokio::time::interval(every);
         loop {
             ticks.tick().await;
+            let held: Vec<i64> = self.held().iter().copied().collect();
+            if held.is_empty() {
+                continue;
+            }
             let until = self.app.now() + self.config.lease;
-            if let Err(err) = jobs::heartbeat(&self.app.db, &self.id, until).await {
-                tracing::warn!(%err, "renewing job leases failed");
+            match jobs::heartbeat(&self.app.db, &self.id, &held, until).await {
+                Ok(renewed) if renewed.len() < held.len() => tracing::warn!(
+                    lost = held.len() - renewed.len(),
+                    "jobs of this worker were given to another (lease lost); their results will be dropped"
+                ),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "renewing job leases failed"),
             }
         }
     }
 
     /// Runs one claimed job and records how it ended.
     async fn execute(&self, job: ClaimedJob) -> Result<(), StoreError> {
+        self.held().insert(job.id);
+        let recorded = self.attempt(&job).await;
+        self.held().remove(&job.id);
+        recorded
+    }
+
+    /// The jobs this worker's tasks are running (a poisoned lock still holds the set).
+    fn held(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn attempt(&self, job: &ClaimedJob) -> Result<(), StoreError> {
         let outcome = match self.registry.get(&job.kind) {
             None => Err(JobError::Permanent(format!(
                 "no handler for jobs of kind {}",
                 job.kind
             ))),
-            Some(handler) => AssertUnwindSafe(handler.run(&self.app, &job.payload))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|_| Err(JobError::Retry("the handler panicked".to_owned()))),
+            Some(handler) => {
+                let run = AssertUnwindSafe(handler.run(&self.app, &job.payload)).catch_unwind();
+                match tokio::time::timeout(self.config.job_timeout, run).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_)) => Err(JobError::Retry("the handler panicked".to_owned())),
+                    Err(_) => Err(JobError::Retry(format!(
+                        "the attempt took longer than {:?} and was abandoned",
+                        self.config.job_timeout
+                    ))),
+                }
+            }
         };
         let now = self.app.now();
         let recorded = match &outcome {
@@ -235,5 +283,18 @@ impl Worker {
             );
         }
         Ok(())
+    }
+}
+
+/// Logs a job task that failed to record its outcome (the lease then lapses and the job is
+/// rescued) or that ended abnormally.
+fn log_outcome(done: Result<Result<(), StoreError>, tokio::task::JoinError>) {
+    match done {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => {
+            tracing::warn!(%err, "recording a job's outcome failed; its lease will lapse and it will run again")
+        }
+        Err(err) if err.is_cancelled() => {}
+        Err(err) => tracing::warn!(%err, "a job task ended abnormally"),
     }
 }

@@ -459,10 +459,11 @@ dual_test!(a_heartbeat_extends_the_leases_its_worker_holds, Head, |t| {
 
     let renewed = now + Duration::seconds(45) + LEASE;
     assert_eq!(
-        jobs::heartbeat(t.db(), W1, renewed)
+        jobs::heartbeat(t.db(), W1, &[a, b, c], renewed)
             .await
             .expect("heartbeat"),
-        vec![a, b]
+        vec![a, b],
+        "another worker's job is not renewed"
     );
     assert_eq!(get(t, a).await.lease_until, Some(renewed));
     assert_eq!(get(t, b).await.lease_until, Some(renewed));
@@ -472,7 +473,7 @@ dual_test!(a_heartbeat_extends_the_leases_its_worker_holds, Head, |t| {
     let check = now + LEASE + Duration::seconds(30);
     assert_eq!(jobs::rescue(t.db(), check, check).await.expect("rescue"), 1);
     assert_eq!(get(t, c).await.state, JobState::Queued);
-    assert!(jobs::heartbeat(t.db(), W2, renewed)
+    assert!(jobs::heartbeat(t.db(), W2, &[c], renewed)
         .await
         .expect("lost")
         .is_empty());
@@ -481,11 +482,19 @@ dual_test!(a_heartbeat_extends_the_leases_its_worker_holds, Head, |t| {
         .await
         .expect("complete"));
     assert_eq!(
-        jobs::heartbeat(t.db(), W1, renewed)
+        jobs::heartbeat(t.db(), W1, &[a, b], renewed)
             .await
             .expect("heartbeat"),
         vec![b]
     );
+    // A job the worker no longer runs (its outcome could not be written) is not held: its
+    // lease lapses and rescue takes it.
+    let later = renewed + Duration::seconds(45);
+    assert!(jobs::heartbeat(t.db(), W1, &[], later)
+        .await
+        .expect("heartbeat")
+        .is_empty());
+    assert_eq!(get(t, b).await.lease_until, Some(renewed));
 });
 
 dual_test!(

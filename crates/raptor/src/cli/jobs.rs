@@ -62,11 +62,12 @@ fn job_json(job: &queue::Job) -> serde_json::Value {
         "attempts": job.attempts, "max_attempts": job.max_attempts, "run_at": job.run_at,
         "created_at": job.created_at, "finished_at": job.finished_at,
         "locked_by": job.locked_by, "unique_key": job.unique_key,
-        "last_error": job.last_error, "payload": job.payload,
+        "last_error": job.last_error, "payload": job.payload_for_operators(),
     })
 }
 
 impl JobsCommand {
+    /// Runs the command against the database at `url`.
     pub async fn run(self, url: &DatabaseUrl) -> Result<ExitCode, CliError> {
         // Parse before connecting: bad input is refused without touching the database.
         let state = match &self {
@@ -183,6 +184,7 @@ pub struct WorkerArgs {
     concurrency: usize,
 }
 
+/// Runs a worker over the database at `url` until SIGTERM or Ctrl-C.
 pub async fn work(url: &DatabaseUrl, args: WorkerArgs) -> Result<ExitCode, CliError> {
     let db = connect_app(url, false).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
