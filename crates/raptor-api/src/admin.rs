@@ -89,7 +89,6 @@ async fn change_role(
     responses(
         (status = 200, description = "The user's roles now", body = UserRoles),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such user", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "Not a role (`field` is `role`)", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -123,7 +122,6 @@ struct UserRolePath {
     responses(
         (status = 200, description = "The user's roles now", body = UserRoles),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such user", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 409, description = "An admin's own admin role (`own_admin_role`)", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -204,7 +202,6 @@ struct AuditLog {
     responses(
         (status = 200, description = "The entries, newest first", body = AuditLog),
         (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "`limit` or `action` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
     ),

@@ -276,7 +276,6 @@ impl BacktestRun {
     responses(
         (status = 201, description = "The run, stored", body = BacktestRun),
         (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is not acceptable (`field` names it), the range holds no bars (`no_bars`) or the strategy could not run (`backtest_failed`)", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -351,7 +350,6 @@ struct BacktestList {
 #[utoipa::path(get, path = "/api/backtests", tag = TAG,
     responses(
         (status = 200, description = "The runs", body = BacktestList),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn list_backtests(
@@ -379,7 +377,6 @@ struct BacktestDetail {
     responses(
         (status = 200, description = "The run", body = BacktestDetail),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no such backtest", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]

@@ -99,8 +99,6 @@ struct BillingOverview {
 #[utoipa::path(get, path = "/api/billing/snapshot", tag = TAG,
     responses(
         (status = 200, description = "The latest costs", body = BillingOverview),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "Not an admin",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -191,8 +189,6 @@ impl From<TriggeredAlert> for AlertTriggered {
     request_body = RecordRequest,
     responses(
         (status = 201, description = "Recorded", body = RecordedSnapshot),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "Not an admin",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A value is invalid (`field` names it) or the body has \
@@ -288,8 +284,6 @@ impl From<&[AlertConfig]> for BillingAlerts {
 #[utoipa::path(get, path = "/api/billing/alerts", tag = TAG,
     responses(
         (status = 200, description = "Every alert", body = BillingAlerts),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "Not an admin",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -341,8 +335,6 @@ struct AlertsRequest {
     request_body = AlertsRequest,
     responses(
         (status = 200, description = "The alerts as stored", body = BillingAlerts),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "Not an admin",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A value is invalid (`field` names it) or the body has \

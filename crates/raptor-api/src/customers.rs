@@ -121,7 +121,6 @@ struct CustomerPage {
     responses(
         (status = 200, description = "A page of customers", body = CustomerPage),
         (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "`limit` or `query` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -266,7 +265,6 @@ struct CustomerDetail {
     responses(
         (status = 200, description = "The customer", body = CustomerDetail),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -319,7 +317,6 @@ struct AddedNote {
     responses(
         (status = 201, description = "The note added", body = AddedNote),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -371,7 +368,6 @@ struct Suspended {
     responses(
         (status = 200, description = "Suspended", body = Suspended),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 409, description = "The admin's own account (`own_account`)", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -409,7 +405,6 @@ struct Reinstated {
     responses(
         (status = 200, description = "Reinstated", body = Reinstated),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -443,7 +438,6 @@ struct SessionsRevoked {
     responses(
         (status = 200, description = "Their sessions ended", body = SessionsRevoked),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
     ),

@@ -126,7 +126,6 @@ impl From<OverviewError> for Problem {
     responses(
         (status = 200, description = "The newest jobs and the queue's counts", body = JobsOverview),
         (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "`state`, `queue` or `limit` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
     ),

@@ -148,6 +148,27 @@ mod tests {
     }
 
     #[test]
+    fn every_operation_behind_the_session_documents_its_401() {
+        let document = serde_json::to_value(openapi()).expect("document");
+        let mut checked = 0;
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let secured = operation["security"]
+                    .as_array()
+                    .is_some_and(|all| all.iter().any(|r| r.get("session").is_some()));
+                if secured {
+                    checked += 1;
+                    assert!(
+                        operation["responses"].get("401").is_some(),
+                        "{method} {path} needs a session but documents no 401"
+                    );
+                }
+            }
+        }
+        assert!(checked > 0, "no operation is behind the session");
+    }
+
+    #[test]
     fn operation_ids_are_unique() {
         let document = openapi();
         let mut ids = HashMap::new();

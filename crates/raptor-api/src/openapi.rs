@@ -20,6 +20,9 @@ pub const SESSION: &str = "session";
 /// The name of the shared error response every operation refers to.
 const PROBLEM_RESPONSE: &str = "Problem";
 
+/// The name of the 401 every operation behind the session cookie may answer.
+const NOT_SIGNED_IN_RESPONSE: &str = "NotSignedIn";
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -62,6 +65,19 @@ impl Modify for Components {
                 .build()
                 .into(),
         );
+        components.responses.insert(
+            NOT_SIGNED_IN_RESPONSE.to_owned(),
+            ResponseBuilder::new()
+                .description("Not signed in: no valid session cookie (`not_signed_in`).")
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+                .into(),
+        );
     }
 }
 
@@ -71,7 +87,8 @@ pub(crate) fn base() -> Document {
 }
 
 /// Completes the document once every route is in it: any operation may answer with a problem
-/// (`default`), whatever statuses it lists, and operation ids (the handlers' names) that two
+/// (`default`), whatever statuses it lists, an operation behind the session cookie lists its
+/// 401 (so no handler spells it out), and operation ids (the handlers' names) that two
 /// modules share are spelt out from the method and path, so each is unique.
 pub(crate) fn finish(mut api: Document) -> Document {
     let mut seen = std::collections::HashMap::<String, usize>::new();
@@ -97,6 +114,17 @@ pub(crate) fn finish(mut api: Document) -> Document {
     }
     for item in api.paths.paths.values_mut() {
         for operation in operations_of_mut(item).into_iter().flatten() {
+            if needs_session(operation) {
+                operation
+                    .responses
+                    .responses
+                    .entry("401".to_owned())
+                    .or_insert_with(|| {
+                        RefOr::Ref(Ref::new(format!(
+                            "#/components/responses/{NOT_SIGNED_IN_RESPONSE}"
+                        )))
+                    });
+            }
             operation
                 .responses
                 .responses
@@ -109,6 +137,13 @@ pub(crate) fn finish(mut api: Document) -> Document {
         }
     }
     api
+}
+
+/// Whether an operation requires the session cookie.
+fn needs_session(operation: &Operation) -> bool {
+    operation.security.iter().flatten().any(|requirement| {
+        serde_json::to_value(requirement).is_ok_and(|value| value.get(SESSION).is_some())
+    })
 }
 
 fn operations_of(item: &PathItem) -> impl Iterator<Item = &Operation> {

@@ -99,8 +99,6 @@ impl From<Preferences> for PreferencesView {
 #[utoipa::path(get, path = "/api/settings", tag = TAG,
     responses(
         (status = 200, description = "The preferences", body = PreferencesView),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn get_settings(
@@ -131,8 +129,6 @@ struct SettingsPatch {
     request_body = SettingsPatch,
     responses(
         (status = 200, description = "The preferences after the change", body = PreferencesView),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A value is invalid (`field` names it) or the body has \
             the wrong shape; nothing was changed", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -191,8 +187,6 @@ impl From<VisualFeedback> for VisualView {
 #[utoipa::path(get, path = "/api/settings/visual-feedback", tag = TAG,
     responses(
         (status = 200, description = "The settings", body = VisualView),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn get_visual(
@@ -208,8 +202,6 @@ async fn get_visual(
     request_body = VisualView,
     responses(
         (status = 200, description = "The settings as stored", body = VisualView),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A value is invalid (`field` names it) or the body has \
             the wrong shape", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -273,8 +265,6 @@ impl From<&[Step]> for Onboarding {
 #[utoipa::path(get, path = "/api/onboarding", tag = TAG,
     responses(
         (status = 200, description = "Every step and whether it is done", body = Onboarding),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn onboarding(
@@ -291,8 +281,6 @@ async fn onboarding(
         `backup_codes_saved`, `first_order` or `first_backtest`")),
     responses(
         (status = 200, description = "The progress after it", body = Onboarding),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No onboarding step has this name",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),

@@ -197,7 +197,6 @@ struct OpenTicketRequest {
     responses(
         (status = 201, description = "The ticket with its first message", body = SupportThread),
         (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The subject or body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -214,7 +213,6 @@ async fn open_ticket(
 #[utoipa::path(get, path = "/api/support/tickets", tag = TAG,
     responses(
         (status = 200, description = "Their tickets", body = SupportTicketList),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn my_tickets(
@@ -232,7 +230,6 @@ async fn my_tickets(
     responses(
         (status = 200, description = "The ticket and its messages", body = SupportThread),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The customer has no such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -261,7 +258,6 @@ struct TicketMessageRequest {
     responses(
         (status = 201, description = "The ticket and its messages", body = SupportThread),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The customer has no such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -297,7 +293,6 @@ struct StaffQuery {
     responses(
         (status = 200, description = "The tickets", body = SupportTicketList),
         (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "`status` or `limit` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -324,7 +319,6 @@ async fn ticket_queue(
     responses(
         (status = 200, description = "The ticket and its messages", body = SupportThread),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -358,7 +352,6 @@ struct StaffMessageRequest {
     responses(
         (status = 201, description = "The ticket and its messages", body = SupportThread),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -397,7 +390,6 @@ struct AssignTicketRequest {
     responses(
         (status = 200, description = "The ticket", body = SupportTicket),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The assignee is not staff (`field` is `assignee_user_id`)", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -422,7 +414,6 @@ async fn assign_ticket(
     responses(
         (status = 200, description = "The ticket, closed", body = SupportTicket),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -453,7 +444,6 @@ struct LinkTicketRequest {
     responses(
         (status = 200, description = "The ticket, linked", body = SupportTicket),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "No such customer (`field` is `user_id`)", body = ProblemBody, content_type = PROBLEM_JSON),

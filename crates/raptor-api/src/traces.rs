@@ -75,7 +75,6 @@ struct Trace {
     params(("workflow_id" = String, Path, description = "The workflow's id.")),
     responses(
         (status = 200, description = "The trace", body = Trace),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such trace", body = ProblemBody, content_type = PROBLEM_JSON),
     ),

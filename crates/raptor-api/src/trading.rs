@@ -188,7 +188,6 @@ struct PaperAccount {
 #[utoipa::path(get, path = "/api/account", tag = TAG,
     responses(
         (status = 200, description = "The account", body = PaperAccount),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -239,7 +238,6 @@ struct KillSwitchState {
     responses(
         (status = 200, description = "The kill switch is set", body = KillSwitchState),
         (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body has the wrong shape", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -361,7 +359,6 @@ impl OrderRequest {
         (status = 201, description = "The order was placed (and filled, if marketable)", body = PaperOrder),
         (status = 200, description = "An order with this `client_order_id` was placed before; it is returned", body = PaperOrder),
         (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "Refused: the kill switch is on (`trading_disabled`), or not enough buying power or shares", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is not acceptable (`field` names it), or there is no price to fill a market order at", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -399,7 +396,6 @@ struct OrdersQuery {
     responses(
         (status = 200, description = "The orders, newest first", body = [PaperOrder]),
         (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "`status`, `symbols` or `limit` is out of range", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -440,7 +436,6 @@ async fn list_orders(
     responses(
         (status = 200, description = "The order", body = PaperOrder),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no such order", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -459,7 +454,6 @@ async fn get_order(
     responses(
         (status = 200, description = "The order, now canceled", body = PaperOrder),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no such order", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The order is already filled, canceled or expired (`not_cancelable`)", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -520,7 +514,6 @@ impl From<&Holding> for PaperPosition {
 #[utoipa::path(get, path = "/api/positions", tag = TAG,
     responses(
         (status = 200, description = "The positions, by symbol", body = [PaperPosition]),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -537,7 +530,6 @@ async fn list_positions(
     params(("symbol" = String, Path, description = "Ticker, any case.")),
     responses(
         (status = 200, description = "The closing market order", body = PaperOrder),
-        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The kill switch is on", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No position in that symbol", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "There is no price to fill the order at (`no_market_price`)", body = ProblemBody, content_type = PROBLEM_JSON),

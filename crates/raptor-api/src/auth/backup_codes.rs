@@ -43,8 +43,6 @@ pub(crate) struct BackupCodesLeft {
 #[utoipa::path(get, path = "/api/auth/backup-codes", tag = TAG,
     responses(
         (status = 200, description = "Codes left", body = BackupCodesLeft),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 pub(crate) async fn remaining(
@@ -68,8 +66,6 @@ pub(crate) struct NewBackupCodes {
 #[utoipa::path(post, path = "/api/auth/backup-codes", tag = TAG,
     responses(
         (status = 201, description = "The new codes", body = NewBackupCodes),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 pub(crate) async fn regenerate(

@@ -92,8 +92,6 @@ fn view(s: &raptor_store::sessions::Session, current_id: i64) -> SessionView {
 #[utoipa::path(get, path = "/api/auth/session", tag = TAG,
     responses(
         (status = 200, description = "The current session", body = SessionAnswer),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 pub(crate) async fn session(current: CurrentSession) -> Json<SessionAnswer> {
@@ -118,8 +116,6 @@ pub(crate) struct SignedOut {
     responses(
         (status = 200, description = "Signed out", body = SignedOut,
             headers(("set-cookie" = String, description = "Clears the session cookie"))),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 pub(crate) async fn logout(
@@ -141,8 +137,6 @@ pub(crate) async fn logout(
 #[utoipa::path(get, path = "/api/auth/sessions", tag = TAG,
     responses(
         (status = 200, description = "Live sessions", body = Vec<SessionView>),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 pub(crate) async fn sessions(
@@ -161,8 +155,6 @@ pub(crate) async fn sessions(
     responses(
         (status = 204, description = "The session is revoked"),
         (status = 400, description = "The id is not a number",
-            body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no live session with this id",
             body = ProblemBody, content_type = PROBLEM_JSON),
@@ -187,8 +179,6 @@ pub(crate) async fn revoke_session(
 #[utoipa::path(get, path = "/api/auth/passkeys", tag = TAG,
     responses(
         (status = 200, description = "The passkeys, oldest first", body = Vec<PasskeyView>),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 pub(crate) async fn passkeys(
@@ -216,8 +206,6 @@ pub(crate) struct RenameRequest {
         (status = 204, description = "Renamed"),
         (status = 400, description = "The id is not a number",
             body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no passkey with this id",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The name or the body is invalid",
@@ -240,8 +228,6 @@ pub(crate) async fn rename_passkey(
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "The id is not a number",
-            body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no passkey with this id",
             body = ProblemBody, content_type = PROBLEM_JSON),

@@ -40,8 +40,6 @@ pub(crate) struct AddPasskeyRequest {
 #[utoipa::path(post, path = "/api/auth/passkeys/options", tag = TAG,
     responses(
         (status = 200, description = "Options for the new passkey", body = CreationOptions),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 429, description = "Too many ceremonies from this address",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -116,8 +114,6 @@ impl From<&StoredPasskey> for PasskeyView {
         (status = 201, description = "The passkey was added", body = PasskeyView),
         (status = 400, description = "The ceremony is unknown, expired or someone else's, or \
             the passkey was rejected", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 401, description = "Not signed in",
-            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 409, description = "The passkey is already registered",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The name or the body is invalid",
