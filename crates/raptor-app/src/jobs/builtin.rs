@@ -11,12 +11,9 @@ use crate::{trading, upkeep, App};
 pub const TRADING_MATCH: &str = "trading.match";
 /// Removes expired rows and keeps trace partitions ahead.
 pub const UPKEEP: &str = "upkeep";
-/// Rescues jobs whose worker died and prunes finished ones.
+/// Prunes finished jobs (workers themselves take back jobs whose worker died).
 pub const JOBS_MAINTAIN: &str = "jobs.maintain";
 
-/// A running job whose lease ran out this long ago is given to another worker (the margin
-/// covers clocks that differ between machines).
-const RESCUE_GRACE: Duration = Duration::seconds(30);
 /// Succeeded jobs are kept this long (at least two periods of the longest schedule).
 const KEEP_SUCCEEDED: Duration = Duration::days(1);
 /// Failed and canceled jobs are kept this long, for operators to look at or retry.
@@ -82,10 +79,6 @@ impl Handler for Maintain {
     fn run<'a>(&'a self, app: &'a App, _: &'a Value) -> JobFuture<'a> {
         Box::pin(async move {
             let now = app.now();
-            let rescued = jobs::rescue(&app.db, now, now - RESCUE_GRACE).await?;
-            if rescued > 0 {
-                tracing::warn!(rescued, "jobs whose worker stopped answering were requeued");
-            }
             jobs::prune(&app.db, now - KEEP_SUCCEEDED, now - KEEP_FAILED).await?;
             Ok(())
         })

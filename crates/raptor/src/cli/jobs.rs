@@ -182,6 +182,31 @@ pub struct WorkerArgs {
     /// Jobs run at once.
     #[arg(long, env = "RAPTOR_WORKER_CONCURRENCY", default_value_t = 4)]
     concurrency: usize,
+    /// How long a job stays this worker's without a heartbeat.
+    #[command(flatten)]
+    lease: LeaseArg,
+}
+
+/// `--job-lease`: shared by `raptor worker` and `raptor serve`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LeaseArg {
+    /// Seconds a running job stays its worker's without a heartbeat (renewed every quarter
+    /// lease). Another worker takes it back half a lease after it lapses: a worker killed
+    /// mid-job delays that job by about 1.5 leases.
+    #[arg(long = "job-lease", env = "RAPTOR_JOB_LEASE", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
+    seconds: u64,
+}
+
+impl LeaseArg {
+    /// A worker configuration with this lease and `concurrency` jobs at once.
+    pub fn config(self, concurrency: usize) -> WorkerConfig {
+        WorkerConfig {
+            concurrency,
+            lease: chrono::Duration::seconds(i64::try_from(self.seconds).unwrap_or(60)),
+            ..WorkerConfig::default()
+        }
+    }
 }
 
 /// Runs a worker over the database at `url` until SIGTERM or Ctrl-C.
@@ -191,10 +216,7 @@ pub async fn work(url: &DatabaseUrl, args: WorkerArgs) -> Result<ExitCode, CliEr
     let worker = Worker::new(
         App::new(db.clone()),
         jobs::standard(),
-        WorkerConfig {
-            concurrency: args.concurrency.max(1),
-            ..WorkerConfig::default()
-        },
+        args.lease.config(args.concurrency.max(1)),
     );
     let running = tokio::spawn(worker.run(stopped));
     super::serve::shutdown_signal().await;

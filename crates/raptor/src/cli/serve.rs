@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use raptor_api::{ApiConfig, AppState, EdgeLimits, WebhookSecrets};
-use raptor_app::jobs::{self, Worker, WorkerConfig};
+use raptor_app::jobs::{self, Worker};
 use raptor_app::mail::PostmarkMailer;
 use raptor_app::App;
 use raptor_domain::Role;
@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Background jobs this process runs at once (0: none; run `raptor worker` instead).
     #[arg(long, env = "RAPTOR_WORKER_CONCURRENCY", default_value_t = 4)]
     worker_concurrency: usize,
+    /// How long a job stays this process's worker's without a heartbeat.
+    #[command(flatten)]
+    job_lease: super::jobs::LeaseArg,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.
     #[command(flatten)]
     alpaca: AlpacaArgs,
@@ -155,10 +158,7 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         Worker::new(
             app,
             jobs::standard(),
-            WorkerConfig {
-                concurrency: args.worker_concurrency,
-                ..WorkerConfig::default()
-            },
+            args.job_lease.config(args.worker_concurrency),
         )
         .run(stopped),
     );
