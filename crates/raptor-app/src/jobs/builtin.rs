@@ -56,7 +56,9 @@ impl Handler for Upkeep {
                 tracing::debug!(
                     ceremonies = swept.ceremonies,
                     windows = swept.rate_limit_windows,
-                    "swept expired ceremonies and rate-limit windows"
+                    sessions = swept.sessions,
+                    tokens = swept.tokens,
+                    "swept expired rows"
                 );
             }
             if let Err(err) = upkeep::keep_trace_partitions_ahead(app).await {
