@@ -11,6 +11,7 @@ use raptor_store::jobs as queue;
 use raptor_store::DatabaseUrl;
 use serde_json::json;
 
+use super::mail::MailArgs;
 use super::{connect_app, CliError};
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +57,17 @@ pub enum JobsCommand {
     },
 }
 
+/// A state as operators name it: the stored names, and `dead` for `failed` (out of attempts
+/// or refused for good, kept for `raptor jobs retry`).
+fn parse_state(state: &str) -> Result<JobState, CliError> {
+    let stored = if state == "dead" { "failed" } else { state };
+    JobState::parse(stored).map_err(|_| {
+        CliError::Refused(format!(
+            "unknown state '{state}'; use queued, running, succeeded, failed (or dead) or canceled"
+        ))
+    })
+}
+
 fn job_json(job: &queue::Job) -> serde_json::Value {
     json!({
         "id": job.id, "queue": job.queue, "kind": job.kind, "state": job.state.as_str(),
@@ -73,11 +85,7 @@ impl JobsCommand {
         let state = match &self {
             JobsCommand::List {
                 state: Some(state), ..
-            } => Some(JobState::parse(state).map_err(|_| {
-                CliError::Refused(format!(
-                    "unknown state '{state}'; use queued, running, succeeded, failed or canceled"
-                ))
-            })?),
+            } => Some(parse_state(state)?),
             _ => None,
         };
         let db = connect_app(url, false).await?;
@@ -185,6 +193,9 @@ pub struct WorkerArgs {
     /// How long a job stays this worker's without a heartbeat.
     #[command(flatten)]
     lease: LeaseArg,
+    /// Where outgoing email goes (mail jobs run here too).
+    #[command(flatten)]
+    mail: MailArgs,
 }
 
 /// `--job-lease`: shared by `raptor worker` and `raptor serve`.
@@ -213,8 +224,9 @@ impl LeaseArg {
 pub async fn work(url: &DatabaseUrl, args: WorkerArgs) -> Result<ExitCode, CliError> {
     let db = connect_app(url, false).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let app = args.mail.apply(App::new(db.clone()))?;
     let worker = Worker::new(
-        App::new(db.clone()),
+        app,
         jobs::standard(),
         args.lease.config(args.concurrency.max(1)),
     );

@@ -7,6 +7,7 @@ mod check;
 mod copy;
 mod db;
 mod jobs;
+mod mail;
 mod roles;
 mod serve;
 mod smoke;
