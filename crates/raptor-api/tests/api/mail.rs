@@ -162,3 +162,44 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    an_email_link_request_answers_without_waiting_on_a_failing_postmark,
+    Head,
+    |t| {
+        let fake = FakePostmark::start("server-token").await;
+        let mailer = Arc::new(postmark(fake.url(), "server-token"));
+        let app = TestApp::spawn_with_mailer(t.db().clone(), mailer).await;
+        let mut key = SoftAuthenticator::new(app.origin());
+        let mut browser = app.browser();
+        assert_eq!(
+            key.sign_up(&mut browser, "ada@example.com", None)
+                .await
+                .status,
+            200
+        );
+        fake.fail_with(PostmarkFailure::ServerError);
+        let reply = app
+            .browser()
+            .post(
+                "/api/auth/email-link",
+                json!({ "email": "ada@example.com" }),
+            )
+            .await;
+        assert_eq!(reply.status, 202, "{:?}", reply.body);
+        assert_eq!(fake.attempts(), 0, "the request called Postmark");
+
+        assert_eq!(app.run_jobs().await, 1);
+        assert_eq!(fake.attempts(), 1);
+        let jobs = raptor_store::jobs::list(t.db(), None, Some("default"), 10)
+            .await
+            .expect("jobs");
+        assert_eq!(jobs.len(), 1, "{jobs:?}");
+        assert_eq!(jobs[0].state.as_str(), "queued", "a 500 is retried later");
+        assert!(jobs[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("500")));
+        app.stop().await;
+    }
+);
