@@ -42,9 +42,11 @@ struct LinkJob {
     from: String,
     /// The sign-in page; the token goes into its fragment.
     link_to: String,
-    /// The requesting client, for the token row and the audit entry.
+    /// The requesting client's address, for the token row and the audit entry.
     ip: Option<String>,
+    /// Its `User-Agent`, for the audit entry.
     user_agent: Option<String>,
+    /// The request's id, so the audit entry points back at the request.
     request_id: Option<String>,
 }
 
