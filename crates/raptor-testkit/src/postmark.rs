@@ -19,6 +19,9 @@ pub enum PostmarkFailure {
     /// HTTP 422 with `ErrorCode` 406: the recipient is marked inactive (hard bounce, spam
     /// complaint), which no retry changes.
     InactiveRecipient,
+    /// The request is read and never answered, as when Postmark stalls; the sender is left
+    /// waiting until its own timeout, or until it dies.
+    NoAnswer,
 }
 
 #[derive(Clone)]
@@ -106,6 +109,7 @@ async fn email(State(fake): State<Fake>, headers: HeaderMap, body: Json<Value>) 
             )
                 .into_response()
         }
+        Some(PostmarkFailure::NoAnswer) => return std::future::pending().await,
         None => {}
     }
     let token = headers
