@@ -2,6 +2,7 @@
 //! with it an exposition that the Prometheus project's own parsers accept, whose counters
 //! move by exactly the requests, sign-ins, orders and jobs made — on both databases.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -36,9 +37,9 @@ async fn reply_of(response: reqwest::Response) -> Reply {
 }
 
 /// One scrape, parsed by `scripts/python/parse_metrics.py` (prometheus-client's OpenMetrics
-/// and text-format parsers): every sample as `(name, labels, value)`.
+/// and text-format parsers): every sample as `(name, labels, value)`, and each family's type.
 #[derive(Debug)]
-struct Scrape(Vec<(String, Value, f64)>);
+struct Scrape(Vec<(String, Value, f64)>, HashMap<String, String>);
 
 impl Scrape {
     async fn take(app: &TestApp) -> Self {
@@ -80,7 +81,12 @@ impl Scrape {
         );
         let families: Value = serde_json::from_slice(&out.stdout).expect("the parser's JSON");
         let mut samples = Vec::new();
+        let mut types = HashMap::new();
         for family in families.as_array().expect("families") {
+            types.insert(
+                family["name"].as_str().expect("name").to_owned(),
+                family["type"].as_str().expect("type").to_owned(),
+            );
             for sample in family["samples"].as_array().expect("samples") {
                 samples.push((
                     sample["name"].as_str().expect("name").to_owned(),
@@ -89,7 +95,7 @@ impl Scrape {
                 ));
             }
         }
-        Self(samples)
+        Self(samples, types)
     }
 
     /// The value of the sample `name` whose labels include `labels` (0 when there is none).
@@ -214,6 +220,20 @@ dual_test!(
             after.value(name, labels) - before.value(name, labels)
         };
 
+        for (family, kind) in [
+            ("raptor_http_requests", "counter"),
+            ("raptor_http_request_duration_seconds", "histogram"),
+            ("raptor_sign_ins", "counter"),
+            ("raptor_orders_placed", "counter"),
+            ("raptor_queue_jobs", "gauge"),
+            ("raptor_db_begin_wait_seconds", "histogram"),
+        ] {
+            assert_eq!(
+                after.1.get(family).map(String::as_str),
+                Some(kind),
+                "{family}"
+            );
+        }
         let requests = "raptor_http_requests_total";
         let healthz = [("route", "/healthz"), ("method", "GET"), ("status", "200")];
         assert_eq!(moved(requests, &healthz), 3.0);
