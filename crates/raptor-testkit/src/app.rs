@@ -111,6 +111,12 @@ impl TestApp {
             .expect("the queue drains")
     }
 
+    /// The use cases' context this server runs on: what a worker or the trading runtime in
+    /// the same process would share with it (its metrics, for one).
+    pub fn use_cases(&self) -> &App {
+        &self.app
+    }
+
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)

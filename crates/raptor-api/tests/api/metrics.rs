@@ -8,6 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use chrono::{Duration, Utc};
+use raptor_app::jobs::{Handler, JobError, JobFuture, Registry, Worker, WorkerConfig};
+use raptor_app::trading::match_symbol;
+use raptor_app::App;
+use raptor_domain::Timeframe;
 use raptor_store::jobs::{self, NewJob};
 use raptor_testkit::{
     assert_problem, dual_app_test, dual_test, python, Browser, Reply, SoftAuthenticator, TestApp,
@@ -194,17 +198,18 @@ dual_test!(
         place(&mut trader, json!({ "symbol": "AAPL", "qty": "2", "side": "buy", "type": "market", "time_in_force": "day" }), "filled").await;
         place(&mut trader, json!({ "symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit", "time_in_force": "gtc", "limit_price": "150" }), "new").await;
 
-        // Two jobs due on one queue, one scheduled later on another (no worker runs here).
+        // Three jobs due on one queue, one scheduled later on another; no worker runs yet.
         let now = Utc::now();
-        for (queue, run_at) in [
-            ("reports", now - Duration::minutes(5)),
-            ("reports", now - Duration::minutes(1)),
-            ("digest", now + Duration::hours(1)),
+        for (queue, kind, run_at) in [
+            ("reports", "test.noop", now - Duration::minutes(5)),
+            ("reports", "test.broken", now - Duration::minutes(1)),
+            ("reports", "test.unheard-of", now - Duration::minutes(1)),
+            ("digest", "test.noop", now + Duration::hours(1)),
         ] {
             let payload = json!({});
             let job = NewJob {
                 queue,
-                kind: "test.noop",
+                kind,
                 payload: &payload,
                 max_attempts: 3,
                 run_at,
@@ -293,7 +298,7 @@ dual_test!(
         let depth = "raptor_queue_jobs";
         assert_eq!(
             after.value(depth, &[("queue", "reports"), ("state", "queued")]),
-            2.0
+            3.0
         );
         assert_eq!(
             after.value(depth, &[("queue", "digest"), ("state", "queued")]),
@@ -317,9 +322,77 @@ dual_test!(
         assert!(max >= 1.0 && (1.0..=max).contains(&open), "{open} of {max}");
         let waits = moved("raptor_db_begin_wait_seconds_count", &[]);
         assert!(waits >= 4.0, "write transactions timed: {waits}");
+
+        // A worker and the trading runtime in the same process count into the same metrics.
+        let use_cases = app.use_cases();
+        let registry = Registry::default()
+            .with("test.noop", Finishes(true))
+            .with("test.broken", Finishes(false));
+        let config = WorkerConfig {
+            queue: "reports",
+            ..WorkerConfig::default()
+        };
+        let ran = Worker::new(use_cases.clone(), registry, config)
+            .drain()
+            .await
+            .expect("drain");
+        assert_eq!(ran, 3);
+        t.put_bars(
+            "AAPL",
+            Timeframe::Min1,
+            vec![(
+                Utc::now() + Duration::minutes(1),
+                151.0,
+                152.0,
+                149.0,
+                149.5,
+            )],
+        )
+        .await;
+        let matched = match_symbol(use_cases, "AAPL").await.expect("match");
+        assert_eq!(matched.filled, 1);
+
+        let last = Scrape::take(&app).await;
+        let runs = "raptor_job_runs_total";
+        for (kind, outcome) in [
+            ("test.noop", "succeeded"),
+            ("test.broken", "permanent_error"),
+            ("unknown", "permanent_error"),
+        ] {
+            let labels = [("kind", kind), ("outcome", outcome)];
+            assert_eq!(last.value(runs, &labels), 1.0, "{kind} {outcome}");
+        }
+        assert_eq!(last.all(runs).count(), 3, "no other kind or outcome");
+        for (state, count) in [("queued", 0.0), ("succeeded", 1.0), ("failed", 2.0)] {
+            let labels = [("queue", "reports"), ("state", state)];
+            assert_eq!(last.value(depth, &labels), count, "{state}");
+        }
+        assert_eq!(
+            last.value("raptor_queue_oldest_ready_age_seconds", &[]),
+            0.0
+        );
+        let by_bar = [("trigger", "bar")];
+        assert_eq!(last.value("raptor_order_fills_total", &by_bar), 1.0);
+        assert_eq!(last.value("raptor_order_fills_total", &at_once), 1.0);
         app.stop().await;
     }
 );
+
+/// A job handler that finishes, or fails for good.
+struct Finishes(bool);
+
+impl Handler for Finishes {
+    fn run<'a>(&'a self, _: &'a App, _: &'a Value) -> JobFuture<'a> {
+        let finishes = self.0;
+        Box::pin(async move {
+            if finishes {
+                Ok(())
+            } else {
+                Err(JobError::Permanent("broken on purpose".to_owned()))
+            }
+        })
+    }
+}
 
 async fn place(trader: &mut Browser, order: Value, status: &str) {
     let reply = trader.post("/api/orders", order).await;
