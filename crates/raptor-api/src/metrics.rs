@@ -197,7 +197,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     ))]
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
     let Some(token) = &state.config.metrics_token else {
-        return Err(Problem::not_found("no route for this path"));
+        // Off: answered as a path with no route is.
+        return Err(Problem::not_found("no route for /metrics"));
     };
     let presented = headers
         .get(header::AUTHORIZATION)
