@@ -4,6 +4,7 @@
 use url::Url;
 
 use crate::edge::EdgeLimits;
+use crate::metrics::MetricsToken;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 /// Why the public URL cannot be used.
@@ -45,6 +46,8 @@ pub struct ApiConfig {
     pub webhooks: WebhookSecrets,
     /// Timeouts and limits at the edge.
     pub limits: EdgeLimits,
+    /// The bearer token `/metrics` requires (`RAPTOR_METRICS_TOKEN`); None: `/metrics` is off.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 /// Webhook credentials; a webhook whose credentials are unset answers 503 and stores nothing.
@@ -93,6 +96,7 @@ impl ApiConfig {
             alert_email: "ops@raxx.app".to_owned(),
             webhooks: WebhookSecrets::default(),
             limits: EdgeLimits::default(),
+            metrics_token: None,
         })
     }
 }

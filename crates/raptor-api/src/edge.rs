@@ -108,15 +108,16 @@ fn request_id(state: &AppState, request: &Request) -> String {
 }
 
 /// Gives the request its id, runs it inside a span that the id, method and route template
-/// name, logs one access line, and sets the headers every answer carries.
+/// name, logs one access line, counts it for `/metrics`, and sets the headers every answer
+/// carries.
 async fn around(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let id = request_id(&state, &request);
     let method = request.method().clone();
-    let route = request
+    let matched = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or("<unmatched>", MatchedPath::as_str)
-        .to_owned();
+        .map(|path| path.as_str().to_owned());
+    let route = matched.as_deref().unwrap_or("<unmatched>").to_owned();
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, %method, %route);
     let started = Instant::now();
@@ -125,10 +126,14 @@ async fn around(State(state): State<AppState>, mut request: Request, next: Next)
         .instrument(span.clone())
         .await;
     let status = response.status();
+    let took = started.elapsed();
+    state
+        .http_metrics
+        .observe(matched.as_deref(), &method, status.as_u16(), took);
     span.in_scope(|| {
         tracing::info!(
             status = status.as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            latency_ms = took.as_secs_f64() * 1000.0,
             "request"
         );
     });

@@ -16,6 +16,7 @@ mod jobs;
 mod limits;
 mod market;
 mod marketing;
+mod metrics;
 mod openapi;
 mod problem;
 mod server;
@@ -35,6 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 pub use config::{ApiConfig, ConfigError, WebhookSecrets};
 pub use edge::{EdgeLimits, REQUEST_ID};
+pub use metrics::MetricsToken;
 pub use problem::{Problem, ProblemCode};
 pub use server::serve;
 pub use session::COOKIE_NAME;
@@ -50,6 +52,8 @@ pub struct AppState {
     /// The schema revision verified at start, reported by `/healthz` when the serving role
     /// may not read the migration history (None: read it live).
     pub fixed_revision: Option<String>,
+    /// This server's HTTP request counters, for `/metrics`.
+    http_metrics: Arc<metrics::HttpMetrics>,
 }
 
 impl AppState {
@@ -59,6 +63,7 @@ impl AppState {
             app,
             config: Arc::new(config),
             fixed_revision: None,
+            http_metrics: Arc::default(),
         }
     }
 
@@ -78,7 +83,7 @@ impl Deref for AppState {
 }
 
 /// Each domain module's routes with their OpenAPI descriptions.
-fn modules() -> [OpenApiRouter<AppState>; 15] {
+fn modules() -> [OpenApiRouter<AppState>; 16] {
     [
         health::routes(),
         auth::routes(),
@@ -95,6 +100,7 @@ fn modules() -> [OpenApiRouter<AppState>; 15] {
         backtests::routes(),
         traces::routes(),
         jobs::routes(),
+        metrics::routes(),
     ]
 }
 

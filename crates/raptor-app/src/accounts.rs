@@ -11,6 +11,7 @@ use raptor_store::{tokens, StoreError, Tx};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::metrics::Outcome;
 use crate::secrets::token_hash;
 use crate::sessions::{self, Issued};
 use crate::{App, Client};
@@ -84,6 +85,12 @@ pub async fn complete_sign_in(
     entry.details = proof.details;
     audit::record(&mut tx, &entry, now).await?;
     tx.commit().await?;
+    // A sign-up ends in a session too, but it is counted as what it is.
+    if proof.action == "auth.register" {
+        app.metrics.signed_up();
+    } else {
+        app.metrics.sign_in(proof.method, Outcome::Success);
+    }
     let roles = users::roles(&app.db, user.id).await?;
     Ok(SignedIn {
         session,
@@ -200,8 +207,12 @@ pub async fn bootstrap_token_is_valid(app: &App, token: &str) -> Result<bool, St
     tokens::bootstrap_is_valid(&app.db, &token_hash(token), app.now()).await
 }
 
-/// Records a refused auth attempt on its own (there is no transaction to join).
+/// Records a refused auth attempt on its own (there is no transaction to join); a refused
+/// passkey sign-in (`auth.login`) is counted as one for metrics.
 pub async fn record_refusal(app: &App, event: &AuditEvent) -> Result<(), StoreError> {
+    if event.action == "auth.login" {
+        app.metrics.sign_in("passkey", Outcome::Failure);
+    }
     audit::record_alone(&app.db, event, app.now()).await
 }
 

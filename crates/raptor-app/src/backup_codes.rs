@@ -9,6 +9,7 @@ use raptor_store::{backup_codes, users, StoreError};
 use serde_json::json;
 
 use crate::accounts::{self, auth_event, SignInProof, SignedIn};
+use crate::metrics::Outcome;
 use crate::{App, Client};
 
 /// How many codes a set holds.
@@ -129,6 +130,7 @@ pub async fn sign_in(
     .await
     .map_err(|e| BackupCodeError::Hashing(e.to_string()))?;
     let (Some(user), Some(code)) = (user, matched) else {
+        app.metrics.sign_in("backup_code", Outcome::Failure);
         let mut entry = auth_event("auth.backup_code", "failure", None, client);
         entry.details = Some(json!({ "email": email.as_str() }));
         audit::record_alone(&app.db, &entry, now).await?;

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use crate::accounts::{self, auth_event, SignInProof, SignedIn};
 use crate::jobs::{self, Handler, JobError, JobFuture};
 use crate::mail::{delivery, OutgoingEmail};
+use crate::metrics::Outcome;
 use crate::secrets::{new_token, token_hash};
 use crate::{App, Client};
 
@@ -150,6 +151,7 @@ pub async fn sign_in(app: &App, token: &str, client: &Client) -> Result<SignedIn
     };
     let Some(user) = user else {
         drop(tx);
+        app.metrics.sign_in("email_link", Outcome::Failure);
         let mut entry = auth_event("auth.email_link", "failure", None, client);
         entry.details = Some(json!({ "reason": "invalid_link" }));
         audit::record_alone(&app.db, &entry, now).await?;

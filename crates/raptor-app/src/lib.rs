@@ -24,6 +24,7 @@ pub mod limits;
 pub mod mail;
 pub mod market;
 pub mod marketing;
+pub mod metrics;
 pub mod passkeys;
 pub mod roles;
 pub mod secrets;
@@ -57,6 +58,8 @@ pub struct App {
     pub mailer: Arc<dyn mail::Mailer>,
     /// Where missing bars are fetched from (None: answer from what is stored).
     pub bar_source: Option<Arc<dyn market::BarSource>>,
+    /// What the use cases count for `/metrics`, shared by the app's clones.
+    pub metrics: Arc<metrics::Metrics>,
     /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
     mailer_is_outbox: bool,
 }
@@ -71,6 +74,7 @@ impl App {
             db,
             clock,
             bar_source: None,
+            metrics: Arc::default(),
             mailer_is_outbox: true,
         }
     }

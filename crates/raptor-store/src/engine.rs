@@ -4,6 +4,7 @@ use crate::dialect::pool::PoolSettings;
 use crate::dialect::{Dialect, Pool};
 use crate::error::StoreError;
 use crate::url::{DatabaseUrl, Target};
+use crate::waits::BeginWaits;
 
 /// Tunables for [`Db::connect_with`].
 #[derive(Debug, Clone)]
@@ -32,6 +33,19 @@ impl Default for EngineSettings {
 pub struct Db {
     pub(crate) pool: Pool,
     url: DatabaseUrl,
+    /// How long write transactions waited to begin (shared by clones).
+    pub(crate) begin_waits: std::sync::Arc<BeginWaits>,
+}
+
+/// The connection pool at one moment, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Open connections nobody is using.
+    pub idle: u32,
+    /// The most connections the pool opens; beyond that, callers wait.
+    pub max: u32,
 }
 
 impl std::fmt::Debug for Db {
@@ -67,6 +81,7 @@ impl Db {
         Ok(Self {
             pool,
             url: url.clone(),
+            begin_waits: Default::default(),
         })
     }
 
@@ -96,6 +111,20 @@ impl Db {
             sqlx::query("SELECT 1").execute(pool).await?;
         });
         Ok(())
+    }
+
+    /// How many connections are open and idle right now, and the most there may be.
+    pub fn pool_status(&self) -> PoolStatus {
+        on_pool!(self, pool => PoolStatus {
+            open: pool.size(),
+            idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+            max: pool.options().get_max_connections(),
+        })
+    }
+
+    /// How long write transactions have waited to begin, since the pool opened.
+    pub fn begin_waits(&self) -> crate::waits::WaitHistogram {
+        self.begin_waits.snapshot()
     }
 
     /// Closes every connection; later calls fail.

@@ -34,11 +34,12 @@ pub mod trading;
 mod tx;
 mod url;
 pub mod users;
+pub mod waits;
 pub mod webhooks;
 
 pub use decimal::{DbDecimal, SCALE as DECIMAL_SCALE};
 pub use dialect::Dialect;
-pub use engine::{Db, EngineSettings};
+pub use engine::{Db, EngineSettings, PoolStatus};
 pub use error::{StoreError, UrlError, ACCEPTED_FORMS};
 pub use tx::Tx;
 pub use url::{DatabaseUrl, DEFAULT_SQLITE_FILE};

@@ -12,9 +12,13 @@ pub struct Tx {
 impl Db {
     /// Begins a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing with "database is locked".
+    /// The wait (for a pooled connection, and on SQLite for the write lock) is recorded for
+    /// metrics ([`Db::begin_waits`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
-        let inner = self.pool.begin_write().await?;
-        Ok(Tx { inner })
+        let started = std::time::Instant::now();
+        let inner = self.pool.begin_write().await;
+        self.begin_waits.record(started.elapsed());
+        Ok(Tx { inner: inner? })
     }
 }
 

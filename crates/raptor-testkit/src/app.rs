@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use raptor_api::{ApiConfig, AppState, EdgeLimits, WebhookSecrets};
+use raptor_api::{ApiConfig, AppState, EdgeLimits, MetricsToken, WebhookSecrets};
 use raptor_app::jobs::{self, Worker, WorkerConfig};
 use raptor_app::mail::Mailer;
 use raptor_app::market::BarSource;
@@ -60,6 +60,7 @@ impl TestApp {
             webhooks: WebhookSecrets::default(),
             limits: EdgeLimits::default(),
             trust_proxy: false,
+            metrics_token: None,
         }
     }
 
@@ -70,6 +71,7 @@ impl TestApp {
             webhooks,
             limits,
             trust_proxy,
+            metrics_token,
         } = builder;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("bound address");
@@ -78,6 +80,7 @@ impl TestApp {
         let mut config = ApiConfig::new(&origin, trust_proxy).expect("config");
         config.webhooks = webhooks;
         config.limits = limits;
+        config.metrics_token = metrics_token.as_deref().and_then(MetricsToken::new);
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async {
             let _ = stopped.await;
@@ -106,6 +109,12 @@ impl TestApp {
             .drain()
             .await
             .expect("the queue drains")
+    }
+
+    /// The use cases' context this server runs on: what a worker or the trading runtime in
+    /// the same process would share with it (its metrics, for one).
+    pub fn use_cases(&self) -> &App {
+        &self.app
     }
 
     /// `http://127.0.0.1:PORT` + `path`.
@@ -189,9 +198,16 @@ pub struct TestAppBuilder {
     webhooks: WebhookSecrets,
     limits: EdgeLimits,
     trust_proxy: bool,
+    metrics_token: Option<String>,
 }
 
 impl TestAppBuilder {
+    /// Serves `/metrics` to scrapers bearing `token`.
+    pub fn metrics_token(mut self, token: &str) -> Self {
+        self.metrics_token = Some(token.to_owned());
+        self
+    }
+
     /// Serves with these timeouts and limits instead of the defaults.
     pub fn limits(mut self, limits: EdgeLimits) -> Self {
         self.limits = limits;

@@ -55,6 +55,7 @@ catalogue! {
     InvalidBackupCode = "invalid_backup_code", UNAUTHORIZED, "The email and backup code do not match an unused code.";
     BadCredentials = "bad_credentials", UNAUTHORIZED, "The webhook's Basic credentials are missing or wrong.";
     BadSignature = "bad_signature", UNAUTHORIZED, "The webhook's signature does not verify.";
+    BadMetricsToken = "bad_metrics_token", UNAUTHORIZED, "The metrics scrape's bearer token is missing or wrong.";
     AccountSuspended = "account_suspended", FORBIDDEN, "The account is suspended.";
     RoleRequired = "role_required", FORBIDDEN, "The signed-in user lacks the role this route requires.";
     OriginMismatch = "origin_mismatch", FORBIDDEN, "A state-changing request came from another origin.";

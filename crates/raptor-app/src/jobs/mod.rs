@@ -74,6 +74,14 @@ impl Registry {
     fn get(&self, kind: &str) -> Option<Arc<dyn Handler>> {
         self.handlers.get(kind).cloned()
     }
+
+    /// `kind` as metrics label it: a registered kind, or `unknown` for any other text a row
+    /// may hold, so the label's values stay a short fixed list.
+    fn label(&self, kind: &str) -> &'static str {
+        self.handlers
+            .get_key_value(kind)
+            .map_or("unknown", |(known, _)| *known)
+    }
 }
 
 impl std::fmt::Debug for Registry {

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 
 use super::schedule::{enqueue_due, next_boundary, RECURRING};
 use super::{backoff, JobError, Registry, DEFAULT_QUEUE};
+use crate::metrics::JobOutcome;
 use crate::App;
 
 /// How long to wait before listening for new jobs again after the connection failed.
@@ -314,6 +315,10 @@ impl Worker {
                 }
             }
         };
+        let counted = JobOutcome::of(&outcome);
+        self.app
+            .metrics
+            .job_run(self.registry.label(&job.kind), counted);
         let now = self.app.now();
         let recorded = match &outcome {
             Ok(()) => jobs::complete(&self.app.db, job.id, &self.id, job.attempts, now).await?,

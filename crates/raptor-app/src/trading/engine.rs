@@ -7,6 +7,7 @@ use raptor_domain::timeframe::Timeframe;
 use raptor_store::trading::{self, Account, NewOrder, Order, Position};
 use raptor_store::{market, DbDecimal, StoreError, Tx};
 
+use crate::metrics::FillTrigger;
 use crate::App;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -231,6 +232,9 @@ pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order,
         apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
     }
     tx.commit().await?;
+    if immediate.is_some() {
+        app.metrics.filled(FillTrigger::Submission, 1);
+    }
     let stored = trading::order(db, account_id, order.id).await?;
     Ok(stored.unwrap_or(order))
 }
@@ -322,6 +326,7 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
         if !current.status.is_open() {
             continue;
         }
+        let filled_before = matched.filled;
         match fill {
             Some((fill_price, at)) => {
                 let qty = current.qty.map_or(Decimal::ZERO, |q| q.0);
@@ -369,6 +374,9 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
             None => {}
         }
         tx.commit().await?;
+        if matched.filled > filled_before {
+            app.metrics.filled(FillTrigger::Bar, 1);
+        }
     }
     Ok(matched)
 }

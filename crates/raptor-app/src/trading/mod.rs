@@ -285,6 +285,7 @@ pub async fn place_order(
     }
     match engine::submit(app, account.id, &submission).await {
         Ok(order) => {
+            app.metrics.order_placed(order.side, order.order_type);
             settings::complete_step(&app.db, user_id, "first_order", app.now()).await?;
             Ok(Placed {
                 order,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use raptor_api::{ApiConfig, AppState, EdgeLimits, WebhookSecrets};
+use raptor_api::{ApiConfig, AppState, EdgeLimits, MetricsToken, WebhookSecrets};
 use raptor_app::jobs::{self, Worker};
 use raptor_app::App;
 use raptor_domain::Role;
@@ -63,6 +63,9 @@ pub struct ServeArgs {
     /// Seconds a request's whole body may take to arrive before the request is answered 408.
     #[arg(long, env = "RAPTOR_BODY_TIMEOUT", default_value_t = 30)]
     body_timeout: u64,
+    /// Bearer token `GET /metrics` requires; unset, `/metrics` answers 404.
+    #[arg(long, env = "RAPTOR_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Background jobs this process runs at once (0: none; run `raptor worker` instead).
     #[arg(long, env = "RAPTOR_WORKER_CONCURRENCY", default_value_t = 4)]
     worker_concurrency: usize,
@@ -129,6 +132,7 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         status_secret: set(&args.status_webhook_secret),
     };
     config.alert_email = args.alert_email.clone();
+    config.metrics_token = args.metrics_token.as_deref().and_then(MetricsToken::new);
     config.limits = EdgeLimits {
         max_concurrent_requests: args.max_concurrent_requests,
         header_read_timeout: Duration::from_secs(args.header_timeout.max(1)),

@@ -10,6 +10,7 @@ mod common;
 mod copy;
 mod jobs;
 mod mail;
+mod metrics;
 mod roles;
 mod runbook;
 mod smoke;
