@@ -250,6 +250,9 @@ pub enum CopyError {
     /// The target holds rows and --truncate was not given.
     #[error("the target is not empty ({0}); copy into an empty database, or pass --truncate to replace its rows")]
     TargetNotEmpty(String),
+    /// --truncate was given but the target's audit log holds rows, which nothing may delete.
+    #[error("the target's audit_log holds {0} rows and the audit log is append-only, so --truncate cannot replace it; copy into a freshly created database instead")]
+    AuditLogNotEmpty(i64),
     /// A value does not have its target column's type; nothing is written.
     #[error("a value does not fit its column, so nothing was copied: {0}")]
     Mismatch(String),

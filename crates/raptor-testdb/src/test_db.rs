@@ -125,6 +125,55 @@ impl TestDb {
 
     /// Runs raw SQL on a connection of its own, bypassing the application's pool.
     pub async fn execute(&self, sql: &str) {
+        if let Err(e) = self.try_execute(sql).await {
+            panic!("{sql}: {e}");
+        }
+    }
+
+    /// Runs raw SQL as the owner with `table`'s triggers out of the way, as someone tampering
+    /// with the database directly would. PostgreSQL disables them inside the statement's
+    /// transaction; SQLite has no switch, so they are dropped and created again around it.
+    pub async fn execute_bypassing_triggers(&self, table: &str, sql: &str) {
+        use sqlx::Connection;
+        match &self.home {
+            Home::Sqlite { path, .. } => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .expect("connect");
+                let triggers: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = $1",
+                )
+                .bind(table)
+                .fetch_all(&mut conn)
+                .await
+                .expect("triggers");
+                let drop: String = triggers
+                    .iter()
+                    .map(|(name, _)| format!("DROP TRIGGER {name};\n"))
+                    .collect();
+                let create: String = triggers
+                    .iter()
+                    .map(|(_, sql)| format!("{sql};\n"))
+                    .collect();
+                let script = format!("BEGIN;\n{drop}{sql};\n{create}COMMIT;");
+                sqlx::raw_sql(&script)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{script}: {e}"));
+            }
+            Home::Postgres(_) => {
+                self.execute(&format!(
+                    "BEGIN; ALTER TABLE {table} DISABLE TRIGGER USER; {sql}; \
+                     ALTER TABLE {table} ENABLE TRIGGER USER; COMMIT;"
+                ))
+                .await;
+            }
+        }
+    }
+
+    /// Runs raw SQL on a connection of its own and returns the database's refusal, if any.
+    pub async fn try_execute(&self, sql: &str) -> Result<(), String> {
         use sqlx::Connection;
         let outcome = match &self.home {
             Home::Sqlite { path, .. } => {
@@ -141,7 +190,7 @@ impl TestDb {
                 sqlx::raw_sql(sql).execute(&mut conn).await.map(drop)
             }
         };
-        outcome.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        outcome.map_err(|e| e.to_string())
     }
 
     /// Runs a query returning one integer (a count, say) on a connection of its own.

@@ -19,6 +19,9 @@ use crate::schema::{self, Table};
 /// Tables the migrations fill (reference data): replaced, not refused, on the target.
 const SEEDED: &[&str] = &["symbols"];
 
+/// The append-only table, which a copy may fill but never empty.
+const AUDIT_LOG: &str = "audit_log";
+
 /// What was copied and how it verified, per table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableReport {
@@ -145,6 +148,14 @@ pub async fn copy(
     progress: &mut (dyn FnMut(&str, i64, i64) + Send),
 ) -> Result<Vec<TableReport>, StoreError> {
     let plans = prepare(from, to).await?;
+    // The database refuses to delete audit rows (revision 0006), so --truncate cannot replace
+    // an audit log: say so before starting rather than fail on the trigger halfway.
+    if options.truncate && plans.iter().any(|p| p.table == AUDIT_LOG) {
+        let rows = schema::row_count(to, AUDIT_LOG).await?.unwrap_or(0);
+        if rows > 0 {
+            return Err(CopyError::AuditLogNotEmpty(rows).into());
+        }
+    }
     if !options.truncate {
         let mut occupied = Vec::new();
         for plan in plans.iter().filter(|p| !SEEDED.contains(&p.table.as_str())) {

@@ -109,6 +109,15 @@ impl Dialect {
         self.choose(None, Some("SELECT pg_notify($1, $2)"))
     }
 
+    /// The statement an audit writer runs inside its transaction before it reads the chain's
+    /// last row, so that writers in every process append one at a time and each links to the
+    /// row before it. PostgreSQL takes a transaction-scoped advisory lock (released at commit or
+    /// rollback); SQLite needs nothing, as `BEGIN IMMEDIATE` already holds the write lock.
+    pub(crate) fn audit_chain_lock(self) -> Option<&'static str> {
+        // The key is arbitrary but fixed: "audit" in ASCII, apart from the migrator's and tests'.
+        self.choose(None, Some("SELECT pg_advisory_xact_lock(418581342580)"))
+    }
+
     /// Whether the trace tables are kept in monthly partitions (PostgreSQL, from revision
     /// `0004_partition_traces`) rather than as plain indexed tables (SQLite).
     pub fn partitions_traces(self) -> bool {

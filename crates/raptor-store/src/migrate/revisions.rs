@@ -54,4 +54,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0005_job_queue_leases", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0006_audit_chain",
+        message: "audit log hash chain, append-only triggers",
+        sqlite: scripts!("0006_audit_chain", "sqlite"),
+        postgres: scripts!("0006_audit_chain", "postgres"),
+        transactional: true,
+    },
 ];
