@@ -1,6 +1,7 @@
 //! The command line: one subcommand per operator task.
 
 mod admin;
+mod audit;
 mod backtest;
 mod bars;
 mod check;
@@ -54,6 +55,9 @@ enum Command {
     Jobs(jobs::JobsCommand),
     /// Run background jobs (and schedule the recurring ones) without serving HTTP.
     Worker(jobs::WorkerArgs),
+    /// The audit log: verify its hash chain.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Why a command failed; printed as `error: …` with exit code 1.
@@ -91,6 +95,7 @@ impl Cli {
             Command::Smoke(args) => smoke::run(args).await,
             Command::Jobs(command) => command.run(&url).await,
             Command::Worker(args) => jobs::work(&url, args).await,
+            Command::Audit(command) => command.run(&url).await,
             Command::Openapi => {
                 let document =
                     serde_json::to_string_pretty(&raptor_api::openapi()).map_err(|err| {
