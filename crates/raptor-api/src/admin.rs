@@ -1,6 +1,9 @@
 //! Staff endpoints: granting roles (admin), reading users and the audit log.
 
+use axum::body::Body;
 use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::audit::{self, AuditLogError};
@@ -138,16 +141,42 @@ async fn revoke_role(
     change_role(&state, &admin, &client, path.id, role, false).await
 }
 
-/// Which audit entries to read.
+/// Which audit entries to read; every filter given must match.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct AuditQuery {
+    /// Who acted: a user id (`42`) or the email they had then.
+    actor: Option<String>,
     /// Only entries of this action (`role.grant`, `customer.suspend`, …).
     action: Option<String>,
-    /// At most this many (1–1000, default 100).
+    /// What was acted on: a type (`user`) or a type and id (`user:42`).
+    subject: Option<String>,
+    /// At or after this time (RFC 3339, e.g. `2026-12-01T00:00:00Z`).
+    from: Option<DateTime<Utc>>,
+    /// Before this time (RFC 3339).
+    to: Option<DateTime<Utc>>,
+    /// Only entries with an id below this one: the next page of a listing.
+    before: Option<i64>,
+    /// At most this many (1–1000; default 100 for a listing, everything for an export).
     limit: Option<i64>,
+    /// `json` (default: a page, newest first) or `jsonl` (JSON Lines, oldest first, in chain
+    /// order). `Accept: application/x-ndjson` also asks for JSON Lines.
+    format: Option<AuditFormat>,
 }
+
+/// How the audit log is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum AuditFormat {
+    /// One JSON document, newest first.
+    Json,
+    /// One entry per line, oldest first.
+    Jsonl,
+}
+
+/// The media type of JSON Lines.
+const NDJSON: &str = "application/x-ndjson";
 
 /// One audited action.
 #[derive(Serialize, ToSchema)]
@@ -158,19 +187,33 @@ struct AuditLogEntry {
     created_at: DateTime<Utc>,
     /// Who acted, when a user did.
     actor_user_id: Option<i64>,
+    /// The actor's email at the time.
+    actor_email: Option<String>,
+    /// `user`, `admin`, `operator` or `system`.
+    actor_type: String,
     /// What was done (`role.grant`, `customer.suspend`, …).
     action: String,
+    /// The kind of thing it was done to (`user`, …).
+    target_type: Option<String>,
     /// The id of what it was done to.
     target_id: Option<String>,
     /// How it ended: `success` or `failure`.
     outcome: String,
     /// The client's address.
     ip: Option<String>,
+    /// The client's user agent.
+    user_agent: Option<String>,
+    /// The session it came through.
+    session_id: Option<i64>,
     /// Free-form details of the action.
     #[schema(value_type = Option<Object>)]
     details: Option<Value>,
     /// The HTTP request that did it, as in its `X-Request-Id` and the server's log line.
     request_id: Option<String>,
+    /// The hash of the entry before it in the chain (null before the chain began).
+    prev_hash: Option<String>,
+    /// This entry's hash (null before the chain began); `raptor audit verify` checks them.
+    row_hash: Option<String>,
 }
 
 impl From<AuditEntry> for AuditLogEntry {
@@ -179,45 +222,142 @@ impl From<AuditEntry> for AuditLogEntry {
             id: e.id,
             created_at: e.created_at,
             actor_user_id: e.actor_user_id,
+            actor_email: e.actor_email,
+            actor_type: e.actor_type,
             action: e.action,
+            target_type: e.target_type,
             target_id: e.target_id,
             outcome: e.outcome,
             ip: e.ip,
+            user_agent: e.user_agent,
+            session_id: e.session_id,
             details: e.details.map(|d| d.0),
             request_id: e.request_id,
+            prev_hash: e.prev_hash,
+            row_hash: e.row_hash,
         }
     }
 }
 
-/// The newest audit entries.
+/// A page of audit entries.
 #[derive(Serialize, ToSchema)]
 struct AuditLog {
-    /// Newest first.
+    /// Newest first; pass the last one's id as `before` for the next page.
     entries: Vec<AuditLogEntry>,
 }
 
-/// The newest audit-log entries (admins only).
+impl From<AuditLogError> for Problem {
+    fn from(err: AuditLogError) -> Self {
+        match err {
+            AuditLogError::Invalid(input) => Problem::invalid_parameter(input),
+            AuditLogError::Store(err) => err.into(),
+        }
+    }
+}
+
+/// The audit log, filtered (admins only): a page as JSON, or every match as JSON Lines.
 #[utoipa::path(get, path = "/api/admin/audit", tag = TAG,
     params(AuditQuery),
     responses(
-        (status = 200, description = "The entries, newest first", body = AuditLog),
-        (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 200, description = "A page of entries, newest first; or with `format=jsonl` every matching entry, oldest first, one per line", content(
+            (AuditLog = "application/json"),
+            (AuditLogEntry = "application/x-ndjson"),
+        )),
+        (status = 400, description = "An unknown, malformed or unacceptable parameter (`field` names it)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 422, description = "`limit` or `action` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn audit_log(
     State(state): State<AppState>,
     _admin: Authorized<AdminRole>,
+    headers: HeaderMap,
     ApiQuery(query): ApiQuery<AuditQuery>,
-) -> Result<Json<AuditLog>, Problem> {
-    let entries = audit::recent(&state, query.action.as_deref(), query.limit.unwrap_or(100))
-        .await
-        .map_err(|err| match err {
-            AuditLogError::Invalid(input) => Problem::invalid(input),
-            AuditLogError::Store(err) => err.into(),
-        })?;
+) -> Result<Response, Problem> {
+    let wants_lines = match query.format {
+        Some(format) => format == AuditFormat::Jsonl,
+        None => headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains(NDJSON)),
+    };
+    let search = audit::AuditSearch {
+        actor: query.actor,
+        action: query.action,
+        subject: query.subject,
+        from: query.from,
+        to: query.to,
+        before: query.before,
+        limit: query.limit,
+    };
+    if wants_lines {
+        return export_lines(state, &search).await;
+    }
+    let entries = audit::list(&state, &search).await?;
     Ok(Json(AuditLog {
         entries: entries.into_iter().map(AuditLogEntry::from).collect(),
-    }))
+    })
+    .into_response())
+}
+
+/// Where an export stands between two pages.
+struct ExportCursor {
+    /// A page already read (the first one, read before answering).
+    read: Option<Vec<AuditEntry>>,
+    /// The id of the last entry sent.
+    after: Option<i64>,
+    /// Entries still allowed by `limit`.
+    left: i64,
+}
+
+/// Streams every entry `search` matches as JSON Lines, oldest first, a page at a time. The
+/// first page is read before answering, so a bad filter or an unreachable database is still a
+/// problem body; a failure later can only cut the stream short (and is logged).
+async fn export_lines(state: AppState, search: &audit::AuditSearch) -> Result<Response, Problem> {
+    let filter = search.filter().map_err(AuditLogError::from)?;
+    let left = search.limit.unwrap_or(i64::MAX);
+    let first = audit::export_page(&state, &filter, None, left)
+        .await
+        .map_err(AuditLogError::from)?;
+    let start = ExportCursor {
+        read: Some(first),
+        after: None,
+        left,
+    };
+    let lines = futures_util::stream::unfold(Some(start), move |cursor| {
+        let (state, filter) = (state.clone(), filter.clone());
+        async move {
+            let cursor = cursor?;
+            let page = match cursor.read {
+                Some(page) => page,
+                None => {
+                    match audit::export_page(&state, &filter, cursor.after, cursor.left).await {
+                        Ok(page) => page,
+                        Err(err) => {
+                            tracing::error!(error = %err, "the audit export was cut short");
+                            let failed = std::io::Error::other("the audit export failed");
+                            return Some((Err(failed), None));
+                        }
+                    }
+                }
+            };
+            let last = page.last()?.id;
+            let left = cursor.left - page.len() as i64;
+            let full = page.len() as i64 == audit::EXPORT_PAGE.min(cursor.left);
+            let mut chunk = Vec::new();
+            for entry in page {
+                serde_json::to_writer(&mut chunk, &AuditLogEntry::from(entry))
+                    .map_err(std::io::Error::other)
+                    .ok()?;
+                chunk.push(b'\n');
+            }
+            let next = (full && left > 0).then_some(ExportCursor {
+                read: None,
+                after: Some(last),
+                left,
+            });
+            Some((Ok::<_, std::io::Error>(chunk), next))
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, NDJSON)], Body::from_stream(lines)).into_response())
 }

@@ -4,6 +4,7 @@
 //! own PostgreSQL, so one binary with a module per area builds and runs faster than many.
 
 mod alpaca;
+mod audit;
 mod auth;
 mod backtests;
 mod billing;
