@@ -162,6 +162,7 @@ struct AuditQuery {
     limit: Option<i64>,
     /// `json` (default: a page, newest first) or `jsonl` (JSON Lines, oldest first, in chain
     /// order). `Accept: application/x-ndjson` also asks for JSON Lines.
+    #[param(inline)]
     format: Option<AuditFormat>,
 }
 

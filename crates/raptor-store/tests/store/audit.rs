@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use raptor_store::audit::{self, AuditEvent, Verification, GENESIS};
+use raptor_store::migrate::Migrator;
 use raptor_store::Dialect;
 use raptor_testdb::{dual_test, TestDb};
 use serde_json::json;
@@ -191,16 +192,25 @@ dual_test!(verify_names_a_row_inserted_outside_the_writer, Head, |t| {
 
 dual_test!(
     rows_from_before_the_chain_are_an_unchained_prefix,
-    Head,
+    Empty,
     |t| {
-        // Rows as the writer left them before revision 0006: no hashes.
-        for id in 1..=2 {
+        // A log written before revision 0006, then upgraded: its rows keep no hashes.
+        let migrator = Migrator::embedded();
+        migrator
+            .upgrade(t.db(), "0005_job_queue_leases")
+            .await
+            .expect("upgrade to 0005");
+        for day in 1..=2 {
             t.execute(&format!(
-                "INSERT INTO audit_log (id, created_at, actor_type, action, outcome) \
-             VALUES ({id}, '2026-11-0{id}T10:00:00Z', 'user', 'auth.login', 'success')"
+                "INSERT INTO audit_log (created_at, actor_type, action, outcome) \
+                 VALUES ('2026-11-0{day}T10:00:00Z', 'user', 'auth.login', 'success')"
             ))
             .await;
         }
+        migrator
+            .upgrade(t.db(), "head")
+            .await
+            .expect("upgrade to head");
         record(t, 2).await;
         let found = verify(t).await;
         assert!(found.is_intact(), "{found:?}");
