@@ -144,7 +144,9 @@ fn write_json(value: &Value, out: &mut String) {
             }
             out.push('}');
         }
-        // Scalars print the same whatever the map order: serde_json's own text.
+        // PostgreSQL's NUMERIC has no negative zero, so -0.0 comes back from JSONB as 0.0.
+        Value::Number(n) if n.as_f64() == Some(0.0) && n.is_f64() => out.push_str("0.0"),
+        // Other scalars print the same whatever the map order: serde_json's own text.
         scalar => out.push_str(&scalar.to_string()),
     }
 }
@@ -208,6 +210,7 @@ mod tests {
         other.target_id = Some("43\ntarget:1:x".into());
         assert_ne!(shifted.canonical(GENESIS), other.canonical(GENESIS));
         assert_eq!(row().hash(GENESIS).len(), 64);
+        assert_eq!(canonical_json(&json!([-0.0, 0.0, 0])), "[0.0,0.0,0]");
     }
 
     #[test]

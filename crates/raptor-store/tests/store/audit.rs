@@ -31,7 +31,9 @@ fn event(n: i64) -> AuditEvent {
         user_agent: Some("test\nagent ✓".into()),
         session_id: Some(n),
         // Keys out of order, nested, with numbers of both kinds: JSONB reorders them.
-        details: Some(json!({ "zeta": 1, "alpha": { "y": [1.5, null, "x"], "b": true } })),
+        details: Some(
+            json!({ "zeta": 1, "alpha": { "y": [1.5, -0.0, 1e-7, null, "x"], "b": true } }),
+        ),
         request_id: Some(format!("req-{n}")),
     }
 }
