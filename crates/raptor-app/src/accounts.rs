@@ -84,7 +84,7 @@ pub async fn complete_sign_in(
     entry.details = proof.details;
     audit::record(&mut tx, &entry, now).await?;
     tx.commit().await?;
-    let roles = users::roles(&app.db, user.id).await?;
+    let roles = users::roles(&app.db, user.id, now).await?;
     Ok(SignedIn {
         session,
         user,
@@ -124,6 +124,17 @@ pub enum SignUpError {
     Store(#[from] StoreError),
 }
 
+/// A grant made by sign-up itself: no granter, no end.
+fn system_grant(user_id: i64, role: Role) -> users::NewGrant<'static> {
+    users::NewGrant {
+        user_id,
+        role,
+        granted_by: None,
+        expires_at: None,
+        reason: None,
+    }
+}
+
 /// Opens an account in one transaction: the user, a paper account with the opening cash, the
 /// passkey, the customer role, the admin role when a bootstrap token is redeemed (audited),
 /// and the first session. Nothing is written when any part is refused.
@@ -157,12 +168,12 @@ pub async fn sign_up(
             err if err.is_unique_violation() => SignUpError::CredentialRegistered,
             err => err.into(),
         })?;
-    users::grant_role(&mut tx, user.id, Role::Customer, None, now).await?;
+    users::grant_role(&mut tx, &system_grant(user.id, Role::Customer), now).await?;
     if let Some(token) = account.bootstrap_token {
         if !tokens::use_bootstrap(&mut tx, &token_hash(token), user.id, now).await? {
             return Err(SignUpError::BootstrapTokenGone);
         }
-        users::grant_role(&mut tx, user.id, Role::Admin, None, now).await?;
+        users::grant_role(&mut tx, &system_grant(user.id, Role::Admin), now).await?;
         let mut entry = auth_event(
             "role.grant",
             "success",

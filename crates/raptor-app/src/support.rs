@@ -2,13 +2,14 @@
 //! the requester), add internal notes, assign, close, and link tickets from unknown senders
 //! to customers. Every staff change is audited with the entry the front door prepared.
 
-use raptor_domain::{InvalidInput, Role};
+use raptor_domain::{InvalidInput, Permission};
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::support::{self, Message, NewMessage, Ticket};
 use raptor_store::{users, StoreError};
 use serde_json::json;
 
 use crate::mail::OutgoingEmail;
+use crate::roles;
 use crate::text;
 use crate::App;
 
@@ -251,11 +252,7 @@ pub async fn assign(
 ) -> Result<Ticket, SupportError> {
     ticket(app, id).await?;
     if let Some(assignee) = assignee {
-        let roles = users::roles(&app.db, assignee).await?;
-        if !roles
-            .iter()
-            .any(|r| matches!(r, Role::Support | Role::Admin))
-        {
+        if !roles::holds(app, assignee, Permission::SupportReply).await? {
             return Err(
                 InvalidInput::new("assignee_user_id", "must be a support or admin user").into(),
             );
@@ -311,6 +308,7 @@ pub async fn link(
 
 #[cfg(test)]
 mod tests {
+    use raptor_domain::Role;
     use raptor_testdb::{dual_test, TestDb};
 
     use super::*;

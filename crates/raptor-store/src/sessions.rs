@@ -17,6 +17,8 @@ pub struct Session {
     pub auth_method: String,
     /// Sign-in time.
     pub created_at: DateTime<Utc>,
+    /// When the session last proved a passkey (sign-in or step-up); `None` when it never did.
+    pub authenticated_at: Option<DateTime<Utc>>,
     /// Last request seen.
     pub last_seen_at: DateTime<Utc>,
     /// Absolute end.
@@ -36,6 +38,8 @@ pub struct NewSession<'a> {
     pub user_id: i64,
     /// How they signed in.
     pub auth_method: &'static str,
+    /// When a passkey proved it (at sign-in), if one did.
+    pub authenticated_at: Option<DateTime<Utc>>,
     /// From where.
     pub ip: Option<&'a str>,
     /// With what.
@@ -44,8 +48,8 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, user_id, auth_method, created_at, last_seen_at, expires_at, ip, user_agent";
+const COLUMNS: &str = "id, user_id, auth_method, created_at, authenticated_at, last_seen_at, \
+                       expires_at, ip, user_agent";
 
 /// Opens a session.
 pub async fn create(
@@ -56,7 +60,8 @@ pub async fn create(
     let id = on_tx!(tx, t => {
         sqlx::query_scalar(
             "INSERT INTO sessions (token_hash, user_id, auth_method, created_at, last_seen_at, \
-             expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) RETURNING id",
+             expires_at, ip, user_agent, authenticated_at) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(new.token_hash)
         .bind(new.user_id)
@@ -65,6 +70,7 @@ pub async fn create(
         .bind(new.expires_at)
         .bind(new.ip)
         .bind(new.user_agent)
+        .bind(new.authenticated_at)
         .fetch_one(&mut **t)
         .await?
     });

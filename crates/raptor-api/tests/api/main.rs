@@ -17,6 +17,7 @@ mod jobs;
 mod mail;
 mod market;
 mod marketing;
+mod permissions;
 mod settings;
 mod support;
 mod trading;

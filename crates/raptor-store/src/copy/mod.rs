@@ -17,7 +17,7 @@ use crate::migrate;
 use crate::schema::{self, Table};
 
 /// Tables the migrations fill (reference data): replaced, not refused, on the target.
-const SEEDED: &[&str] = &["symbols"];
+const SEEDED: &[&str] = &["symbols", "permissions", "roles", "role_permissions"];
 
 /// What was copied and how it verified, per table.
 #[derive(Debug, Clone, PartialEq, Eq)]
