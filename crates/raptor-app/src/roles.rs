@@ -165,8 +165,14 @@ pub async fn grant(
         };
         users::grant_role(&mut tx, &grant, now).await?;
     }
-    let details = json!({ "role": role, "changed": changed, "until": terms.until, "reason": reason });
-    audit::record(&mut tx, &entry(actor, "role.grant", target.id, details), now).await?;
+    let details =
+        json!({ "role": role, "changed": changed, "until": terms.until, "reason": reason });
+    audit::record(
+        &mut tx,
+        &entry(actor, "role.grant", target.id, details),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     changed_roles(app, target.id, changed).await
 }
@@ -195,7 +201,12 @@ pub async fn revoke(
         "reason": reason,
         "was_until": before.and_then(|g| g.expires_at),
     });
-    audit::record(&mut tx, &entry(actor, "role.revoke", target.id, details), now).await?;
+    audit::record(
+        &mut tx,
+        &entry(actor, "role.revoke", target.id, details),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     changed_roles(app, target.id, changed).await
 }

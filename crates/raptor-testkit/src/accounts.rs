@@ -58,7 +58,11 @@ pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &st
     let asked = browser
         .post("/api/auth/email-link", json!({ "email": email }))
         .await;
-    assert_eq!(asked.status, 202, "email-link for {email}: {:?}", asked.body);
+    assert_eq!(
+        asked.status, 202,
+        "email-link for {email}: {:?}",
+        asked.body
+    );
     let outbox = raptor_store::outbox::recent(db, 50).await.expect("outbox");
     let token = outbox
         .iter()

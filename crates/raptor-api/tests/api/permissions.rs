@@ -18,19 +18,51 @@ const STAFF_ROUTES: &[(&str, &str, &str)] = &[
     ("get", "/api/admin/customers", "customers.read"),
     ("get", "/api/admin/customers/{id}", "customers.read"),
     ("post", "/api/admin/customers/{id}/notes", "customers.note"),
-    ("post", "/api/admin/customers/{id}/reinstate", "customers.suspend"),
-    ("post", "/api/admin/customers/{id}/sessions/revoke", "customers.suspend"),
-    ("post", "/api/admin/customers/{id}/suspend", "customers.suspend"),
+    (
+        "post",
+        "/api/admin/customers/{id}/reinstate",
+        "customers.suspend",
+    ),
+    (
+        "post",
+        "/api/admin/customers/{id}/sessions/revoke",
+        "customers.suspend",
+    ),
+    (
+        "post",
+        "/api/admin/customers/{id}/suspend",
+        "customers.suspend",
+    ),
     ("get", "/api/admin/jobs", "jobs.read"),
     ("get", "/api/admin/support/tickets", "support.read"),
     ("get", "/api/admin/support/tickets/{id}", "support.read"),
-    ("post", "/api/admin/support/tickets/{id}/assign", "support.reply"),
-    ("post", "/api/admin/support/tickets/{id}/close", "support.reply"),
-    ("post", "/api/admin/support/tickets/{id}/link", "support.reply"),
-    ("post", "/api/admin/support/tickets/{id}/messages", "support.reply"),
+    (
+        "post",
+        "/api/admin/support/tickets/{id}/assign",
+        "support.reply",
+    ),
+    (
+        "post",
+        "/api/admin/support/tickets/{id}/close",
+        "support.reply",
+    ),
+    (
+        "post",
+        "/api/admin/support/tickets/{id}/link",
+        "support.reply",
+    ),
+    (
+        "post",
+        "/api/admin/support/tickets/{id}/messages",
+        "support.reply",
+    ),
     ("get", "/api/admin/traces/{workflow_id}", "traces.read"),
     ("post", "/api/admin/users/{id}/roles", "roles.grant"),
-    ("delete", "/api/admin/users/{id}/roles/{role}", "roles.grant"),
+    (
+        "delete",
+        "/api/admin/users/{id}/roles/{role}",
+        "roles.grant",
+    ),
     ("get", "/api/billing/alerts", "billing.read"),
     ("put", "/api/billing/alerts", "billing.manage"),
     ("get", "/api/billing/snapshot", "billing.read"),
@@ -73,58 +105,61 @@ async fn call(browser: &mut Browser, method: &str, path: &str) -> raptor_testkit
     browser.send(method, &path, body).await
 }
 
-dual_app_test!(every_staff_route_refuses_a_role_without_its_permission, |t, app| {
-    let (status, document) = app.get_json("/openapi.json").await;
-    assert_eq!(status, 200);
-    let listed: BTreeSet<(String, String)> = STAFF_ROUTES
-        .iter()
-        .map(|(m, p, _)| (m.to_string(), p.to_string()))
-        .collect();
-    assert_eq!(
-        staff_operations(&document),
-        listed,
-        "every staff operation in /openapi.json needs a row in STAFF_ROUTES"
-    );
-
-    let mut admin = accounts::admin(app, t.db(), "root@example.com").await;
-    let mut support = accounts::support_staff(app, &mut admin, "staff@example.com").await;
-    let mut customer = accounts::customer(app, "ada@example.com").await;
-    let mut signed_out = app.browser();
-    for (method, path, permission) in STAFF_ROUTES {
-        let route = format!("{method} {path}");
-        let reply = call(&mut signed_out, method, path).await;
-        assert_eq!(reply.status, 401, "{route} signed out: {:?}", reply.body);
-
-        let reply = call(&mut customer, method, path).await;
-        let body = assert_problem(&reply, 403, "permission_required");
-        assert!(
-            body["detail"].as_str().unwrap_or("").contains(permission),
-            "{route}: the refusal names {permission}: {body:?}"
+dual_app_test!(
+    every_staff_route_refuses_a_role_without_its_permission,
+    |t, app| {
+        let (status, document) = app.get_json("/openapi.json").await;
+        assert_eq!(status, 200);
+        let listed: BTreeSet<(String, String)> = STAFF_ROUTES
+            .iter()
+            .map(|(m, p, _)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(
+            staff_operations(&document),
+            listed,
+            "every staff operation in /openapi.json needs a row in STAFF_ROUTES"
         );
 
-        let reply = call(&mut support, method, path).await;
-        if SUPPORT_HOLDS.contains(permission) {
-            assert!(
-                ![401, 403].contains(&reply.status),
-                "{route}: support holds {permission}: {:?}",
-                reply.body
-            );
-        } else {
+        let mut admin = accounts::admin(app, t.db(), "root@example.com").await;
+        let mut support = accounts::support_staff(app, &mut admin, "staff@example.com").await;
+        let mut customer = accounts::customer(app, "ada@example.com").await;
+        let mut signed_out = app.browser();
+        for (method, path, permission) in STAFF_ROUTES {
+            let route = format!("{method} {path}");
+            let reply = call(&mut signed_out, method, path).await;
+            assert_eq!(reply.status, 401, "{route} signed out: {:?}", reply.body);
+
+            let reply = call(&mut customer, method, path).await;
             let body = assert_problem(&reply, 403, "permission_required");
             assert!(
                 body["detail"].as_str().unwrap_or("").contains(permission),
-                "{route}: {body:?}"
+                "{route}: the refusal names {permission}: {body:?}"
+            );
+
+            let reply = call(&mut support, method, path).await;
+            if SUPPORT_HOLDS.contains(permission) {
+                assert!(
+                    ![401, 403].contains(&reply.status),
+                    "{route}: support holds {permission}: {:?}",
+                    reply.body
+                );
+            } else {
+                let body = assert_problem(&reply, 403, "permission_required");
+                assert!(
+                    body["detail"].as_str().unwrap_or("").contains(permission),
+                    "{route}: {body:?}"
+                );
+            }
+
+            let reply = call(&mut admin, method, path).await;
+            assert!(
+                ![401, 403].contains(&reply.status),
+                "{route}: admin holds {permission}: {:?}",
+                reply.body
             );
         }
-
-        let reply = call(&mut admin, method, path).await;
-        assert!(
-            ![401, 403].contains(&reply.status),
-            "{route}: admin holds {permission}: {:?}",
-            reply.body
-        );
     }
-});
+);
 
 dual_test!(
     an_email_link_session_gets_no_staff_powers_until_a_passkey_proves_it,
@@ -135,8 +170,7 @@ dual_test!(
             .clock(clock.clone())
             .spawn()
             .await;
-        let (_, mut passkey) =
-            accounts::admin_with_passkey(&app, t.db(), "root@example.com").await;
+        let (_, mut passkey) = accounts::admin_with_passkey(&app, t.db(), "root@example.com").await;
         let mut customer = accounts::customer(&app, "ada@example.com").await;
         let customer_id = accounts::user_id(&mut customer).await;
         let grant = format!("/api/admin/users/{customer_id}/roles");
@@ -156,7 +190,10 @@ dual_test!(
         );
         assert_problem(
             &linked
-                .post(&format!("/api/admin/customers/{customer_id}/suspend"), json!({}))
+                .post(
+                    &format!("/api/admin/customers/{customer_id}/suspend"),
+                    json!({}),
+                )
                 .await,
             403,
             "step_up_required",
@@ -207,7 +244,10 @@ dual_test!(an_expired_grant_counts_for_nothing, Head, |t| {
     let refused = admin
         .post(&grant, json!({ "role": "support", "until": past }))
         .await;
-    assert_eq!(assert_problem(&refused, 422, "invalid_field")["field"], "until");
+    assert_eq!(
+        assert_problem(&refused, 422, "invalid_field")["field"],
+        "until"
+    );
 
     let until = t0 + Duration::hours(1);
     let granted = admin
@@ -222,7 +262,10 @@ dual_test!(an_expired_grant_counts_for_nothing, Head, |t| {
     clock.advance(Duration::minutes(61));
     let expired = temp.get("/api/admin/customers").await;
     let body = assert_problem(&expired, 403, "permission_required");
-    assert!(body["detail"].as_str().unwrap_or("").contains("customers.read"));
+    assert!(body["detail"]
+        .as_str()
+        .unwrap_or("")
+        .contains("customers.read"));
     assert_eq!(
         temp.get("/api/auth/session").await.body["roles"],
         json!(["customer"])
@@ -242,7 +285,9 @@ dual_test!(an_expired_grant_counts_for_nothing, Head, |t| {
     assert_eq!(entry["details"]["role"], "support");
     assert_eq!(entry["details"]["reason"], "covering the holiday queue");
     assert_eq!(
-        entry["details"]["until"].as_str().map(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok()),
+        entry["details"]["until"]
+            .as_str()
+            .map(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok()),
         Some(Some(until))
     );
     app.stop().await;
@@ -260,7 +305,10 @@ dual_app_test!(
 
         let refused = support.post(&grant, json!({ "role": "admin" })).await;
         let body = assert_problem(&refused, 403, "permission_required");
-        assert!(body["detail"].as_str().unwrap_or("").contains("roles.grant"));
+        assert!(body["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("roles.grant"));
 
         // An operator lets support staff grant roles; they still cannot hand out admin, whose
         // permissions they do not hold, but can grant support.

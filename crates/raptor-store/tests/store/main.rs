@@ -11,4 +11,5 @@ mod expiry;
 mod jobs;
 mod migrations;
 mod parity;
+mod permissions;
 mod traces;

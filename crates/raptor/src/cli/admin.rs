@@ -176,7 +176,12 @@ async fn list_roles(url: &DatabaseUrl, as_json: bool) -> Result<ExitCode, CliErr
         println!("{}", json!({ "roles": roles, "permissions": permissions }));
         return Ok(ExitCode::SUCCESS);
     }
-    let width = entries.iter().map(|e| e.role.len()).max().unwrap_or(4).max(4);
+    let width = entries
+        .iter()
+        .map(|e| e.role.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     println!("{:width$}  PERMISSIONS", "ROLE");
     for entry in &entries {
         let permissions = if entry.permissions.is_empty() {
