@@ -271,13 +271,14 @@ dual_test!(an_expired_grant_counts_for_nothing, Head, |t| {
         json!(["customer"])
     );
 
+    let temp_key = temp_id.to_string();
     let audit = admin.get("/api/admin/audit?action=role.grant").await;
     assert_eq!(audit.status, 200, "{:?}", audit.body);
     let entry = audit.body["entries"]
         .as_array()
         .expect("entries")
         .iter()
-        .find(|e| e["target_id"] == temp_id.to_string() && e["details"]["changed"] == true)
+        .find(|e| e["target_id"] == temp_key.as_str() && e["details"]["changed"] == true)
         .expect("the grant is audited")
         .clone();
     let admin_id = accounts::user_id(&mut admin).await;

@@ -253,7 +253,7 @@ dual_test!(
 );
 
 dual_test!(grant_role_from_a_shell_records_until_and_why, Head, |t| {
-    stored_user(&t, "ada@example.com").await;
+    stored_user(t, "ada@example.com").await;
     let cli = raptor().database(t.url());
     let past = cli
         .run(&[
