@@ -178,6 +178,11 @@ dual_test!(
         let mut linked = accounts::email_link_session(&app, t.db(), "root@example.com").await;
         let session = linked.get("/api/auth/session").await;
         assert_eq!(session.body["roles"], json!(["customer", "admin"]));
+        assert!(session.body["permissions"]
+            .as_array()
+            .expect("permissions")
+            .contains(&json!("roles.grant")));
+        assert_eq!(session.body["session"]["passkey_proved_at"], Value::Null);
         assert_problem(
             &linked.get("/api/admin/audit").await,
             403,
@@ -205,6 +210,8 @@ dual_test!(
 
         let signed_in = passkey.sign_in(&mut linked, "root@example.com").await;
         assert_eq!(signed_in.status, 200, "{:?}", signed_in.body);
+        let session = linked.get("/api/auth/session").await;
+        assert!(session.body["session"]["passkey_proved_at"].is_string());
         assert_eq!(linked.get("/api/admin/audit").await.status, 200);
         let granted = linked.post(&grant, json!({ "role": "support" })).await;
         assert_eq!(granted.status, 200, "{:?}", granted.body);
