@@ -111,8 +111,8 @@ impl<P: RequiredPermission + Send + Sync> FromRequestParts<AppState> for Permitt
             return Err(Problem::new(
                 ProblemCode::StepUpRequired,
                 format!(
-                    "{permission} needs a session signed in with a passkey; an email link or \
-                     a backup code is not enough. Sign in with your passkey"
+                    "{permission} needs a session that proved a passkey; an email link or a \
+                     backup code is not enough. Prove it at /api/auth/step-up"
                 ),
             ));
         };
@@ -120,8 +120,8 @@ impl<P: RequiredPermission + Send + Sync> FromRequestParts<AppState> for Permitt
             return Err(Problem::new(
                 ProblemCode::StepUpRequired,
                 format!(
-                    "{permission} needs a passkey sign-in within the last {} minutes; sign in \
-                     with your passkey again",
+                    "{permission} needs a passkey proof within the last {} minutes; prove it \
+                     again at /api/auth/step-up",
                     STEP_UP_WINDOW.num_minutes()
                 ),
             ));

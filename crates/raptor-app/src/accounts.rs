@@ -285,3 +285,41 @@ pub async fn issue_bootstrap_token(
     audit::record_alone(&app.db, &event, now).await?;
     Ok((token, expires))
 }
+
+/// Step-up: `user` proved `used` passkey again within session `session_id`. The passkey's new
+/// counter, the session's passkey proof time and the audit entry commit together; staff
+/// actions that need a recent proof then pass for [`raptor_domain::STEP_UP_WINDOW`]. Returns
+/// the proof time, or `None` when the session ended meanwhile (nothing is written).
+pub async fn step_up(
+    app: &App,
+    user: &User,
+    session_id: i64,
+    used: PasskeyUse<'_>,
+    client: &Client,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    if !raptor_store::sessions::prove_passkey(&mut tx, user.id, session_id, now).await? {
+        return Ok(None);
+    }
+    passkeys::record_use(
+        &mut tx,
+        used.passkey_id,
+        used.passkey,
+        i64::from(used.counter),
+        used.backup_state,
+        now,
+    )
+    .await?;
+    let mut entry = auth_event(
+        "auth.step_up",
+        "success",
+        Some((user.id, &user.email)),
+        client,
+    );
+    entry.session_id = Some(session_id);
+    entry.details = Some(json!({ "passkey_id": used.passkey_id, "counter": used.counter }));
+    audit::record(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    Ok(Some(now))
+}

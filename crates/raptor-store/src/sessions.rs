@@ -176,3 +176,26 @@ pub async fn revoke_all(
         .rows_affected()
     }))
 }
+
+/// Records that a live session just proved a passkey again (a step-up); false when the session
+/// is not the user's or no longer live.
+pub async fn prove_passkey(
+    tx: &mut Tx,
+    user_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE sessions SET authenticated_at = $1 WHERE id = $2 AND user_id = $3 \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(user_id)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed == 1)
+}

@@ -99,3 +99,17 @@ pub async fn support_staff(app: &TestApp, admin: &mut Browser, email: &str) -> B
     assert_eq!(granted.status, 200, "{:?}", granted.body);
     staff
 }
+
+/// Steps a signed-in browser's session up with `passkey` (`/api/auth/step-up`): the same
+/// session, with a fresh passkey proof.
+pub async fn step_up(browser: &mut Browser, passkey: &mut SoftAuthenticator) -> crate::Reply {
+    let options = browser.post("/api/auth/step-up/options", json!({})).await;
+    assert_eq!(options.status, 200, "step-up/options: {:?}", options.body);
+    let credential = passkey.get(&options.body);
+    browser
+        .post(
+            "/api/auth/step-up",
+            json!({ "ceremony_id": options.body["ceremony_id"], "credential": credential }),
+        )
+        .await
+}

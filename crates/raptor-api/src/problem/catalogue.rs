@@ -57,7 +57,7 @@ catalogue! {
     BadSignature = "bad_signature", UNAUTHORIZED, "The webhook's signature does not verify.";
     AccountSuspended = "account_suspended", FORBIDDEN, "The account is suspended.";
     PermissionRequired = "permission_required", FORBIDDEN, "The signed-in user holds no live grant of the permission this action requires; `detail` names it.";
-    StepUpRequired = "step_up_required", FORBIDDEN, "Staff actions need a session that proved a passkey, and those changing money or access one within the last 10 minutes; sign in with a passkey.";
+    StepUpRequired = "step_up_required", FORBIDDEN, "Staff actions need a session that proved a passkey, and those changing money or access one within the last 10 minutes; prove one at `/api/auth/step-up`.";
     OriginMismatch = "origin_mismatch", FORBIDDEN, "A state-changing request came from another origin.";
     OriginRequired = "origin_required", FORBIDDEN, "A state-changing request with the session cookie carries no Origin header.";
     TradingDisabled = "trading_disabled", FORBIDDEN, "The account's kill switch is on.";

@@ -226,12 +226,67 @@ dual_test!(
             body["detail"].as_str().unwrap_or("").contains("10 minutes"),
             "{body:?}"
         );
-        let again = passkey.sign_in(&mut linked, "root@example.com").await;
-        assert_eq!(again.status, 200, "{:?}", again.body);
+        // A step-up proves the passkey again inside the same session.
+        let session_id = linked.get("/api/auth/session").await.body["session"]["id"].clone();
+        let stepped = accounts::step_up(&mut linked, &mut passkey).await;
+        assert_eq!(stepped.status, 200, "{:?}", stepped.body);
+        let session = linked.get("/api/auth/session").await;
+        assert_eq!(session.body["session"]["id"], session_id, "no new session");
+        assert_eq!(
+            session.body["session"]["passkey_proved_at"],
+            stepped.body["passkey_proved_at"]
+        );
         let revoked = linked.delete(&revoke).await;
         assert_eq!(revoked.status, 200, "{:?}", revoked.body);
         assert_eq!(revoked.body["roles"], json!(["customer"]));
+
+        // A session opened by an email link steps up without signing in anew.
+        let mut recovered = accounts::email_link_session(&app, t.db(), "root@example.com").await;
+        assert_problem(
+            &recovered.get("/api/admin/audit").await,
+            403,
+            "step_up_required",
+        );
+        let stepped = accounts::step_up(&mut recovered, &mut passkey).await;
+        assert_eq!(stepped.status, 200, "{:?}", stepped.body);
+        assert_eq!(recovered.get("/api/admin/audit").await.status, 200);
+        let steps = t
+            .scalar("SELECT count(*) FROM audit_log WHERE action = 'auth.step_up' AND outcome = 'success'")
+            .await;
+        assert_eq!(steps, 2);
         app.stop().await;
+    }
+);
+
+dual_app_test!(
+    a_step_up_needs_a_ceremony_started_for_this_account,
+    |t, app| {
+        let (mut root, mut root_key) =
+            accounts::admin_with_passkey(app, t.db(), "root@example.com").await;
+        let mut other = accounts::customer(app, "ada@example.com").await;
+        // Root's own ceremony and root's genuine answer, presented by another signed-in user.
+        let options = root.post("/api/auth/step-up/options", json!({})).await;
+        assert_eq!(options.status, 200, "{:?}", options.body);
+        let credential = root_key.get(&options.body);
+        let stolen = other
+            .post(
+                "/api/auth/step-up",
+                json!({ "ceremony_id": options.body["ceremony_id"], "credential": credential }),
+            )
+            .await;
+        assert_problem(&stolen, 400, "wrong_ceremony");
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM audit_log WHERE action = 'auth.step_up'")
+                .await,
+            0
+        );
+        assert_eq!(
+            app.browser()
+                .post("/api/auth/step-up/options", json!({}))
+                .await
+                .status,
+            401
+        );
     }
 );
 
