@@ -242,8 +242,8 @@ pub async fn staff_message(
     staff_thread(app, id).await
 }
 
-/// Assigns a ticket to a support or admin user (None: unassigns), audited with `audit` (its
-/// details are set here). Returns the ticket as it now is.
+/// Assigns a ticket to a user who holds `support.reply` (None: unassigns), audited with `audit`
+/// (its details are set here). Returns the ticket as it now is.
 pub async fn assign(
     app: &App,
     id: i64,
@@ -253,9 +253,11 @@ pub async fn assign(
     ticket(app, id).await?;
     if let Some(assignee) = assignee {
         if !roles::holds(app, assignee, Permission::SupportReply).await? {
-            return Err(
-                InvalidInput::new("assignee_user_id", "must be a support or admin user").into(),
-            );
+            return Err(InvalidInput::new(
+                "assignee_user_id",
+                "must hold the support.reply permission",
+            )
+            .into());
         }
     }
     let now = app.now();
