@@ -421,3 +421,36 @@ dual_app_test!(
         assert_eq!(entries[0]["target_id"], ada_id.to_string());
     }
 );
+
+dual_app_test!(
+    a_backup_code_session_carries_no_staff_powers_until_a_step_up,
+    |t, app| {
+        let (mut admin, mut passkey) =
+            accounts::admin_with_passkey(app, t.db(), "root@example.com").await;
+        let generated = admin.post("/api/auth/backup-codes", json!({})).await;
+        assert_eq!(generated.status, 201, "{:?}", generated.body);
+        let code = generated.body["codes"][0]
+            .as_str()
+            .expect("a code")
+            .to_owned();
+
+        let mut lost_phone = app.browser();
+        let reply = lost_phone
+            .post(
+                "/api/auth/backup-codes/login",
+                json!({ "email": "root@example.com", "code": code }),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        for path in [
+            "/api/admin/audit",
+            "/api/admin/customers",
+            "/api/billing/snapshot",
+        ] {
+            assert_problem(&lost_phone.get(path).await, 403, "step_up_required");
+        }
+        let stepped = accounts::step_up(&mut lost_phone, &mut passkey).await;
+        assert_eq!(stepped.status, 200, "{:?}", stepped.body);
+        assert_eq!(lost_phone.get("/api/admin/audit").await.status, 200);
+    }
+);
