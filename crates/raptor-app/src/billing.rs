@@ -11,7 +11,7 @@ use raptor_store::StoreError;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use crate::mail::OutgoingEmail;
+use crate::mail::{delivery, OutgoingEmail};
 use crate::text;
 use crate::App;
 
@@ -154,8 +154,8 @@ impl TriggeredAlert {
 
 /// Records a snapshot (checked and normalised first), audited as `actor` (who and from where). Every enabled alert whose
 /// amount (the vendor's, or all vendors' in its currency) crosses its threshold with this
-/// snapshot is marked and audited in the same transaction, then mailed after the commit:
-/// never for a snapshot that was rolled back.
+/// snapshot is marked, audited and its email enqueued in the same transaction: mailed by a
+/// worker, never for a snapshot that was rolled back.
 pub async fn record_snapshot(
     app: &App,
     input: NewSnapshot,
@@ -252,8 +252,6 @@ pub async fn record_snapshot(
         ..actor.clone()
     };
     audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-
     for (to, alert) in &fired {
         let (threshold, amount) = (alert.threshold.normalize(), alert.amount.normalize());
         let message = OutgoingEmail {
@@ -267,12 +265,11 @@ pub async fn record_snapshot(
                 "Spend for {} is now {amount} {}, above the alert threshold of {threshold}.\n",
                 alert.scope, alert.currency
             ),
-            tag: "billing_alert",
+            tag: "billing_alert".to_owned(),
         };
-        if let Err(err) = app.mailer.send(&message).await {
-            tracing::error!(%err, "a billing alert email could not be sent");
-        }
+        delivery::enqueue(app, &mut tx, &message).await?;
     }
+    tx.commit().await?;
     Ok(Recorded {
         snapshot: recorded,
         alerts_triggered: fired.into_iter().map(|(_, alert)| alert).collect(),

@@ -4,10 +4,13 @@ use chrono::Duration;
 use raptor_domain::Email;
 use raptor_store::StoreError;
 use raptor_store::{audit, tokens, users};
-use serde_json::json;
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use crate::accounts::{self, auth_event, SignInProof, SignedIn};
-use crate::mail::OutgoingEmail;
+use crate::jobs::{self, Handler, JobError, JobFuture};
+use crate::mail::{delivery, OutgoingEmail};
 use crate::secrets::{new_token, token_hash};
 use crate::{App, Client};
 
@@ -25,56 +28,113 @@ pub enum EmailLinkError {
     Store(#[from] StoreError),
 }
 
-/// Mails a one-time sign-in link to `email` when an active account uses it, and does nothing
-/// visible otherwise, so the caller can answer the same either way. `link_to` turns a token
-/// into the URL the user opens; `from` is the sender.
+/// Sends a sign-in link: the job carries the address and where the link leads, never the
+/// token, which the worker mints when it sends.
+pub const SEND_LINK: &str = "mail.sign_in_link";
+
+/// What a [`SEND_LINK`] job knows: no secret, only what the request said and where from.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkJob {
+    /// The address asked for, normalised.
+    email: String,
+    /// The sender.
+    from: String,
+    /// The sign-in page; the token goes into its fragment.
+    link_to: String,
+    /// The requesting client's address, for the token row and the audit entry.
+    ip: Option<String>,
+    /// Its `User-Agent`, for the audit entry.
+    user_agent: Option<String>,
+    /// The request's id, so the audit entry points back at the request.
+    request_id: Option<String>,
+}
+
+/// Asks for a one-time sign-in link to `email`, to be mailed by a worker when an active
+/// account uses the address. The request's own work is one enqueued job whatever the address,
+/// so neither its answer nor its timing tells whether the address has an account. `link_to`
+/// is the sign-in page (the token is added as its fragment); `from` is the sender.
 pub async fn request(
     app: &App,
     email: &Email,
     client: &Client,
     from: &str,
-    link_to: impl FnOnce(&str) -> String,
+    link_to: &Url,
 ) -> Result<(), StoreError> {
-    let now = app.now();
-    let Some(user) = users::by_email(&app.db, email.as_str())
-        .await?
-        .filter(users::User::is_active)
-    else {
-        return Ok(());
-    };
-    let token = new_token();
-    tokens::issue_email_login(
-        &app.db,
-        &token_hash(&token),
-        &user.email,
-        user.id,
-        client.ip.as_deref(),
-        now,
-        now + LINK_TTL,
-    )
-    .await?;
-    let link = link_to(&token);
-    let message = OutgoingEmail {
+    let job = LinkJob {
+        email: email.as_str().to_owned(),
         from: from.to_owned(),
-        to: user.email.clone(),
-        subject: "Your Raxx sign-in link".to_owned(),
-        text_body: format!(
-            "Hello {},\n\nUse this link within 15 minutes to sign in to Raxx and add a new passkey:\n\n{link}\n\nIf you did not ask for it, ignore this email: nobody can use it without access to your inbox.\n",
-            user.display_name
-        ),
-        tag: "email_link",
+        link_to: link_to.to_string(),
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        request_id: client.request_id.clone(),
     };
-    if let Err(err) = app.mailer.send(&message).await {
-        tracing::error!(%err, "the sign-in link could not be sent");
-    }
-    let entry = auth_event(
-        "auth.email_link.request",
-        "success",
-        Some((user.id, &user.email)),
-        client,
-    );
-    audit::record_alone(&app.db, &entry, now).await?;
+    let payload = json!(job);
+    jobs::enqueue_alone(app, &delivery::job(SEND_LINK, payload)).await?;
     Ok(())
+}
+
+/// Runs [`SEND_LINK`] jobs: looks the address up, and for an active account stores a fresh
+/// token's hash, mails the link and audits the request. An unknown or suspended address ends
+/// the job with nothing done. Each attempt mints its own token; one whose mail failed was
+/// never seen by anyone and lapses after [`LINK_TTL`].
+pub(crate) struct SendLink;
+
+impl Handler for SendLink {
+    fn run<'a>(&'a self, app: &'a App, raw: &'a Value) -> JobFuture<'a> {
+        Box::pin(async move {
+            let job: LinkJob = delivery::payload(raw)?;
+            let mut link = Url::parse(&job.link_to)
+                .map_err(|e| JobError::Permanent(format!("link_to is not a URL: {e}")))?;
+            let Some(user) = users::by_email(&app.db, &job.email)
+                .await?
+                .filter(users::User::is_active)
+            else {
+                return Ok(());
+            };
+            let now = app.now();
+            let token = new_token();
+            tokens::issue_email_login(
+                &app.db,
+                &token_hash(&token),
+                &user.email,
+                user.id,
+                job.ip.as_deref(),
+                now,
+                now + LINK_TTL,
+            )
+            .await?;
+            link.set_fragment(Some(&format!("token={token}")));
+            let message = OutgoingEmail {
+                from: job.from,
+                to: user.email.clone(),
+                subject: "Your Raxx sign-in link".to_owned(),
+                text_body: format!(
+                    "Hello {},\n\nUse this link within 15 minutes to sign in to Raxx and add a new passkey:\n\n{link}\n\nIf you did not ask for it, ignore this email: nobody can use it without access to your inbox.\n",
+                    user.display_name
+                ),
+                tag: "email_link".to_owned(),
+            };
+            app.mailer.send(&message).await?;
+            let client = Client {
+                ip: job.ip,
+                user_agent: job.user_agent,
+                request_id: job.request_id,
+            };
+            let entry = auth_event(
+                "auth.email_link.request",
+                "success",
+                Some((user.id, &user.email)),
+                &client,
+            );
+            // The mail is out: a retry would send a second link, so a failed audit write is
+            // logged rather than retried.
+            if let Err(err) = audit::record_alone(&app.db, &entry, app.now()).await {
+                tracing::error!(%err, user = user.id, "a sent sign-in link could not be audited");
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Signs in with a link's token, using it up; a bad link is audited.

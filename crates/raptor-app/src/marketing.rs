@@ -4,10 +4,13 @@
 use raptor_domain::{Email, InvalidInput};
 use raptor_store::{marketing, StoreError};
 use reqwest::Url;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 pub use raptor_store::marketing::Subscribed;
 
-use crate::mail::OutgoingEmail;
+use crate::jobs::{self, Handler, JobError, JobFuture};
+use crate::mail::{delivery, OutgoingEmail};
 use crate::secrets::{new_token, token_hash};
 use crate::text;
 use crate::App;
@@ -68,45 +71,100 @@ fn with_token(url: &Url, token: &str) -> Url {
     url
 }
 
-/// Subscribes the address with fresh tokens and emails the confirmation link, unless it is
-/// already confirmed. A mail failure is logged, not returned, so the answer is the same
-/// whatever the address's state.
+/// Sends a subscription's confirmation email: the job carries the address and where the links
+/// lead, never a token; the worker mints both tokens when it sends.
+pub const SEND_CONFIRMATION: &str = "mail.marketing_confirmation";
+
+/// What a [`SEND_CONFIRMATION`] job knows.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmationJob {
+    /// The address, normalised.
+    email: String,
+    /// The sender.
+    from: String,
+    /// Where the confirmation link leads.
+    confirm_url: String,
+    /// Where the unsubscribe link leads.
+    unsubscribe_url: String,
+}
+
+/// Subscribes the address, unless it is already confirmed, and enqueues its confirmation
+/// email in the same transaction. The tokens stored now are never sent (payloads are kept in
+/// the clear): they only end any earlier link, and the worker replaces them with the ones it
+/// mails. The answer is the same whatever the provider does.
 pub async fn subscribe(
     app: &App,
     subscription: &Subscription,
     mail: Confirmation<'_>,
 ) -> Result<Subscribed, MarketingError> {
     let email = subscription.email.as_str();
-    let (confirm, unsubscribe) = (new_token(), new_token());
     let now = app.now();
     let mut tx = app.db.begin().await?;
     let outcome = marketing::subscribe(
         &mut tx,
         email,
         subscription.source.as_deref(),
-        &token_hash(&confirm),
-        &token_hash(&unsubscribe),
+        &token_hash(&new_token()),
+        &token_hash(&new_token()),
         now,
     )
     .await?;
-    tx.commit().await?;
     if outcome == Subscribed::NeedsConfirmation {
-        let message = OutgoingEmail {
+        let job = ConfirmationJob {
+            email: email.to_owned(),
             from: mail.from.to_owned(),
-            to: email.to_owned(),
-            subject: "Confirm your Raxx newsletter subscription".into(),
-            text_body: format!(
-                "Confirm that you want Raxx news at this address:\n\n{}\n\nChanged your mind? Unsubscribe any time:\n\n{}\n",
-                with_token(mail.confirm_url, &confirm),
-                with_token(mail.unsubscribe_url, &unsubscribe),
-            ),
-            tag: "marketing_confirm",
+            confirm_url: mail.confirm_url.to_string(),
+            unsubscribe_url: mail.unsubscribe_url.to_string(),
         };
-        if let Err(err) = app.mailer.send(&message).await {
-            tracing::error!(%err, "a subscription confirmation could not be sent");
-        }
+        let job = delivery::job(SEND_CONFIRMATION, json!(job));
+        jobs::enqueue(app, &mut tx, &job).await?;
     }
+    tx.commit().await?;
     Ok(outcome)
+}
+
+/// Runs [`SEND_CONFIRMATION`] jobs: gives a still-pending subscription fresh tokens and mails
+/// both links. An address confirmed or unsubscribed meanwhile ends the job with nothing sent.
+pub(crate) struct SendConfirmation;
+
+impl Handler for SendConfirmation {
+    fn run<'a>(&'a self, app: &'a App, raw: &'a Value) -> JobFuture<'a> {
+        Box::pin(async move {
+            let job: ConfirmationJob = delivery::payload(raw)?;
+            let url = |field: &str, value: &str| {
+                Url::parse(value)
+                    .map_err(|e| JobError::Permanent(format!("{field} is not a URL: {e}")))
+            };
+            let confirm_url = url("confirm_url", &job.confirm_url)?;
+            let unsubscribe_url = url("unsubscribe_url", &job.unsubscribe_url)?;
+            let (confirm, unsubscribe) = (new_token(), new_token());
+            let pending = marketing::reissue_tokens(
+                &app.db,
+                &job.email,
+                &token_hash(&confirm),
+                &token_hash(&unsubscribe),
+                app.now(),
+            )
+            .await?;
+            if !pending {
+                return Ok(());
+            }
+            let message = OutgoingEmail {
+                from: job.from,
+                to: job.email,
+                subject: "Confirm your Raxx newsletter subscription".into(),
+                text_body: format!(
+                    "Confirm that you want Raxx news at this address:\n\n{}\n\nChanged your mind? Unsubscribe any time:\n\n{}\n",
+                    with_token(&confirm_url, &confirm),
+                    with_token(&unsubscribe_url, &unsubscribe),
+                ),
+                tag: "marketing_confirm".into(),
+            };
+            app.mailer.send(&message).await?;
+            Ok(())
+        })
+    }
 }
 
 /// Confirms the subscription holding this confirmation token; returns its address.

@@ -8,7 +8,7 @@ use raptor_store::support::{self, Message, NewMessage, Ticket};
 use raptor_store::{users, StoreError};
 use serde_json::json;
 
-use crate::mail::OutgoingEmail;
+use crate::mail::{delivery, OutgoingEmail};
 use crate::roles;
 use crate::text;
 use crate::App;
@@ -199,8 +199,9 @@ pub struct StaffMessage<'a> {
     pub mail_from: &'a str,
 }
 
-/// A staff reply or internal note, audited with `audit` (its details are set here). A reply
-/// is emailed to the requester after the commit; a mail failure is logged, not returned.
+/// A staff reply or internal note, audited with `audit` (its details are set here). A reply's
+/// email to the requester is enqueued in the same transaction, so it is sent exactly when the
+/// reply is stored.
 pub async fn staff_message(
     app: &App,
     id: i64,
@@ -226,19 +227,17 @@ pub async fn staff_message(
     support::add_message(&mut tx, found.id, &row, now).await?;
     audit.details = Some(json!({ "internal": message.internal }));
     audit::record(&mut tx, &audit, now).await?;
-    tx.commit().await?;
     if !message.internal {
         let email = OutgoingEmail {
             from: message.mail_from.to_owned(),
             to: found.requester_email.clone(),
             subject: format!("Re: {} [ticket {}]", found.subject, found.id),
             text_body: body,
-            tag: "support_reply",
+            tag: "support_reply".to_owned(),
         };
-        if let Err(err) = app.mailer.send(&email).await {
-            tracing::error!(%err, ticket = found.id, "a support reply could not be emailed");
-        }
+        delivery::enqueue(app, &mut tx, &email).await?;
     }
+    tx.commit().await?;
     staff_thread(app, id).await
 }
 

@@ -2,12 +2,16 @@
 //! ahead of their first row. `serve` runs it every few minutes; any process may, at any time.
 
 use chrono::Duration;
-use raptor_store::{passkeys, rate_limits, traces, StoreError};
+use raptor_store::{passkeys, rate_limits, sessions, tokens, traces, StoreError};
 
 use crate::App;
 
 /// How long rate-limit windows are kept after they close.
 const RATE_LIMIT_WINDOWS_KEPT: Duration = Duration::days(1);
+/// How long ended sessions stay listed (a user's or an admin's view of recent sign-ins).
+const ENDED_SESSIONS_KEPT: Duration = Duration::days(30);
+/// How long expired sign-in links and bootstrap tokens are kept.
+const EXPIRED_TOKENS_KEPT: Duration = Duration::days(1);
 /// Months of trace partitions kept ready beyond the current one.
 const TRACE_MONTHS_AHEAD: i32 = 3;
 
@@ -18,14 +22,21 @@ pub struct Swept {
     pub ceremonies: u64,
     /// Rate-limit windows older than a day.
     pub rate_limit_windows: u64,
+    /// Sessions that ended (expired or revoked) over 30 days ago.
+    pub sessions: u64,
+    /// Sign-in links and bootstrap tokens that expired over a day ago.
+    pub tokens: u64,
 }
 
-/// Removes what can no longer be used: expired ceremonies and old rate-limit windows.
+/// Removes what can no longer be used: expired ceremonies, old rate-limit windows, long-ended
+/// sessions and expired one-time tokens.
 pub async fn sweep_expired(app: &App) -> Result<Swept, StoreError> {
     let now = app.now();
     Ok(Swept {
         ceremonies: passkeys::purge_ceremonies(&app.db, now).await?,
         rate_limit_windows: rate_limits::purge(&app.db, now - RATE_LIMIT_WINDOWS_KEPT).await?,
+        sessions: sessions::purge_ended(&app.db, now - ENDED_SESSIONS_KEPT).await?,
+        tokens: tokens::purge_expired(&app.db, now - EXPIRED_TOKENS_KEPT).await?,
     })
 }
 

@@ -20,6 +20,7 @@ use raptor_domain::JobState;
 use serde_json::Value;
 use sqlx::types::Json;
 
+use crate::dialect::wakeups;
 use crate::engine::Db;
 use crate::error::StoreError;
 use crate::tx::Tx;
@@ -202,7 +203,50 @@ pub async fn enqueue(
             .fetch_optional(&mut **t)
             .await?
     });
+    if let (Some(_), Some(announce)) = (id, tx.dialect().announce_job()) {
+        if job.run_at <= now {
+            on_tx!(tx, t => {
+                sqlx::query(announce)
+                    .bind(wakeups::CHANNEL)
+                    .bind(job.queue)
+                    .execute(&mut **t)
+                    .await?;
+            });
+        }
+    }
     Ok(id.map_or(Enqueued::Duplicate, Enqueued::Created))
+}
+
+/// Wakes a worker when a job of its queue is enqueued and committed, on PostgreSQL
+/// (`LISTEN`/`NOTIFY`); on SQLite it never wakes, and workers find jobs by polling. Workers
+/// poll on both: a notification can be lost, and jobs due later are not announced.
+pub struct Wakeups {
+    listener: wakeups::Listener,
+    queue: String,
+}
+
+impl std::fmt::Debug for Wakeups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wakeups")
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+impl Wakeups {
+    /// Listens for jobs of `queue`, on a connection of its own taken from `db`'s pool.
+    pub async fn listen(db: &Db, queue: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            listener: wakeups::Listener::open(&db.pool).await?,
+            queue: queue.to_owned(),
+        })
+    }
+
+    /// Resolves when a job of the queue may be ready: one was announced, or the connection
+    /// was lost and re-established (announcements may have been missed meanwhile).
+    pub async fn next(&mut self) {
+        self.listener.next(&self.queue).await;
+    }
 }
 
 /// Enqueues a job in a transaction of its own.

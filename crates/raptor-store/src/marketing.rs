@@ -90,6 +90,31 @@ pub async fn unsubscribe(
     }))
 }
 
+/// Gives a pending subscription new token hashes, for the confirmation email about to be
+/// sent (earlier links stop working); false, changing nothing, unless the address is pending.
+pub async fn reissue_tokens(
+    db: &Db,
+    email: &str,
+    confirm_hash: &[u8],
+    unsubscribe_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE marketing_contacts SET confirm_token_hash = $1, unsubscribe_token_hash = $2, \
+             updated_at = $3 WHERE email = $4 AND status = 'pending'",
+        )
+        .bind(confirm_hash)
+        .bind(unsubscribe_hash)
+        .bind(now)
+        .bind(email)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(done == 1)
+}
+
 /// An address's status, if known.
 pub async fn status(db: &Db, email: &str) -> Result<Option<String>, StoreError> {
     Ok(on_pool!(db, pool => {

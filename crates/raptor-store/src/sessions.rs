@@ -199,3 +199,15 @@ pub async fn prove_passkey(
     });
     Ok(changed == 1)
 }
+
+/// Deletes sessions that ended (expired or revoked) before `cutoff`; returns how many. The
+/// audit log keeps what they did; the rows themselves can no longer sign anyone in.
+pub async fn purge_ended(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
+}

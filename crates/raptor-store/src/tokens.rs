@@ -115,3 +115,21 @@ pub async fn use_email_login(
     });
     Ok(user.flatten())
 }
+
+/// Deletes sign-in links and bootstrap tokens that expired before `cutoff` (used or not:
+/// either way they can no longer be used); returns how many.
+pub async fn purge_expired(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(on_pool!(db, pool => {
+        let links = sqlx::query("DELETE FROM email_login_tokens WHERE expires_at < $1")
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        let bootstrap = sqlx::query("DELETE FROM bootstrap_tokens WHERE expires_at < $1")
+            .bind(cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        links + bootstrap
+    }))
+}

@@ -52,7 +52,7 @@ pub async fn admin_with_passkey(
 }
 
 /// A fresh browser signed in as `email` through an emailed sign-in link (read from the local
-/// outbox), as a user who lost their passkey would.
+/// outbox once the queued mail job ran), as a user who lost their passkey would.
 pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &str) -> Browser {
     let mut browser = app.browser();
     let asked = browser
@@ -63,6 +63,7 @@ pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &st
         "email-link for {email}: {:?}",
         asked.body
     );
+    app.run_jobs().await; // a worker mails the link
     let outbox = raptor_store::outbox::recent(db, 50).await.expect("outbox");
     let token = outbox
         .iter()

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raptor_api::{ApiConfig, AppState, EdgeLimits, WebhookSecrets};
+use raptor_app::jobs::{self, Worker, WorkerConfig};
 use raptor_app::mail::Mailer;
 use raptor_app::market::BarSource;
 use raptor_app::{App, Clock};
@@ -28,6 +29,8 @@ pub struct TestApp {
     stop: Option<oneshot::Sender<()>>,
     /// None once stopped.
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// The use cases' side, for running the jobs requests enqueue.
+    app: App,
 }
 
 impl TestApp {
@@ -79,7 +82,7 @@ impl TestApp {
         let shutdown = async {
             let _ = stopped.await;
         };
-        let state = AppState::new(app, config);
+        let state = AppState::new(app.clone(), config);
         let task = tokio::spawn(raptor_api::serve(listener, state, shutdown));
         Self {
             base_url: format!("http://{addr}"),
@@ -87,7 +90,22 @@ impl TestApp {
             client: reqwest::Client::new(),
             stop: Some(stop),
             task: Some(task),
+            app,
         }
+    }
+
+    /// Runs every job that is ready now with the standard handlers (mail included), as the
+    /// worker in `raptor serve` would on its next poll; returns how many ran. The server has
+    /// no worker of its own, so a test decides when queued work happens.
+    pub async fn run_jobs(&self) -> usize {
+        let config = WorkerConfig {
+            schedule: false,
+            ..WorkerConfig::default()
+        };
+        Worker::new(self.app.clone(), jobs::standard(), config)
+            .drain()
+            .await
+            .expect("the queue drains")
     }
 
     /// `http://127.0.0.1:PORT` + `path`.

@@ -19,7 +19,7 @@ pub use app::{assert_problem, Browser, Reply, TestApp, TestAppBuilder, PROBLEM_J
 pub use chromium::Chromium;
 pub use fixture::AppFixture;
 pub use passkey::SoftAuthenticator;
-pub use postmark::FakePostmark;
+pub use postmark::{FakePostmark, PostmarkFailure};
 pub use proxy::TcpProxy;
 pub use raptor_testdb::{admin_url, dual_test, now, server_addr, Dialect, Start, TestDb};
 pub use serve::ServeProcess;

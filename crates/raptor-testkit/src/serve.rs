@@ -73,6 +73,11 @@ impl ServeProcess {
         response.json().await.expect("json")
     }
 
+    /// Kills it with SIGKILL (`kill -9`: no shutdown of any kind) and waits for it to be gone.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill -9");
+    }
+
     /// Sends SIGTERM and waits for the exit.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running").to_string();

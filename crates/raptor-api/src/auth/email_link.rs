@@ -34,7 +34,8 @@ pub(crate) struct EmailLinkAccepted {
     detail: &'static str,
 }
 
-/// Emails a one-time sign-in link; answers the same whether or not the address has an account.
+/// Emails a one-time sign-in link; answers the same whether or not the address has an account,
+/// after the same work (a job enqueued; a worker looks the address up and sends).
 #[utoipa::path(post, path = "/api/auth/email-link", tag = TAG,
     request_body = LinkRequest,
     responses(
@@ -53,13 +54,9 @@ pub(crate) async fn request(
     limits::check(&state, limits::EMAIL_LINK_PER_IP, client.ip_key()).await?;
     let email = Email::parse(&req.email).map_err(Problem::invalid)?;
     limits::check(&state, limits::EMAIL_LINK_PER_ACCOUNT, email.as_str()).await?;
-    let link_to = |token: &str| {
-        let mut link = state.config.public_url.clone();
-        link.set_path("/signin/email");
-        link.set_fragment(Some(&format!("token={token}")));
-        link.to_string()
-    };
-    email_links::request(&state, &email, &client, &state.config.mail_from, link_to).await?;
+    let mut link_to = state.config.public_url.clone();
+    link_to.set_path("/signin/email");
+    email_links::request(&state, &email, &client, &state.config.mail_from, &link_to).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(EmailLinkAccepted {

@@ -620,6 +620,14 @@ dual_test!(
             unknown.body, known.body,
             "the answer reveals whether an account exists"
         );
+        // Both requests did the same work: one job each, no token minted, nothing mailed.
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM job_queue WHERE kind = 'mail.sign_in_link'")
+                .await,
+            2
+        );
+        assert_eq!(t.scalar("SELECT count(*) FROM email_login_tokens").await, 0);
+        assert_eq!(app.run_jobs().await, 2);
         let outbox = raptor_store::outbox::recent(t.db(), 10)
             .await
             .expect("outbox");

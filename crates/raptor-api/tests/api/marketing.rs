@@ -30,6 +30,14 @@ dual_app_test!(
                 .as_deref(),
             Some("pending")
         );
+        assert!(
+            raptor_store::outbox::recent(t.db(), 5)
+                .await
+                .expect("outbox")
+                .is_empty(),
+            "mailed before a worker ran"
+        );
+        assert_eq!(app.run_jobs().await, 1, "one confirmation job");
         let mail = raptor_store::outbox::recent(t.db(), 5)
             .await
             .expect("outbox");
@@ -62,6 +70,11 @@ dual_app_test!(
             "the answer reveals the address's state"
         );
         assert_eq!(t.scalar("SELECT count(*) FROM marketing_contacts").await, 1);
+        assert_eq!(
+            app.run_jobs().await,
+            0,
+            "a confirmed address got a mail job"
+        );
         assert_eq!(
             raptor_store::outbox::recent(t.db(), 5)
                 .await

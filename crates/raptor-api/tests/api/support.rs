@@ -48,9 +48,11 @@ dual_app_test!(
             vec!["My limit order never filled.", "It filled at 10:31."],
             "the internal note leaked"
         );
+        assert_eq!(app.run_jobs().await, 1, "one mail job, for the reply only");
         let mail = raptor_store::outbox::recent(t.db(), 5)
             .await
             .expect("outbox");
+        assert_eq!(mail.len(), 1, "{mail:?}");
         assert_eq!(mail[0]["to"], "ada@example.com");
         assert_eq!(mail[0]["text_body"], "It filled at 10:31.");
 

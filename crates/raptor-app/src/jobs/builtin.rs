@@ -11,23 +11,21 @@ use crate::{trading, upkeep, App};
 pub const TRADING_MATCH: &str = "trading.match";
 /// Removes expired rows and keeps trace partitions ahead.
 pub const UPKEEP: &str = "upkeep";
-/// Rescues jobs whose worker died and prunes finished ones.
+/// Prunes finished jobs (workers themselves take back jobs whose worker died).
 pub const JOBS_MAINTAIN: &str = "jobs.maintain";
 
-/// A running job whose lease ran out this long ago is given to another worker (the margin
-/// covers clocks that differ between machines).
-const RESCUE_GRACE: Duration = Duration::seconds(30);
 /// Succeeded jobs are kept this long (at least two periods of the longest schedule).
 const KEEP_SUCCEEDED: Duration = Duration::days(1);
 /// Failed and canceled jobs are kept this long, for operators to look at or retry.
 const KEEP_FAILED: Duration = Duration::days(14);
 
-/// The handlers of the built-in kinds.
+/// The handlers of the built-in kinds, outgoing mail's included.
 pub fn standard() -> Registry {
-    Registry::default()
+    let registry = Registry::default()
         .with(TRADING_MATCH, TradingMatch)
         .with(UPKEEP, Upkeep)
-        .with(JOBS_MAINTAIN, Maintain)
+        .with(JOBS_MAINTAIN, Maintain);
+    crate::mail::delivery::register(registry)
 }
 
 struct TradingMatch;
@@ -59,7 +57,9 @@ impl Handler for Upkeep {
                 tracing::debug!(
                     ceremonies = swept.ceremonies,
                     windows = swept.rate_limit_windows,
-                    "swept expired ceremonies and rate-limit windows"
+                    sessions = swept.sessions,
+                    tokens = swept.tokens,
+                    "swept expired rows"
                 );
             }
             if let Err(err) = upkeep::keep_trace_partitions_ahead(app).await {
@@ -82,10 +82,6 @@ impl Handler for Maintain {
     fn run<'a>(&'a self, app: &'a App, _: &'a Value) -> JobFuture<'a> {
         Box::pin(async move {
             let now = app.now();
-            let rescued = jobs::rescue(&app.db, now, now - RESCUE_GRACE).await?;
-            if rescued > 0 {
-                tracing::warn!(rescued, "jobs whose worker stopped answering were requeued");
-            }
             jobs::prune(&app.db, now - KEEP_SUCCEEDED, now - KEEP_FAILED).await?;
             Ok(())
         })

@@ -193,10 +193,7 @@ dual_test!(
         );
 
         clock.advance(Duration::seconds(120));
-        enqueue_alone(&app, &Job::new(builtin::JOBS_MAINTAIN, json!({})))
-            .await
-            .expect("maintenance");
-        // The maintenance job rescues it, then the job itself runs: once.
+        // The survivor takes the job back once its lease has run out, then runs it: once.
         survivor.drain().await.expect("drain");
         let stored = store::get(&app.db, id).await.expect("get").expect("job");
         assert_eq!(stored.state, JobState::Succeeded);
@@ -252,3 +249,59 @@ dual_test!(
         );
     }
 );
+
+/// Tells the test it started, then never finishes.
+struct Blocks(
+    tokio::sync::mpsc::UnboundedSender<&'static str>,
+    &'static str,
+);
+
+impl Handler for Blocks {
+    fn run<'a>(&'a self, _: &'a App, _: &'a Value) -> JobFuture<'a> {
+        Box::pin(async move {
+            let _ = self.0.send(self.1);
+            std::future::pending().await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_committed_job_wakes_an_idle_worker_without_waiting_for_the_poll() {
+    let t = TestDb::create(raptor_testdb::Dialect::Postgres, raptor_testdb::Start::Head).await;
+    let app = App::new(t.db().clone());
+    let (started, mut starts) = tokio::sync::mpsc::unbounded_channel();
+    let worker = Worker::new(
+        app.clone(),
+        Registry::default()
+            .with("first", Blocks(started.clone(), "first"))
+            .with("second", Blocks(started, "second")),
+        WorkerConfig {
+            concurrency: 2,
+            poll_every: std::time::Duration::from_secs(3600),
+            drain_deadline: std::time::Duration::ZERO,
+            schedule: false,
+            ..WorkerConfig::default()
+        },
+    );
+    enqueue_alone(&app, &Job::new("first", json!({})))
+        .await
+        .expect("enqueue");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker.run(stopped));
+    // The first claim took the one job and left a slot free; from now on the worker claims
+    // again only when its hour-long poll ends, a job ends (this one never does), or it hears
+    // of a new job.
+    assert_eq!(starts.recv().await, Some("first"));
+    enqueue_alone(&app, &Job::new("second", json!({})))
+        .await
+        .expect("enqueue");
+    let heard = tokio::time::timeout(std::time::Duration::from_secs(30), starts.recv()).await;
+    assert_eq!(
+        heard.ok().flatten(),
+        Some("second"),
+        "the worker did not hear of the new job"
+    );
+    let _ = stop.send(true);
+    running.await.expect("the worker stops");
+    t.finish().await;
+}

@@ -11,12 +11,15 @@ use chrono::Duration;
 use futures_util::FutureExt;
 use raptor_store::jobs::{self, ClaimedJob};
 use raptor_store::StoreError;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::schedule::{enqueue_due, next_boundary, RECURRING};
 use super::{backoff, JobError, Registry, DEFAULT_QUEUE};
 use crate::App;
+
+/// How long to wait before listening for new jobs again after the connection failed.
+const RELISTEN_AFTER: StdDuration = StdDuration::from_secs(30);
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
@@ -27,7 +30,9 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// How often it looks for ready jobs when the queue seemed empty.
     pub poll_every: StdDuration,
-    /// How long a claimed job stays this worker's without a heartbeat.
+    /// How long a claimed job stays this worker's without a heartbeat. Running jobs whose
+    /// lease ended more than half a lease ago are taken back (the margin covers clocks that
+    /// differ between machines).
     pub lease: Duration,
     /// How long running jobs may take to finish after shutdown is asked for.
     pub drain_deadline: StdDuration,
@@ -84,9 +89,11 @@ impl Worker {
         &self.id
     }
 
-    /// Claims and runs every job that is ready now, batch after batch, until none is; returns
-    /// how many ran. What `run` does between polls, for tests and one-off commands.
+    /// Takes back jobs whose lease ended, then claims and runs every job that is ready now,
+    /// batch after batch, until none is; returns how many ran. What `run` does between polls,
+    /// for tests and one-off commands.
     pub async fn drain(&self) -> Result<usize, StoreError> {
+        self.rescue().await?;
         let mut ran = 0;
         loop {
             let batch = self.claim(self.config.concurrency.max(1)).await?;
@@ -122,6 +129,11 @@ impl Worker {
         // Dropped with `run`'s future, which aborts the heartbeat even if `run` is cancelled.
         let mut background = JoinSet::new();
         background.spawn(self.clone().heartbeat());
+        background.spawn(self.clone().rescue_expired());
+        // Listening starts before the first claim, so no job enqueued after it goes unheard.
+        let woken = Arc::new(Notify::new());
+        let wakeups = jobs::Wakeups::listen(&self.app.db, self.config.queue).await;
+        background.spawn(self.clone().listen(wakeups, woken.clone()));
         let mut next_tick = self.app.now();
         tracing::info!(worker = %self.id, queue = self.config.queue, concurrency = self.config.concurrency, "job worker started");
         while !*shutdown.borrow() {
@@ -160,6 +172,7 @@ impl Worker {
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.config.poll_every) => {}
+                _ = woken.notified() => {}
                 changed = shutdown.changed() => if changed.is_err() { break },
                 Some(done) = running.join_next() => log_outcome(done),
             }
@@ -222,6 +235,50 @@ impl Worker {
                 Err(err) => tracing::warn!(%err, "renewing job leases failed"),
             }
         }
+    }
+
+    /// Wakes the claim loop when a job of its queue is announced (PostgreSQL), so it need not
+    /// wait for the next poll; tries again to listen after a failure to start.
+    async fn listen(self, mut wakeups: Result<jobs::Wakeups, StoreError>, woken: Arc<Notify>) {
+        loop {
+            match wakeups {
+                Ok(mut listening) => loop {
+                    listening.next().await;
+                    woken.notify_one();
+                },
+                Err(err) => {
+                    tracing::warn!(%err, "cannot listen for new jobs; finding them by polling");
+                    tokio::time::sleep(RELISTEN_AFTER).await;
+                    wakeups = jobs::Wakeups::listen(&self.app.db, self.config.queue).await;
+                }
+            }
+        }
+    }
+
+    /// Takes back, every half lease, running jobs whose worker stopped renewing their lease
+    /// (killed, frozen, cut off from the database): each runs again elsewhere, or fails if it
+    /// was on its final attempt.
+    async fn rescue_expired(self) {
+        let every = (self.config.lease / 2)
+            .to_std()
+            .unwrap_or(StdDuration::from_secs(30));
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            if let Err(err) = self.rescue().await {
+                tracing::warn!(%err, "taking back jobs with expired leases failed");
+            }
+        }
+    }
+
+    /// Takes back running jobs whose lease ended more than half a lease ago.
+    async fn rescue(&self) -> Result<u64, StoreError> {
+        let now = self.app.now();
+        let rescued = jobs::rescue(&self.app.db, now, now - self.config.lease / 2).await?;
+        if rescued > 0 {
+            tracing::warn!(rescued, "jobs whose worker stopped answering were requeued");
+        }
+        Ok(rescued)
     }
 
     /// Runs one claimed job and records how it ended.

@@ -47,6 +47,7 @@ pub(crate) mod catalogue;
 pub(crate) mod migration;
 pub(crate) mod partitions;
 pub(crate) mod pool;
+pub(crate) mod wakeups;
 
 pub(crate) use migration::MigrationConn;
 
@@ -99,6 +100,13 @@ impl Dialect {
     /// claims take turns.
     pub(crate) fn skip_locked(self) -> &'static str {
         self.choose("", " FOR UPDATE SKIP LOCKED")
+    }
+
+    /// The statement an enqueue runs to wake listening workers, with the channel as `$1`
+    /// and the job's queue as `$2` ([`wakeups`]): PostgreSQL's `NOTIFY`, delivered when the
+    /// transaction commits. SQLite has none; its workers poll.
+    pub(crate) fn announce_job(self) -> Option<&'static str> {
+        self.choose(None, Some("SELECT pg_notify($1, $2)"))
     }
 
     /// Whether the trace tables are kept in monthly partitions (PostgreSQL, from revision

@@ -1,7 +1,8 @@
 //! Rows that can no longer be used are swept, and only those.
 
 use chrono::Duration;
-use raptor_store::{passkeys, rate_limits};
+use raptor_store::sessions::{self, NewSession};
+use raptor_store::{passkeys, rate_limits, tokens, users};
 use raptor_testdb::dual_test;
 use serde_json::json;
 
@@ -75,5 +76,61 @@ dual_test!(
             1
         );
         assert_eq!(t.scalar("SELECT count(*) FROM rate_limits").await, 2);
+    }
+);
+
+dual_test!(
+    long_ended_sessions_and_expired_links_are_purged_and_live_ones_kept,
+    Head,
+    |t| {
+        let now = raptor_testdb::now();
+        let mut tx = t.db().begin().await.expect("begin");
+        let user = users::create(&mut tx, "ada@example.com", "Ada", b"handle-ada", now)
+            .await
+            .expect("user");
+        for (hash, expires_at) in [
+            (&b"expired-long-ago"[..], now - Duration::days(31)),
+            (&b"expired-lately"[..], now - Duration::days(1)),
+            (&b"live"[..], now + Duration::days(1)),
+        ] {
+            let new = NewSession {
+                token_hash: hash,
+                user_id: user.id,
+                auth_method: "passkey",
+                ip: None,
+                user_agent: None,
+                expires_at,
+            };
+            sessions::create(&mut tx, &new, now - Duration::days(40))
+                .await
+                .expect("session");
+        }
+        tx.commit().await.expect("commit");
+        for (hash, expires_at) in [
+            (&b"link-old"[..], now - Duration::days(2)),
+            (&b"link-live"[..], now + Duration::minutes(15)),
+        ] {
+            tokens::issue_email_login(t.db(), hash, &user.email, user.id, None, now, expires_at)
+                .await
+                .expect("link");
+        }
+
+        let cutoff = now - Duration::days(30);
+        assert_eq!(
+            sessions::purge_ended(t.db(), cutoff).await.expect("purge"),
+            1
+        );
+        assert_eq!(t.scalar("SELECT count(*) FROM sessions").await, 2);
+        assert_eq!(
+            tokens::purge_expired(t.db(), now - Duration::days(1))
+                .await
+                .expect("purge"),
+            1
+        );
+        let mut tx = t.db().begin().await.expect("begin");
+        let used = tokens::use_email_login(&mut tx, b"link-live", now)
+            .await
+            .expect("use");
+        assert_eq!(used, Some(user.id), "a live link still signs in");
     }
 );

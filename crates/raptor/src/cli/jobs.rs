@@ -11,6 +11,7 @@ use raptor_store::jobs as queue;
 use raptor_store::DatabaseUrl;
 use serde_json::json;
 
+use super::mail::MailArgs;
 use super::{connect_app, CliError};
 
 #[derive(Debug, Subcommand)]
@@ -56,6 +57,17 @@ pub enum JobsCommand {
     },
 }
 
+/// A state as operators name it: the stored names, and `dead` for `failed` (out of attempts
+/// or refused for good, kept for `raptor jobs retry`).
+fn parse_state(state: &str) -> Result<JobState, CliError> {
+    let stored = if state == "dead" { "failed" } else { state };
+    JobState::parse(stored).map_err(|_| {
+        CliError::Refused(format!(
+            "unknown state '{state}'; use queued, running, succeeded, failed (or dead) or canceled"
+        ))
+    })
+}
+
 fn job_json(job: &queue::Job) -> serde_json::Value {
     json!({
         "id": job.id, "queue": job.queue, "kind": job.kind, "state": job.state.as_str(),
@@ -73,11 +85,7 @@ impl JobsCommand {
         let state = match &self {
             JobsCommand::List {
                 state: Some(state), ..
-            } => Some(JobState::parse(state).map_err(|_| {
-                CliError::Refused(format!(
-                    "unknown state '{state}'; use queued, running, succeeded, failed or canceled"
-                ))
-            })?),
+            } => Some(parse_state(state)?),
             _ => None,
         };
         let db = connect_app(url, false).await?;
@@ -182,19 +190,45 @@ pub struct WorkerArgs {
     /// Jobs run at once.
     #[arg(long, env = "RAPTOR_WORKER_CONCURRENCY", default_value_t = 4)]
     concurrency: usize,
+    /// How long a job stays this worker's without a heartbeat.
+    #[command(flatten)]
+    lease: LeaseArg,
+    /// Where outgoing email goes (mail jobs run here too).
+    #[command(flatten)]
+    mail: MailArgs,
+}
+
+/// `--job-lease`: shared by `raptor worker` and `raptor serve`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LeaseArg {
+    /// Seconds a running job stays its worker's without a heartbeat (renewed every quarter
+    /// lease). Another worker takes it back half a lease after it lapses: a worker killed
+    /// mid-job delays that job by about 1.5 leases.
+    #[arg(long = "job-lease", env = "RAPTOR_JOB_LEASE", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
+    seconds: u64,
+}
+
+impl LeaseArg {
+    /// A worker configuration with this lease and `concurrency` jobs at once.
+    pub fn config(self, concurrency: usize) -> WorkerConfig {
+        WorkerConfig {
+            concurrency,
+            lease: chrono::Duration::seconds(i64::try_from(self.seconds).unwrap_or(60)),
+            ..WorkerConfig::default()
+        }
+    }
 }
 
 /// Runs a worker over the database at `url` until SIGTERM or Ctrl-C.
 pub async fn work(url: &DatabaseUrl, args: WorkerArgs) -> Result<ExitCode, CliError> {
     let db = connect_app(url, false).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let app = args.mail.apply(App::new(db.clone()))?;
     let worker = Worker::new(
-        App::new(db.clone()),
+        app,
         jobs::standard(),
-        WorkerConfig {
-            concurrency: args.concurrency.max(1),
-            ..WorkerConfig::default()
-        },
+        args.lease.config(args.concurrency.max(1)),
     );
     let running = tokio::spawn(worker.run(stopped));
     super::serve::shutdown_signal().await;

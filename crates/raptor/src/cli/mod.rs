@@ -7,6 +7,7 @@ mod check;
 mod copy;
 mod db;
 mod jobs;
+mod mail;
 mod roles;
 mod serve;
 mod smoke;
@@ -32,7 +33,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the Raxx API over HTTP.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Manage the database schema (alembic-style migrations).
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -82,7 +83,7 @@ impl Cli {
     pub async fn run(self) -> Result<ExitCode, CliError> {
         let url = DatabaseUrl::from_env_value(self.database_url.as_deref())?;
         match self.command {
-            Command::Serve(args) => serve::run(&url, args).await,
+            Command::Serve(args) => serve::run(&url, *args).await,
             Command::Db(command) => command.run(&url).await,
             Command::Admin(command) => command.run(&url).await,
             Command::Bars(command) => command.run(&url).await,

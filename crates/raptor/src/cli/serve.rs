@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use clap::Args;
 use raptor_api::{ApiConfig, AppState, EdgeLimits, WebhookSecrets};
-use raptor_app::jobs::{self, Worker, WorkerConfig};
-use raptor_app::mail::PostmarkMailer;
+use raptor_app::jobs::{self, Worker};
 use raptor_app::App;
 use raptor_domain::Role;
 use raptor_store::{users, DatabaseUrl};
 use tokio::net::TcpListener;
 
+use super::mail::MailArgs;
 use super::{connect_app, AlpacaArgs, CliError};
 
 #[derive(Debug, Args)]
@@ -35,9 +35,6 @@ pub struct ServeArgs {
     /// behind a router that sets them).
     #[arg(long, env = "RAPTOR_TRUST_PROXY", default_value_t = false)]
     trust_proxy: bool,
-    /// Postmark server token; without it, email goes to the local outbox.
-    #[arg(long, env = "POSTMARK_SERVER_TOKEN", hide_env_values = true)]
-    postmark_server_token: Option<String>,
     /// HTTP basic user Postmark's webhooks authenticate with.
     #[arg(long, env = "RAPTOR_POSTMARK_WEBHOOK_USER", hide_env_values = true)]
     postmark_webhook_user: Option<String>,
@@ -69,12 +66,15 @@ pub struct ServeArgs {
     /// Background jobs this process runs at once (0: none; run `raptor worker` instead).
     #[arg(long, env = "RAPTOR_WORKER_CONCURRENCY", default_value_t = 4)]
     worker_concurrency: usize,
+    /// How long a job stays this process's worker's without a heartbeat.
+    #[command(flatten)]
+    job_lease: super::jobs::LeaseArg,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.
     #[command(flatten)]
     alpaca: AlpacaArgs,
-    /// Postmark API base URL.
-    #[arg(long, env = "RAPTOR_POSTMARK_API_URL", default_value = PostmarkMailer::API_URL)]
-    postmark_api_url: String,
+    /// Where outgoing email goes.
+    #[command(flatten)]
+    mail: MailArgs,
 }
 
 pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -93,14 +93,7 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
     } else {
         (owner, None)
     };
-    let mut app = App::new(db.clone());
-    if let Some(token) = args
-        .postmark_server_token
-        .as_deref()
-        .filter(|t| !t.is_empty())
-    {
-        app = app.with_mailer(Arc::new(PostmarkMailer::new(&args.postmark_api_url, token)));
-    }
+    let mut app = args.mail.apply(App::new(db.clone()))?;
     if let Some(source) = args.alpaca.source() {
         tracing::info!("Missing bars are fetched from Alpaca ({source:?})");
         app = app.with_bar_source(Arc::new(source));
@@ -155,10 +148,7 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         Worker::new(
             app,
             jobs::standard(),
-            WorkerConfig {
-                concurrency: args.worker_concurrency,
-                ..WorkerConfig::default()
-            },
+            args.job_lease.config(args.worker_concurrency),
         )
         .run(stopped),
     );

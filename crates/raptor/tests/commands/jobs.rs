@@ -1,7 +1,14 @@
 //! `raptor jobs`: what an operator sees of the queue and can do to it, on both dialects.
 
+use std::future::Future;
+use std::time::Duration;
+
+use raptor_app::mail::delivery;
+use raptor_app::mail::OutgoingEmail;
+use raptor_app::App;
+use raptor_domain::JobState;
 use raptor_store::jobs::{self, NewJob};
-use raptor_testkit::{dual_test, now, ServeProcess};
+use raptor_testkit::{dual_test, now, FakePostmark, PostmarkFailure, ServeProcess};
 use serde_json::json;
 
 use crate::common::{raptor, stderr, stdout, RAPTOR};
@@ -130,22 +137,123 @@ dual_test!(
             ids.push(id.id().expect("a new job"));
         }
         // Wait for the outcome the workers write (bounded: a stuck queue fails the test).
-        let mut done = Vec::new();
-        for _ in 0..600 {
-            done.clear();
+        let done = eventually("every job to finish", || async {
+            let mut done = Vec::new();
             for id in &ids {
                 let job = jobs::get(t.db(), *id).await.expect("get").expect("job");
-                if job.state.as_str() == "succeeded" {
+                if job.state == JobState::Succeeded {
                     done.push(job);
                 }
             }
-            if done.len() == ids.len() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert_eq!(done.len(), ids.len(), "not every job finished");
+            (done.len() == ids.len()).then_some(done)
+        })
+        .await;
         assert!(done.iter().all(|job| job.attempts == 1), "a job ran twice");
+        for server in servers {
+            assert!(
+                server.terminate().await.success(),
+                "a server did not stop cleanly"
+            );
+        }
+    }
+);
+
+/// Polls `check` until it answers, for at most a minute (a stuck queue fails the test).
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    for _ in 0..600 {
+        if let Some(found) = check().await {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gave up waiting for {what}");
+}
+
+dual_test!(
+    a_worker_killed_mid_job_leaves_it_to_finish_once_elsewhere,
+    Head,
+    |t| {
+        const TOKEN: &str = "server-token";
+        let postmark = FakePostmark::start(TOKEN).await;
+        postmark.fail_with(PostmarkFailure::NoAnswer);
+        let env = [
+            ("POSTMARK_SERVER_TOKEN", TOKEN),
+            ("RAPTOR_POSTMARK_API_URL", postmark.url()),
+            ("RAPTOR_JOB_LEASE", "2"),
+        ];
+        let doomed = ServeProcess::start_with_env(RAPTOR, t.url(), &[], &env)
+            .await
+            .expect("serve starts");
+        let email = OutgoingEmail {
+            from: "Raxx <no-reply@raxx.app>".into(),
+            to: "ada@example.com".into(),
+            subject: "Re: Order stuck [ticket 1]".into(),
+            text_body: "It filled at 10:31.".into(),
+            tag: "support_reply".into(),
+        };
+        let app = App::new(t.db().clone());
+        let mut tx = app.db.begin().await.expect("begin");
+        let id = delivery::enqueue(&app, &mut tx, &email)
+            .await
+            .expect("enqueue")
+            .id()
+            .expect("a new job");
+        tx.commit().await.expect("commit");
+
+        // The only server claims the mail and is stuck sending it when it is killed.
+        eventually("the first send to reach Postmark", || async {
+            (postmark.attempts() == 1).then_some(())
+        })
+        .await;
+        let running = jobs::get(t.db(), id).await.expect("get").expect("job");
+        assert_eq!(running.state, JobState::Running);
+        let first_worker = running.locked_by.clone().expect("a worker holds it");
+        doomed.kill().await;
+        postmark.heal();
+
+        // Other servers (three in all on PostgreSQL) take the job back once its lease has
+        // lapsed, and it is sent once.
+        let survivors = if t.dialect().name() == "sqlite" { 1 } else { 2 };
+        let mut servers = Vec::new();
+        for _ in 0..survivors {
+            let server = ServeProcess::start_with_env(RAPTOR, t.url(), &[], &env)
+                .await
+                .expect("serve starts");
+            servers.push(server);
+        }
+        let done = eventually("the mail to be sent", || async {
+            let job = jobs::get(t.db(), id).await.expect("get").expect("job");
+            (job.state == JobState::Succeeded).then_some(job)
+        })
+        .await;
+        assert_eq!(done.attempts, 2, "the killed attempt, then one more");
+        assert_ne!(done.locked_by.as_deref(), Some(first_worker.as_str()));
+        assert_eq!(postmark.received().len(), 1, "sent exactly once");
+        assert_eq!(postmark.received()[0]["To"], "ada@example.com");
+
+        // Every process scheduled the recurring work; each tick is one job that ran at most once.
+        let ticks = t
+            .scalar("SELECT count(*) FROM job_queue WHERE unique_key LIKE 'cron:%'")
+            .await;
+        let distinct = t
+            .scalar(
+                "SELECT count(DISTINCT unique_key) FROM job_queue WHERE unique_key LIKE 'cron:%'",
+            )
+            .await;
+        assert!(ticks >= 3, "the recurring jobs were scheduled");
+        assert_eq!(ticks, distinct, "a tick was enqueued twice");
+        assert_eq!(
+            t.scalar(
+                "SELECT count(*) FROM job_queue WHERE unique_key LIKE 'cron:%' AND attempts > 1"
+            )
+            .await,
+            0,
+            "a tick ran twice"
+        );
         for server in servers {
             assert!(
                 server.terminate().await.success(),

@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod copy;
 mod jobs;
+mod mail;
 mod roles;
 mod runbook;
 mod smoke;

@@ -1,0 +1,145 @@
+//! Outbound email through one trait: Postmark when a server token is configured, otherwise
+//! the local outbox. Nothing sends from a request: use cases enqueue a mail job in their own
+//! transaction ([`delivery`]) and a worker sends it, retrying what may pass.
+
+pub mod delivery;
+mod postmark;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use std::sync::Arc;
+
+use raptor_store::Db;
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::JobError;
+use crate::Clock;
+
+pub use postmark::{PostmarkMailer, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
+
+/// One message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutgoingEmail {
+    /// Sender, e.g. `Raxx <no-reply@raxx.app>`.
+    pub from: String,
+    /// Recipient address.
+    pub to: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text body.
+    pub text_body: String,
+    /// A tag for the provider's statistics (`email_link`, …).
+    pub tag: String,
+}
+
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The provider could not be reached, timed out or answered nonsense.
+    #[error("the mail provider could not be reached: {0}")]
+    Transport(String),
+    /// The provider refused the message.
+    #[error("the mail provider refused the message (HTTP {status}, code {code}): {message}")]
+    Refused {
+        /// The HTTP status of the answer.
+        status: u16,
+        /// Postmark's `ErrorCode`.
+        code: i64,
+        /// Postmark's `Message`.
+        message: String,
+    },
+    /// The outbox could not be written.
+    #[error("the outbox could not be written: {0}")]
+    Outbox(#[from] raptor_store::StoreError),
+}
+
+impl MailError {
+    /// Whether sending again later may work: the provider away, slow, overloaded (5xx) or
+    /// rate limiting (429), or the outbox's database away. A refusal of this message (an
+    /// inactive recipient, an invalid address, a bad token) will not pass by waiting.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MailError::Transport(_) | MailError::Outbox(_) => true,
+            MailError::Refused { status, .. } => *status >= 500 || *status == 429,
+        }
+    }
+}
+
+impl From<MailError> for JobError {
+    fn from(err: MailError) -> Self {
+        if err.is_transient() {
+            JobError::Retry(err.to_string())
+        } else {
+            JobError::Permanent(err.to_string())
+        }
+    }
+}
+
+/// A boxed, `Send` future.
+pub type MailFuture<'a> = Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
+
+/// Sends email.
+pub trait Mailer: Send + Sync + fmt::Debug {
+    /// Sends one message.
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> MailFuture<'a>;
+}
+
+/// Writes messages to the local outbox (`job_queue`, queue `outbox`).
+#[derive(Debug, Clone)]
+pub struct OutboxMailer {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl OutboxMailer {
+    /// An outbox in the application database, stamped by `clock`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+}
+
+impl Mailer for OutboxMailer {
+    fn send<'a>(&'a self, email: &'a OutgoingEmail) -> MailFuture<'a> {
+        Box::pin(async move {
+            let message =
+                serde_json::to_value(email).map_err(|e| MailError::Transport(e.to_string()))?;
+            raptor_store::outbox::store(&self.db, &message, self.clock.now()).await?;
+            tracing::info!(
+                tag = %email.tag,
+                "email written to the local outbox (no POSTMARK_SERVER_TOKEN)"
+            );
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_trouble_is_retried_and_a_refusal_is_not() {
+        let refused = |status| MailError::Refused {
+            status,
+            code: 406,
+            message: "inactive recipient".into(),
+        };
+        assert!(MailError::Transport("timed out".into()).is_transient());
+        assert!(refused(500).is_transient());
+        assert!(refused(503).is_transient());
+        assert!(refused(429).is_transient());
+        assert!(!refused(422).is_transient());
+        assert!(!refused(401).is_transient());
+        assert!(matches!(
+            JobError::from(refused(422)),
+            JobError::Permanent(_)
+        ));
+        assert!(matches!(JobError::from(refused(502)), JobError::Retry(_)));
+    }
+}
+
+#[cfg(test)]
+mod queue_tests;
