@@ -1,4 +1,4 @@
-//! Staff endpoints: granting roles (admin), reading users and the audit log.
+//! Staff endpoints: granting and revoking roles, reading the audit log.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::audit::{self, AuditLogError};
-use raptor_app::roles::{self, RoleChangeError};
+use raptor_app::roles::{self, GrantTerms, RoleChange, RoleChangeError};
 use raptor_domain::Role;
 use raptor_store::audit::AuditEntry;
 use serde::{Deserialize, Serialize};
@@ -17,7 +17,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
-use crate::guard::{AdminRole, Authorized};
+use crate::guard::permits::{AuditRead, RolesGrant};
+use crate::guard::Permitted;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
 
@@ -36,21 +37,27 @@ fn parse_role(raw: &str) -> Result<Role, Problem> {
     })
 }
 
-/// A role to grant.
+/// A role to grant, until when and why.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct GrantRoleRequest {
     /// `customer`, `support` or `admin`.
     role: String,
+    /// When the grant stops counting (RFC 3339, in the future); absent: never.
+    until: Option<DateTime<Utc>>,
+    /// Why it is granted (at most 500 characters); kept with the grant and in the audit log.
+    reason: Option<String>,
 }
 
 impl From<RoleChangeError> for Problem {
     fn from(err: RoleChangeError) -> Self {
         match err {
             RoleChangeError::UnknownUser(_) => Problem::not_found(err.to_string()),
-            RoleChangeError::OwnAdminRole => {
-                Problem::new(ProblemCode::OwnAdminRole, err.to_string())
+            RoleChangeError::OwnRoles => Problem::new(ProblemCode::OwnRoles, err.to_string()),
+            RoleChangeError::MissingPermission { .. } => {
+                Problem::new(ProblemCode::PermissionRequired, err.to_string())
             }
+            RoleChangeError::Invalid(input) => Problem::invalid(input),
             RoleChangeError::Store(err) => err.into(),
         }
     }
@@ -61,51 +68,53 @@ impl From<RoleChangeError> for Problem {
 struct UserRoles {
     /// The user.
     user_id: i64,
-    /// Their roles now, lowest first (`customer`, `support`, `admin`).
+    /// Their live roles now, lowest first (`customer`, `support`, `admin`).
     #[schema(value_type = Vec<String>)]
     roles: Vec<Role>,
-    /// False when they already had (or already lacked) the role.
+    /// False when they already had (or already lacked) the role, with the same end.
     changed: bool,
 }
 
-async fn change_role(
-    state: &AppState,
-    admin: &Authorized<AdminRole>,
-    client: &ClientInfo,
-    user_id: i64,
-    role: Role,
-    grant: bool,
-) -> Result<Json<UserRoles>, Problem> {
-    let actor = admin.0.actor(client, "admin");
-    let change = roles::change_role(state, &actor, user_id, role, grant).await?;
-    Ok(Json(UserRoles {
-        user_id: change.user_id,
-        roles: change.roles,
-        changed: change.changed,
-    }))
+impl From<RoleChange> for UserRoles {
+    fn from(change: RoleChange) -> Self {
+        Self {
+            user_id: change.user_id,
+            roles: change.roles,
+            changed: change.changed,
+        }
+    }
 }
 
-/// Grants a user a role (admins only; audited).
+/// Grants a user a role, optionally until a time, with a reason (audited). Needs
+/// `roles.grant`, every permission the role carries, and a recent passkey sign-in; nobody
+/// grants themselves a role.
 #[utoipa::path(post, path = "/api/admin/users/{id}/roles", tag = TAG,
     params(("id" = i64, Path, description = "The user's id.")),
     request_body = GrantRoleRequest,
     responses(
         (status = 200, description = "The user's roles now", body = UserRoles),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The granter lacks `roles.grant` or a permission of the role (`permission_required`), or has not signed in with a passkey recently (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such user", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 422, description = "Not a role (`field` is `role`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "The granter's own roles (`own_roles`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "Not a role, `until` not in the future, or `reason` too long (`field` names it)", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn grant_role(
     State(state): State<AppState>,
-    admin: Authorized<AdminRole>,
+    Permitted(admin, _): Permitted<RolesGrant>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<GrantRoleRequest>,
 ) -> Result<Json<UserRoles>, Problem> {
     let role = parse_role(&req.role)?;
-    change_role(&state, &admin, &client, id, role, true).await
+    let terms = GrantTerms {
+        until: req.until,
+        reason: req.reason.as_deref(),
+    };
+    let actor = admin.actor(&client, "admin");
+    let change = roles::grant(&state, &actor, id, role, &terms).await?;
+    Ok(Json(change.into()))
 }
 
 /// The user and role in the path.
@@ -118,27 +127,39 @@ struct UserRolePath {
     role: String,
 }
 
-/// Takes a role away from a user (admins only; audited). An admin cannot take away their own
-/// admin role.
+/// Why a role is revoked.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct RevokeQuery {
+    /// Why (at most 500 characters); kept in the audit log.
+    reason: Option<String>,
+}
+
+/// Takes a role away from a user (audited). Needs what granting it needs; nobody revokes
+/// their own roles.
 #[utoipa::path(delete, path = "/api/admin/users/{id}/roles/{role}", tag = TAG,
-    params(UserRolePath),
+    params(UserRolePath, RevokeQuery),
     responses(
         (status = 200, description = "The user's roles now", body = UserRoles),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The revoker lacks `roles.grant` or a permission of the role (`permission_required`), or has not signed in with a passkey recently (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such user", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 409, description = "An admin's own admin role (`own_admin_role`)", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 422, description = "Not a role (`field` is `role`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 409, description = "The revoker's own roles (`own_roles`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "Not a role, or `reason` too long (`field` names it)", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn revoke_role(
     State(state): State<AppState>,
-    admin: Authorized<AdminRole>,
+    Permitted(admin, _): Permitted<RolesGrant>,
     client: ClientInfo,
     ApiPath(path): ApiPath<UserRolePath>,
+    ApiQuery(query): ApiQuery<RevokeQuery>,
 ) -> Result<Json<UserRoles>, Problem> {
     let role = parse_role(&path.role)?;
-    change_role(&state, &admin, &client, path.id, role, false).await
+    let actor = admin.actor(&client, "admin");
+    let change = roles::revoke(&state, &actor, path.id, role, query.reason.as_deref()).await?;
+    Ok(Json(change.into()))
 }
 
 /// Which audit entries to read; every filter given must match.
@@ -265,12 +286,12 @@ impl From<AuditLogError> for Problem {
             (AuditLogEntry = "application/x-ndjson"),
         )),
         (status = 400, description = "An unknown, malformed or unacceptable parameter (`field` names it)", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The user lacks `audit.read`", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn audit_log(
     State(state): State<AppState>,
-    _admin: Authorized<AdminRole>,
+    _admin: Permitted<AuditRead>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Response, Problem> {

@@ -15,7 +15,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{ApiJson, ClientInfo};
-use crate::guard::{AdminRole, Authorized};
+use crate::guard::permits::{BillingManage, BillingRead};
+use crate::guard::Permitted;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem};
 
@@ -105,7 +106,7 @@ struct BillingOverview {
     security(("session" = [])))]
 async fn snapshot(
     State(state): State<AppState>,
-    _admin: Authorized<AdminRole>,
+    _admin: Permitted<BillingRead>,
 ) -> Result<Json<BillingOverview>, Problem> {
     let latest = billing::latest(&state).await?;
     Ok(Json(BillingOverview {
@@ -197,7 +198,7 @@ impl From<TriggeredAlert> for AlertTriggered {
     security(("session" = [])))]
 async fn record(
     State(state): State<AppState>,
-    admin: Authorized<AdminRole>,
+    admin: Permitted<BillingManage>,
     client: ClientInfo,
     ApiJson(req): ApiJson<RecordRequest>,
 ) -> Result<(StatusCode, Json<RecordedSnapshot>), Problem> {
@@ -290,7 +291,7 @@ impl From<&[AlertConfig]> for BillingAlerts {
     security(("session" = [])))]
 async fn alerts(
     State(state): State<AppState>,
-    _admin: Authorized<AdminRole>,
+    _admin: Permitted<BillingRead>,
 ) -> Result<Json<BillingAlerts>, Problem> {
     let configs = billing::alerts(&state).await?;
     Ok(Json(BillingAlerts::from(configs.as_slice())))
@@ -343,7 +344,7 @@ struct AlertsRequest {
     security(("session" = [])))]
 async fn replace_alerts(
     State(state): State<AppState>,
-    admin: Authorized<AdminRole>,
+    admin: Permitted<BillingManage>,
     client: ClientInfo,
     ApiJson(req): ApiJson<AlertsRequest>,
 ) -> Result<Json<BillingAlerts>, Problem> {

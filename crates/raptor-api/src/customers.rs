@@ -18,7 +18,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
-use crate::guard::{AdminRole, Authorized, SupportRole};
+use crate::guard::permits::{CustomersNote, CustomersRead, CustomersSuspend};
+use crate::guard::Permitted;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem, ProblemCode};
@@ -127,7 +128,7 @@ struct CustomerPage {
     security(("session" = [])))]
 async fn search_customers(
     State(state): State<AppState>,
-    _staff: Authorized<SupportRole>,
+    _staff: Permitted<CustomersRead>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<CustomerPage>, Problem> {
     let page = customers::search(&state, q.query.as_deref(), q.after, q.limit).await?;
@@ -271,7 +272,7 @@ struct CustomerDetail {
     security(("session" = [])))]
 async fn customer_detail(
     State(state): State<AppState>,
-    _staff: Authorized<SupportRole>,
+    _staff: Permitted<CustomersRead>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<CustomerDetail>, Problem> {
     let d = customers::detail(&state, id).await?;
@@ -324,7 +325,7 @@ struct AddedNote {
     security(("session" = [])))]
 async fn add_customer_note(
     State(state): State<AppState>,
-    Authorized(admin, _): Authorized<AdminRole>,
+    Permitted(admin, _): Permitted<CustomersNote>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<CustomerNoteRequest>,
@@ -376,7 +377,7 @@ struct Suspended {
     security(("session" = [])))]
 async fn suspend_customer(
     State(state): State<AppState>,
-    Authorized(admin, _): Authorized<AdminRole>,
+    Permitted(admin, _): Permitted<CustomersSuspend>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<SuspendRequest>,
@@ -411,7 +412,7 @@ struct Reinstated {
     security(("session" = [])))]
 async fn reinstate_customer(
     State(state): State<AppState>,
-    Authorized(admin, _): Authorized<AdminRole>,
+    Permitted(admin, _): Permitted<CustomersSuspend>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Reinstated>, Problem> {
@@ -444,7 +445,7 @@ struct SessionsRevoked {
     security(("session" = [])))]
 async fn revoke_customer_sessions(
     State(state): State<AppState>,
-    Authorized(admin, _): Authorized<AdminRole>,
+    Permitted(admin, _): Permitted<CustomersSuspend>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SessionsRevoked>, Problem> {

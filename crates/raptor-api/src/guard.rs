@@ -1,4 +1,4 @@
-//! Cross-site request defence and role enforcement.
+//! Cross-site request defence and permission enforcement.
 
 use std::marker::PhantomData;
 
@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use axum::http::{header, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use raptor_domain::Role;
+use raptor_domain::{Permission, STEP_UP_WINDOW};
 
 use crate::session::{cookie_token, CurrentSession};
 use crate::{AppState, Problem, ProblemCode};
@@ -49,31 +49,50 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
     next.run(request).await
 }
 
-/// A role a route requires.
-pub trait RequiredRole {
-    /// The role.
-    const ROLE: Role;
+/// A permission a route requires: one marker type per [`Permission`], in [`permits`].
+pub trait RequiredPermission {
+    /// The permission.
+    const PERMISSION: Permission;
 }
 
-/// Requires the `support` role (admins pass too).
-#[derive(Debug)]
-pub struct SupportRole;
-impl RequiredRole for SupportRole {
-    const ROLE: Role = Role::Support;
+/// Marker types naming each permission, for [`Permitted`].
+pub mod permits {
+    use super::{Permission, RequiredPermission};
+
+    macro_rules! markers {
+        ($($marker:ident),* $(,)?) => {$(
+            #[doc = concat!("Requires [`Permission::", stringify!($marker), "`].")]
+            #[derive(Debug)]
+            pub struct $marker;
+            impl RequiredPermission for $marker {
+                const PERMISSION: Permission = Permission::$marker;
+            }
+        )*};
+    }
+
+    markers!(
+        CustomersRead,
+        CustomersNote,
+        CustomersSuspend,
+        SupportRead,
+        SupportReply,
+        TracesRead,
+        JobsRead,
+        BillingRead,
+        BillingManage,
+        AuditRead,
+        RolesGrant,
+    );
 }
 
-/// Requires the `admin` role.
+/// A signed-in user holding `P`'s permission through a live grant: 401 when signed out, 403
+/// `permission_required` without it, and 403 `step_up_required` when the session has not
+/// proved a passkey (it began with an email link or a backup code) or, for a permission that
+/// changes money or access, not within [`STEP_UP_WINDOW`].
 #[derive(Debug)]
-pub struct AdminRole;
-impl RequiredRole for AdminRole {
-    const ROLE: Role = Role::Admin;
-}
+pub struct Permitted<P: RequiredPermission>(pub CurrentSession, pub PhantomData<P>);
 
-/// A signed-in user holding `R`'s role: 401 when signed out, 403 without the role.
-#[derive(Debug)]
-pub struct Authorized<R: RequiredRole>(pub CurrentSession, pub PhantomData<R>);
-
-impl<R: RequiredRole + Send + Sync> FromRequestParts<AppState> for Authorized<R> {
+impl<P: RequiredPermission + Send + Sync> FromRequestParts<AppState> for Permitted<P> {
     type Rejection = Problem;
 
     async fn from_request_parts(
@@ -81,10 +100,30 @@ impl<R: RequiredRole + Send + Sync> FromRequestParts<AppState> for Authorized<R>
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let session = CurrentSession::from_request_parts(parts, state).await?;
-        if !session.has(R::ROLE) {
+        let permission = P::PERMISSION;
+        if !session.may(permission) {
             return Err(Problem::new(
-                ProblemCode::RoleRequired,
-                format!("this requires the {} role", R::ROLE),
+                ProblemCode::PermissionRequired,
+                format!("this requires the {permission} permission"),
+            ));
+        }
+        let Some(proved) = session.session.authenticated_at else {
+            return Err(Problem::new(
+                ProblemCode::StepUpRequired,
+                format!(
+                    "{permission} needs a session that proved a passkey; an email link or a \
+                     backup code is not enough. Prove it at /api/auth/step-up"
+                ),
+            ));
+        };
+        if permission.needs_step_up() && state.now() - proved > STEP_UP_WINDOW {
+            return Err(Problem::new(
+                ProblemCode::StepUpRequired,
+                format!(
+                    "{permission} needs a passkey proof within the last {} minutes; prove it \
+                     again at /api/auth/step-up",
+                    STEP_UP_WINDOW.num_minutes()
+                ),
             ));
         }
         Ok(Self(session, PhantomData))

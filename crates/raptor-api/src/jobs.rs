@@ -12,7 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::ApiQuery;
-use crate::guard::{AdminRole, Authorized};
+use crate::guard::permits::JobsRead;
+use crate::guard::Permitted;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem};
 
@@ -132,7 +133,7 @@ impl From<OverviewError> for Problem {
     security(("session" = [])))]
 async fn list_jobs(
     State(state): State<AppState>,
-    _admin: Authorized<AdminRole>,
+    _admin: Permitted<JobsRead>,
     ApiQuery(query): ApiQuery<JobsQuery>,
 ) -> Result<Json<JobsOverview>, Problem> {
     let (found, stats) = jobs::overview(

@@ -1,11 +1,13 @@
 //! Cookie sessions: issuing them, reading them back, and the extractor that requires one.
 
+use std::collections::BTreeSet;
+
 use axum::extract::FromRequestParts;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use raptor_app::sessions::{self, Issued};
-use raptor_domain::Role;
+use raptor_domain::{Permission, Role};
 use raptor_store::audit::AuditEvent;
 use raptor_store::users::User;
 
@@ -22,8 +24,10 @@ pub struct CurrentSession {
     pub session: raptor_store::sessions::Session,
     /// Its user.
     pub user: User,
-    /// The user's roles.
+    /// The user's live roles.
     pub roles: Vec<Role>,
+    /// The permissions those roles carry now.
+    pub permissions: BTreeSet<Permission>,
 }
 
 impl CurrentSession {
@@ -77,9 +81,9 @@ impl CurrentSession {
         )
     }
 
-    /// Whether the user holds `role` (admins hold every staff right).
-    pub fn has(&self, role: Role) -> bool {
-        self.roles.contains(&role) || self.roles.contains(&Role::Admin)
+    /// Whether the user holds `permission` through a live grant.
+    pub fn may(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
     }
 }
 
@@ -112,6 +116,7 @@ impl FromRequestParts<AppState> for CurrentSession {
             session: found.session,
             user: found.user,
             roles: found.roles,
+            permissions: found.permissions,
         })
     }
 }

@@ -15,7 +15,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
-use crate::guard::{Authorized, SupportRole};
+use crate::guard::permits::{SupportRead, SupportReply};
+use crate::guard::Permitted;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem};
@@ -299,7 +300,7 @@ struct StaffQuery {
     security(("session" = [])))]
 async fn ticket_queue(
     State(state): State<AppState>,
-    _staff: Authorized<SupportRole>,
+    _staff: Permitted<SupportRead>,
     ApiQuery(q): ApiQuery<StaffQuery>,
 ) -> Result<Json<SupportTicketList>, Problem> {
     let filter = TicketFilter {
@@ -325,7 +326,7 @@ async fn ticket_queue(
     security(("session" = [])))]
 async fn staff_ticket(
     State(state): State<AppState>,
-    _staff: Authorized<SupportRole>,
+    _staff: Permitted<SupportRead>,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SupportThread>, Problem> {
     Ok(SupportThread::json(
@@ -359,7 +360,7 @@ struct StaffMessageRequest {
     security(("session" = [])))]
 async fn staff_message(
     State(state): State<AppState>,
-    Authorized(staff, _): Authorized<SupportRole>,
+    Permitted(staff, _): Permitted<SupportReply>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<StaffMessageRequest>,
@@ -397,7 +398,7 @@ struct AssignTicketRequest {
     security(("session" = [])))]
 async fn assign_ticket(
     State(state): State<AppState>,
-    Authorized(staff, _): Authorized<SupportRole>,
+    Permitted(staff, _): Permitted<SupportReply>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<AssignTicketRequest>,
@@ -420,7 +421,7 @@ async fn assign_ticket(
     security(("session" = [])))]
 async fn close_ticket(
     State(state): State<AppState>,
-    Authorized(staff, _): Authorized<SupportRole>,
+    Permitted(staff, _): Permitted<SupportReply>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<SupportTicket>, Problem> {
@@ -451,7 +452,7 @@ struct LinkTicketRequest {
     security(("session" = [])))]
 async fn link_ticket(
     State(state): State<AppState>,
-    Authorized(staff, _): Authorized<SupportRole>,
+    Permitted(staff, _): Permitted<SupportReply>,
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
     ApiJson(req): ApiJson<LinkTicketRequest>,

@@ -12,7 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::ApiPath;
-use crate::guard::{Authorized, SupportRole};
+use crate::guard::permits::TracesRead;
+use crate::guard::Permitted;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
 
@@ -81,7 +82,7 @@ struct Trace {
     security(("session" = [])))]
 async fn get_trace(
     State(state): State<AppState>,
-    _staff: Authorized<SupportRole>,
+    _staff: Permitted<TracesRead>,
     ApiPath(workflow_id): ApiPath<String>,
 ) -> Result<Json<Trace>, Problem> {
     let Some((flow, events)) = traces::read(&state, &workflow_id).await? else {

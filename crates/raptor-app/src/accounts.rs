@@ -91,7 +91,7 @@ pub async fn complete_sign_in(
     } else {
         app.metrics.sign_in(proof.method, Outcome::Success);
     }
-    let roles = users::roles(&app.db, user.id).await?;
+    let roles = users::roles(&app.db, user.id, now).await?;
     Ok(SignedIn {
         session,
         user,
@@ -131,6 +131,17 @@ pub enum SignUpError {
     Store(#[from] StoreError),
 }
 
+/// A grant made by sign-up itself: no granter, no end.
+fn system_grant(user_id: i64, role: Role) -> users::NewGrant<'static> {
+    users::NewGrant {
+        user_id,
+        role,
+        granted_by: None,
+        expires_at: None,
+        reason: None,
+    }
+}
+
 /// Opens an account in one transaction: the user, a paper account with the opening cash, the
 /// passkey, the customer role, the admin role when a bootstrap token is redeemed (audited),
 /// and the first session. Nothing is written when any part is refused.
@@ -164,12 +175,12 @@ pub async fn sign_up(
             err if err.is_unique_violation() => SignUpError::CredentialRegistered,
             err => err.into(),
         })?;
-    users::grant_role(&mut tx, user.id, Role::Customer, None, now).await?;
+    users::grant_role(&mut tx, &system_grant(user.id, Role::Customer), now).await?;
     if let Some(token) = account.bootstrap_token {
         if !tokens::use_bootstrap(&mut tx, &token_hash(token), user.id, now).await? {
             return Err(SignUpError::BootstrapTokenGone);
         }
-        users::grant_role(&mut tx, user.id, Role::Admin, None, now).await?;
+        users::grant_role(&mut tx, &system_grant(user.id, Role::Admin), now).await?;
         let mut entry = auth_event(
             "role.grant",
             "success",
@@ -284,4 +295,42 @@ pub async fn issue_bootstrap_token(
     };
     audit::record_alone(&app.db, &event, now).await?;
     Ok((token, expires))
+}
+
+/// Step-up: `user` proved `used` passkey again within session `session_id`. The passkey's new
+/// counter, the session's passkey proof time and the audit entry commit together; staff
+/// actions that need a recent proof then pass for [`raptor_domain::STEP_UP_WINDOW`]. Returns
+/// the proof time, or `None` when the session ended meanwhile (nothing is written).
+pub async fn step_up(
+    app: &App,
+    user: &User,
+    session_id: i64,
+    used: PasskeyUse<'_>,
+    client: &Client,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    if !raptor_store::sessions::prove_passkey(&mut tx, user.id, session_id, now).await? {
+        return Ok(None);
+    }
+    passkeys::record_use(
+        &mut tx,
+        used.passkey_id,
+        used.passkey,
+        i64::from(used.counter),
+        used.backup_state,
+        now,
+    )
+    .await?;
+    let mut entry = auth_event(
+        "auth.step_up",
+        "success",
+        Some((user.id, &user.email)),
+        client,
+    );
+    entry.session_id = Some(session_id);
+    entry.details = Some(json!({ "passkey_id": used.passkey_id, "counter": used.counter }));
+    audit::record(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    Ok(Some(now))
 }

@@ -107,7 +107,7 @@ pub struct Detail {
 pub async fn detail(app: &App, id: i64) -> Result<Detail, CustomerError> {
     let customer = customer(app, id).await?;
     let now = app.now();
-    let roles = users::roles(&app.db, id).await?;
+    let roles = users::roles(&app.db, id, now).await?;
     let passkeys = passkeys::of_user(&app.db, id).await?;
     let sessions = sessions::of_user(&app.db, id, now, now - IDLE_TIMEOUT).await?;
     let backup_codes_remaining = backup_codes::unused(&app.db, id).await?.len();

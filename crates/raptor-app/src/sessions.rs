@@ -1,13 +1,16 @@
 //! Sessions: issuing one at sign-in and finding the live one behind a token. Only a token's
 //! hash is stored; the token itself goes to the client once.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Duration, Utc};
-use raptor_domain::Role;
+use raptor_domain::{Permission, Role, STEP_UP_WINDOW};
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::sessions::{self, NewSession, Session};
 use raptor_store::users::{self, User};
 use raptor_store::{StoreError, Tx};
 
+use crate::roles;
 use crate::secrets::{new_token, token_hash};
 use crate::{App, Client};
 
@@ -17,6 +20,9 @@ pub const ABSOLUTE_TIMEOUT: Duration = Duration::days(14);
 pub const IDLE_TIMEOUT: Duration = Duration::hours(24);
 /// `last_seen_at` is written at most this often, not on every request.
 const TOUCH_EVERY: Duration = Duration::minutes(1);
+
+/// The sign-in method a passkey proved.
+pub const PASSKEY: &str = "passkey";
 
 /// A freshly issued session: the token goes to the client, never into storage.
 #[derive(Debug, Clone)]
@@ -29,7 +35,8 @@ pub struct Issued {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Opens a session inside the sign-in transaction.
+/// Opens a session inside the sign-in transaction. A passkey sign-in also counts as the
+/// session's passkey proof (`authenticated_at`), which staff actions need.
 pub async fn issue(
     tx: &mut Tx,
     user_id: i64,
@@ -45,6 +52,7 @@ pub async fn issue(
             token_hash: &token_hash(&token),
             user_id,
             auth_method,
+            authenticated_at: (auth_method == PASSKEY).then_some(now),
             ip: client.ip.as_deref(),
             user_agent: client.user_agent.as_deref(),
             expires_at,
@@ -66,8 +74,19 @@ pub struct Authenticated {
     pub session: Session,
     /// Its user.
     pub user: User,
-    /// The user's roles.
+    /// The user's live roles.
     pub roles: Vec<Role>,
+    /// The permissions those roles carry now.
+    pub permissions: BTreeSet<Permission>,
+}
+
+impl Authenticated {
+    /// Whether this session proved a passkey within [`STEP_UP_WINDOW`] of `now`.
+    pub fn recently_proved_passkey(&self, now: DateTime<Utc>) -> bool {
+        self.session
+            .authenticated_at
+            .is_some_and(|at| now - at <= STEP_UP_WINDOW)
+    }
 }
 
 /// The live session behind `token`: not revoked, not past its absolute end, used within the
@@ -85,11 +104,13 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Option<Authenticated
     let Some(user) = users::by_id(&app.db, session.user_id).await? else {
         return Ok(None);
     };
-    let roles = users::roles(&app.db, user.id).await?;
+    let roles = users::roles(&app.db, user.id, now).await?;
+    let permissions = roles::permissions_of(app, user.id).await?;
     Ok(Some(Authenticated {
         session,
         user,
         roles,
+        permissions,
     }))
 }
 

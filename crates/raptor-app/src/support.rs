@@ -2,13 +2,14 @@
 //! the requester), add internal notes, assign, close, and link tickets from unknown senders
 //! to customers. Every staff change is audited with the entry the front door prepared.
 
-use raptor_domain::{InvalidInput, Role};
+use raptor_domain::{InvalidInput, Permission};
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::support::{self, Message, NewMessage, Ticket};
 use raptor_store::{users, StoreError};
 use serde_json::json;
 
 use crate::mail::{delivery, OutgoingEmail};
+use crate::roles;
 use crate::text;
 use crate::App;
 
@@ -240,8 +241,8 @@ pub async fn staff_message(
     staff_thread(app, id).await
 }
 
-/// Assigns a ticket to a support or admin user (None: unassigns), audited with `audit` (its
-/// details are set here). Returns the ticket as it now is.
+/// Assigns a ticket to a user who holds `support.reply` (None: unassigns), audited with `audit`
+/// (its details are set here). Returns the ticket as it now is.
 pub async fn assign(
     app: &App,
     id: i64,
@@ -250,14 +251,12 @@ pub async fn assign(
 ) -> Result<Ticket, SupportError> {
     ticket(app, id).await?;
     if let Some(assignee) = assignee {
-        let roles = users::roles(&app.db, assignee).await?;
-        if !roles
-            .iter()
-            .any(|r| matches!(r, Role::Support | Role::Admin))
-        {
-            return Err(
-                InvalidInput::new("assignee_user_id", "must be a support or admin user").into(),
-            );
+        if !roles::holds(app, assignee, Permission::SupportReply).await? {
+            return Err(InvalidInput::new(
+                "assignee_user_id",
+                "must hold the support.reply permission",
+            )
+            .into());
         }
     }
     let now = app.now();
@@ -310,6 +309,7 @@ pub async fn link(
 
 #[cfg(test)]
 mod tests {
+    use raptor_domain::Role;
     use raptor_testdb::{dual_test, TestDb};
 
     use super::*;

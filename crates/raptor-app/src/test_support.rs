@@ -13,7 +13,14 @@ pub(crate) async fn user(app: &App, email: &str, roles: &[Role]) -> i64 {
         .await
         .expect("user");
     for role in roles {
-        users::grant_role(&mut tx, user.id, *role, None, app.now())
+        let grant = users::NewGrant {
+            user_id: user.id,
+            role: *role,
+            granted_by: None,
+            expires_at: None,
+            reason: None,
+        };
+        users::grant_role(&mut tx, &grant, app.now())
             .await
             .expect("role");
     }

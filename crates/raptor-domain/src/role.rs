@@ -6,14 +6,15 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A role a user can hold. Every user is a `customer`; staff also hold `support` or `admin`.
+/// What a role allows is the set of permissions the database gives it (`role_permissions`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// A trader using the app.
     Customer,
-    /// Support staff: read customers, answer tickets.
+    /// Support staff (seeded with: read customers, answer tickets, read traces).
     Support,
-    /// Administrators: everything, including granting roles.
+    /// Administrators (seeded with every permission).
     Admin,
 }
 

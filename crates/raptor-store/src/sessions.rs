@@ -17,6 +17,8 @@ pub struct Session {
     pub auth_method: String,
     /// Sign-in time.
     pub created_at: DateTime<Utc>,
+    /// When the session last proved a passkey (sign-in or step-up); `None` when it never did.
+    pub authenticated_at: Option<DateTime<Utc>>,
     /// Last request seen.
     pub last_seen_at: DateTime<Utc>,
     /// Absolute end.
@@ -36,6 +38,8 @@ pub struct NewSession<'a> {
     pub user_id: i64,
     /// How they signed in.
     pub auth_method: &'static str,
+    /// When a passkey proved it (at sign-in), if one did.
+    pub authenticated_at: Option<DateTime<Utc>>,
     /// From where.
     pub ip: Option<&'a str>,
     /// With what.
@@ -44,8 +48,8 @@ pub struct NewSession<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, user_id, auth_method, created_at, last_seen_at, expires_at, ip, user_agent";
+const COLUMNS: &str = "id, user_id, auth_method, created_at, authenticated_at, last_seen_at, \
+                       expires_at, ip, user_agent";
 
 /// Opens a session.
 pub async fn create(
@@ -56,7 +60,8 @@ pub async fn create(
     let id = on_tx!(tx, t => {
         sqlx::query_scalar(
             "INSERT INTO sessions (token_hash, user_id, auth_method, created_at, last_seen_at, \
-             expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $4, $5, $6, $7) RETURNING id",
+             expires_at, ip, user_agent, authenticated_at) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8) RETURNING id",
         )
         .bind(new.token_hash)
         .bind(new.user_id)
@@ -65,6 +70,7 @@ pub async fn create(
         .bind(new.expires_at)
         .bind(new.ip)
         .bind(new.user_agent)
+        .bind(new.authenticated_at)
         .fetch_one(&mut **t)
         .await?
     });
@@ -169,6 +175,29 @@ pub async fn revoke_all(
         .await?
         .rows_affected()
     }))
+}
+
+/// Records that a live session just proved a passkey again (a step-up); false when the session
+/// is not the user's or no longer live.
+pub async fn prove_passkey(
+    tx: &mut Tx,
+    user_id: i64,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE sessions SET authenticated_at = $1 WHERE id = $2 AND user_id = $3 \
+             AND revoked_at IS NULL",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(user_id)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed == 1)
 }
 
 /// Deletes sessions that ended (expired or revoked) before `cutoff`; returns how many. The

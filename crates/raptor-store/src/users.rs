@@ -124,40 +124,79 @@ pub async fn paper_cash(db: &Db, user_id: i64) -> Result<Option<Decimal>, StoreE
     Ok(cash.map(|c| c.0))
 }
 
-/// Grants a role; returns false when the user already held it.
-pub async fn grant_role(
-    tx: &mut Tx,
-    user_id: i64,
-    role: Role,
-    granted_by: Option<i64>,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    let granted = on_tx!(tx, t => {
-        // Roles are rows so that grants can reference them; create each on first use.
-        sqlx::query(
-            "INSERT INTO roles (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(role.as_str())
-        .bind(now)
-        .execute(&mut **t)
-        .await?;
-        sqlx::query(
-            "INSERT INTO user_roles (user_id, role_id, granted_at, granted_by_user_id) \
-             SELECT $1, id, $2, $3 FROM roles WHERE name = $4 \
-             ON CONFLICT (user_id, role_id) DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(now)
-        .bind(granted_by)
-        .bind(role.as_str())
-        .execute(&mut **t)
-        .await?
-        .rows_affected()
-    });
-    Ok(granted == 1)
+/// A role grant to store: who gets it, from whom, until when and why.
+#[derive(Debug, Clone)]
+pub struct NewGrant<'a> {
+    /// Who receives the role.
+    pub user_id: i64,
+    /// The role.
+    pub role: Role,
+    /// The staff member granting it; `None` for an operator or the system.
+    pub granted_by: Option<i64>,
+    /// When the grant stops counting; `None` for never.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why it was granted.
+    pub reason: Option<&'a str>,
 }
 
-/// Revokes a role; returns false when the user did not hold it.
+/// A grant the user holds, live or expired.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Grant {
+    /// The role's name.
+    pub role: String,
+    /// When it was granted (or last renewed).
+    pub granted_at: DateTime<Utc>,
+    /// Who granted it, when a user did.
+    pub granted_by_user_id: Option<i64>,
+    /// When it stops counting.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// Grants a role, or renews an existing grant with the new end and reason. The role's row
+/// comes from the migrations (`0007_permissions` seeds every [`Role`]).
+pub async fn grant_role(
+    tx: &mut Tx,
+    grant: &NewGrant<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query(
+            "INSERT INTO user_roles (user_id, role_id, granted_at, granted_by_user_id, \
+             expires_at, reason) SELECT $1, id, $2, $3, $4, $5 FROM roles WHERE name = $6 \
+             ON CONFLICT (user_id, role_id) DO UPDATE SET granted_at = excluded.granted_at, \
+             granted_by_user_id = excluded.granted_by_user_id, \
+             expires_at = excluded.expires_at, reason = excluded.reason",
+        )
+        .bind(grant.user_id)
+        .bind(now)
+        .bind(grant.granted_by)
+        .bind(grant.expires_at)
+        .bind(grant.reason)
+        .bind(grant.role.as_str())
+        .execute(&mut **t)
+        .await?;
+    });
+    Ok(())
+}
+
+/// The user's grant of `role`, live or expired, read inside the transaction that changes it.
+pub async fn grant_of(tx: &mut Tx, user_id: i64, role: Role) -> Result<Option<Grant>, StoreError> {
+    Ok(on_tx!(tx, t => {
+        sqlx::query_as(
+            "SELECT r.name AS role, ur.granted_at, ur.granted_by_user_id, ur.expires_at, \
+             ur.reason FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+             WHERE ur.user_id = $1 AND r.name = $2",
+        )
+        .bind(user_id)
+        .bind(role.as_str())
+        .fetch_optional(&mut **t)
+        .await?
+    }))
+}
+
+/// Revokes a role; returns false when the user had no grant of it (live or expired).
 pub async fn revoke_role(tx: &mut Tx, user_id: i64, role: Role) -> Result<bool, StoreError> {
     let revoked = on_tx!(tx, t => {
         sqlx::query(
@@ -173,20 +212,88 @@ pub async fn revoke_role(tx: &mut Tx, user_id: i64, role: Role) -> Result<bool, 
     Ok(revoked == 1)
 }
 
-/// The roles a user holds, lowest first.
-pub async fn roles(db: &Db, user_id: i64) -> Result<Vec<Role>, StoreError> {
+/// The roles a user holds at `now` (expired grants do not count), lowest first.
+pub async fn roles(db: &Db, user_id: i64, now: DateTime<Utc>) -> Result<Vec<Role>, StoreError> {
     let names: Vec<String> = on_pool!(db, pool => {
         sqlx::query_scalar(
             "SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
-             WHERE ur.user_id = $1",
+             WHERE ur.user_id = $1 AND (ur.expires_at IS NULL OR ur.expires_at > $2)",
         )
         .bind(user_id)
+        .bind(now)
         .fetch_all(pool)
         .await?
     });
     let mut roles: Vec<Role> = names.iter().filter_map(|n| n.parse().ok()).collect();
     roles.sort();
     Ok(roles)
+}
+
+/// The names of the permissions a user holds at `now` through their live grants, sorted.
+pub async fn permissions(
+    db: &Db,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT DISTINCT rp.permission FROM user_roles ur \
+             JOIN role_permissions rp ON rp.role_id = ur.role_id \
+             WHERE ur.user_id = $1 AND (ur.expires_at IS NULL OR ur.expires_at > $2) \
+             ORDER BY rp.permission",
+        )
+        .bind(user_id)
+        .bind(now)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// The names of the permissions `role` carries, sorted.
+pub async fn role_permissions(db: &Db, role: Role) -> Result<Vec<String>, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT rp.permission FROM role_permissions rp JOIN roles r ON r.id = rp.role_id \
+             WHERE r.name = $1 ORDER BY rp.permission",
+        )
+        .bind(role.as_str())
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// One row of the role table: a role and one permission it carries (`None` for a role that
+/// carries none).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RolePermission {
+    /// The role's name.
+    pub role: String,
+    /// The role's description.
+    pub description: Option<String>,
+    /// A permission it carries.
+    pub permission: Option<String>,
+}
+
+/// Every role with each permission it carries, by role name then permission.
+pub async fn role_table(db: &Db) -> Result<Vec<RolePermission>, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT r.name AS role, r.description, rp.permission FROM roles r \
+             LEFT JOIN role_permissions rp ON rp.role_id = r.id \
+             ORDER BY r.id, rp.permission NULLS FIRST",
+        )
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// The permission catalogue as stored: `(name, description)`, by name.
+pub async fn permission_catalogue(db: &Db) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as("SELECT name, description FROM permissions ORDER BY name")
+            .fetch_all(pool)
+            .await?
+    }))
 }
 
 /// How many users hold a role (e.g. whether any admin exists yet).

@@ -16,8 +16,19 @@ pub async fn customer(app: &TestApp, email: &str) -> Browser {
     browser
 }
 
-/// A browser signed up as an admin, with a bootstrap token issued as the CLI issues it.
+/// A browser signed up as an admin, with a bootstrap token issued as the CLI issues it. Its
+/// session proved a passkey just now, so it may use the permissions that need a recent passkey
+/// proof for the next ten minutes.
 pub async fn admin(app: &TestApp, db: &raptor_store::Db, email: &str) -> Browser {
+    admin_with_passkey(app, db, email).await.0
+}
+
+/// [`admin`], with the passkey, to sign in again (a step-up) later.
+pub async fn admin_with_passkey(
+    app: &TestApp,
+    db: &raptor_store::Db,
+    email: &str,
+) -> (Browser, SoftAuthenticator) {
     let token = format!("bootstrap-{email}");
     let now = crate::now();
     raptor_store::tokens::issue_bootstrap(
@@ -30,14 +41,43 @@ pub async fn admin(app: &TestApp, db: &raptor_store::Db, email: &str) -> Browser
     .await
     .expect("bootstrap token");
     let mut browser = app.browser();
-    let reply = SoftAuthenticator::new(app.origin())
-        .sign_up(&mut browser, email, Some(&token))
-        .await;
+    let mut passkey = SoftAuthenticator::new(app.origin());
+    let reply = passkey.sign_up(&mut browser, email, Some(&token)).await;
     assert_eq!(
         reply.status, 200,
         "admin sign-up of {email}: {:?}",
         reply.body
     );
+    (browser, passkey)
+}
+
+/// A fresh browser signed in as `email` through an emailed sign-in link (read from the local
+/// outbox once the queued mail job ran), as a user who lost their passkey would.
+pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &str) -> Browser {
+    let mut browser = app.browser();
+    let asked = browser
+        .post("/api/auth/email-link", json!({ "email": email }))
+        .await;
+    assert_eq!(
+        asked.status, 202,
+        "email-link for {email}: {:?}",
+        asked.body
+    );
+    app.run_jobs().await; // a worker mails the link
+    let outbox = raptor_store::outbox::recent(db, 50).await.expect("outbox");
+    let token = outbox
+        .iter()
+        .filter(|mail| mail["to"] == email)
+        .find_map(|mail| {
+            let body = mail["text_body"].as_str()?;
+            let rest = body.split("#token=").nth(1)?;
+            rest.split_whitespace().next().map(str::to_owned)
+        })
+        .expect("a sign-in link in the outbox");
+    let reply = browser
+        .post("/api/auth/email-link/login", json!({ "token": token }))
+        .await;
+    assert_eq!(reply.status, 200, "email-link login: {:?}", reply.body);
     browser
 }
 
@@ -59,4 +99,18 @@ pub async fn support_staff(app: &TestApp, admin: &mut Browser, email: &str) -> B
         .await;
     assert_eq!(granted.status, 200, "{:?}", granted.body);
     staff
+}
+
+/// Steps a signed-in browser's session up with `passkey` (`/api/auth/step-up`): the same
+/// session, with a fresh passkey proof.
+pub async fn step_up(browser: &mut Browser, passkey: &mut SoftAuthenticator) -> crate::Reply {
+    let options = browser.post("/api/auth/step-up/options", json!({})).await;
+    assert_eq!(options.status, 200, "step-up/options: {:?}", options.body);
+    let credential = passkey.get(&options.body);
+    browser
+        .post(
+            "/api/auth/step-up",
+            json!({ "ceremony_id": options.body["ceremony_id"], "credential": credential }),
+        )
+        .await
 }

@@ -47,6 +47,8 @@ impl From<PasskeyError> for Problem {
 pub(crate) struct SessionAnswer {
     #[serde(flatten)]
     signed_in: SignedIn,
+    /// The permissions the user's live roles carry (`customers.read`, `roles.grant`, …).
+    permissions: Vec<String>,
     /// The session this request used.
     session: SessionView,
 }
@@ -61,6 +63,10 @@ pub(crate) struct SessionView {
     auth_method: String,
     /// When it was signed in.
     created_at: DateTime<Utc>,
+    /// When it last proved a passkey; null when it never did (an email link or backup code).
+    /// Staff actions need one, and those changing money or access one within 10 minutes.
+    #[schema(required = true)]
+    passkey_proved_at: Option<DateTime<Utc>>,
     /// When it was last used.
     last_seen_at: DateTime<Utc>,
     /// When it ends unless it idles out first.
@@ -80,6 +86,7 @@ fn view(s: &raptor_store::sessions::Session, current_id: i64) -> SessionView {
         id: s.id,
         auth_method: s.auth_method.clone(),
         created_at: s.created_at,
+        passkey_proved_at: s.authenticated_at,
         last_seen_at: s.last_seen_at,
         expires_at: s.expires_at,
         ip: s.ip.clone(),
@@ -101,6 +108,11 @@ pub(crate) async fn session(current: CurrentSession) -> Json<SessionAnswer> {
             user: UserView::from(&current.user),
             roles: current.roles,
         },
+        permissions: current
+            .permissions
+            .iter()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
     })
 }
 

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::session;
 use crate::AppState;
-use ceremony::{add_passkey, sign_in, sign_up, SignedIn, UserView};
+use ceremony::{add_passkey, sign_in, sign_up, step_up, SignedIn, UserView};
 
 const TAG: &str = "auth";
 
@@ -38,6 +38,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sign_up::register))
         .routes(routes!(sign_in::login_options))
         .routes(routes!(sign_in::login))
+        .routes(routes!(step_up::step_up_options))
+        .routes(routes!(step_up::step_up))
         .routes(routes!(manage::session))
         .routes(routes!(manage::logout))
         .routes(routes!(manage::sessions))

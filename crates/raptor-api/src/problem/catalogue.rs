@@ -57,7 +57,8 @@ catalogue! {
     BadSignature = "bad_signature", UNAUTHORIZED, "The webhook's signature does not verify.";
     BadMetricsToken = "bad_metrics_token", UNAUTHORIZED, "The metrics scrape's bearer token is missing or wrong.";
     AccountSuspended = "account_suspended", FORBIDDEN, "The account is suspended.";
-    RoleRequired = "role_required", FORBIDDEN, "The signed-in user lacks the role this route requires.";
+    PermissionRequired = "permission_required", FORBIDDEN, "The signed-in user holds no live grant of the permission this action requires; `detail` names it.";
+    StepUpRequired = "step_up_required", FORBIDDEN, "Staff actions need a session that proved a passkey, and those changing money or access one within the last 10 minutes; prove one at `/api/auth/step-up`.";
     OriginMismatch = "origin_mismatch", FORBIDDEN, "A state-changing request came from another origin.";
     OriginRequired = "origin_required", FORBIDDEN, "A state-changing request with the session cookie carries no Origin header.";
     TradingDisabled = "trading_disabled", FORBIDDEN, "The account's kill switch is on.";
@@ -70,7 +71,7 @@ catalogue! {
     CredentialRegistered = "credential_registered", CONFLICT, "This passkey is already registered.";
     LastPasskey = "last_passkey", CONFLICT, "The account's last passkey cannot be removed.";
     OwnAccount = "own_account", CONFLICT, "Staff cannot change their own account this way.";
-    OwnAdminRole = "own_admin_role", CONFLICT, "An admin cannot take away their own admin role.";
+    OwnRoles = "own_roles", CONFLICT, "Nobody grants or revokes their own roles.";
     PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE, "The body is larger than the API accepts.";
     UnsupportedMediaType = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The body is not sent as `application/json`.";
     InvalidBody = "invalid_body", UNPROCESSABLE_ENTITY, "The JSON body has the wrong shape: a field missing, unknown or of the wrong type.";

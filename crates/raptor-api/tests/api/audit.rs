@@ -117,7 +117,11 @@ dual_app_test!(
 
         // Staff without the admin role are refused.
         let mut ada = accounts::customer(app, "ada@example.com").await;
-        assert_problem(&ada.get("/api/admin/audit").await, 403, "role_required");
+        assert_problem(
+            &ada.get("/api/admin/audit").await,
+            403,
+            "permission_required",
+        );
     }
 );
 

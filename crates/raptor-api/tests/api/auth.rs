@@ -676,7 +676,7 @@ dual_test!(
         let reply = customer
             .get(&format!("/api/admin/customers/{customer_id}"))
             .await;
-        assert_problem(&reply, 403, "role_required");
+        assert_problem(&reply, 403, "permission_required");
 
         let now = raptor_testkit::now();
         let token = "operator-issued-bootstrap-token";

@@ -74,7 +74,11 @@ dual_app_test!(admins_see_the_queue_and_others_do_not, |t, app| {
     );
     assert!(mail.body["jobs"][0]["payload"]["redacted"].is_string());
 
-    assert_problem(&customer.get("/api/admin/jobs").await, 403, "role_required");
+    assert_problem(
+        &customer.get("/api/admin/jobs").await,
+        403,
+        "permission_required",
+    );
     assert_problem(
         &app.browser().get("/api/admin/jobs").await,
         401,

@@ -19,6 +19,7 @@ mod mail;
 mod market;
 mod marketing;
 mod metrics;
+mod permissions;
 mod settings;
 mod support;
 mod trading;

@@ -17,7 +17,7 @@ use crate::migrate;
 use crate::schema::{self, Table};
 
 /// Tables the migrations fill (reference data): replaced, not refused, on the target.
-const SEEDED: &[&str] = &["symbols"];
+const SEEDED: &[&str] = &["symbols", "permissions", "roles", "role_permissions"];
 
 /// The append-only table, which a copy may fill but never empty.
 const AUDIT_LOG: &str = "audit_log";

@@ -61,4 +61,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0006_audit_chain", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0007_permissions",
+        message: "permissions, expiring grants, passkey proof time",
+        sqlite: scripts!("0007_permissions", "sqlite"),
+        postgres: scripts!("0007_permissions", "postgres"),
+        transactional: true,
+    },
 ];

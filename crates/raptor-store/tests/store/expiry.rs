@@ -97,6 +97,7 @@ dual_test!(
                 token_hash: hash,
                 user_id: user.id,
                 auth_method: "passkey",
+                authenticated_at: Some(now - Duration::days(40)),
                 ip: None,
                 user_agent: None,
                 expires_at,

@@ -12,4 +12,5 @@ mod expiry;
 mod jobs;
 mod migrations;
 mod parity;
+mod permissions;
 mod traces;

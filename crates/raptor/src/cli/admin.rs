@@ -2,11 +2,11 @@
 
 use std::process::ExitCode;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use clap::Subcommand;
-use raptor_app::roles::{self, RoleChange, RoleChangeError};
+use raptor_app::roles::{self, GrantTerms, RoleChange, RoleChangeError};
 use raptor_app::{accounts, App};
-use raptor_domain::{Email, Role};
+use raptor_domain::{Email, Permission, Role, STEP_UP_WINDOW};
 use raptor_store::audit::AuditEvent;
 use raptor_store::DatabaseUrl;
 use serde_json::json;
@@ -27,6 +27,12 @@ pub enum AdminCommand {
         email: String,
         /// The role.
         role: String,
+        /// When the grant ends (RFC 3339, e.g. 2027-01-31T18:00:00Z); absent: never.
+        #[arg(long)]
+        until: Option<DateTime<Utc>>,
+        /// Why it is granted; kept with the grant and in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
     },
     /// Revoke a role from the user with this email.
     RevokeRole {
@@ -34,6 +40,15 @@ pub enum AdminCommand {
         email: String,
         /// The role.
         role: String,
+        /// Why it is revoked; kept in the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List the roles and the permissions each carries.
+    Roles {
+        /// One JSON object: every role with its permissions, and the permission catalogue.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -61,19 +76,39 @@ impl AdminCommand {
                 );
                 Ok(ExitCode::SUCCESS)
             }
-            AdminCommand::GrantRole { email, role } => change_role(url, &email, &role, true).await,
-            AdminCommand::RevokeRole { email, role } => {
-                change_role(url, &email, &role, false).await
+            AdminCommand::GrantRole {
+                email,
+                role,
+                until,
+                reason,
+            } => {
+                let change = Change::Grant(GrantTerms {
+                    until,
+                    reason: reason.as_deref(),
+                });
+                change_role(url, &email, &role, change).await
             }
+            AdminCommand::RevokeRole {
+                email,
+                role,
+                reason,
+            } => change_role(url, &email, &role, Change::Revoke(reason.as_deref())).await,
+            AdminCommand::Roles { json } => list_roles(url, json).await,
         }
     }
+}
+
+/// A grant on its terms, or a revocation with its reason.
+enum Change<'a> {
+    Grant(GrantTerms<'a>),
+    Revoke(Option<&'a str>),
 }
 
 async fn change_role(
     url: &DatabaseUrl,
     email: &str,
     role: &str,
-    grant: bool,
+    change: Change<'_>,
 ) -> Result<ExitCode, CliError> {
     let role: Role = role
         .parse()
@@ -85,28 +120,86 @@ async fn change_role(
         let user = accounts::by_email(&app, &email)
             .await?
             .ok_or_else(|| CliError::Refused(format!("no user with email {email}")))?;
+        // An operator at a shell is trusted: no permission checks, audited as `operator`.
         let operator = AuditEvent {
             actor_type: "operator",
             details: Some(json!({ "via": "cli" })),
             ..AuditEvent::default()
         };
-        roles::change_role(&app, &operator, user.id, role, grant)
-            .await
-            .map_err(|err| match err {
-                RoleChangeError::Store(err) => CliError::from(err),
-                other => CliError::Refused(other.to_string()),
-            })
+        let result = match &change {
+            Change::Grant(terms) => roles::grant(&app, &operator, user.id, role, terms).await,
+            Change::Revoke(reason) => roles::revoke(&app, &operator, user.id, role, *reason).await,
+        };
+        result.map_err(|err| match err {
+            RoleChangeError::Store(err) => CliError::from(err),
+            other => CliError::Refused(other.to_string()),
+        })
     }
     .await;
     db.close().await;
     let RoleChange { roles, changed, .. } = changed?;
-    let verb = match (grant, changed) {
-        (true, true) => "Granted",
-        (true, false) => "Already held",
-        (false, true) => "Revoked",
-        (false, false) => "Did not hold",
+    let verb = match (&change, changed) {
+        (Change::Grant(_), true) => "Granted",
+        (Change::Grant(_), false) => "Already held",
+        (Change::Revoke(_), true) => "Revoked",
+        (Change::Revoke(_), false) => "Did not hold",
+    };
+    let until = match &change {
+        Change::Grant(GrantTerms {
+            until: Some(until), ..
+        }) => format!(" until {}", until.to_rfc3339()),
+        _ => String::new(),
     };
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    println!("{verb} {role} for {email}; roles now: {}", names.join(", "));
+    println!(
+        "{verb} {role}{until} for {email}; roles now: {}",
+        names.join(", ")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `raptor admin roles`: each role with its permissions, as the database holds them.
+async fn list_roles(url: &DatabaseUrl, as_json: bool) -> Result<ExitCode, CliError> {
+    let db = connect_app(url, false).await?;
+    let listed = roles::catalogue(&App::new(db.clone())).await;
+    db.close().await;
+    let entries = listed?;
+    if as_json {
+        let roles: Vec<_> = entries
+            .iter()
+            .map(|e| json!({ "role": e.role, "description": e.description, "permissions": e.permissions }))
+            .collect();
+        let permissions: Vec<_> = Permission::ALL
+            .iter()
+            .map(|p| json!({ "name": p.as_str(), "description": p.description(), "step_up": p.needs_step_up() }))
+            .collect();
+        println!("{}", json!({ "roles": roles, "permissions": permissions }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let width = entries
+        .iter()
+        .map(|e| e.role.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!("{:width$}  PERMISSIONS", "ROLE");
+    for entry in &entries {
+        let permissions = if entry.permissions.is_empty() {
+            "-".to_owned()
+        } else {
+            entry.permissions.join(", ")
+        };
+        println!("{:width$}  {permissions}", entry.role);
+    }
+    let stepped: Vec<&str> = Permission::ALL
+        .iter()
+        .filter(|p| p.needs_step_up())
+        .map(|p| p.as_str())
+        .collect();
+    println!(
+        "\nNeed a passkey sign-in within {} minutes: {}",
+        STEP_UP_WINDOW.num_minutes(),
+        stepped.join(", ")
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,9 @@
-//! Role separation (RM-11) on a real PostgreSQL with a real second role.
+//! Role separation (RM-11) on a real PostgreSQL with a real second role, and the
+//! application's own roles (RBAC v2) from a shell.
 
-use crate::common::{public_url, raptor, serve, stderr, stdout};
-use raptor_testkit::{Dialect, Start, TestDb};
+use crate::common::{json, public_url, raptor, serve, stderr, stdout};
+use raptor_domain::Permission;
+use raptor_testkit::{dual_test, Dialect, Start, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_app_role_works_with_rows_and_nothing_else_and_serves_the_smoke_suite() {
@@ -170,3 +172,160 @@ async fn a_role_separated_before_the_trace_partitions_can_keep_them_ahead_after_
         .await;
     t.finish().await;
 }
+
+// ---- RBAC v2: `raptor admin roles`, and grants from a shell with an end and a reason.
+
+/// A user written straight into the store; the CLI finds them by email.
+async fn stored_user(t: &TestDb, email: &str) {
+    let mut tx = t.db().begin().await.expect("begin");
+    raptor_store::users::create(
+        &mut tx,
+        email,
+        "Ada",
+        email.as_bytes(),
+        raptor_testkit::now(),
+    )
+    .await
+    .expect("user");
+    tx.commit().await.expect("commit");
+}
+
+dual_test!(
+    admin_roles_lists_each_role_with_its_permissions,
+    Head,
+    |t| {
+        let cli = raptor().database(t.url());
+        let out = cli.run(&["admin", "roles"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let table = stdout(&out);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0].split_whitespace().collect::<Vec<_>>(),
+            ["ROLE", "PERMISSIONS"]
+        );
+        assert!(lines.contains(&"customer  -"), "{table}");
+        assert!(
+            lines.contains(&"support   customers.read, support.read, support.reply, traces.read"),
+            "{table}"
+        );
+        let all: Vec<&str> = {
+            let mut names: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+            names.sort();
+            names
+        };
+        assert!(
+            lines.contains(&format!("admin     {}", all.join(", ")).as_str()),
+            "{table}"
+        );
+        assert!(
+            table.contains("within 10 minutes: customers.suspend, billing.manage, roles.grant"),
+            "{table}"
+        );
+
+        // The database holds what a role carries: an operator's change shows at once.
+        t.execute(
+            "DELETE FROM role_permissions WHERE permission = 'traces.read' \
+         AND role_id = (SELECT id FROM roles WHERE name = 'support')",
+        )
+        .await;
+        let out = cli.run(&["admin", "roles", "--json"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let listed = json(&out);
+        let support = listed["roles"]
+            .as_array()
+            .expect("roles")
+            .iter()
+            .find(|r| r["role"] == "support")
+            .expect("support")
+            .clone();
+        assert_eq!(
+            support["permissions"],
+            serde_json::json!(["customers.read", "support.read", "support.reply"])
+        );
+        let catalogue = listed["permissions"].as_array().expect("permissions");
+        assert_eq!(catalogue.len(), Permission::ALL.len());
+        let grant = catalogue
+            .iter()
+            .find(|p| p["name"] == "roles.grant")
+            .expect("roles.grant");
+        assert_eq!(grant["step_up"], true);
+    }
+);
+
+dual_test!(grant_role_from_a_shell_records_until_and_why, Head, |t| {
+    stored_user(t, "ada@example.com").await;
+    let cli = raptor().database(t.url());
+    let past = cli
+        .run(&[
+            "admin",
+            "grant-role",
+            "ada@example.com",
+            "support",
+            "--until",
+            "2001-01-01T00:00:00Z",
+        ])
+        .await;
+    assert_eq!(past.status.code(), Some(1));
+    assert!(
+        stderr(&past).contains("until: must be in the future"),
+        "{}",
+        stderr(&past)
+    );
+
+    let until = "2099-01-31T18:00:00Z";
+    let granted = cli
+        .run(&[
+            "admin",
+            "grant-role",
+            "ada@example.com",
+            "support",
+            "--until",
+            until,
+            "--reason",
+            "holiday cover",
+        ])
+        .await;
+    assert!(granted.status.success(), "{}", stderr(&granted));
+    assert_eq!(
+        stdout(&granted).trim(),
+        "Granted support until 2099-01-31T18:00:00+00:00 for ada@example.com; roles now: support"
+    );
+    let revoked = cli
+        .run(&[
+            "admin",
+            "revoke-role",
+            "ada@example.com",
+            "support",
+            "--reason",
+            "back from holiday",
+        ])
+        .await;
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+
+    let entries = raptor_store::audit::recent(t.db(), None, 10)
+        .await
+        .expect("audit");
+    let grant = entries
+        .iter()
+        .find(|e| e.action == "role.grant")
+        .expect("grant audited");
+    let details = &grant.details.as_ref().expect("details").0;
+    assert_eq!(grant.actor_user_id, None, "an operator, not a user");
+    assert_eq!(details["via"], "cli");
+    assert_eq!(details["reason"], "holiday cover");
+    assert_eq!(details["until"], "2099-01-31T18:00:00Z");
+    let revoke = entries
+        .iter()
+        .find(|e| e.action == "role.revoke")
+        .expect("revoke audited");
+    let details = &revoke.details.as_ref().expect("details").0;
+    assert_eq!(details["reason"], "back from holiday");
+    assert_eq!(details["was_until"], "2099-01-31T18:00:00Z");
+    assert_eq!(
+        t.scalar(
+            "SELECT count(*) FROM audit_log WHERE actor_type = 'operator' AND action LIKE 'role.%'"
+        )
+        .await,
+        2
+    );
+});

@@ -7,6 +7,7 @@
 pub(super) mod add_passkey;
 pub(super) mod sign_in;
 pub(super) mod sign_up;
+pub(super) mod step_up;
 
 use raptor_app::ceremonies::{self, CeremonyError, Kind};
 use raptor_domain::Role;

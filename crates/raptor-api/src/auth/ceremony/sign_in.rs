@@ -10,6 +10,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PublicKeyCredential,
+    RequestChallengeResponse,
 };
 use webauthn_rs_proto::{Mediation, PublicKeyCredentialRequestOptions};
 
@@ -48,6 +49,17 @@ pub(crate) struct RequestOptions {
     mediation: Option<Mediation>,
 }
 
+impl RequestOptions {
+    /// The options the library made, under `ceremony_id`.
+    pub(super) fn new(ceremony_id: String, options: RequestChallengeResponse) -> Self {
+        Self {
+            ceremony_id,
+            public_key: options.public_key,
+            mediation: options.mediation,
+        }
+    }
+}
+
 /// The second half of sign-in: the passkey's answer.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +74,7 @@ pub(crate) struct LoginRequest {
 /// The ceremony state stored for a sign-in: with an allow-list, or discoverable.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "mode", content = "state", rename_all = "snake_case")]
-enum SignInState {
+pub(super) enum SignInState {
     Passkey(PasskeyAuthentication),
     Discoverable(DiscoverableAuthentication),
 }
@@ -120,11 +132,7 @@ pub(crate) async fn login_options(
     };
     let sign_in = serde_json::to_value(&sign_in).map_err(internal)?;
     let ceremony_id = store_ceremony(&state, Kind::Authentication, user_id, sign_in, None).await?;
-    Ok(Json(RequestOptions {
-        ceremony_id,
-        public_key: options.public_key,
-        mediation: options.mediation,
-    }))
+    Ok(Json(RequestOptions::new(ceremony_id, options)))
 }
 
 /// Finishes sign-in with a passkey and starts a session.

@@ -1,0 +1,6 @@
+-- 0007_permissions (postgres, down). The seeded roles stay: grants may reference them, and the
+-- earlier revisions' code creates the same rows on first grant.
+ALTER TABLE sessions DROP COLUMN authenticated_at;
+ALTER TABLE user_roles DROP COLUMN reason, DROP COLUMN expires_at;
+DROP TABLE role_permissions;
+DROP TABLE permissions;
