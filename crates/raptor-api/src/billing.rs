@@ -100,7 +100,7 @@ struct BillingOverview {
 #[utoipa::path(get, path = "/api/billing/snapshot", tag = TAG,
     responses(
         (status = 200, description = "The latest costs", body = BillingOverview),
-        (status = 403, description = "Not an admin",
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -190,7 +190,7 @@ impl From<TriggeredAlert> for AlertTriggered {
     request_body = RecordRequest,
     responses(
         (status = 201, description = "Recorded", body = RecordedSnapshot),
-        (status = 403, description = "Not an admin",
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A value is invalid (`field` names it) or the body has \
             the wrong shape; nothing was stored", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -285,7 +285,7 @@ impl From<&[AlertConfig]> for BillingAlerts {
 #[utoipa::path(get, path = "/api/billing/alerts", tag = TAG,
     responses(
         (status = 200, description = "Every alert", body = BillingAlerts),
-        (status = 403, description = "Not an admin",
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -336,7 +336,7 @@ struct AlertsRequest {
     request_body = AlertsRequest,
     responses(
         (status = 200, description = "The alerts as stored", body = BillingAlerts),
-        (status = 403, description = "Not an admin",
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A value is invalid (`field` names it) or the body has \
             the wrong shape; nothing was changed", body = ProblemBody, content_type = PROBLEM_JSON),

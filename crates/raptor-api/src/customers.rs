@@ -122,7 +122,7 @@ struct CustomerPage {
     responses(
         (status = 200, description = "A page of customers", body = CustomerPage),
         (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "`limit` or `query` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -266,7 +266,7 @@ struct CustomerDetail {
     responses(
         (status = 200, description = "The customer", body = CustomerDetail),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -318,7 +318,7 @@ struct AddedNote {
     responses(
         (status = 201, description = "The note added", body = AddedNote),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -369,7 +369,7 @@ struct Suspended {
     responses(
         (status = 200, description = "Suspended", body = Suspended),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 409, description = "The admin's own account (`own_account`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The reason is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
@@ -406,7 +406,7 @@ struct Reinstated {
     responses(
         (status = 200, description = "Reinstated", body = Reinstated),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -439,7 +439,7 @@ struct SessionsRevoked {
     responses(
         (status = 200, description = "Their sessions ended", body = SessionsRevoked),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such customer", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]

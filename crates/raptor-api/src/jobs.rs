@@ -127,7 +127,7 @@ impl From<OverviewError> for Problem {
     responses(
         (status = 200, description = "The newest jobs and the queue's counts", body = JobsOverview),
         (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the admin role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "`state`, `queue` or `limit` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]

@@ -294,7 +294,7 @@ struct StaffQuery {
     responses(
         (status = 200, description = "The tickets", body = SupportTicketList),
         (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "`status` or `limit` is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -320,7 +320,7 @@ async fn ticket_queue(
     responses(
         (status = 200, description = "The ticket and its messages", body = SupportThread),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -353,7 +353,7 @@ struct StaffMessageRequest {
     responses(
         (status = 201, description = "The ticket and its messages", body = SupportThread),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -391,7 +391,7 @@ struct AssignTicketRequest {
     responses(
         (status = 200, description = "The ticket", body = SupportTicket),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The assignee is not staff (`field` is `assignee_user_id`)", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -415,7 +415,7 @@ async fn assign_ticket(
     responses(
         (status = 200, description = "The ticket, closed", body = SupportTicket),
         (status = 400, description = "The id is not a number", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
@@ -445,7 +445,7 @@ struct LinkTicketRequest {
     responses(
         (status = 200, description = "The ticket, linked", body = SupportTicket),
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "No such customer (`field` is `user_id`)", body = ProblemBody, content_type = PROBLEM_JSON),
     ),

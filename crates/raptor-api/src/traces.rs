@@ -76,7 +76,7 @@ struct Trace {
     params(("workflow_id" = String, Path, description = "The workflow's id.")),
     responses(
         (status = 200, description = "The trace", body = Trace),
-        (status = 403, description = "The user lacks the support role", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session lacks the permission this route needs (`permission_required`) or a recent passkey proof (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No such trace", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]

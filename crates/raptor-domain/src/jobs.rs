@@ -23,8 +23,12 @@ wire_enum!(
 );
 
 impl JobState {
-    /// Parses a stored or wire name; the refusal lists the accepted ones.
+    /// Parses a stored or wire name, or `dead`, operators' word for `failed` (out of attempts
+    /// or refused for good); the refusal lists the stored names.
     pub fn parse(s: &str) -> Result<Self, UnknownValue> {
+        if s == "dead" {
+            return Ok(JobState::Failed);
+        }
         s.parse()
     }
 
@@ -48,6 +52,7 @@ mod tests {
             assert_eq!(JobState::try_from(state.to_string()), Ok(*state));
         }
         assert_eq!(JobState::Canceled.as_str(), "canceled");
+        assert_eq!(JobState::parse("dead"), Ok(JobState::Failed));
     }
 
     #[test]

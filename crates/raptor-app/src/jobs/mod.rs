@@ -186,7 +186,7 @@ pub async fn overview(
             raptor_domain::JobState::parse(s).map_err(|_| {
                 InvalidInput::new(
                     "state",
-                    "must be one of queued, running, succeeded, failed, canceled",
+                    "must be one of queued, running, succeeded, failed (or dead), canceled",
                 )
             })
         })

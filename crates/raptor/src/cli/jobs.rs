@@ -57,11 +57,9 @@ pub enum JobsCommand {
     },
 }
 
-/// A state as operators name it: the stored names, and `dead` for `failed` (out of attempts
-/// or refused for good, kept for `raptor jobs retry`).
+/// A state as operators name it: the stored names, and `dead` for `failed`.
 fn parse_state(state: &str) -> Result<JobState, CliError> {
-    let stored = if state == "dead" { "failed" } else { state };
-    JobState::parse(stored).map_err(|_| {
+    JobState::parse(state).map_err(|_| {
         CliError::Refused(format!(
             "unknown state '{state}'; use queued, running, succeeded, failed (or dead) or canceled"
         ))
