@@ -207,6 +207,18 @@ dual_test!(
             .scalar("SELECT count(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.name = 'support'")
             .await;
         assert_eq!(reads, 0, "a refused grant wrote nothing");
+        // Nor may it add a passkey of its own, which would then pass the step-up.
+        assert_problem(
+            &linked.post("/api/auth/passkeys/options", json!({})).await,
+            403,
+            "step_up_required",
+        );
+        // A customer recovers exactly that way.
+        let mut recovering = accounts::email_link_session(&app, t.db(), "ada@example.com").await;
+        let options = recovering
+            .post("/api/auth/passkeys/options", json!({}))
+            .await;
+        assert_eq!(options.status, 200, "{:?}", options.body);
 
         let signed_in = passkey.sign_in(&mut linked, "root@example.com").await;
         assert_eq!(signed_in.status, 200, "{:?}", signed_in.body);

@@ -40,6 +40,8 @@ pub(crate) struct AddPasskeyRequest {
 #[utoipa::path(post, path = "/api/auth/passkeys/options", tag = TAG,
     responses(
         (status = 200, description = "Options for the new passkey", body = CreationOptions),
+        (status = 403, description = "A staff account in a session that never proved a passkey (`step_up_required`)",
+            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 429, description = "Too many ceremonies from this address",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -50,6 +52,7 @@ pub(crate) async fn add_passkey_options(
     client: ClientInfo,
 ) -> Result<Json<CreationOptions>, Problem> {
     limits::check(&state, limits::OPTIONS_PER_IP, client.ip_key()).await?;
+    refuse_unproven_staff(&current)?;
     let user = &current.user;
     let handle = Uuid::from_slice(&user.user_handle).map_err(internal)?;
     let existing = passkeys::list(&state, user.id)
@@ -73,6 +76,22 @@ pub(crate) async fn add_passkey_options(
     )
     .await?;
     Ok(Json(CreationOptions::new(ceremony_id, options)))
+}
+
+/// Refuses a staff account adding a passkey from a session that never proved one (an email
+/// link, a backup code): the new passkey would then pass step-up, and a mailbox alone would
+/// carry staff powers. Customers recover this way; staff who lost every passkey have an
+/// operator revoke their role, recover as a customer, and get the role again.
+fn refuse_unproven_staff(current: &CurrentSession) -> Result<(), Problem> {
+    if current.permissions.is_empty() || current.session.authenticated_at.is_some() {
+        return Ok(());
+    }
+    Err(Problem::new(
+        ProblemCode::StepUpRequired,
+        "a staff account adds passkeys only from a session that proved a passkey; if every \
+         passkey is lost, an operator revokes the staff role (`raptor admin revoke-role`), you \
+         recover with an email link, and the role is granted again",
+    ))
 }
 
 /// One of the user's passkeys.
@@ -114,6 +133,8 @@ impl From<&StoredPasskey> for PasskeyView {
         (status = 201, description = "The passkey was added", body = PasskeyView),
         (status = 400, description = "The ceremony is unknown, expired or someone else's, or \
             the passkey was rejected", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "A staff account in a session that never proved a passkey (`step_up_required`)",
+            body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 409, description = "The passkey is already registered",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The name or the body is invalid",
@@ -126,6 +147,7 @@ pub(crate) async fn add_passkey(
     client: ClientInfo,
     ApiJson(req): ApiJson<AddPasskeyRequest>,
 ) -> Result<(StatusCode, Json<PasskeyView>), Problem> {
+    refuse_unproven_staff(&current)?;
     let name = DisplayName::parse("name", req.name.as_deref().unwrap_or("Passkey"))
         .map_err(Problem::invalid)?;
     let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
