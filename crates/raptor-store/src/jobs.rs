@@ -263,24 +263,34 @@ pub async fn enqueue_alone(
 
 /// Claims up to `limit` due jobs of `queue` for `worker_id`, oldest due first: each becomes
 /// `running`, spends an attempt, and is leased until `lease_until` (renew it with
-/// [`heartbeat`]). Concurrent claimers get disjoint jobs. The picked ids are materialised
+/// [`heartbeat`]). Only jobs of `kinds` are taken (`None`: any), so a worker never claims a
+/// job it has no handler for, such as a new kind enqueued by a newer release while an older
+/// one still runs. Concurrent claimers get disjoint jobs. The picked ids are materialised
 /// once, so PostgreSQL cannot re-run the `LIMIT` and take more rows than asked for.
 pub async fn claim(
     db: &Db,
     queue: &str,
+    kinds: Option<&[&str]>,
     worker_id: &str,
     limit: i64,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
 ) -> Result<Vec<ClaimedJob>, StoreError> {
-    if limit <= 0 || queue == OUTBOX {
+    if limit <= 0 || queue == OUTBOX || kinds.is_some_and(<[&str]>::is_empty) {
         return Ok(Vec::new());
     }
+    let kinds = kinds.unwrap_or_default();
+    let of_kinds = if kinds.is_empty() {
+        String::new()
+    } else {
+        let placeholders: Vec<String> = (6..6 + kinds.len()).map(|n| format!("${n}")).collect();
+        format!(" AND kind IN ({})", placeholders.join(", "))
+    };
     let mut tx = db.begin().await?;
     let sql = format!(
         "WITH picked AS MATERIALIZED ( \
              SELECT id FROM job_queue \
-             WHERE status = 'queued' AND queue = $1 AND run_at <= $2 \
+             WHERE status = 'queued' AND queue = $1 AND run_at <= $2{of_kinds} \
              ORDER BY run_at, id \
              LIMIT $3{} \
          ) \
@@ -292,14 +302,16 @@ pub async fn claim(
         tx.dialect().skip_locked()
     );
     let mut jobs: Vec<ClaimedJob> = on_tx!(tx, t => {
-        sqlx::query_as(&sql)
+        let mut query = sqlx::query_as(&sql)
             .bind(queue)
             .bind(now)
             .bind(limit)
             .bind(worker_id)
-            .bind(lease_until)
-            .fetch_all(&mut **t)
-            .await?
+            .bind(lease_until);
+        for kind in kinds {
+            query = query.bind(*kind);
+        }
+        query.fetch_all(&mut **t).await?
     });
     tx.commit().await?;
     // RETURNING comes in no particular order; hand jobs out in the order they were due.

@@ -75,6 +75,11 @@ impl Registry {
         self.handlers.get(kind).cloned()
     }
 
+    /// The kinds it has handlers for: the only ones its worker claims.
+    fn kinds(&self) -> Vec<&'static str> {
+        self.handlers.keys().copied().collect()
+    }
+
     /// `kind` as metrics label it: a registered kind, or `unknown` for any other text a row
     /// may hold, so the label's values stay a short fixed list.
     fn label(&self, kind: &str) -> &'static str {

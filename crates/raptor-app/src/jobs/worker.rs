@@ -203,9 +203,11 @@ impl Worker {
 
     async fn claim(&self, limit: usize) -> Result<Vec<ClaimedJob>, StoreError> {
         let now = self.app.now();
+        let kinds = self.registry.kinds();
         jobs::claim(
             &self.app.db,
             self.config.queue,
+            Some(&kinds),
             &self.id,
             i64::try_from(limit).unwrap_or(i64::MAX),
             now,

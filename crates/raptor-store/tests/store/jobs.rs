@@ -52,7 +52,7 @@ async fn claim(
     limit: i64,
     now: DateTime<Utc>,
 ) -> Vec<ClaimedJob> {
-    jobs::claim(t.db(), queue, worker, limit, now, now + LEASE)
+    jobs::claim(t.db(), queue, None, worker, limit, now, now + LEASE)
         .await
         .expect("claim")
 }
@@ -253,7 +253,7 @@ dual_test!(concurrent_claimers_never_share_a_job, Head, |t| {
             let worker_id = format!("web.{worker}:1:0000000{worker}");
             let mut mine = Vec::new();
             loop {
-                let batch = jobs::claim(&db, "default", &worker_id, 3, now, now + LEASE)
+                let batch = jobs::claim(&db, "default", None, &worker_id, 3, now, now + LEASE)
                     .await
                     .expect("claim");
                 assert!(batch.len() <= 3, "{} jobs over the limit", batch.len());
@@ -523,9 +523,17 @@ dual_test!(
         .await;
         let healthy = add(t, &new_job("default", &payload, now), now).await;
         claim(t, "default", W1, 2, now).await;
-        jobs::claim(t.db(), "default", W2, 1, now, now + Duration::hours(1))
-            .await
-            .expect("claim");
+        jobs::claim(
+            t.db(),
+            "default",
+            None,
+            W2,
+            1,
+            now,
+            now + Duration::hours(1),
+        )
+        .await
+        .expect("claim");
 
         let at = now + Duration::minutes(5);
         let expired_before = at - Duration::seconds(30);
@@ -829,7 +837,7 @@ dual_test!(
         let old = now - Duration::days(30);
         let payload = json!({});
         let outcome = |id, worker: &'static str, at| async move {
-            let claimed = jobs::claim(t.db(), "default", worker, 1, at, at + LEASE)
+            let claimed = jobs::claim(t.db(), "default", None, worker, 1, at, at + LEASE)
                 .await
                 .expect("claim");
             assert_eq!(ids(&claimed), vec![id]);

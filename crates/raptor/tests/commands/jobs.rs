@@ -36,7 +36,7 @@ dual_test!(
             .expect("enqueue")
             .id()
             .expect("id");
-        let claimed = jobs::claim(t.db(), "default", "w:1:a", 1, now(), now())
+        let claimed = jobs::claim(t.db(), "default", None, "w:1:a", 1, now(), now())
             .await
             .expect("claim");
         assert_eq!(claimed[0].id, dead);
