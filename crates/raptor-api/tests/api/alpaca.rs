@@ -336,3 +336,29 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    an_operator_fetch_of_a_wide_range_stores_it_all_a_chunk_at_a_time,
+    Head,
+    |t| {
+        // Eight days of minutes is more than one 10,000-bar chunk.
+        let fake = FakeAlpaca::start(KEY, SECRET, 10_000, 0).await;
+        let app =
+            raptor_app::App::new(t.db().clone()).with_bar_source(Arc::new(client(&fake, SECRET)));
+        let start: DateTime<Utc> = "2026-02-01T00:00:00Z".parse().expect("time");
+        let end = start + Duration::days(8);
+        let done = raptor_app::market::fetch_bars(&app, "AAPL", Timeframe::Min1, start, end)
+            .await
+            .expect("fetched");
+        assert_eq!(done.fetched, 8 * 24 * 60);
+        assert_eq!(
+            market::count_bars(t.db(), "AAPL", Timeframe::Min1)
+                .await
+                .expect("count"),
+            8 * 24 * 60
+        );
+        let requests = fake.requests();
+        assert_eq!(requests.len(), 2, "one request per chunk");
+        assert_eq!(requests[1].1["start"], "2026-02-07T22:39:01Z");
+    }
+);
