@@ -1,5 +1,5 @@
 //! Alpaca Market Data v2 as a bar source: `GET /v2/stocks/{symbol}/bars` with the API key
-//! headers, following `next_page_token` to the end, waiting out rate limits
+//! headers, following `next_page_token` only until the bars asked for are in, waiting out rate limits
 //! (`X-RateLimit-Remaining`/`-Reset`, 429), and never asking for data newer than the plan's
 //! delay allows.
 
@@ -18,8 +18,8 @@ use crate::market::BarSource;
 pub const DATA_URL: &str = "https://data.alpaca.markets";
 /// Attempts per page before giving up on rate limits or server errors.
 const ATTEMPTS: u32 = 5;
-/// Bars per page (Alpaca's maximum).
-const PAGE_LIMIT: u32 = 10_000;
+/// Most bars one page may carry (Alpaca's maximum `limit`).
+const PAGE_LIMIT: usize = 10_000;
 
 /// Alpaca credentials and preferences.
 #[derive(Clone)]
@@ -53,33 +53,38 @@ impl AlpacaBars {
         }
     }
 
-    /// Fetches every page of bars in `[start, end)`.
+    /// Fetches the first `limit` bars in `[start, end)`, oldest first: pages of at most
+    /// Alpaca's maximum, each asking only for what is still missing, and no page after the
+    /// last one needed.
     pub async fn bars(
         &self,
         symbol: &str,
         timeframe: Timeframe,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
+        limit: usize,
     ) -> Result<Vec<StoredBar>, String> {
         let end = end.min(Utc::now() - self.delay);
-        if start >= end {
+        if start >= end || limit == 0 {
             return Ok(Vec::new());
         }
         let mut bars = Vec::new();
         let mut page_token: Option<String> = None;
         loop {
+            let want = (limit - bars.len()).min(PAGE_LIMIT);
             let page = self
-                .page(symbol, timeframe, start, end, page_token.as_deref())
+                .page(symbol, timeframe, start, end, want, page_token.as_deref())
                 .await?;
             bars.extend(
                 page.bars
                     .unwrap_or_default()
                     .into_iter()
-                    .filter_map(WireBar::into_stored),
+                    .filter_map(WireBar::into_stored)
+                    .take(want),
             );
             match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(token) => page_token = Some(token),
-                None => return Ok(bars),
+                Some(token) if bars.len() < limit => page_token = Some(token),
+                _ => return Ok(bars),
             }
         }
     }
@@ -90,10 +95,11 @@ impl AlpacaBars {
         timeframe: Timeframe,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
+        limit: usize,
         page_token: Option<&str>,
     ) -> Result<Page, String> {
         let url = format!("{}/v2/stocks/{symbol}/bars", self.base_url);
-        let limit = PAGE_LIMIT.to_string();
+        let limit = limit.to_string();
         let mut query = vec![
             ("timeframe", timeframe.as_str().to_owned()),
             ("start", start.to_rfc3339_opts(SecondsFormat::Secs, true)),
@@ -215,7 +221,12 @@ impl BarSource for AlpacaBars {
         timeframe: Timeframe,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
+        limit: usize,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<StoredBar>, String>> + Send + 'a>> {
-        Box::pin(self.bars(symbol, timeframe, start, end))
+        Box::pin(self.bars(symbol, timeframe, start, end, limit))
+    }
+
+    fn delay(&self) -> Duration {
+        self.delay
     }
 }

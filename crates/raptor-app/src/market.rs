@@ -1,10 +1,12 @@
 //! Market data: the bar-source port, reading bars through the store with cache-through
 //! fetching, and writing bars (which lets resting orders fill against them).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::{self, StoredBar};
 use raptor_store::StoreError;
@@ -17,14 +19,21 @@ use crate::App;
 
 /// Where bars come from when they are not stored yet (Alpaca; a fake in tests).
 pub trait BarSource: Send + Sync + std::fmt::Debug {
-    /// Fetches the bars of `symbol` in `[start, end)`, oldest first.
+    /// Fetches the first `limit` bars of `symbol` in `[start, end)`, oldest first, holding no
+    /// more than those (and one page of the wire) in memory.
     fn fetch<'a>(
         &'a self,
         symbol: &'a str,
         timeframe: Timeframe,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
+        limit: usize,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<StoredBar>, String>> + Send + 'a>>;
+
+    /// How far behind now the source's data stays (a plan's delay); zero by default.
+    fn delay(&self) -> Duration {
+        Duration::zero()
+    }
 }
 
 /// Which stored bars to read: `[start, end)`, after a page token, at most `limit`.
@@ -42,45 +51,131 @@ pub struct BarWindow {
     pub limit: i64,
 }
 
-/// The stored bars of `symbol` in a window. When none are stored and this is the first page,
-/// the app's bar source (if any) is asked, what it returns is stored, and the store answers:
-/// cache-through. A failing source is logged and the (empty) stored answer stands.
+/// How long after a window ends before an empty answer for it is remembered: late bars and
+/// corrections can still arrive for a window this recent (on top of the source's delay).
+pub const SETTLE: Duration = Duration::hours(1);
+
+/// Bars fetched per source call when an operator fetches a whole range.
+const FETCH_CHUNK: usize = 10_000;
+
+/// The stored bars of `symbol` in a window, fetched through from the app's bar source when
+/// the store is missing them: the first page when nothing is stored, or the rest of a later
+/// page the store cannot fill. The source is asked for at most the bars the page still needs,
+/// so a wide window costs one bounded fetch; what it returns is stored and the store answers.
+/// A closed past window the source answered empty is recorded and not asked again (until bars
+/// are written into it). Requests in this process for the same missing window take turns,
+/// so concurrent ones cost one source call. A failing source is logged and the stored answer
+/// stands.
 pub async fn bars_through(
     app: &App,
     symbol: &str,
     window: BarWindow,
 ) -> Result<Vec<StoredBar>, StoreError> {
-    let read = || {
-        market::bars(
-            &app.db,
-            symbol,
-            window.timeframe,
-            window.start,
-            window.end,
-            window.after,
-            window.limit,
-        )
-    };
-    let bars = read().await?;
+    let bars = read(app, symbol, window).await?;
     let Some(source) = app.bar_source.as_deref() else {
         return Ok(bars);
     };
-    if !bars.is_empty() || window.after.is_some() {
+    let end = window.end.min(app.now());
+    if missing_from(&bars, window, end).is_none() {
         return Ok(bars);
     }
-    let end = window.end.min(app.now());
+    let turn = Turn::take(symbol, window, end);
+    let _held = turn.slot.lock().await;
+    // Another request may have filled the window, or found it empty, while this one waited.
+    let bars = read(app, symbol, window).await?;
+    let Some(gap_start) = missing_from(&bars, window, end) else {
+        return Ok(bars);
+    };
+    if market::is_known_empty(&app.db, symbol, window.timeframe, gap_start, end).await? {
+        return Ok(bars);
+    }
+    let wanted = usize::try_from(window.limit)
+        .unwrap_or(0)
+        .saturating_sub(bars.len());
     match source
-        .fetch(symbol, window.timeframe, window.start, end)
+        .fetch(symbol, window.timeframe, gap_start, end, wanted)
         .await
     {
         Ok(fetched) if !fetched.is_empty() => {
             store_bars(app, symbol, window.timeframe, &fetched).await?;
-            read().await
+            read(app, symbol, window).await
         }
-        Ok(_) => Ok(bars),
+        Ok(_) => {
+            let now = app.now();
+            if end <= now - source.delay() - SETTLE {
+                market::record_empty_range(&app.db, symbol, window.timeframe, gap_start, end, now)
+                    .await?;
+            }
+            Ok(bars)
+        }
         Err(err) => {
             tracing::warn!(%err, symbol, "fetching missing bars failed; answering from the store");
             Ok(bars)
+        }
+    }
+}
+
+/// The stored bars of a window.
+async fn read(app: &App, symbol: &str, window: BarWindow) -> Result<Vec<StoredBar>, StoreError> {
+    market::bars(
+        &app.db,
+        symbol,
+        window.timeframe,
+        window.start,
+        window.end,
+        window.after,
+        window.limit,
+    )
+    .await
+}
+
+/// Where the source should start filling a page the store answered with `bars`, if anywhere:
+/// the window's start for an empty first page, just after the last bar (or the page token) for
+/// a later page short of its limit. A first page with some bars stored is taken as complete.
+fn missing_from(
+    bars: &[StoredBar],
+    window: BarWindow,
+    end: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let start = match window.after {
+        None if bars.is_empty() => window.start,
+        Some(after) if (bars.len() as i64) < window.limit => {
+            bars.last().map_or(after, |b| b.ts) + Duration::seconds(1)
+        }
+        _ => return None,
+    };
+    (start < end).then_some(start)
+}
+
+/// Requests for the same missing window, in this process, waiting their turn to fill it.
+static TURNS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
+    LazyLock::new(Default::default);
+
+/// One request's place in line for a window; leaving the line drops the window's entry when
+/// no one else is in it.
+struct Turn {
+    key: String,
+    slot: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Turn {
+    fn take(symbol: &str, window: BarWindow, end: DateTime<Utc>) -> Self {
+        let key = format!(
+            "{symbol}|{}|{}|{:?}|{end}",
+            window.timeframe, window.start, window.after
+        );
+        let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+        let slot = turns.entry(key.clone()).or_default().clone();
+        Self { key, slot }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let mut turns = TURNS.lock().unwrap_or_else(PoisonError::into_inner);
+        // The map's handle and this one: nobody else is waiting.
+        if Arc::strong_count(&self.slot) <= 2 {
+            turns.remove(&self.key);
         }
     }
 }
@@ -182,8 +277,9 @@ pub struct Fetched {
     pub matched: Matched,
 }
 
-/// Fetches the bars of a listed symbol from the app's bar source and stores them, then
-/// matches the symbol's resting orders against them.
+/// Fetches the bars of a listed symbol from the app's bar source and stores them, a chunk at
+/// a time (so a wide range never sits in memory whole), then matches the symbol's resting
+/// orders against them.
 pub async fn fetch_bars(
     app: &App,
     symbol: &str,
@@ -193,14 +289,23 @@ pub async fn fetch_bars(
 ) -> Result<Fetched, BarsError> {
     require_listed(app, symbol).await?;
     let source = app.bar_source.as_deref().ok_or(BarsError::NoSource)?;
-    let bars = source
-        .fetch(symbol, timeframe, start, end)
-        .await
-        .map_err(BarsError::Source)?;
-    let written = store_bars(app, symbol, timeframe, &bars).await?;
+    let (mut fetched, mut written) = (0, 0);
+    let mut from = start;
+    while from < end {
+        let bars = source
+            .fetch(symbol, timeframe, from, end, FETCH_CHUNK)
+            .await
+            .map_err(BarsError::Source)?;
+        fetched += bars.len();
+        written += store_bars(app, symbol, timeframe, &bars).await?;
+        match bars.last() {
+            Some(last) if bars.len() >= FETCH_CHUNK => from = last.ts + Duration::seconds(1),
+            _ => break,
+        }
+    }
     let matched = trading::match_symbol(app, symbol).await?;
     Ok(Fetched {
-        fetched: bars.len(),
+        fetched,
         written,
         matched,
     })

@@ -94,10 +94,86 @@ pub async fn upsert_bars(
     timeframe: Timeframe,
     bars: &[StoredBar],
 ) -> Result<u64, StoreError> {
-    if bars.is_empty() {
+    let (Some(first), Some(last)) = (
+        bars.iter().map(|b| b.ts).min(),
+        bars.iter().map(|b| b.ts).max(),
+    ) else {
         return Ok(0);
-    }
+    };
+    forget_empty_ranges(tx, symbol, timeframe, first, last).await?;
     bulk::upsert_bars(&mut tx.inner, symbol, timeframe.as_str(), bars).await
+}
+
+/// Deletes the empty-window records of a symbol and timeframe that hold a bar start in
+/// `[first, last]`: once bars are written there, the window is no longer known to be empty.
+async fn forget_empty_ranges(
+    tx: &mut Tx,
+    symbol: &str,
+    timeframe: Timeframe,
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query(
+            "DELETE FROM empty_bar_ranges WHERE symbol = $1 AND timeframe = $2 \
+             AND range_start <= $4 AND range_end > $3",
+        )
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .bind(first)
+        .bind(last)
+        .execute(&mut **t)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Records that the bar source answered no bars for `[start, end)` of a symbol and timeframe.
+pub async fn record_empty_range(
+    db: &Db,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    checked_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_pool!(db, pool => {
+        sqlx::query(
+            "INSERT INTO empty_bar_ranges (symbol, timeframe, range_start, range_end, checked_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .bind(start)
+        .bind(end)
+        .bind(checked_at)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Whether a recorded empty window of the symbol and timeframe covers all of `[start, end)`.
+pub async fn is_known_empty(
+    db: &Db,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let found: i64 = on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM empty_bar_ranges WHERE symbol = $1 AND timeframe = $2 \
+             AND range_start <= $3 AND range_end >= $4",
+        )
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .bind(start)
+        .bind(end)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(found > 0)
 }
 
 const BAR_COLUMNS: &str = "ts, open, high, low, close, volume, trade_count, vwap";

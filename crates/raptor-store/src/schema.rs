@@ -127,6 +127,7 @@ pub const EXPECTED_TABLES: &[&str] = &[
     "billing_alert_configs",
     "bootstrap_tokens",
     "email_login_tokens",
+    "empty_bar_ranges",
     "historical_bars",
     "job_queue",
     "marketing_contacts",

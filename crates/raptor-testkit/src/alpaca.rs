@@ -1,6 +1,8 @@
 //! A local stand-in for Alpaca's Market Data v2 bars endpoint, speaking its wire format:
-//! key headers, `bars`/`next_page_token` pages, 429 with `X-RateLimit-Reset`, 403 for bad keys.
+//! key headers, `bars`/`next_page_token` pages of at most `limit` bars, 429 with
+//! `X-RateLimit-Reset`, 403 for bad keys.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -9,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -20,13 +22,16 @@ struct Fake {
     page_size: usize,
     throttle_first: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<(String, Value)>>>,
+    quiet: Arc<Mutex<HashSet<String>>>,
 }
 
-/// A running fake Alpaca. Bars are one per minute from the requested start, with the close
-/// equal to 100 + the minute index, up to `end`.
+/// A running fake Alpaca. Bars are one per whole minute from the requested start, with the close
+/// equal to 100 + the minute index, up to `end`; a page carries at most the request's `limit`
+/// (and the fake's page size). Symbols marked [`FakeAlpaca::quiet`] have no bars at all.
 pub struct FakeAlpaca {
     url: String,
     requests: Arc<Mutex<Vec<(String, Value)>>>,
+    quiet: Arc<Mutex<HashSet<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -35,7 +40,9 @@ impl FakeAlpaca {
     /// `throttled` requests with 429.
     pub async fn start(key_id: &str, secret: &str, page_size: usize, throttled: usize) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let quiet = Arc::new(Mutex::new(HashSet::new()));
         let fake = Fake {
+            quiet: quiet.clone(),
             key_id: key_id.into(),
             secret: secret.into(),
             page_size,
@@ -53,6 +60,7 @@ impl FakeAlpaca {
         Self {
             url,
             requests,
+            quiet,
             task,
         }
     }
@@ -60,6 +68,11 @@ impl FakeAlpaca {
     /// The base URL to use instead of `https://data.alpaca.markets`.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// From now on, answers `symbol` with no bars (a symbol that did not trade).
+    pub fn quiet(&self, symbol: &str) {
+        self.quiet.lock().expect("lock").insert(symbol.to_owned());
     }
 
     /// Every request received: the symbol and its query parameters.
@@ -124,17 +137,34 @@ async fn bars(
         )
             .into_response();
     };
+    // Bars start on whole minutes, as Alpaca's minute bars do.
+    let start = start.duration_trunc(Duration::minutes(1)).unwrap_or(start)
+        + if start.timestamp_subsec_nanos() > 0 || start.timestamp() % 60 != 0 {
+            Duration::minutes(1)
+        } else {
+            Duration::zero()
+        };
     let offset: usize = query
         .get("page_token")
         .and_then(|t| t.parse().ok())
         .unwrap_or(0);
-    let total = ((end - start).num_minutes().max(0)) as usize;
-    let page: Vec<Value> = (offset..total.min(offset + fake.page_size))
+    let size = query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(1000usize)
+        .clamp(1, 10_000)
+        .min(fake.page_size);
+    let total = if fake.quiet.lock().expect("lock").contains(&symbol) {
+        0
+    } else {
+        ((end - start).num_minutes().max(0)) as usize
+    };
+    let page: Vec<Value> = (offset..total.min(offset + size))
         .map(|i| {
             let close = 100.0 + i as f64;
             json!({ "t": start + Duration::minutes(i as i64), "o": close, "h": close + 0.5, "l": close - 0.5, "c": close, "v": 1000, "n": 12, "vw": close })
         })
         .collect();
-    let next = (offset + fake.page_size < total).then(|| (offset + fake.page_size).to_string());
+    let next = (offset + size < total).then(|| (offset + size).to_string());
     Json(json!({ "bars": page, "symbol": symbol, "next_page_token": next })).into_response()
 }

@@ -153,6 +153,7 @@ impl BarSource for CountingSource {
         _timeframe: Timeframe,
         start: DateTime<Utc>,
         _end: DateTime<Utc>,
+        _limit: usize,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<StoredBar>, String>> + Send + 'a>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         let bars = (0..3)

@@ -68,4 +68,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0007_permissions", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0008_empty_bar_ranges",
+        message: "remember bar windows the source answered empty",
+        sqlite: scripts!("0008_empty_bar_ranges", "sqlite"),
+        postgres: scripts!("0008_empty_bar_ranges", "postgres"),
+        transactional: true,
+    },
 ];
