@@ -24,7 +24,11 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
             .headers()
             .get(header::ORIGIN)
             .map(|v| v.to_str().unwrap_or("<invalid>"));
-        let has_cookie = cookie_token(request.headers()).is_some();
+        // Two session cookies count as a cookie: the request is not cookie-less.
+        let has_cookie = !matches!(
+            cookie_token(request.headers(), state.config.cookie_name),
+            Ok(None)
+        );
         match origin {
             Some(origin) if origin != state.config.origin => {
                 return Problem::new(
