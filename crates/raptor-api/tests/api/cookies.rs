@@ -1,4 +1,7 @@
-//! Cookies (#13, class 7): the `__Host-` session cookie and refusing two session cookies.
+//! Cookies and one-time links (#13, class 7): the `__Host-` session cookie, refusing two
+//! session cookies, and sign-in links that retire each other.
+
+use std::collections::HashSet;
 
 use raptor_testkit::{accounts, assert_problem, dual_app_test, Browser, TestApp};
 use serde_json::json;
@@ -67,4 +70,69 @@ dual_app_test!(a_request_with_two_session_cookies_is_refused, |t, app| {
     }
     assert_eq!(ada.get("/api/auth/session").await.status, 200);
     assert_eq!(attacker.get("/api/auth/session").await.status, 200);
+});
+
+/// Asks for a sign-in link for `email`, lets the worker mail it, and returns its token.
+async fn mailed_link(app: &TestApp, db: &raptor_store::Db, email: &str) -> String {
+    let seen: HashSet<String> = link_tokens(db, email).await;
+    let asked = app
+        .browser()
+        .post("/api/auth/email-link", json!({ "email": email }))
+        .await;
+    assert_eq!(asked.status, 202, "{:?}", asked.body);
+    app.run_jobs().await;
+    let mut fresh: Vec<String> = link_tokens(db, email)
+        .await
+        .into_iter()
+        .filter(|token| !seen.contains(token))
+        .collect();
+    assert_eq!(fresh.len(), 1, "one new link");
+    fresh.remove(0)
+}
+
+async fn link_tokens(db: &raptor_store::Db, email: &str) -> HashSet<String> {
+    raptor_store::outbox::recent(db, 50)
+        .await
+        .expect("outbox")
+        .iter()
+        .filter(|mail| mail["to"] == email)
+        .filter_map(|mail| {
+            let body = mail["text_body"].as_str()?;
+            let rest = body.split("#token=").nth(1)?;
+            rest.split_whitespace().next().map(str::to_owned)
+        })
+        .collect()
+}
+
+async fn sign_in_with(app: &TestApp, token: &str) -> raptor_testkit::Reply {
+    app.browser()
+        .post("/api/auth/email-link/login", json!({ "token": token }))
+        .await
+}
+
+dual_app_test!(a_newer_sign_in_link_retires_the_older_one, |t, app| {
+    accounts::customer(app, "ada@example.com").await;
+    let first = mailed_link(app, t.db(), "ada@example.com").await;
+    let second = mailed_link(app, t.db(), "ada@example.com").await;
+    assert_problem(&sign_in_with(app, &first).await, 400, "invalid_link");
+    assert_eq!(sign_in_with(app, &second).await.status, 200);
+});
+
+dual_app_test!(signing_in_with_a_link_retires_the_others, |t, app| {
+    accounts::customer(app, "ada@example.com").await;
+    let first = mailed_link(app, t.db(), "ada@example.com").await;
+    let second = mailed_link(app, t.db(), "ada@example.com").await;
+    // Two workers minting at once can each leave a live link: make both live again.
+    t.execute(
+        "UPDATE email_login_tokens SET expires_at = \
+         (SELECT max(expires_at) FROM email_login_tokens)",
+    )
+    .await;
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM email_login_tokens WHERE used_at IS NULL")
+            .await,
+        2
+    );
+    assert_eq!(sign_in_with(app, &second).await.status, 200);
+    assert_problem(&sign_in_with(app, &first).await, 400, "invalid_link");
 });
