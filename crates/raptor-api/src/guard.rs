@@ -13,13 +13,14 @@ use crate::session::{cookie_token, CurrentSession};
 use crate::{AppState, Problem, ProblemCode};
 
 /// State-changing requests that carry the session cookie, or any `Origin`, must come from the
-/// public origin: a page elsewhere cannot ride a signed-in user's cookie.
+/// public origin: a page elsewhere cannot ride a signed-in user's cookie. A marketing link's
+/// POST that carries its token is exempt: the token, not a session, authorises it.
 pub async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe {
+    if !safe && !crate::marketing::carries_link_token(&request) {
         let origin = request
             .headers()
             .get(header::ORIGIN)
