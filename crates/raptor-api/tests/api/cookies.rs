@@ -1,8 +1,11 @@
-//! Cookies and one-time links (#13, class 7): the `__Host-` session cookie, refusing two
-//! session cookies, and sign-in links that retire each other.
+//! Cookies, one-time links and the bootstrap token (#13, class 7): the `__Host-` session
+//! cookie, refusing two session cookies, sign-in links that retire each other, and the
+//! ceremony that keeps only the bootstrap token's hash.
 
 use std::collections::HashSet;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use raptor_testkit::{accounts, assert_problem, dual_app_test, Browser, TestApp};
 use serde_json::json;
 
@@ -136,3 +139,41 @@ dual_app_test!(signing_in_with_a_link_retires_the_others, |t, app| {
     assert_eq!(sign_in_with(app, &second).await.status, 200);
     assert_problem(&sign_in_with(app, &first).await, 400, "invalid_link");
 });
+
+dual_app_test!(
+    a_pending_sign_up_keeps_only_the_bootstrap_tokens_hash,
+    |t, app| {
+        let token = "bootstrap-token-for-the-ceremony-test";
+        let now = raptor_testkit::now();
+        raptor_store::tokens::issue_bootstrap(
+            t.db(),
+            &raptor_app::secrets::token_hash(token),
+            "test",
+            now,
+            now + chrono::Duration::hours(1),
+        )
+        .await
+        .expect("bootstrap token");
+        let reply = app
+        .browser()
+        .post(
+            "/api/auth/register/options",
+            json!({ "email": "root@example.com", "display_name": "Root", "bootstrap_token": token }),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let count = |needle: &str| {
+            format!(
+            "SELECT count(*) FROM webauthn_challenges WHERE CAST(context AS TEXT) LIKE '%{needle}%'"
+        )
+        };
+        assert_eq!(
+            t.scalar(&count("root@example.com")).await,
+            1,
+            "the ceremony row"
+        );
+        assert_eq!(t.scalar(&count(token)).await, 0, "the raw token is stored");
+        let hash = URL_SAFE_NO_PAD.encode(raptor_app::secrets::token_hash(token));
+        assert_eq!(t.scalar(&count(&hash)).await, 1, "the hash is missing");
+    }
+);
