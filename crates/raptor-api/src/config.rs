@@ -35,6 +35,8 @@ pub struct ApiConfig {
     pub origin: String,
     /// Whether the session cookie is `Secure` (all but plain-http localhost).
     pub cookie_secure: bool,
+    /// The session cookie's name: `__Host-` prefixed when it is `Secure`.
+    pub cookie_name: &'static str,
     /// Whether to take the client address from `X-Forwarded-For` and the request id from
     /// `X-Request-Id` (behind a trusted router that sets them).
     pub trust_proxy: bool,
@@ -86,10 +88,12 @@ impl ApiConfig {
         let webauthn = WebauthnBuilder::new(&host, &public_url)
             .and_then(|b| b.rp_name("Raxx").build())
             .map_err(|e| ConfigError::Webauthn(e.to_string()))?;
+        let cookie_secure = !(local && public_url.scheme() == "http");
         Ok(Self {
             webauthn,
             origin: public_url.origin().ascii_serialization(),
-            cookie_secure: !(local && public_url.scheme() == "http"),
+            cookie_secure,
+            cookie_name: crate::session::cookie_name(cookie_secure),
             public_url,
             trust_proxy,
             mail_from: "Raxx <no-reply@raxx.app>".to_owned(),
@@ -109,9 +113,11 @@ mod tests {
     fn cookies_are_secure_everywhere_but_plain_http_localhost() {
         let local = ApiConfig::new("http://localhost:8000", false).expect("local");
         assert!(!local.cookie_secure);
+        assert_eq!(local.cookie_name, "raptor_session");
         assert_eq!(local.origin, "http://localhost:8000");
         let public = ApiConfig::new("https://api-staging.raxx.app", true).expect("public");
         assert!(public.cookie_secure);
+        assert_eq!(public.cookie_name, "__Host-raptor_session");
         assert_eq!(public.origin, "https://api-staging.raxx.app");
     }
 

@@ -13,18 +13,23 @@ use crate::session::{cookie_token, CurrentSession};
 use crate::{AppState, Problem, ProblemCode};
 
 /// State-changing requests that carry the session cookie, or any `Origin`, must come from the
-/// public origin: a page elsewhere cannot ride a signed-in user's cookie.
+/// public origin: a page elsewhere cannot ride a signed-in user's cookie. A marketing link's
+/// POST that carries its token is exempt: the token, not a session, authorises it.
 pub async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if !safe {
+    if !safe && !crate::marketing::carries_link_token(&request) {
         let origin = request
             .headers()
             .get(header::ORIGIN)
             .map(|v| v.to_str().unwrap_or("<invalid>"));
-        let has_cookie = cookie_token(request.headers()).is_some();
+        // Two session cookies count as a cookie: the request is not cookie-less.
+        let has_cookie = !matches!(
+            cookie_token(request.headers(), state.config.cookie_name),
+            Ok(None)
+        );
         match origin {
             Some(origin) if origin != state.config.origin => {
                 return Problem::new(

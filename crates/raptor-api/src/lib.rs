@@ -39,7 +39,7 @@ pub use edge::{EdgeLimits, REQUEST_ID};
 pub use metrics::MetricsToken;
 pub use problem::{Problem, ProblemCode};
 pub use server::serve;
-pub use session::COOKIE_NAME;
+pub use session::{cookie_name, COOKIE_NAME, SECURE_COOKIE_NAME};
 
 /// What every handler can reach: the use cases' [`App`] (database, clock, mailer, bar
 /// source), which it derefs to, and what only HTTP needs.

@@ -1,8 +1,10 @@
 //! Marketing email with double opt-in over HTTP: subscribe, confirm by link, unsubscribe by
-//! link. The workflows are in [`raptor_app::marketing`].
+//! link. A link's GET only shows a page with a button, since mail scanners follow links; the
+//! button's POST acts. The workflows are in [`raptor_app::marketing`].
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse};
 use axum::Json;
 use chrono::Duration;
 use raptor_app::marketing::{self, Confirmation, MarketingError, Subscription};
@@ -31,16 +33,28 @@ const PER_ADDRESS: Limit = Limit {
     window: Duration::hours(1),
 };
 
-/// Where the emailed confirmation link leads.
+/// Where the emailed confirmation link leads (GET: a page; POST: confirm).
 const CONFIRM_PATH: &str = "/api/marketing/confirm";
-/// Where the emailed unsubscribe link leads.
+/// Where the emailed unsubscribe link leads (GET: a page; POST: unsubscribe).
 const UNSUBSCRIBE_PATH: &str = "/api/marketing/unsubscribe";
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(subscribe))
-        .routes(routes!(confirm))
-        .routes(routes!(unsubscribe))
+        .routes(routes!(confirm_page, confirm))
+        .routes(routes!(unsubscribe_page, unsubscribe))
+}
+
+/// Whether `request` is a POST to a confirm or unsubscribe link that carries its token. Such
+/// a request is exempt from the same-origin rule: the token, not a session, is what lets it
+/// act, and a mail client's one-click unsubscribe or a page with `Origin: null` may send it.
+pub(crate) fn carries_link_token(request: &Request) -> bool {
+    let path = request.uri().path();
+    (path == CONFIRM_PATH || path == UNSUBSCRIBE_PATH)
+        && request.uri().query().is_some_and(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .any(|(name, value)| name == "token" && !value.is_empty())
+        })
 }
 
 impl From<MarketingError> for Problem {
@@ -128,8 +142,11 @@ struct TokenQuery {
     token: Option<String>,
 }
 
+/// Longest token a link may carry (minted ones are 43 characters).
+const MAX_TOKEN: usize = 128;
+
 fn token(query: &TokenQuery) -> Result<&str, Problem> {
-    query
+    let token = query
         .token
         .as_deref()
         .filter(|t| !t.is_empty())
@@ -138,7 +155,19 @@ fn token(query: &TokenQuery) -> Result<&str, Problem> {
                 ProblemCode::MissingToken,
                 "the link has no token; use the link from the email",
             )
-        })
+        })?;
+    // Minted tokens are base64url; anything else cannot be one, and the page echoes the token.
+    let well_formed = token.len() <= MAX_TOKEN
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(Problem::new(
+            ProblemCode::InvalidToken,
+            "the link's token is malformed; use the link from the email",
+        ));
+    }
+    Ok(token)
 }
 
 /// What a confirmation or unsubscribe link did.
@@ -150,8 +179,61 @@ struct SubscriptionChange {
     email: String,
 }
 
-/// Confirms a subscription: the link in the confirmation email.
+/// The page an emailed link opens: a heading, a line and one button that POSTs the token back
+/// to `path`. Nothing changes until the button is pressed.
+fn link_page(
+    path: &str,
+    token: &str,
+    heading: &str,
+    text: &str,
+    button: &str,
+) -> impl IntoResponse {
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{heading} · Raxx</title></head>\
+         <body style=\"font-family: system-ui, sans-serif; max-width: 32rem; margin: 3rem auto\">\
+         <h1>{heading}</h1><p>{text}</p>\
+         <form method=\"post\" action=\"{path}?token={token}\">\
+         <button type=\"submit\">{button}</button></form></body></html>\n"
+    );
+    (
+        [
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+                 frame-ancestors 'none'; base-uri 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            // The token is in the address: never send it to another site.
+            (header::REFERRER_POLICY, "same-origin"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        Html(page),
+    )
+}
+
+/// The confirmation link in the email: a page asking to confirm. It changes nothing (mail
+/// scanners open links); its button POSTs to the same address.
 #[utoipa::path(get, path = "/api/marketing/confirm", tag = TAG, params(TokenQuery),
+    responses(
+        (status = 200, description = "A page with a button that confirms",
+            content_type = "text/html", body = String),
+        (status = 400, description = "The token is missing or malformed",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
+async fn confirm_page(ApiQuery(q): ApiQuery<TokenQuery>) -> Result<impl IntoResponse, Problem> {
+    Ok(link_page(
+        CONFIRM_PATH,
+        token(&q)?,
+        "Confirm your subscription",
+        "Press the button to receive Raxx news at this address.",
+        "Confirm",
+    ))
+}
+
+/// Confirms a subscription: the button on the confirmation page (the body is ignored).
+#[utoipa::path(post, path = "/api/marketing/confirm", tag = TAG, params(TokenQuery),
     responses(
         (status = 200, description = "The address is confirmed", body = SubscriptionChange),
         (status = 400, description = "The token is missing, unknown or already used",
@@ -168,8 +250,28 @@ async fn confirm(
     }))
 }
 
-/// Unsubscribes an address: the link in every marketing email.
+/// The unsubscribe link in every marketing email: a page asking to unsubscribe. It changes
+/// nothing; its button POSTs to the same address.
 #[utoipa::path(get, path = "/api/marketing/unsubscribe", tag = TAG, params(TokenQuery),
+    responses(
+        (status = 200, description = "A page with a button that unsubscribes",
+            content_type = "text/html", body = String),
+        (status = 400, description = "The token is missing or malformed",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
+async fn unsubscribe_page(ApiQuery(q): ApiQuery<TokenQuery>) -> Result<impl IntoResponse, Problem> {
+    Ok(link_page(
+        UNSUBSCRIBE_PATH,
+        token(&q)?,
+        "Unsubscribe",
+        "Press the button to stop Raxx news at this address.",
+        "Unsubscribe",
+    ))
+}
+
+/// Unsubscribes an address: the button on the unsubscribe page, or a mail client's one-click
+/// unsubscribe (the body is ignored).
+#[utoipa::path(post, path = "/api/marketing/unsubscribe", tag = TAG, params(TokenQuery),
     responses(
         (status = 200, description = "The address is unsubscribed", body = SubscriptionChange),
         (status = 400, description = "The token is missing or unknown",

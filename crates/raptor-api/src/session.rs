@@ -14,8 +14,35 @@ use raptor_store::users::User;
 use crate::extract::ClientInfo;
 use crate::{AppState, Problem, ProblemCode};
 
-/// The session cookie's name.
+/// The session cookie's name on plain http (local development).
 pub const COOKIE_NAME: &str = "raptor_session";
+/// The session cookie's name when it is `Secure`: browsers keep a `__Host-` cookie only when
+/// the host itself set it with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain
+/// cannot plant one.
+pub const SECURE_COOKIE_NAME: &str = "__Host-raptor_session";
+
+/// The session cookie's name for a server whose cookie is (or is not) `Secure`.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
+
+/// A request carries more than one session cookie, so which session it means is unclear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmbiguousSession;
+
+impl From<AmbiguousSession> for Problem {
+    fn from(_: AmbiguousSession) -> Self {
+        Problem::new(
+            ProblemCode::AmbiguousSession,
+            "the request carries more than one session cookie; sign out (or clear this \
+             site's cookies) and sign in again",
+        )
+    }
+}
 
 /// The signed-in user behind a request; rejects with 401 when there is none.
 #[derive(Debug, Clone)]
@@ -87,17 +114,26 @@ impl CurrentSession {
     }
 }
 
-/// The session token from the `Cookie` header, if any.
-pub fn cookie_token(headers: &HeaderMap) -> Option<&str> {
-    headers
+/// The session token from the `Cookie` header, if any: the non-empty value of the cookie
+/// called `name` (see [`cookie_name`]). Two or more such cookies are refused rather than one
+/// picked, since another site on the same domain can add its own.
+pub fn cookie_token<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+) -> Result<Option<&'h str>, AmbiguousSession> {
+    let mut values = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value)
-        .filter(|value| !value.is_empty())
+        .filter(|(found, value)| *found == name && !value.is_empty())
+        .map(|(_, value)| value);
+    let first = values.next();
+    match values.next() {
+        Some(_) => Err(AmbiguousSession),
+        None => Ok(first),
+    }
 }
 
 impl FromRequestParts<AppState> for CurrentSession {
@@ -108,7 +144,8 @@ impl FromRequestParts<AppState> for CurrentSession {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let signed_out = || Problem::new(ProblemCode::NotSignedIn, "sign in first");
-        let token = cookie_token(&parts.headers).ok_or_else(signed_out)?;
+        let token =
+            cookie_token(&parts.headers, state.config.cookie_name)?.ok_or_else(signed_out)?;
         let found = sessions::authenticate(state, token)
             .await?
             .ok_or_else(signed_out)?;
@@ -142,9 +179,42 @@ fn cookie_header(
     } else {
         ""
     };
+    let name = state.config.cookie_name;
     let cookie =
-        format!("{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}");
     // Tokens are base64url and the attributes are ASCII, so the value is always valid.
     let value = HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""));
     (SET_COOKIE, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for cookie in cookies {
+            headers.append(COOKIE, HeaderValue::from_str(cookie).expect("ascii"));
+        }
+        headers
+    }
+
+    #[test]
+    fn the_session_cookie_is_read_by_its_own_name_only() {
+        let h = headers(&["theme=dark; raptor_session=abc"]);
+        assert_eq!(cookie_token(&h, COOKIE_NAME), Ok(Some("abc")));
+        assert_eq!(cookie_token(&h, SECURE_COOKIE_NAME), Ok(None));
+        let h = headers(&["__Host-raptor_session=xyz; raptor_session=planted"]);
+        assert_eq!(cookie_token(&h, SECURE_COOKIE_NAME), Ok(Some("xyz")));
+    }
+
+    #[test]
+    fn two_session_cookies_are_ambiguous_in_one_header_or_two() {
+        let h = headers(&["raptor_session=a; raptor_session=b"]);
+        assert_eq!(cookie_token(&h, COOKIE_NAME), Err(AmbiguousSession));
+        let h = headers(&["raptor_session=a", "raptor_session=b"]);
+        assert_eq!(cookie_token(&h, COOKIE_NAME), Err(AmbiguousSession));
+        let h = headers(&["raptor_session=; raptor_session=b"]);
+        assert_eq!(cookie_token(&h, COOKIE_NAME), Ok(Some("b")));
+    }
 }

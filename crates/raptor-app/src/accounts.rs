@@ -110,8 +110,9 @@ pub struct NewAccount<'a> {
     pub user_handle: &'a [u8],
     /// The passkey; its `user_id` is filled in here.
     pub passkey: NewPasskey<'a>,
-    /// A bootstrap token that makes the new user an admin.
-    pub bootstrap_token: Option<&'a str>,
+    /// The hash ([`crate::secrets::token_hash`]) of a bootstrap token that makes the new user
+    /// an admin; the token itself is not kept while the ceremony is pending.
+    pub bootstrap_token_hash: Option<&'a [u8]>,
 }
 
 /// Why a sign-up was refused.
@@ -176,8 +177,8 @@ pub async fn sign_up(
             err => err.into(),
         })?;
     users::grant_role(&mut tx, &system_grant(user.id, Role::Customer), now).await?;
-    if let Some(token) = account.bootstrap_token {
-        if !tokens::use_bootstrap(&mut tx, &token_hash(token), user.id, now).await? {
+    if let Some(hash) = account.bootstrap_token_hash {
+        if !tokens::use_bootstrap(&mut tx, hash, user.id, now).await? {
             return Err(SignUpError::BootstrapTokenGone);
         }
         users::grant_role(&mut tx, &system_grant(user.id, Role::Admin), now).await?;

@@ -76,9 +76,9 @@ pub async fn request(
 }
 
 /// Runs [`SEND_LINK`] jobs: looks the address up, and for an active account stores a fresh
-/// token's hash, mails the link and audits the request. An unknown or suspended address ends
-/// the job with nothing done. Each attempt mints its own token; one whose mail failed was
-/// never seen by anyone and lapses after [`LINK_TTL`].
+/// token's hash (retiring the user's earlier unused links), mails the link and audits the
+/// request. An unknown or suspended address ends the job with nothing done. Each attempt mints
+/// its own token, so only the newest link mailed works.
 pub(crate) struct SendLink;
 
 impl Handler for SendLink {
@@ -138,7 +138,8 @@ impl Handler for SendLink {
     }
 }
 
-/// Signs in with a link's token, using it up; a bad link is audited.
+/// Signs in with a link's token, using it up along with the user's other unused links; a bad
+/// link is audited.
 pub async fn sign_in(app: &App, token: &str, client: &Client) -> Result<SignedIn, EmailLinkError> {
     let now = app.now();
     let mut tx = app.db.begin().await?;

@@ -1,5 +1,7 @@
 //! Marketing email with double opt-in: subscribe (a confirmation email with both links),
-//! confirm by link, unsubscribe by link. Only token hashes are stored.
+//! confirm by link, unsubscribe by link. A link only leads to a page; [`confirm`] and
+//! [`unsubscribe`] run when its button is pressed, not when a mail scanner opens it. Only
+//! token hashes are stored.
 
 use raptor_domain::{Email, InvalidInput};
 use raptor_store::{marketing, StoreError};

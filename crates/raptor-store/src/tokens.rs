@@ -70,7 +70,8 @@ pub async fn use_bootstrap(
     Ok(used == 1)
 }
 
-/// Stores an email sign-in token for a user.
+/// Stores an email sign-in token for a user, retiring the user's earlier unused ones in the
+/// same transaction: only the newest link works.
 pub async fn issue_email_login(
     db: &Db,
     token_hash: &[u8],
@@ -80,7 +81,9 @@ pub async fn issue_email_login(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    let mut tx = db.begin().await?;
+    retire_email_logins(&mut tx, user_id, now).await?;
+    on_tx!(tx, t => {
         sqlx::query(
             "INSERT INTO email_login_tokens (token_hash, email, user_id, purpose, created_at, \
              expires_at, ip) VALUES ($1, $2, $3, 'login', $4, $5, $6)",
@@ -91,13 +94,14 @@ pub async fn issue_email_login(
         .bind(now)
         .bind(expires_at)
         .bind(ip)
-        .execute(pool)
+        .execute(&mut **t)
         .await?;
     });
-    Ok(())
+    tx.commit().await
 }
 
 /// Uses an email sign-in token; the user it signs in, or None when unknown, used or expired.
+/// Using one retires every other unused link of that user.
 pub async fn use_email_login(
     tx: &mut Tx,
     token_hash: &[u8],
@@ -113,7 +117,31 @@ pub async fn use_email_login(
         .fetch_optional(&mut **t)
         .await?
     });
-    Ok(user.flatten())
+    let user = user.flatten();
+    if let Some(user_id) = user {
+        retire_email_logins(tx, user_id, now).await?;
+    }
+    Ok(user)
+}
+
+/// Ends the user's unused, unexpired sign-in links by expiring them now (the row stays, for
+/// the record, until [`purge_expired`]).
+async fn retire_email_logins(
+    tx: &mut Tx,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE email_login_tokens SET expires_at = $1 WHERE user_id = $2 \
+             AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **t)
+        .await?;
+    });
+    Ok(())
 }
 
 /// Deletes sign-in links and bootstrap tokens that expired before `cutoff` (used or not:

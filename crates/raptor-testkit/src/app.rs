@@ -134,6 +134,7 @@ impl TestApp {
             base_url: self.base_url.clone(),
             origin: Some(self.origin.clone()),
             cookie: None,
+            cookie_name: session_cookie_name(&self.origin),
         }
     }
 
@@ -202,6 +203,13 @@ pub struct TestAppBuilder {
 }
 
 impl TestAppBuilder {
+    /// Serves as if users reached it at `public_url` (`https://…` for a `Secure` cookie);
+    /// requests still go to the local port over plain http.
+    pub fn public_url(mut self, public_url: &str) -> Self {
+        self.origin = Some(public_url.to_owned());
+        self
+    }
+
     /// Serves `/metrics` to scrapers bearing `token`.
     pub fn metrics_token(mut self, token: &str) -> Self {
         self.metrics_token = Some(token.to_owned());
@@ -310,6 +318,13 @@ pub struct Browser {
     pub origin: Option<String>,
     /// The session cookie value, as the server last set it.
     pub cookie: Option<String>,
+    /// The session cookie's name on this origin.
+    cookie_name: &'static str,
+}
+
+/// The name the server gives its session cookie on `origin` (`__Host-` prefixed on https).
+fn session_cookie_name(origin: &str) -> &'static str {
+    raptor_api::cookie_name(origin.starts_with("https:"))
 }
 
 impl Browser {
@@ -320,6 +335,7 @@ impl Browser {
             base_url: base_url.trim_end_matches('/').to_owned(),
             origin: Some(origin.to_owned()),
             cookie: None,
+            cookie_name: session_cookie_name(origin),
         }
     }
 
@@ -357,7 +373,7 @@ impl Browser {
             request = request.header("Origin", origin);
         }
         if let Some(cookie) = &self.cookie {
-            request = request.header("Cookie", format!("{}={cookie}", raptor_api::COOKIE_NAME));
+            request = request.header("Cookie", format!("{}={cookie}", self.cookie_name));
         }
         if let Some(body) = body {
             request = request.json(&body);
@@ -367,10 +383,11 @@ impl Browser {
         let headers = response.headers().clone();
         for set in headers.get_all("set-cookie") {
             let set = set.to_str().expect("ascii cookie");
-            let Some(value) = set.split(';').next().and_then(|pair| {
-                pair.trim()
-                    .strip_prefix(&format!("{}=", raptor_api::COOKIE_NAME))
-            }) else {
+            let Some(value) = set
+                .split(';')
+                .next()
+                .and_then(|pair| pair.trim().strip_prefix(&format!("{}=", self.cookie_name)))
+            else {
                 continue;
             };
             self.cookie =

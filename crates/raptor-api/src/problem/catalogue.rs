@@ -49,6 +49,7 @@ catalogue! {
     InvalidToken = "invalid_token", BAD_REQUEST, "The confirmation or unsubscribe link's token is not valid.";
     MissingToken = "missing_token", BAD_REQUEST, "The confirmation or unsubscribe link carries no token.";
     NotSignedIn = "not_signed_in", UNAUTHORIZED, "The request needs a session and carries none that is valid.";
+    AmbiguousSession = "ambiguous_session", UNAUTHORIZED, "The request carries more than one session cookie, so which session it means is unclear.";
     UnknownCredential = "unknown_credential", UNAUTHORIZED, "The passkey is not registered here.";
     AssertionRejected = "assertion_rejected", UNAUTHORIZED, "The passkey's sign-in answer was refused.";
     CounterRegressed = "counter_regressed", UNAUTHORIZED, "The passkey's signature counter went backwards; it may have been cloned.";

@@ -10,6 +10,7 @@ mod backtests;
 mod billing;
 mod browser;
 mod contract;
+mod cookies;
 mod customers;
 mod edge;
 mod health;

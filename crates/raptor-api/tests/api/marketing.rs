@@ -46,13 +46,19 @@ dual_app_test!(
         let unsubscribe = link_token(body, "/api/marketing/unsubscribe");
 
         let confirmed = browser
-            .get(&format!("/api/marketing/confirm?token={confirm}"))
+            .post(
+                &format!("/api/marketing/confirm?token={confirm}"),
+                json!({}),
+            )
             .await;
         assert_eq!(confirmed.status, 200, "{:?}", confirmed.body);
         assert_eq!(confirmed.body["status"], "confirmed");
         assert_eq!(
             browser
-                .get(&format!("/api/marketing/confirm?token={confirm}"))
+                .post(
+                    &format!("/api/marketing/confirm?token={confirm}"),
+                    json!({})
+                )
                 .await
                 .status,
             400,
@@ -85,16 +91,23 @@ dual_app_test!(
         );
 
         let gone = browser
-            .get(&format!("/api/marketing/unsubscribe?token={unsubscribe}"))
+            .post(
+                &format!("/api/marketing/unsubscribe?token={unsubscribe}"),
+                json!({}),
+            )
             .await;
         assert_eq!(gone.body["status"], "unsubscribed");
-        assert_eq!(browser.get("/api/marketing/confirm").await.status, 400);
-        assert_eq!(
-            browser
-                .get("/api/marketing/confirm?token=forged")
-                .await
-                .status,
-            400
+        assert_problem(
+            &browser.post("/api/marketing/confirm", json!({})).await,
+            400,
+            "missing_token",
+        );
+        assert_problem(
+            &browser
+                .post("/api/marketing/confirm?token=forged", json!({}))
+                .await,
+            400,
+            "invalid_token",
         );
     }
 );
@@ -143,4 +156,109 @@ dual_app_test!(a_link_with_a_malformed_query_is_a_problem, |t, app| {
         let reply = browser.get(path).await;
         assert_problem(&reply, 400, "invalid_parameter");
     }
+});
+
+/// Subscribes `email` and lets the worker mail the confirmation; its (confirm, unsubscribe)
+/// tokens.
+async fn mailed_tokens(
+    app: &raptor_testkit::TestApp,
+    db: &raptor_store::Db,
+    email: &str,
+) -> (String, String) {
+    let reply = app
+        .browser()
+        .post("/api/marketing/subscribe", json!({ "email": email }))
+        .await;
+    assert_eq!(reply.status, 202, "{:?}", reply.body);
+    app.run_jobs().await;
+    let mail = raptor_store::outbox::recent(db, 5).await.expect("outbox");
+    let body = mail[0]["text_body"].as_str().expect("body");
+    (
+        link_token(body, "/api/marketing/confirm"),
+        link_token(body, "/api/marketing/unsubscribe"),
+    )
+}
+
+async fn status(db: &raptor_store::Db) -> Option<String> {
+    raptor_store::marketing::status(db, "ada@example.com")
+        .await
+        .expect("status")
+}
+
+dual_app_test!(opening_a_link_shows_a_page_and_changes_nothing, |t, app| {
+    let (confirm, unsubscribe) = mailed_tokens(app, t.db(), "ada@example.com").await;
+    // A mail scanner (no cookie, no Origin) opens both links.
+    let mut scanner = app.browser();
+    scanner.origin = None;
+    for (path, token, button) in [
+        ("/api/marketing/confirm", &confirm, "Confirm"),
+        ("/api/marketing/unsubscribe", &unsubscribe, "Unsubscribe"),
+    ] {
+        let page = scanner.get(&format!("{path}?token={token}")).await;
+        assert_eq!(page.status, 200);
+        let content_type = page.headers["content-type"].to_str().expect("ascii");
+        assert!(content_type.starts_with("text/html"), "{content_type}");
+        let html = page.body.as_str().expect("a page");
+        assert!(
+            html.contains(&format!(
+                "<form method=\"post\" action=\"{path}?token={token}\">"
+            )),
+            "{html}"
+        );
+        assert!(html.contains(button), "{html}");
+        assert_eq!(status(t.db()).await.as_deref(), Some("pending"), "{path}");
+    }
+    assert_problem(
+        &scanner.get("/api/marketing/confirm").await,
+        400,
+        "missing_token",
+    );
+    assert_problem(
+        &scanner
+            .get("/api/marketing/confirm?token=%3Cscript%3E")
+            .await,
+        400,
+        "invalid_token",
+    );
+
+    // The page's button: a form POST from the public origin.
+    let confirmed = app
+        .browser()
+        .post(
+            &format!("/api/marketing/confirm?token={confirm}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(confirmed.body["status"], "confirmed");
+    assert_eq!(status(t.db()).await.as_deref(), Some("confirmed"));
+    assert_eq!(
+        scanner
+            .get(&format!("/api/marketing/unsubscribe?token={unsubscribe}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(status(t.db()).await.as_deref(), Some("confirmed"));
+});
+
+dual_app_test!(a_link_post_with_its_token_needs_no_origin, |t, app| {
+    let (_, unsubscribe) = mailed_tokens(app, t.db(), "ada@example.com").await;
+    // A signed-in browser on another page (or one sending `Origin: null`) still may use the
+    // token it holds: the token, not the session, is what acts.
+    let mut elsewhere = raptor_testkit::accounts::customer(app, "eve@example.com").await;
+    elsewhere.origin = Some("null".to_owned());
+    let gone = elsewhere
+        .post(
+            &format!("/api/marketing/unsubscribe?token={unsubscribe}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{:?}", gone.body);
+    assert_eq!(status(t.db()).await.as_deref(), Some("unsubscribed"));
+    // Without a token the usual rule holds.
+    elsewhere.origin = Some("https://evil.example".to_owned());
+    let refused = elsewhere
+        .post("/api/marketing/unsubscribe", json!({}))
+        .await;
+    assert_problem(&refused, 403, "origin_mismatch");
 });

@@ -58,6 +58,7 @@ struct Client {
     http: reqwest::Client,
     base: String,
     origin: String,
+    /// The session cookie as `name=value`, as the server last set it.
     cookie: Option<String>,
 }
 
@@ -73,7 +74,7 @@ impl Client {
             .request(method, format!("{}{path}", self.base))
             .header(ORIGIN, &self.origin);
         if let Some(cookie) = &self.cookie {
-            request = request.header(COOKIE, format!("{}={cookie}", raptor_api::COOKIE_NAME));
+            request = request.header(COOKIE, cookie);
         }
         if let Some(body) = body {
             request = request.json(&body);
@@ -84,14 +85,17 @@ impl Client {
             .map_err(|e| format!("request failed: {}", e.without_url()))?;
         let status = response.status().as_u16();
         for set in response.headers().get_all(SET_COOKIE) {
-            let prefix = format!("{}=", raptor_api::COOKIE_NAME);
-            if let Some(value) = set
+            // The server names the cookie `__Host-…` on https and plainly on http.
+            let Some((name, value)) = set
                 .to_str()
                 .ok()
                 .and_then(|s| s.split(';').next())
-                .and_then(|p| p.strip_prefix(&prefix))
-            {
-                self.cookie = (!value.is_empty()).then(|| value.to_owned());
+                .and_then(|p| p.trim().split_once('='))
+            else {
+                continue;
+            };
+            if name == raptor_api::COOKIE_NAME || name == raptor_api::SECURE_COOKIE_NAME {
+                self.cookie = (!value.is_empty()).then(|| format!("{name}={value}"));
             }
         }
         let body = response.json().await.unwrap_or(Value::Null);

@@ -2,6 +2,9 @@
 
 use axum::extract::State;
 use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use raptor_app::secrets::token_hash;
 use raptor_domain::{DisplayName, Email};
 use serde::Deserialize;
 use serde_json::json;
@@ -91,7 +94,11 @@ pub(crate) async fn register_options(
         "email": email.as_str(),
         "display_name": display_name.as_str(),
         "user_handle": user_handle,
-        "bootstrap_token": req.bootstrap_token,
+        // Only the hash waits with the ceremony: the database never holds the token itself.
+        "bootstrap_token_hash": req
+            .bootstrap_token
+            .as_deref()
+            .map(|token| URL_SAFE_NO_PAD.encode(token_hash(token))),
     });
     let registration = serde_json::to_value(&registration).map_err(internal)?;
     let ceremony_id = store_ceremony(
@@ -111,7 +118,8 @@ struct SignUpContext {
     email: String,
     display_name: String,
     user_handle: Uuid,
-    bootstrap_token: Option<String>,
+    /// base64url of the bootstrap token's hash.
+    bootstrap_token_hash: Option<String>,
 }
 
 /// Finishes sign-up: creates the user, their paper account and passkey, and signs them in.
@@ -161,6 +169,12 @@ pub(crate) async fn register(
         }
     };
     let registered = Registered::new(&passkey)?;
+    let bootstrap_token_hash = context
+        .bootstrap_token_hash
+        .as_deref()
+        .map(|hash| URL_SAFE_NO_PAD.decode(hash))
+        .transpose()
+        .map_err(internal)?;
     let email = Email::parse(&context.email).map_err(internal)?;
     let display_name =
         DisplayName::parse("display_name", &context.display_name).map_err(internal)?;
@@ -169,7 +183,7 @@ pub(crate) async fn register(
         display_name: &display_name,
         user_handle: context.user_handle.as_bytes(),
         passkey: registered.row(0, "Passkey"),
-        bootstrap_token: context.bootstrap_token.as_deref(),
+        bootstrap_token_hash: bootstrap_token_hash.as_deref(),
     };
     let signed_in = accounts::sign_up(&state, account, &client)
         .await
