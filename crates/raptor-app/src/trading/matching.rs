@@ -56,19 +56,36 @@ fn lifetime(order: &Order) -> (Option<DateTime<Utc>>, DateTime<Utc>) {
     (expires, horizon)
 }
 
+/// A bar's start and prices as exact decimals, converted once per pass rather than once per
+/// order.
+struct PricedBar {
+    ts: DateTime<Utc>,
+    open: Decimal,
+    high: Decimal,
+    low: Decimal,
+}
+
+fn priced(bars: Vec<StoredBar>) -> Vec<PricedBar> {
+    bars.into_iter()
+        .map(|b| PricedBar {
+            ts: b.ts,
+            open: price(b.open),
+            high: price(b.high),
+            low: price(b.low),
+        })
+        .collect()
+}
+
 /// The first bar that crosses the terms, with the price it fills at.
-fn first_crossing(terms: &Terms, bars: &[StoredBar]) -> Option<(Decimal, DateTime<Utc>)> {
-    bars.iter().find_map(|b| {
-        terms
-            .fill_in_bar(price(b.open), price(b.high), price(b.low))
-            .map(|p| (p, b.ts))
-    })
+fn first_crossing(terms: &Terms, bars: &[PricedBar]) -> Option<(Decimal, DateTime<Utc>)> {
+    bars.iter()
+        .find_map(|b| terms.fill_in_bar(b.open, b.high, b.low).map(|p| (p, b.ts)))
 }
 
 /// One timeframe's bars of a symbol after the oldest resting order was placed.
 struct Read {
     /// Oldest first.
-    bars: Vec<StoredBar>,
+    bars: Vec<PricedBar>,
     /// False when the read stopped at [`BARS_PER_PASS`]: later bars exist.
     complete: bool,
 }
@@ -112,7 +129,10 @@ impl<'a> SymbolBars<'a> {
                 )
                 .await?;
                 let complete = (bars.len() as i64) < BARS_PER_PASS;
-                Read { bars, complete }
+                Read {
+                    bars: priced(bars),
+                    complete,
+                }
             }
         };
         Ok(self.reads[index].insert(read))
@@ -158,7 +178,7 @@ impl<'a> SymbolBars<'a> {
             if bars.is_empty() {
                 continue;
             }
-            return Ok(first_crossing(terms, &bars));
+            return Ok(first_crossing(terms, &priced(bars)));
         }
         Ok(None)
     }
