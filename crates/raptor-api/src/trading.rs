@@ -150,8 +150,14 @@ impl From<OrderError> for Problem {
                 Refusal::NoPrice(_) => {
                     Problem::new(ProblemCode::NoMarketPrice, refusal.to_string())
                 }
+                Refusal::TooManyOpenOrders { .. } => {
+                    Problem::new(ProblemCode::TooManyOpenOrders, refusal.to_string())
+                }
                 Refusal::Store(store) => store.into(),
             },
+            OrderError::TooManySubmissions { retry_after } => {
+                Problem::too_many_requests(retry_after)
+            }
             OrderError::Store(store) => store.into(),
         }
     }
@@ -359,8 +365,9 @@ impl OrderRequest {
         (status = 201, description = "The order was placed (and filled, if marketable)", body = PaperOrder),
         (status = 200, description = "An order with this `client_order_id` was placed before; it is returned", body = PaperOrder),
         (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "Refused: the kill switch is on (`trading_disabled`), or not enough buying power or shares", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "Refused: the kill switch is on (`trading_disabled`), not enough buying power or shares, or the order would rest and the account already has 500 open orders (`too_many_open_orders`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is not acceptable (`field` names it), or there is no price to fill a market order at", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "More than 200 order submissions this minute for the account (`rate_limited`); `Retry-After` says when to try again", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn place_order(
@@ -533,6 +540,7 @@ async fn list_positions(
         (status = 403, description = "The kill switch is on", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "No position in that symbol", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "There is no price to fill the order at (`no_market_price`)", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "More than 200 order submissions this minute for the account (`rate_limited`); `Retry-After` says when to try again", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn close_position(

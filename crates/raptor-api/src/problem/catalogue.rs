@@ -65,6 +65,7 @@ catalogue! {
     TradingDisabled = "trading_disabled", FORBIDDEN, "The account's kill switch is on.";
     InsufficientBuyingPower = "insufficient_buying_power", FORBIDDEN, "The order costs more than the account's buying power.";
     InsufficientQty = "insufficient_qty", FORBIDDEN, "The sell is for more shares than the position holds.";
+    TooManyOpenOrders = "too_many_open_orders", FORBIDDEN, "The order would rest and the account already has the most open orders it may (500); cancel one first.";
     NotFound = "not_found", NOT_FOUND, "No such route, or no such resource for this user.";
     MethodNotAllowed = "method_not_allowed", METHOD_NOT_ALLOWED, "The route exists but not for this method; `Allow` lists those it takes.";
     RequestTimeout = "request_timeout", REQUEST_TIMEOUT, "The request body did not arrive in time.";

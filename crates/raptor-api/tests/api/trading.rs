@@ -3,11 +3,16 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, Utc};
-use raptor_app::trading::match_symbol;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use raptor_app::trading::{
+    match_all, match_symbol, Matched, MAX_OPEN_ORDERS, SUBMISSIONS_PER_MINUTE,
+};
 use raptor_app::{App, FixedClock};
+use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
 use raptor_domain::Timeframe;
+use raptor_store::trading::{self, NewOrder, OrderFilter};
 use raptor_testkit::{accounts, assert_problem, dual_test, Browser, TestApp, TestDb};
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 fn market(side: &str, qty: &str) -> Value {
@@ -565,6 +570,276 @@ dual_test!(
                 operation["responses"]["401"].is_object(),
                 "{method} {path} lists no 401"
             );
+        }
+        app.stop().await;
+    }
+);
+
+/// Stores resting buy limit orders straight into the account (quicker than hundreds of
+/// requests, and not counted against the per-minute limit): order `i` is placed at `at(i)`
+/// for one share at `limit(i)`.
+async fn seed_resting(
+    t: &TestDb,
+    account_id: i64,
+    count: usize,
+    at: impl Fn(usize) -> DateTime<Utc>,
+    limit: impl Fn(usize) -> Decimal,
+) {
+    let mut tx = t.db().begin().await.expect("begin");
+    for i in 0..count {
+        let client_order_id = format!("seed-{i}");
+        let order = NewOrder {
+            account_id,
+            client_order_id: &client_order_id,
+            symbol: "AAPL",
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            time_in_force: TimeInForce::Gtc,
+            qty: Some(Decimal::ONE),
+            notional: None,
+            limit_price: Some(limit(i)),
+            stop_price: None,
+            status: OrderStatus::New,
+            reject_reason: None,
+        };
+        trading::insert_order(&mut tx, &order, at(i))
+            .await
+            .expect("insert");
+    }
+    tx.commit().await.expect("commit");
+}
+
+async fn account_id(trader: &mut Browser) -> i64 {
+    account(trader).await["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("account id")
+}
+
+dual_test!(
+    an_order_past_the_open_order_cap_is_refused_and_leaves_nothing_behind,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        price_now(t, 190.0).await;
+        let id = account_id(&mut trader).await;
+        let cap = usize::try_from(MAX_OPEN_ORDERS).expect("cap");
+        seed_resting(t, id, cap - 1, |_| Utc::now(), |_| Decimal::ONE).await;
+        let last = trader.post("/api/orders", limit("buy", "1", "2")).await;
+        assert_eq!(
+            last.status, 201,
+            "the cap itself is allowed: {:?}",
+            last.body
+        );
+        let before = account(&mut trader).await;
+
+        let refused = trader.post("/api/orders", limit("buy", "1", "3")).await;
+        let body = assert_problem(&refused, 403, "too_many_open_orders");
+        let detail = body["detail"].as_str().expect("detail");
+        assert!(detail.contains("500 open orders"), "{detail}");
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM paper_orders").await,
+            MAX_OPEN_ORDERS,
+            "a refused order left a row"
+        );
+        assert_eq!(
+            account(&mut trader).await["buying_power"],
+            before["buying_power"],
+            "a refused order holds a reservation"
+        );
+
+        // Orders that cannot rest do not count: a marketable one still fills.
+        let market_buy = trader.post("/api/orders", market("buy", "1")).await;
+        assert_eq!(
+            (market_buy.status, market_buy.body["status"].as_str()),
+            (201, Some("filled")),
+            "{:?}",
+            market_buy.body
+        );
+
+        let last_id = last.body["id"].as_str().expect("id");
+        assert_eq!(
+            trader
+                .delete(&format!("/api/orders/{last_id}"))
+                .await
+                .status,
+            200
+        );
+        let again = trader.post("/api/orders", limit("buy", "1", "3")).await;
+        assert_eq!(
+            (again.status, again.body["status"].as_str()),
+            (201, Some("new")),
+            "canceling one made room: {:?}",
+            again.body
+        );
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    concurrent_orders_cannot_overshoot_the_open_order_cap,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        price_now(t, 190.0).await;
+        let id = account_id(&mut trader).await;
+        let cap = usize::try_from(MAX_OPEN_ORDERS).expect("cap");
+        seed_resting(t, id, cap - 2, |_| Utc::now(), |_| Decimal::ONE).await;
+        let replies = futures_util::future::join_all((0..6).map(|i| {
+            let mut racer = trader.clone();
+            async move {
+                racer
+                    .post("/api/orders", limit("buy", "1", &format!("{}", i + 2)))
+                    .await
+                    .status
+            }
+        }))
+        .await;
+        let placed = replies.iter().filter(|s| **s == 201).count();
+        let refused = replies.iter().filter(|s| **s == 403).count();
+        assert_eq!((placed, refused), (2, 4), "{replies:?}");
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM paper_orders").await,
+            MAX_OPEN_ORDERS
+        );
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    order_submissions_are_limited_per_account_per_minute,
+    Head,
+    |t| {
+        // On a whole second, so that `Retry-After` (whole seconds) lands exactly on the
+        // window's end.
+        let clock = Arc::new(FixedClock::new(Utc::now().trunc_subsecs(0)));
+        let app = TestApp::builder(t.db().clone())
+            .clock(clock.clone())
+            .spawn()
+            .await;
+        let mut ada = accounts::customer(&app, "ada@example.com").await;
+        let mut grace = accounts::customer(&app, "grace@example.com").await;
+        price_now(t, 190.0).await;
+        for i in 0..SUBMISSIONS_PER_MINUTE.max {
+            // Refused orders count too: every tenth is for an unknown symbol.
+            let order = if i % 10 == 0 {
+                json!({ "symbol": "NOPE", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day" })
+            } else {
+                limit("buy", "1", "1")
+            };
+            let reply = ada.post("/api/orders", order).await;
+            assert_ne!(reply.status, 429, "order {i} was limited");
+        }
+        let limited = ada.post("/api/orders", limit("buy", "1", "1")).await;
+        assert_problem(&limited, 429, "rate_limited");
+        let retry_after: i64 = limited
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("a Retry-After in seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        assert_problem(
+            &ada.delete("/api/positions/AAPL").await,
+            429,
+            "rate_limited",
+        );
+        let open = t
+            .scalar("SELECT count(*) FROM paper_orders WHERE status = 'new'")
+            .await;
+        assert_eq!(open, 180, "a limited request placed an order");
+
+        let other = grace.post("/api/orders", limit("buy", "1", "1")).await;
+        assert_eq!(other.status, 201, "one account's limit blocked another");
+
+        clock.advance(Duration::seconds(retry_after));
+        let later = ada.post("/api/orders", limit("buy", "1", "1")).await;
+        assert_eq!(later.status, 201, "{:?}", later.body);
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    one_pass_matches_hundreds_of_resting_orders_on_a_symbol_exactly,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        // Whole seconds: both dialects store what the expectations below compare with.
+        let t0 = Utc::now().trunc_subsecs(0) - Duration::hours(2);
+        let mut ids = Vec::new();
+        for email in ["ada@example.com", "grace@example.com", "alan@example.com"] {
+            let mut trader = accounts::customer(&app, email).await;
+            ids.push(account_id(&mut trader).await);
+        }
+        // 300 orders, one a second from t0, spread over three accounts, limits 80 to 99.5.
+        let at = |i: usize| t0 + Duration::seconds(i64::try_from(i).expect("small"));
+        let limit_of = |i: usize| Decimal::new(800 + 5 * i64::try_from(i % 40).expect("small"), 1);
+        for (k, id) in ids.iter().enumerate() {
+            seed_resting(t, *id, 100, |i| at(3 * i + k), |i| limit_of(3 * i + k)).await;
+        }
+        // A bar after the first 100 orders reaching down to 90, and one after all of them
+        // reaching 85 and opening at 95. A daily bar reaching 0 must not count: the narrowest
+        // timeframe with bars decides.
+        let bars = [(at(100), 100.0, 101.0, 90.0), (at(400), 95.0, 96.0, 85.0)];
+        t.put_bars(
+            "AAPL",
+            Timeframe::Min1,
+            bars.iter().map(|&(ts, o, h, l)| (ts, o, h, l, o)).collect(),
+        )
+        .await;
+        t.put_bars(
+            "AAPL",
+            Timeframe::Day1,
+            vec![(at(50), 100.0, 101.0, 0.5, 100.0)],
+        )
+        .await;
+
+        let matched = match_all(&App::new(t.db().clone())).await.expect("match");
+
+        // What each order should have done, worked out bar by bar.
+        let mut expected = Vec::new();
+        for i in 0..300 {
+            let limit = limit_of(i);
+            let fill = bars.iter().find_map(|&(ts, open, _, low)| {
+                let (open, low) = (
+                    Decimal::try_from(open).expect("open"),
+                    Decimal::try_from(low).expect("low"),
+                );
+                (ts > at(i) && low <= limit).then(|| (open.min(limit), ts))
+            });
+            expected.push((format!("seed-{i}"), fill));
+        }
+        let filled = expected.iter().filter(|(_, f)| f.is_some()).count();
+        assert_eq!(
+            matched,
+            Matched {
+                filled,
+                rejected: 0,
+                expired: 0
+            }
+        );
+        assert!(filled > 100 && filled < 300, "{filled}");
+        for (k, id) in ids.iter().enumerate() {
+            let stored = trading::orders(t.db(), *id, OrderFilter::All, &[], 500)
+                .await
+                .expect("orders");
+            assert_eq!(stored.len(), 100);
+            for order in stored {
+                let i: usize = order.client_order_id["seed-".len()..]
+                    .parse()
+                    .expect("seed number");
+                let i = 3 * i + k;
+                let want = &expected[i].1;
+                let got = order
+                    .filled_avg_price
+                    .zip(order.filled_at)
+                    .map(|(p, at)| (p.0, at));
+                assert_eq!(&got, want, "order {i} (limit {})", limit_of(i));
+                let status = if want.is_some() { "filled" } else { "new" };
+                assert_eq!(order.status.as_str(), status, "order {i}");
+            }
         }
         app.stop().await;
     }

@@ -1,9 +1,8 @@
-//! The paper trading engine: submission, fills, and matching resting orders against bars.
-//! Every change locks the account row first, so concurrent orders cannot share cash.
+//! The paper trading engine: submission, fills and cancels. Every change locks the account
+//! row first, so concurrent orders cannot share cash.
 
 use chrono::{DateTime, Utc};
 use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
-use raptor_domain::timeframe::Timeframe;
 use raptor_store::trading::{self, Account, NewOrder, Order, Position};
 use raptor_store::{market, DbDecimal, StoreError, Tx};
 
@@ -13,10 +12,12 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 /// Decimal places kept for quantities and money.
 const SCALE: u32 = 8;
-/// Bars looked at per order per matching pass.
-const BARS_PER_PASS: i64 = 50_000;
+/// Most working (resting) orders one account may have at once, as Alpaca caps them: each one
+/// costs the trading runtime work on every pass, so an account cannot make it spend without
+/// bound. A bot needing more than this is better served by fewer, larger orders.
+pub const MAX_OPEN_ORDERS: i64 = 500;
 
-fn round(value: Decimal) -> Decimal {
+pub(super) fn round(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(SCALE, RoundingStrategy::MidpointAwayFromZero)
 }
 
@@ -52,12 +53,21 @@ pub enum Refusal {
     /// No price to fill a market or notional order at.
     #[error("no market price for {0} yet: import or fetch its bars first")]
     NoPrice(String),
+    /// The order would rest, and the account already has as many working orders as it may.
+    #[error(
+        "this account already has {max} open orders, the most it may have; cancel one or let \
+         one fill before placing another that rests"
+    )]
+    TooManyOpenOrders {
+        /// The cap ([`MAX_OPEN_ORDERS`]).
+        max: i64,
+    },
     /// A store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-fn terms(order: &Order) -> Terms {
+pub(super) fn terms(order: &Order) -> Terms {
     Terms {
         side: order.side,
         order_type: order.order_type,
@@ -101,7 +111,7 @@ async fn sellable(tx: &mut Tx, account_id: i64, symbol: &str) -> Result<Decimal,
 }
 
 /// Moves cash and the position for a complete fill, and records it.
-async fn apply_fill(
+pub(super) async fn apply_fill(
     tx: &mut Tx,
     account: &Account,
     order: &Order,
@@ -184,6 +194,21 @@ pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order,
     if trading::kill_switch_in(&mut tx, account_id).await? {
         return Err(Refusal::TradingDisabled);
     }
+    let rests = immediate.is_none();
+    let status = if rests && matches!(s.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
+        OrderStatus::Canceled
+    } else {
+        OrderStatus::New
+    };
+    // Counted under the account lock, so concurrent submissions cannot overshoot the cap.
+    if rests
+        && status == OrderStatus::New
+        && trading::count_open_orders_in(&mut tx, account_id).await? >= MAX_OPEN_ORDERS
+    {
+        return Err(Refusal::TooManyOpenOrders {
+            max: MAX_OPEN_ORDERS,
+        });
+    }
     match s.terms.side {
         Side::Buy => {
             let at = immediate
@@ -207,12 +232,6 @@ pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order,
             }
         }
     }
-    let rests = immediate.is_none();
-    let status = if rests && matches!(s.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
-        OrderStatus::Canceled
-    } else {
-        OrderStatus::New
-    };
     let new = NewOrder {
         account_id,
         client_order_id: &s.client_order_id,
@@ -251,144 +270,4 @@ pub async fn cancel(app: &App, account_id: i64, id: i64) -> Result<Option<Order>
         return Ok(None);
     }
     trading::order(db, account_id, id).await
-}
-
-/// What a matching pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Matched {
-    /// Orders filled.
-    pub filled: usize,
-    /// Orders rejected at fill time (cash or position gone).
-    pub rejected: usize,
-    /// Day orders expired.
-    pub expired: usize,
-}
-
-/// The end of the trading day an order was placed in: day orders expire then.
-fn day_end(submitted: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let date = submitted
-        .with_timezone(&chrono_tz::America::New_York)
-        .date_naive();
-    let mut day = date;
-    for _ in 0..10 {
-        if let Some(session) = raptor_domain::calendar::session(day) {
-            if session.close > submitted {
-                return Some(session.close);
-            }
-        }
-        day = day.succ_opt()?;
-    }
-    None
-}
-
-/// Fills resting orders on `symbol` against bars that began after they were placed, oldest
-/// order first, and expires day orders whose trading day has ended.
-pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError> {
-    let db = &app.db;
-    let mut matched = Matched::default();
-    let now = app.now();
-    for order in trading::open_orders_for_symbol(db, symbol).await? {
-        let terms = terms(&order);
-        let expires = (order.time_in_force == TimeInForce::Day)
-            .then(|| day_end(order.submitted_at))
-            .flatten();
-        // Good-till-canceled orders look ten years ahead: further than any stored bar.
-        let horizon = expires.unwrap_or(order.submitted_at + chrono::Duration::days(3650));
-        let mut fill = None;
-        // The narrowest timeframe stored decides: it shows the earliest crossing.
-        for timeframe in Timeframe::ALL {
-            let bars = market::bars(
-                db,
-                symbol,
-                timeframe,
-                order.submitted_at,
-                horizon,
-                Some(order.submitted_at),
-                BARS_PER_PASS,
-            )
-            .await?;
-            if bars.is_empty() {
-                continue;
-            }
-            fill = bars.iter().find_map(|b| {
-                terms
-                    .fill_in_bar(price(b.open), price(b.high), price(b.low))
-                    .map(|p| (p, b.ts))
-            });
-            break;
-        }
-        let mut tx = db.begin().await?;
-        let account = trading::lock_account(&mut tx, order.account_id).await?;
-        // Re-read under the lock: it may have been canceled or filled meanwhile.
-        let Some(current) = trading::order_in(&mut tx, order.account_id, order.id).await? else {
-            continue;
-        };
-        if !current.status.is_open() {
-            continue;
-        }
-        let filled_before = matched.filled;
-        match fill {
-            Some((fill_price, at)) => {
-                let qty = current.qty.map_or(Decimal::ZERO, |q| q.0);
-                let affordable = match terms.side {
-                    // Its own reservation is released by filling, so compare with all cash.
-                    Side::Buy => round(qty * fill_price) <= account.cash.0,
-                    Side::Sell => trading::position_in(&mut tx, account.id, &current.symbol)
-                        .await?
-                        .is_some_and(|p| p.qty.0 >= qty),
-                };
-                if affordable {
-                    apply_fill(
-                        &mut tx,
-                        &account,
-                        &current,
-                        qty,
-                        fill_price,
-                        at.max(current.submitted_at),
-                    )
-                    .await?;
-                    matched.filled += 1;
-                } else {
-                    trading::end_order(
-                        &mut tx,
-                        current.id,
-                        OrderStatus::Rejected,
-                        Some("insufficient buying power or position at fill"),
-                        now,
-                    )
-                    .await?;
-                    matched.rejected += 1;
-                }
-            }
-            None if expires.is_some_and(|end| end <= now) => {
-                trading::end_order(
-                    &mut tx,
-                    current.id,
-                    OrderStatus::Expired,
-                    Some("day order not filled by the close"),
-                    now,
-                )
-                .await?;
-                matched.expired += 1;
-            }
-            None => {}
-        }
-        tx.commit().await?;
-        if matched.filled > filled_before {
-            app.metrics.filled(FillTrigger::Bar, 1);
-        }
-    }
-    Ok(matched)
-}
-
-/// Runs [`match_symbol`] for every symbol with working orders.
-pub async fn match_all(app: &App) -> Result<Matched, StoreError> {
-    let mut total = Matched::default();
-    for symbol in trading::symbols_with_open_orders(&app.db).await? {
-        let m = match_symbol(app, &symbol).await?;
-        total.filled += m.filled;
-        total.rejected += m.rejected;
-        total.expired += m.expired;
-    }
-    Ok(total)
 }

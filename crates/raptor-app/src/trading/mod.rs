@@ -3,6 +3,7 @@
 //! CLI, later `/v2` and the job worker) parse their input and call these.
 
 mod engine;
+mod matching;
 
 use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
 use raptor_domain::InvalidInput;
@@ -11,8 +12,10 @@ use raptor_store::trading::{self, Account, KillSwitch, Order, OrderFilter, Posit
 use raptor_store::{market, settings, StoreError};
 use rust_decimal::Decimal;
 
-pub use engine::{match_all, match_symbol, price, Matched, Refusal, Submission};
+pub use engine::{price, Refusal, Submission, MAX_OPEN_ORDERS};
+pub use matching::{match_all, match_symbol, Matched};
 
+use crate::limits::{self, Limit, LimitError};
 use crate::secrets::new_token;
 use crate::text;
 use crate::App;
@@ -23,6 +26,14 @@ pub const MAX_LIST: i64 = 500;
 pub const MAX_SYMBOLS: usize = 100;
 /// Longest client order id.
 const MAX_CLIENT_ORDER_ID: usize = 128;
+/// Order submissions per account per minute (placing and closing positions, refused ones
+/// included). Alpaca allows 200 API requests a minute per key, so a bot written for Alpaca
+/// stays under it.
+pub const SUBMISSIONS_PER_MINUTE: Limit = Limit {
+    name: "orders:account",
+    max: 200,
+    window: chrono::Duration::minutes(1),
+};
 
 /// Why a trading request was not carried out.
 #[derive(Debug, thiserror::Error)]
@@ -47,9 +58,15 @@ pub enum OrderError {
         /// Its status.
         status: OrderStatus,
     },
-    /// The engine refused the order (kill switch, cash, quantity, no price).
+    /// The engine refused the order (kill switch, cash, quantity, no price, open-order cap).
     #[error(transparent)]
     Refused(Refusal),
+    /// Too many submissions this minute ([`SUBMISSIONS_PER_MINUTE`]).
+    #[error("too many orders this minute; retry after {retry_after} s")]
+    TooManySubmissions {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -62,6 +79,20 @@ impl From<Refusal> for OrderError {
             other => OrderError::Refused(other),
         }
     }
+}
+
+impl From<LimitError> for OrderError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::Exceeded { retry_after } => OrderError::TooManySubmissions { retry_after },
+            LimitError::Store(err) => OrderError::Store(err),
+        }
+    }
+}
+
+/// Counts one order submission against the account's per-minute limit.
+async fn count_submission(app: &App, account: &Account) -> Result<(), OrderError> {
+    Ok(limits::check(app, SUBMISSIONS_PER_MINUTE, &account.id.to_string()).await?)
 }
 
 /// A user's paper account.
@@ -268,13 +299,16 @@ pub struct Placed {
 }
 
 /// Places an order for the user. A repeated `client_order_id` answers the original order,
-/// never a second one, even when two requests race.
+/// never a second one, even when two requests race. Every call counts against
+/// [`SUBMISSIONS_PER_MINUTE`]; an order that would rest is refused once the account has
+/// [`MAX_OPEN_ORDERS`] working orders.
 pub async fn place_order(
     app: &App,
     user_id: i64,
     req: &OrderRequest,
 ) -> Result<Placed, OrderError> {
     let account = account_of(app, user_id).await?;
+    count_submission(app, &account).await?;
     let submission = prepare(app, req).await?;
     let earlier = || trading::order_by_client_id(&app.db, account.id, &submission.client_order_id);
     if let Some(order) = earlier().await? {
@@ -406,6 +440,7 @@ pub async fn positions(app: &App, user_id: i64) -> Result<Vec<Holding>, OrderErr
 /// Closes a position with a market order for all of it.
 pub async fn close_position(app: &App, user_id: i64, symbol: &str) -> Result<Order, OrderError> {
     let account = account_of(app, user_id).await?;
+    count_submission(app, &account).await?;
     let symbol = symbol.to_uppercase();
     let held = trading::positions(&app.db, account.id)
         .await?
