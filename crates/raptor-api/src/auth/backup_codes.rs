@@ -26,7 +26,7 @@ impl From<BackupCodeError> for Problem {
             BackupCodeError::Suspended => {
                 Problem::new(ProblemCode::AccountSuspended, err.to_string())
             }
-            BackupCodeError::Hashing(_) => Problem::internal(&err),
+            BackupCodeError::Hashing(_) | BackupCodeError::Pool(_) => Problem::internal(&err),
             BackupCodeError::Store(err) => err.into(),
         }
     }
