@@ -212,7 +212,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_attempt_verifies_a_full_set_and_the_decoy_matches_no_code() {
+    fn the_decoy_costs_what_a_code_costs_and_every_attempt_verifies_a_full_set() {
         let decoy = decoy_hash().expect("decoy");
         let parsed = PasswordHash::new(decoy).expect("a PHC string");
         let real = hash(&new_code()).expect("hash");

@@ -89,14 +89,15 @@ mod tests {
         for n in 0..3 {
             let (release, hold) = std::sync::mpsc::channel::<()>();
             releases.push(release);
-            let (pool, started) = (pool.clone(), started.clone());
+            let (shared, started) = (pool.clone(), started.clone());
             batches.push(tokio::spawn(async move {
-                pool.run(1, move || {
-                    started.send(n).expect("the test listens");
-                    hold.recv().expect("released");
-                })
-                .await
-                .expect("ran");
+                shared
+                    .run(1, move || {
+                        started.send(n).expect("the test listens");
+                        hold.recv().expect("released");
+                    })
+                    .await
+                    .expect("ran");
             }));
             if n == 1 {
                 let mut first_two = [starts.recv().await, starts.recv().await];
