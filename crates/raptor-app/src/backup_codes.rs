@@ -1,5 +1,8 @@
 //! Backup codes: ten one-time codes, shown once, stored as argon2id hashes, each signing in
-//! once.
+//! once. Every hash runs on the app's bounded [`crate::hashing::HashingPool`], and every
+//! sign-in attempt verifies the same number of hashes whether or not the account exists.
+
+use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -9,6 +12,7 @@ use raptor_store::{backup_codes, users, StoreError};
 use serde_json::json;
 
 use crate::accounts::{self, auth_event, SignInProof, SignedIn};
+use crate::hashing::PoolError;
 use crate::metrics::Outcome;
 use crate::{App, Client};
 
@@ -26,9 +30,12 @@ pub enum BackupCodeError {
     /// The account is suspended.
     #[error("this account is suspended")]
     Suspended,
-    /// Hashing failed or its thread died.
+    /// Argon2 refused to hash.
     #[error("backup code hashing failed: {0}")]
     Hashing(String),
+    /// The hashing pool could not run the work.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -58,16 +65,68 @@ fn normalise(code: &str) -> String {
         .collect()
 }
 
+fn hashing_failed(e: argon2::password_hash::Error) -> BackupCodeError {
+    BackupCodeError::Hashing(e.to_string())
+}
+
 fn hash(code: &str) -> Result<String, BackupCodeError> {
     let mut salt = [0u8; 16];
     // The OS RNG failing leaves no safe way to continue.
     getrandom::fill(&mut salt).expect("the operating system's random source failed");
-    let hashing = |e: argon2::password_hash::Error| BackupCodeError::Hashing(e.to_string());
-    let salt = SaltString::encode_b64(&salt).map_err(hashing)?;
+    hash_with_salt(code, &salt)
+}
+
+fn hash_with_salt(code: &str, salt: &[u8]) -> Result<String, BackupCodeError> {
+    let salt = SaltString::encode_b64(salt).map_err(hashing_failed)?;
     Argon2::default()
         .hash_password(normalise(code).as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(hashing)
+        .map_err(hashing_failed)
+}
+
+/// A stand-in hash, made once with the same parameters as real codes: attempts on unknown
+/// accounts, or on accounts with fewer than [`CODES_PER_SET`] codes left, verify against it so
+/// that they cost the same. Whether it matches is ignored.
+fn decoy_hash() -> Result<&'static str, BackupCodeError> {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    if let Some(decoy) = DECOY.get() {
+        return Ok(decoy);
+    }
+    let made = hash_with_salt("decoy", b"raptor-decoy-salt")?;
+    Ok(DECOY.get_or_init(|| made))
+}
+
+/// Whether `typed` (normalised) matches the PHC string `stored`.
+fn verifies(typed: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(typed.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Checks `typed` against every one of `candidates` (code id, hash), padded with the decoy to
+/// [`CODES_PER_SET`], without stopping at a match: the work is the same for every attempt.
+fn find_match(typed: &str, candidates: &[(i64, String)]) -> Result<Option<i64>, BackupCodeError> {
+    let decoy = decoy_hash()?;
+    let mut matched = None;
+    for (id, stored) in candidates {
+        if verifies(typed, stored) && matched.is_none() {
+            matched = Some(*id);
+        }
+    }
+    for _ in candidates.len()..CODES_PER_SET {
+        // Verified only for its cost; the answer is thrown away.
+        let _ = verifies(typed, decoy);
+    }
+    Ok(matched)
+}
+
+/// How many hashes one sign-in attempt verifies, known account or not.
+fn verifications(candidates: usize) -> u64 {
+    u64::try_from(candidates.max(CODES_PER_SET)).unwrap_or(u64::MAX)
 }
 
 /// How many of the user's codes are still unused.
@@ -84,15 +143,17 @@ pub async fn regenerate(
 ) -> Result<Vec<String>, BackupCodeError> {
     let codes: Vec<String> = (0..CODES_PER_SET).map(|_| new_code()).collect();
     let to_hash = codes.clone();
-    // Argon2 is deliberately slow: keep it off the async workers.
-    let hashes = tokio::task::spawn_blocking(move || {
-        to_hash
-            .iter()
-            .map(|c| hash(c))
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await
-    .map_err(|e| BackupCodeError::Hashing(e.to_string()))??;
+    let operations = u64::try_from(to_hash.len()).unwrap_or(u64::MAX);
+    // Argon2 is deliberately slow: it runs on the bounded pool, off the async workers.
+    let hashes = app
+        .hashing
+        .run(operations, move || {
+            to_hash
+                .iter()
+                .map(|c| hash(c))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await??;
     let now = app.now();
     let mut tx = app.db.begin().await?;
     backup_codes::replace(&mut tx, user_id, &hashes, now).await?;
@@ -111,25 +172,21 @@ pub async fn sign_in(
 ) -> Result<SignedIn, BackupCodeError> {
     let now = app.now();
     let user = users::by_email(&app.db, email.as_str()).await?;
-    let candidates = match &user {
-        Some(user) => backup_codes::unused(&app.db, user.id).await?,
+    let candidates: Vec<(i64, String)> = match &user {
+        Some(user) => backup_codes::unused(&app.db, user.id)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.code_hash))
+            .collect(),
         None => Vec::new(),
     };
     let typed = normalise(code);
-    let matched = tokio::task::spawn_blocking(move || {
-        candidates.into_iter().find(|c| {
-            PasswordHash::new(&c.code_hash)
-                .map(|h| {
-                    Argon2::default()
-                        .verify_password(typed.as_bytes(), &h)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        })
-    })
-    .await
-    .map_err(|e| BackupCodeError::Hashing(e.to_string()))?;
-    let (Some(user), Some(code)) = (user, matched) else {
+    let operations = verifications(candidates.len());
+    let matched = app
+        .hashing
+        .run(operations, move || find_match(&typed, &candidates))
+        .await??;
+    let (Some(user), Some(code_id)) = (user, matched) else {
         app.metrics.sign_in("backup_code", Outcome::Failure);
         let mut entry = auth_event("auth.backup_code", "failure", None, client);
         entry.details = Some(json!({ "email": email.as_str() }));
@@ -140,7 +197,7 @@ pub async fn sign_in(
         return Err(BackupCodeError::Suspended);
     }
     let mut tx = app.db.begin().await?;
-    if !backup_codes::mark_used(&mut tx, code.id, now).await? {
+    if !backup_codes::mark_used(&mut tx, code_id, now).await? {
         return Err(BackupCodeError::NoMatch);
     }
     let proof = SignInProof {
@@ -153,6 +210,28 @@ pub async fn sign_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_decoy_costs_what_a_code_costs_and_every_attempt_verifies_a_full_set() {
+        let decoy = decoy_hash().expect("decoy");
+        let parsed = PasswordHash::new(decoy).expect("a PHC string");
+        let real = hash(&new_code()).expect("hash");
+        let real = PasswordHash::new(&real).expect("a PHC string");
+        assert_eq!(
+            (parsed.algorithm, parsed.version, &parsed.params),
+            (real.algorithm, real.version, &real.params),
+            "the decoy must cost what a real code costs"
+        );
+        assert_eq!(verifications(0), 10);
+        assert_eq!(verifications(3), 10);
+        let code = new_code();
+        let stored = vec![(7, hash(&code).expect("hash"))];
+        assert_eq!(
+            find_match(&normalise(&code), &stored).expect("ran"),
+            Some(7)
+        );
+        assert_eq!(find_match("wrong", &stored).expect("ran"), None);
+    }
 
     #[test]
     fn codes_are_grouped_and_typing_variations_still_match() {

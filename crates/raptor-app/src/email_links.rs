@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::accounts::{self, auth_event, SignInProof, SignedIn};
 use crate::jobs::{self, Handler, JobError, JobFuture};
+use crate::limits;
 use crate::mail::{delivery, OutgoingEmail};
 use crate::metrics::Outcome;
 use crate::secrets::{new_token, token_hash};
@@ -77,15 +78,16 @@ pub async fn request(
 
 /// Runs [`SEND_LINK`] jobs: looks the address up, and for an active account stores a fresh
 /// token's hash (retiring the user's earlier unused links), mails the link and audits the
-/// request. An unknown or suspended address ends the job with nothing done. Each attempt mints
-/// its own token, so only the newest link mailed works.
+/// request. An unknown or suspended address ends the job with nothing done, and so does an
+/// address mailed a link within [`limits::EMAIL_LINK_MAILS_PER_ADDRESS`]'s window. Each attempt
+/// mints its own token, so only the newest link mailed works.
 pub(crate) struct SendLink;
 
 impl Handler for SendLink {
     fn run<'a>(&'a self, app: &'a App, raw: &'a Value) -> JobFuture<'a> {
         Box::pin(async move {
             let job: LinkJob = delivery::payload(raw)?;
-            let mut link = Url::parse(&job.link_to)
+            let link = Url::parse(&job.link_to)
                 .map_err(|e| JobError::Permanent(format!("link_to is not a URL: {e}")))?;
             let Some(user) = users::by_email(&app.db, &job.email)
                 .await?
@@ -93,30 +95,24 @@ impl Handler for SendLink {
             else {
                 return Ok(());
             };
-            let now = app.now();
-            let token = new_token();
-            tokens::issue_email_login(
-                &app.db,
-                &token_hash(&token),
-                &user.email,
-                user.id,
-                job.ip.as_deref(),
-                now,
-                now + LINK_TTL,
-            )
-            .await?;
-            link.set_fragment(Some(&format!("token={token}")));
-            let message = OutgoingEmail {
-                from: job.from,
-                to: user.email.clone(),
-                subject: "Your Raxx sign-in link".to_owned(),
-                text_body: format!(
-                    "Hello {},\n\nUse this link within 15 minutes to sign in to Raxx and add a new passkey:\n\n{link}\n\nIf you did not ask for it, ignore this email: nobody can use it without access to your inbox.\n",
-                    user.display_name
-                ),
-                tag: "email_link".to_owned(),
+            // One mail per address per window, whoever asks: the link already sent still
+            // works, so a stranger's requests neither flood the inbox nor lock the owner out.
+            // The claim is atomic, so concurrent workers cannot both send.
+            let mails = limits::EMAIL_LINK_MAILS_PER_ADDRESS;
+            let Some(claim) = limits::claim(app, mails, &user.email).await? else {
+                tracing::info!(
+                    user = user.id,
+                    "sign-in link coalesced with one sent just now"
+                );
+                return Ok(());
             };
-            app.mailer.send(&message).await?;
+            if let Err(err) = send_link(app, &job, &user, link).await {
+                // Nothing went out: give the window back so the retry can send.
+                if let Err(release) = limits::release(app, claim).await {
+                    tracing::error!(%release, user = user.id, "a sign-in link claim stuck");
+                }
+                return Err(err);
+            }
             let client = Client {
                 ip: job.ip,
                 user_agent: job.user_agent,
@@ -136,6 +132,40 @@ impl Handler for SendLink {
             Ok(())
         })
     }
+}
+
+/// Mints a token for `user`, stores its hash and mails the link.
+async fn send_link(
+    app: &App,
+    job: &LinkJob,
+    user: &users::User,
+    mut link: Url,
+) -> Result<(), JobError> {
+    let now = app.now();
+    let token = new_token();
+    tokens::issue_email_login(
+        &app.db,
+        &token_hash(&token),
+        &user.email,
+        user.id,
+        job.ip.as_deref(),
+        now,
+        now + LINK_TTL,
+    )
+    .await?;
+    link.set_fragment(Some(&format!("token={token}")));
+    let message = OutgoingEmail {
+        from: job.from.clone(),
+        to: user.email.clone(),
+        subject: "Your Raxx sign-in link".to_owned(),
+        text_body: format!(
+            "Hello {},\n\nUse this link within 15 minutes to sign in to Raxx and add a new passkey:\n\n{link}\n\nIf you did not ask for it, ignore this email: nobody can use it without access to your inbox.\n",
+            user.display_name
+        ),
+        tag: "email_link".to_owned(),
+    };
+    app.mailer.send(&message).await?;
+    Ok(())
 }
 
 /// Signs in with a link's token, using it up along with the user's other unused links; a bad

@@ -17,6 +17,7 @@ mod client;
 pub mod clock;
 pub mod customers;
 pub mod email_links;
+pub mod hashing;
 pub mod health;
 pub mod history;
 pub mod jobs;
@@ -60,6 +61,8 @@ pub struct App {
     pub bar_source: Option<Arc<dyn market::BarSource>>,
     /// What the use cases count for `/metrics`, shared by the app's clones.
     pub metrics: Arc<metrics::Metrics>,
+    /// The bounded pool every Argon2 hash runs on, shared by the app's clones.
+    pub hashing: Arc<hashing::HashingPool>,
     /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
     mailer_is_outbox: bool,
 }
@@ -75,6 +78,7 @@ impl App {
             clock,
             bar_source: None,
             metrics: Arc::default(),
+            hashing: Arc::default(),
             mailer_is_outbox: true,
         }
     }

@@ -28,29 +28,53 @@ pub const LOGIN_PER_IP: Limit = Limit {
     max: 30,
     window: Duration::minutes(5),
 };
-/// Sign-in attempts per account.
+/// Step-up assertions per signed-in account. Only the account's own sessions can make them, so
+/// no stranger can spend this allowance. Sign-in has no per-account limit at all: passkey
+/// signatures cannot be guessed, and a per-account counter would let anyone lock the owner out.
 pub const LOGIN_PER_ACCOUNT: Limit = Limit {
     name: "login:account",
     max: 10,
     window: Duration::minutes(5),
 };
-/// Backup-code attempts per account.
-pub const BACKUP_CODE_PER_ACCOUNT: Limit = Limit {
-    name: "backup_code:account",
+/// Backup-code attempts per (address, client address) pair, in tiers that lengthen the wait:
+/// 5 per 15 minutes, then 10 per 3 hours, then 20 per day. A stranger's misses from elsewhere
+/// spend only the stranger's own allowance, so the owner's client is never refused for them.
+pub const BACKUP_CODE_PER_ACCOUNT_AND_CLIENT: [Limit; 3] = [
+    Limit {
+        name: "backup_code:account_client:15m",
+        max: 5,
+        window: Duration::minutes(15),
+    },
+    Limit {
+        name: "backup_code:account_client:3h",
+        max: 10,
+        window: Duration::hours(3),
+    },
+    Limit {
+        name: "backup_code:account_client:1d",
+        max: 20,
+        window: Duration::days(1),
+    },
+];
+/// New sets of backup codes per account: each costs ten Argon2 hashes.
+pub const BACKUP_CODE_REGENERATIONS_PER_ACCOUNT: Limit = Limit {
+    name: "backup_code:regenerate",
     max: 5,
-    window: Duration::minutes(15),
+    window: Duration::hours(1),
 };
-/// Email-link requests per client address.
+/// Email-link requests per client address (requests for one address are not limited: the
+/// worker coalesces their mail, see [`EMAIL_LINK_MAILS_PER_ADDRESS`]).
 pub const EMAIL_LINK_PER_IP: Limit = Limit {
     name: "email_link:ip",
     max: 20,
     window: Duration::hours(1),
 };
-/// Email-link requests per address.
-pub const EMAIL_LINK_PER_ACCOUNT: Limit = Limit {
-    name: "email_link:account",
-    max: 5,
-    window: Duration::hours(1),
+/// Sign-in link mails per address: at most one per 5 minutes, whoever asks; later requests in
+/// the window send nothing new (the link already sent still has at least 10 of its 15 minutes).
+pub const EMAIL_LINK_MAILS_PER_ADDRESS: Limit = Limit {
+    name: "email_link:mail",
+    max: 1,
+    window: Duration::minutes(5),
 };
 
 /// Why an attempt was not allowed.
@@ -87,4 +111,39 @@ pub async fn check(app: &App, limit: Limit, subject: &str) -> Result<(), LimitEr
         });
     }
     Ok(())
+}
+
+/// Counts one attempt against each of `limits` for `subject`, in order; refused by the first
+/// one that is over.
+pub async fn check_all(app: &App, limits: &[Limit], subject: &str) -> Result<(), LimitError> {
+    for limit in limits {
+        check(app, *limit, subject).await?;
+    }
+    Ok(())
+}
+
+/// One use of a limit's allowance, taken by [`claim`].
+#[derive(Debug)]
+pub struct Claim {
+    key: String,
+    window_start: DateTime<Utc>,
+}
+
+/// Takes one use of `limit` for `subject` if the window has one left (atomically, so
+/// concurrent callers cannot both take the last); None when it is used up.
+pub async fn claim(app: &App, limit: Limit, subject: &str) -> Result<Option<Claim>, StoreError> {
+    let window_start = window_start(app.now(), limit.window);
+    let key = format!("{}:{subject}", limit.name);
+    let count = rate_limits::hit(&app.db, &key, window_start).await?;
+    if count > limit.max {
+        // Refused claims leave the count where they found it.
+        rate_limits::unhit(&app.db, &key, window_start).await?;
+        return Ok(None);
+    }
+    Ok(Some(Claim { key, window_start }))
+}
+
+/// Gives a claimed use back, when what it was taken for did not happen.
+pub async fn release(app: &App, claim: Claim) -> Result<(), StoreError> {
+    rate_limits::unhit(&app.db, &claim.key, claim.window_start).await
 }

@@ -20,6 +20,21 @@ pub async fn hit(db: &Db, key: &str, window_start: DateTime<Utc>) -> Result<i64,
     }))
 }
 
+/// Takes back one hit on `key` in the window starting at `window_start` (never below zero).
+pub async fn unhit(db: &Db, key: &str, window_start: DateTime<Utc>) -> Result<(), StoreError> {
+    on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE rate_limits SET count = count - 1 \
+             WHERE key = $1 AND window_start = $2 AND count > 0",
+        )
+        .bind(key)
+        .bind(window_start)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
 /// Drops windows that started before `cutoff`; returns how many.
 pub async fn purge(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
     Ok(on_pool!(db, pool => {

@@ -135,6 +135,7 @@ impl TestApp {
             origin: Some(self.origin.clone()),
             cookie: None,
             cookie_name: session_cookie_name(&self.origin),
+            forwarded_for: None,
         }
     }
 
@@ -320,6 +321,9 @@ pub struct Browser {
     pub cookie: Option<String>,
     /// The session cookie's name on this origin.
     cookie_name: &'static str,
+    /// Sent as `X-Forwarded-For`, so a server built with `trust_proxy()` sees the request
+    /// come from this client address (None: send none).
+    pub forwarded_for: Option<String>,
 }
 
 /// The name the server gives its session cookie on `origin` (`__Host-` prefixed on https).
@@ -336,6 +340,7 @@ impl Browser {
             origin: Some(origin.to_owned()),
             cookie: None,
             cookie_name: session_cookie_name(origin),
+            forwarded_for: None,
         }
     }
 
@@ -371,6 +376,9 @@ impl Browser {
             .request(method, format!("{}{path}", self.base_url));
         if let Some(origin) = &self.origin {
             request = request.header("Origin", origin);
+        }
+        if let Some(ip) = &self.forwarded_for {
+            request = request.header("X-Forwarded-For", ip);
         }
         if let Some(cookie) = &self.cookie {
             request = request.header("Cookie", format!("{}={cookie}", self.cookie_name));

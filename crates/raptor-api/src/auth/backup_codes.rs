@@ -26,7 +26,7 @@ impl From<BackupCodeError> for Problem {
             BackupCodeError::Suspended => {
                 Problem::new(ProblemCode::AccountSuspended, err.to_string())
             }
-            BackupCodeError::Hashing(_) => Problem::internal(&err),
+            BackupCodeError::Hashing(_) | BackupCodeError::Pool(_) => Problem::internal(&err),
             BackupCodeError::Store(err) => err.into(),
         }
     }
@@ -66,6 +66,8 @@ pub(crate) struct NewBackupCodes {
 #[utoipa::path(post, path = "/api/auth/backup-codes", tag = TAG,
     responses(
         (status = 201, description = "The new codes", body = NewBackupCodes),
+        (status = 429, description = "Too many new sets for this account this hour",
+            body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 pub(crate) async fn regenerate(
@@ -73,6 +75,13 @@ pub(crate) async fn regenerate(
     current: CurrentSession,
     client: ClientInfo,
 ) -> Result<(StatusCode, Json<NewBackupCodes>), Problem> {
+    let account = current.user.id.to_string();
+    limits::check(
+        &state,
+        limits::BACKUP_CODE_REGENERATIONS_PER_ACCOUNT,
+        &account,
+    )
+    .await?;
     let entry = current.own_action(&client, "backup_codes.generate", Value::Null);
     let codes = backup_codes::regenerate(&state, current.user.id, &entry).await?;
     Ok((
@@ -108,7 +117,8 @@ pub(crate) struct BackupLoginRequest {
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The email or the body is invalid",
             body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 429, description = "Too many attempts from this address or on this account",
+        (status = 429, description = "Too many attempts from this client address, or from it \
+            on this account", 
             body = ProblemBody, content_type = PROBLEM_JSON),
     ))]
 pub(crate) async fn login(
@@ -118,7 +128,9 @@ pub(crate) async fn login(
 ) -> Result<SignInAnswer, Problem> {
     limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
     let email = Email::parse(&req.email).map_err(Problem::invalid)?;
-    limits::check(&state, limits::BACKUP_CODE_PER_ACCOUNT, email.as_str()).await?;
+    // Keyed by address and client together: a stranger's misses never refuse the owner's client.
+    let pair = format!("{}|{}", email.as_str(), client.ip_key());
+    limits::check_all(&state, &limits::BACKUP_CODE_PER_ACCOUNT_AND_CLIENT, &pair).await?;
     let signed_in = backup_codes::sign_in(&state, &email, &req.code, &client).await?;
     Ok(signed_in_answer(&state, &signed_in))
 }

@@ -16,6 +16,7 @@ mod edge;
 mod health;
 mod hygiene;
 mod jobs;
+mod lockout;
 mod mail;
 mod market;
 mod marketing;

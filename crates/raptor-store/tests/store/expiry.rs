@@ -57,7 +57,7 @@ dual_test!(
 );
 
 dual_test!(
-    rate_limit_windows_count_per_key_and_old_windows_are_purged,
+    rate_limit_windows_count_per_key_hits_can_be_taken_back_and_old_windows_are_purged,
     Head,
     |t| {
         let now = raptor_testdb::now();
@@ -69,6 +69,15 @@ dual_test!(
             rate_limits::hit(t.db(), "other", now).await.expect("hit"),
             1
         );
+        rate_limits::unhit(t.db(), "k", now).await.expect("unhit");
+        assert_eq!(
+            rate_limits::hit(t.db(), "k", now).await.expect("hit"),
+            2,
+            "a hit taken back is not counted"
+        );
+        rate_limits::unhit(t.db(), "never", now)
+            .await
+            .expect("unhit");
         assert_eq!(
             rate_limits::purge(t.db(), now - Duration::days(1))
                 .await

@@ -149,7 +149,7 @@ pub(crate) async fn login_options(
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body has the wrong shape",
             body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 429, description = "Too many sign-in attempts",
+        (status = 429, description = "Too many sign-in attempts from this client address",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ))]
 pub(crate) async fn login(
@@ -184,7 +184,6 @@ pub(crate) async fn login(
         accounts::record_refusal(&state, &entry).await?;
         return Err(unknown());
     };
-    limits::check(&state, limits::LOGIN_PER_ACCOUNT, &user.id.to_string()).await?;
     let stored = passkeys::list(&state, user.id).await?;
     let keys: Vec<Passkey> = stored
         .iter()
