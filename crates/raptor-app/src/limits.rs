@@ -97,6 +97,13 @@ fn window_start(now: DateTime<Utc>, window: Duration) -> DateTime<Utc> {
     DateTime::from_timestamp(start, 0).unwrap_or(now)
 }
 
+/// Whole seconds from `now` until `end`, rounded up (at least 1): a client that waits exactly
+/// `Retry-After` arrives after the window has ended, never just before.
+fn seconds_until(end: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let millis = (end - now).num_milliseconds().max(1);
+    millis.unsigned_abs().div_ceil(1000)
+}
+
 /// Counts one attempt against `limit` for `subject`; refused past the limit until the window
 /// ends.
 pub async fn check(app: &App, limit: Limit, subject: &str) -> Result<(), LimitError> {
@@ -105,9 +112,8 @@ pub async fn check(app: &App, limit: Limit, subject: &str) -> Result<(), LimitEr
     let key = format!("{}:{subject}", limit.name);
     let count = rate_limits::hit(&app.db, &key, start).await?;
     if count > limit.max {
-        let retry_after = (start + limit.window - now).num_seconds().max(1);
         return Err(LimitError::Exceeded {
-            retry_after: retry_after.unsigned_abs(),
+            retry_after: seconds_until(start + limit.window, now),
         });
     }
     Ok(())
@@ -146,4 +152,19 @@ pub async fn claim(app: &App, limit: Limit, subject: &str) -> Result<Option<Clai
 /// Gives a claimed use back, when what it was taken for did not happen.
 pub async fn release(app: &App, claim: Claim) -> Result<(), StoreError> {
     rate_limits::unhit(&app.db, &claim.key, claim.window_start).await
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_a_whole_second() {
+        let end = DateTime::from_timestamp(1_000, 0).expect("time");
+        let at = |millis| end - Duration::milliseconds(millis);
+        assert_eq!(seconds_until(end, at(59_500)), 60);
+        assert_eq!(seconds_until(end, at(1)), 1);
+        assert_eq!(seconds_until(end, at(0)), 1);
+        assert_eq!(seconds_until(end, at(2_000)), 2);
+    }
 }

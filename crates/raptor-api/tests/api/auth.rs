@@ -32,7 +32,8 @@ async fn signed_up(app: &TestApp) -> (Browser, SoftAuthenticator) {
     (browser, key)
 }
 
-fn flip_base64url(value: &Value) -> Value {
+/// The same base64url value with its last byte changed: a forged signature.
+pub(crate) fn flip_base64url(value: &Value) -> Value {
     let mut bytes = URL_SAFE_NO_PAD
         .decode(value.as_str().expect("base64url"))
         .expect("decode");

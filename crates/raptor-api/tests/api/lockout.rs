@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 use raptor_app::FixedClock;
 use raptor_testkit::{assert_problem, dual_test, Browser, SoftAuthenticator, TestApp, TestDb};
+
+use crate::auth::flip_base64url;
 use serde_json::{json, Value};
 
 const EMAIL: &str = "ada@example.com";
@@ -58,15 +58,6 @@ fn retry_after(reply: &raptor_testkit::Reply) -> i64 {
         .expect("seconds")
 }
 
-fn flip_last_byte(value: &Value) -> Value {
-    let mut bytes = URL_SAFE_NO_PAD
-        .decode(value.as_str().expect("base64url"))
-        .expect("decode");
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x01;
-    json!(URL_SAFE_NO_PAD.encode(bytes))
-}
-
 dual_test!(
     forged_assertions_from_a_stranger_do_not_lock_out_the_owners_passkey,
     Head,
@@ -80,7 +71,7 @@ dual_test!(
                 .await;
             assert_eq!(options.status, 200, "{:?}", options.body);
             let mut forged = key.get(&options.body);
-            forged["response"]["signature"] = flip_last_byte(&forged["response"]["signature"]);
+            forged["response"]["signature"] = flip_base64url(&forged["response"]["signature"]);
             let reply = stranger
                 .post(
                     "/api/auth/login",
