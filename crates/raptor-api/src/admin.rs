@@ -57,6 +57,9 @@ impl From<RoleChangeError> for Problem {
             RoleChangeError::MissingPermission { .. } => {
                 Problem::new(ProblemCode::PermissionRequired, err.to_string())
             }
+            RoleChangeError::EmailNotVerified(_) => {
+                Problem::new(ProblemCode::EmailNotVerified, err.to_string())
+            }
             RoleChangeError::Invalid(input) => Problem::invalid(input),
             RoleChangeError::Store(err) => err.into(),
         }

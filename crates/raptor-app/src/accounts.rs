@@ -11,6 +11,7 @@ use raptor_store::{tokens, StoreError, Tx};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::email_verification::{self, VerificationMail};
 use crate::metrics::Outcome;
 use crate::secrets::token_hash;
 use crate::sessions::{self, Issued};
@@ -113,6 +114,8 @@ pub struct NewAccount<'a> {
     /// The hash ([`crate::secrets::token_hash`]) of a bootstrap token that makes the new user
     /// an admin; the token itself is not kept while the ceremony is pending.
     pub bootstrap_token_hash: Option<&'a [u8]>,
+    /// The mail that asks the new user to prove their address.
+    pub verification: VerificationMail<'a>,
 }
 
 /// Why a sign-up was refused.
@@ -145,7 +148,8 @@ fn system_grant(user_id: i64, role: Role) -> users::NewGrant<'static> {
 
 /// Opens an account in one transaction: the user, a paper account with the opening cash, the
 /// passkey, the customer role, the admin role when a bootstrap token is redeemed (audited),
-/// and the first session. Nothing is written when any part is refused.
+/// the mail asking to verify the address, and the first session. Nothing is written (or
+/// mailed) when any part is refused.
 pub async fn sign_up(
     app: &App,
     account: NewAccount<'_>,
@@ -191,6 +195,7 @@ pub async fn sign_up(
         entry.details = Some(json!({ "role": "admin", "via": "bootstrap_token" }));
         audit::record(&mut tx, &entry, now).await?;
     }
+    email_verification::enqueue(app, &mut tx, user.id, account.verification).await?;
     let proof = SignInProof {
         method: "passkey",
         action: "auth.register",

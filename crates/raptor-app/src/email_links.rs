@@ -1,9 +1,10 @@
 //! Email sign-in links, for recovery: request one by address, use it once, soon.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use raptor_domain::Email;
-use raptor_store::StoreError;
-use raptor_store::{audit, tokens, users};
+use raptor_store::tokens::{LinkPurpose, NewLink};
+use raptor_store::{audit, backup_codes, passkeys, sessions, tokens, users};
+use raptor_store::{StoreError, Tx};
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -143,16 +144,15 @@ async fn send_link(
 ) -> Result<(), JobError> {
     let now = app.now();
     let token = new_token();
-    tokens::issue_email_login(
-        &app.db,
-        &token_hash(&token),
-        &user.email,
-        user.id,
-        job.ip.as_deref(),
-        now,
-        now + LINK_TTL,
-    )
-    .await?;
+    let stored = NewLink {
+        purpose: LinkPurpose::Login,
+        token_hash: &token_hash(&token),
+        email: &user.email,
+        user_id: user.id,
+        ip: job.ip.as_deref(),
+        expires_at: now + LINK_TTL,
+    };
+    tokens::issue_link(&app.db, &stored, now).await?;
     link.set_fragment(Some(&format!("token={token}")));
     let message = OutgoingEmail {
         from: job.from.clone(),
@@ -169,11 +169,12 @@ async fn send_link(
 }
 
 /// Signs in with a link's token, using it up along with the user's other unused links; a bad
-/// link is audited.
+/// link is audited. The link proves the address: an account that never proved it is claimed
+/// (see [`claim`]) before the session starts.
 pub async fn sign_in(app: &App, token: &str, client: &Client) -> Result<SignedIn, EmailLinkError> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    let user_id = tokens::use_email_login(&mut tx, &token_hash(token), now).await?;
+    let user_id = tokens::use_link(&mut tx, LinkPurpose::Login, &token_hash(token), now).await?;
     let user = match user_id {
         Some(id) => users::by_id(&app.db, id)
             .await?
@@ -188,10 +189,35 @@ pub async fn sign_in(app: &App, token: &str, client: &Client) -> Result<SignedIn
         audit::record_alone(&app.db, &entry, now).await?;
         return Err(EmailLinkError::Invalid);
     };
+    let details = if user.email_verified() {
+        None
+    } else {
+        Some(claim(&mut tx, &user, now).await?)
+    };
+    let user = users::User {
+        email_verified_at: user.email_verified_at.or(Some(now)),
+        ..user
+    };
     let proof = SignInProof {
         method: "email_link",
         action: "auth.email_link",
-        details: None,
+        details,
     };
     Ok(accounts::complete_sign_in(app, tx, user, proof, client, now).await?)
+}
+
+/// The first proof of an account's address hands the account to whoever holds the inbox: the
+/// passkeys, backup codes and sessions made before it (by whoever signed up with the address,
+/// perhaps not its owner) are removed, and the address counts as verified. What was removed,
+/// for the audit entry.
+async fn claim(tx: &mut Tx, user: &users::User, now: DateTime<Utc>) -> Result<Value, StoreError> {
+    let passkeys_removed = passkeys::delete_all(tx, user.id).await?;
+    backup_codes::replace(tx, user.id, &[], now).await?;
+    let sessions_revoked = sessions::revoke_all(tx, user.id, None, now).await?;
+    users::verify_email(tx, user.id, now).await?;
+    Ok(json!({
+        "claimed": true,
+        "passkeys_removed": passkeys_removed,
+        "sessions_revoked": sessions_revoked,
+    }))
 }

@@ -77,6 +77,21 @@ pub const EMAIL_LINK_MAILS_PER_ADDRESS: Limit = Limit {
     window: Duration::minutes(5),
 };
 
+/// Sign-up starts per client address. Sign-up says when an address already has an account
+/// (someone signing up needs to hear "sign in instead"), so this bounds how fast one client can
+/// ask which addresses have one.
+pub const SIGN_UP_PER_IP: Limit = Limit {
+    name: "sign_up:ip",
+    max: 10,
+    window: Duration::hours(1),
+};
+/// Verification mails a signed-in user may ask for, beyond the one sent at sign-up.
+pub const VERIFICATION_MAILS_PER_ACCOUNT: Limit = Limit {
+    name: "verify_email:account",
+    max: 3,
+    window: Duration::hours(1),
+};
+
 /// Why an attempt was not allowed.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {

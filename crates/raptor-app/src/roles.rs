@@ -36,6 +36,12 @@ pub enum RoleChangeError {
         /// The first permission the granter lacks.
         permission: String,
     },
+    /// The user never proved their address, so whoever signed up with it may not own it.
+    #[error(
+        "{0} has not verified their email address yet; roles go only to verified accounts \
+         (ask them to use the verification link, or an emailed sign-in link)"
+    )]
+    EmailNotVerified(String),
     /// `until` or `reason` is not acceptable.
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
@@ -132,7 +138,9 @@ async fn check_granter(
 
 /// Grants `role` to `user_id` on behalf of `actor` (a staff member and their session, or an
 /// operator at a shell) on `terms`, audited in the same transaction with who, to whom, why and
-/// until when. Granting a role the user holds renews it with the new end and reason.
+/// until when. Granting a role the user holds renews it with the new end and reason. Only an
+/// account that proved its address gets a role: the first to sign up with an address need not
+/// own it.
 pub async fn grant(
     app: &App,
     actor: &AuditEvent,
@@ -149,6 +157,9 @@ pub async fn grant(
     let target = users::by_id(&app.db, user_id)
         .await?
         .ok_or(RoleChangeError::UnknownUser(user_id))?;
+    if !target.email_verified() {
+        return Err(RoleChangeError::EmailNotVerified(target.email));
+    }
     let mut tx = app.db.begin().await?;
     let before = users::grant_of(&mut tx, target.id, role).await?;
     let live = before
@@ -192,6 +203,9 @@ pub async fn revoke(
     let target = users::by_id(&app.db, user_id)
         .await?
         .ok_or(RoleChangeError::UnknownUser(user_id))?;
+    if !target.email_verified() {
+        return Err(RoleChangeError::EmailNotVerified(target.email));
+    }
     let mut tx = app.db.begin().await?;
     let before = users::grant_of(&mut tx, target.id, role).await?;
     let changed = users::revoke_role(&mut tx, target.id, role).await?;

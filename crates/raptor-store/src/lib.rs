@@ -16,6 +16,7 @@ pub mod customers;
 mod decimal;
 mod engine;
 mod error;
+pub mod instance_keys;
 pub mod jobs;
 pub mod market;
 pub mod marketing;

@@ -168,6 +168,17 @@ pub async fn delete(tx: &mut Tx, user_id: i64, id: i64) -> Result<Removal, Store
     Ok(Removal::Deleted)
 }
 
+/// Deletes every passkey of a user; returns how many.
+pub async fn delete_all(tx: &mut Tx, user_id: i64) -> Result<u64, StoreError> {
+    Ok(on_tx!(tx, t => {
+        sqlx::query("DELETE FROM webauthn_credentials WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&mut **t)
+            .await?
+            .rows_affected()
+    }))
+}
+
 /// A pending ceremony, as taken.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Ceremony {

@@ -129,6 +129,7 @@ pub const EXPECTED_TABLES: &[&str] = &[
     "email_login_tokens",
     "empty_bar_ranges",
     "historical_bars",
+    "instance_keys",
     "job_queue",
     "marketing_contacts",
     "onboarding_progress",

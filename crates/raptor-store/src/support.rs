@@ -227,12 +227,14 @@ pub async fn close(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> Result<bool, Sto
     Ok(changed == 1)
 }
 
-/// The customer a sender address belongs to: a staff-made mapping, else a user with that email.
+/// The customer a sender address belongs to: a staff-made mapping, else a user who proved they
+/// own that email (an unverified account may have been opened with someone else's address).
 pub async fn customer_for_sender(db: &Db, email: &str) -> Result<Option<i64>, StoreError> {
     Ok(on_pool!(db, pool => {
         sqlx::query_scalar(
             "SELECT user_id FROM (SELECT user_id, 0 AS preference FROM support_customer_map \
-             WHERE email = $1 UNION ALL SELECT id, 1 FROM users WHERE email = $1) AS candidates \
+             WHERE email = $1 UNION ALL SELECT id, 1 FROM users \
+             WHERE email = $1 AND email_verified_at IS NOT NULL) AS candidates \
              ORDER BY preference LIMIT 1",
         )
         .bind(email)

@@ -1,4 +1,5 @@
-//! Single-use tokens sent out of band: bootstrap-admin tokens and email sign-in links.
+//! Single-use tokens sent out of band: bootstrap-admin tokens and emailed links (sign-in,
+//! address proof).
 //! Only hashes are stored; using one is a single conditional `UPDATE`, so it works once.
 
 use chrono::{DateTime, Utc};
@@ -70,74 +71,107 @@ pub async fn use_bootstrap(
     Ok(used == 1)
 }
 
-/// Stores an email sign-in token for a user, retiring the user's earlier unused ones in the
-/// same transaction: only the newest link works.
-pub async fn issue_email_login(
-    db: &Db,
-    token_hash: &[u8],
-    email: &str,
-    user_id: i64,
-    ip: Option<&str>,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+/// What an emailed link is for; a link works only for its own purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    /// Signs the user in (recovery).
+    Login,
+    /// Proves the user receives mail at their address (sent at sign-up).
+    Verify,
+}
+
+impl LinkPurpose {
+    /// The stored spelling (the baseline schema calls address proof at sign-up `signup`).
+    fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Login => "login",
+            LinkPurpose::Verify => "signup",
+        }
+    }
+}
+
+/// An emailed link to store: its token's hash, whom it is for, and when it stops working.
+#[derive(Debug, Clone, Copy)]
+pub struct NewLink<'a> {
+    /// What it is for.
+    pub purpose: LinkPurpose,
+    /// The token's hash.
+    pub token_hash: &'a [u8],
+    /// The address it is mailed to.
+    pub email: &'a str,
+    /// The user it is for.
+    pub user_id: i64,
+    /// The client that asked for it.
+    pub ip: Option<&'a str>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Stores an emailed link, retiring the user's earlier unused links of the same purpose in
+/// the same transaction: only the newest link works.
+pub async fn issue_link(db: &Db, link: &NewLink<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
-    retire_email_logins(&mut tx, user_id, now).await?;
+    retire_links(&mut tx, link.purpose, link.user_id, now).await?;
     on_tx!(tx, t => {
         sqlx::query(
             "INSERT INTO email_login_tokens (token_hash, email, user_id, purpose, created_at, \
-             expires_at, ip) VALUES ($1, $2, $3, 'login', $4, $5, $6)",
+             expires_at, ip) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(token_hash)
-        .bind(email)
-        .bind(user_id)
+        .bind(link.token_hash)
+        .bind(link.email)
+        .bind(link.user_id)
+        .bind(link.purpose.as_str())
         .bind(now)
-        .bind(expires_at)
-        .bind(ip)
+        .bind(link.expires_at)
+        .bind(link.ip)
         .execute(&mut **t)
         .await?;
     });
     tx.commit().await
 }
 
-/// Uses an email sign-in token; the user it signs in, or None when unknown, used or expired.
-/// Using one retires every other unused link of that user.
-pub async fn use_email_login(
+/// Uses an emailed link of `purpose`; the user it is for, or None when unknown, used, expired
+/// or made for another purpose. Using one retires the user's other unused links of that purpose.
+pub async fn use_link(
     tx: &mut Tx,
+    purpose: LinkPurpose,
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, StoreError> {
     let user: Option<Option<i64>> = on_tx!(tx, t => {
         sqlx::query_scalar(
-            "UPDATE email_login_tokens SET used_at = $1 WHERE token_hash = $2 \
+            "UPDATE email_login_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 \
              AND used_at IS NULL AND expires_at > $1 RETURNING user_id",
         )
         .bind(now)
         .bind(token_hash)
+        .bind(purpose.as_str())
         .fetch_optional(&mut **t)
         .await?
     });
     let user = user.flatten();
     if let Some(user_id) = user {
-        retire_email_logins(tx, user_id, now).await?;
+        retire_links(tx, purpose, user_id, now).await?;
     }
     Ok(user)
 }
 
-/// Ends the user's unused, unexpired sign-in links by expiring them now (the row stays, for
-/// the record, until [`purge_expired`]).
-async fn retire_email_logins(
+/// Ends the user's unused, unexpired links of `purpose` by expiring them now (the row stays,
+/// for the record, until [`purge_expired`]).
+async fn retire_links(
     tx: &mut Tx,
+    purpose: LinkPurpose,
     user_id: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     on_tx!(tx, t => {
         sqlx::query(
-            "UPDATE email_login_tokens SET expires_at = $1 WHERE user_id = $2 \
+            "UPDATE email_login_tokens SET expires_at = $1 WHERE user_id = $2 AND purpose = $3 \
              AND used_at IS NULL AND expires_at > $1",
         )
         .bind(now)
         .bind(user_id)
+        .bind(purpose.as_str())
         .execute(&mut **t)
         .await?;
     });

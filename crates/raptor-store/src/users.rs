@@ -25,6 +25,8 @@ pub struct User {
     pub status: UserStatus,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
+    /// When the user first proved they receive mail at `email` (None: never).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl User {
@@ -32,9 +34,14 @@ impl User {
     pub fn is_active(&self) -> bool {
         self.status == UserStatus::Active
     }
+
+    /// Whether the user proved they own their address.
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
 }
 
-const COLUMNS: &str = "id, email, display_name, user_handle, status, created_at";
+const COLUMNS: &str = "id, email, display_name, user_handle, status, created_at, email_verified_at";
 
 /// Creates a user. A taken email is a unique violation ([`StoreError::is_unique_violation`]).
 pub async fn create(
@@ -76,6 +83,27 @@ pub async fn by_id(db: &Db, id: i64) -> Result<Option<User>, StoreError> {
 pub async fn by_handle(db: &Db, handle: &[u8]) -> Result<Option<User>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM users WHERE user_handle = $1");
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(handle).fetch_optional(pool).await?))
+}
+
+/// Records that the user proved they own their address, unless they had already; whether this
+/// was the first proof.
+pub async fn verify_email(
+    tx: &mut Tx,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE users SET email_verified_at = $1, updated_at = $1 \
+             WHERE id = $2 AND email_verified_at IS NULL",
+        )
+        .bind(now)
+        .bind(user_id)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed == 1)
 }
 
 /// Records a successful sign-in.

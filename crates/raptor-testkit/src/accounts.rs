@@ -16,8 +16,8 @@ pub async fn customer(app: &TestApp, email: &str) -> Browser {
     browser
 }
 
-/// A browser signed up as an admin, with a bootstrap token issued as the CLI issues it. Its
-/// session proved a passkey just now, so it may use the permissions that need a recent passkey
+/// A browser signed up as an admin, with a bootstrap token issued as the CLI issues it, and
+/// its address verified (the queue is run for that). Its session proved a passkey just now, so it may use the permissions that need a recent passkey
 /// proof for the next ten minutes.
 pub async fn admin(app: &TestApp, db: &raptor_store::Db, email: &str) -> Browser {
     admin_with_passkey(app, db, email).await.0
@@ -48,12 +48,13 @@ pub async fn admin_with_passkey(
         "admin sign-up of {email}: {:?}",
         reply.body
     );
+    verify_email(app, email).await;
     (browser, passkey)
 }
 
 /// A fresh browser signed in as `email` through an emailed sign-in link (read from the local
 /// outbox once the queued mail job ran), as a user who lost their passkey would.
-pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &str) -> Browser {
+pub async fn email_link_session(app: &TestApp, email: &str) -> Browser {
     let mut browser = app.browser();
     let asked = browser
         .post("/api/auth/email-link", json!({ "email": email }))
@@ -63,21 +64,50 @@ pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &st
         "email-link for {email}: {:?}",
         asked.body
     );
-    app.run_jobs().await; // a worker mails the link
-    let outbox = raptor_store::outbox::recent(db, 50).await.expect("outbox");
-    let token = outbox
-        .iter()
-        .filter(|mail| mail["to"] == email)
-        .find_map(|mail| {
-            let body = mail["text_body"].as_str()?;
-            let rest = body.split("#token=").nth(1)?;
-            rest.split_whitespace().next().map(str::to_owned)
-        })
+    let token = emailed_token(app, email, "/signin/email")
+        .await
         .expect("a sign-in link in the outbox");
     let reply = browser
         .post("/api/auth/email-link/login", json!({ "token": token }))
         .await;
     assert_eq!(reply.status, 200, "email-link login: {:?}", reply.body);
+    browser
+}
+
+/// The token of the newest emailed link to `email` that leads to `path` (`/verify-email`,
+/// `/signin/email`), read from the local outbox once the queued mail jobs ran.
+pub async fn emailed_token(app: &TestApp, email: &str, path: &str) -> Option<String> {
+    app.run_jobs().await;
+    let outbox = raptor_store::outbox::recent(&app.use_cases().db, 50)
+        .await
+        .expect("outbox");
+    let marker = format!("{path}#token=");
+    outbox
+        .iter()
+        .filter(|mail| mail["to"] == email)
+        .find_map(|mail| {
+            let body = mail["text_body"].as_str()?;
+            let rest = body.split(marker.as_str()).nth(1)?;
+            rest.split_whitespace().next().map(str::to_owned)
+        })
+}
+
+/// Proves `email`'s address with the verification link mailed at sign-up, as its owner would.
+pub async fn verify_email(app: &TestApp, email: &str) {
+    let token = emailed_token(app, email, "/verify-email")
+        .await
+        .expect("a verification link in the outbox");
+    let reply = app
+        .browser()
+        .post("/api/auth/verify-email", json!({ "token": token }))
+        .await;
+    assert_eq!(reply.status, 200, "verify-email: {:?}", reply.body);
+}
+
+/// A browser signed up as a customer who proved their address.
+pub async fn verified_customer(app: &TestApp, email: &str) -> Browser {
+    let browser = customer(app, email).await;
+    verify_email(app, email).await;
     browser
 }
 
@@ -87,9 +117,9 @@ pub async fn user_id(browser: &mut Browser) -> i64 {
     session.body["user"]["id"].as_i64().expect("signed in")
 }
 
-/// A browser signed up as a customer and granted `support` by `admin`.
+/// A browser signed up as a customer, verified, and granted `support` by `admin`.
 pub async fn support_staff(app: &TestApp, admin: &mut Browser, email: &str) -> Browser {
-    let mut staff = customer(app, email).await;
+    let mut staff = verified_customer(app, email).await;
     let id = user_id(&mut staff).await;
     let granted = admin
         .post(

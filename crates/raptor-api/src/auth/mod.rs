@@ -1,10 +1,11 @@
 //! Accounts: passkey sign-up and sign-in, sessions, passkey management, backup codes,
-//! bootstrap admin and email sign-in links.
+//! bootstrap admin, email sign-in links and address verification.
 
 mod backup_codes;
 mod ceremony;
 mod email_link;
 mod manage;
+pub(crate) mod verify_email;
 
 use axum::http::{HeaderName, HeaderValue};
 use axum::Json;
@@ -51,6 +52,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(backup_codes::login))
         .routes(routes!(email_link::request))
         .routes(routes!(email_link::login))
+        .routes(routes!(verify_email::verify))
+        .routes(routes!(verify_email::resend))
 }
 
 /// An audit event for an auth action by (or against) a user, from a client.

@@ -45,7 +45,7 @@ catalogue! {
     CeremonyExpired = "ceremony_expired", BAD_REQUEST, "The passkey ceremony took too long; start again.";
     PasskeyRejected = "passkey_rejected", BAD_REQUEST, "The new passkey's registration answer was refused (wrong origin, challenge or format).";
     InvalidBootstrapToken = "invalid_bootstrap_token", BAD_REQUEST, "The first-admin bootstrap token is wrong or already used.";
-    InvalidLink = "invalid_link", BAD_REQUEST, "The email sign-in link is unknown, used or expired.";
+    InvalidLink = "invalid_link", BAD_REQUEST, "The emailed sign-in or verification link is unknown, used or expired.";
     InvalidToken = "invalid_token", BAD_REQUEST, "The confirmation or unsubscribe link's token is not valid.";
     MissingToken = "missing_token", BAD_REQUEST, "The confirmation or unsubscribe link carries no token.";
     NotSignedIn = "not_signed_in", UNAUTHORIZED, "The request needs a session and carries none that is valid.";
@@ -74,6 +74,8 @@ catalogue! {
     LastPasskey = "last_passkey", CONFLICT, "The account's last passkey cannot be removed.";
     OwnAccount = "own_account", CONFLICT, "Staff cannot change their own account this way.";
     OwnRoles = "own_roles", CONFLICT, "Nobody grants or revokes their own roles.";
+    EmailAlreadyVerified = "email_already_verified", CONFLICT, "The account's address is already verified.";
+    EmailNotVerified = "email_not_verified", CONFLICT, "The account has not proved its email address, so no role can be granted to it yet.";
     PayloadTooLarge = "payload_too_large", PAYLOAD_TOO_LARGE, "The body is larger than the API accepts.";
     UnsupportedMediaType = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The body is not sent as `application/json`.";
     InvalidBody = "invalid_body", UNPROCESSABLE_ENTITY, "The JSON body has the wrong shape: a field missing, unknown or of the wrong type.";

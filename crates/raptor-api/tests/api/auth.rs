@@ -9,7 +9,7 @@ use chrono::{Duration, Utc};
 use raptor_app::{Clock, FixedClock};
 use raptor_store::{audit, users};
 use raptor_testkit::{
-    assert_problem, dual_test, Browser, Dialect, SoftAuthenticator, TestApp, TestDb,
+    accounts, assert_problem, dual_test, Browser, Dialect, SoftAuthenticator, TestApp, TestDb,
 };
 use serde_json::{json, Value};
 
@@ -606,6 +606,7 @@ dual_test!(
     |t| {
         let app = TestApp::spawn(t.db().clone()).await;
         signed_up(&app).await;
+        accounts::verify_email(&app, EMAIL).await;
         let mut browser = app.browser();
         let unknown = browser
             .post(
@@ -627,11 +628,18 @@ dual_test!(
                 .await,
             2
         );
-        assert_eq!(t.scalar("SELECT count(*) FROM email_login_tokens").await, 0);
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM email_login_tokens WHERE purpose = 'login'")
+                .await,
+            0
+        );
         assert_eq!(app.run_jobs().await, 2);
-        let outbox = raptor_store::outbox::recent(t.db(), 10)
+        let outbox: Vec<_> = raptor_store::outbox::recent(t.db(), 10)
             .await
-            .expect("outbox");
+            .expect("outbox")
+            .into_iter()
+            .filter(|mail| mail["tag"] == "email_link")
+            .collect();
         assert_eq!(outbox.len(), 1, "{outbox:?}");
         assert_eq!(outbox[0]["to"], EMAIL);
         let body = outbox[0]["text_body"].as_str().expect("body");
@@ -704,12 +712,13 @@ dual_test!(
         .await;
         assert_problem(&reuse, 400, "invalid_bootstrap_token");
 
-        let granted = admin
-            .post(
-                &format!("/api/admin/users/{customer_id}/roles"),
-                json!({ "role": "support" }),
-            )
-            .await;
+        // Whoever signed up first with an address need not own it: no role until it is proven.
+        let roles_path = format!("/api/admin/users/{customer_id}/roles");
+        let support = json!({ "role": "support" });
+        let refused = admin.post(&roles_path, support.clone()).await;
+        assert_problem(&refused, 409, "email_not_verified");
+        accounts::verify_email(&app, EMAIL).await;
+        let granted = admin.post(&roles_path, support).await;
         assert_eq!(granted.status, 200, "{:?}", granted.body);
         assert_eq!(granted.body["roles"], json!(["customer", "support"]));
         assert_eq!(

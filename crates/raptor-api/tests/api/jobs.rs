@@ -6,7 +6,7 @@ use serde_json::json;
 
 dual_app_test!(admins_see_the_queue_and_others_do_not, |t, app| {
     let mut admin = accounts::admin(app, t.db(), "ops@example.com").await;
-    let mut customer = accounts::customer(app, "ada@example.com").await;
+    let mut customer = accounts::verified_customer(app, "ada@example.com").await;
     let payload = json!({ "symbol": "AAPL" });
     for kind in ["report.build", "report.mail"] {
         let job = NewJob {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use raptor_app::FixedClock;
-use raptor_testkit::{assert_problem, dual_test, Browser, SoftAuthenticator, TestApp, TestDb};
+use raptor_testkit::{
+    accounts, assert_problem, dual_test, Browser, SoftAuthenticator, TestApp, TestDb,
+};
 
 use crate::auth::flip_base64url;
 use serde_json::{json, Value};
@@ -41,6 +43,7 @@ async fn owner(app: &TestApp) -> (Browser, SoftAuthenticator) {
     let mut key = SoftAuthenticator::new(app.origin());
     let reply = key.sign_up(&mut browser, EMAIL, None).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
+    accounts::verify_email(app, EMAIL).await;
     (browser, key)
 }
 

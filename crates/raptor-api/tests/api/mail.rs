@@ -139,6 +139,13 @@ dual_test!(
                 .status,
             200
         );
+        assert_eq!(app.run_jobs().await, 1, "the sign-up's verification mail");
+        let verification = fake.received();
+        assert_eq!(verification.len(), 1, "{verification:?}");
+        assert!(verification[0]["TextBody"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("/verify-email#token="));
         let reply = app
             .browser()
             .post(
@@ -147,11 +154,11 @@ dual_test!(
             )
             .await;
         assert_eq!(reply.status, 202);
-        assert!(fake.received().is_empty(), "sent from the request");
+        assert_eq!(fake.received().len(), 1, "sent from the request");
         assert_eq!(app.run_jobs().await, 1);
         let received = fake.received();
-        assert_eq!(received.len(), 1, "{received:?}");
-        assert!(received[0]["TextBody"]
+        assert_eq!(received.len(), 2, "{received:?}");
+        assert!(received[1]["TextBody"]
             .as_str()
             .unwrap_or_default()
             .contains("/signin/email#token="));
@@ -178,6 +185,7 @@ dual_test!(
                 .status,
             200
         );
+        assert_eq!(app.run_jobs().await, 1, "the sign-up's verification mail");
         fake.fail_with(PostmarkFailure::ServerError);
         let reply = app
             .browser()
@@ -187,13 +195,16 @@ dual_test!(
             )
             .await;
         assert_eq!(reply.status, 202, "{:?}", reply.body);
-        assert_eq!(fake.attempts(), 0, "the request called Postmark");
+        assert_eq!(fake.attempts(), 1, "the request called Postmark");
 
         assert_eq!(app.run_jobs().await, 1);
-        assert_eq!(fake.attempts(), 1);
-        let jobs = raptor_store::jobs::list(t.db(), None, Some("default"), 10)
+        assert_eq!(fake.attempts(), 2);
+        let jobs: Vec<_> = raptor_store::jobs::list(t.db(), None, Some("default"), 10)
             .await
-            .expect("jobs");
+            .expect("jobs")
+            .into_iter()
+            .filter(|job| job.kind == "mail.sign_in_link")
+            .collect();
         assert_eq!(jobs.len(), 1, "{jobs:?}");
         assert_eq!(jobs[0].state.as_str(), "queued", "a 500 is retried later");
         assert!(jobs[0]

@@ -21,6 +21,7 @@ mod mail;
 mod market;
 mod marketing;
 mod metrics;
+mod ownership;
 mod permissions;
 mod settings;
 mod support;

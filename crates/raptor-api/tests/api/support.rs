@@ -9,7 +9,7 @@ dual_app_test!(
         let mut root = accounts::admin(app, t.db(), "root@example.com").await;
         let mut staff = accounts::support_staff(app, &mut root, "help@example.com").await;
         let staff_id = accounts::user_id(&mut staff).await;
-        let mut ada = accounts::customer(app, "ada@example.com").await;
+        let mut ada = accounts::verified_customer(app, "ada@example.com").await;
 
         let opened = ada
             .post(
@@ -49,9 +49,12 @@ dual_app_test!(
             "the internal note leaked"
         );
         assert_eq!(app.run_jobs().await, 1, "one mail job, for the reply only");
-        let mail = raptor_store::outbox::recent(t.db(), 5)
+        let mail: Vec<_> = raptor_store::outbox::recent(t.db(), 5)
             .await
-            .expect("outbox");
+            .expect("outbox")
+            .into_iter()
+            .filter(|mail| mail["tag"] == "support_reply")
+            .collect();
         assert_eq!(mail.len(), 1, "{mail:?}");
         assert_eq!(mail[0]["to"], "ada@example.com");
         assert_eq!(mail[0]["text_body"], "It filled at 10:31.");

@@ -57,6 +57,13 @@ dual_test!(
         let app = app(t).await;
         let mut ada = accounts::customer(&app, "ada@example.com").await;
         let ada_id = accounts::user_id(&mut ada).await;
+        // Until Ada proves the address, her account is not the sender's: anyone could have
+        // signed up with it.
+        let early = inbound("a8c1-0000", "ada@example.com", "");
+        let (status, unproven) = post(&app, "/webhooks/postmark/inbound", AUTH, &early).await;
+        assert_eq!(status, 200, "{unproven}");
+        assert_eq!(unproven["linked"], false);
+        accounts::verify_email(&app, "ada@example.com").await;
         let body = inbound("a8c1-0001", "Ada@Example.com", "");
         let (status, first) = post(&app, "/webhooks/postmark/inbound", AUTH, &body).await;
         assert_eq!(status, 200, "{first}");
@@ -66,9 +73,9 @@ dual_test!(
         assert_eq!(
             t.scalar("SELECT count(*) FROM postmark_inbound_messages")
                 .await,
-            1
+            2
         );
-        assert_eq!(t.scalar("SELECT count(*) FROM support_messages").await, 1);
+        assert_eq!(t.scalar("SELECT count(*) FROM support_messages").await, 2);
         let tickets = ada.get("/api/support/tickets").await;
         assert_eq!(tickets.body["tickets"][0]["user_id"], ada_id);
         let raw = t

@@ -6,7 +6,8 @@
 //! Payloads are stored in the clear, so a mail that carries a secret (a sign-in link, a
 //! subscription's confirmation link) is not enqueued as a message: its job carries only the
 //! address, and the worker mints the secret when it sends (`mail.sign_in_link`,
-//! `mail.marketing_confirmation`). [`SEND`] carries whole messages that hold no secret.
+//! `mail.verify_email`, `mail.marketing_confirmation`). [`SEND`] carries whole messages that
+//! hold no secret.
 
 use raptor_store::jobs::Enqueued;
 use raptor_store::{StoreError, Tx};
@@ -15,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::OutgoingEmail;
 use crate::jobs::{self, Handler, Job, JobError, JobFuture, Registry};
-use crate::{email_links, marketing, App};
+use crate::{email_links, email_verification, marketing, App};
 
 /// Sends a finished message (a support reply, a billing alert).
 pub const SEND: &str = "mail.send";
@@ -60,6 +61,10 @@ pub fn register(registry: Registry) -> Registry {
     registry
         .with(SEND, SendMessage)
         .with(email_links::SEND_LINK, email_links::SendLink)
+        .with(
+            email_verification::SEND_VERIFICATION,
+            email_verification::SendVerification,
+        )
         .with(marketing::SEND_CONFIRMATION, marketing::SendConfirmation)
 }
 

@@ -75,4 +75,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0008_empty_bar_ranges", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0009_email_ownership",
+        message: "verified email addresses, instance keys",
+        sqlite: scripts!("0009_email_ownership", "sqlite"),
+        postgres: scripts!("0009_email_ownership", "postgres"),
+        transactional: true,
+    },
 ];

@@ -2,6 +2,7 @@
 
 use chrono::Duration;
 use raptor_store::sessions::{self, NewSession};
+use raptor_store::tokens::LinkPurpose;
 use raptor_store::{passkeys, rate_limits, tokens, users};
 use raptor_testdb::dual_test;
 use serde_json::json;
@@ -120,9 +121,15 @@ dual_test!(
             (&b"link-old"[..], now - Duration::days(2)),
             (&b"link-live"[..], now + Duration::minutes(15)),
         ] {
-            tokens::issue_email_login(t.db(), hash, &user.email, user.id, None, now, expires_at)
-                .await
-                .expect("link");
+            let link = tokens::NewLink {
+                purpose: LinkPurpose::Login,
+                token_hash: hash,
+                email: &user.email,
+                user_id: user.id,
+                ip: None,
+                expires_at,
+            };
+            tokens::issue_link(t.db(), &link, now).await.expect("link");
         }
 
         let cutoff = now - Duration::days(30);
@@ -138,7 +145,7 @@ dual_test!(
             1
         );
         let mut tx = t.db().begin().await.expect("begin");
-        let used = tokens::use_email_login(&mut tx, b"link-live", now)
+        let used = tokens::use_link(&mut tx, LinkPurpose::Login, b"link-live", now)
             .await
             .expect("use");
         assert_eq!(used, Some(user.id), "a live link still signs in");

@@ -252,9 +252,32 @@ dual_test!(
     }
 );
 
+/// Records that the user proved their address, as using the mailed link does.
+async fn verified(t: &TestDb, email: &str) {
+    let user = raptor_store::users::by_email(t.db(), email)
+        .await
+        .expect("lookup")
+        .expect("user");
+    let mut tx = t.db().begin().await.expect("begin");
+    raptor_store::users::verify_email(&mut tx, user.id, raptor_testkit::now())
+        .await
+        .expect("verify");
+    tx.commit().await.expect("commit");
+}
+
 dual_test!(grant_role_from_a_shell_records_until_and_why, Head, |t| {
     stored_user(t, "ada@example.com").await;
     let cli = raptor().database(t.url());
+    let unproven = cli
+        .run(&["admin", "grant-role", "ada@example.com", "support"])
+        .await;
+    assert_eq!(unproven.status.code(), Some(1));
+    assert!(
+        stderr(&unproven).contains("has not verified their email address"),
+        "{}",
+        stderr(&unproven)
+    );
+    verified(t, "ada@example.com").await;
     let past = cli
         .run(&[
             "admin",

@@ -67,6 +67,10 @@ pub(crate) struct UserView {
     pub email: String,
     /// What to call them.
     pub display_name: String,
+    /// Whether they proved they receive mail at `email` (the link mailed at sign-up, or an
+    /// emailed sign-in link). Until then support mail from the address is not filed under the
+    /// account and no staff role can be granted to it.
+    pub email_verified: bool,
 }
 
 /// A list of role names (raptor-domain's `Role` has no schema of its own).
@@ -89,6 +93,7 @@ impl From<&users::User> for UserView {
             id: user.id,
             email: user.email.clone(),
             display_name: user.display_name.clone(),
+            email_verified: user.email_verified(),
         }
     }
 }

@@ -1,9 +1,10 @@
-//! Sign-in with a passkey: with an allow-list when the email is known, discoverable otherwise.
+//! Sign-in with a passkey: with an allow-list when an email is given (the account's passkeys,
+//! or decoys when it has none), discoverable otherwise.
 
 use axum::extract::State;
 use axum::Json;
 use raptor_app::accounts::{self, PasskeyUse};
-use raptor_app::passkeys;
+use raptor_app::{decoys, passkeys};
 use raptor_domain::Email;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,7 +13,7 @@ use webauthn_rs::prelude::{
     DiscoverableAuthentication, Passkey, PasskeyAuthentication, PublicKeyCredential,
     RequestChallengeResponse,
 };
-use webauthn_rs_proto::{Mediation, PublicKeyCredentialRequestOptions};
+use webauthn_rs_proto::{AllowCredentials, Mediation, PublicKeyCredentialRequestOptions};
 
 use super::super::{event, signed_in_answer, SignInAnswer, TAG};
 use super::SignedIn;
@@ -112,23 +113,49 @@ pub(crate) async fn login_options(
         None => Vec::new(),
     };
     let webauthn = &state.config.webauthn;
-    // An unknown address gets discoverable options, the same shape as a known one: the
-    // answer does not reveal who has an account.
-    let (options, sign_in, user_id) = if keys.is_empty() {
-        let (options, auth) = webauthn
-            .start_discoverable_authentication()
-            .map_err(internal)?;
-        (options, SignInState::Discoverable(auth), None)
-    } else {
-        let keys: Vec<Passkey> = keys
-            .into_iter()
-            .map(|k| serde_json::from_value(k.passkey.0))
-            .collect::<Result<_, _>>()
-            .map_err(internal)?;
-        let (options, auth) = webauthn
-            .start_passkey_authentication(&keys)
-            .map_err(internal)?;
-        (options, SignInState::Passkey(auth), user.map(|u| u.id))
+    let (options, sign_in, user_id) = match (&email, user) {
+        (Some(_), Some(user)) if !keys.is_empty() => {
+            let keys: Vec<Passkey> = keys
+                .into_iter()
+                .map(|k| serde_json::from_value(k.passkey.0))
+                .collect::<Result<_, _>>()
+                .map_err(internal)?;
+            let (mut options, auth) = webauthn
+                .start_passkey_authentication(&keys)
+                .map_err(internal)?;
+            // Transports are hints a decoy could not match; browsers find the key without them.
+            for allowed in &mut options.public_key.allow_credentials {
+                allowed.transports = None;
+            }
+            (options, SignInState::Passkey(auth), Some(user.id))
+        }
+        (Some(email), _) => {
+            // An address without an account (or without a passkey) gets options of the same
+            // shape, listing decoy ids that stay the same for the address: neither the answer
+            // nor a second request tells who has an account. No authenticator holds a decoy,
+            // so the ceremony can only end with a discoverable passkey, as its own user.
+            let (mut options, auth) = webauthn
+                .start_discoverable_authentication()
+                .map_err(internal)?;
+            options.mediation = None;
+            options.public_key.extensions = None;
+            options.public_key.allow_credentials = decoys::credential_ids(&state, email)
+                .await?
+                .into_iter()
+                .map(|id| AllowCredentials {
+                    type_: "public-key".to_owned(),
+                    id,
+                    transports: None,
+                })
+                .collect();
+            (options, SignInState::Discoverable(auth), None)
+        }
+        (None, _) => {
+            let (options, auth) = webauthn
+                .start_discoverable_authentication()
+                .map_err(internal)?;
+            (options, SignInState::Discoverable(auth), None)
+        }
     };
     let sign_in = serde_json::to_value(&sign_in).map_err(internal)?;
     let ceremony_id = store_ceremony(&state, Kind::Authentication, user_id, sign_in, None).await?;

@@ -13,6 +13,7 @@ use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential, Uui
 
 use super::super::{event, signed_in_answer, SignInAnswer, TAG};
 use super::SignedIn;
+use crate::auth::verify_email::{verification_mail, verification_page};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
@@ -57,7 +58,7 @@ pub(crate) struct RegisterRequest {
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is missing or invalid",
             body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 429, description = "Too many ceremonies from this address",
+        (status = 429, description = "Too many ceremonies or sign-ups from this client address",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ))]
 pub(crate) async fn register_options(
@@ -65,7 +66,12 @@ pub(crate) async fn register_options(
     client: ClientInfo,
     ApiJson(req): ApiJson<RegisterOptionsRequest>,
 ) -> Result<Json<CreationOptions>, Problem> {
-    limits::check(&state, limits::OPTIONS_PER_IP, client.ip_key()).await?;
+    limits::check_all(
+        &state,
+        &[limits::OPTIONS_PER_IP, limits::SIGN_UP_PER_IP],
+        client.ip_key(),
+    )
+    .await?;
     let email = Email::parse(&req.email).map_err(Problem::invalid)?;
     let display_name =
         DisplayName::parse("display_name", &req.display_name).map_err(Problem::invalid)?;
@@ -176,6 +182,7 @@ pub(crate) async fn register(
         .transpose()
         .map_err(internal)?;
     let email = Email::parse(&context.email).map_err(internal)?;
+    let page = verification_page(&state);
     let display_name =
         DisplayName::parse("display_name", &context.display_name).map_err(internal)?;
     let account = NewAccount {
@@ -184,6 +191,7 @@ pub(crate) async fn register(
         user_handle: context.user_handle.as_bytes(),
         passkey: registered.row(0, "Passkey"),
         bootstrap_token_hash: bootstrap_token_hash.as_deref(),
+        verification: verification_mail(&state, &page),
     };
     let signed_in = accounts::sign_up(&state, account, &client)
         .await

@@ -1,0 +1,3 @@
+-- 0009_email_ownership (sqlite, down).
+DROP TABLE instance_keys;
+ALTER TABLE users DROP COLUMN email_verified_at;
