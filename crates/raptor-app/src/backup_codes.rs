@@ -7,11 +7,12 @@ use std::sync::OnceLock;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use raptor_domain::Email;
-use raptor_store::audit::{self, AuditEvent};
+use raptor_store::audit;
 use raptor_store::{backup_codes, users, StoreError};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::accounts::{self, auth_event, SignInProof, SignedIn};
+use crate::credentials::{self, Change, Changer, StepUpRequired};
 use crate::hashing::PoolError;
 use crate::metrics::Outcome;
 use crate::{App, Client};
@@ -30,6 +31,9 @@ pub enum BackupCodeError {
     /// The account is suspended.
     #[error("this account is suspended")]
     Suspended,
+    /// The session has not proved who the user is recently enough.
+    #[error(transparent)]
+    StepUpRequired(#[from] StepUpRequired),
     /// Argon2 refused to hash.
     #[error("backup code hashing failed: {0}")]
     Hashing(String),
@@ -134,13 +138,11 @@ pub async fn remaining(app: &App, user_id: i64) -> Result<usize, StoreError> {
     Ok(backup_codes::unused(&app.db, user_id).await?.len())
 }
 
-/// A new set of codes for the user, replacing the old set, audited with `audit_event`. The
-/// codes are returned once and stored only as hashes.
-pub async fn regenerate(
-    app: &App,
-    user_id: i64,
-    audit_event: &AuditEvent,
-) -> Result<Vec<String>, BackupCodeError> {
+/// A new set of codes for `by`, replacing the old set. The codes are returned once and
+/// stored only as hashes. Needs a session that proved who the user is recently; ends the
+/// user's other sessions and emails them ([`crate::credentials`]).
+pub async fn regenerate(app: &App, by: &Changer<'_>) -> Result<Vec<String>, BackupCodeError> {
+    credentials::require_fresh::<BackupCodeError>(app, by.session).await?;
     let codes: Vec<String> = (0..CODES_PER_SET).map(|_| new_code()).collect();
     let to_hash = codes.clone();
     let operations = u64::try_from(to_hash.len()).unwrap_or(u64::MAX);
@@ -156,9 +158,9 @@ pub async fn regenerate(
         .await??;
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    backup_codes::replace(&mut tx, user_id, &hashes, now).await?;
-    audit::record(&mut tx, audit_event, now).await?;
-    tx.commit().await?;
+    backup_codes::replace(&mut tx, by.user.id, &hashes, now).await?;
+    let change = Change::BackupCodesReplaced;
+    credentials::commit(app, tx, by, change, Value::Null, now).await?;
     Ok(codes)
 }
 

@@ -15,6 +15,7 @@ pub mod billing;
 pub mod ceremonies;
 mod client;
 pub mod clock;
+pub mod credentials;
 pub mod customers;
 pub mod decoys;
 pub mod email_links;

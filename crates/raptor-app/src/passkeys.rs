@@ -1,11 +1,11 @@
-//! A signed-in user's passkeys: list, rename, delete (never the last one).
+//! A signed-in user's passkeys: list, add, rename, delete (never the last one).
 
 use raptor_domain::{DisplayName, InvalidInput};
-use raptor_store::audit::{self, AuditEvent};
 use raptor_store::passkeys::{self, NewPasskey, Removal, StoredPasskey};
 use raptor_store::StoreError;
 use serde_json::json;
 
+use crate::credentials::{self, Change, Changer, StepUpRequired};
 use crate::App;
 
 /// Why a passkey change was refused.
@@ -23,6 +23,9 @@ pub enum PasskeyError {
     /// The passkey is registered to an account already.
     #[error("this passkey is already registered")]
     AlreadyRegistered,
+    /// The session has not proved who the user is recently enough.
+    #[error(transparent)]
+    StepUpRequired(#[from] StepUpRequired),
     /// Deleting it would leave the account without a way in.
     #[error("this is your only passkey; add another before deleting it")]
     LastOne,
@@ -45,48 +48,57 @@ pub async fn rename(app: &App, user_id: i64, id: i64, name: &str) -> Result<(), 
     Ok(())
 }
 
-/// Deletes one of the user's passkeys, audited with `audit_event`; the last one stays.
-pub async fn delete(
-    app: &App,
-    user_id: i64,
-    id: i64,
-    audit_event: &AuditEvent,
-) -> Result<(), PasskeyError> {
+/// Deletes one of `by`'s passkeys; the last one stays. Needs a session that proved who the
+/// user is recently; ends the user's other sessions and emails them
+/// ([`crate::credentials`]).
+pub async fn delete(app: &App, by: &Changer<'_>, id: i64) -> Result<(), PasskeyError> {
+    credentials::require_fresh::<PasskeyError>(app, by.session).await?;
+    let user_id = by.user.id;
+    let name = list(app, user_id)
+        .await?
+        .into_iter()
+        .find(|k| k.id == id)
+        .map(|k| k.name)
+        .ok_or(PasskeyError::Unknown(id))?;
     let now = app.now();
     let mut tx = app.db.begin().await?;
     match passkeys::delete(&mut tx, user_id, id).await? {
         Removal::NotFound => Err(PasskeyError::Unknown(id)),
         Removal::LastOne => Err(PasskeyError::LastOne),
         Removal::Deleted => {
-            audit::record(&mut tx, audit_event, now).await?;
-            tx.commit().await?;
+            let details = json!({ "passkey_id": id });
+            let change = Change::PasskeyRemoved(&name);
+            credentials::commit(app, tx, by, change, details, now).await?;
             Ok(())
         }
     }
 }
 
-/// Adds a verified passkey to the user's account, audited with `audit_event` (whose details
-/// gain the new id); the passkey as stored.
+/// Adds a verified passkey to `by`'s account; the passkey as stored. Needs a session that
+/// proved who the user is recently; ends the user's other sessions and emails them
+/// ([`crate::credentials`]).
 pub async fn add(
     app: &App,
+    by: &Changer<'_>,
     passkey: &NewPasskey<'_>,
-    audit_event: &AuditEvent,
 ) -> Result<StoredPasskey, PasskeyError> {
+    credentials::require_fresh::<PasskeyError>(app, by.session).await?;
+    let passkey = NewPasskey {
+        user_id: by.user.id,
+        ..passkey.clone()
+    };
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    let id = passkeys::insert(&mut tx, passkey, now)
+    let id = passkeys::insert(&mut tx, &passkey, now)
         .await
         .map_err(|err| match err {
             err if err.is_unique_violation() => PasskeyError::AlreadyRegistered,
             err => err.into(),
         })?;
-    let event = AuditEvent {
-        details: Some(json!({ "passkey_id": id })),
-        ..audit_event.clone()
-    };
-    audit::record(&mut tx, &event, now).await?;
-    tx.commit().await?;
-    list(app, passkey.user_id)
+    let details = json!({ "passkey_id": id });
+    let change = Change::PasskeyAdded(passkey.name);
+    credentials::commit(app, tx, by, change, details, now).await?;
+    list(app, by.user.id)
         .await?
         .into_iter()
         .find(|k| k.id == id)

@@ -89,6 +89,16 @@ impl Authenticated {
     }
 }
 
+/// Whether `session` proved who its user is within [`STEP_UP_WINDOW`] of `now`: it was signed
+/// in then, by any method (a passkey, a backup code, an email link), or it proved a passkey
+/// then (a step-up). Changing how the account signs in needs such a session.
+pub fn proved_identity_recently(session: &Session, now: DateTime<Utc>) -> bool {
+    let last_proof = session
+        .authenticated_at
+        .map_or(session.created_at, |at| at.max(session.created_at));
+    now - last_proof <= STEP_UP_WINDOW
+}
+
 /// The live session behind `token`: not revoked, not past its absolute end, used within the
 /// idle timeout. Using it keeps it alive (written at most once a minute).
 pub async fn authenticate(app: &App, token: &str) -> Result<Option<Authenticated>, StoreError> {
@@ -162,4 +172,33 @@ pub async fn revoke(
     audit::record(&mut tx, audit_event, now).await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(created: i64, proved: Option<i64>) -> Session {
+        let at = |minutes| DateTime::UNIX_EPOCH + Duration::minutes(minutes);
+        Session {
+            id: 1,
+            user_id: 1,
+            auth_method: "email_link".to_owned(),
+            created_at: at(created),
+            authenticated_at: proved.map(at),
+            last_seen_at: at(created),
+            expires_at: at(created) + ABSOLUTE_TIMEOUT,
+            ip: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn a_session_is_fresh_for_ten_minutes_after_its_sign_in_or_its_last_step_up() {
+        let now = DateTime::UNIX_EPOCH + Duration::minutes(100);
+        assert!(proved_identity_recently(&session(90, None), now));
+        assert!(!proved_identity_recently(&session(89, None), now));
+        assert!(proved_identity_recently(&session(0, Some(95)), now));
+        assert!(!proved_identity_recently(&session(0, Some(80)), now));
+    }
 }

@@ -177,6 +177,30 @@ pub async fn revoke_all(
     }))
 }
 
+/// Revokes every other live session of a user (not revoked, not past its end, seen since
+/// `idle_cutoff`), keeping `keep`; returns how many ended.
+pub async fn revoke_others(
+    tx: &mut Tx,
+    user_id: i64,
+    keep: i64,
+    now: DateTime<Utc>,
+    idle_cutoff: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    Ok(on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 \
+             AND revoked_at IS NULL AND expires_at > $1 AND last_seen_at > $4",
+        )
+        .bind(now)
+        .bind(user_id)
+        .bind(keep)
+        .bind(idle_cutoff)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    }))
+}
+
 /// Records that a live session just proved a passkey again (a step-up); false when the session
 /// is not the user's or no longer live.
 pub async fn prove_passkey(

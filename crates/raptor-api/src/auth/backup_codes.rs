@@ -4,13 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use raptor_app::backup_codes::{self, BackupCodeError};
+use raptor_app::credentials;
 use raptor_domain::Email;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::ceremony::SignedIn;
-use super::{signed_in_answer, SignInAnswer, TAG};
+use super::{changer, signed_in_answer, SignInAnswer, TAG};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
@@ -23,6 +23,7 @@ impl From<BackupCodeError> for Problem {
             BackupCodeError::NoMatch => {
                 Problem::new(ProblemCode::InvalidBackupCode, err.to_string())
             }
+            BackupCodeError::StepUpRequired(err) => err.into(),
             BackupCodeError::Suspended => {
                 Problem::new(ProblemCode::AccountSuspended, err.to_string())
             }
@@ -62,10 +63,14 @@ pub(crate) struct NewBackupCodes {
     detail: &'static str,
 }
 
-/// Replaces the user's backup codes with a new set; the old set stops working.
+/// Replaces the user's backup codes with a new set; the old set stops working. Needs a session
+/// that signed in or proved a passkey within the last 10 minutes; the user's other sessions end
+/// and the user is emailed (audited as `backup_codes.generate` with `revoked_sessions`).
 #[utoipa::path(post, path = "/api/auth/backup-codes", tag = TAG,
     responses(
         (status = 201, description = "The new codes", body = NewBackupCodes),
+        (status = 403, description = "The session neither signed in nor proved a passkey within \
+            the last 10 minutes (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 429, description = "Too many new sets for this account this hour",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -75,6 +80,8 @@ pub(crate) async fn regenerate(
     current: CurrentSession,
     client: ClientInfo,
 ) -> Result<(StatusCode, Json<NewBackupCodes>), Problem> {
+    // A stale session is refused before it spends the account's allowance of new sets.
+    credentials::require_fresh::<Problem>(&state, &current.session).await?;
     let account = current.user.id.to_string();
     limits::check(
         &state,
@@ -82,8 +89,8 @@ pub(crate) async fn regenerate(
         &account,
     )
     .await?;
-    let entry = current.own_action(&client, "backup_codes.generate", Value::Null);
-    let codes = backup_codes::regenerate(&state, current.user.id, &entry).await?;
+    let by = changer(&state, &current, &client, "backup_codes.generate");
+    let codes = backup_codes::regenerate(&state, &by).await?;
     Ok((
         StatusCode::CREATED,
         Json(NewBackupCodes {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::ceremony::{PasskeyView, SignedIn, UserView};
-use super::TAG;
+use super::{changer, TAG};
 use crate::extract::{ApiJson, ApiPath, ClientInfo};
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::{self, CurrentSession};
@@ -31,6 +31,7 @@ impl From<PasskeyError> for Problem {
         match err {
             PasskeyError::Invalid(input) => Problem::invalid(input),
             PasskeyError::Unknown(_) => Problem::not_found(err.to_string()),
+            PasskeyError::StepUpRequired(err) => err.into(),
             PasskeyError::LastOne => Problem::new(ProblemCode::LastPasskey, err.to_string()),
             PasskeyError::AlreadyRegistered => {
                 Problem::new(ProblemCode::CredentialRegistered, err.to_string())
@@ -234,13 +235,17 @@ pub(crate) async fn rename_passkey(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Removes one of the user's passkeys; never the last.
+/// Removes one of the user's passkeys; never the last. Needs a session that signed in or proved
+/// a passkey within the last 10 minutes; the user's other sessions end and the user is emailed
+/// (audited as `passkey.delete` with `revoked_sessions`).
 #[utoipa::path(delete, path = "/api/auth/passkeys/{id}", tag = TAG,
     params(("id" = i64, Path, description = "Passkey id")),
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "The id is not a number",
             body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session neither signed in nor proved a passkey within \
+            the last 10 minutes (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The user has no passkey with this id",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 409, description = "It is the account's last passkey",
@@ -253,7 +258,7 @@ pub(crate) async fn delete_passkey(
     client: ClientInfo,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, Problem> {
-    let entry = current.own_action(&client, "passkey.delete", json!({ "passkey_id": id }));
-    passkeys::delete(&state, current.user.id, id, &entry).await?;
+    let by = changer(&state, &current, &client, "passkey.delete");
+    passkeys::delete(&state, &by, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

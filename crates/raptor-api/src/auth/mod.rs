@@ -10,11 +10,14 @@ pub(crate) mod verify_email;
 use axum::http::{HeaderName, HeaderValue};
 use axum::Json;
 use raptor_app::accounts::{self};
+use raptor_app::credentials::{Changer, StepUpRequired};
+use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::session;
-use crate::AppState;
+use crate::extract::ClientInfo;
+use crate::session::{self, CurrentSession};
+use crate::{AppState, Problem, ProblemCode};
 use ceremony::{add_passkey, sign_in, sign_up, step_up, SignedIn, UserView};
 
 const TAG: &str = "auth";
@@ -58,3 +61,26 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 
 /// An audit event for an auth action by (or against) a user, from a client.
 pub(crate) use accounts::auth_event as event;
+
+/// A change to the signed-in user's credentials through this session, audited as `action`;
+/// the notice goes from the configured sender and points to the public sign-in page.
+pub(crate) fn changer<'a>(
+    state: &'a AppState,
+    current: &'a CurrentSession,
+    client: &ClientInfo,
+    action: &'static str,
+) -> Changer<'a> {
+    Changer {
+        user: &current.user,
+        session: &current.session,
+        audit: current.own_action(client, action, Value::Null),
+        mail_from: &state.config.mail_from,
+        sign_in_url: state.config.public_url.as_str(),
+    }
+}
+
+impl From<StepUpRequired> for Problem {
+    fn from(err: StepUpRequired) -> Self {
+        Problem::new(ProblemCode::StepUpRequired, err.to_string())
+    }
+}

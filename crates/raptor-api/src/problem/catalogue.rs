@@ -59,7 +59,7 @@ catalogue! {
     BadMetricsToken = "bad_metrics_token", UNAUTHORIZED, "The metrics scrape's bearer token is missing or wrong.";
     AccountSuspended = "account_suspended", FORBIDDEN, "The account is suspended.";
     PermissionRequired = "permission_required", FORBIDDEN, "The signed-in user holds no live grant of the permission this action requires; `detail` names it.";
-    StepUpRequired = "step_up_required", FORBIDDEN, "Staff actions need a session that proved a passkey, and those changing money or access one within the last 10 minutes; prove one at `/api/auth/step-up`.";
+    StepUpRequired = "step_up_required", FORBIDDEN, "Staff actions need a session that proved a passkey, and those changing money or access one within the last 10 minutes; adding or removing a passkey or making new backup codes needs a session that signed in or proved a passkey within the last 10 minutes. Prove one at `/api/auth/step-up`.";
     OriginMismatch = "origin_mismatch", FORBIDDEN, "A state-changing request came from another origin.";
     OriginRequired = "origin_required", FORBIDDEN, "A state-changing request with the session cookie carries no Origin header.";
     TradingDisabled = "trading_disabled", FORBIDDEN, "The account's kill switch is on.";

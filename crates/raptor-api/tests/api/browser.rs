@@ -1,6 +1,10 @@
 //! The real thing: headless Chromium signs up and signs in on the console page Raptor serves,
 //! with Chromium's own WebAuthn stack and a virtual authenticator, on both dialects.
 
+use std::sync::Arc;
+
+use chrono::Duration;
+use raptor_app::FixedClock;
 use raptor_testkit::{dual_test, Chromium, TestApp};
 use serde_json::json;
 
@@ -73,6 +77,111 @@ dual_test!(
             .expect("audit");
         assert_eq!(logins.len(), 1);
         assert_eq!(logins[0].outcome, "success");
+        chromium.close().await;
+        app.stop().await;
+    }
+);
+
+/// Makes the page's `navigator.credentials.create` wait until the test releases it
+/// (`__releaseCreate()`), flagging `__createAsked` when the page calls it.
+const HOLD_CREATE: &str = r#"
+(() => {
+  const create = navigator.credentials.create.bind(navigator.credentials);
+  let release;
+  const released = new Promise((r) => { release = r; });
+  window.__releaseCreate = release;
+  window.__createAsked = false;
+  navigator.credentials.create = async (options) => {
+    window.__createAsked = true;
+    await released;
+    return create(options);
+  };
+})()"#;
+
+/// Waits until the page asks for a new credential (`create`) or its status settles (`state:
+/// text`).
+const UNTIL_CREATE_OR_SETTLED: &str = r#"
+(async () => {
+  const status = document.getElementById("status");
+  for (let i = 0; i < 600; i++) {
+    if (window.__createAsked) return "create";
+    const state = status.dataset.state;
+    if (state !== "idle" && state !== "busy") return `${state}: ${status.textContent}`;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return `timeout: ${status.textContent}`;
+})()"#;
+
+/// Releases the held `create` and waits for the page's status to settle; returns `state: text`.
+const RELEASE_AND_WAIT: &str = r#"
+(async () => {
+  const status = document.getElementById("status");
+  window.__releaseCreate();
+  for (let i = 0; i < 600; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    const state = status.dataset.state;
+    if (state !== "idle" && state !== "busy") return `${state}: ${status.textContent}`;
+  }
+  return `timeout: ${status.textContent}`;
+})()"#;
+
+dual_test!(
+    chromium_proves_a_passkey_again_when_an_old_session_adds_one,
+    Head,
+    |t| {
+        let clock = Arc::new(FixedClock::new(raptor_testkit::now()));
+        let app = TestApp::builder(t.db().clone())
+            .clock(clock.clone())
+            .spawn()
+            .await;
+        let mut chromium = Chromium::launch().await;
+        let laptop = chromium.add_virtual_authenticator().await;
+        chromium.goto(&format!("{}/", app.origin())).await;
+        chromium
+            .eval(
+                r#"document.getElementById("email").value = "grace@example.com";
+                 document.getElementById("display-name").value = "Grace Hopper";"#,
+            )
+            .await;
+        assert_eq!(
+            click(&mut chromium, "signup").await,
+            "signed-in: Signed in as grace@example.com"
+        );
+
+        // Eleven minutes on the session may no longer change passkeys without a fresh proof.
+        clock.advance(Duration::minutes(11));
+        // The new passkey is made on another authenticator: the laptop's holds one of the
+        // account's passkeys, which the options exclude. The test swaps authenticators once
+        // the page has proved the old passkey and asks for a new one.
+        chromium.eval(HOLD_CREATE).await;
+        chromium
+            .eval(
+                r#"document.getElementById("status").dataset.state = "idle";
+                 document.getElementById("add-passkey").click();"#,
+            )
+            .await;
+        let asked = chromium.eval(UNTIL_CREATE_OR_SETTLED).await;
+        assert_eq!(asked, "create", "the page never asked for the new passkey");
+        chromium
+            .call(
+                "WebAuthn.removeVirtualAuthenticator",
+                json!({ "authenticatorId": laptop }),
+            )
+            .await;
+        chromium.add_virtual_authenticator().await;
+        assert_eq!(
+            chromium.eval(RELEASE_AND_WAIT).await,
+            "signed-in: Passkey added"
+        );
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM webauthn_credentials").await,
+            2
+        );
+        let step_ups = raptor_store::audit::recent(t.db(), Some("auth.step_up"), 10)
+            .await
+            .expect("audit");
+        assert_eq!(step_ups.len(), 1);
+        assert_eq!(step_ups[0].outcome, "success");
         chromium.close().await;
         app.stop().await;
     }

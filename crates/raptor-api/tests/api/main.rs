@@ -11,6 +11,7 @@ mod billing;
 mod browser;
 mod contract;
 mod cookies;
+mod credential_changes;
 mod customers;
 mod edge;
 mod health;

@@ -4,15 +4,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use raptor_app::passkeys;
+use raptor_app::{credentials, passkeys};
 use raptor_domain::DisplayName;
 use raptor_store::passkeys::StoredPasskey;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa::ToSchema;
 use webauthn_rs::prelude::{PasskeyRegistration, RegisterPublicKeyCredential, Uuid};
 
-use super::super::TAG;
+use super::super::{changer, TAG};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
@@ -36,12 +36,14 @@ pub(crate) struct AddPasskeyRequest {
     name: Option<String>,
 }
 
-/// Starts adding a passkey to the signed-in account; the account's passkeys are excluded.
+/// Starts adding a passkey to the signed-in account; the account's passkeys are excluded. Needs
+/// a session that signed in or proved a passkey within the last 10 minutes.
 #[utoipa::path(post, path = "/api/auth/passkeys/options", tag = TAG,
     responses(
         (status = 200, description = "Options for the new passkey", body = CreationOptions),
-        (status = 403, description = "A staff account in a session that never proved a passkey (`step_up_required`)",
-            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session neither signed in nor proved a passkey within \
+            the last 10 minutes, or it is a staff account's that never proved a passkey \
+            (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 429, description = "Too many ceremonies from this address",
             body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -53,6 +55,7 @@ pub(crate) async fn add_passkey_options(
 ) -> Result<Json<CreationOptions>, Problem> {
     limits::check(&state, limits::OPTIONS_PER_IP, client.ip_key()).await?;
     refuse_unproven_staff(&current)?;
+    credentials::require_fresh::<Problem>(&state, &current.session).await?;
     let user = &current.user;
     let handle = Uuid::from_slice(&user.user_handle).map_err(internal)?;
     let existing = passkeys::list(&state, user.id)
@@ -126,15 +129,18 @@ impl From<&StoredPasskey> for PasskeyView {
     }
 }
 
-/// Finishes adding a passkey to the signed-in account.
+/// Finishes adding a passkey to the signed-in account. Needs a session that signed in or proved
+/// a passkey within the last 10 minutes; the user's other sessions end and the user is emailed
+/// (audited as `passkey.add` with `revoked_sessions`).
 #[utoipa::path(post, path = "/api/auth/passkeys", tag = TAG,
     request_body = AddPasskeyRequest,
     responses(
         (status = 201, description = "The passkey was added", body = PasskeyView),
         (status = 400, description = "The ceremony is unknown, expired or someone else's, or \
             the passkey was rejected", body = ProblemBody, content_type = PROBLEM_JSON),
-        (status = 403, description = "A staff account in a session that never proved a passkey (`step_up_required`)",
-            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "The session neither signed in nor proved a passkey within \
+            the last 10 minutes, or it is a staff account's that never proved a passkey \
+            (`step_up_required`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 409, description = "The passkey is already registered",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The name or the body is invalid",
@@ -148,6 +154,8 @@ pub(crate) async fn add_passkey(
     ApiJson(req): ApiJson<AddPasskeyRequest>,
 ) -> Result<(StatusCode, Json<PasskeyView>), Problem> {
     refuse_unproven_staff(&current)?;
+    // Refused before the ceremony is used up, so it can be finished after a step-up.
+    credentials::require_fresh::<Problem>(&state, &current.session).await?;
     let name = DisplayName::parse("name", req.name.as_deref().unwrap_or("Passkey"))
         .map_err(Problem::invalid)?;
     let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
@@ -170,12 +178,7 @@ pub(crate) async fn add_passkey(
             )
         })?;
     let registered = Registered::new(&passkey)?;
-    let entry = current.own_action(&client, "passkey.add", Value::Null);
-    let added = passkeys::add(
-        &state,
-        &registered.row(current.user.id, name.as_str()),
-        &entry,
-    )
-    .await?;
+    let by = changer(&state, &current, &client, "passkey.add");
+    let added = passkeys::add(&state, &by, &registered.row(current.user.id, name.as_str())).await?;
     Ok((StatusCode::CREATED, Json(PasskeyView::from(&added))))
 }
