@@ -33,6 +33,9 @@ pub struct OutgoingEmail {
     pub text_body: String,
     /// A tag for the provider's statistics (`email_link`, …).
     pub tag: String,
+    /// Where replies should go, when not to `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 /// Why a message was not sent.

@@ -75,4 +75,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0008_empty_bar_ranges", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0010_support_reply_tokens",
+        message: "support reply tokens, unverified inbound senders",
+        sqlite: scripts!("0010_support_reply_tokens", "sqlite"),
+        postgres: scripts!("0010_support_reply_tokens", "postgres"),
+        transactional: true,
+    },
 ];
