@@ -42,7 +42,7 @@ impl Mail {
     }
 
     /// Sent to `support+<hash>@raxx.app`.
-    pub(crate) fn to_hash(mut self, hash: &str) -> Self {
+    pub(crate) fn addressed_to(mut self, hash: &str) -> Self {
         hash.clone_into(&mut self.hash);
         self
     }
@@ -66,7 +66,7 @@ impl Mail {
     }
 
     /// `FromFull.Email` says this instead of `From`.
-    fn from_full(mut self, email: &str) -> Self {
+    fn full_from(mut self, email: &str) -> Self {
         email.clone_into(&mut self.from_full);
         self
     }
@@ -263,7 +263,7 @@ dual_test!(
             Mail::new("f3", "ada@example.com").unstamped(),
         ];
         for mail in planted {
-            let receipt = deliver(&app, &mail.to_hash(&token)).await;
+            let receipt = deliver(&app, &mail.addressed_to(&token)).await;
             assert_eq!(
                 (
                     receipt["linked"].as_bool(),
@@ -456,15 +456,19 @@ dual_test!(
         // The ticket's number, from Ada's own authenticated address, opens a new ticket.
         let numbered = deliver(
             &app,
-            &Mail::new("r1", "ada@example.com").to_hash(&format!("ticket-{id}")),
+            &Mail::new("r1", "ada@example.com").addressed_to(&format!("ticket-{id}")),
         )
         .await;
         assert_eq!(numbered["authenticated"], true);
         assert_ne!(ticket_of(&numbered), id, "ticket-N continued the ticket");
         // The token does, in whatever case the mail systems left it.
-        let replied = deliver(&app, &Mail::new("r2", "ada@example.com").to_hash(&token)).await;
+        let replied = deliver(
+            &app,
+            &Mail::new("r2", "ada@example.com").addressed_to(&token),
+        )
+        .await;
         assert_eq!(ticket_of(&replied), id, "{replied}");
-        let shouted = Mail::new("r3", "ADA@example.com").to_hash(&token.to_ascii_uppercase());
+        let shouted = Mail::new("r3", "ADA@example.com").addressed_to(&token.to_ascii_uppercase());
         assert_eq!(ticket_of(&deliver(&app, &shouted).await), id);
         assert_eq!(message_count(&mut root, id).await, 4);
         let thread = ada.get(&format!("/api/support/tickets/{id}")).await;
@@ -486,14 +490,26 @@ dual_test!(
         let (b, token_b) = answered_ticket(&app, &fake, &mut ada, &mut root, "Second").await;
         assert_ne!(token_a, token_b);
 
-        let to_a = deliver(&app, &Mail::new("t1", "ada@example.com").to_hash(&token_a)).await;
-        let to_b = deliver(&app, &Mail::new("t2", "ada@example.com").to_hash(&token_b)).await;
+        let to_a = deliver(
+            &app,
+            &Mail::new("t1", "ada@example.com").addressed_to(&token_a),
+        )
+        .await;
+        let to_b = deliver(
+            &app,
+            &Mail::new("t2", "ada@example.com").addressed_to(&token_b),
+        )
+        .await;
         assert_eq!((ticket_of(&to_a), ticket_of(&to_b)), (a, b));
         assert_eq!(message_count(&mut root, a).await, 3);
         assert_eq!(message_count(&mut root, b).await, 3);
 
         // Bob, authenticated as himself, holding Ada's token: a ticket of his own.
-        let bobs = deliver(&app, &Mail::new("t3", "bob@example.org").to_hash(&token_a)).await;
+        let bobs = deliver(
+            &app,
+            &Mail::new("t3", "bob@example.org").addressed_to(&token_a),
+        )
+        .await;
         assert_eq!(bobs["linked"], true);
         assert!(![a, b].contains(&ticket_of(&bobs)), "{bobs}");
         assert_eq!(
@@ -513,7 +529,7 @@ dual_test!(
     |t| {
         let app = app(t, None).await;
         accounts::customer(&app, "ada@example.com").await;
-        let forged = Mail::new("m1", "ada@example.com").from_full("eve@evil.example.net");
+        let forged = Mail::new("m1", "ada@example.com").full_from("eve@evil.example.net");
         let (status, problem) = post(&app, INBOUND, AUTH, &forged.json()).await;
         assert_eq!(
             (status, problem["code"].as_str(), problem["field"].as_str()),
@@ -537,7 +553,7 @@ dual_test!(
             );
         }
         // The same address written differently is one sender.
-        let same = Mail::new("m2", "Ada@Example.COM").from_full(" ada@example.com ");
+        let same = Mail::new("m2", "Ada@Example.COM").full_from(" ada@example.com ");
         assert_eq!(deliver(&app, &same).await["linked"], true);
         app.stop().await;
     }
