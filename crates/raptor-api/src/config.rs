@@ -44,6 +44,12 @@ pub struct ApiConfig {
     pub mail_from: String,
     /// Where billing alerts go when an alert names no address.
     pub alert_email: String,
+    /// The inbound support address (`RAPTOR_SUPPORT_ADDRESS`, no `+tag`); a staff reply's
+    /// `Reply-To` is its plus-address with the reply's token.
+    pub support_address: String,
+    /// Servers whose `Authentication-Results` headers on inbound mail are believed
+    /// (`RAPTOR_INBOUND_AUTHSERV_IDS`); none by default, since any sender can write one.
+    pub trusted_authserv_ids: Vec<String>,
     /// Credentials providers use to call our webhooks.
     pub webhooks: WebhookSecrets,
     /// Timeouts and limits at the edge.
@@ -98,6 +104,8 @@ impl ApiConfig {
             trust_proxy,
             mail_from: "Raxx <no-reply@raxx.app>".to_owned(),
             alert_email: "ops@raxx.app".to_owned(),
+            support_address: "support@raxx.app".to_owned(),
+            trusted_authserv_ids: Vec::new(),
             webhooks: WebhookSecrets::default(),
             limits: EdgeLimits::default(),
             metrics_token: None,

@@ -71,6 +71,9 @@ struct SupportTicket {
     last_message_at: DateTime<Utc>,
     /// When it was closed.
     closed_at: Option<DateTime<Utc>>,
+    /// True when the ticket was opened by an email whose sender no receiving server
+    /// authenticated (SPF, DKIM, DMARC): its `From` may be forged, so it is linked to nobody.
+    unverified_sender: bool,
 }
 
 impl From<Ticket> for SupportTicket {
@@ -86,6 +89,7 @@ impl From<Ticket> for SupportTicket {
             created_at: t.created_at,
             last_message_at: t.last_message_at,
             closed_at: t.closed_at,
+            unverified_sender: t.unverified_sender,
         }
     }
 }
@@ -121,6 +125,9 @@ struct SupportMessage {
     body: String,
     /// When it was written.
     created_at: DateTime<Utc>,
+    /// For email, the verdict on its sender: `authenticated: dmarc=pass`,
+    /// `unverified: spf=softfail (example.com)`, …
+    sender_check: Option<String>,
 }
 
 impl From<Message> for SupportMessage {
@@ -132,6 +139,7 @@ impl From<Message> for SupportMessage {
             from_email: m.from_email,
             body: m.body_text,
             created_at: m.created_at,
+            sender_check: m.sender_check,
         }
     }
 }
@@ -346,7 +354,8 @@ struct StaffMessageRequest {
     internal: bool,
 }
 
-/// A staff reply is emailed to the requester (after the commit); an internal note is not.
+/// A staff reply is emailed to the requester (after the commit), with a `Reply-To` of the
+/// support address tagged with a fresh token for this ticket; an internal note is not emailed.
 #[utoipa::path(post, path = "/api/admin/support/tickets/{id}/messages", tag = TAG,
     params(("id" = i64, Path, description = "The ticket's id.")),
     request_body = StaffMessageRequest,
@@ -370,6 +379,7 @@ async fn staff_message(
         body: &req.body,
         internal: req.internal,
         mail_from: &state.config.mail_from,
+        support_address: &state.config.support_address,
     };
     let event = staff_event(&staff, &client, "support.reply", id);
     let thread = support::staff_message(&state, id, &message, event).await?;
@@ -437,8 +447,9 @@ struct LinkTicketRequest {
     user_id: i64,
 }
 
-/// Links the ticket's sender address to a customer: this ticket and every unlinked one
-/// from that address, and future email from it.
+/// Links the ticket's sender address to a customer: this ticket, every unlinked one from that
+/// address but those flagged `unverified_sender` (link each of those by itself), and future
+/// authenticated email from it.
 #[utoipa::path(post, path = "/api/admin/support/tickets/{id}/link", tag = TAG,
     params(("id" = i64, Path, description = "The ticket's id.")),
     request_body = LinkTicketRequest,

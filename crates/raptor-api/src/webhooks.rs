@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use raptor_app::webhooks::{self, Delivery, DeliveryReport, Inbound, InboundEmail, WebhookError};
+use raptor_domain::Email;
 use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
@@ -186,19 +187,26 @@ enum InboundReceipt {
     Stored {
         /// The ticket it continued or opened.
         ticket_id: i64,
-        /// Whether the sender is a known customer.
+        /// Whether the sender is taken to be a known customer (only when authenticated).
         linked: bool,
+        /// Whether a receiving server's SPF, DKIM or DMARC verdict authenticated the sender;
+        /// if not, the mail opened a new ticket flagged `unverified_sender`.
+        authenticated: bool,
     },
 }
 
 /// Postmark's inbound webhook: an email to the support address becomes a message on a support
-/// ticket (the one a `support+ticket-N@` address names, if the sender's, else a new one).
+/// ticket: the one whose reply token its `support+<token>@` address carries, if the sender is
+/// authenticated and is that ticket's requester, else a new one.
 ///
 /// Authenticated with HTTP Basic credentials (the configured Postmark webhook user and
 /// password). The body is Postmark's inbound JSON; `MessageID`, `From` (or `FromFull.Email`)
-/// and `To` are required. Attachment content is received but never stored; control characters
-/// (NUL included) are dropped from what is stored. A retry of the same `MessageID` stores
-/// nothing new.
+/// and `To` are required, and `From` and `FromFull.Email` must name the same address. The
+/// sender counts as authenticated only by the receiving servers' verdicts in `Headers`
+/// (DMARC, or SPF or DKIM aligned with the `From` domain); otherwise the mail is stored on a
+/// new ticket linked to nobody and flagged `unverified_sender`. Attachment content is received
+/// but never stored; control characters (NUL included) are dropped from what is stored. A
+/// retry of the same `MessageID` stores nothing new.
 #[utoipa::path(post, path = "/webhooks/postmark/inbound", tag = TAG,
     request_body(content = Object, description = "Postmark's inbound email JSON (up to 40 MiB).",
         content_type = "application/json"),
@@ -207,6 +215,7 @@ enum InboundReceipt {
         (status = 400, description = "Not a JSON object, or a required field is missing (`malformed_body`, `field` names it)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 401, description = "Missing or wrong Basic credentials (`bad_credentials`)", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 413, description = "The body is over 40 MiB", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "`From` and `FromFull.Email` name different addresses (`sender_mismatch`); nothing is stored", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 503, description = "No Postmark credentials are configured (`webhook_not_configured`)", body = ProblemBody, content_type = PROBLEM_JSON),
     ))]
 async fn postmark_inbound(
@@ -216,14 +225,17 @@ async fn postmark_inbound(
 ) -> Result<Json<InboundReceipt>, Problem> {
     let payload = parse_json(&body)?;
     let message_id = required(&payload, "MessageID")?;
-    let from = payload["FromFull"]["Email"]
-        .as_str()
-        .or(payload["From"].as_str())
-        .unwrap_or_default();
-    let from = raptor_domain::Email::parse(from)
-        .map_err(|_| malformed("From", "is not an email address"))?;
+    let from = sender(&payload)?;
     let to = required(&payload, "To")?;
     let attachments = attachment_metadata(&payload);
+    let headers: Vec<(&str, &str)> = payload["Headers"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .filter_map(|h| Some((h["Name"].as_str()?, h["Value"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
     let email = InboundEmail {
         message_id,
         from: &from,
@@ -235,15 +247,59 @@ async fn postmark_inbound(
         html_body: payload["HtmlBody"].as_str(),
         stripped_text_reply: payload["StrippedTextReply"].as_str(),
         attachments: attachments.as_ref(),
+        headers: &headers,
         payload: &payload,
     };
-    let receipt = match webhooks::receive_email(&state, &email).await? {
+    let trusted = &state.config.trusted_authserv_ids;
+    let receipt = match webhooks::receive_email(&state, &email, trusted).await? {
         Inbound::Duplicate => InboundReceipt::Duplicate {
             message_id: message_id.to_owned(),
         },
-        Inbound::Stored { ticket_id, linked } => InboundReceipt::Stored { ticket_id, linked },
+        Inbound::Stored {
+            ticket_id,
+            linked,
+            authenticated,
+        } => InboundReceipt::Stored {
+            ticket_id,
+            linked,
+            authenticated,
+        },
     };
     Ok(Json(receipt))
+}
+
+/// The sender: `From` and `FromFull.Email` (either may be left out), which must name the same
+/// address once normalised; a mail that says two things about its sender is refused.
+fn sender(payload: &Value) -> Result<Email, Problem> {
+    let given = |v: &Value| {
+        v.as_str()
+            .filter(|s| !s.trim().is_empty())
+            .map(str::to_owned)
+    };
+    let parse = |field: &'static str, raw: &str| {
+        Email::parse(raw).map_err(|_| malformed(field, "is not an email address"))
+    };
+    match (
+        given(&payload["From"]),
+        given(&payload["FromFull"]["Email"]),
+    ) {
+        (None, None) => Err(malformed("From", "is required")),
+        (Some(from), None) => parse("From", &from),
+        (None, Some(full)) => parse("FromFull", &full),
+        (Some(from), Some(full)) => {
+            let (from, full) = (parse("From", &from)?, parse("FromFull", &full)?);
+            if from == full {
+                Ok(from)
+            } else {
+                let mut problem = Problem::new(
+                    ProblemCode::SenderMismatch,
+                    format!("From ({from}) and FromFull.Email ({full}) name different senders"),
+                );
+                problem.field = Some("From");
+                Err(problem)
+            }
+        }
+    }
 }
 
 /// Postmark's timestamp fields, in the order an event's time is read from them.

@@ -170,5 +170,6 @@ fn notice(by: &Changer<'_>, change: Change<'_>, revoked: u64, now: DateTime<Utc>
         subject: subject.to_owned(),
         text_body,
         tag: "credential_change".to_owned(),
+        ..OutgoingEmail::default()
     }
 }

@@ -126,6 +126,7 @@ impl Handler for SendVerification {
                     user.display_name
                 ),
                 tag: "verify_email".to_owned(),
+                ..OutgoingEmail::default()
             };
             app.mailer.send(&message).await?;
             Ok(())

@@ -162,6 +162,7 @@ impl Handler for SendConfirmation {
                     with_token(&unsubscribe_url, &unsubscribe),
                 ),
                 tag: "marketing_confirm".into(),
+                reply_to: None,
             };
             app.mailer.send(&message).await?;
             Ok(())

@@ -2,6 +2,10 @@
 //! ticket message, delivery events are kept (and hard failures mark the address
 //! undeliverable), status-page events are kept. Retries of the same event store nothing new.
 //!
+//! An inbound email's `From` is believed only as far as the receiving servers' verdicts in its
+//! headers authenticate it ([`raptor_domain::mail_auth`]): mail from an unauthenticated sender
+//! is stored on a new ticket, linked to nobody and flagged for staff, never dropped.
+//!
 //! What a provider sends is stored cleaned of control characters rather than refused: a
 //! provider retries a refused event for ever, and PostgreSQL cannot store a NUL in text or
 //! JSON at all.
@@ -9,12 +13,13 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use raptor_domain::Email;
-use raptor_store::support::{self, NewMessage};
+use raptor_domain::{sender_verdict, Email};
+use raptor_store::support::{self, NewMessage, NewTicket};
 use raptor_store::webhooks::{self, DeliveryEvent};
 use raptor_store::StoreError;
 use serde_json::{json, Value};
 
+use crate::support::email::{continued_ticket, customer_for_sender};
 use crate::App;
 
 /// Why a webhook's event was not stored.
@@ -36,7 +41,7 @@ pub struct InboundEmail<'a> {
     pub from_name: Option<&'a str>,
     /// The address it was sent to.
     pub to: &'a str,
-    /// The plus-address part (`ticket-42` in `support+ticket-42@…`).
+    /// The plus-address part (the reply token in `support+<token>@…`).
     pub mailbox_hash: Option<&'a str>,
     /// The subject line.
     pub subject: Option<&'a str>,
@@ -48,6 +53,9 @@ pub struct InboundEmail<'a> {
     pub stripped_text_reply: Option<&'a str>,
     /// Attachment metadata, without content.
     pub attachments: Option<&'a Value>,
+    /// The message's headers (name, value), in the message's order: the receiving servers'
+    /// SPF, DKIM and DMARC verdicts are read from them.
+    pub headers: &'a [(&'a str, &'a str)],
     /// The whole payload as received (an object); stored with `Attachments` replaced by the
     /// metadata, so attachment content is never kept.
     pub payload: &'a Value,
@@ -64,13 +72,22 @@ pub enum Inbound {
         ticket_id: i64,
         /// Whether the sender is a known customer.
         linked: bool,
+        /// Whether a receiving server authenticated the sender.
+        authenticated: bool,
     },
 }
 
-/// Stores an inbound email once and files it on a ticket: the one its plus-address names if
-/// that ticket is the sender's, else a new one, linked to the sender's customer when known.
-/// Control characters (NUL included) are dropped from every text and from the stored payload.
-pub async fn receive_email(app: &App, email: &InboundEmail<'_>) -> Result<Inbound, WebhookError> {
+/// Stores an inbound email once and files it on a ticket: the one whose reply token its
+/// plus-address carries, if the sender is authenticated and is that ticket's requester, else a
+/// new one, linked to the sender's customer only when the sender is authenticated and flagged
+/// `unverified_sender` when not. `Authentication-Results` is believed only from the
+/// `trusted_authserv_ids`. Control characters (NUL included) are dropped from every text and
+/// from the stored payload.
+pub async fn receive_email(
+    app: &App,
+    email: &InboundEmail<'_>,
+    trusted_authserv_ids: &[String],
+) -> Result<Inbound, WebhookError> {
     let from = email.from.as_str();
     let message_id = clean(email.message_id);
     let from_name = email.from_name.map(clean);
@@ -93,18 +110,19 @@ pub async fn receive_email(app: &App, email: &InboundEmail<'_>) -> Result<Inboun
             attachments.clone().unwrap_or(json!([])),
         );
     }
-    let customer = support::customer_for_sender(&app.db, from).await?;
-    // A plus-address like support+ticket-42@ continues ticket 42, if it is the sender's.
-    let existing = match mailbox_hash
-        .as_deref()
-        .and_then(|h| h.strip_prefix("ticket-"))
-        .and_then(|id| id.parse().ok())
-    {
-        Some(id) => support::get(&app.db, id)
-            .await?
-            .filter(|t| t.requester_email == from),
-        None => None,
-    };
+    let headers: Vec<(Cow<'_, str>, Cow<'_, str>)> = email
+        .headers
+        .iter()
+        .map(|(name, value)| (clean(name), clean(value)))
+        .collect();
+    let verdict = sender_verdict(
+        email.from,
+        headers.iter().map(|(n, v)| (n.as_ref(), v.as_ref())),
+        trusted_authserv_ids,
+    );
+    let sender_check = verdict.to_string();
+    let customer = customer_for_sender(app, email.from, &verdict).await?;
+    let existing = continued_ticket(app, mailbox_hash.as_deref(), email.from, &verdict).await?;
 
     let now = app.now();
     let mut tx = app.db.begin().await?;
@@ -126,7 +144,15 @@ pub async fn receive_email(app: &App, email: &InboundEmail<'_>) -> Result<Inboun
     };
     let ticket = match existing {
         Some(ticket) => ticket,
-        None => support::open(&mut tx, customer, from, subject, now).await?,
+        None => {
+            let new = NewTicket {
+                user_id: customer,
+                requester_email: from,
+                subject,
+                unverified_sender: !verdict.is_authenticated(),
+            };
+            support::open(&mut tx, &new, now).await?
+        }
     };
     let body_text = stripped_text_reply
         .as_deref()
@@ -140,12 +166,14 @@ pub async fn receive_email(app: &App, email: &InboundEmail<'_>) -> Result<Inboun
         body_text,
         body_html: html_body.as_deref(),
         inbound_message_id: Some(stored),
+        sender_check: Some(&sender_check),
     };
     support::add_message(&mut tx, ticket.id, &message, now).await?;
     tx.commit().await?;
     Ok(Inbound::Stored {
         ticket_id: ticket.id,
         linked: customer.is_some(),
+        authenticated: verdict.is_authenticated(),
     })
 }
 

@@ -147,6 +147,7 @@ pub const EXPECTED_TABLES: &[&str] = &[
     "status_webhook_events",
     "support_customer_map",
     "support_messages",
+    "support_reply_tokens",
     "support_tickets",
     "symbols",
     "trace_events",

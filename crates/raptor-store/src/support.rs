@@ -29,6 +29,8 @@ pub struct Ticket {
     pub last_message_at: DateTime<Utc>,
     /// Closed.
     pub closed_at: Option<DateTime<Utc>>,
+    /// Opened by an email whose sender no receiving server authenticated.
+    pub unverified_sender: bool,
 }
 
 /// A message on a ticket.
@@ -46,6 +48,8 @@ pub struct Message {
     pub body_text: String,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// For email, the verdict on its sender (`authenticated: dmarc=pass`, `unverified: …`).
+    pub sender_check: Option<String>,
 }
 
 /// A message to add.
@@ -63,30 +67,44 @@ pub struct NewMessage<'a> {
     pub body_html: Option<&'a str>,
     /// The stored inbound email it came from.
     pub inbound_message_id: Option<i64>,
+    /// For email, the verdict on its sender.
+    pub sender_check: Option<&'a str>,
 }
 
 const TICKET_COLUMNS: &str = "id, user_id, requester_email, subject, status, priority, \
-    assignee_user_id, created_at, last_message_at, closed_at";
+    assignee_user_id, created_at, last_message_at, closed_at, unverified_sender";
+
+/// A ticket to open.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTicket<'a> {
+    /// The customer (None: an unknown or unverified sender).
+    pub user_id: Option<i64>,
+    /// Where replies go.
+    pub requester_email: &'a str,
+    /// Subject line.
+    pub subject: &'a str,
+    /// Opened by an email whose sender no receiving server authenticated.
+    pub unverified_sender: bool,
+}
 
 /// Opens a ticket.
 pub async fn open(
     tx: &mut Tx,
-    user_id: Option<i64>,
-    requester_email: &str,
-    subject: &str,
+    ticket: &NewTicket<'_>,
     now: DateTime<Utc>,
 ) -> Result<Ticket, StoreError> {
     let sql = format!(
         "INSERT INTO support_tickets (user_id, requester_email, subject, status, priority, \
-         created_at, updated_at, last_message_at) VALUES ($1, $2, $3, 'open', 'normal', $4, $4, $4) \
-         RETURNING {TICKET_COLUMNS}"
+         created_at, updated_at, last_message_at, unverified_sender) \
+         VALUES ($1, $2, $3, 'open', 'normal', $4, $4, $4, $5) RETURNING {TICKET_COLUMNS}"
     );
     Ok(on_tx!(tx, t => {
         sqlx::query_as(&sql)
-            .bind(user_id)
-            .bind(requester_email)
-            .bind(subject)
+            .bind(ticket.user_id)
+            .bind(ticket.requester_email)
+            .bind(ticket.subject)
             .bind(now)
+            .bind(ticket.unverified_sender)
             .fetch_one(&mut **t)
             .await?
     }))
@@ -108,8 +126,8 @@ pub async fn add_message(
     Ok(on_tx!(tx, t => {
         let id = sqlx::query_scalar(
             "INSERT INTO support_messages (ticket_id, direction, author_user_id, from_email, \
-             body_text, body_html, inbound_message_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+             body_text, body_html, inbound_message_id, created_at, sender_check) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(ticket_id)
         .bind(m.direction)
@@ -119,6 +137,7 @@ pub async fn add_message(
         .bind(m.body_html)
         .bind(m.inbound_message_id)
         .bind(now)
+        .bind(m.sender_check)
         .fetch_one(&mut **t)
         .await?;
         sqlx::query(
@@ -182,8 +201,8 @@ pub async fn messages(
 ) -> Result<Vec<Message>, StoreError> {
     Ok(on_pool!(db, pool => {
         sqlx::query_as(
-            "SELECT id, direction, author_user_id, from_email, body_text, created_at \
-             FROM support_messages WHERE ticket_id = $1 AND ($2 = TRUE OR direction <> 'internal') \
+            "SELECT id, direction, author_user_id, from_email, body_text, created_at, \
+             sender_check FROM support_messages WHERE ticket_id = $1 AND ($2 = TRUE OR direction <> 'internal') \
              ORDER BY id",
         )
         .bind(ticket_id)
@@ -229,6 +248,8 @@ pub async fn close(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> Result<bool, Sto
 
 /// The customer a sender address belongs to: a staff-made mapping, else a user who proved they
 /// own that email (an unverified account may have been opened with someone else's address).
+/// Whether the sender may be taken at its word is the caller's to decide
+/// (`raptor_app::support::customer_for_sender`).
 pub async fn customer_for_sender(db: &Db, email: &str) -> Result<Option<i64>, StoreError> {
     Ok(on_pool!(db, pool => {
         sqlx::query_scalar(
@@ -243,10 +264,13 @@ pub async fn customer_for_sender(db: &Db, email: &str) -> Result<Option<i64>, St
     }))
 }
 
-/// Links a ticket's sender address to a customer: maps the address, and attaches every
-/// unlinked ticket from it. Returns how many tickets were attached.
+/// Links ticket `ticket_id`'s sender address to a customer: maps the address, and attaches that
+/// ticket and every other unlinked one from the address whose sender was not unverified (mail
+/// anyone could have forged stays off the customer's tickets unless staff link it by itself).
+/// Returns how many tickets were attached.
 pub async fn link_sender(
     tx: &mut Tx,
+    ticket_id: i64,
     email: &str,
     user_id: i64,
     mapped_by: i64,
@@ -266,13 +290,48 @@ pub async fn link_sender(
         .await?;
         sqlx::query(
             "UPDATE support_tickets SET user_id = $1, updated_at = $2 \
-             WHERE requester_email = $3 AND user_id IS NULL",
+             WHERE (id = $4 OR (requester_email = $3 AND user_id IS NULL \
+             AND unverified_sender = FALSE))",
         )
         .bind(user_id)
         .bind(now)
         .bind(email)
+        .bind(ticket_id)
         .execute(&mut **t)
         .await?
         .rows_affected()
     }))
+}
+
+/// Stores the hash of a reply token that lets mail continue ticket `ticket_id`.
+pub async fn add_reply_token(
+    db: &Db,
+    ticket_id: i64,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_pool!(db, pool => {
+        sqlx::query(
+            "INSERT INTO support_reply_tokens (ticket_id, token_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(ticket_id)
+        .bind(token_hash)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// The ticket a reply token's hash belongs to.
+pub async fn ticket_for_reply_token(
+    db: &Db,
+    token_hash: &[u8],
+) -> Result<Option<Ticket>, StoreError> {
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS} FROM support_tickets WHERE id = \
+         (SELECT ticket_id FROM support_reply_tokens WHERE token_hash = $1)"
+    );
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(token_hash).fetch_optional(pool).await?))
 }

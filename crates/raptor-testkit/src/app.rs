@@ -61,6 +61,7 @@ impl TestApp {
             limits: EdgeLimits::default(),
             trust_proxy: false,
             metrics_token: None,
+            trusted_authserv_ids: Vec::new(),
         }
     }
 
@@ -72,6 +73,7 @@ impl TestApp {
             limits,
             trust_proxy,
             metrics_token,
+            trusted_authserv_ids,
         } = builder;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("bound address");
@@ -81,6 +83,7 @@ impl TestApp {
         config.webhooks = webhooks;
         config.limits = limits;
         config.metrics_token = metrics_token.as_deref().and_then(MetricsToken::new);
+        config.trusted_authserv_ids = trusted_authserv_ids;
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async {
             let _ = stopped.await;
@@ -201,6 +204,7 @@ pub struct TestAppBuilder {
     limits: EdgeLimits,
     trust_proxy: bool,
     metrics_token: Option<String>,
+    trusted_authserv_ids: Vec<String>,
 }
 
 impl TestAppBuilder {
@@ -250,6 +254,12 @@ impl TestAppBuilder {
     /// Accepts Postmark webhooks with these basic-auth credentials.
     pub fn postmark_webhook(mut self, user: &str, password: &str) -> Self {
         self.webhooks.postmark = Some((user.to_owned(), password.to_owned()));
+        self
+    }
+
+    /// Believes inbound mail's `Authentication-Results` headers written by this server.
+    pub fn trusted_authserv_id(mut self, id: &str) -> Self {
+        self.trusted_authserv_ids.push(id.to_owned());
         self
     }
 

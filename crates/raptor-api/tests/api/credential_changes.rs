@@ -33,6 +33,7 @@ async fn ada(app: &TestApp) -> (Browser, SoftAuthenticator) {
     let mut key = SoftAuthenticator::new(app.origin());
     let reply = key.sign_up(&mut browser, EMAIL, None).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
+    accounts::verify_email(app, EMAIL).await;
     (browser, key)
 }
 
@@ -194,7 +195,7 @@ dual_test!(
         let (mut laptop, _lost_key) = ada(&app).await;
         clock.advance(Duration::hours(2));
 
-        let mut recovering = accounts::email_link_session(&app, t.db(), EMAIL).await;
+        let mut recovering = accounts::email_link_session(&app, EMAIL).await;
         let session = recovering.get("/api/auth/session").await;
         assert_eq!(session.body["session"]["auth_method"], "email_link");
         assert_eq!(session.body["session"]["passkey_proved_at"], Value::Null);

@@ -16,6 +16,7 @@ mod customers;
 mod edge;
 mod health;
 mod hygiene;
+mod inbound;
 mod jobs;
 mod lockout;
 mod mail;

@@ -6,8 +6,9 @@
 //! Payloads are stored in the clear, so a mail that carries a secret (a sign-in link, a
 //! subscription's confirmation link) is not enqueued as a message: its job carries only the
 //! address, and the worker mints the secret when it sends (`mail.sign_in_link`,
-//! `mail.verify_email`, `mail.marketing_confirmation`). [`SEND`] carries whole messages that
-//! hold no secret.
+//! `mail.verify_email`, `mail.marketing_confirmation`, and a support reply's
+//! `mail.support_reply`, whose Reply-To carries a ticket's reply token). [`SEND`] carries whole
+//! messages that hold no secret.
 
 use raptor_store::jobs::Enqueued;
 use raptor_store::{StoreError, Tx};
@@ -16,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::OutgoingEmail;
 use crate::jobs::{self, Handler, Job, JobError, JobFuture, Registry};
-use crate::{email_links, email_verification, marketing, App};
+use crate::{email_links, email_verification, marketing, support, App};
 
 /// Sends a finished message (a support reply, a billing alert).
 pub const SEND: &str = "mail.send";
@@ -40,13 +41,16 @@ pub async fn enqueue(
     tx: &mut Tx,
     email: &OutgoingEmail,
 ) -> Result<Enqueued, StoreError> {
-    let payload = json!({
+    let mut payload = json!({
         "from": email.from,
         "to": email.to,
         "subject": email.subject,
         "text_body": email.text_body,
         "tag": email.tag,
     });
+    if let Some(reply_to) = &email.reply_to {
+        payload["reply_to"] = json!(reply_to);
+    }
     jobs::enqueue(app, tx, &job(SEND, payload)).await
 }
 
@@ -66,6 +70,7 @@ pub fn register(registry: Registry) -> Registry {
             email_verification::SendVerification,
         )
         .with(marketing::SEND_CONFIRMATION, marketing::SendConfirmation)
+        .with(support::email::SEND_REPLY, support::email::SendReply)
 }
 
 /// Runs [`SEND`] jobs.

@@ -20,7 +20,7 @@ use crate::Clock;
 pub use postmark::{PostmarkMailer, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 
 /// One message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutgoingEmail {
     /// Sender, e.g. `Raxx <no-reply@raxx.app>`.
@@ -33,6 +33,9 @@ pub struct OutgoingEmail {
     pub text_body: String,
     /// A tag for the provider's statistics (`email_link`, …).
     pub tag: String,
+    /// Where replies should go, when not to `from`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 /// Why a message was not sent.

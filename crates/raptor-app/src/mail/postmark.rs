@@ -61,7 +61,7 @@ impl PostmarkMailer {
 impl Mailer for PostmarkMailer {
     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> MailFuture<'a> {
         Box::pin(async move {
-            let body = json!({
+            let mut body = json!({
                 "From": email.from,
                 "To": email.to,
                 "Subject": email.subject,
@@ -69,6 +69,9 @@ impl Mailer for PostmarkMailer {
                 "Tag": email.tag,
                 "MessageStream": "outbound",
             });
+            if let Some(reply_to) = &email.reply_to {
+                body["ReplyTo"] = json!(reply_to);
+            }
             let response = self
                 .client
                 .post(format!("{}/email", self.base_url))

@@ -82,4 +82,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0009_email_ownership", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0010_support_reply_tokens",
+        message: "support reply tokens, unverified inbound senders",
+        sqlite: scripts!("0010_support_reply_tokens", "sqlite"),
+        postgres: scripts!("0010_support_reply_tokens", "postgres"),
+        transactional: true,
+    },
 ];

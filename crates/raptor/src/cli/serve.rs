@@ -47,6 +47,18 @@ pub struct ServeArgs {
     /// Where billing alerts go when an alert names no address.
     #[arg(long, env = "RAPTOR_ALERT_EMAIL", default_value = "ops@raxx.app")]
     alert_email: String,
+    /// The inbound support address (no +tag): staff replies go out with a Reply-To of its
+    /// plus-address carrying a per-reply token, which alone continues a ticket by email.
+    #[arg(
+        long,
+        env = "RAPTOR_SUPPORT_ADDRESS",
+        default_value = "support@raxx.app"
+    )]
+    support_address: String,
+    /// Mail servers (authserv-ids, comma-separated) whose Authentication-Results headers on
+    /// inbound mail are believed; only servers that strip such headers claiming their id.
+    #[arg(long, env = "RAPTOR_INBOUND_AUTHSERV_IDS", value_delimiter = ',')]
+    inbound_authserv_ids: Vec<String>,
     /// Serve with the restricted application role (RAPTOR_APP_DATABASE_URL); 0 falls back to
     /// the owner credential, as the runbook's rollback says.
     #[arg(long, env = "FLAG_RAPTOR_APP_ROLE_SEPARATION", default_value = "0", value_parser = ["0", "1"])]
@@ -132,6 +144,15 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         status_secret: set(&args.status_webhook_secret),
     };
     config.alert_email = args.alert_email.clone();
+    config.support_address = raptor_app::support::email::support_address(&args.support_address)
+        .map_err(|e| CliError::Refused(format!("RAPTOR_SUPPORT_ADDRESS {}", e.reason)))?
+        .to_string();
+    config.trusted_authserv_ids = args
+        .inbound_authserv_ids
+        .iter()
+        .map(|id| id.trim().to_ascii_lowercase())
+        .filter(|id| !id.is_empty())
+        .collect();
     config.metrics_token = args.metrics_token.as_deref().and_then(MetricsToken::new);
     config.limits = EdgeLimits {
         max_concurrent_requests: args.max_concurrent_requests,

@@ -1,14 +1,16 @@
 //! Support tickets: customers open tickets and write on them; staff list, reply (emailed to
 //! the requester), add internal notes, assign, close, and link tickets from unknown senders
-//! to customers. Every staff change is audited with the entry the front door prepared.
+//! to customers. Every staff change is audited with the entry the front door prepared. How
+//! email reaches and leaves tickets is in [`email`].
+
+pub mod email;
 
 use raptor_domain::{InvalidInput, Permission};
 use raptor_store::audit::{self, AuditEvent};
-use raptor_store::support::{self, Message, NewMessage, Ticket};
+use raptor_store::support::{self, Message, NewMessage, NewTicket, Ticket};
 use raptor_store::{users, StoreError};
 use serde_json::json;
 
-use crate::mail::{delivery, OutgoingEmail};
 use crate::roles;
 use crate::text;
 use crate::App;
@@ -66,6 +68,7 @@ impl Customer<'_> {
             body_text: body,
             body_html: None,
             inbound_message_id: None,
+            sender_check: None,
         }
     }
 }
@@ -86,14 +89,13 @@ pub async fn open_ticket(
     let body = text::required("body", body, MAX_BODY)?;
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    let ticket = support::open(
-        &mut tx,
-        Some(customer.user_id),
-        customer.email,
-        &subject,
-        now,
-    )
-    .await?;
+    let new = NewTicket {
+        user_id: Some(customer.user_id),
+        requester_email: customer.email,
+        subject: &subject,
+        unverified_sender: false,
+    };
+    let ticket = support::open(&mut tx, &new, now).await?;
     support::add_message(&mut tx, ticket.id, &customer.message(&body), now).await?;
     tx.commit().await?;
     Ok(thread(app, ticket, false).await?)
@@ -197,11 +199,14 @@ pub struct StaffMessage<'a> {
     pub internal: bool,
     /// The sender of the emailed reply, e.g. `Raxx <no-reply@raxx.app>`.
     pub mail_from: &'a str,
+    /// The inbound support address (`support@raxx.app`); the reply's Reply-To is its
+    /// plus-address with a fresh reply token for the ticket.
+    pub support_address: &'a str,
 }
 
 /// A staff reply or internal note, audited with `audit` (its details are set here). A reply's
 /// email to the requester is enqueued in the same transaction, so it is sent exactly when the
-/// reply is stored.
+/// reply is stored; the worker that sends it mints the ticket's reply token.
 pub async fn staff_message(
     app: &App,
     id: i64,
@@ -223,19 +228,21 @@ pub async fn staff_message(
         body_text: &body,
         body_html: None,
         inbound_message_id: None,
+        sender_check: None,
     };
     support::add_message(&mut tx, found.id, &row, now).await?;
     audit.details = Some(json!({ "internal": message.internal }));
     audit::record(&mut tx, &audit, now).await?;
     if !message.internal {
-        let email = OutgoingEmail {
+        let reply = email::Reply {
+            ticket_id: found.id,
             from: message.mail_from.to_owned(),
             to: found.requester_email.clone(),
             subject: format!("Re: {} [ticket {}]", found.subject, found.id),
             text_body: body,
-            tag: "support_reply".to_owned(),
+            support_address: message.support_address.to_owned(),
         };
-        delivery::enqueue(app, &mut tx, &email).await?;
+        email::enqueue_reply(app, &mut tx, &reply).await?;
     }
     tx.commit().await?;
     staff_thread(app, id).await
@@ -282,7 +289,8 @@ pub async fn close(app: &App, id: i64, mut audit: AuditEvent) -> Result<Ticket, 
 }
 
 /// Links the ticket's sender address to customer `user_id`: this ticket, every unlinked one
-/// from that address, and future email from it. `linked_by` is the staff member; `audit` is
+/// from that address but those whose sender was unverified, and future authenticated email
+/// from it. `linked_by` is the staff member; `audit` is
 /// recorded with its details set here. Returns the ticket as it now is.
 pub async fn link(
     app: &App,
@@ -298,7 +306,7 @@ pub async fn link(
     let now = app.now();
     let mut tx = app.db.begin().await?;
     let linked =
-        support::link_sender(&mut tx, &found.requester_email, user_id, linked_by, now).await?;
+        support::link_sender(&mut tx, id, &found.requester_email, user_id, linked_by, now).await?;
     audit.details = Some(json!({
         "user_id": user_id, "email": found.requester_email, "tickets_linked": linked,
     }));
@@ -352,6 +360,7 @@ mod tests {
             body: "checked the fills",
             internal: true,
             mail_from: "Raxx <no-reply@raxx.app>",
+            support_address: "support@raxx.app",
         };
         let thread = staff_message(&app, id, &note, event("support.reply"))
             .await
