@@ -266,6 +266,7 @@ pub async fn record_snapshot(
                 alert.scope, alert.currency
             ),
             tag: "billing_alert".to_owned(),
+            headers: Vec::new(),
         };
         delivery::enqueue(app, &mut tx, &message).await?;
     }

@@ -163,6 +163,7 @@ async fn send_link(
             user.display_name
         ),
         tag: "email_link".to_owned(),
+        headers: Vec::new(),
     };
     app.mailer.send(&message).await?;
     Ok(())

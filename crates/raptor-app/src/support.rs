@@ -234,6 +234,7 @@ pub async fn staff_message(
             subject: format!("Re: {} [ticket {}]", found.subject, found.id),
             text_body: body,
             tag: "support_reply".to_owned(),
+            headers: Vec::new(),
         };
         delivery::enqueue(app, &mut tx, &email).await?;
     }

@@ -15,6 +15,7 @@ fn message() -> OutgoingEmail {
         subject: "Hello".into(),
         text_body: "Body".into(),
         tag: "test".into(),
+        headers: Vec::new(),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Newsletter double opt-in over real HTTP on both dialects.
 
-use raptor_testkit::{assert_problem, dual_app_test};
+use std::sync::Arc;
+
+use raptor_app::mail::PostmarkMailer;
+use raptor_testkit::{assert_problem, dual_app_test, dual_test, FakePostmark, TestApp};
 use serde_json::json;
 
 fn link_token(body: &str, path: &str) -> String {
@@ -262,3 +265,67 @@ dual_app_test!(a_link_post_with_its_token_needs_no_origin, |t, app| {
         .await;
     assert_problem(&refused, 403, "origin_mismatch");
 });
+
+dual_test!(
+    marketing_mail_offers_a_one_click_unsubscribe_that_needs_no_session,
+    Head,
+    |t| {
+        let fake = FakePostmark::start("server-token").await;
+        let mailer = PostmarkMailer::new(fake.url(), "server-token").expect("an HTTP client");
+        let app = TestApp::spawn_with_mailer(t.db().clone(), Arc::new(mailer)).await;
+        let reply = app
+            .browser()
+            .post(
+                "/api/marketing/subscribe",
+                json!({ "email": "ada@example.com" }),
+            )
+            .await;
+        assert_eq!(reply.status, 202, "{:?}", reply.body);
+        assert_eq!(app.run_jobs().await, 1);
+
+        let received = fake.received();
+        assert_eq!(received.len(), 1, "{received:?}");
+        let headers = received[0]["Headers"].as_array().expect("Headers");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h["Name"] == name)
+                .and_then(|h| h["Value"].as_str())
+                .unwrap_or_else(|| panic!("no {name} in {headers:?}"))
+                .to_owned()
+        };
+        assert_eq!(
+            header("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click"
+        );
+        let list_unsubscribe = header("List-Unsubscribe");
+        let link = list_unsubscribe
+            .strip_prefix('<')
+            .and_then(|rest| rest.strip_suffix('>'))
+            .expect("<link>");
+        let path = link
+            .strip_prefix(app.origin())
+            .expect("a link to this server");
+        assert!(
+            path.starts_with("/api/marketing/unsubscribe?token="),
+            "{link}"
+        );
+        // The body's unsubscribe link is the same one.
+        let body = received[0]["TextBody"].as_str().expect("TextBody");
+        assert!(body.contains(link), "{body}");
+
+        // A mail provider's one-click unsubscribe (RFC 8058): a form POST with no cookie and
+        // no Origin.
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(status(t.db()).await.as_deref(), Some("unsubscribed"));
+        app.stop().await;
+    }
+);

@@ -39,14 +39,7 @@ pub async fn enqueue(
     tx: &mut Tx,
     email: &OutgoingEmail,
 ) -> Result<Enqueued, StoreError> {
-    let payload = json!({
-        "from": email.from,
-        "to": email.to,
-        "subject": email.subject,
-        "text_body": email.text_body,
-        "tag": email.tag,
-    });
-    jobs::enqueue(app, tx, &job(SEND, payload)).await
+    jobs::enqueue(app, tx, &job(SEND, json!(email))).await
 }
 
 /// Reads a mail job's payload; one that does not parse will never run, so it is permanent.

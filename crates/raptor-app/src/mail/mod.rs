@@ -33,6 +33,29 @@ pub struct OutgoingEmail {
     pub text_body: String,
     /// A tag for the provider's statistics (`email_link`, …).
     pub tag: String,
+    /// Extra headers (`List-Unsubscribe`, …); most messages have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<MailHeader>,
+}
+
+/// One extra header of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailHeader {
+    /// Its name, e.g. `List-Unsubscribe`.
+    pub name: String,
+    /// Its value, one line.
+    pub value: String,
+}
+
+impl MailHeader {
+    /// A header `name: value`.
+    pub fn new(name: &str, value: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            value: value.into(),
+        }
+    }
 }
 
 /// Why a message was not sent.

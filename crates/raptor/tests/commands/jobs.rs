@@ -194,6 +194,7 @@ dual_test!(
             subject: "Re: Order stuck [ticket 1]".into(),
             text_body: "It filled at 10:31.".into(),
             tag: "support_reply".into(),
+            headers: Vec::new(),
         };
         let app = App::new(t.db().clone());
         let mut tx = app.db.begin().await.expect("begin");

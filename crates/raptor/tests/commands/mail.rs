@@ -24,6 +24,7 @@ fn reply() -> OutgoingEmail {
         subject: "Re: Order stuck [ticket 1]".into(),
         text_body: "It filled at 10:31.".into(),
         tag: "support_reply".into(),
+        headers: Vec::new(),
     }
 }
 
