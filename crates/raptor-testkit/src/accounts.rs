@@ -51,11 +51,11 @@ pub async fn admin_with_passkey(
     (browser, passkey)
 }
 
-/// A fresh browser signed in as `email` through an emailed sign-in link (read from the local
-/// outbox once the queued mail job ran), as a user who lost their passkey would.
-pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &str) -> Browser {
-    let mut browser = app.browser();
-    let asked = browser
+/// Asks for a sign-in link to `email`, lets a worker mail it, and returns the token of the
+/// newest link mailed to `email` (read from what the server sent, as its recipient would).
+pub async fn mailed_link_token(app: &TestApp, email: &str) -> String {
+    let asked = app
+        .browser()
         .post("/api/auth/email-link", json!({ "email": email }))
         .await;
     assert_eq!(
@@ -64,8 +64,7 @@ pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &st
         asked.body
     );
     app.run_jobs().await; // a worker mails the link
-    let outbox = raptor_store::outbox::recent(db, 50).await.expect("outbox");
-    let token = outbox
+    app.mail_sent()
         .iter()
         .filter(|mail| mail["to"] == email)
         .find_map(|mail| {
@@ -73,7 +72,14 @@ pub async fn email_link_session(app: &TestApp, db: &raptor_store::Db, email: &st
             let rest = body.split("#token=").nth(1)?;
             rest.split_whitespace().next().map(str::to_owned)
         })
-        .expect("a sign-in link in the outbox");
+        .expect("a sign-in link in the mail sent")
+}
+
+/// A fresh browser signed in as `email` through an emailed sign-in link, as a user who lost
+/// their passkey would.
+pub async fn email_link_session(app: &TestApp, email: &str) -> Browser {
+    let token = mailed_link_token(app, email).await;
+    let mut browser = app.browser();
     let reply = browser
         .post("/api/auth/email-link/login", json!({ "token": token }))
         .await;

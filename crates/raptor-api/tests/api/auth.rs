@@ -629,12 +629,10 @@ dual_test!(
         );
         assert_eq!(t.scalar("SELECT count(*) FROM email_login_tokens").await, 0);
         assert_eq!(app.run_jobs().await, 2);
-        let outbox = raptor_store::outbox::recent(t.db(), 10)
-            .await
-            .expect("outbox");
-        assert_eq!(outbox.len(), 1, "{outbox:?}");
-        assert_eq!(outbox[0]["to"], EMAIL);
-        let body = outbox[0]["text_body"].as_str().expect("body");
+        let mail = app.mail_sent();
+        assert_eq!(mail.len(), 1, "{mail:?}");
+        assert_eq!(mail[0]["to"], EMAIL);
+        let body = mail[0]["text_body"].as_str().expect("body");
         let token = body
             .split("#token=")
             .nth(1)

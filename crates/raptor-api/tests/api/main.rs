@@ -21,6 +21,7 @@ mod mail;
 mod market;
 mod marketing;
 mod metrics;
+mod outbox;
 mod permissions;
 mod settings;
 mod support;

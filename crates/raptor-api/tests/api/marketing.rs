@@ -41,9 +41,7 @@ dual_app_test!(
             "mailed before a worker ran"
         );
         assert_eq!(app.run_jobs().await, 1, "one confirmation job");
-        let mail = raptor_store::outbox::recent(t.db(), 5)
-            .await
-            .expect("outbox");
+        let mail = app.mail_sent();
         let body = mail[0]["text_body"].as_str().expect("body");
         let confirm = link_token(body, "/api/marketing/confirm");
         let unsubscribe = link_token(body, "/api/marketing/unsubscribe");
@@ -163,18 +161,14 @@ dual_app_test!(a_link_with_a_malformed_query_is_a_problem, |t, app| {
 
 /// Subscribes `email` and lets the worker mail the confirmation; its (confirm, unsubscribe)
 /// tokens.
-async fn mailed_tokens(
-    app: &raptor_testkit::TestApp,
-    db: &raptor_store::Db,
-    email: &str,
-) -> (String, String) {
+async fn mailed_tokens(app: &raptor_testkit::TestApp, email: &str) -> (String, String) {
     let reply = app
         .browser()
         .post("/api/marketing/subscribe", json!({ "email": email }))
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     app.run_jobs().await;
-    let mail = raptor_store::outbox::recent(db, 5).await.expect("outbox");
+    let mail = app.mail_sent();
     let body = mail[0]["text_body"].as_str().expect("body");
     (
         link_token(body, "/api/marketing/confirm"),
@@ -189,7 +183,7 @@ async fn status(db: &raptor_store::Db) -> Option<String> {
 }
 
 dual_app_test!(opening_a_link_shows_a_page_and_changes_nothing, |t, app| {
-    let (confirm, unsubscribe) = mailed_tokens(app, t.db(), "ada@example.com").await;
+    let (confirm, unsubscribe) = mailed_tokens(app, "ada@example.com").await;
     // A mail scanner (no cookie, no Origin) opens both links.
     let mut scanner = app.browser();
     scanner.origin = None;
@@ -245,7 +239,7 @@ dual_app_test!(opening_a_link_shows_a_page_and_changes_nothing, |t, app| {
 });
 
 dual_app_test!(a_link_post_with_its_token_needs_no_origin, |t, app| {
-    let (_, unsubscribe) = mailed_tokens(app, t.db(), "ada@example.com").await;
+    let (_, unsubscribe) = mailed_tokens(app, "ada@example.com").await;
     // A signed-in browser on another page (or one sending `Origin: null`) still may use the
     // token it holds: the token, not the session, is what acts.
     let mut elsewhere = raptor_testkit::accounts::customer(app, "eve@example.com").await;

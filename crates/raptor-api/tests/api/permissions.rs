@@ -175,7 +175,7 @@ dual_test!(
         let customer_id = accounts::user_id(&mut customer).await;
         let grant = format!("/api/admin/users/{customer_id}/roles");
 
-        let mut linked = accounts::email_link_session(&app, t.db(), "root@example.com").await;
+        let mut linked = accounts::email_link_session(&app, "root@example.com").await;
         let session = linked.get("/api/auth/session").await;
         assert_eq!(session.body["roles"], json!(["customer", "admin"]));
         assert!(session.body["permissions"]
@@ -214,7 +214,7 @@ dual_test!(
             "step_up_required",
         );
         // A customer recovers exactly that way.
-        let mut recovering = accounts::email_link_session(&app, t.db(), "ada@example.com").await;
+        let mut recovering = accounts::email_link_session(&app, "ada@example.com").await;
         let options = recovering
             .post("/api/auth/passkeys/options", json!({}))
             .await;
@@ -253,7 +253,7 @@ dual_test!(
         assert_eq!(revoked.body["roles"], json!(["customer"]));
 
         // A session opened by an email link steps up without signing in anew.
-        let mut recovered = accounts::email_link_session(&app, t.db(), "root@example.com").await;
+        let mut recovered = accounts::email_link_session(&app, "root@example.com").await;
         assert_problem(
             &recovered.get("/api/admin/audit").await,
             403,

@@ -188,6 +188,11 @@ dual_test!(
         let doomed = ServeProcess::start_with_env(RAPTOR, t.url(), &[], &env)
             .await
             .expect("serve starts");
+        assert!(
+            !doomed.log().contains("development mode"),
+            "mail through Postmark is not development mode: {}",
+            doomed.log()
+        );
         let email = OutgoingEmail {
             from: "Raxx <no-reply@raxx.app>".into(),
             to: "ada@example.com".into(),
