@@ -15,6 +15,7 @@ mod customers;
 mod edge;
 mod health;
 mod hygiene;
+mod identity_text;
 mod jobs;
 mod lockout;
 mod mail;
