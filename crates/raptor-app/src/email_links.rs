@@ -169,6 +169,19 @@ async fn send_link(
     Ok(())
 }
 
+/// The address of the account a link's token would sign in, without using the token: what
+/// the sign-in page shows before the user chooses to sign in. Unknown, used and expired links
+/// and suspended accounts get [`EmailLinkError::Invalid`], as at sign-in.
+pub async fn account_for(app: &App, token: &str) -> Result<String, EmailLinkError> {
+    let user = match tokens::email_login_user(&app.db, &token_hash(token), app.now()).await? {
+        Some(id) => users::by_id(&app.db, id)
+            .await?
+            .filter(users::User::is_active),
+        None => None,
+    };
+    user.map(|user| user.email).ok_or(EmailLinkError::Invalid)
+}
+
 /// Signs in with a link's token, using it up along with the user's other unused links; a bad
 /// link is audited.
 pub async fn sign_in(app: &App, token: &str, client: &Client) -> Result<SignedIn, EmailLinkError> {

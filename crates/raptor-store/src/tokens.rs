@@ -100,6 +100,26 @@ pub async fn issue_email_login(
     tx.commit().await
 }
 
+/// The user an email sign-in token would sign in, without using it: None when unknown, used
+/// or expired, as [`use_email_login`] would find it.
+pub async fn email_login_user(
+    db: &Db,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let user: Option<Option<i64>> = on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT user_id FROM email_login_tokens WHERE token_hash = $1 \
+             AND used_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(user.flatten())
+}
+
 /// Uses an email sign-in token; the user it signs in, or None when unknown, used or expired.
 /// Using one retires every other unused link of that user.
 pub async fn use_email_login(

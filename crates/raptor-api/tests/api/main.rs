@@ -13,6 +13,7 @@ mod contract;
 mod cookies;
 mod customers;
 mod edge;
+mod email_link;
 mod health;
 mod hygiene;
 mod identity_text;
