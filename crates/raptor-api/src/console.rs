@@ -33,6 +33,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(console))
         .routes(routes!(email_sign_in))
+        .routes(routes!(verify_email))
 }
 
 /// The console page: sign up, sign in and manage passkeys in the browser.
@@ -46,6 +47,14 @@ async fn console() -> impl IntoResponse {
 #[utoipa::path(get, path = "/signin/email", tag = TAG,
     responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
 async fn email_sign_in() -> impl IntoResponse {
+    page()
+}
+
+/// Where an emailed verification link leads: the console, which confirms the address when the
+/// user presses its button.
+#[utoipa::path(get, path = "/verify-email", tag = TAG,
+    responses((status = 200, description = "The page", content_type = "text/html", body = String)))]
+async fn verify_email() -> impl IntoResponse {
     page()
 }
 

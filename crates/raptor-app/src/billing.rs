@@ -267,6 +267,7 @@ pub async fn record_snapshot(
             ),
             tag: "billing_alert".to_owned(),
             reply_to: None,
+            headers: Vec::new(),
         };
         delivery::enqueue(app, &mut tx, &message).await?;
     }

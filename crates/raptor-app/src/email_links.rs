@@ -164,9 +164,25 @@ async fn send_link(
         ),
         tag: "email_link".to_owned(),
         reply_to: None,
+        headers: Vec::new(),
     };
     app.mailer.send(&message).await?;
     Ok(())
+}
+
+/// The address of the account a link's token would sign in, without using the token: what
+/// the sign-in page shows before the user chooses to sign in. Unknown, used and expired links
+/// and suspended accounts get [`EmailLinkError::Invalid`], as at sign-in.
+pub async fn account_for(app: &App, token: &str) -> Result<String, EmailLinkError> {
+    let user = match tokens::link_user(&app.db, LinkPurpose::Login, &token_hash(token), app.now())
+        .await?
+    {
+        Some(id) => users::by_id(&app.db, id)
+            .await?
+            .filter(users::User::is_active),
+        None => None,
+    };
+    user.map(|user| user.email).ok_or(EmailLinkError::Invalid)
 }
 
 /// Signs in with a link's token, using it up along with the user's other unused links; a bad

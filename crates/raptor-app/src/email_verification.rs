@@ -73,8 +73,8 @@ pub async fn enqueue(
     Ok(())
 }
 
-/// Sends `user` a new verification link (the earlier ones stop working when it is minted),
-/// at most [`limits::VERIFICATION_MAILS_PER_ACCOUNT`] times per window. Nothing is sent to an
+/// Sends `user` a new verification link (the earlier ones keep working until one is used), at
+/// most [`limits::VERIFICATION_MAILS_PER_ACCOUNT`] times per window. Nothing is sent to an
 /// address that is already verified.
 pub async fn resend(app: &App, user: &User, mail: VerificationMail<'_>) -> Result<(), LimitError> {
     if user.email_verified() {
@@ -89,8 +89,7 @@ pub async fn resend(app: &App, user: &User, mail: VerificationMail<'_>) -> Resul
 }
 
 /// Runs [`SEND_VERIFICATION`] jobs: for an active, still unverified user, stores a fresh
-/// token's hash and mails the link. Each attempt mints its own token, so only the newest link
-/// mailed works.
+/// token's hash and mails the link. Every link mailed works until one of them is used.
 pub(crate) struct SendVerification;
 
 impl Handler for SendVerification {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 pub use raptor_store::marketing::Subscribed;
 
 use crate::jobs::{self, Handler, JobError, JobFuture};
-use crate::mail::{delivery, OutgoingEmail};
+use crate::mail::{delivery, MailHeader, OutgoingEmail};
 use crate::secrets::{new_token, token_hash};
 use crate::text;
 use crate::App;
@@ -71,6 +71,15 @@ fn with_token(url: &Url, token: &str) -> Url {
     let mut url = url.clone();
     url.set_query(Some(&format!("token={token}")));
     url
+}
+
+/// The headers that let a mail client offer its own unsubscribe button (RFC 2369) and
+/// unsubscribe with one POST to `link`, no page and no session (RFC 8058).
+pub fn list_unsubscribe(link: &Url) -> Vec<MailHeader> {
+    vec![
+        MailHeader::new("List-Unsubscribe", format!("<{link}>")),
+        MailHeader::new("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
 }
 
 /// Sends a subscription's confirmation email: the job carries the address and where the links
@@ -152,17 +161,18 @@ impl Handler for SendConfirmation {
             if !pending {
                 return Ok(());
             }
+            let unsubscribe_link = with_token(&unsubscribe_url, &unsubscribe);
             let message = OutgoingEmail {
                 from: job.from,
                 to: job.email,
                 subject: "Confirm your Raxx newsletter subscription".into(),
                 text_body: format!(
-                    "Confirm that you want Raxx news at this address:\n\n{}\n\nChanged your mind? Unsubscribe any time:\n\n{}\n",
+                    "Confirm that you want Raxx news at this address:\n\n{}\n\nChanged your mind? Unsubscribe any time:\n\n{unsubscribe_link}\n",
                     with_token(&confirm_url, &confirm),
-                    with_token(&unsubscribe_url, &unsubscribe),
                 ),
                 tag: "marketing_confirm".into(),
                 reply_to: None,
+                headers: list_unsubscribe(&unsubscribe_link),
             };
             app.mailer.send(&message).await?;
             Ok(())
@@ -207,6 +217,26 @@ mod tests {
         let err = Subscription::parse("ada@example.com", Some(&long)).unwrap_err();
         assert_eq!(err.field, "source");
         assert_eq!(err.reason, "must be at most 64 characters");
+    }
+
+    #[test]
+    fn marketing_mail_offers_one_click_unsubscribe() {
+        let link = Url::parse("https://raxx.app/api/marketing/unsubscribe?token=abc").unwrap();
+        let headers = list_unsubscribe(&link);
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (
+                    "List-Unsubscribe",
+                    "<https://raxx.app/api/marketing/unsubscribe?token=abc>"
+                ),
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ]
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::nfkc;
+
 /// Input that breaks a rule; the message names the rule, for a 4xx body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {reason}")]
@@ -24,35 +26,54 @@ impl InvalidInput {
     }
 }
 
-/// An email address, trimmed and lower-cased so one person has one account.
+/// An email address in one spelling, so one person has one account: trimmed, in Unicode
+/// NFKC, lower-cased, with its domain in ASCII (IDNA, so `bücher.de` and `xn--bcher-kva.de`
+/// are one domain).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct Email(String);
 
+/// Longest address, in characters once normalised.
+const MAX_EMAIL: usize = 254;
+
+/// Longest input looked at: a bound on the work normalising does.
+const MAX_EMAIL_INPUT: usize = 4 * MAX_EMAIL;
+
 impl Email {
-    /// Validates the shape (one `@`, a dotted domain, at most 254 characters).
+    /// Normalises and validates an address: no control or invisible format characters (bidi
+    /// controls, zero-width characters), one `@`, a dotted domain that is a valid
+    /// internationalised domain name, at most 254 characters.
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         let invalid = |reason: &str| InvalidInput::new("email", reason);
-        let email = raw.trim().to_lowercase();
-        if email.is_empty() {
+        let raw = raw.trim();
+        if raw.is_empty() {
             return Err(invalid("must not be empty"));
         }
-        if email.len() > 254 {
+        if raw.len() > MAX_EMAIL_INPUT {
             return Err(invalid("must be at most 254 characters"));
         }
+        if !raw.chars().all(crate::text::fits_identifier) {
+            return Err(invalid(
+                "must not contain control or invisible formatting characters",
+            ));
+        }
+        // Lower-casing can leave text that NFKC would change again, so normalise once more.
+        let email = nfkc(&nfkc(raw).to_lowercase());
         let Some((local, domain)) = email.split_once('@') else {
             return Err(invalid("must contain an @"));
         };
-        let well_formed = !local.is_empty()
-            && !domain.contains('@')
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !email
-                .chars()
-                .any(|c| c.is_whitespace() || !crate::text::fits_identifier(c));
-        if !well_formed {
+        if local.is_empty() || domain.contains('@') || email.chars().any(char::is_whitespace) {
             return Err(invalid("is not an email address"));
+        }
+        let domain = idna::domain_to_ascii_strict(domain).map_err(|_| {
+            invalid("has a domain that is not a valid (internationalised) domain name")
+        })?;
+        if !domain.contains('.') {
+            return Err(invalid("is not an email address"));
+        }
+        let email = format!("{local}@{domain}");
+        if email.chars().count() > MAX_EMAIL {
+            return Err(invalid("must be at most 254 characters"));
         }
         Ok(Self(email))
     }
@@ -69,8 +90,8 @@ impl fmt::Display for Email {
     }
 }
 
-/// A name shown to people: 1 to 100 characters, no control or invisible format characters,
-/// trimmed.
+/// A name shown to people: trimmed, in Unicode NFKC, 1 to 100 characters, no control or
+/// invisible format characters (bidi controls, zero-width characters).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct DisplayName(String);
@@ -78,18 +99,24 @@ pub struct DisplayName(String);
 impl DisplayName {
     /// Validates a display name; `field` names it in the error (`display_name`, `name`).
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, InvalidInput> {
-        let name = raw.trim();
         let invalid = |reason: &str| InvalidInput::new(field, reason);
+        let raw = raw.trim();
+        // Checked before normalising (which is bounded by it); NFKC rarely lengthens a name.
+        if raw.chars().count() > 100 {
+            return Err(invalid("must be at most 100 characters"));
+        }
+        if !raw.chars().all(crate::text::fits_identifier) {
+            return Err(invalid(
+                "must not contain control or invisible formatting characters",
+            ));
+        }
+        let name = nfkc(raw);
+        let name = name.trim();
         if name.is_empty() {
             return Err(invalid("must not be empty"));
         }
         if name.chars().count() > 100 {
             return Err(invalid("must be at most 100 characters"));
-        }
-        if !name.chars().all(crate::text::fits_identifier) {
-            return Err(invalid(
-                "must not contain control or invisible formatting characters",
-            ));
         }
         Ok(Self(name.to_owned()))
     }
@@ -137,6 +164,92 @@ mod tests {
         assert!(DisplayName::parse("display_name", "   ").is_err());
         assert!(DisplayName::parse("display_name", &"x".repeat(101)).is_err());
         assert!(DisplayName::parse("display_name", "a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn emails_are_one_spelling_whatever_the_unicode_form_of_the_domain() {
+        let unicode = Email::parse("User@Bücher.DE").expect("valid");
+        let ascii = Email::parse("user@xn--bcher-kva.de").expect("valid");
+        let decomposed = Email::parse("user@bu\u{308}cher.de").expect("valid");
+        let full_width = Email::parse("ｕｓｅｒ＠ｂüｃｈｅｒ．ｄｅ").expect("valid");
+        for email in [&unicode, &decomposed, &full_width] {
+            assert_eq!(email, &ascii);
+        }
+        assert_eq!(ascii.as_str(), "user@xn--bcher-kva.de");
+        // The local part keeps its letters, in one form.
+        assert_eq!(
+            Email::parse("Jose\u{301}@example.com")
+                .expect("valid")
+                .as_str(),
+            "josé@example.com"
+        );
+    }
+
+    #[test]
+    fn parsing_a_normalised_email_gives_it_back_unchanged() {
+        for raw in [
+            "ADA@EXAMPLE.COM",
+            "İsa@Bücher.de",
+            "ﬁ@㎁.example",
+            "ä@例え.テスト",
+        ] {
+            let once = Email::parse(raw).expect(raw);
+            assert_eq!(Email::parse(once.as_str()).expect("again"), once, "{raw}");
+        }
+    }
+
+    #[test]
+    fn emails_with_invisible_characters_or_a_bad_domain_are_refused() {
+        for raw in [
+            "ada\u{200B}@example.com",
+            "ada@exa\u{202E}mple.com",
+            "\u{2066}ada@example.com\u{2069}",
+            "ada@example.com\u{200E}",
+            "ada@\u{1D173}example.com",
+        ] {
+            let err = Email::parse(raw).expect_err(raw);
+            assert_eq!(
+                err.reason, "must not contain control or invisible formatting characters",
+                "{raw:?}"
+            );
+        }
+        for raw in [
+            "ada@xn--zz.de",
+            "ada@exa_mple.com",
+            "ada@-example.com",
+            "ada@example..com",
+        ] {
+            let err = Email::parse(raw).expect_err(raw);
+            assert_eq!(
+                err.reason, "has a domain that is not a valid (internationalised) domain name",
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn display_names_are_nfkc_and_refuse_bidi_and_invisible_characters() {
+        let name = |raw: &str| DisplayName::parse("display_name", raw);
+        assert_eq!(
+            name("Ａｄａ Ｌｏｖｅｌａｃｅ").expect("ok").as_str(),
+            "Ada Lovelace"
+        );
+        assert_eq!(name("\u{1D400}da").expect("ok").as_str(), "Ada");
+        for raw in [
+            "Ada\u{202E}ecalevol",
+            "\u{2067}Ada\u{2069}",
+            "Ad\u{200D}a",
+            "Ada\u{200F}",
+            "Ada\u{1D173}",
+            "\u{FEFF}Ada",
+        ] {
+            let err = name(raw).expect_err(raw);
+            assert_eq!(
+                err.reason, "must not contain control or invisible formatting characters",
+                "{raw:?}"
+            );
+        }
+        assert!(name("\u{3000}").is_err(), "an ideographic space is blank");
     }
 }
 

@@ -88,6 +88,13 @@ impl LinkPurpose {
             LinkPurpose::Verify => "signup",
         }
     }
+
+    /// Whether a new link retires the user's earlier ones. Sign-in links do: only the newest
+    /// may open a session. Any verification link mailed proves the same inbox, so each works
+    /// until one is used.
+    fn newest_only(self) -> bool {
+        self == LinkPurpose::Login
+    }
 }
 
 /// An emailed link to store: its token's hash, whom it is for, and when it stops working.
@@ -107,11 +114,13 @@ pub struct NewLink<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Stores an emailed link, retiring the user's earlier unused links of the same purpose in
-/// the same transaction: only the newest link works.
+/// Stores an emailed link; a sign-in link retires the user's earlier unused ones in the same
+/// transaction, so only the newest works.
 pub async fn issue_link(db: &Db, link: &NewLink<'_>, now: DateTime<Utc>) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
-    retire_links(&mut tx, link.purpose, link.user_id, now).await?;
+    if link.purpose.newest_only() {
+        retire_links(&mut tx, link.purpose, link.user_id, now).await?;
+    }
     on_tx!(tx, t => {
         sqlx::query(
             "INSERT INTO email_login_tokens (token_hash, email, user_id, purpose, created_at, \
@@ -128,6 +137,28 @@ pub async fn issue_link(db: &Db, link: &NewLink<'_>, now: DateTime<Utc>) -> Resu
         .await?;
     });
     tx.commit().await
+}
+
+/// The user an emailed link of `purpose` is for, without using it: None when unknown, used,
+/// expired or made for another purpose, as [`use_link`] would find it.
+pub async fn link_user(
+    db: &Db,
+    purpose: LinkPurpose,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let user: Option<Option<i64>> = on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT user_id FROM email_login_tokens WHERE token_hash = $1 AND purpose = $2 \
+             AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(purpose.as_str())
+        .bind(now)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(user.flatten())
 }
 
 /// Uses an emailed link of `purpose`; the user it is for, or None when unknown, used, expired

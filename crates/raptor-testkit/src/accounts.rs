@@ -52,11 +52,11 @@ pub async fn admin_with_passkey(
     (browser, passkey)
 }
 
-/// A fresh browser signed in as `email` through an emailed sign-in link (read from the local
-/// outbox once the queued mail job ran), as a user who lost their passkey would.
-pub async fn email_link_session(app: &TestApp, email: &str) -> Browser {
-    let mut browser = app.browser();
-    let asked = browser
+/// Asks for a sign-in link to `email`, lets a worker mail it, and returns the token of the
+/// newest link mailed to `email` (read from what the server sent, as its recipient would).
+pub async fn mailed_link_token(app: &TestApp, email: &str) -> String {
+    let asked = app
+        .browser()
         .post("/api/auth/email-link", json!({ "email": email }))
         .await;
     assert_eq!(
@@ -64,9 +64,16 @@ pub async fn email_link_session(app: &TestApp, email: &str) -> Browser {
         "email-link for {email}: {:?}",
         asked.body
     );
-    let token = emailed_token(app, email, "/signin/email")
+    emailed_token(app, email, "/signin/email")
         .await
-        .expect("a sign-in link in the outbox");
+        .expect("a sign-in link in the mail sent")
+}
+
+/// A fresh browser signed in as `email` through an emailed sign-in link, as a user who lost
+/// their passkey would.
+pub async fn email_link_session(app: &TestApp, email: &str) -> Browser {
+    let token = mailed_link_token(app, email).await;
+    let mut browser = app.browser();
     let reply = browser
         .post("/api/auth/email-link/login", json!({ "token": token }))
         .await;
@@ -74,15 +81,12 @@ pub async fn email_link_session(app: &TestApp, email: &str) -> Browser {
     browser
 }
 
-/// The token of the newest emailed link to `email` that leads to `path` (`/verify-email`,
-/// `/signin/email`), read from the local outbox once the queued mail jobs ran.
+/// The token of the newest link mailed to `email` that leads to `path` (`/verify-email`,
+/// `/signin/email`), once the queued mail jobs ran; read from what the server sent.
 pub async fn emailed_token(app: &TestApp, email: &str, path: &str) -> Option<String> {
     app.run_jobs().await;
-    let outbox = raptor_store::outbox::recent(&app.use_cases().db, 50)
-        .await
-        .expect("outbox");
     let marker = format!("{path}#token=");
-    outbox
+    app.mail_sent()
         .iter()
         .filter(|mail| mail["to"] == email)
         .find_map(|mail| {
@@ -96,7 +100,7 @@ pub async fn emailed_token(app: &TestApp, email: &str, path: &str) -> Option<Str
 pub async fn verify_email(app: &TestApp, email: &str) {
     let token = emailed_token(app, email, "/verify-email")
         .await
-        .expect("a verification link in the outbox");
+        .expect("a verification link in the mail sent");
     let reply = app
         .browser()
         .post("/api/auth/verify-email", json!({ "token": token }))

@@ -15,6 +15,8 @@ use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::inbox::{Inbox, Tee};
+
 /// How long a dropped [`TestApp`] waits for its requests in flight before cutting them.
 const DROP_GRACE: Duration = Duration::from_secs(5);
 
@@ -31,10 +33,13 @@ pub struct TestApp {
     task: Option<JoinHandle<std::io::Result<()>>>,
     /// The use cases' side, for running the jobs requests enqueue.
     app: App,
+    /// What its mailer sent.
+    inbox: Arc<Inbox>,
 }
 
 impl TestApp {
-    /// Serves the API over `db` on 127.0.0.1 and a free port, mailing into the outbox.
+    /// Serves the API over `db` on 127.0.0.1 and a free port, mailing into the outbox (and
+    /// keeping what it sent whole for [`TestApp::mail_sent`]).
     pub async fn spawn(db: Db) -> Self {
         Self::builder(db).spawn().await
     }
@@ -75,6 +80,12 @@ impl TestApp {
             metrics_token,
             trusted_authserv_ids,
         } = builder;
+        let inbox = Arc::new(Inbox::default());
+        let mut app = app;
+        app.mailer = Arc::new(Tee {
+            inner: app.mailer.clone(),
+            inbox: inbox.clone(),
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a port");
         let addr = listener.local_addr().expect("bound address");
         // Passkeys need a domain, so the public URL says localhost for the same port.
@@ -97,7 +108,15 @@ impl TestApp {
             stop: Some(stop),
             task: Some(task),
             app,
+            inbox,
         }
+    }
+
+    /// Every message its mailer sent, newest first and whole, as the recipients read them:
+    /// where a test finds an emailed link (the outbox keeps them redacted). Each is the
+    /// outbox's JSON shape: `to`, `subject`, `text_body`, `tag`, `headers`.
+    pub fn mail_sent(&self) -> Vec<Value> {
+        self.inbox.newest_first()
     }
 
     /// Runs every job that is ready now with the standard handlers (mail included), as the

@@ -8,6 +8,7 @@ mod alpaca;
 mod app;
 mod chromium;
 mod fixture;
+mod inbox;
 mod passkey;
 mod postmark;
 mod proxy;

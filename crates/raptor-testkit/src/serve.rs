@@ -1,16 +1,20 @@
 //! A real `raptor serve` process on a free port, for tests that need the whole binary.
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::sync::Notify;
 
 /// A running `raptor serve` and the address it announced.
 pub struct ServeProcess {
     child: Child,
     /// `http://127.0.0.1:PORT` as announced.
     pub base_url: String,
+    /// Its log so far, and a bell rung at each new line.
+    log: Arc<(Mutex<String>, Notify)>,
 }
 
 impl ServeProcess {
@@ -56,12 +60,51 @@ impl ServeProcess {
         .expect("serve neither listened nor exited");
         match announced {
             Some(base_url) => {
-                // Keep draining the log so the server never blocks on a full pipe.
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                Ok(Self { child, base_url })
+                // Keep reading the log so the server never blocks on a full pipe.
+                let log = Arc::new((Mutex::new(seen), Notify::new()));
+                let kept = log.clone();
+                tokio::spawn(async move {
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        let mut text = kept.0.lock().expect("lock");
+                        text.push_str(&line);
+                        text.push('\n');
+                        kept.1.notify_waiters();
+                    }
+                });
+                Ok(Self {
+                    child,
+                    base_url,
+                    log,
+                })
             }
             None => Err(seen),
         }
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        self.log.0.lock().expect("lock").clone()
+    }
+
+    /// Waits (up to a minute) for a log line containing `needle`, and returns that line.
+    pub async fn log_line(&self, needle: &str) -> String {
+        let find = || {
+            self.log()
+                .lines()
+                .find(|line| line.contains(needle))
+                .map(str::to_owned)
+        };
+        tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                let rung = self.log.1.notified();
+                if let Some(line) = find() {
+                    return line;
+                }
+                rung.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no log line with {needle:?} in:\n{}", self.log()))
     }
 
     /// GETs /healthz, expecting 200.

@@ -1,5 +1,5 @@
 //! Email sign-in links over HTTP: request one (same answer whether or not the address has an
-//! account) and sign in with it.
+//! account), see which account it is for, and sign in with it.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -76,6 +76,49 @@ pub(crate) struct LinkLogin {
     token: String,
 }
 
+/// The account an emailed link is for.
+#[derive(Serialize, ToSchema)]
+#[schema(as = EmailLinkAccount)]
+pub(crate) struct LinkAccount {
+    /// The account's email address, in full: whoever holds the link could sign in with it
+    /// anyway, and a masked address could not tell the owner's account from a look-alike.
+    email: String,
+}
+
+/// Tells which account an emailed link's token would sign in, without using the token, so the
+/// sign-in page can ask "Sign in as …?" before it does. Counted against the same per-client
+/// limit as link sign-in; unknown, used and expired links get the same problem as there.
+#[utoipa::path(post, path = "/api/auth/email-link/account", tag = TAG,
+    request_body = LinkLogin,
+    responses(
+        (status = 200, description = "The account the link signs in", body = LinkAccount),
+        (status = 400, description = "The link is unknown, used or expired",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The body has the wrong shape",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Too many sign-in attempts from this address",
+            body = ProblemBody, content_type = PROBLEM_JSON),
+    ))]
+pub(crate) async fn account(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<LinkLogin>,
+) -> Result<Json<LinkAccount>, Problem> {
+    limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
+    let email = email_links::account_for(&state, &req.token)
+        .await
+        .map_err(link_problem)?;
+    Ok(Json(LinkAccount { email }))
+}
+
+/// The problem a link that does not sign in gets.
+fn link_problem(err: EmailLinkError) -> Problem {
+    match err {
+        EmailLinkError::Invalid => Problem::new(ProblemCode::InvalidLink, err.to_string()),
+        EmailLinkError::Store(err) => err.into(),
+    }
+}
+
 /// Signs in with an emailed link's token, which is then used up.
 #[utoipa::path(post, path = "/api/auth/email-link/login", tag = TAG,
     request_body = LinkLogin,
@@ -97,9 +140,6 @@ pub(crate) async fn login(
     limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
     let signed_in = email_links::sign_in(&state, &req.token, &client)
         .await
-        .map_err(|err| match err {
-            EmailLinkError::Invalid => Problem::new(ProblemCode::InvalidLink, err.to_string()),
-            EmailLinkError::Store(err) => err.into(),
-        })?;
+        .map_err(link_problem)?;
     Ok(signed_in_answer(&state, &signed_in))
 }

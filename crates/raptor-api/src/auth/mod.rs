@@ -54,6 +54,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(backup_codes::remaining, backup_codes::regenerate))
         .routes(routes!(backup_codes::login))
         .routes(routes!(email_link::request))
+        .routes(routes!(email_link::account))
         .routes(routes!(email_link::login))
         .routes(routes!(verify_email::verify))
         .routes(routes!(verify_email::resend))

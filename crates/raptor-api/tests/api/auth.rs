@@ -634,15 +634,14 @@ dual_test!(
             0
         );
         assert_eq!(app.run_jobs().await, 2);
-        let outbox: Vec<_> = raptor_store::outbox::recent(t.db(), 10)
-            .await
-            .expect("outbox")
+        let mail: Vec<_> = app
+            .mail_sent()
             .into_iter()
             .filter(|mail| mail["tag"] == "email_link")
             .collect();
-        assert_eq!(outbox.len(), 1, "{outbox:?}");
-        assert_eq!(outbox[0]["to"], EMAIL);
-        let body = outbox[0]["text_body"].as_str().expect("body");
+        assert_eq!(mail.len(), 1, "{mail:?}");
+        assert_eq!(mail[0]["to"], EMAIL);
+        let body = mail[0]["text_body"].as_str().expect("body");
         let token = body
             .split("#token=")
             .nth(1)

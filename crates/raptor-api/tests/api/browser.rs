@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use raptor_app::FixedClock;
-use raptor_testkit::{dual_test, Chromium, TestApp};
+use raptor_testkit::{accounts, dual_test, Chromium, TestApp};
 use serde_json::json;
 
 /// Clicks a button and waits for the page's status to settle; returns `state: text`.
@@ -21,6 +21,19 @@ const CLICK_AND_WAIT: &str = r#"
   }
   return `timeout: ${status.textContent}`;
 })"#;
+
+/// Waits for the page's status to leave `idle` and `busy` (the page settling by itself);
+/// returns `state: text`.
+const WAIT_FOR_STATUS: &str = r#"
+(async () => {
+  const status = document.getElementById("status");
+  for (let i = 0; i < 600; i++) {
+    const state = status.dataset.state;
+    if (state !== "idle" && state !== "busy") return `${state}: ${status.textContent}`;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return `timeout: ${status.textContent}`;
+})()"#;
 
 async fn click(chromium: &mut Chromium, id: &str) -> String {
     let value = chromium
@@ -182,6 +195,93 @@ dual_test!(
             .expect("audit");
         assert_eq!(step_ups.len(), 1);
         assert_eq!(step_ups[0].outcome, "success");
+        chromium.close().await;
+        app.stop().await;
+    }
+);
+
+dual_test!(an_emailed_link_asks_before_it_signs_in, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    accounts::customer(&app, "ada@example.com").await;
+    let asked = app
+        .browser()
+        .post(
+            "/api/auth/email-link",
+            json!({ "email": "ada@example.com" }),
+        )
+        .await;
+    assert_eq!(asked.status, 202);
+    app.run_jobs().await;
+    let mail = app.mail_sent();
+    let link = mail
+        .iter()
+        .filter_map(|mail| mail["text_body"].as_str())
+        .flat_map(str::split_whitespace)
+        .find(|word| word.contains("/signin/email#token="))
+        .expect("a link");
+    let used = "SELECT count(*) FROM email_login_tokens WHERE used_at IS NOT NULL";
+
+    let mut chromium = Chromium::launch().await;
+    chromium.goto(link).await;
+    let status = chromium.eval(WAIT_FOR_STATUS).await;
+    assert_eq!(
+        status.as_str(),
+        Some("link-ready: Sign in as ada@example.com?")
+    );
+    let button = chromium
+        .eval(r#"document.getElementById("email-link-signin").textContent"#)
+        .await;
+    assert_eq!(button.as_str(), Some("Sign in as ada@example.com"));
+    let session = chromium
+        .eval(r#"fetch("/api/auth/session").then((r) => r.status)"#)
+        .await;
+    assert_eq!(session, json!(401), "opening the link signed in");
+    assert_eq!(t.scalar(used).await, 0, "opening the link used it");
+    let address = chromium.eval("location.href").await;
+    assert_eq!(
+        address,
+        json!(format!("{}/", app.origin())),
+        "the token stays in the address bar"
+    );
+
+    assert_eq!(
+        click(&mut chromium, "email-link-signin").await,
+        "signed-in: Signed in from your email link: add a new passkey now."
+    );
+    assert_eq!(t.scalar(used).await, 1);
+    let session = chromium
+            .eval(r#"fetch("/api/auth/session").then((r) => r.json()).then((s) => s.session.auth_method)"#)
+            .await;
+    assert_eq!(session, json!("email_link"));
+    chromium.close().await;
+    app.stop().await;
+});
+
+dual_test!(
+    a_verification_link_asks_before_it_confirms_the_address,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut ada = accounts::customer(&app, "ada@example.com").await;
+        let token = accounts::emailed_token(&app, "ada@example.com", "/verify-email")
+            .await
+            .expect("a verification link");
+        let verified = "SELECT count(*) FROM users WHERE email_verified_at IS NOT NULL";
+
+        let mut chromium = Chromium::launch().await;
+        chromium
+            .goto(&format!("{}/verify-email#token={token}", app.origin()))
+            .await;
+        let status = chromium.eval(WAIT_FOR_STATUS).await;
+        assert_eq!(status.as_str(), Some("link-ready: Confirm your address?"));
+        assert_eq!(t.scalar(verified).await, 0, "opening the link confirmed it");
+        assert_eq!(
+            click(&mut chromium, "verify-email").await,
+            "verified: Address ada@example.com confirmed."
+        );
+        assert_eq!(t.scalar(verified).await, 1);
+        let session = ada.get("/api/auth/session").await;
+        assert_eq!(session.body["user"]["email_verified"], true);
         chromium.close().await;
         app.stop().await;
     }

@@ -77,7 +77,7 @@ dual_app_test!(a_request_with_two_session_cookies_is_refused, |t, app| {
 
 /// Asks for a sign-in link for `email`, lets the worker mail it, and returns its token.
 async fn mailed_link(app: &TestApp, db: &raptor_store::Db, email: &str) -> String {
-    let seen: HashSet<String> = link_tokens(db, email).await;
+    let seen: HashSet<String> = link_tokens(app, email);
     // Stands in for the next 5-minute window: the worker mails one link per address per
     // window and drops the rest (lockout.rs tests that), so clear the counted windows.
     raptor_store::rate_limits::purge(db, chrono::Utc::now() + chrono::Duration::days(1))
@@ -89,8 +89,7 @@ async fn mailed_link(app: &TestApp, db: &raptor_store::Db, email: &str) -> Strin
         .await;
     assert_eq!(asked.status, 202, "{:?}", asked.body);
     app.run_jobs().await;
-    let mut fresh: Vec<String> = link_tokens(db, email)
-        .await
+    let mut fresh: Vec<String> = link_tokens(app, email)
         .into_iter()
         .filter(|token| !seen.contains(token))
         .collect();
@@ -98,10 +97,8 @@ async fn mailed_link(app: &TestApp, db: &raptor_store::Db, email: &str) -> Strin
     fresh.remove(0)
 }
 
-async fn link_tokens(db: &raptor_store::Db, email: &str) -> HashSet<String> {
-    raptor_store::outbox::recent(db, 50)
-        .await
-        .expect("outbox")
+fn link_tokens(app: &TestApp, email: &str) -> HashSet<String> {
+    app.mail_sent()
         .iter()
         .filter(|mail| mail["to"] == email)
         .filter_map(|mail| {

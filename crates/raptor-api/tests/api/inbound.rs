@@ -438,7 +438,11 @@ dual_test!(
         let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
         let mut ada = accounts::verified_customer(&app, "ada@example.com").await;
         let (id, token) = answered_ticket(&app, &fake, &mut ada, &mut root, "Fills").await;
-        let sent = fake.received();
+        let sent: Vec<_> = fake
+            .received()
+            .into_iter()
+            .filter(|mail| mail["Tag"] == "support_reply")
+            .collect();
         assert_eq!(sent[0]["To"], "ada@example.com");
         assert_eq!(
             t.scalar(&format!(

@@ -16,6 +16,7 @@ fn message() -> OutgoingEmail {
         text_body: "Body".into(),
         tag: "test".into(),
         reply_to: None,
+        headers: Vec::new(),
     }
 }
 

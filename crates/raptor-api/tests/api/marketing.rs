@@ -1,6 +1,9 @@
 //! Newsletter double opt-in over real HTTP on both dialects.
 
-use raptor_testkit::{assert_problem, dual_app_test};
+use std::sync::Arc;
+
+use raptor_app::mail::PostmarkMailer;
+use raptor_testkit::{assert_problem, dual_app_test, dual_test, FakePostmark, TestApp};
 use serde_json::json;
 
 fn link_token(body: &str, path: &str) -> String {
@@ -38,9 +41,7 @@ dual_app_test!(
             "mailed before a worker ran"
         );
         assert_eq!(app.run_jobs().await, 1, "one confirmation job");
-        let mail = raptor_store::outbox::recent(t.db(), 5)
-            .await
-            .expect("outbox");
+        let mail = app.mail_sent();
         let body = mail[0]["text_body"].as_str().expect("body");
         let confirm = link_token(body, "/api/marketing/confirm");
         let unsubscribe = link_token(body, "/api/marketing/unsubscribe");
@@ -160,18 +161,14 @@ dual_app_test!(a_link_with_a_malformed_query_is_a_problem, |t, app| {
 
 /// Subscribes `email` and lets the worker mail the confirmation; its (confirm, unsubscribe)
 /// tokens.
-async fn mailed_tokens(
-    app: &raptor_testkit::TestApp,
-    db: &raptor_store::Db,
-    email: &str,
-) -> (String, String) {
+async fn mailed_tokens(app: &raptor_testkit::TestApp, email: &str) -> (String, String) {
     let reply = app
         .browser()
         .post("/api/marketing/subscribe", json!({ "email": email }))
         .await;
     assert_eq!(reply.status, 202, "{:?}", reply.body);
     app.run_jobs().await;
-    let mail = raptor_store::outbox::recent(db, 5).await.expect("outbox");
+    let mail = app.mail_sent();
     let body = mail[0]["text_body"].as_str().expect("body");
     (
         link_token(body, "/api/marketing/confirm"),
@@ -186,7 +183,7 @@ async fn status(db: &raptor_store::Db) -> Option<String> {
 }
 
 dual_app_test!(opening_a_link_shows_a_page_and_changes_nothing, |t, app| {
-    let (confirm, unsubscribe) = mailed_tokens(app, t.db(), "ada@example.com").await;
+    let (confirm, unsubscribe) = mailed_tokens(app, "ada@example.com").await;
     // A mail scanner (no cookie, no Origin) opens both links.
     let mut scanner = app.browser();
     scanner.origin = None;
@@ -242,7 +239,7 @@ dual_app_test!(opening_a_link_shows_a_page_and_changes_nothing, |t, app| {
 });
 
 dual_app_test!(a_link_post_with_its_token_needs_no_origin, |t, app| {
-    let (_, unsubscribe) = mailed_tokens(app, t.db(), "ada@example.com").await;
+    let (_, unsubscribe) = mailed_tokens(app, "ada@example.com").await;
     // A signed-in browser on another page (or one sending `Origin: null`) still may use the
     // token it holds: the token, not the session, is what acts.
     let mut elsewhere = raptor_testkit::accounts::customer(app, "eve@example.com").await;
@@ -262,3 +259,67 @@ dual_app_test!(a_link_post_with_its_token_needs_no_origin, |t, app| {
         .await;
     assert_problem(&refused, 403, "origin_mismatch");
 });
+
+dual_test!(
+    marketing_mail_offers_a_one_click_unsubscribe_that_needs_no_session,
+    Head,
+    |t| {
+        let fake = FakePostmark::start("server-token").await;
+        let mailer = PostmarkMailer::new(fake.url(), "server-token").expect("an HTTP client");
+        let app = TestApp::spawn_with_mailer(t.db().clone(), Arc::new(mailer)).await;
+        let reply = app
+            .browser()
+            .post(
+                "/api/marketing/subscribe",
+                json!({ "email": "ada@example.com" }),
+            )
+            .await;
+        assert_eq!(reply.status, 202, "{:?}", reply.body);
+        assert_eq!(app.run_jobs().await, 1);
+
+        let received = fake.received();
+        assert_eq!(received.len(), 1, "{received:?}");
+        let headers = received[0]["Headers"].as_array().expect("Headers");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h["Name"] == name)
+                .and_then(|h| h["Value"].as_str())
+                .unwrap_or_else(|| panic!("no {name} in {headers:?}"))
+                .to_owned()
+        };
+        assert_eq!(
+            header("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click"
+        );
+        let list_unsubscribe = header("List-Unsubscribe");
+        let link = list_unsubscribe
+            .strip_prefix('<')
+            .and_then(|rest| rest.strip_suffix('>'))
+            .expect("<link>");
+        let path = link
+            .strip_prefix(app.origin())
+            .expect("a link to this server");
+        assert!(
+            path.starts_with("/api/marketing/unsubscribe?token="),
+            "{link}"
+        );
+        // The body's unsubscribe link is the same one.
+        let body = received[0]["TextBody"].as_str().expect("TextBody");
+        assert!(body.contains(link), "{body}");
+
+        // A mail provider's one-click unsubscribe (RFC 8058): a form POST with no cookie and
+        // no Origin.
+        let response = app
+            .client
+            .post(app.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(status(t.db()).await.as_deref(), Some("unsubscribed"));
+        app.stop().await;
+    }
+);

@@ -41,17 +41,7 @@ pub async fn enqueue(
     tx: &mut Tx,
     email: &OutgoingEmail,
 ) -> Result<Enqueued, StoreError> {
-    let mut payload = json!({
-        "from": email.from,
-        "to": email.to,
-        "subject": email.subject,
-        "text_body": email.text_body,
-        "tag": email.tag,
-    });
-    if let Some(reply_to) = &email.reply_to {
-        payload["reply_to"] = json!(reply_to);
-    }
-    jobs::enqueue(app, tx, &job(SEND, payload)).await
+    jobs::enqueue(app, tx, &job(SEND, json!(email))).await
 }
 
 /// Reads a mail job's payload; one that does not parse will never run, so it is permanent.

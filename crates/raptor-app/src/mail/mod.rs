@@ -4,6 +4,7 @@
 
 pub mod delivery;
 mod postmark;
+pub mod redact;
 
 use std::fmt;
 use std::future::Future;
@@ -36,6 +37,29 @@ pub struct OutgoingEmail {
     /// Where replies should go, when not to `from`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// Extra headers (`List-Unsubscribe`, …); most messages have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<MailHeader>,
+}
+
+/// One extra header of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailHeader {
+    /// Its name, e.g. `List-Unsubscribe`.
+    pub name: String,
+    /// Its value, one line.
+    pub value: String,
+}
+
+impl MailHeader {
+    /// A header `name: value`.
+    pub fn new(name: &str, value: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            value: value.into(),
+        }
+    }
 }
 
 /// Why a message was not sent.
@@ -90,30 +114,82 @@ pub trait Mailer: Send + Sync + fmt::Debug {
     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> MailFuture<'a>;
 }
 
-/// Writes messages to the local outbox (`job_queue`, queue `outbox`).
+/// Writes messages to the local outbox (`job_queue`, queue `outbox`): development mode, when
+/// no provider is configured. Nothing is delivered, and the stored copy has its links'
+/// secrets redacted ([`redact`]), since operators can read the outbox. With
+/// [`OutboxMailer::logging_links`], a developer's local server logs the whole links instead,
+/// so they can sign in without a provider.
 #[derive(Debug, Clone)]
 pub struct OutboxMailer {
     db: Db,
     clock: Arc<dyn Clock>,
+    log_links: bool,
 }
 
 impl OutboxMailer {
     /// An outbox in the application database, stamped by `clock`.
     pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        Self {
+            db,
+            clock,
+            log_links: false,
+        }
+    }
+
+    /// Also logs each message's links whole, secrets included, at INFO: for a developer's
+    /// own machine only (`RAPTOR_DEV_MAIL_LOG_LINKS=1`).
+    pub fn logging_links(mut self) -> Self {
+        self.log_links = true;
+        self
+    }
+}
+
+/// What the outbox keeps of `email`: the message with its links' secrets redacted.
+fn redacted(email: &OutgoingEmail) -> OutgoingEmail {
+    OutgoingEmail {
+        text_body: redact::redact_links(&email.text_body),
+        reply_to: email.reply_to.as_deref().map(redact_plus_tag),
+        headers: email
+            .headers
+            .iter()
+            .map(|h| MailHeader::new(&h.name, redact::redact_links(&h.value)))
+            .collect(),
+        ..email.clone()
+    }
+}
+
+/// `support+<redacted>@raxx.app` for `support+TOKEN@raxx.app`: a reply address's tag is a
+/// ticket's reply token.
+fn redact_plus_tag(address: &str) -> String {
+    match address.split_once('+') {
+        Some((mailbox, rest)) => match rest.rsplit_once('@') {
+            Some((_, domain)) => format!("{mailbox}+<redacted>@{domain}"),
+            None => format!("{mailbox}+<redacted>"),
+        },
+        None => address.to_owned(),
     }
 }
 
 impl Mailer for OutboxMailer {
     fn send<'a>(&'a self, email: &'a OutgoingEmail) -> MailFuture<'a> {
         Box::pin(async move {
-            let message =
-                serde_json::to_value(email).map_err(|e| MailError::Transport(e.to_string()))?;
+            let message = serde_json::to_value(redacted(email))
+                .map_err(|e| MailError::Transport(e.to_string()))?;
             raptor_store::outbox::store(&self.db, &message, self.clock.now()).await?;
             tracing::info!(
                 tag = %email.tag,
-                "email written to the local outbox (no POSTMARK_SERVER_TOKEN)"
+                "email written to the local outbox, links redacted (no POSTMARK_SERVER_TOKEN)"
             );
+            if self.log_links {
+                for link in redact::links_with_parameters(&email.text_body) {
+                    tracing::info!(
+                        tag = %email.tag,
+                        to = %email.to,
+                        %link,
+                        "development mail link (RAPTOR_DEV_MAIL_LOG_LINKS)"
+                    );
+                }
+            }
             Ok(())
         })
     }
@@ -122,6 +198,49 @@ impl Mailer for OutboxMailer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_outbox_copy_hides_a_reply_addresss_token() {
+        let email = OutgoingEmail {
+            reply_to: Some("support+0123abcd@raxx.app".into()),
+            ..OutgoingEmail::default()
+        };
+        assert_eq!(
+            redacted(&email).reply_to.as_deref(),
+            Some("support+<redacted>@raxx.app")
+        );
+        let plain = OutgoingEmail {
+            reply_to: Some("help@raxx.app".into()),
+            ..OutgoingEmail::default()
+        };
+        assert_eq!(redacted(&plain).reply_to.as_deref(), Some("help@raxx.app"));
+    }
+
+    #[test]
+    fn the_outbox_copy_keeps_everything_but_the_links_secrets() {
+        let email = OutgoingEmail {
+            from: "Raxx <no-reply@raxx.app>".into(),
+            to: "ada@example.com".into(),
+            subject: "Confirm".into(),
+            text_body: "Confirm: https://raxx.app/api/marketing/confirm?token=abc\n".into(),
+            tag: "marketing_confirm".into(),
+            reply_to: None,
+            headers: vec![MailHeader::new(
+                "List-Unsubscribe",
+                "<https://raxx.app/api/marketing/unsubscribe?token=def>",
+            )],
+        };
+        let copy = redacted(&email);
+        assert_eq!(
+            copy.text_body,
+            "Confirm: https://raxx.app/api/marketing/confirm?token=<redacted>\n"
+        );
+        assert_eq!(
+            copy.headers[0].value,
+            "<https://raxx.app/api/marketing/unsubscribe?token=<redacted>>"
+        );
+        assert_eq!((copy.to, copy.subject), (email.to, email.subject));
+    }
 
     #[test]
     fn provider_trouble_is_retried_and_a_refusal_is_not() {

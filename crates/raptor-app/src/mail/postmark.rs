@@ -68,6 +68,11 @@ impl Mailer for PostmarkMailer {
                 "TextBody": email.text_body,
                 "Tag": email.tag,
                 "MessageStream": "outbound",
+                "Headers": email
+                    .headers
+                    .iter()
+                    .map(|h| json!({ "Name": h.name, "Value": h.value }))
+                    .collect::<Vec<_>>(),
             });
             if let Some(reply_to) = &email.reply_to {
                 body["ReplyTo"] = json!(reply_to);

@@ -66,6 +66,7 @@ fn reply() -> OutgoingEmail {
         text_body: "It filled at 10:31.".into(),
         tag: "support_reply".into(),
         reply_to: None,
+        headers: Vec::new(),
     }
 }
 

@@ -132,6 +132,7 @@ impl Handler for SendReply {
                 text_body: reply.text_body,
                 tag: "support_reply".to_owned(),
                 reply_to: Some(reply_to),
+                ..OutgoingEmail::default()
             };
             app.mailer.send(&message).await?;
             Ok(())

@@ -188,6 +188,11 @@ dual_test!(
         let doomed = ServeProcess::start_with_env(RAPTOR, t.url(), &[], &env)
             .await
             .expect("serve starts");
+        assert!(
+            !doomed.log().contains("development mode"),
+            "mail through Postmark is not development mode: {}",
+            doomed.log()
+        );
         let email = OutgoingEmail {
             from: "Raxx <no-reply@raxx.app>".into(),
             to: "ada@example.com".into(),
@@ -195,6 +200,7 @@ dual_test!(
             text_body: "It filled at 10:31.".into(),
             tag: "support_reply".into(),
             reply_to: None,
+            headers: Vec::new(),
         };
         let app = App::new(t.db().clone());
         let mut tx = app.db.begin().await.expect("begin");

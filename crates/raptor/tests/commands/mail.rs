@@ -1,6 +1,8 @@
 //! Mail through the queue as an operator meets it: a Postmark that keeps failing leaves a dead
 //! job with growing delays between its attempts, `raptor jobs list --state dead` shows it, and
-//! after `raptor jobs retry` a `raptor worker` configured for Postmark sends it.
+//! after `raptor jobs retry` a `raptor worker` configured for Postmark sends it. Without
+//! Postmark, `raptor serve` says mail is in development mode and keeps links out of the
+//! outbox, and out of its log unless a developer asks for them there.
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
@@ -11,9 +13,12 @@ use raptor_app::mail::{OutgoingEmail, PostmarkMailer};
 use raptor_app::{App, FixedClock};
 use raptor_domain::JobState;
 use raptor_store::jobs as queue;
-use raptor_testkit::{dual_test, now, FakePostmark, PostmarkFailure};
+use raptor_testkit::{
+    dual_test, now, Browser, FakePostmark, PostmarkFailure, ServeProcess, SoftAuthenticator,
+};
+use serde_json::json;
 
-use crate::common::{raptor, stderr, stdout};
+use crate::common::{public_url, raptor, serve, stderr, stdout};
 
 const TOKEN: &str = "server-token";
 
@@ -25,6 +30,7 @@ fn reply() -> OutgoingEmail {
         text_body: "It filled at 10:31.".into(),
         tag: "support_reply".into(),
         reply_to: None,
+        headers: Vec::new(),
     }
 }
 
@@ -128,5 +134,74 @@ dual_test!(
         assert_eq!(received.len(), 1, "{received:?}");
         assert_eq!(received[0]["To"], "ada@example.com");
         assert_eq!(received[0]["TextBody"], "It filled at 10:31.");
+    }
+);
+
+/// Signs up `email` on `server` and asks for a sign-in link for it.
+async fn ask_for_a_link(server: &ServeProcess, email: &str) {
+    let origin = public_url(server);
+    let mut browser = Browser::new(&server.base_url, &origin);
+    let signed_up = SoftAuthenticator::new(&origin)
+        .sign_up(&mut browser, email, None)
+        .await;
+    assert_eq!(signed_up.status, 200, "{:?}", signed_up.body);
+    let asked = browser
+        .post("/api/auth/email-link", json!({ "email": email }))
+        .await;
+    assert_eq!(asked.status, 202, "{:?}", asked.body);
+}
+
+dual_test!(
+    without_postmark_serve_warns_of_development_mail_and_logs_links_only_when_asked,
+    Head,
+    |t| {
+        // Plain development mode: one warning; the mail goes to the outbox, its link nowhere.
+        let server = serve(t.url(), &[], &[]).await.expect("serve starts");
+        let log = server.log();
+        let warnings: Vec<&str> = log
+            .lines()
+            .filter(|line| line.contains("Mail is in development mode"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{log}");
+        assert!(warnings[0].contains("WARN"), "{log}");
+        ask_for_a_link(&server, "ada@example.com").await;
+        server.log_line("email written to the local outbox").await;
+        assert!(!server.log().contains("#token="), "{}", server.log());
+        server.terminate().await;
+
+        // Asked to log links, a developer's server prints the whole link, and it signs in.
+        let env = [("RAPTOR_DEV_MAIL_LOG_LINKS", "1")];
+        let server = serve(t.url(), &[], &env).await.expect("serve starts");
+        ask_for_a_link(&server, "grace@example.com").await;
+        let line = server.log_line("/signin/email#token=").await;
+        assert!(line.contains("development mail link"), "{line}");
+        let token = line
+            .split("#token=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("a whole link in the log");
+        assert_ne!(token, "<redacted>");
+        let mut browser = Browser::new(&server.base_url, &public_url(&server));
+        let reply = browser
+            .post("/api/auth/email-link/login", json!({ "token": token }))
+            .await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        let outbox: Vec<_> = raptor_store::outbox::recent(t.db(), 10)
+            .await
+            .expect("outbox")
+            .into_iter()
+            .filter(|mail| mail["tag"] == "email_link")
+            .collect();
+        assert_eq!(outbox.len(), 2, "{outbox:?}");
+        assert!(
+            outbox.iter().all(|mail| {
+                mail["text_body"]
+                    .as_str()
+                    .is_some_and(|body| body.contains("/signin/email#token=<redacted>"))
+            }),
+            "{outbox:?}"
+        );
+        assert!(!outbox[0].to_string().contains(token));
+        server.terminate().await;
     }
 );
