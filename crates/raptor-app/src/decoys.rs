@@ -18,10 +18,16 @@ const KEY_NAME: &str = "passkey_decoys";
 /// security keys); each decoy takes one of them.
 const ID_LENGTHS: [usize; 4] = [16, 20, 32, 64];
 
-/// The decoy credential ids for `email`: one or (for a quarter of addresses) two.
+/// The decoy credential ids for `email`: one or (for a quarter of addresses) two. The key is
+/// read once per process, so a sign-in for an unknown address costs no more queries than one
+/// for a known address.
 pub async fn credential_ids(app: &App, email: &Email) -> Result<Vec<Vec<u8>>, StoreError> {
-    let key = instance_keys::get_or_create(&app.db, KEY_NAME, &random_key(), app.now()).await?;
-    Ok(derive(&key, email.as_str()))
+    let candidate = random_key();
+    let key = app
+        .decoy_key
+        .get_or_try_init(|| instance_keys::get_or_create(&app.db, KEY_NAME, &candidate, app.now()))
+        .await?;
+    Ok(derive(key, email.as_str()))
 }
 
 fn mac(key: &[u8], label: &[u8], email: &str) -> [u8; 32] {

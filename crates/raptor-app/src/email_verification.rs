@@ -27,8 +27,11 @@ pub const SEND_VERIFICATION: &str = "mail.verify_email";
 /// Why a verification link did not verify anything.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    /// Unknown, used, expired or replaced by a newer link: one answer for all.
-    #[error("this verification link is unknown, used or expired; ask for a new one")]
+    /// Unknown, used, expired, or made for another account: one answer for all.
+    #[error(
+        "this verification link is unknown, used, expired or for another account; sign in to \
+         the account it was sent for, or ask for a new one"
+    )]
     Invalid,
     /// The store failed.
     #[error(transparent)]
@@ -133,22 +136,32 @@ impl Handler for SendVerification {
     }
 }
 
-/// Uses a verification link: the user's address is proven from now on. Audited either way.
-pub async fn verify(app: &App, token: &str, client: &Client) -> Result<User, VerifyError> {
+/// Uses a verification link for `user`, who is signed in: their address is proven from now
+/// on. A link mailed for another account proves nothing here and stays unused: confirming an
+/// address needs both the inbox and the account's own sign-in, so a stranger's account opened
+/// with someone's address is not confirmed by its owner clicking the mail (the owner takes it
+/// over with a sign-in link instead). Audited either way.
+pub async fn verify(
+    app: &App,
+    token: &str,
+    user: &User,
+    client: &Client,
+) -> Result<User, VerifyError> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    let user_id = tokens::use_link(&mut tx, LinkPurpose::Verify, &token_hash(token), now).await?;
-    let user = match user_id {
-        Some(id) => users::by_id(&app.db, id).await?,
-        None => None,
-    };
-    let Some(user) = user else {
-        drop(tx);
-        let mut entry = auth_event("auth.email_verify", "failure", None, client);
+    let used = tokens::use_link(&mut tx, LinkPurpose::Verify, &token_hash(token), now).await?;
+    if used != Some(user.id) {
+        drop(tx); // the link stays as it was
+        let mut entry = auth_event(
+            "auth.email_verify",
+            "failure",
+            Some((user.id, &user.email)),
+            client,
+        );
         entry.details = Some(json!({ "reason": "invalid_link" }));
         audit::record_alone(&app.db, &entry, now).await?;
         return Err(VerifyError::Invalid);
-    };
+    }
     users::verify_email(&mut tx, user.id, now).await?;
     let entry = auth_event(
         "auth.email_verify",
@@ -160,6 +173,6 @@ pub async fn verify(app: &App, token: &str, client: &Client) -> Result<User, Ver
     tx.commit().await?;
     Ok(User {
         email_verified_at: user.email_verified_at.or(Some(now)),
-        ..user
+        ..user.clone()
     })
 }

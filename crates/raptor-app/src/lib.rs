@@ -66,6 +66,8 @@ pub struct App {
     pub metrics: Arc<metrics::Metrics>,
     /// The bounded pool every Argon2 hash runs on, shared by the app's clones.
     pub hashing: Arc<hashing::HashingPool>,
+    /// The decoy-id key once read from the database, shared by the app's clones.
+    decoy_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
     mailer_is_outbox: bool,
 }
@@ -82,6 +84,7 @@ impl App {
             bar_source: None,
             metrics: Arc::default(),
             hashing: Arc::default(),
+            decoy_key: Arc::default(),
             mailer_is_outbox: true,
         }
     }

@@ -203,9 +203,6 @@ pub async fn revoke(
     let target = users::by_id(&app.db, user_id)
         .await?
         .ok_or(RoleChangeError::UnknownUser(user_id))?;
-    if !target.email_verified() {
-        return Err(RoleChangeError::EmailNotVerified(target.email));
-    }
     let mut tx = app.db.begin().await?;
     let before = users::grant_of(&mut tx, target.id, role).await?;
     let changed = users::revoke_role(&mut tx, target.id, role).await?;

@@ -7,7 +7,8 @@ use crate::engine::Db;
 use crate::error::StoreError;
 
 /// The key named `name`: `candidate` is stored when there is none yet, and whichever key was
-/// stored first is returned, so concurrent first uses agree.
+/// stored first is returned, so concurrent first uses agree. Once the key exists this is one
+/// read.
 pub async fn get_or_create(
     db: &Db,
     name: &str,
@@ -15,18 +16,28 @@ pub async fn get_or_create(
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, StoreError> {
     Ok(on_pool!(db, pool => {
-        sqlx::query(
-            "INSERT INTO instance_keys (name, key_bytes, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(candidate)
-        .bind(now)
-        .execute(pool)
-        .await?;
-        sqlx::query_scalar("SELECT key_bytes FROM instance_keys WHERE name = $1")
-            .bind(name)
-            .fetch_one(pool)
-            .await?
+        let stored: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT key_bytes FROM instance_keys WHERE name = $1")
+                .bind(name)
+                .fetch_optional(pool)
+                .await?;
+        match stored {
+            Some(key) => key,
+            None => {
+                sqlx::query(
+                    "INSERT INTO instance_keys (name, key_bytes, created_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name)
+                .bind(candidate)
+                .bind(now)
+                .execute(pool)
+                .await?;
+                sqlx::query_scalar("SELECT key_bytes FROM instance_keys WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(pool)
+                    .await?
+            }
+        }
     }))
 }

@@ -48,7 +48,7 @@ pub async fn admin_with_passkey(
         "admin sign-up of {email}: {:?}",
         reply.body
     );
-    verify_email(app, email).await;
+    verify_email(app, &mut browser, email).await;
     (browser, passkey)
 }
 
@@ -96,13 +96,13 @@ pub async fn emailed_token(app: &TestApp, email: &str, path: &str) -> Option<Str
         })
 }
 
-/// Proves `email`'s address with the verification link mailed at sign-up, as its owner would.
-pub async fn verify_email(app: &TestApp, email: &str) {
+/// Proves `email`'s address with the verification link mailed at sign-up, from `browser`
+/// signed in as that account, as its owner would.
+pub async fn verify_email(app: &TestApp, browser: &mut Browser, email: &str) {
     let token = emailed_token(app, email, "/verify-email")
         .await
         .expect("a verification link in the mail sent");
-    let reply = app
-        .browser()
+    let reply = browser
         .post("/api/auth/verify-email", json!({ "token": token }))
         .await;
     assert_eq!(reply.status, 200, "verify-email: {:?}", reply.body);
@@ -110,8 +110,8 @@ pub async fn verify_email(app: &TestApp, email: &str) {
 
 /// A browser signed up as a customer who proved their address.
 pub async fn verified_customer(app: &TestApp, email: &str) -> Browser {
-    let browser = customer(app, email).await;
-    verify_email(app, email).await;
+    let mut browser = customer(app, email).await;
+    verify_email(app, &mut browser, email).await;
     browser
 }
 

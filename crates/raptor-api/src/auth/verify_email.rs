@@ -46,14 +46,16 @@ pub(crate) struct EmailVerified {
     user: UserView,
 }
 
-/// Proves the account's address with the link mailed to it; works without a session (the link
-/// may be opened on another device). The link is used up.
+/// Proves the signed-in account's address with the link mailed to it. Both are needed: the
+/// inbox (the link) and the account (the session), so whoever signed up with someone else's
+/// address cannot have its owner confirm it by clicking the mail. The link is used up.
 #[utoipa::path(post, path = "/api/auth/verify-email", tag = TAG,
     request_body = VerifyEmailRequest,
     responses(
         (status = 200, description = "The address is verified", body = EmailVerified),
-        (status = 400, description = "The link is unknown, used or expired",
+        (status = 400, description = "The link is unknown, used, expired or for another account",
             body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 401, description = "Not signed in", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body has the wrong shape",
             body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 429, description = "Too many attempts from this client address",
@@ -62,10 +64,11 @@ pub(crate) struct EmailVerified {
 pub(crate) async fn verify(
     State(state): State<AppState>,
     client: ClientInfo,
+    current: CurrentSession,
     ApiJson(req): ApiJson<VerifyEmailRequest>,
 ) -> Result<Json<EmailVerified>, Problem> {
     limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
-    let user = email_verification::verify(&state, &req.token, &client)
+    let user = email_verification::verify(&state, &req.token, &current.user, &client)
         .await
         .map_err(|err| match err {
             VerifyError::Invalid => Problem::new(ProblemCode::InvalidLink, err.to_string()),
@@ -85,7 +88,8 @@ pub(crate) struct VerificationSent {
     email: String,
 }
 
-/// Mails the signed-in user a new verification link (earlier ones stop working).
+/// Mails the signed-in user a new verification link (earlier ones keep working until one is
+/// used).
 #[utoipa::path(post, path = "/api/auth/verify-email/resend", tag = TAG,
     responses(
         (status = 202, description = "A new link is on its way", body = VerificationSent),

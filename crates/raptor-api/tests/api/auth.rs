@@ -605,8 +605,8 @@ dual_test!(
     Head,
     |t| {
         let app = TestApp::spawn(t.db().clone()).await;
-        signed_up(&app).await;
-        accounts::verify_email(&app, EMAIL).await;
+        let (mut ada, _key) = signed_up(&app).await;
+        accounts::verify_email(&app, &mut ada, EMAIL).await;
         let mut browser = app.browser();
         let unknown = browser
             .post(
@@ -716,7 +716,7 @@ dual_test!(
         let support = json!({ "role": "support" });
         let refused = admin.post(&roles_path, support.clone()).await;
         assert_problem(&refused, 409, "email_not_verified");
-        accounts::verify_email(&app, EMAIL).await;
+        accounts::verify_email(&app, &mut customer, EMAIL).await;
         let granted = admin.post(&roles_path, support).await;
         assert_eq!(granted.status, 200, "{:?}", granted.body);
         assert_eq!(granted.body["roles"], json!(["customer", "support"]));

@@ -562,3 +562,28 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    a_reply_to_an_unverified_accounts_ticket_does_not_reach_that_account,
+    Head,
+    |t| {
+        // Eve opened an account with Ada's address and a ticket from it; staff answered, so
+        // the real Ada got a reply carrying the ticket's token.
+        let fake = FakePostmark::start("server-token").await;
+        let app = app(t, Some(&fake)).await;
+        let mut root = accounts::admin(&app, t.db(), "root@example.com").await;
+        let mut eve = accounts::customer(&app, "ada@example.com").await;
+        app.run_jobs().await; // the confirmation mail, which Eve never sees
+        let (id, token) = answered_ticket(&app, &fake, &mut eve, &mut root, "Hello").await;
+        // Ada answers from her own, authenticated address: not onto the ticket Eve reads.
+        let answer = deliver(
+            &app,
+            &Mail::new("u1", "ada@example.com").addressed_to(&token),
+        )
+        .await;
+        assert_eq!(answer["authenticated"], true);
+        assert_ne!(ticket_of(&answer), id, "Ada's reply landed on Eve's ticket");
+        assert_eq!(answer["linked"], false, "{answer}");
+        app.stop().await;
+    }
+);

@@ -43,7 +43,7 @@ async fn owner(app: &TestApp) -> (Browser, SoftAuthenticator) {
     let mut key = SoftAuthenticator::new(app.origin());
     let reply = key.sign_up(&mut browser, EMAIL, None).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
-    accounts::verify_email(app, EMAIL).await;
+    accounts::verify_email(app, &mut browser, EMAIL).await;
     (browser, key)
 }
 

@@ -28,16 +28,27 @@ dual_app_test!(a_sign_up_mails_a_link_that_proves_the_address, |t, app| {
         .await;
     assert_problem(&as_sign_in, 400, "invalid_link");
 
-    let verified = app
+    // The link alone is not enough: the account's own sign-in must be there too.
+    let signed_out = app
         .browser()
+        .post("/api/auth/verify-email", json!({ "token": token }))
+        .await;
+    assert_problem(&signed_out, 401, "not_signed_in");
+    let mut eve = accounts::customer(app, "eve@example.com").await;
+    let someone_else = eve
+        .post("/api/auth/verify-email", json!({ "token": token }))
+        .await;
+    assert_problem(&someone_else, 400, "invalid_link");
+    assert_eq!(session_user(&mut eve).await["email_verified"], false);
+
+    let verified = ada
         .post("/api/auth/verify-email", json!({ "token": token }))
         .await;
     assert_eq!(verified.status, 200, "{:?}", verified.body);
     assert_eq!(verified.body["user"]["email"], ADA);
     assert_eq!(verified.body["user"]["email_verified"], true);
     assert_eq!(session_user(&mut ada).await["email_verified"], true);
-    let again = app
-        .browser()
+    let again = ada
         .post("/api/auth/verify-email", json!({ "token": token }))
         .await;
     assert_problem(&again, 400, "invalid_link");
@@ -50,7 +61,7 @@ dual_app_test!(a_sign_up_mails_a_link_that_proves_the_address, |t, app| {
         .await
         .expect("audit");
     let outcomes: Vec<&str> = audited.iter().map(|e| e.outcome.as_str()).collect();
-    assert_eq!(outcomes, ["failure", "success"], "newest first");
+    assert_eq!(outcomes, ["failure", "success", "failure"], "newest first");
 });
 
 dual_app_test!(
@@ -73,13 +84,11 @@ dual_app_test!(
             .expect("a new link");
         assert_ne!(newest, first);
         // A user who opens the first mail they find is not told it is stale.
-        let old = app
-            .browser()
+        let old = ada
             .post("/api/auth/verify-email", json!({ "token": first }))
             .await;
         assert_eq!(old.status, 200, "{:?}", old.body);
-        let spent = app
-            .browser()
+        let spent = ada
             .post("/api/auth/verify-email", json!({ "token": newest }))
             .await;
         assert_problem(&spent, 400, "invalid_link");
@@ -105,6 +114,16 @@ dual_app_test!(
         let before = eve_again
             .post("/api/auth/login/options", json!({ "email": ADA }))
             .await;
+
+        // The confirmation mail reaches Ada; clicking it does not confirm Eve's account.
+        let confirmation = accounts::emailed_token(app, ADA, "/verify-email")
+            .await
+            .expect("the sign-up's confirmation mail");
+        let clicked = app
+            .browser()
+            .post("/api/auth/verify-email", json!({ "token": confirmation }))
+            .await;
+        assert_problem(&clicked, 401, "not_signed_in");
 
         // Ada cannot sign up, so she asks for a link: it reaches her inbox, not Eve's.
         let taken = app
@@ -163,7 +182,7 @@ dual_app_test!(
         let mut ada = app.browser();
         let mut key = SoftAuthenticator::new(app.origin());
         assert_eq!(key.sign_up(&mut ada, ADA, None).await.status, 200);
-        accounts::verify_email(app, ADA).await;
+        accounts::verify_email(app, &mut ada, ADA).await;
         let mut recovered = accounts::email_link_session(app, ADA).await;
         assert_eq!(session_user(&mut recovered).await["email_verified"], true);
         assert_eq!(ada.get("/api/auth/session").await.status, 200);

@@ -62,7 +62,7 @@ dual_test!(
         let (status, unproven) = post(&app, "/webhooks/postmark/inbound", AUTH, &early).await;
         assert_eq!(status, 200, "{unproven}");
         assert_eq!(unproven["linked"], false);
-        accounts::verify_email(&app, "ada@example.com").await;
+        accounts::verify_email(&app, &mut ada, "ada@example.com").await;
         let body = inbound("a8c1-0001", "Ada@Example.com");
         let (status, first) = post(&app, "/webhooks/postmark/inbound", AUTH, &body).await;
         assert_eq!(status, 200, "{first}");

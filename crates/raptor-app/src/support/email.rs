@@ -6,7 +6,7 @@
 use raptor_domain::{Email, InvalidInput, SenderVerdict};
 use raptor_store::jobs::Enqueued;
 use raptor_store::support::{self, Ticket};
-use raptor_store::{StoreError, Tx};
+use raptor_store::{users, StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -73,8 +73,20 @@ pub async fn continued_ticket(
     if !verdict.is_authenticated() {
         return Ok(None);
     }
-    let ticket = support::ticket_for_reply_token(&app.db, &address_token_hash(token)).await?;
-    Ok(ticket.filter(|t| t.requester_email == sender.as_str()))
+    let ticket = support::ticket_for_reply_token(&app.db, &address_token_hash(token))
+        .await?
+        .filter(|t| t.requester_email == sender.as_str());
+    // A ticket an unverified account opened may carry someone else's address: their reply
+    // must not land where that account reads it.
+    if let Some(user_id) = ticket.as_ref().and_then(|t| t.user_id) {
+        let verified = users::by_id(&app.db, user_id)
+            .await?
+            .is_some_and(|user| user.email_verified());
+        if !verified {
+            return Ok(None);
+        }
+    }
+    Ok(ticket)
 }
 
 /// A staff reply to mail: everything but the reply token, which the worker mints.

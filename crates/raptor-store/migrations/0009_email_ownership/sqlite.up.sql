@@ -3,11 +3,8 @@
 -- without an account, so sign-in options do not tell who has one).
 ALTER TABLE users ADD COLUMN email_verified_at TEXT NULL;
 
--- An address is proven by a used sign-in link: accounts that recovered by email keep that proof.
-UPDATE users SET email_verified_at = (
-    SELECT MIN(t.used_at) FROM email_login_tokens t
-    WHERE t.user_id = users.id AND t.used_at IS NOT NULL
-);
+-- No account counts as verified yet: a sign-in link used before this revision did not remove
+-- the passkeys of whoever opened the account, so it proves nothing about who holds it now.
 
 CREATE TABLE instance_keys (
     name       TEXT        NOT NULL PRIMARY KEY,

@@ -252,7 +252,7 @@ dual_test!(a_bootstrap_token_makes_its_first_user_an_admin, Head, |t| {
         reply.body["roles"],
         serde_json::json!(["customer", "admin"])
     );
-    raptor_testkit::accounts::verify_email(&app, "root@example.com").await;
+    raptor_testkit::accounts::verify_email(&app, &mut browser, "root@example.com").await;
     app.stop().await;
 
     let granted = cli

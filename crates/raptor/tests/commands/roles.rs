@@ -352,3 +352,38 @@ dual_test!(grant_role_from_a_shell_records_until_and_why, Head, |t| {
         2
     );
 });
+
+dual_test!(
+    a_role_is_taken_back_from_an_account_that_never_proved_its_address,
+    Head,
+    |t| {
+        // A bootstrap admin, or staff from before addresses were verified, holds a role
+        // without a verified address: taking it away must still work.
+        stored_user(t, "ops@example.com").await;
+        let user = raptor_store::users::by_email(t.db(), "ops@example.com")
+            .await
+            .expect("lookup")
+            .expect("user");
+        let mut tx = t.db().begin().await.expect("begin");
+        let grant = raptor_store::users::NewGrant {
+            user_id: user.id,
+            role: raptor_domain::Role::Support,
+            granted_by: None,
+            expires_at: None,
+            reason: None,
+        };
+        raptor_store::users::grant_role(&mut tx, &grant, raptor_testkit::now())
+            .await
+            .expect("grant");
+        tx.commit().await.expect("commit");
+        let revoked = raptor()
+            .database(t.url())
+            .run(&["admin", "revoke-role", "ops@example.com", "support"])
+            .await;
+        assert!(revoked.status.success(), "{}", stderr(&revoked));
+        let roles = raptor_store::users::roles(t.db(), user.id, raptor_testkit::now())
+            .await
+            .expect("roles");
+        assert!(roles.is_empty(), "{roles:?}");
+    }
+);
