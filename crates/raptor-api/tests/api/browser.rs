@@ -42,6 +42,19 @@ async fn click(chromium: &mut Chromium, id: &str) -> String {
     value.as_str().unwrap_or_default().to_owned()
 }
 
+/// Fills in the console's sign-up form and presses the button; the page's status after.
+async fn sign_up_in_console(chromium: &mut Chromium, email: &str, name: &str) -> String {
+    chromium
+        .eval(&format!(
+            r#"document.getElementById("email").value = {};
+               document.getElementById("display-name").value = {};"#,
+            json!(email),
+            json!(name)
+        ))
+        .await;
+    click(chromium, "signup").await
+}
+
 dual_test!(
     chromium_signs_up_signs_out_and_signs_in_with_a_discoverable_passkey,
     Head,
@@ -51,14 +64,8 @@ dual_test!(
         let authenticator = chromium.add_virtual_authenticator().await;
         chromium.goto(&format!("{}/", app.origin())).await;
 
-        chromium
-            .eval(
-                r#"document.getElementById("email").value = "grace@example.com";
-                 document.getElementById("display-name").value = "Grace Hopper";"#,
-            )
-            .await;
         assert_eq!(
-            click(&mut chromium, "signup").await,
+            sign_up_in_console(&mut chromium, "grace@example.com", "Grace Hopper").await,
             "signed-in: Signed in as grace@example.com"
         );
         assert_eq!(
@@ -150,14 +157,8 @@ dual_test!(
         let mut chromium = Chromium::launch().await;
         let laptop = chromium.add_virtual_authenticator().await;
         chromium.goto(&format!("{}/", app.origin())).await;
-        chromium
-            .eval(
-                r#"document.getElementById("email").value = "grace@example.com";
-                 document.getElementById("display-name").value = "Grace Hopper";"#,
-            )
-            .await;
         assert_eq!(
-            click(&mut chromium, "signup").await,
+            sign_up_in_console(&mut chromium, "grace@example.com", "Grace Hopper").await,
             "signed-in: Signed in as grace@example.com"
         );
 
@@ -265,14 +266,8 @@ dual_test!(
         let mut chromium = Chromium::launch().await;
         chromium.add_virtual_authenticator().await;
         chromium.goto(&format!("{}/", app.origin())).await;
-        chromium
-            .eval(
-                r#"document.getElementById("email").value = "ada@example.com";
-                 document.getElementById("display-name").value = "Ada Lovelace";"#,
-            )
-            .await;
         assert_eq!(
-            click(&mut chromium, "signup").await,
+            sign_up_in_console(&mut chromium, "ada@example.com", "Ada Lovelace").await,
             "signed-in: Signed in as ada@example.com"
         );
         let token = accounts::emailed_token(&app, "ada@example.com", "/verify-email")
