@@ -160,7 +160,7 @@ pub async fn regenerate(app: &App, by: &Changer<'_>) -> Result<Vec<String>, Back
     let mut tx = app.db.begin().await?;
     backup_codes::replace(&mut tx, by.user.id, &hashes, now).await?;
     let change = Change::BackupCodesReplaced;
-    credentials::commit(app, tx, by, change, Value::Null, now).await?;
+    credentials::commit::<BackupCodeError>(app, tx, by, change, Value::Null, now).await?;
     Ok(codes)
 }
 

@@ -49,6 +49,10 @@ pub enum StepUpRequired {
         minutes = STEP_UP_WINDOW.num_minutes()
     )]
     SignInAgain,
+    /// The session ended while the change was being made (an email link claimed the account,
+    /// or another change signed it out): nothing changed.
+    #[error("your session ended while the change was being made; nothing changed; sign in again")]
+    SessionEnded,
 }
 
 /// Refuses a credential change from a session that neither began nor proved a passkey within
@@ -82,17 +86,25 @@ pub(crate) enum Change<'a> {
     BackupCodesReplaced,
 }
 
-/// Finishes a credential change inside `tx`: ends the changer's other live sessions, records
-/// the audit entry with `details` and `revoked_sessions`, enqueues the notice, and commits.
-/// Returns how many sessions ended.
-pub(crate) async fn commit(
+/// Finishes a credential change inside `tx`: with the user's row held, checks the changer's
+/// session is still live (a claim by email link may have ended it meanwhile; then nothing is
+/// written), ends the changer's other live sessions, records the audit entry with `details`
+/// and `revoked_sessions`, enqueues the notice, and commits. Returns how many sessions ended.
+pub(crate) async fn commit<E>(
     app: &App,
     mut tx: Tx,
     by: &Changer<'_>,
     change: Change<'_>,
     details: Value,
     now: DateTime<Utc>,
-) -> Result<u64, StoreError> {
+) -> Result<u64, E>
+where
+    E: From<StepUpRequired> + From<StoreError>,
+{
+    raptor_store::users::lock(&mut tx, by.user.id).await?;
+    if !raptor_store::sessions::is_live(&mut tx, by.session.id, now).await? {
+        return Err(StepUpRequired::SessionEnded.into());
+    }
     let revoked = raptor_store::sessions::revoke_others(
         &mut tx,
         by.user.id,
@@ -172,4 +184,71 @@ fn notice(by: &Changer<'_>, change: Change<'_>, revoked: u64, now: DateTime<Utc>
         tag: "credential_change".to_owned(),
         ..OutgoingEmail::default()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use raptor_store::{backup_codes as stored_codes, sessions as stored_sessions, users};
+    use raptor_testdb::dual_test;
+
+    use crate::backup_codes::{self, BackupCodeError};
+    use crate::secrets::token_hash;
+    use crate::sessions::{self, IDLE_TIMEOUT};
+    use crate::{App, Client};
+
+    use super::*;
+
+    dual_test!(
+        a_change_whose_session_ended_meanwhile_changes_nothing,
+        Head,
+        |t| {
+            let app = App::new(t.db().clone());
+            let now = app.now();
+            let user_id = crate::test_support::user(&app, "ada@example.com", &[]).await;
+            let mut tx = app.db.begin().await.expect("begin");
+            let client = Client::default();
+            let issued = sessions::issue(&mut tx, user_id, "passkey", &client, now)
+                .await
+                .expect("session");
+            tx.commit().await.expect("commit");
+            let user = users::by_id(&app.db, user_id)
+                .await
+                .expect("user")
+                .expect("found");
+            // The request loaded its session, then a claim by email link ended it.
+            let session = stored_sessions::live(
+                &app.db,
+                &token_hash(&issued.token),
+                now,
+                now - IDLE_TIMEOUT,
+            )
+            .await
+            .expect("lookup")
+            .expect("live");
+            let mut tx = app.db.begin().await.expect("begin");
+            stored_sessions::revoke_all(&mut tx, user_id, None, now)
+                .await
+                .expect("revoke");
+            tx.commit().await.expect("commit");
+
+            let by = Changer {
+                user: &user,
+                session: &session,
+                audit: AuditEvent::default(),
+                mail_from: "Raxx <no-reply@raxx.app>",
+                sign_in_url: "http://localhost/",
+            };
+            let refused = backup_codes::regenerate(&app, &by).await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(BackupCodeError::StepUpRequired(StepUpRequired::SessionEnded))
+                ),
+                "{refused:?}"
+            );
+            let codes = stored_codes::unused(&app.db, user_id).await.expect("codes");
+            assert!(codes.is_empty(), "codes were written: {}", codes.len());
+            assert_eq!(t.scalar("SELECT count(*) FROM job_queue").await, 0);
+        }
+    );
 }

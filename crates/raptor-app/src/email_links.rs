@@ -228,6 +228,7 @@ pub async fn sign_in(app: &App, token: &str, client: &Client) -> Result<SignedIn
 /// perhaps not its owner) are removed, and the address counts as verified. What was removed,
 /// for the audit entry.
 async fn claim(tx: &mut Tx, user: &users::User, now: DateTime<Utc>) -> Result<Value, StoreError> {
+    users::lock(tx, user.id).await?;
     let passkeys_removed = passkeys::delete_all(tx, user.id).await?;
     backup_codes::replace(tx, user.id, &[], now).await?;
     let sessions_revoked = sessions::revoke_all(tx, user.id, None, now).await?;

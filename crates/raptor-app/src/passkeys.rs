@@ -68,7 +68,7 @@ pub async fn delete(app: &App, by: &Changer<'_>, id: i64) -> Result<(), PasskeyE
         Removal::Deleted => {
             let details = json!({ "passkey_id": id });
             let change = Change::PasskeyRemoved(&name);
-            credentials::commit(app, tx, by, change, details, now).await?;
+            credentials::commit::<PasskeyError>(app, tx, by, change, details, now).await?;
             Ok(())
         }
     }
@@ -97,7 +97,7 @@ pub async fn add(
         })?;
     let details = json!({ "passkey_id": id });
     let change = Change::PasskeyAdded(passkey.name);
-    credentials::commit(app, tx, by, change, details, now).await?;
+    credentials::commit::<PasskeyError>(app, tx, by, change, details, now).await?;
     list(app, by.user.id)
         .await?
         .into_iter()

@@ -156,6 +156,21 @@ pub async fn revoke(
     Ok(changed == 1)
 }
 
+/// Whether the session is still unrevoked and unexpired, as `tx` sees it now.
+pub async fn is_live(tx: &mut Tx, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let live: i64 = on_tx!(tx, t => {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM sessions WHERE id = $1 AND revoked_at IS NULL \
+             AND expires_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_one(&mut **t)
+        .await?
+    });
+    Ok(live == 1)
+}
+
 /// Revokes every live session of a user, except `keep`; returns how many.
 pub async fn revoke_all(
     tx: &mut Tx,

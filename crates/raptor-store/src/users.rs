@@ -106,6 +106,18 @@ pub async fn verify_email(
     Ok(changed == 1)
 }
 
+/// Holds the user's row until `tx` ends, so changes to who may sign in as them (a claim by
+/// email link, a passkey or backup-code change) happen one after another, never interleaved.
+pub async fn lock(tx: &mut Tx, user_id: i64) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+            .bind(user_id)
+            .execute(&mut **t)
+            .await?;
+    });
+    Ok(())
+}
+
 /// Records a successful sign-in.
 pub async fn touch_login(tx: &mut Tx, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
     on_tx!(tx, t => {

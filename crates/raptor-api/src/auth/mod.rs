@@ -82,6 +82,12 @@ pub(crate) fn changer<'a>(
 
 impl From<StepUpRequired> for Problem {
     fn from(err: StepUpRequired) -> Self {
-        Problem::new(ProblemCode::StepUpRequired, err.to_string())
+        let code = match err {
+            StepUpRequired::SessionEnded => ProblemCode::NotSignedIn,
+            StepUpRequired::ProvePasskey | StepUpRequired::SignInAgain => {
+                ProblemCode::StepUpRequired
+            }
+        };
+        Problem::new(code, err.to_string())
     }
 }
