@@ -216,15 +216,11 @@ mod tests {
                 .expect("user")
                 .expect("found");
             // The request loaded its session, then a claim by email link ended it.
-            let session = stored_sessions::live(
-                &app.db,
-                &token_hash(&issued.token),
-                now,
-                now - IDLE_TIMEOUT,
-            )
-            .await
-            .expect("lookup")
-            .expect("live");
+            let session =
+                stored_sessions::live(&app.db, &token_hash(&issued.token), now, now - IDLE_TIMEOUT)
+                    .await
+                    .expect("lookup")
+                    .expect("live");
             let mut tx = app.db.begin().await.expect("begin");
             stored_sessions::revoke_all(&mut tx, user_id, None, now)
                 .await
@@ -242,7 +238,9 @@ mod tests {
             assert!(
                 matches!(
                     refused,
-                    Err(BackupCodeError::StepUpRequired(StepUpRequired::SessionEnded))
+                    Err(BackupCodeError::StepUpRequired(
+                        StepUpRequired::SessionEnded
+                    ))
                 ),
                 "{refused:?}"
             );
