@@ -18,6 +18,7 @@ mod market;
 mod marketing;
 mod metrics;
 mod openapi;
+mod page_cache;
 mod problem;
 mod server;
 mod session;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub fixed_revision: Option<String>,
     /// This server's HTTP request counters, for `/metrics`.
     http_metrics: Arc<metrics::HttpMetrics>,
+    /// Encoded pages of bars by content tag.
+    bar_pages: Arc<page_cache::PageCache>,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
             config: Arc::new(config),
             fixed_revision: None,
             http_metrics: Arc::default(),
+            bar_pages: Arc::default(),
         }
     }
 

@@ -1,10 +1,13 @@
 //! Market data over HTTP: the symbol catalogue and historical bars, shaped like Alpaca's
 //! Market Data v2 (`bars` of `{t,o,h,l,c,v,n,vw}`, oldest first, `next_page_token`).
 
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use raptor_app::history::{self, HistoryError, HistoryQuery};
+use raptor_app::history::{self, History, HistoryError, HistoryQuery};
 use raptor_app::market::{self, SearchError};
 use raptor_domain::timeframe::Range;
 use raptor_store::market::{StoredBar, Symbol};
@@ -14,7 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::extract::{ApiPath, ApiQuery};
-use crate::{AppState, Problem};
+use crate::{page_cache, AppState, Problem};
 
 const TAG: &str = "market data";
 
@@ -186,15 +189,31 @@ struct BarPage {
     next_page_token: Option<DateTime<Utc>>,
 }
 
+/// How long a client or shared cache may reuse a page of a closed window unasked.
+const CLOSED_MAX_AGE: &str = "public, max-age=300";
+
 /// Historical bars of one symbol.
+///
+/// A page carries an `ETag` naming its content, the same from every server until the symbol's
+/// bars are written again: `If-None-Match` with it answers 304. Pages of a window that closed
+/// over an hour ago may be reused for five minutes (`Cache-Control`); others must be
+/// revalidated.
 #[utoipa::path(get, path = "/api/historical-data/{symbol}", tag = TAG,
-    params(SymbolPath, BarsQuery),
-    responses((status = 200, description = "A page of bars", body = BarPage)))]
+    params(SymbolPath, BarsQuery,
+        ("If-None-Match" = Option<String>, Header,
+            description = "The `ETag` of a page the client holds: 304 while it is current")),
+    responses(
+        (status = 200, description = "A page of bars", body = BarPage,
+            headers(("ETag" = String, description = "Names this page's content"),
+                     ("Cache-Control" = String, description = "How long it may be reused"))),
+        (status = 304, description = "The page named by If-None-Match is current"),
+    ))]
 async fn historical(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<SymbolPath>,
     ApiQuery(q): ApiQuery<BarsQuery>,
-) -> Result<Json<BarPage>, Problem> {
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
     let query = HistoryQuery {
         range: q.range,
         timeframe: q.timeframe,
@@ -204,14 +223,59 @@ async fn historical(
         page_token: q.page_token,
         extended_hours: q.extended_hours,
     };
-    let page = history::history(&state, &path.symbol, &query).await?;
-    Ok(Json(BarPage {
-        symbol: page.symbol,
-        timeframe: page.timeframe.as_str().to_owned(),
-        range: page.range.map(|r| Range::as_str(r).to_owned()),
-        start: page.start,
-        end: page.end,
-        bars: page.bars.into_iter().map(Bar::from).collect(),
-        next_page_token: page.next_page_token,
-    }))
+    let page = history::resolve(&state, &path.symbol, &query).await?;
+    let etag = format!("\"{}\"", page.tag);
+    let caching = [
+        (header::ETAG, etag.clone()),
+        (
+            header::CACHE_CONTROL,
+            if page.closed {
+                CLOSED_MAX_AGE
+            } else {
+                "public, no-cache"
+            }
+            .to_owned(),
+        ),
+    ];
+    let kept = state.bar_pages.get(&page.tag);
+    // Without a bar source a page is the store's alone, so its tag holds before reading it.
+    if kept.is_some() || state.bar_source.is_none() {
+        let asked = headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok());
+        if asked.is_some_and(|asked| page_cache::none_match_names(asked, &etag)) {
+            return Ok((StatusCode::NOT_MODIFIED, caching).into_response());
+        }
+    }
+    if let Some(body) = kept {
+        return Ok((caching, json_body(body)).into_response());
+    }
+    let read = history::read(&state, &page).await?;
+    let cacheable = read.cacheable;
+    let body =
+        Bytes::from(serde_json::to_vec(&BarPage::from(read)).map_err(|e| Problem::internal(&e))?);
+    if cacheable {
+        state.bar_pages.put(&page.tag, body.clone());
+        Ok((caching, json_body(body)).into_response())
+    } else {
+        Ok(json_body(body).into_response())
+    }
+}
+
+fn json_body(body: Bytes) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], body)
+}
+
+impl From<History> for BarPage {
+    fn from(page: History) -> Self {
+        Self {
+            symbol: page.symbol,
+            timeframe: page.timeframe.as_str().to_owned(),
+            range: page.range.map(|r| Range::as_str(r).to_owned()),
+            start: page.start,
+            end: page.end,
+            bars: page.bars.into_iter().map(Bar::from).collect(),
+            next_page_token: page.next_page_token,
+        }
+    }
 }

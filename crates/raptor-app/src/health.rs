@@ -1,15 +1,91 @@
 //! Whether this process can serve: the database answers, and at which schema revision.
 
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
 use raptor_store::{migrate, StoreError};
+use tokio::sync::watch;
 
 use crate::App;
 
+/// A check that cannot finish in this time reports the database as unreachable, so a
+/// database that stops answering shows within a second.
+pub const CHECK_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// What a check found: the schema revision (None on an empty database), or why the database
+/// cannot serve.
+pub type Outcome = Result<Option<String>, Unhealthy>;
+
+/// Why a check failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unhealthy {
+    /// The database answered with an error.
+    #[error("database query failed: {0}")]
+    Failed(String),
+    /// The database did not answer within [`CHECK_TIMEOUT`].
+    #[error("database did not answer within {CHECK_TIMEOUT:?}")]
+    TimedOut,
+}
+
+/// Health checks shared by concurrent requests: requests that arrive while a check runs wait
+/// for that check instead of each querying the database, so a busy load balancer costs the
+/// database one check at a time. No answer is reused once its check has finished.
+#[derive(Debug, Default)]
+pub struct Checks {
+    running: Mutex<Option<watch::Receiver<Option<Outcome>>>>,
+}
+
+impl Checks {
+    /// The outcome of the running check, or of a new one started now.
+    pub async fn check(self: &Arc<Self>, app: &App, fixed_revision: Option<&str>) -> Outcome {
+        let mut receiver = {
+            let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*running {
+                Some(receiver) => receiver.clone(),
+                None => {
+                    let (sender, receiver) = watch::channel(None);
+                    *running = Some(receiver.clone());
+                    let (checks, app) = (Arc::clone(self), app.clone());
+                    let fixed = fixed_revision.map(str::to_owned);
+                    // Its own task: a client that hangs up does not abandon the others' check.
+                    tokio::spawn(async move {
+                        let outcome =
+                            tokio::time::timeout(CHECK_TIMEOUT, probe(&app, fixed.as_deref()))
+                                .await
+                                .unwrap_or(Err(Unhealthy::TimedOut));
+                        *checks
+                            .running
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner) = None;
+                        sender.send_replace(Some(outcome));
+                    });
+                    receiver
+                }
+            }
+        };
+        let done = receiver
+            .wait_for(Option::is_some)
+            .await
+            .map(|done| done.clone());
+        match done {
+            Ok(Some(outcome)) => outcome,
+            _ => Err(Unhealthy::Failed(
+                "the check stopped before answering".into(),
+            )),
+        }
+    }
+}
+
 /// Pings the database and reads its schema revision (`fixed_revision` when the serving role
 /// may not read the history: role separation checks it once at start).
-pub async fn check(app: &App, fixed_revision: Option<&str>) -> Result<Option<String>, StoreError> {
-    app.db.ping().await?;
-    match fixed_revision {
-        Some(revision) => Ok(Some(revision.to_owned())),
-        None => migrate::current_revision(&app.db).await,
-    }
+async fn probe(app: &App, fixed_revision: Option<&str>) -> Outcome {
+    let read = async {
+        app.db.ping().await?;
+        match fixed_revision {
+            Some(revision) => Ok(Some(revision.to_owned())),
+            None => migrate::current_revision(&app.db).await,
+        }
+    };
+    read.await
+        .map_err(|err: StoreError| Unhealthy::Failed(err.to_string()))
 }

@@ -1,15 +1,18 @@
 //! Price history for charts: a symbol's bars over a chart range (its trading sessions) or an
 //! explicit window, a page at a time, fetched through when missing.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use raptor_domain::calendar::{self, Session};
 use raptor_domain::timeframe::{Range, Timeframe};
 use raptor_domain::InvalidInput;
-use raptor_store::market::StoredBar;
+use raptor_store::market::{self, BarsVersion, StoredBar};
 use raptor_store::StoreError;
+use sha2::{Digest, Sha256};
 
-use crate::market::{bars_through, is_listed, BarWindow};
+use crate::market::{bars_through, is_missing_bars, BarWindow, SETTLE};
 use crate::{text, App};
 
 /// Longest ticker looked up.
@@ -70,6 +73,9 @@ pub struct History {
     pub bars: Vec<StoredBar>,
     /// Where the next page starts, when there is one.
     pub next_page_token: Option<DateTime<Utc>>,
+    /// Whether the page's tag keeps naming this content: true unless the bar source may still
+    /// add bars to it without a write to the store in between.
+    pub cacheable: bool,
 }
 
 fn timestamp(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
@@ -133,10 +139,27 @@ fn window(
     })
 }
 
-/// One page of `symbol`'s history. A range answers its trading sessions' bars (intraday bars
-/// outside regular hours only with `extended_hours`); an explicit window answers every bar in
-/// it.
-pub async fn history(app: &App, symbol: &str, q: &HistoryQuery) -> Result<History, HistoryError> {
+/// A history request checked and placed on the store's current state: which page it asks
+/// for, and a tag naming that page's content.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    symbol: String,
+    timeframe: Timeframe,
+    range: Option<Range>,
+    sessions: Option<Vec<Session>>,
+    window: BarWindow,
+    extended: bool,
+    /// Names this page's content: the same tag means the same answer, in every process, until
+    /// the symbol's bars are written again (or this server's version changes).
+    pub tag: String,
+    /// Whether the window ended long enough ago that no more bars are expected in it.
+    pub closed: bool,
+}
+
+/// Checks a request for one page of `symbol`'s history and reads the symbol's bars version:
+/// one query. A range answers its trading sessions' bars (intraday bars outside regular hours
+/// only with `extended_hours`); an explicit window answers every bar in it.
+pub async fn resolve(app: &App, symbol: &str, q: &HistoryQuery) -> Result<Resolved, HistoryError> {
     let symbol = text::single_line("symbol", symbol.trim(), MAX_SYMBOL)?.to_uppercase();
     let range = q
         .range
@@ -162,9 +185,9 @@ pub async fn history(app: &App, symbol: &str, q: &HistoryQuery) -> Result<Histor
         .map(|t| timestamp("page_token", t))
         .transpose()?;
     let extended = q.extended_hours.unwrap_or(false);
-    if !is_listed(app, &symbol).await? {
+    let Some(version) = market::bars_version(&app.db, &symbol).await? else {
         return Err(HistoryError::UnknownSymbol(symbol));
-    }
+    };
     let now = app.now();
     let (timeframe, start, end, sessions, range) = match (&q.start, &q.end) {
         (None, None) => {
@@ -204,7 +227,50 @@ pub async fn history(app: &App, symbol: &str, q: &HistoryQuery) -> Result<Histor
         after,
         limit: limit + 1,
     };
-    let mut bars = bars_through(app, &symbol, window).await?;
+    let tag = content_tag(&symbol, version, &window, extended, range);
+    Ok(Resolved {
+        closed: end <= now - SETTLE,
+        symbol,
+        timeframe,
+        range,
+        sessions,
+        window,
+        extended,
+        tag,
+    })
+}
+
+/// A tag for a page: a digest of everything its content follows from.
+fn content_tag(
+    symbol: &str,
+    version: BarsVersion,
+    window: &BarWindow,
+    extended: bool,
+    range: Option<Range>,
+) -> String {
+    let key = format!(
+        "{}|{symbol}|{}|{}|{}|{}|{}|{:?}|{}|{extended}|{:?}",
+        env!("CARGO_PKG_VERSION"),
+        version.listing,
+        version.version,
+        window.timeframe,
+        window.start.timestamp_micros(),
+        window.end.timestamp_micros(),
+        window.after.map(|t| t.timestamp_micros()),
+        window.limit,
+        range.map(Range::as_str),
+    );
+    let digest = Sha256::digest(key.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..18])
+}
+
+/// Reads the page a resolved request names, fetching missing bars through the bar source.
+pub async fn read(app: &App, page: &Resolved) -> Result<History, HistoryError> {
+    let window = page.window;
+    let mut bars = bars_through(app, &page.symbol, window).await?;
+    let cacheable =
+        app.bar_source.is_none() || (page.closed && !is_missing_bars(&bars, window, app.now()));
+    let limit = window.limit - 1;
     let more = bars.len() as i64 > limit;
     bars.truncate(limit as usize);
     let next_page_token = if more {
@@ -212,16 +278,27 @@ pub async fn history(app: &App, symbol: &str, q: &HistoryQuery) -> Result<Histor
     } else {
         None
     };
-    if let (Some(sessions), false, false) = (&sessions, extended, timeframe == Timeframe::Day1) {
+    if let (Some(sessions), false, false) = (
+        &page.sessions,
+        page.extended,
+        page.timeframe == Timeframe::Day1,
+    ) {
         bars.retain(|b| sessions.iter().any(|s| s.contains(b.ts, false)));
     }
     Ok(History {
-        symbol,
-        timeframe,
-        range,
-        start,
-        end,
+        symbol: page.symbol.clone(),
+        timeframe: page.timeframe,
+        range: page.range,
+        start: window.start,
+        end: window.end,
         bars,
         next_page_token,
+        cacheable,
     })
+}
+
+/// One page of `symbol`'s history ([`resolve`], then [`read`]).
+pub async fn history(app: &App, symbol: &str, q: &HistoryQuery) -> Result<History, HistoryError> {
+    let page = resolve(app, symbol, q).await?;
+    read(app, &page).await
 }

@@ -66,6 +66,8 @@ pub struct App {
     pub metrics: Arc<metrics::Metrics>,
     /// The bounded pool every Argon2 hash runs on, shared by the app's clones.
     pub hashing: Arc<hashing::HashingPool>,
+    /// Health checks in flight, shared by the app's clones.
+    pub health: Arc<health::Checks>,
     /// The decoy-id key once read from the database, shared by the app's clones.
     decoy_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
@@ -84,6 +86,7 @@ impl App {
             bar_source: None,
             metrics: Arc::default(),
             hashing: Arc::default(),
+            health: Arc::default(),
             decoy_key: Arc::default(),
             mailer_is_outbox: true,
         }

@@ -147,6 +147,12 @@ fn missing_from(
     (start < end).then_some(start)
 }
 
+/// Whether [`bars_through`] would still ask the bar source for bars missing from `bars`
+/// (what it read for `window`) at `now`.
+pub fn is_missing_bars(bars: &[StoredBar], window: BarWindow, now: DateTime<Utc>) -> bool {
+    missing_from(bars, window, window.end.min(now)).is_some()
+}
+
 /// Requests for the same missing window, in this process, waiting their turn to fill it.
 static TURNS: LazyLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> =
     LazyLock::new(Default::default);

@@ -74,7 +74,12 @@ pub struct GrantTerms<'a> {
 /// operator's own rows) grant nothing.
 pub async fn permissions_of(app: &App, user_id: i64) -> Result<BTreeSet<Permission>, StoreError> {
     let names = users::permissions(&app.db, user_id, app.now()).await?;
-    Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
+    Ok(known_permissions(&names))
+}
+
+/// The permissions named in `names` that the code knows; other names grant nothing.
+pub fn known_permissions(names: &[String]) -> BTreeSet<Permission> {
+    names.iter().filter_map(|n| n.parse().ok()).collect()
 }
 
 /// Whether `user_id` holds `permission` now.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use raptor_domain::{Permission, Role, STEP_UP_WINDOW};
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::sessions::{self, NewSession, Session};
-use raptor_store::users::{self, User};
+use raptor_store::users::User;
 use raptor_store::{StoreError, Tx};
 
 use crate::roles;
@@ -103,22 +103,21 @@ pub fn proved_identity_recently(session: &Session, now: DateTime<Utc>) -> bool {
 /// idle timeout. Using it keeps it alive (written at most once a minute).
 pub async fn authenticate(app: &App, token: &str) -> Result<Option<Authenticated>, StoreError> {
     let now = app.now();
-    let Some(session) =
-        sessions::live(&app.db, &token_hash(token), now, now - IDLE_TIMEOUT).await?
+    let Some(found) =
+        sessions::signed_in(&app.db, &token_hash(token), now, now - IDLE_TIMEOUT).await?
     else {
         return Ok(None);
     };
+    let session = found.session;
     if now - session.last_seen_at > TOUCH_EVERY {
         sessions::touch(&app.db, session.id, now).await?;
     }
-    let Some(user) = users::by_id(&app.db, session.user_id).await? else {
-        return Ok(None);
-    };
-    let roles = users::roles(&app.db, user.id, now).await?;
-    let permissions = roles::permissions_of(app, user.id).await?;
+    let mut roles: Vec<Role> = found.roles.iter().filter_map(|n| n.parse().ok()).collect();
+    roles.sort();
+    let permissions = roles::known_permissions(&found.permissions);
     Ok(Some(Authenticated {
         session,
-        user,
+        user: found.user,
         roles,
         permissions,
     }))

@@ -37,6 +37,23 @@ pub async fn symbol(db: &Db, ticker: &str) -> Result<Option<Symbol>, StoreError>
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(ticker).fetch_optional(pool).await?))
 }
 
+/// Which stored state a listed symbol's bars are in: a page of bars read at the same
+/// listing and version is the page the store would answer now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct BarsVersion {
+    /// The listing's row id (a symbol listed again is a new listing).
+    pub listing: i64,
+    /// Moved by every write of the symbol's bars, in the writing transaction.
+    pub version: i64,
+}
+
+/// The bars version of a listed (active) symbol; None when it is not listed.
+pub async fn bars_version(db: &Db, ticker: &str) -> Result<Option<BarsVersion>, StoreError> {
+    let sql = "SELECT id AS listing, bars_version AS version FROM symbols \
+               WHERE ticker = $1 AND status = 'active'";
+    Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(ticker).fetch_optional(pool).await?))
+}
+
 /// Symbols whose ticker starts with, or whose name contains, `query` (case-insensitive):
 /// the exact ticker first, then ticker prefixes, then names that start with it.
 pub async fn search_symbols(db: &Db, query: &str, limit: i64) -> Result<Vec<Symbol>, StoreError> {
@@ -87,7 +104,7 @@ pub struct StoredBar {
 /// Inserts or replaces bars of one symbol and timeframe (keyed on their start time). On
 /// PostgreSQL the rows stream in with binary `COPY` (through a staging upsert when some are
 /// already stored); on SQLite they go in as multi-row upserts. A bar repeated in one call: the
-/// last one wins on both.
+/// last one wins on both. Moves the symbol's [`BarsVersion`] in the same transaction.
 pub async fn upsert_bars(
     tx: &mut Tx,
     symbol: &str,
@@ -101,6 +118,12 @@ pub async fn upsert_bars(
         return Ok(0);
     };
     forget_empty_ranges(tx, symbol, timeframe, first, last).await?;
+    on_tx!(tx, t => {
+        sqlx::query("UPDATE symbols SET bars_version = bars_version + 1 WHERE ticker = $1")
+            .bind(symbol)
+            .execute(&mut **t)
+            .await?;
+    });
     bulk::upsert_bars(&mut tx.inner, symbol, timeframe.as_str(), bars).await
 }
 

@@ -1,10 +1,12 @@
 //! Server-side sessions: only a hash of the cookie's token is stored.
 
 use chrono::{DateTime, Utc};
+use raptor_domain::UserStatus;
 
 use crate::engine::Db;
 use crate::error::StoreError;
 use crate::tx::Tx;
+use crate::users::User;
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -98,6 +100,90 @@ pub async fn live(
             .bind(idle_cutoff)
             .fetch_optional(pool)
             .await?
+    }))
+}
+
+/// A live session with everything a request needs about its user, read in one query.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The session.
+    pub session: Session,
+    /// Its user (active).
+    pub user: User,
+    /// The names of the user's live role grants, sorted.
+    pub roles: Vec<String>,
+    /// The names of the permissions those grants carry, sorted.
+    pub permissions: Vec<String>,
+}
+
+/// One row of [`signed_in`]: the session and user, and one (role, permission) pair.
+#[derive(sqlx::FromRow)]
+struct SignedInRow {
+    #[sqlx(flatten)]
+    session: Session,
+    email: String,
+    display_name: String,
+    user_handle: Vec<u8>,
+    #[sqlx(try_from = "String")]
+    status: UserStatus,
+    user_created_at: DateTime<Utc>,
+    email_verified_at: Option<DateTime<Utc>>,
+    role: Option<String>,
+    permission: Option<String>,
+}
+
+/// The live session for a token hash ([`live`]'s rules) with its user, live roles and their
+/// permissions: one query, one row per granted (role, permission) pair.
+pub async fn signed_in(
+    db: &Db,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+    idle_cutoff: DateTime<Utc>,
+) -> Result<Option<SignedIn>, StoreError> {
+    let sql = format!(
+        "SELECT s.{}, u.email, u.display_name, u.user_handle, u.status, \
+         u.created_at AS user_created_at, u.email_verified_at, r.name AS role, rp.permission \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         LEFT JOIN user_roles ur ON ur.user_id = s.user_id \
+         AND (ur.expires_at IS NULL OR ur.expires_at > $2) \
+         LEFT JOIN roles r ON r.id = ur.role_id \
+         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id \
+         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+         AND s.last_seen_at > $3 AND u.status = 'active'",
+        COLUMNS.replace(", ", ", s.")
+    );
+    let rows: Vec<SignedInRow> = on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(token_hash)
+            .bind(now)
+            .bind(idle_cutoff)
+            .fetch_all(pool)
+            .await?
+    });
+    let names = |pick: fn(&SignedInRow) -> &Option<String>| {
+        let mut names: Vec<String> = rows.iter().filter_map(|r| pick(r).clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    let (roles, permissions) = (names(|r| &r.role), names(|r| &r.permission));
+    let Some(first) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let user = User {
+        id: first.session.user_id,
+        email: first.email,
+        display_name: first.display_name,
+        user_handle: first.user_handle,
+        status: first.status,
+        created_at: first.user_created_at,
+        email_verified_at: first.email_verified_at,
+    };
+    Ok(Some(SignedIn {
+        session: first.session,
+        user,
+        roles,
+        permissions,
     }))
 }
 

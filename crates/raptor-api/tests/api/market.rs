@@ -229,3 +229,85 @@ dual_test!(
         app.stop().await;
     }
 );
+
+/// One GET with an optional `If-None-Match`: status, `ETag`, `Cache-Control`, body.
+async fn get_page(
+    app: &TestApp,
+    path: &str,
+    if_none_match: Option<&str>,
+) -> (u16, String, String, String) {
+    let mut request = reqwest::Client::new().get(app.url(path));
+    if let Some(tag) = if_none_match {
+        request = request.header("If-None-Match", tag);
+    }
+    let response = request.send().await.expect("request");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .unwrap_or_default()
+    };
+    let (etag, cache_control) = (header("etag"), header("cache-control"));
+    let status = response.status().as_u16();
+    (
+        status,
+        etag,
+        cache_control,
+        response.text().await.expect("body"),
+    )
+}
+
+dual_test!(
+    a_page_revalidates_by_its_etag_on_every_server_until_its_bars_are_written,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let start: DateTime<Utc> = "2026-03-02T15:00:00Z".parse().expect("time");
+        t.put_prices(
+            "AAPL",
+            &[(start, 10.0), (start + Duration::minutes(1), 11.0)],
+        )
+        .await;
+        let path = "/api/historical-data/AAPL?timeframe=1Min\
+                    &start=2026-03-02T15:00:00Z&end=2026-03-02T16:00:00Z";
+
+        let (status, etag, cache_control, body) = get_page(&app, path, None).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(etag.starts_with('"') && etag.len() > 2, "{etag:?}");
+        assert_eq!(cache_control, "public, max-age=300", "a closed window");
+        let (status, same, _, body) = get_page(&app, path, Some(&etag)).await;
+        assert_eq!((status, body.as_str()), (304, ""));
+        assert_eq!(same, etag);
+        let (status, ..) = get_page(&app, path, Some("\"something-else\"")).await;
+        assert_eq!(status, 200);
+
+        // Another writer (here the store itself, as another process would) corrects a bar.
+        t.put_prices("AAPL", &[(start, 12.5)]).await;
+        let (status, fresh, _, body) = get_page(&app, path, Some(&etag)).await;
+        assert_eq!(status, 200, "the old tag no longer names the content");
+        assert_ne!(fresh, etag);
+        let body: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(
+            body["bars"][0]["o"], 12.5,
+            "the corrected bar, not a kept page"
+        );
+
+        // A second server over the same database names the same content the same way.
+        let other = TestApp::spawn(t.db().clone()).await;
+        let (status, ..) = get_page(&other, path, Some(&fresh)).await;
+        assert_eq!(status, 304);
+
+        // A window still open must be revalidated before reuse.
+        let now = Utc::now();
+        let open = format!(
+            "/api/historical-data/AAPL?timeframe=1Min&start={}&end={}",
+            (now - Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+            (now + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ"),
+        );
+        let (status, _, cache_control, _) = get_page(&app, &open, None).await;
+        assert_eq!((status, cache_control.as_str()), (200, "public, no-cache"));
+        other.stop().await;
+        app.stop().await;
+    }
+);

@@ -89,4 +89,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0010_support_reply_tokens", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0011_bars_version",
+        message: "a version of each symbol's bars, for caches",
+        sqlite: scripts!("0011_bars_version", "sqlite"),
+        postgres: scripts!("0011_bars_version", "postgres"),
+        transactional: true,
+    },
 ];

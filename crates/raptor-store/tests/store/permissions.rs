@@ -3,6 +3,7 @@
 
 use chrono::Duration;
 use raptor_domain::{Permission, Role};
+use raptor_store::sessions::{self, NewSession};
 use raptor_store::users::{self, NewGrant};
 use raptor_testdb::dual_test;
 
@@ -104,5 +105,67 @@ dual_test!(
             (None, Some("permanent now"))
         );
         assert_eq!(t.scalar("SELECT count(*) FROM user_roles").await, 1);
+    }
+);
+
+dual_test!(
+    a_signed_in_read_carries_only_the_live_grants_and_only_for_a_live_session,
+    Head,
+    |t| {
+        let now = raptor_testdb::now();
+        let mut tx = t.db().begin().await.expect("begin");
+        let user = users::create(&mut tx, "ada@example.com", "Ada", b"ada-handle", now)
+            .await
+            .expect("user");
+        for (role, expires_at) in [
+            (Role::Support, Some(now + Duration::hours(1))),
+            (Role::Customer, None),
+        ] {
+            let grant = NewGrant {
+                user_id: user.id,
+                role,
+                granted_by: None,
+                expires_at,
+                reason: None,
+            };
+            users::grant_role(&mut tx, &grant, now)
+                .await
+                .expect("grant");
+        }
+        let session = NewSession {
+            token_hash: b"hash-of-the-token",
+            user_id: user.id,
+            auth_method: "passkey",
+            authenticated_at: Some(now),
+            ip: None,
+            user_agent: None,
+            expires_at: now + Duration::days(1),
+        };
+        sessions::create(&mut tx, &session, now)
+            .await
+            .expect("session");
+        tx.commit().await.expect("commit");
+        let read =
+            |at| sessions::signed_in(t.db(), b"hash-of-the-token", at, at - Duration::days(1));
+
+        let during = read(now + Duration::minutes(59))
+            .await
+            .expect("read")
+            .expect("live");
+        assert_eq!(during.user, user);
+        assert_eq!(during.roles, ["customer", "support"]);
+        assert!(during.permissions.contains(&"customers.read".to_owned()));
+
+        let after = read(now + Duration::hours(2))
+            .await
+            .expect("read")
+            .expect("live");
+        assert_eq!(after.roles, ["customer"], "the ended grant is gone");
+        assert!(after.permissions.is_empty(), "{:?}", after.permissions);
+
+        let unknown = sessions::signed_in(t.db(), b"another", now, now - Duration::days(1));
+        assert!(unknown.await.expect("read").is_none());
+        let expired = read(now + Duration::days(2)).await.expect("read");
+        assert!(expired.is_none(), "past its end");
     }
 );

@@ -1,0 +1,2 @@
+-- 0011_bars_version (postgres, down).
+ALTER TABLE symbols DROP COLUMN bars_version;
