@@ -1,6 +1,7 @@
 //! The database engine: one connection pool per process, SQLite or PostgreSQL, chosen by URL.
 
 use crate::dialect::pool::PoolSettings;
+use crate::dialect::sqlite_rows::SqliteRows;
 use crate::dialect::{Dialect, Pool};
 use crate::error::StoreError;
 use crate::url::{DatabaseUrl, Target};
@@ -35,6 +36,8 @@ pub struct Db {
     url: DatabaseUrl,
     /// How long write transactions waited to begin (shared by clones).
     pub(crate) begin_waits: std::sync::Arc<BeginWaits>,
+    /// Many-row reads of a SQLite file (None on PostgreSQL and in-memory SQLite).
+    pub(crate) sqlite_rows: Option<std::sync::Arc<SqliteRows>>,
 }
 
 /// The connection pool at one moment, for metrics.
@@ -78,10 +81,15 @@ impl Db {
                 target: url.redacted().to_owned(),
                 reason: err.to_string(),
             })?;
+        let sqlite_rows = match &url.target {
+            Target::SqliteFile(path) => Some(SqliteRows::new(path.clone())),
+            _ => None,
+        };
         Ok(Self {
             pool,
             url: url.clone(),
             begin_waits: Default::default(),
+            sqlite_rows,
         })
     }
 

@@ -43,6 +43,9 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A read through the SQLite row reader failed.
+    #[error("database error: {0}")]
+    SqliteRead(#[from] rusqlite::Error),
 }
 
 impl StoreError {
@@ -59,6 +62,12 @@ impl StoreError {
         match self {
             StoreError::Connect { .. } | StoreError::Unavailable(_) => true,
             StoreError::Database(err) => sqlx_unavailable(err),
+            StoreError::SqliteRead(rusqlite::Error::SqliteFailure(err, _)) => matches!(
+                err.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+            ),
             _ => false,
         }
     }

@@ -6,6 +6,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use raptor_domain::timeframe::Timeframe;
 
+use crate::dialect::bar_reads::{self, BarQuery};
 use crate::dialect::bulk;
 use crate::engine::Db;
 use crate::error::StoreError;
@@ -212,6 +213,13 @@ static FINEST_FIRST: LazyLock<String> = LazyLock::new(|| {
     format!("CASE timeframe{ranks} ELSE {} END", Timeframe::ALL.len())
 });
 
+static BARS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {BAR_COLUMNS} FROM historical_bars WHERE symbol = $1 AND timeframe = $2 \
+         AND ts >= $3 AND ts < $4 AND ($5 IS NULL OR ts > $5) ORDER BY ts LIMIT $6"
+    )
+});
+
 /// Bars of a symbol and timeframe with `start <= ts < end` and `ts > after`, oldest first.
 pub async fn bars(
     db: &Db,
@@ -222,21 +230,15 @@ pub async fn bars(
     after: Option<DateTime<Utc>>,
     limit: i64,
 ) -> Result<Vec<StoredBar>, StoreError> {
-    let sql = format!(
-        "SELECT {BAR_COLUMNS} FROM historical_bars WHERE symbol = $1 AND timeframe = $2 \
-         AND ts >= $3 AND ts < $4 AND ($5 IS NULL OR ts > $5) ORDER BY ts LIMIT $6"
-    );
-    Ok(on_pool!(db, pool => {
-        sqlx::query_as(&sql)
-            .bind(symbol)
-            .bind(timeframe.as_str())
-            .bind(start)
-            .bind(end)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-    }))
+    let query = BarQuery {
+        symbol,
+        timeframe: timeframe.as_str(),
+        start,
+        end,
+        after,
+        limit,
+    };
+    bar_reads::bars(db, &BARS, query).await
 }
 
 /// The most recent bar of a symbol in any timeframe: its close is the latest price.

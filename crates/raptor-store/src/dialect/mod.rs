@@ -42,11 +42,13 @@ macro_rules! on_conn {
     };
 }
 
+pub(crate) mod bar_reads;
 pub(crate) mod bulk;
 pub(crate) mod catalogue;
 pub(crate) mod migration;
 pub(crate) mod partitions;
 pub(crate) mod pool;
+pub(crate) mod sqlite_rows;
 pub(crate) mod wakeups;
 
 pub(crate) use migration::MigrationConn;
