@@ -202,15 +202,24 @@ pub async fn is_known_empty(
 
 const BAR_COLUMNS: &str = "ts, open, high, low, close, volume, trade_count, vwap";
 
-/// `CASE timeframe WHEN '1Min' THEN 0 … ELSE 5 END`: timeframes ranked narrowest first, from
-/// the domain's one list; anything else last on both dialects (no NULL, which they sort apart).
-static FINEST_FIRST: LazyLock<String> = LazyLock::new(|| {
-    let ranks: String = Timeframe::ALL
+/// The newest bar of each timeframe (one index seek each: the key is (symbol, timeframe,
+/// ts)), then the newest of those, the finer timeframe first on a tie. Sorting all of a
+/// symbol's bars by time instead would read every one of them.
+static LATEST: LazyLock<String> = LazyLock::new(|| {
+    let newest_per_timeframe: Vec<String> = Timeframe::ALL
         .iter()
         .enumerate()
-        .map(|(rank, tf)| format!(" WHEN '{tf}' THEN {rank}"))
+        .map(|(rank, tf)| {
+            format!(
+                "SELECT * FROM (SELECT {BAR_COLUMNS}, {rank} AS fineness FROM historical_bars \
+                 WHERE symbol = $1 AND timeframe = '{tf}' ORDER BY ts DESC LIMIT 1) AS tf{rank}"
+            )
+        })
         .collect();
-    format!("CASE timeframe{ranks} ELSE {} END", Timeframe::ALL.len())
+    format!(
+        "SELECT {BAR_COLUMNS} FROM ({}) AS newest ORDER BY ts DESC, fineness LIMIT 1",
+        newest_per_timeframe.join(" UNION ALL ")
+    )
 });
 
 static BARS: LazyLock<String> = LazyLock::new(|| {
@@ -243,13 +252,7 @@ pub async fn bars(
 
 /// The most recent bar of a symbol in any timeframe: its close is the latest price.
 pub async fn latest_bar(db: &Db, symbol: &str) -> Result<Option<StoredBar>, StoreError> {
-    // The newest bar start across timeframes, preferring the finer timeframe on ties.
-    let sql = format!(
-        "SELECT {BAR_COLUMNS} FROM historical_bars WHERE symbol = $1 \
-         ORDER BY ts DESC, {} LIMIT 1",
-        &*FINEST_FIRST
-    );
-    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(symbol).fetch_optional(pool).await?))
+    Ok(on_pool!(db, pool => sqlx::query_as(&LATEST).bind(symbol).fetch_optional(pool).await?))
 }
 
 /// How many bars a symbol has in a timeframe (operators' checks, tests).

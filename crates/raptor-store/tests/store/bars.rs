@@ -153,3 +153,77 @@ dual_test!(
         }
     }
 );
+
+dual_test!(
+    the_latest_bar_is_the_newest_of_any_timeframe_and_the_finer_on_a_tie,
+    Head,
+    |t| {
+        let db = t.db();
+        assert_eq!(market::latest_bar(db, "AAPL").await.expect("read"), None);
+        let day: DateTime<Utc> = "2026-03-02T05:00:00Z".parse().expect("time");
+        let minute: DateTime<Utc> = "2026-03-02T20:59:00Z".parse().expect("time");
+        let put = |timeframe, bars: Vec<StoredBar>| async move {
+            let mut tx = db.begin().await.expect("begin");
+            market::upsert_bars(&mut tx, "AAPL", timeframe, &bars)
+                .await
+                .expect("upsert");
+            tx.commit().await.expect("commit");
+        };
+        put(
+            Timeframe::Day1,
+            vec![bar(day - Duration::days(1), 90.0), bar(day, 100.0)],
+        )
+        .await;
+        put(
+            Timeframe::Min1,
+            vec![bar(day, 101.0), bar(minute - Duration::minutes(1), 104.0)],
+        )
+        .await;
+        let latest = market::latest_bar(db, "AAPL").await.expect("read");
+        assert_eq!(
+            latest.map(|b| b.close),
+            Some(104.0),
+            "the newest start wins"
+        );
+
+        put(Timeframe::Hour1, vec![bar(minute, 105.0)]).await;
+        put(Timeframe::Min1, vec![bar(minute, 106.0)]).await;
+        let latest = market::latest_bar(db, "AAPL").await.expect("read");
+        assert_eq!(latest.map(|b| b.close), Some(106.0), "the finer on a tie");
+        assert_eq!(market::latest_bar(db, "MSFT").await.expect("read"), None);
+    }
+);
+
+dual_test!(
+    every_bar_write_moves_the_symbols_bars_version_and_only_its,
+    Head,
+    |t| {
+        let version = |ticker| async move {
+            market::bars_version(t.db(), ticker)
+                .await
+                .expect("read")
+                .expect("listed")
+        };
+        let (aapl, msft) = (version("AAPL").await, version("MSFT").await);
+        let start: DateTime<Utc> = "2026-03-02T14:30:00Z".parse().expect("time");
+        store(t.db(), &[bar(start, 1.0)]).await;
+        let moved = version("AAPL").await;
+        assert_eq!(moved.listing, aapl.listing);
+        assert!(moved.version > aapl.version, "{moved:?} after {aapl:?}");
+        assert_eq!(
+            version("MSFT").await,
+            msft,
+            "another symbol's pages still hold"
+        );
+        store(t.db(), &[bar(start, 1.0)]).await;
+        assert!(
+            version("AAPL").await.version > moved.version,
+            "a rewrite moves it too"
+        );
+        assert_eq!(
+            market::bars_version(t.db(), "NOPE").await.expect("read"),
+            None,
+            "not listed"
+        );
+    }
+);
