@@ -336,7 +336,9 @@ pub async fn run_and_store(
         .await;
     let trace_id = trace.id.clone();
     trace.finish("succeeded").await;
-    settings::complete_step(&app.db, user_id, "first_backtest", finished_at).await?;
+    let mut tx = app.db.begin().await?;
+    settings::complete_step(&mut tx, user_id, "first_backtest", finished_at).await?;
+    tx.commit().await?;
     Ok(StoredRun {
         report,
         id,

@@ -229,6 +229,8 @@ pub async fn complete_step(
     if !STEPS.contains(&step) {
         return Err(SettingsError::UnknownStep(step.to_owned()));
     }
-    settings::complete_step(&app.db, user_id, step, app.now()).await?;
+    let mut tx = app.db.begin().await?;
+    settings::complete_step(&mut tx, user_id, step, app.now()).await?;
+    tx.commit().await?;
     Ok(onboarding(app, user_id).await?)
 }

@@ -146,12 +146,12 @@ pub async fn completed_steps(db: &Db, user_id: i64) -> Result<Vec<CompletedStep>
 
 /// Marks a step completed; false when it already was (the first completion time stays).
 pub async fn complete_step(
-    db: &Db,
+    tx: &mut Tx,
     user_id: i64,
     step: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let changed = on_pool!(db, pool => {
+    let changed = on_tx!(tx, t => {
         sqlx::query(
             "INSERT INTO onboarding_progress (user_id, step, status, updated_at, completed_at) \
              VALUES ($1, $2, 'completed', $3, $3) ON CONFLICT (user_id, step) DO UPDATE \
@@ -162,7 +162,7 @@ pub async fn complete_step(
         .bind(user_id)
         .bind(step)
         .bind(now)
-        .execute(pool)
+        .execute(&mut **t)
         .await?
         .rows_affected()
     });

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
 use raptor_store::trading::{self, Account, NewOrder, Order, Position};
-use raptor_store::{market, DbDecimal, StoreError, Tx};
+use raptor_store::{market, settings, DbDecimal, StoreError, Tx};
 
 use crate::metrics::FillTrigger;
 use crate::App;
@@ -250,6 +250,7 @@ pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order,
     if let Some(fill_price) = immediate {
         apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
     }
+    settings::complete_step(&mut tx, account.user_id, "first_order", now).await?;
     tx.commit().await?;
     if immediate.is_some() {
         app.metrics.filled(FillTrigger::Submission, 1);

@@ -9,7 +9,7 @@ use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
 use raptor_domain::InvalidInput;
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::trading::{self, Account, KillSwitch, Order, OrderFilter, Position};
-use raptor_store::{market, settings, StoreError};
+use raptor_store::{market, StoreError};
 use rust_decimal::Decimal;
 
 pub use engine::{price, Refusal, Submission, MAX_OPEN_ORDERS};
@@ -320,7 +320,6 @@ pub async fn place_order(
     match engine::submit(app, account.id, &submission).await {
         Ok(order) => {
             app.metrics.order_placed(order.side, order.order_type);
-            settings::complete_step(&app.db, user_id, "first_order", app.now()).await?;
             Ok(Placed {
                 order,
                 created: true,
