@@ -311,11 +311,14 @@ pub async fn place_order(
     count_submission(app, &account).await?;
     let submission = prepare(app, req).await?;
     let earlier = || trading::order_by_client_id(&app.db, account.id, &submission.client_order_id);
-    if let Some(order) = earlier().await? {
-        return Ok(Placed {
-            order,
-            created: false,
-        });
+    // An id this server just made cannot have been used; only the client's own can repeat.
+    if req.client_order_id.is_some() {
+        if let Some(order) = earlier().await? {
+            return Ok(Placed {
+                order,
+                created: false,
+            });
+        }
     }
     match engine::submit(app, account.id, &submission).await {
         Ok(order) => {

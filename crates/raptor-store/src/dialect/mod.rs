@@ -165,13 +165,23 @@ impl Pool {
     }
 
     /// Opens a write transaction with the dialect's [`Dialect::begin_write`].
+    ///
+    /// The begin runs in a task of its own. A caller dropped while it waits (a client that hung
+    /// up while SQLite's write lock was busy) could otherwise drop the driver's answer after the
+    /// database began the transaction but before a `Transaction` existed to end it, leaving a
+    /// pooled connection inside a transaction (holding SQLite's write lock) for good. In its own
+    /// task the `Transaction` is always made, and dropping it unused rolls it back.
     pub(crate) async fn begin_write(&self) -> Result<TxInner, sqlx::Error> {
-        Ok(match self {
-            Pool::Sqlite(pool) => {
-                TxInner::Sqlite(pool.begin_with(Dialect::Sqlite.begin_write()).await?)
-            }
-            Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
-        })
+        let pool = self.clone();
+        let begun = tokio::spawn(async move {
+            Ok(match pool {
+                Pool::Sqlite(pool) => {
+                    TxInner::Sqlite(pool.begin_with(Dialect::Sqlite.begin_write()).await?)
+                }
+                Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
+            })
+        });
+        begun.await.map_err(|_| sqlx::Error::WorkerCrashed)?
     }
 }
 

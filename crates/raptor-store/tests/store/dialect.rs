@@ -113,3 +113,49 @@ dual_test!(role_separation_needs_postgres, Head, |t| {
         Dialect::Postgres => assert!(!name.expect("database name").is_empty()),
     }
 });
+
+dual_test!(
+    a_write_whose_caller_gives_up_while_it_waits_leaves_no_transaction_behind,
+    Head,
+    |t| {
+        // Another process holds SQLite's write lock, so Raptor's next writes wait for it.
+        // (PostgreSQL's BEGIN waits for nothing: there the callers below give up at once.)
+        let holder = t.url().strip_prefix("sqlite:///").map(|path| {
+            let other = rusqlite::Connection::open(path).expect("second connection");
+            other.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+            other
+        });
+        // Callers that stop waiting for their transaction (a client hung up) ...
+        for _ in 0..3 {
+            let gave_up =
+                tokio::time::timeout(std::time::Duration::from_millis(50), t.db().begin()).await;
+            if let Ok(tx) = gave_up {
+                drop(tx.expect("begin"));
+            }
+        }
+        drop(holder);
+        // ... leave every pooled connection free to write and commit again.
+        for n in 0..20 {
+            let mut tx = t
+                .db()
+                .begin()
+                .await
+                .expect("begin after the others gave up");
+            users::create(
+                &mut tx,
+                &format!("writer{n}@example.com"),
+                "Writer",
+                format!("handle-{n}").as_bytes(),
+                raptor_testdb::now(),
+            )
+            .await
+            .expect("write");
+            tx.commit().await.expect("commit");
+        }
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM users WHERE email LIKE 'writer%'")
+                .await,
+            20
+        );
+    }
+);
