@@ -60,7 +60,8 @@ def load_rows(paths):
             rows.append(row)
         for t in data.get("targets", []):
             serial = "holds" if t["serialised"] else "BROKEN"
-            notes.append(f"http {t['target']}: 'database is locked' in the log {t['database_is_locked']} times; "
+            notes.append(f"http {t['target']}: {t.get('error_lines', 0)} ERROR lines in the server log, "
+                         f"'database is locked' {t['database_is_locked']} times; "
                          f"one account's {t['one_account_filled']} filled orders vs its position "
                          f"{t['one_account_position']}: serialisation {serial}")
     return rows, notes
