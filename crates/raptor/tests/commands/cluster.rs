@@ -579,7 +579,8 @@ fn report(
     row("all", outcomes.samples.iter().collect());
     let _ = writeln!(
         text,
-        "fault windows (errors counted when the request overlapped the window + {GRACE:?}):"
+        "fault windows (errors by kind and status, counted when the request overlapped the window \
+         + {GRACE:?}):"
     );
     let mut counted = HashSet::new();
     for w in windows {
@@ -587,7 +588,9 @@ fn report(
         for (i, s) in outcomes.samples.iter().enumerate() {
             if s.outcome.is_error() && w.covers(s) {
                 counted.insert(i);
-                *by_outcome.entry(s.label()).or_default() += 1;
+                *by_outcome
+                    .entry(format!("{} {}", s.kind.name(), s.label()))
+                    .or_default() += 1;
             }
         }
         let _ = writeln!(
@@ -603,7 +606,9 @@ fn report(
     let mut outside: BTreeMap<String, usize> = BTreeMap::new();
     for (i, s) in outcomes.samples.iter().enumerate() {
         if s.outcome.is_error() && !counted.contains(&i) {
-            *outside.entry(s.label()).or_default() += 1;
+            *outside
+                .entry(format!("{} {}", s.kind.name(), s.label()))
+                .or_default() += 1;
         }
     }
     let _ = writeln!(text, "  outside every window: errors {outside:?}");
