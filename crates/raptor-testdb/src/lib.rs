@@ -12,7 +12,7 @@
 mod postgres;
 mod test_db;
 
-pub use postgres::{admin_url, server_addr};
+pub use postgres::{admin_url, server_addr, PgCluster};
 
 /// Now, at the microsecond precision both dialects store (the app's `SystemClock` reading),
 /// for rows a test writes straight into the store.

@@ -1,4 +1,5 @@
-//! A PostgreSQL server for tests: `RAPTOR_TEST_DATABASE_URL`, or a throwaway cluster.
+//! A PostgreSQL server for tests: `RAPTOR_TEST_DATABASE_URL`, or a throwaway cluster; and
+//! [`PgCluster`], a throwaway cluster of a test's own for tests that restart their database.
 //!
 //! Sessions and CI run as root and `postgres` refuses to, so as root the cluster is run as the
 //! `postgres` system user in a directory it owns. A watchdog stops the cluster and removes its
@@ -109,11 +110,10 @@ fn start_server() -> Result<String, String> {
     {
         return Ok(url);
     }
-    let bindir = find_bindir().ok_or_else(|| {
-        format!("{HOW_TO_INSTALL}. (No initdb/pg_ctl on PATH, via pg_config --bindir, or under /usr/lib/postgresql/*/bin.)")
-    })?;
-    Cluster::start(&bindir)
-        .map_err(|err| format!("{HOW_TO_INSTALL}. Starting a throwaway cluster failed: {err}"))
+    let cluster = PgCluster::start()?;
+    let url = cluster.url();
+    cluster.keep();
+    Ok(url)
 }
 
 fn find_bindir() -> Option<PathBuf> {
@@ -144,16 +144,41 @@ fn find_bindir() -> Option<PathBuf> {
     versions.pop()
 }
 
-struct Cluster;
+/// A throwaway PostgreSQL cluster of one test's own, which the test may restart: the shared
+/// test server must never be restarted, so a test that restarts its database starts one of
+/// these. Dropping it stops the cluster at once and removes its directory; should the test
+/// process die first, a watchdog does both once it has gone.
+pub struct PgCluster {
+    bindir: PathBuf,
+    /// The cluster's directory: `data/`, the socket and `server.log`.
+    dir: PathBuf,
+    port: u16,
+    as_root: bool,
+}
 
-impl Cluster {
-    fn start(bindir: &Path) -> Result<String, String> {
+impl PgCluster {
+    /// Creates and starts a cluster on a free local port (trust authentication, no fsync).
+    ///
+    /// # Errors
+    /// When no PostgreSQL server binaries are installed or the cluster does not start; the
+    /// message says how to install them.
+    pub fn start() -> Result<Self, String> {
+        let bindir = find_bindir().ok_or_else(|| {
+            format!("{HOW_TO_INSTALL}. (No initdb/pg_ctl on PATH, via pg_config --bindir, or under /usr/lib/postgresql/*/bin.)")
+        })?;
+        Self::start_with(&bindir)
+            .map_err(|err| format!("{HOW_TO_INSTALL}. Starting a throwaway cluster failed: {err}"))
+    }
+
+    fn start_with(bindir: &Path) -> Result<Self, String> {
         let as_root = is_root();
         let dir = tempfile::Builder::new()
             .prefix("raptor-pg-")
             .tempdir_in("/tmp")
             .map_err(|e| format!("cannot create a cluster directory: {e}"))?
             .keep();
+        // Watched from the start, so even a failed start leaves nothing behind.
+        spawn_watchdog(as_root, bindir, &dir);
         let data = dir.join("data");
         if as_root {
             run(Command::new("chown").args(["postgres:postgres"]).arg(&dir))?;
@@ -176,14 +201,68 @@ impl Cluster {
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
             dir.display()
         );
-        run(pg_command(as_root, &bindir.join("pg_ctl"))
-            .arg("-D")
-            .arg(&data)
+        let cluster = Self {
+            bindir: bindir.to_owned(),
+            dir,
+            port,
+            as_root,
+        };
+        // `pg_ctl restart` starts the server again with these same options.
+        run(cluster.pg_ctl().args(["-o", &options, "start"]))?;
+        Ok(cluster)
+    }
+
+    /// The URL of its maintenance database, `postgres`, as the `postgres` superuser.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The port it listens on (127.0.0.1 only).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The server's log so far (what it said while stopping and starting, say).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// `pg_ctl restart -m fast`: ends every session (clients see their connections closed),
+    /// shuts down cleanly and starts again; returns once the server accepts connections.
+    ///
+    /// # Errors
+    /// When `pg_ctl` fails, with its output.
+    pub async fn restart(&self) -> Result<(), String> {
+        let mut cmd = self.pg_ctl();
+        cmd.args(["-m", "fast", "restart"]);
+        tokio::task::spawn_blocking(move || run(&mut cmd))
+            .await
+            .map_err(|e| format!("pg_ctl restart: {e}"))?
+    }
+
+    /// `pg_ctl -D DATA -l LOG -w -t 60`, as the cluster's owner: the log keeps the server's
+    /// output off `pg_ctl`'s own pipes, which would otherwise stay open as long as it runs.
+    fn pg_ctl(&self) -> Command {
+        let mut cmd = pg_command(self.as_root, &self.bindir.join("pg_ctl"));
+        cmd.arg("-D")
+            .arg(self.dir.join("data"))
             .arg("-l")
-            .arg(dir.join("server.log"))
-            .args(["-w", "-t", "60", "-o", &options, "start"]))?;
-        spawn_watchdog(as_root, bindir, &dir);
-        Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+            .arg(self.dir.join("server.log"))
+            .args(["-w", "-t", "60"]);
+        cmd
+    }
+
+    /// Leaves the cluster running for the rest of the process (the watchdog stops it after).
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let mut stop = self.pg_ctl();
+        let _ = run(stop.args(["-m", "immediate", "stop"]));
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -363,8 +363,14 @@ fn session_cookie_name(origin: &str) -> &'static str {
 impl Browser {
     /// A browser talking to `base_url` as a page on `origin` would.
     pub fn new(base_url: &str, origin: &str) -> Self {
+        Self::with_client(reqwest::Client::new(), base_url, origin)
+    }
+
+    /// [`Browser::new`] over a client of the test's making (bound to its own source address,
+    /// say, so a server behind a proxy sees each browser as a different client).
+    pub fn with_client(client: reqwest::Client, base_url: &str, origin: &str) -> Self {
         Self {
-            client: reqwest::Client::new(),
+            client,
             base_url: base_url.trim_end_matches('/').to_owned(),
             origin: Some(origin.to_owned()),
             cookie: None,
@@ -400,6 +406,17 @@ impl Browser {
         path: &str,
         body: Option<Value>,
     ) -> Reply {
+        self.try_send(method, path, body).await.expect("request")
+    }
+
+    /// [`Browser::send`], giving back a request that got no answer (the connection was
+    /// refused or cut, the body broke off) instead of panicking: for tests that count them.
+    pub async fn try_send(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Reply, reqwest::Error> {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base_url));
@@ -415,7 +432,7 @@ impl Browser {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("request");
+        let response = request.send().await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         for set in headers.get_all("set-cookie") {
@@ -430,17 +447,17 @@ impl Browser {
             self.cookie =
                 (!value.is_empty() && !set.contains("Max-Age=0")).then(|| value.to_owned());
         }
-        let bytes = response.bytes().await.expect("body");
+        let bytes = response.bytes().await?;
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Reply {
+        Ok(Reply {
             status,
             headers,
             body,
-        }
+        })
     }
 }

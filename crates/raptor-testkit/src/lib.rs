@@ -22,5 +22,7 @@ pub use fixture::AppFixture;
 pub use passkey::SoftAuthenticator;
 pub use postmark::{FakePostmark, PostmarkFailure};
 pub use proxy::TcpProxy;
-pub use raptor_testdb::{admin_url, dual_test, now, server_addr, Dialect, Start, TestDb};
+pub use raptor_testdb::{
+    admin_url, dual_test, now, server_addr, Dialect, PgCluster, Start, TestDb,
+};
 pub use serve::ServeProcess;

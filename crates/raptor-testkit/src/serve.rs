@@ -30,6 +30,19 @@ impl ServeProcess {
         extra: &[&str],
         envs: &[(&str, &str)],
     ) -> Result<Self, String> {
+        Self::start_on_port(binary, database_url, 0, extra, envs).await
+    }
+
+    /// Like [`ServeProcess::start_with_env`], on a given port (0: a free one): a server that
+    /// takes the place of one that died, at the address a proxy in front already knows.
+    pub async fn start_on_port(
+        binary: &str,
+        database_url: &str,
+        port: u16,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let port = port.to_string();
         let mut child = Command::new(binary)
             .envs(envs.iter().copied())
             .env("DATABASE_URL", database_url)
@@ -37,7 +50,7 @@ impl ServeProcess {
             .env("RAPTOR_LOG", "info")
             .stdin(Stdio::null())
             .kill_on_drop(true)
-            .args(["serve", "--host", "127.0.0.1", "--port", "0"])
+            .args(["serve", "--host", "127.0.0.1", "--port", &port])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -7,6 +7,7 @@ mod audit;
 mod bars;
 mod check;
 mod cli;
+mod cluster;
 mod common;
 mod copy;
 mod jobs;
