@@ -251,11 +251,13 @@ pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order,
         apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
     }
     settings::complete_step(&mut tx, account.user_id, "first_order", now).await?;
+    // Read back in the transaction: once committed, nothing may fail the answer, or a client
+    // would hear an error for an order that was placed.
+    let stored = trading::order_in(&mut tx, account_id, order.id).await?;
     tx.commit().await?;
     if immediate.is_some() {
         app.metrics.filled(FillTrigger::Submission, 1);
     }
-    let stored = trading::order(db, account_id, order.id).await?;
     Ok(stored.unwrap_or(order))
 }
 
