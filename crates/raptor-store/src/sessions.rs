@@ -79,6 +79,11 @@ pub async fn create(
     Ok(id)
 }
 
+/// What makes session `s` of user `u` live, binding the token hash as `$1`, now as `$2` and the
+/// idle cutoff as `$3`.
+const LIVE: &str = "s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+                    AND s.last_seen_at > $3 AND u.status = 'active'";
+
 /// The live session for a token hash: not revoked, not expired, seen since `idle_cutoff`,
 /// and belonging to an active user.
 pub async fn live(
@@ -88,9 +93,7 @@ pub async fn live(
     idle_cutoff: DateTime<Utc>,
 ) -> Result<Option<Session>, StoreError> {
     let sql = format!(
-        "SELECT s.{} FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
-         AND s.last_seen_at > $3 AND u.status = 'active'",
+        "SELECT s.{} FROM sessions s JOIN users u ON u.id = s.user_id WHERE {LIVE}",
         COLUMNS.replace(", ", ", s.")
     );
     Ok(on_pool!(db, pool => {
@@ -147,9 +150,7 @@ pub async fn signed_in(
          LEFT JOIN user_roles ur ON ur.user_id = s.user_id \
          AND (ur.expires_at IS NULL OR ur.expires_at > $2) \
          LEFT JOIN roles r ON r.id = ur.role_id \
-         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id \
-         WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
-         AND s.last_seen_at > $3 AND u.status = 'active'",
+         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE {LIVE}",
         COLUMNS.replace(", ", ", s.")
     );
     let rows: Vec<SignedInRow> = on_pool!(db, pool => {
