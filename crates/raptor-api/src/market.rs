@@ -196,8 +196,8 @@ const CLOSED_MAX_AGE: &str = "public, max-age=300";
 ///
 /// A page carries an `ETag` naming its content, the same from every server until the symbol's
 /// bars are written again: `If-None-Match` with it answers 304. Pages of a window that closed
-/// over an hour ago may be reused for five minutes (`Cache-Control`); others must be
-/// revalidated.
+/// over an hour ago, asked for by `start` and `end`, may be reused for five minutes
+/// (`Cache-Control`); others, ranges included, must be revalidated.
 #[utoipa::path(get, path = "/api/historical-data/{symbol}", tag = TAG,
     params(SymbolPath, BarsQuery,
         ("If-None-Match" = Option<String>, Header,
@@ -229,7 +229,9 @@ async fn historical(
         (header::ETAG, etag.clone()),
         (
             header::CACHE_CONTROL,
-            if page.closed {
+            // A range moves with the clock (`1d` turns to the next session when it opens), so
+            // only a fixed window that has closed may be reused unasked.
+            if page.closed && page.fixed {
                 CLOSED_MAX_AGE
             } else {
                 "public, no-cache"
@@ -255,7 +257,9 @@ async fn historical(
     let body =
         Bytes::from(serde_json::to_vec(&BarPage::from(read)).map_err(|e| Problem::internal(&e))?);
     if cacheable {
-        state.bar_pages.put(&page.tag, body.clone());
+        if page.repeatable {
+            state.bar_pages.put(&page.tag, body.clone());
+        }
         Ok((caching, json_body(body)).into_response())
     } else {
         Ok(json_body(body).into_response())

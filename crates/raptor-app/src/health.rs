@@ -49,14 +49,13 @@ impl Checks {
                     let fixed = fixed_revision.map(str::to_owned);
                     // Its own task: a client that hangs up does not abandon the others' check.
                     tokio::spawn(async move {
+                        // However the task ends (a panic too), the next request checks anew.
+                        let finished = Finished(&checks);
                         let outcome =
                             tokio::time::timeout(CHECK_TIMEOUT, probe(&app, fixed.as_deref()))
                                 .await
                                 .unwrap_or(Err(Unhealthy::TimedOut));
-                        *checks
-                            .running
-                            .lock()
-                            .unwrap_or_else(PoisonError::into_inner) = None;
+                        drop(finished);
                         sender.send_replace(Some(outcome));
                     });
                     receiver
@@ -73,6 +72,19 @@ impl Checks {
                 "the check stopped before answering".into(),
             )),
         }
+    }
+}
+
+/// Clears the running check when its task ends.
+struct Finished<'a>(&'a Checks);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        *self
+            .0
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
 

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, Months, NaiveDate, SubsecRound, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use raptor_domain::calendar::{self, Session};
 use raptor_domain::timeframe::{Range, Timeframe};
@@ -78,9 +78,11 @@ pub struct History {
     pub cacheable: bool,
 }
 
+/// A time from the client, to the microsecond: the finest both databases store, so every
+/// time a page is read with is one its tag names.
 fn timestamp(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
     DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
         .map_err(|_| {
             InvalidInput::new(
                 field,
@@ -154,6 +156,12 @@ pub struct Resolved {
     pub tag: String,
     /// Whether the window ended long enough ago that no more bars are expected in it.
     pub closed: bool,
+    /// Whether the request names its window outright (`end` given, no range), so the same
+    /// request names the same window later; a range moves with the clock, and a window whose
+    /// end defaults to now is a new window each time.
+    pub fixed: bool,
+    /// Whether the same request names the same window for a while: a range, or a fixed window.
+    pub repeatable: bool,
 }
 
 /// Checks a request for one page of `symbol`'s history and reads the symbol's bars version:
@@ -230,6 +238,8 @@ pub async fn resolve(app: &App, symbol: &str, q: &HistoryQuery) -> Result<Resolv
     let tag = content_tag(&symbol, version, &window, extended, range);
     Ok(Resolved {
         closed: end <= now - SETTLE,
+        fixed: range.is_none() && q.end.is_some(),
+        repeatable: range.is_some() || q.end.is_some(),
         symbol,
         timeframe,
         range,

@@ -44,7 +44,9 @@ pub async fn symbol(db: &Db, ticker: &str) -> Result<Option<Symbol>, StoreError>
 pub struct BarsVersion {
     /// The listing's row id (a symbol listed again is a new listing).
     pub listing: i64,
-    /// Moved by every write of the symbol's bars, in the writing transaction.
+    /// Moved by every write of the symbol's bars, in the writing transaction, to the write's
+    /// time in microseconds (or one past the last version, if that is later): a version never
+    /// comes back, even in a database restored from a backup or filled by a copy.
     pub version: i64,
 }
 
@@ -120,10 +122,14 @@ pub async fn upsert_bars(
     };
     forget_empty_ranges(tx, symbol, timeframe, first, last).await?;
     on_tx!(tx, t => {
-        sqlx::query("UPDATE symbols SET bars_version = bars_version + 1 WHERE ticker = $1")
-            .bind(symbol)
-            .execute(&mut **t)
-            .await?;
+        sqlx::query(
+            "UPDATE symbols SET bars_version = CASE WHEN bars_version < $2 THEN $2 \
+             ELSE bars_version + 1 END WHERE ticker = $1",
+        )
+        .bind(symbol)
+        .bind(Utc::now().timestamp_micros())
+        .execute(&mut **t)
+        .await?;
     });
     bulk::upsert_bars(&mut tx.inner, symbol, timeframe.as_str(), bars).await
 }

@@ -281,6 +281,16 @@ dual_test!(
         assert_eq!(same, etag);
         let (status, ..) = get_page(&app, path, Some("\"something-else\"")).await;
         assert_eq!(status, 200);
+        // A time finer than the databases keep names the same window, not a page of its own.
+        let finer = path.replace("15:00:00Z", "15:00:00.0000001Z");
+        let (status, finer_etag, _, finer_body) = get_page(&app, &finer, None).await;
+        assert_eq!((status, finer_etag.as_str()), (200, etag.as_str()));
+        let finer_body: serde_json::Value = serde_json::from_str(&finer_body).expect("json");
+        assert_eq!(times(&finer_body).len(), 2, "{finer_body}");
+        // A range moves with the clock: revalidated, never reused unasked.
+        let (status, _, cache_control, _) =
+            get_page(&app, "/api/historical-data/AAPL?range=5d", None).await;
+        assert_eq!((status, cache_control.as_str()), (200, "public, no-cache"));
 
         // Another writer (here the store itself, as another process would) corrects a bar.
         t.put_prices("AAPL", &[(start, 12.5)]).await;

@@ -1,4 +1,7 @@
--- 0011_bars_version (sqlite, up): a counter each write of a symbol's bars moves, in the
--- writing transaction, so every process can tell whether a page of bars it answered before
--- is still what the store holds (one indexed read instead of the bars).
+-- 0011_bars_version (sqlite, up): a version of each symbol's bars, moved in the transaction of
+-- every write of them to that write's time in microseconds, so every process can tell whether
+-- a page of bars it answered before is still what the store holds (one indexed read instead
+-- of the bars). Existing symbols start at this migration's time, so no version seen before
+-- the upgrade (or in another database) comes back.
 ALTER TABLE symbols ADD COLUMN bars_version INTEGER NOT NULL DEFAULT 0;
+UPDATE symbols SET bars_version = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER);

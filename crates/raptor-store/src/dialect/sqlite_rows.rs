@@ -10,14 +10,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 
 use crate::error::StoreError;
 
-/// Idle read connections kept open; more are opened when needed and closed after use.
-const KEPT: usize = 4;
+/// Reads at once, each on a connection of its own; more wait. Two cores gain nothing from more,
+/// and every connection keeps a page cache of its own.
+const READERS: usize = 8;
 
 /// How long a read waits for a lock (a checkpoint) before failing as busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,6 +30,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct SqliteRows {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    turns: Arc<Semaphore>,
 }
 
 impl SqliteRows {
@@ -34,6 +38,7 @@ impl SqliteRows {
         Arc::new(Self {
             path,
             idle: Mutex::new(Vec::new()),
+            turns: Arc::new(Semaphore::new(READERS)),
         })
     }
 
@@ -43,8 +48,14 @@ impl SqliteRows {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
+        // Held by the read itself: a caller that stops waiting does not free its turn early.
+        let turn = Arc::clone(&self.turns)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite readers are closed".into()))?;
         let rows = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let conn = rows.take()?;
             let out = read(&conn);
             rows.give_back(conn);
@@ -73,7 +84,7 @@ impl SqliteRows {
 
     fn give_back(&self, conn: Connection) {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < KEPT {
+        if idle.len() < READERS {
             idle.push(conn);
         }
     }
@@ -90,14 +101,78 @@ impl ToSql for SqliteTime {
     }
 }
 
-/// A stored time: RFC 3339 text as Raptor writes it, or SQLite's own `YYYY-MM-DD HH:MM:SS`
-/// (UTC).
+/// A stored time, read as leniently as sqlx reads one: RFC 3339 text as Raptor writes it,
+/// SQLite's own date-time texts (with `T` or a space, seconds optional, fractions, an offset or
+/// `Z`, or none for UTC), or a number (Unix seconds; a real is a Julian day, as SQLite's
+/// functions make them).
 pub(crate) fn time(raw: ValueRef<'_>) -> rusqlite::Result<DateTime<Utc>> {
-    let text = raw.as_str()?;
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| NaiveDateTime::parse_from_str(text, "%F %T%.f").map(|t| t.and_utc()))
-        .map_err(|err| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(err))
-        })
+    let refused =
+        || rusqlite::Error::FromSqlConversionFailure(0, raw.data_type(), "not a time".into());
+    match raw {
+        ValueRef::Integer(seconds) => DateTime::from_timestamp(seconds, 0).ok_or_else(refused),
+        ValueRef::Real(julian_day) => {
+            let micros = (julian_day - UNIX_EPOCH_JULIAN_DAY) * 86_400_000_000.0;
+            DateTime::from_timestamp_micros(micros.round() as i64).ok_or_else(refused)
+        }
+        ValueRef::Text(_) => {
+            let text = raw.as_str()?;
+            if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+                return Ok(t.with_timezone(&Utc));
+            }
+            let text = text.replacen(' ', "T", 1);
+            let text = text.strip_suffix('Z').unwrap_or(&text);
+            TEXT_FORMATS
+                .iter()
+                .find_map(|format| {
+                    DateTime::parse_from_str(text, &format!("{format}%:z"))
+                        .map(|t| t.with_timezone(&Utc))
+                        .or_else(|_| {
+                            NaiveDateTime::parse_from_str(text, format).map(|t| t.and_utc())
+                        })
+                        .ok()
+                })
+                .ok_or_else(refused)
+        }
+        _ => Err(refused()),
+    }
+}
+
+/// The Julian day of 1970-01-01T00:00:00Z.
+const UNIX_EPOCH_JULIAN_DAY: f64 = 2_440_587.5;
+
+/// Date-time texts past RFC 3339, with `T` between date and time (a space is read as `T`).
+const TEXT_FORMATS: [&str; 2] = ["%FT%T%.f", "%FT%R"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_time_form_sqlx_reads_is_read_the_same() {
+        let noon: DateTime<Utc> = "2026-03-02T12:00:00Z".parse().expect("time");
+        for text in [
+            "2026-03-02T12:00:00+00:00",
+            "2026-03-02T12:00:00Z",
+            "2026-03-02T13:00:00+01:00",
+            "2026-03-02 12:00:00",
+            "2026-03-02 12:00:00.000",
+            "2026-03-02 12:00",
+            "2026-03-02 12:00Z",
+            "2026-03-02 13:00+01:00",
+            "2026-03-02T12:00:00",
+            "2026-03-02T12:00",
+            "2026-03-02 12:00:00.000+00:00",
+        ] {
+            assert_eq!(
+                time(ValueRef::Text(text.as_bytes())).ok(),
+                Some(noon),
+                "{text}"
+            );
+        }
+        assert_eq!(time(ValueRef::Integer(noon.timestamp())).ok(), Some(noon));
+        let julian = noon.timestamp() as f64 / 86_400.0 + UNIX_EPOCH_JULIAN_DAY;
+        assert_eq!(time(ValueRef::Real(julian)).ok(), Some(noon));
+        assert!(time(ValueRef::Text(b"yesterday")).is_err());
+        assert!(time(ValueRef::Null).is_err());
+    }
 }
