@@ -306,9 +306,3 @@ pub async fn read(app: &App, page: &Resolved) -> Result<History, HistoryError> {
         cacheable,
     })
 }
-
-/// One page of `symbol`'s history ([`resolve`], then [`read`]).
-pub async fn history(app: &App, symbol: &str, q: &HistoryQuery) -> Result<History, HistoryError> {
-    let page = resolve(app, symbol, q).await?;
-    read(app, &page).await
-}
