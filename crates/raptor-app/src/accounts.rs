@@ -5,12 +5,13 @@ use chrono::DateTime;
 use chrono::Utc;
 use raptor_domain::{DisplayName, Email, Role};
 use raptor_store::audit::{self, AuditEvent};
-use raptor_store::passkeys::{self, NewPasskey};
+use raptor_store::passkeys::{self, Ceremony, NewPasskey};
 use raptor_store::users::{self, User};
 use raptor_store::{tokens, StoreError, Tx};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
+use crate::ceremonies::{self, CeremonyError};
 use crate::email_verification::{self, VerificationMail};
 use crate::metrics::Outcome;
 use crate::secrets::token_hash;
@@ -116,6 +117,8 @@ pub struct NewAccount<'a> {
     pub bootstrap_token_hash: Option<&'a [u8]>,
     /// The mail that asks the new user to prove their address.
     pub verification: VerificationMail<'a>,
+    /// The registration ceremony the passkey answered; used up with the sign-up.
+    pub ceremony: &'a Ceremony,
 }
 
 /// Why a sign-up was refused.
@@ -130,6 +133,9 @@ pub enum SignUpError {
     /// The bootstrap token was used or expired meanwhile.
     #[error("the bootstrap token was used or expired before sign-up finished")]
     BootstrapTokenGone,
+    /// The ceremony was finished by another request meanwhile.
+    #[error(transparent)]
+    Ceremony(#[from] CeremonyError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -157,6 +163,7 @@ pub async fn sign_up(
 ) -> Result<SignedIn, SignUpError> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
+    ceremonies::finish(&mut tx, account.ceremony).await?;
     let user = users::create(
         &mut tx,
         account.email.as_str(),
@@ -247,16 +254,18 @@ pub struct PasskeyUse<'a> {
     pub backup_state: bool,
 }
 
-/// Signs `user` in with a verified passkey: the passkey's new counter and backup state, the
-/// session and the audit entry commit together.
+/// Signs `user` in with a verified passkey: the ceremony's end, the passkey's new counter and
+/// backup state, the session and the audit entry commit together.
 pub async fn passkey_sign_in(
     app: &App,
+    ceremony: &Ceremony,
     user: User,
     used: PasskeyUse<'_>,
     client: &Client,
-) -> Result<SignedIn, StoreError> {
+) -> Result<SignedIn, CeremonyError> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
+    ceremonies::finish(&mut tx, ceremony).await?;
     passkeys::record_use(
         &mut tx,
         used.passkey_id,
@@ -271,7 +280,7 @@ pub async fn passkey_sign_in(
         action: "auth.login",
         details: Some(json!({ "passkey_id": used.passkey_id, "counter": used.counter })),
     };
-    complete_sign_in(app, tx, user, proof, client, now).await
+    Ok(complete_sign_in(app, tx, user, proof, client, now).await?)
 }
 
 /// Issues a single-use bootstrap token, valid for `ttl`: whoever signs up with it becomes an
@@ -303,19 +312,22 @@ pub async fn issue_bootstrap_token(
     Ok((token, expires))
 }
 
-/// Step-up: `user` proved `used` passkey again within session `session_id`. The passkey's new
-/// counter, the session's passkey proof time and the audit entry commit together; staff
+/// Step-up: `user` proved `used` passkey again within session `session_id`, answering
+/// `ceremony`. The ceremony's end, the passkey's new counter, the session's passkey proof time
+/// and the audit entry commit together; staff
 /// actions that need a recent proof then pass for [`raptor_domain::STEP_UP_WINDOW`]. Returns
 /// the proof time, or `None` when the session ended meanwhile (nothing is written).
 pub async fn step_up(
     app: &App,
+    ceremony: &Ceremony,
     user: &User,
     session_id: i64,
     used: PasskeyUse<'_>,
     client: &Client,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
+) -> Result<Option<DateTime<Utc>>, CeremonyError> {
     let now = app.now();
     let mut tx = app.db.begin().await?;
+    ceremonies::finish(&mut tx, ceremony).await?;
     if !raptor_store::sessions::prove_passkey(&mut tx, user.id, session_id, now).await? {
         return Ok(None);
     }

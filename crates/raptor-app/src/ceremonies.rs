@@ -1,11 +1,11 @@
 //! Pending WebAuthn ceremonies, kept in the database so any process can finish what another
-//! began. Each is stored under the hash of a random handle and can be taken back once, before
-//! it expires.
+//! began. Each is stored under the hash of a random handle and is used up by the
+//! transaction that completes it, before it expires.
 
 use chrono::Duration;
 use raptor_store::audit;
 use raptor_store::passkeys::{self, Ceremony};
-use raptor_store::StoreError;
+use raptor_store::{StoreError, Tx};
 use serde_json::{json, Value};
 
 use crate::accounts::auth_event;
@@ -92,18 +92,23 @@ pub async fn begin(
     Ok(ceremony_id)
 }
 
-/// Takes a ceremony once; unknown, replayed and expired handles are refused and audited.
-pub async fn take(
+/// Opens a ceremony to answer it; unknown, used and expired handles are refused and audited.
+/// It stays stored until [`finish`] deletes it in the transaction that acts on it (or
+/// [`abandon`] drops a refused answer), so an answer whose commit fails can be sent again.
+pub async fn open(
     app: &App,
     kind: Kind,
     ceremony_id: &str,
     client: &Client,
 ) -> Result<Ceremony, CeremonyError> {
-    let taken = passkeys::take_ceremony(&app.db, &token_hash(ceremony_id), kind.as_str()).await?;
+    let found = passkeys::ceremony(&app.db, &token_hash(ceremony_id), kind.as_str()).await?;
     let now = app.now();
-    let (user_id, refusal) = match taken {
+    let (user_id, refusal) = match found {
         Some(c) if c.expires_at > now => return Ok(c),
-        Some(c) => (c.user_id, CeremonyError::Expired),
+        Some(c) => {
+            passkeys::drop_ceremony(&app.db, &c.token_hash).await?;
+            (c.user_id, CeremonyError::Expired)
+        }
         None => (None, CeremonyError::Unknown),
     };
     let mut entry = auth_event(kind.audit_action(), "failure", None, client);
@@ -111,4 +116,20 @@ pub async fn take(
     entry.details = Some(json!({ "reason": refusal.code() }));
     audit::record_alone(&app.db, &entry, now).await?;
     Err(refusal)
+}
+
+/// Uses up `ceremony` inside the transaction that completes it. When a concurrent answer to
+/// the same ceremony finished first this is [`CeremonyError::Unknown`], and the caller's
+/// transaction must be dropped uncommitted.
+pub async fn finish(tx: &mut Tx, ceremony: &Ceremony) -> Result<(), CeremonyError> {
+    if passkeys::finish_ceremony(tx, &ceremony.token_hash).await? {
+        Ok(())
+    } else {
+        Err(CeremonyError::Unknown)
+    }
+}
+
+/// Drops a ceremony whose answer was refused: it cannot be answered again.
+pub async fn abandon(app: &App, ceremony: &Ceremony) -> Result<(), StoreError> {
+    passkeys::drop_ceremony(&app.db, &ceremony.token_hash).await
 }

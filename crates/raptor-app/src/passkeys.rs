@@ -1,10 +1,11 @@
 //! A signed-in user's passkeys: list, add, rename, delete (never the last one).
 
 use raptor_domain::{DisplayName, InvalidInput};
-use raptor_store::passkeys::{self, NewPasskey, Removal, StoredPasskey};
+use raptor_store::passkeys::{self, Ceremony, NewPasskey, Removal, StoredPasskey};
 use raptor_store::StoreError;
 use serde_json::json;
 
+use crate::ceremonies::{self, CeremonyError};
 use crate::credentials::{self, Change, Changer, StepUpRequired};
 use crate::App;
 
@@ -29,6 +30,9 @@ pub enum PasskeyError {
     /// Deleting it would leave the account without a way in.
     #[error("this is your only passkey; add another before deleting it")]
     LastOne,
+    /// The registration ceremony was finished by another request meanwhile.
+    #[error(transparent)]
+    Ceremony(#[from] CeremonyError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -74,12 +78,13 @@ pub async fn delete(app: &App, by: &Changer<'_>, id: i64) -> Result<(), PasskeyE
     }
 }
 
-/// Adds a verified passkey to `by`'s account; the passkey as stored. Needs a session that
-/// proved who the user is recently; ends the user's other sessions and emails them
-/// ([`crate::credentials`]).
+/// Adds a verified passkey to `by`'s account, using up the registration `ceremony` it
+/// answered; the passkey as stored. Needs a session that proved who the user is recently; ends
+/// the user's other sessions and emails them ([`crate::credentials`]).
 pub async fn add(
     app: &App,
     by: &Changer<'_>,
+    ceremony: &Ceremony,
     passkey: &NewPasskey<'_>,
 ) -> Result<StoredPasskey, PasskeyError> {
     credentials::require_fresh::<PasskeyError>(app, by.session).await?;
@@ -89,6 +94,7 @@ pub async fn add(
     };
     let now = app.now();
     let mut tx = app.db.begin().await?;
+    ceremonies::finish(&mut tx, ceremony).await?;
     let id = passkeys::insert(&mut tx, &passkey, now)
         .await
         .map_err(|err| match err {

@@ -179,9 +179,11 @@ pub async fn delete_all(tx: &mut Tx, user_id: i64) -> Result<u64, StoreError> {
     }))
 }
 
-/// A pending ceremony, as taken.
+/// A pending ceremony.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Ceremony {
+    /// The hash of the client's handle (the row's key).
+    pub token_hash: Vec<u8>,
     /// The user it is for (None: sign-up or discoverable sign-in).
     pub user_id: Option<i64>,
     /// The library's serialised state.
@@ -222,23 +224,46 @@ pub async fn begin_ceremony(
     Ok(())
 }
 
-/// Takes a pending ceremony, atomically: a second take of the same handle finds nothing.
+const CEREMONY_COLUMNS: &str = "token_hash, user_id, state, context, expires_at";
+
+/// A pending ceremony, left in place: it is deleted by [`finish_ceremony`] inside the
+/// transaction that acts on it, so a finish that fails before committing can be retried.
 /// Expired ceremonies are returned too, so the caller can say "expired" rather than "unknown".
-pub async fn take_ceremony(
+pub async fn ceremony(
     db: &Db,
     token_hash: &[u8],
     kind: &str,
 ) -> Result<Option<Ceremony>, StoreError> {
+    let sql = format!(
+        "SELECT {CEREMONY_COLUMNS} FROM webauthn_challenges WHERE token_hash = $1 AND kind = $2"
+    );
     Ok(on_pool!(db, pool => {
-        sqlx::query_as(
-            "DELETE FROM webauthn_challenges WHERE token_hash = $1 AND kind = $2 \
-             RETURNING user_id, state, context, expires_at",
-        )
-        .bind(token_hash)
-        .bind(kind)
-        .fetch_optional(pool)
-        .await?
+        sqlx::query_as(&sql).bind(token_hash).bind(kind).fetch_optional(pool).await?
     }))
+}
+
+/// Deletes a ceremony inside the transaction that completes it; false when another request
+/// finished (or dropped) it first, and then that transaction must not commit.
+pub async fn finish_ceremony(tx: &mut Tx, token_hash: &[u8]) -> Result<bool, StoreError> {
+    let deleted = on_tx!(tx, t => {
+        sqlx::query("DELETE FROM webauthn_challenges WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&mut **t)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted == 1)
+}
+
+/// Deletes a ceremony on its own (refused or expired: it cannot be answered again).
+pub async fn drop_ceremony(db: &Db, token_hash: &[u8]) -> Result<(), StoreError> {
+    on_pool!(db, pool => {
+        sqlx::query("DELETE FROM webauthn_challenges WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
 }
 
 /// Removes ceremonies that expired before `cutoff`; returns how many.

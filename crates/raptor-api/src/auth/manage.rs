@@ -37,6 +37,7 @@ impl From<PasskeyError> for Problem {
                 Problem::new(ProblemCode::CredentialRegistered, err.to_string())
             }
             PasskeyError::Vanished(_) => Problem::internal(&err),
+            PasskeyError::Ceremony(err) => err.into(),
             PasskeyError::Store(err) => err.into(),
         }
     }

@@ -175,6 +175,91 @@ dual_test!(a_replayed_ceremony_is_refused_and_audited, Head, |t| {
 });
 
 /// A server whose clock stands still until the test moves it.
+/// Makes every new session fail to insert while `failing_sessions` holds a row: a fault in
+/// the transaction that finishes a ceremony, after the answer was verified.
+async fn make_session_inserts_fail(t: &TestDb) {
+    t.execute("CREATE TABLE failing_sessions (on_purpose INTEGER)")
+        .await;
+    t.execute("INSERT INTO failing_sessions VALUES (1)").await;
+    match t.dialect() {
+        Dialect::Sqlite => {
+            t.execute(
+                "CREATE TRIGGER fail_sessions BEFORE INSERT ON sessions \
+                 WHEN EXISTS (SELECT 1 FROM failing_sessions) \
+                 BEGIN SELECT RAISE(ABORT, 'injected fault'); END",
+            )
+            .await
+        }
+        Dialect::Postgres => {
+            t.execute(
+                "CREATE FUNCTION fail_sessions() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF EXISTS (SELECT 1 FROM failing_sessions) THEN \
+                 RAISE EXCEPTION 'injected fault'; END IF; RETURN NEW; END $$",
+            )
+            .await;
+            t.execute(
+                "CREATE TRIGGER fail_sessions BEFORE INSERT ON sessions \
+                 FOR EACH ROW EXECUTE FUNCTION fail_sessions()",
+            )
+            .await
+        }
+    }
+}
+
+dual_test!(
+    a_sign_in_whose_commit_failed_can_be_answered_again_and_succeeds_once,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let (_, mut key) = signed_up(&app).await;
+        make_session_inserts_fail(t).await;
+        let mut browser = app.browser();
+        let options = browser
+            .post("/api/auth/login/options", json!({ "email": EMAIL }))
+            .await;
+        let answer = json!({ "ceremony_id": options.body["ceremony_id"], "credential": key.get(&options.body) });
+        let failed = browser.post("/api/auth/login", answer.clone()).await;
+        assert_eq!(failed.status, 500, "{:?}", failed.body);
+        assert_eq!(browser.get("/api/auth/session").await.status, 401);
+
+        t.execute("DELETE FROM failing_sessions").await;
+        let retried = browser.post("/api/auth/login", answer.clone()).await;
+        assert_eq!(retried.status, 200, "{:?}", retried.body);
+        assert_eq!(browser.get("/api/auth/session").await.status, 200);
+        let replay = browser.post("/api/auth/login", answer).await;
+        assert_problem(&replay, 400, "unknown_ceremony");
+        app.stop().await;
+    }
+);
+
+dual_test!(a_refused_answer_uses_its_ceremony_up, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    let (_, mut key) = signed_up(&app).await;
+    let mut browser = app.browser();
+    let options = browser
+        .post("/api/auth/login/options", json!({ "email": EMAIL }))
+        .await;
+    let credential = key.get(&options.body);
+    let mut forged = credential.clone();
+    forged["response"]["signature"] = flip_base64url(&credential["response"]["signature"]);
+    let refused = browser
+        .post(
+            "/api/auth/login",
+            json!({ "ceremony_id": options.body["ceremony_id"], "credential": forged }),
+        )
+        .await;
+    assert_eq!(refused.status, 401, "{:?}", refused.body);
+    let genuine = browser
+        .post(
+            "/api/auth/login",
+            json!({ "ceremony_id": options.body["ceremony_id"], "credential": credential }),
+        )
+        .await;
+    assert_problem(&genuine, 400, "unknown_ceremony");
+    assert_eq!(browser.get("/api/auth/session").await.status, 401);
+    app.stop().await;
+});
+
 async fn app_with_clock(t: &TestDb) -> (TestApp, Arc<FixedClock>) {
     let clock = Arc::new(FixedClock::new(Utc::now()));
     let app = TestApp::builder(t.db().clone())

@@ -43,17 +43,24 @@ dual_test!(
                 .expect("purge"),
             1
         );
-        assert!(passkeys::take_ceremony(t.db(), b"new", "registration")
+        assert!(passkeys::ceremony(t.db(), b"new", "registration")
             .await
-            .expect("take")
+            .expect("read")
             .is_some());
-        assert!(
-            passkeys::take_ceremony(t.db(), b"new", "registration")
+        let finish = || async {
+            let mut tx = t.db().begin().await.expect("begin");
+            let finished = passkeys::finish_ceremony(&mut tx, b"new")
                 .await
-                .expect("take")
-                .is_none(),
-            "taken twice"
-        );
+                .expect("finish");
+            tx.commit().await.expect("commit");
+            finished
+        };
+        assert!(finish().await, "the first finish takes it");
+        assert!(!finish().await, "finished twice");
+        assert!(passkeys::ceremony(t.db(), b"new", "registration")
+            .await
+            .expect("read")
+            .is_none());
     }
 );
 

@@ -6,7 +6,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::{credentials, passkeys};
 use raptor_domain::DisplayName;
-use raptor_store::passkeys::StoredPasskey;
+use raptor_store::passkeys::{Ceremony, StoredPasskey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
@@ -19,7 +19,7 @@ use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem, ProblemCode};
 
-use super::{internal, store_ceremony, take_ceremony, CreationOptions, Registered};
+use super::{internal, open_ceremony, settle, store_ceremony, CreationOptions, Registered};
 use raptor_app::ceremonies::Kind;
 
 /// The second half of adding a passkey: the new credential and its name.
@@ -158,7 +158,20 @@ pub(crate) async fn add_passkey(
     credentials::require_fresh::<Problem>(&state, &current.session).await?;
     let name = DisplayName::parse("name", req.name.as_deref().unwrap_or("Passkey"))
         .map_err(Problem::invalid)?;
-    let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
+    let ceremony = open_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
+    let answer = add_with(&state, &current, &client, &ceremony, &req.credential, &name).await;
+    settle(&state, &ceremony, answer).await
+}
+
+/// Verifies the new passkey of an add-passkey ceremony and stores it as `name`.
+async fn add_with(
+    state: &AppState,
+    current: &CurrentSession,
+    client: &ClientInfo,
+    ceremony: &Ceremony,
+    credential: &RegisterPublicKeyCredential,
+    name: &DisplayName,
+) -> Result<(StatusCode, Json<PasskeyView>), Problem> {
     if ceremony.user_id != Some(current.user.id) {
         return Err(Problem::new(
             ProblemCode::WrongCeremony,
@@ -166,11 +179,11 @@ pub(crate) async fn add_passkey(
         ));
     }
     let registration: PasskeyRegistration =
-        serde_json::from_value(ceremony.state.0).map_err(internal)?;
+        serde_json::from_value(ceremony.state.0.clone()).map_err(internal)?;
     let passkey = state
         .config
         .webauthn
-        .finish_passkey_registration(&req.credential, &registration)
+        .finish_passkey_registration(credential, &registration)
         .map_err(|e| {
             Problem::new(
                 ProblemCode::PasskeyRejected,
@@ -178,7 +191,13 @@ pub(crate) async fn add_passkey(
             )
         })?;
     let registered = Registered::new(&passkey)?;
-    let by = changer(&state, &current, &client, "passkey.add");
-    let added = passkeys::add(&state, &by, &registered.row(current.user.id, name.as_str())).await?;
+    let by = changer(state, current, client, "passkey.add");
+    let added = passkeys::add(
+        state,
+        &by,
+        ceremony,
+        &registered.row(current.user.id, name.as_str()),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(PasskeyView::from(&added))))
 }

@@ -1,8 +1,10 @@
 //! The WebAuthn ceremonies, one module each: sign-up, sign-in and adding a passkey.
 //!
 //! Each ceremony is two requests. The first stores the library's state under the hash of a
-//! random ceremony id and returns the options; the second takes that state back, atomically
-//! and once, and verifies the authenticator's answer against it.
+//! random ceremony id and returns the options; the second reads that state back, verifies the
+//! authenticator's answer against it and uses the ceremony up in the transaction that acts on
+//! the answer. A refused answer drops the ceremony; a server failure leaves it, so the same
+//! answer can be sent again (to any process) and still succeed once.
 
 pub(super) mod add_passkey;
 pub(super) mod sign_in;
@@ -137,20 +139,41 @@ async fn store_ceremony(
     Ok(ceremonies::begin(state, kind, user_id, &ceremony_state, context.as_ref()).await?)
 }
 
-/// Takes a ceremony once; unknown, replayed and expired handles are refused (and audited).
-async fn take_ceremony(
+impl From<CeremonyError> for Problem {
+    fn from(err: CeremonyError) -> Self {
+        match err {
+            CeremonyError::Store(err) => err.into(),
+            CeremonyError::Unknown => Problem::new(ProblemCode::UnknownCeremony, err.to_string()),
+            CeremonyError::Expired => Problem::new(ProblemCode::CeremonyExpired, err.to_string()),
+        }
+    }
+}
+
+/// Opens a ceremony to answer; unknown, used and expired handles are refused (and audited).
+async fn open_ceremony(
     state: &AppState,
     kind: Kind,
     ceremony_id: &str,
     client: &ClientInfo,
 ) -> Result<Ceremony, Problem> {
-    ceremonies::take(state, kind, ceremony_id, client)
-        .await
-        .map_err(|err| match err {
-            CeremonyError::Store(err) => err.into(),
-            CeremonyError::Unknown => Problem::new(ProblemCode::UnknownCeremony, err.to_string()),
-            CeremonyError::Expired => Problem::new(ProblemCode::CeremonyExpired, err.to_string()),
-        })
+    Ok(ceremonies::open(state, kind, ceremony_id, client).await?)
+}
+
+/// Passes on the answer to `ceremony`. A refused answer (4xx) drops the ceremony so it cannot
+/// be tried again; a server failure leaves it for the client to retry.
+async fn settle<T>(
+    state: &AppState,
+    ceremony: &Ceremony,
+    answer: Result<T, Problem>,
+) -> Result<T, Problem> {
+    if let Err(problem) = &answer {
+        if problem.status().is_client_error() {
+            if let Err(err) = ceremonies::abandon(state, ceremony).await {
+                tracing::warn!(error = %err, "could not drop a refused ceremony; it expires on its own");
+            }
+        }
+    }
+    answer
 }
 
 /// A newly registered passkey as it is stored. The counter and backup flags are read through

@@ -22,8 +22,9 @@ use crate::limits;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
 
-use super::{internal, rejected, store_ceremony, take_ceremony};
+use super::{internal, open_ceremony, rejected, settle, store_ceremony};
 use raptor_app::ceremonies::Kind;
+use raptor_store::passkeys::Ceremony;
 
 /// Who is signing in, if they said.
 #[derive(Deserialize, ToSchema)]
@@ -185,8 +186,20 @@ pub(crate) async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<SignInAnswer, Problem> {
     limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
-    let ceremony = take_ceremony(&state, Kind::Authentication, &req.ceremony_id, &client).await?;
-    let sign_in: SignInState = serde_json::from_value(ceremony.state.0).map_err(internal)?;
+    let ceremony = open_ceremony(&state, Kind::Authentication, &req.ceremony_id, &client).await?;
+    let answer = sign_in_with(&state, &client, &ceremony, &req).await;
+    settle(&state, &ceremony, answer).await
+}
+
+/// Verifies the answer to a sign-in ceremony and signs its passkey's owner in.
+async fn sign_in_with(
+    state: &AppState,
+    client: &ClientInfo,
+    ceremony: &Ceremony,
+    req: &LoginRequest,
+) -> Result<SignInAnswer, Problem> {
+    let sign_in: SignInState =
+        serde_json::from_value(ceremony.state.0.clone()).map_err(internal)?;
     let webauthn = &state.config.webauthn;
     let unknown = || {
         Problem::new(
@@ -196,22 +209,22 @@ pub(crate) async fn login(
     };
 
     let user = match (&sign_in, ceremony.user_id) {
-        (SignInState::Passkey(_), Some(user_id)) => accounts::by_id(&state, user_id).await?,
+        (SignInState::Passkey(_), Some(user_id)) => accounts::by_id(state, user_id).await?,
         (SignInState::Discoverable(_), _) => {
             let (handle, _) = webauthn
                 .identify_discoverable_authentication(&req.credential)
                 .map_err(|e| rejected(&e))?;
-            accounts::by_handle(&state, handle.as_bytes()).await?
+            accounts::by_handle(state, handle.as_bytes()).await?
         }
         (SignInState::Passkey(_), None) => None,
     };
     let Some(user) = user else {
-        let mut entry = event("auth.login", "failure", None, &client);
+        let mut entry = event("auth.login", "failure", None, client);
         entry.details = Some(json!({ "reason": "unknown_credential" }));
-        accounts::record_refusal(&state, &entry).await?;
+        accounts::record_refusal(state, &entry).await?;
         return Err(unknown());
     };
-    let stored = passkeys::list(&state, user.id).await?;
+    let stored = passkeys::list(state, user.id).await?;
     let keys: Vec<Passkey> = stored
         .iter()
         .map(|k| serde_json::from_value(k.passkey.0.clone()))
@@ -240,10 +253,10 @@ pub(crate) async fn login(
                 "auth.login",
                 "failure",
                 Some((user.id, &user.email)),
-                &client,
+                client,
             );
             entry.details = Some(json!({ "reason": problem.code, "error": err.to_string() }));
-            accounts::record_refusal(&state, &entry).await?;
+            accounts::record_refusal(state, &entry).await?;
             return Err(problem);
         }
     };
@@ -252,10 +265,10 @@ pub(crate) async fn login(
             "auth.login",
             "failure",
             Some((user.id, &user.email)),
-            &client,
+            client,
         );
         entry.details = Some(json!({ "reason": "account_suspended" }));
-        accounts::record_refusal(&state, &entry).await?;
+        accounts::record_refusal(state, &entry).await?;
         return Err(Problem::new(
             ProblemCode::AccountSuspended,
             "this account is suspended",
@@ -277,6 +290,6 @@ pub(crate) async fn login(
         counter: result.counter(),
         backup_state: result.backup_state(),
     };
-    let signed_in = accounts::passkey_sign_in(&state, user, used, &client).await?;
-    Ok(signed_in_answer(&state, &signed_in))
+    let signed_in = accounts::passkey_sign_in(state, ceremony, user, used, client).await?;
+    Ok(signed_in_answer(state, &signed_in))
 }

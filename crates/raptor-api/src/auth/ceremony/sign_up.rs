@@ -6,6 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use raptor_app::secrets::token_hash;
 use raptor_domain::{DisplayName, Email};
+use raptor_store::passkeys::Ceremony;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
@@ -20,7 +21,7 @@ use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::{AppState, Problem, ProblemCode};
 use raptor_app::accounts::{self, NewAccount, SignUpError};
 
-use super::{internal, store_ceremony, take_ceremony, CreationOptions, Registered};
+use super::{internal, open_ceremony, settle, store_ceremony, CreationOptions, Registered};
 use raptor_app::ceremonies::Kind;
 
 /// Who is signing up.
@@ -146,10 +147,22 @@ pub(crate) async fn register(
     client: ClientInfo,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<SignInAnswer, Problem> {
-    let ceremony = take_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
+    let ceremony = open_ceremony(&state, Kind::Registration, &req.ceremony_id, &client).await?;
+    let answer = sign_up_with(&state, &client, &ceremony, &req).await;
+    settle(&state, &ceremony, answer).await
+}
+
+/// Verifies the new passkey of a sign-up ceremony and opens the account.
+async fn sign_up_with(
+    state: &AppState,
+    client: &ClientInfo,
+    ceremony: &Ceremony,
+    req: &RegisterRequest,
+) -> Result<SignInAnswer, Problem> {
     let context: SignUpContext = ceremony
         .context
-        .map(|c| serde_json::from_value(c.0))
+        .as_ref()
+        .map(|c| serde_json::from_value(c.0.clone()))
         .transpose()
         .map_err(internal)?
         .filter(|c: &SignUpContext| c.purpose == "sign_up" && ceremony.user_id.is_none())
@@ -157,7 +170,7 @@ pub(crate) async fn register(
             Problem::new(ProblemCode::WrongCeremony, "this ceremony is not a sign-up")
         })?;
     let registration: PasskeyRegistration =
-        serde_json::from_value(ceremony.state.0).map_err(internal)?;
+        serde_json::from_value(ceremony.state.0.clone()).map_err(internal)?;
     let passkey = match state
         .config
         .webauthn
@@ -165,9 +178,9 @@ pub(crate) async fn register(
     {
         Ok(passkey) => passkey,
         Err(err) => {
-            let mut entry = event("auth.register", "failure", None, &client);
+            let mut entry = event("auth.register", "failure", None, client);
             entry.details = Some(json!({ "reason": err.to_string(), "email": context.email }));
-            accounts::record_refusal(&state, &entry).await?;
+            accounts::record_refusal(state, &entry).await?;
             return Err(Problem::new(
                 ProblemCode::PasskeyRejected,
                 format!("the passkey was rejected: {err}"),
@@ -182,7 +195,7 @@ pub(crate) async fn register(
         .transpose()
         .map_err(internal)?;
     let email = Email::parse(&context.email).map_err(internal)?;
-    let page = verification_page(&state);
+    let page = verification_page(state);
     let display_name =
         DisplayName::parse("display_name", &context.display_name).map_err(internal)?;
     let account = NewAccount {
@@ -191,9 +204,10 @@ pub(crate) async fn register(
         user_handle: context.user_handle.as_bytes(),
         passkey: registered.row(0, "Passkey"),
         bootstrap_token_hash: bootstrap_token_hash.as_deref(),
-        verification: verification_mail(&state, &page),
+        verification: verification_mail(state, &page),
+        ceremony,
     };
-    let signed_in = accounts::sign_up(&state, account, &client)
+    let signed_in = accounts::sign_up(state, account, client)
         .await
         .map_err(|err| match err {
             SignUpError::EmailTaken => Problem::new(ProblemCode::EmailTaken, err.to_string()),
@@ -203,7 +217,8 @@ pub(crate) async fn register(
             SignUpError::BootstrapTokenGone => {
                 Problem::new(ProblemCode::InvalidBootstrapToken, err.to_string())
             }
+            SignUpError::Ceremony(err) => err.into(),
             SignUpError::Store(err) => err.into(),
         })?;
-    Ok(signed_in_answer(&state, &signed_in))
+    Ok(signed_in_answer(state, &signed_in))
 }

@@ -16,12 +16,13 @@ use webauthn_rs::prelude::{Passkey, PublicKeyCredential};
 
 use super::super::{event, TAG};
 use super::sign_in::{RequestOptions, SignInState};
-use super::{internal, rejected, store_ceremony, take_ceremony};
+use super::{internal, open_ceremony, rejected, settle, store_ceremony};
 use crate::extract::{ApiJson, ClientInfo};
 use crate::limits;
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::{AppState, Problem, ProblemCode};
+use raptor_store::passkeys::Ceremony;
 
 /// The passkey's answer to a step-up.
 #[derive(Deserialize, ToSchema)]
@@ -111,8 +112,22 @@ pub(crate) async fn step_up(
     limits::check(&state, limits::LOGIN_PER_IP, client.ip_key()).await?;
     let user = &current.user;
     limits::check(&state, limits::LOGIN_PER_ACCOUNT, &user.id.to_string()).await?;
-    let ceremony = take_ceremony(&state, Kind::Authentication, &req.ceremony_id, &client).await?;
-    let sign_in: SignInState = serde_json::from_value(ceremony.state.0).map_err(internal)?;
+    let ceremony = open_ceremony(&state, Kind::Authentication, &req.ceremony_id, &client).await?;
+    let answer = step_up_with(&state, &current, &client, &ceremony, &req).await;
+    settle(&state, &ceremony, answer).await
+}
+
+/// Verifies the answer to a step-up ceremony and records the proof on the session.
+async fn step_up_with(
+    state: &AppState,
+    current: &CurrentSession,
+    client: &ClientInfo,
+    ceremony: &Ceremony,
+    req: &StepUpRequest,
+) -> Result<Json<SteppedUp>, Problem> {
+    let user = &current.user;
+    let sign_in: SignInState =
+        serde_json::from_value(ceremony.state.0.clone()).map_err(internal)?;
     let (SignInState::Passkey(auth), Some(owner)) = (sign_in, ceremony.user_id) else {
         return Err(not_yours());
     };
@@ -131,15 +146,15 @@ pub(crate) async fn step_up(
                 "auth.step_up",
                 "failure",
                 Some((user.id, &user.email)),
-                &client,
+                client,
             );
             entry.session_id = Some(current.session.id);
             entry.details = Some(json!({ "reason": problem.code, "error": err.to_string() }));
-            accounts::record_refusal(&state, &entry).await?;
+            accounts::record_refusal(state, &entry).await?;
             return Err(problem);
         }
     };
-    let Some((passkey_id, mut key)) = passkeys_of(&state, user.id)
+    let Some((passkey_id, mut key)) = passkeys_of(state, user.id)
         .await?
         .into_iter()
         .find(|(_, key)| key.cred_id() == verified.cred_id())
@@ -157,7 +172,7 @@ pub(crate) async fn step_up(
         counter: verified.counter(),
         backup_state: verified.backup_state(),
     };
-    let proved = accounts::step_up(&state, user, current.session.id, used, &client)
+    let proved = accounts::step_up(state, ceremony, user, current.session.id, used, client)
         .await?
         .ok_or_else(|| Problem::new(ProblemCode::NotSignedIn, "this session has ended"))?;
     Ok(Json(SteppedUp {

@@ -105,13 +105,10 @@ fn binary() -> PathBuf {
 /// it again is safe: reads change nothing, and an order carries its `client_order_id` (sent
 /// twice, the second answers the first order).
 ///
-/// Finishing a passkey ceremony (sign-up, sign-in, step-up, adding a passkey) is not sent
-/// again once a server had it: the server uses the ceremony up in a statement of its own,
-/// before the sign-in takes effect, so one that died in between leaves it used, and a second
-/// server would answer 400 `unknown_ceremony`, blaming the client. The proxy answers 502 or
-/// closes the client's connection instead, its ways of saying the server's connection broke
-/// off; the client starts the ceremony again. (Emailed links and backup codes are used up in
-/// the transaction that signs in, so sending those again is safe.)
+/// Finishing a passkey ceremony (sign-up, sign-in, step-up, adding a passkey) is safe to send
+/// again too: the server uses the ceremony up in the transaction that signs in, so a server
+/// that died before committing left it for the next one. So are emailed links and backup
+/// codes, used up the same way.
 ///
 /// A 503 from Raptor is passed on, not retried: every server shares the one database that
 /// said it cannot serve, and the client knows when to come back (`Retry-After`).
@@ -150,8 +147,6 @@ backend raptor
     option httpchk
     http-check send meth GET uri /healthz
     http-check expect status 200
-    acl passkey_finish path /api/auth/register /api/auth/login /api/auth/step-up /api/auth/passkeys
-    http-request disable-l7-retry if METH_POST passkey_finish
     default-server check inter {CHECK_INTERVAL_MS}ms fastinter {CHECK_INTERVAL_MS}ms downinter {CHECK_INTERVAL_MS}ms fall 2 rise 2
 "
     );
