@@ -155,13 +155,17 @@ async fn around(State(state): State<AppState>, mut request: Request, next: Next)
 }
 
 /// Error answers made below the handlers (axum's own 405, a layer's 413 or 408) get a
-/// problem body like every other error.
+/// problem body like every other error. A handler's own JSON error (a problem, or on `/v2` an
+/// Alpaca error body) is left as it is.
 fn problem_body(response: Response, id: &str) -> Response {
-    let is_problem = response
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+        .is_some_and(|v| {
+            let v = v.as_bytes();
+            v.starts_with(PROBLEM_JSON.as_bytes()) || v.starts_with(b"application/json")
+        });
+    if is_json {
         return response;
     }
     let code = match response.status() {

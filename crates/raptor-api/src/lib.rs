@@ -2,6 +2,7 @@
 //! errors to RFC 9457 problem bodies.
 
 mod admin;
+mod api_keys;
 mod auth;
 mod backtests;
 mod billing;
@@ -26,6 +27,7 @@ mod settings;
 mod support;
 mod traces;
 mod trading;
+mod v2;
 mod webhooks;
 
 use std::ops::Deref;
@@ -87,10 +89,11 @@ impl Deref for AppState {
 }
 
 /// Each domain module's routes with their OpenAPI descriptions.
-fn modules() -> [OpenApiRouter<AppState>; 16] {
+fn modules() -> [OpenApiRouter<AppState>; 18] {
     [
         health::routes(),
         auth::routes(),
+        api_keys::routes(),
         admin::routes(),
         console::routes(),
         settings::routes(),
@@ -105,6 +108,7 @@ fn modules() -> [OpenApiRouter<AppState>; 16] {
         traces::routes(),
         jobs::routes(),
         metrics::routes(),
+        v2::routes(),
     ]
 }
 

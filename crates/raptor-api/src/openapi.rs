@@ -12,10 +12,19 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::problem::{ProblemBody, ProblemCode, PROBLEM_JSON};
+use crate::v2::{AlpacaErrorBody, KEY_ID_HEADER, SECRET_HEADER};
 use crate::{AppState, COOKIE_NAME};
 
 /// The security scheme of routes that need a signed-in user.
 pub const SESSION: &str = "session";
+
+/// The security schemes of the `/v2` routes: both headers of an API key pair.
+pub const ALPACA_KEY_ID: &str = "alpaca_key_id";
+/// See [`ALPACA_KEY_ID`].
+pub const ALPACA_SECRET_KEY: &str = "alpaca_secret_key";
+
+/// The error response every `/v2` operation may answer, in Alpaca's shape.
+const ALPACA_ERROR_RESPONSE: &str = "AlpacaError";
 
 /// The name of the shared error response every operation refers to.
 const PROBLEM_RESPONSE: &str = "Problem";
@@ -34,7 +43,7 @@ const NOT_SIGNED_IN_RESPONSE: &str = "NotSignedIn";
             `X-Request-Id` header and the server's log line.",
         license(name = "Proprietary"),
     ),
-    components(schemas(ProblemBody, ProblemCode)),
+    components(schemas(ProblemBody, ProblemCode, AlpacaErrorBody)),
     modifiers(&Components),
 )]
 struct ApiDoc;
@@ -51,6 +60,36 @@ impl Modify for Components {
                 COOKIE_NAME,
                 "The session cookie set by a passkey, email-link or backup-code sign-in.",
             ))),
+        );
+        components.add_security_scheme(
+            ALPACA_KEY_ID,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                KEY_ID_HEADER,
+                "The public half of an API key pair made at /api/keys (`/v2` routes only).",
+            ))),
+        );
+        components.add_security_scheme(
+            ALPACA_SECRET_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                SECRET_HEADER,
+                "The secret half of the API key pair, shown once when it was made.",
+            ))),
+        );
+        components.responses.insert(
+            ALPACA_ERROR_RESPONSE.to_owned(),
+            ResponseBuilder::new()
+                .description(
+                    "An error in Alpaca's shape: `code` is the status followed by 10000; \
+                     a missing, unknown or revoked key pair is 401.",
+                )
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("AlpacaErrorBody")))
+                        .build(),
+                )
+                .build()
+                .into(),
         );
         components.responses.insert(
             PROBLEM_RESPONSE.to_owned(),
@@ -88,7 +127,8 @@ pub(crate) fn base() -> Document {
 
 /// Completes the document once every route is in it: any operation may answer with a problem
 /// (`default`), whatever statuses it lists, an operation behind the session cookie lists its
-/// 401 (so no handler spells it out), and operation ids (the handlers' names) that two
+/// 401 (so no handler spells it out), a `/v2` operation answers Alpaca's error body instead
+/// (its 401 and 429 included), and operation ids (the handlers' names) that two
 /// modules share are spelt out from the method and path, so each is unique.
 pub(crate) fn finish(mut api: Document) -> Document {
     let mut seen = std::collections::HashMap::<String, usize>::new();
@@ -114,7 +154,25 @@ pub(crate) fn finish(mut api: Document) -> Document {
     }
     for item in api.paths.paths.values_mut() {
         for operation in operations_of_mut(item).into_iter().flatten() {
-            if needs_session(operation) {
+            if needs(operation, ALPACA_KEY_ID) {
+                let alpaca_error = || {
+                    RefOr::Ref(Ref::new(format!(
+                        "#/components/responses/{ALPACA_ERROR_RESPONSE}"
+                    )))
+                };
+                let responses = &mut operation.responses.responses;
+                responses
+                    .entry("401".to_owned())
+                    .or_insert_with(alpaca_error);
+                responses
+                    .entry("429".to_owned())
+                    .or_insert_with(alpaca_error);
+                responses
+                    .entry("default".to_owned())
+                    .or_insert_with(alpaca_error);
+                continue;
+            }
+            if needs(operation, SESSION) {
                 operation
                     .responses
                     .responses
@@ -139,10 +197,10 @@ pub(crate) fn finish(mut api: Document) -> Document {
     api
 }
 
-/// Whether an operation requires the session cookie.
-fn needs_session(operation: &Operation) -> bool {
+/// Whether an operation requires the security scheme `scheme`.
+fn needs(operation: &Operation, scheme: &str) -> bool {
     operation.security.iter().flatten().any(|requirement| {
-        serde_json::to_value(requirement).is_ok_and(|value| value.get(SESSION).is_some())
+        serde_json::to_value(requirement).is_ok_and(|value| value.get(scheme).is_some())
     })
 }
 

@@ -5,9 +5,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use raptor_app::trading::{self, Holding, OrderError, OrderRequest as NewOrder, Refusal};
+use raptor_app::trading::{self, Holding, OrderError, OrderRequest as NewOrder, Portion, Refusal};
 use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
-use raptor_store::trading::{Order, OrderFilter};
+use raptor_store::trading::{Order, OrderQuery};
 use raptor_store::DbDecimal;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -182,7 +182,7 @@ struct PaperAccount {
     portfolio_value: String,
     /// What new orders may spend: cash less what working buy orders reserve.
     buying_power: String,
-    /// The cash the account started with.
+    /// Equity at the previous session's close.
     last_equity: String,
     /// Whether the kill switch blocks new orders.
     trading_blocked: bool,
@@ -212,7 +212,7 @@ async fn paper_account(
         equity: money(summary.equity()),
         portfolio_value: money(summary.equity()),
         buying_power: money(summary.buying_power()),
-        last_equity: money(account.starting_cash.0),
+        last_equity: money(summary.last_equity),
         trading_blocked: summary.kill_switch.kill_switch,
         kill_switch_reason: summary.kill_switch.kill_switch_reason,
     }))
@@ -278,11 +278,11 @@ async fn kill_switch(
 /// first problem reported is the same whatever the JSON type.
 #[derive(Deserialize)]
 #[serde(transparent)]
-struct OrderNumber(Value);
+pub(crate) struct OrderNumber(Value);
 
 impl OrderNumber {
     /// The client's text, for the use case to parse.
-    fn text(number: Option<Self>) -> Option<String> {
+    pub(crate) fn text(number: Option<Self>) -> Option<String> {
         match number?.0 {
             Value::Null => None,
             Value::String(s) => Some(s),
@@ -411,29 +411,15 @@ async fn list_orders(
     current: CurrentSession,
     ApiQuery(q): ApiQuery<OrdersQuery>,
 ) -> Result<Json<Vec<PaperOrder>>, Problem> {
-    let filter = match q.status.as_deref().unwrap_or("open") {
-        "open" => OrderFilter::Open,
-        "closed" => OrderFilter::Closed,
-        "all" => OrderFilter::All,
-        _ => {
-            return Err(Problem::invalid_field(
-                "status",
-                "must be one of open, closed, all",
-            ))
-        }
+    let symbols = trading::symbol_list(q.symbols.as_deref());
+    let query = OrderQuery {
+        symbols: &symbols,
+        ..OrderQuery::newest(
+            trading::order_filter(q.status.as_deref()).map_err(Problem::invalid)?,
+            q.limit.unwrap_or(50),
+        )
     };
-    let limit = q.limit.unwrap_or(50);
-    let symbols: Vec<String> = q
-        .symbols
-        .as_deref()
-        .map(|s| {
-            s.split(',')
-                .map(|t| t.trim().to_uppercase())
-                .filter(|t| !t.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    let orders = trading::orders(&state, current.user.id, filter, &symbols, limit).await?;
+    let orders = trading::orders(&state, current.user.id, &query).await?;
     Ok(Json(orders.into_iter().map(PaperOrder::from).collect()))
 }
 
@@ -548,6 +534,6 @@ async fn close_position(
     current: CurrentSession,
     ApiPath(symbol): ApiPath<String>,
 ) -> Result<Json<PaperOrder>, Problem> {
-    let order = trading::close_position(&state, current.user.id, &symbol).await?;
+    let order = trading::close_position(&state, current.user.id, &symbol, Portion::All).await?;
     Ok(Json(order.into()))
 }

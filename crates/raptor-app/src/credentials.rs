@@ -36,14 +36,14 @@ pub struct Changer<'a> {
 pub enum StepUpRequired {
     /// The account has a passkey: prove it again (a step-up).
     #[error(
-        "changing passkeys or backup codes needs a session that proved who you are within the \
+        "changing passkeys, backup codes or API keys needs a session that proved who you are within the \
          last {minutes} minutes; prove one of your passkeys again at /api/auth/step-up and retry",
         minutes = STEP_UP_WINDOW.num_minutes()
     )]
     ProvePasskey,
     /// The account has no passkey to prove: sign in again.
     #[error(
-        "changing passkeys or backup codes needs a session that proved who you are within the \
+        "changing passkeys, backup codes or API keys needs a session that proved who you are within the \
          last {minutes} minutes; your account has no passkey, so sign in again (an emailed \
          sign-in link works) and retry",
         minutes = STEP_UP_WINDOW.num_minutes()

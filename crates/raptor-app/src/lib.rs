@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod alpaca;
+pub mod api_keys;
 pub mod audit;
 pub mod backtests;
 pub mod backup_codes;

@@ -8,7 +8,7 @@ use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 use raptor_domain::timeframe::Timeframe;
-use raptor_store::market::{self, StoredBar};
+use raptor_store::market::{self, StoredBar, Symbol};
 use raptor_store::StoreError;
 
 use raptor_domain::InvalidInput;
@@ -225,6 +225,21 @@ pub enum SearchError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Every listed symbol, by ticker.
+pub async fn listed(app: &App) -> Result<Vec<Symbol>, StoreError> {
+    market::listed_symbols(&app.db).await
+}
+
+/// A listed symbol by ticker (upper-case).
+pub async fn listed_symbol(app: &App, ticker: &str) -> Result<Option<Symbol>, StoreError> {
+    market::symbol(&app.db, ticker).await
+}
+
+/// A listed symbol by row id.
+pub async fn listed_by_id(app: &App, id: i64) -> Result<Option<Symbol>, StoreError> {
+    market::symbol_by_id(&app.db, id).await
 }
 
 /// Whether `symbol` is in the catalogue.

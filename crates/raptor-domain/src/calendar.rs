@@ -236,6 +236,50 @@ pub fn previous_trading_day(date: NaiveDate) -> NaiveDate {
     NaiveDate::MIN
 }
 
+/// The market clock at an instant: whether the regular session is open, and when it next
+/// opens and closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Whether `now` falls in a regular session.
+    pub is_open: bool,
+    /// The next regular open after `now`.
+    pub next_open: DateTime<Utc>,
+    /// The close of the session that is open, else of the next one.
+    pub next_close: DateTime<Utc>,
+}
+
+/// The market clock at `now`. Any 14 consecutive days hold a session, so the search ends.
+pub fn clock(now: DateTime<Utc>) -> Clock {
+    let today = now.with_timezone(&New_York).date_naive();
+    let mut upcoming = today
+        .iter_days()
+        .take(15)
+        .filter_map(session)
+        .filter(|s| s.close > now);
+    let current = upcoming.next();
+    let is_open = current.is_some_and(|s| s.contains(now, false));
+    let next = if is_open { upcoming.next() } else { current };
+    // Weekends and holidays never span two weeks, so both sessions exist.
+    let fallback = new_york_to_utc(today, hm(9, 30));
+    Clock {
+        is_open,
+        next_open: next.map_or(fallback, |s| s.open),
+        next_close: current.map_or(fallback, |s| s.close),
+    }
+}
+
+/// The first trading day strictly after `date` (or `NaiveDate::MAX` if the calendar runs out).
+pub fn next_trading_day(date: NaiveDate) -> NaiveDate {
+    let mut day = date.succ_opt();
+    while let Some(d) = day {
+        if is_trading_day(d) {
+            return d;
+        }
+        day = d.succ_opt();
+    }
+    NaiveDate::MAX
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,5 +478,29 @@ mod tests {
         assert_eq!(previous_trading_day(date(2026, 11, 27)), date(2026, 11, 25));
         assert_eq!(previous_trading_day(date(2026, 4, 6)), date(2026, 4, 2));
         assert_eq!(previous_trading_day(date(2026, 7, 15)), date(2026, 7, 14));
+    }
+
+    #[test]
+    fn the_clock_knows_open_closed_weekends_and_holidays() {
+        // Tuesday 2024-07-02 at 10:00 ET (14:00 UTC): open, closes 16:00 ET, next opens Wednesday.
+        let open = clock(utc(2024, 7, 2, 14, 0));
+        assert!(open.is_open);
+        assert_eq!(open.next_close, utc(2024, 7, 2, 20, 0));
+        assert_eq!(open.next_open, utc(2024, 7, 3, 13, 30));
+        // Wednesday July 3 is an early close (13:00 ET); at 14:00 ET it is closed, and July 4
+        // is a holiday, so the next session is Friday July 5.
+        let after_early_close = clock(utc(2024, 7, 3, 18, 0));
+        assert!(!after_early_close.is_open);
+        assert_eq!(after_early_close.next_open, utc(2024, 7, 5, 13, 30));
+        assert_eq!(after_early_close.next_close, utc(2024, 7, 5, 20, 0));
+        // Saturday: closed until Monday.
+        let weekend = clock(utc(2024, 7, 6, 15, 0));
+        assert!(!weekend.is_open);
+        assert_eq!(weekend.next_open, utc(2024, 7, 8, 13, 30));
+        // Before the open on a trading day: that day's session is next.
+        let early = clock(utc(2024, 7, 2, 12, 0));
+        assert!(!early.is_open);
+        assert_eq!(early.next_open, utc(2024, 7, 2, 13, 30));
+        assert_eq!(early.next_close, utc(2024, 7, 2, 20, 0));
     }
 }

@@ -7,6 +7,7 @@
 #[macro_use]
 mod dialect;
 
+pub mod api_keys;
 pub mod audit;
 pub mod backtests;
 pub mod backup_codes;

@@ -15,6 +15,8 @@ use crate::tx::Tx;
 /// A listed symbol.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Symbol {
+    /// Row id (a symbol listed again is a new row).
+    pub id: i64,
     /// Ticker, e.g. `AAPL`.
     pub ticker: String,
     /// Company or fund name.
@@ -29,13 +31,26 @@ pub struct Symbol {
     pub fractionable: bool,
 }
 
-const SYMBOL_COLUMNS: &str = "ticker, name, exchange, asset_class, tradable, fractionable";
+const SYMBOL_COLUMNS: &str = "id, ticker, name, exchange, asset_class, tradable, fractionable";
 
 /// One symbol by ticker (exact, upper-case).
 pub async fn symbol(db: &Db, ticker: &str) -> Result<Option<Symbol>, StoreError> {
     let sql =
         format!("SELECT {SYMBOL_COLUMNS} FROM symbols WHERE ticker = $1 AND status = 'active'");
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(ticker).fetch_optional(pool).await?))
+}
+
+/// One listed symbol by row id.
+pub async fn symbol_by_id(db: &Db, id: i64) -> Result<Option<Symbol>, StoreError> {
+    let sql = format!("SELECT {SYMBOL_COLUMNS} FROM symbols WHERE id = $1 AND status = 'active'");
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?))
+}
+
+/// Every listed (active) symbol, by ticker.
+pub async fn listed_symbols(db: &Db) -> Result<Vec<Symbol>, StoreError> {
+    let sql =
+        format!("SELECT {SYMBOL_COLUMNS} FROM symbols WHERE status = 'active' ORDER BY ticker");
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).fetch_all(pool).await?))
 }
 
 /// Which stored state a listed symbol's bars are in: a page of bars read at the same
@@ -218,7 +233,8 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
         .map(|(rank, tf)| {
             format!(
                 "SELECT * FROM (SELECT {BAR_COLUMNS}, {rank} AS fineness FROM historical_bars \
-                 WHERE symbol = $1 AND timeframe = '{tf}' ORDER BY ts DESC LIMIT 1) AS tf{rank}"
+                 WHERE symbol = $1 AND timeframe = '{tf}' AND ($2 IS NULL OR ts <= $2) \
+                 ORDER BY ts DESC LIMIT 1) AS tf{rank}"
             )
         })
         .collect();
@@ -258,7 +274,19 @@ pub async fn bars(
 
 /// The most recent bar of a symbol in any timeframe: its close is the latest price.
 pub async fn latest_bar(db: &Db, symbol: &str) -> Result<Option<StoredBar>, StoreError> {
-    Ok(on_pool!(db, pool => sqlx::query_as(&LATEST).bind(symbol).fetch_optional(pool).await?))
+    latest_bar_at(db, symbol, None).await
+}
+
+/// The newest bar of a symbol that began at or before `at` (any time when None), of any
+/// timeframe, the finer on a tie.
+pub async fn latest_bar_at(
+    db: &Db,
+    symbol: &str,
+    at: Option<DateTime<Utc>>,
+) -> Result<Option<StoredBar>, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(&LATEST).bind(symbol).bind(at).fetch_optional(pool).await?
+    }))
 }
 
 /// How many bars a symbol has in a timeframe (operators' checks, tests).

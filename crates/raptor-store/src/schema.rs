@@ -120,6 +120,7 @@ pub async fn describe(db: &Db) -> Result<Schema, StoreError> {
 /// migrations build, so operator checks can name a missing table.
 pub const EXPECTED_TABLES: &[&str] = &[
     "admin_customer_notes",
+    "api_keys",
     "audit_log",
     "backtest_trades",
     "backtests",

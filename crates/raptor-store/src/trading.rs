@@ -229,39 +229,79 @@ static OPEN_STATUSES: LazyLock<String> = LazyLock::new(|| {
     format!("({})", quoted.join(", "))
 });
 
-/// An account's orders, newest first, optionally for some symbols.
+/// Which of an account's orders to list, and in what order.
+#[derive(Debug, Clone)]
+pub struct OrderQuery<'a> {
+    /// Open, closed or all.
+    pub filter: OrderFilter,
+    /// Only these tickers (empty: all).
+    pub symbols: &'a [String],
+    /// Only this side.
+    pub side: Option<Side>,
+    /// Only orders submitted after this time.
+    pub after: Option<DateTime<Utc>>,
+    /// Only orders submitted until this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+    /// At most this many.
+    pub limit: i64,
+}
+
+impl<'a> OrderQuery<'a> {
+    /// The newest `limit` orders passing `filter`, of any symbol and side.
+    pub fn newest(filter: OrderFilter, limit: i64) -> Self {
+        Self {
+            filter,
+            symbols: &[],
+            side: None,
+            after: None,
+            until: None,
+            ascending: false,
+            limit,
+        }
+    }
+}
+
+/// An account's orders as `query` asks.
 pub async fn orders(
     db: &Db,
     account_id: i64,
-    filter: OrderFilter,
-    symbols: &[String],
-    limit: i64,
+    query: &OrderQuery<'_>,
 ) -> Result<Vec<Order>, StoreError> {
     let open = &*OPEN_STATUSES;
-    let status = match filter {
+    let status = match query.filter {
         OrderFilter::Open => format!(" AND status IN {open}"),
         OrderFilter::Closed => format!(" AND status NOT IN {open}"),
         OrderFilter::All => String::new(),
     };
-    let symbol_list = (0..symbols.len())
-        .map(|i| format!("${}", i + 3))
+    let symbol_list = (0..query.symbols.len())
+        .map(|i| format!("${}", i + 6))
         .collect::<Vec<_>>()
         .join(", ");
-    let symbol_filter = if symbols.is_empty() {
+    let symbol_filter = if query.symbols.is_empty() {
         String::new()
     } else {
         format!(" AND symbol IN ({symbol_list})")
     };
+    let direction = if query.ascending { "ASC" } else { "DESC" };
     let sql = format!(
         "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1{status}{symbol_filter} \
-         ORDER BY submitted_at DESC, id DESC LIMIT $2"
+         AND ($3 IS NULL OR side = $3) AND ($4 IS NULL OR submitted_at > $4) \
+         AND ($5 IS NULL OR submitted_at <= $5) \
+         ORDER BY submitted_at {direction}, id {direction} LIMIT $2"
     );
     Ok(on_pool!(db, pool => {
-        let mut query = sqlx::query_as(&sql).bind(account_id).bind(limit);
-        for symbol in symbols {
-            query = query.bind(symbol);
+        let mut q = sqlx::query_as(&sql)
+            .bind(account_id)
+            .bind(query.limit)
+            .bind(query.side.map(Side::as_str))
+            .bind(query.after)
+            .bind(query.until);
+        for symbol in query.symbols {
+            q = q.bind(symbol);
         }
-        query.fetch_all(pool).await?
+        q.fetch_all(pool).await?
     }))
 }
 
@@ -496,4 +536,38 @@ pub async fn set_kill_switch(
         .await?;
     });
     Ok(())
+}
+
+/// A fill as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Fill {
+    /// Ticker.
+    pub symbol: String,
+    /// Buy or sell.
+    #[sqlx(try_from = "String")]
+    pub side: Side,
+    /// Quantity filled.
+    pub qty: DbDecimal,
+    /// Price filled at.
+    pub price: DbDecimal,
+    /// When.
+    pub filled_at: DateTime<Utc>,
+}
+
+/// An account's fills after `after`, oldest first.
+pub async fn fills_after(
+    db: &Db,
+    account_id: i64,
+    after: DateTime<Utc>,
+) -> Result<Vec<Fill>, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(
+            "SELECT symbol, side, qty, price, filled_at FROM paper_fills \
+             WHERE account_id = $1 AND filled_at > $2 ORDER BY filled_at, id",
+        )
+        .bind(account_id)
+        .bind(after)
+        .fetch_all(pool)
+        .await?
+    }))
 }

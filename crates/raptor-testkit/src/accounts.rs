@@ -148,3 +148,13 @@ pub async fn step_up(browser: &mut Browser, passkey: &mut SoftAuthenticator) -> 
         )
         .await
 }
+
+/// Makes an API key pair through `browser`'s session (which must be fresh) and returns a bot
+/// holding it.
+pub async fn bot(app: &TestApp, browser: &mut Browser) -> Browser {
+    let made = browser.post("/api/keys", json!({ "name": "bot" })).await;
+    assert_eq!(made.status, 201, "POST /api/keys: {:?}", made.body);
+    let key_id = made.body["key_id"].as_str().expect("key_id");
+    let secret = made.body["secret"].as_str().expect("secret");
+    Browser::bot(&app.url(""), key_id, secret)
+}

@@ -158,6 +158,7 @@ impl TestApp {
             cookie: None,
             cookie_name: session_cookie_name(&self.origin),
             forwarded_for: None,
+            api_key: None,
         }
     }
 
@@ -353,6 +354,8 @@ pub struct Browser {
     /// Sent as `X-Forwarded-For`, so a server built with `trust_proxy()` sees the request
     /// come from this client address (None: send none).
     pub forwarded_for: Option<String>,
+    /// An API key pair sent as `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY` (None: send none).
+    pub api_key: Option<(String, String)>,
 }
 
 /// The name the server gives its session cookie on `origin` (`__Host-` prefixed on https).
@@ -376,6 +379,16 @@ impl Browser {
             cookie: None,
             cookie_name: session_cookie_name(origin),
             forwarded_for: None,
+            api_key: None,
+        }
+    }
+
+    /// A bot: no origin, no cookie, only the API key pair `key_id` and `secret`.
+    pub fn bot(base_url: &str, key_id: &str, secret: &str) -> Self {
+        Self {
+            origin: None,
+            api_key: Some((key_id.to_owned(), secret.to_owned())),
+            ..Self::new(base_url, "http://bot.invalid")
         }
     }
 
@@ -428,6 +441,11 @@ impl Browser {
         }
         if let Some(cookie) = &self.cookie {
             request = request.header("Cookie", format!("{}={cookie}", self.cookie_name));
+        }
+        if let Some((key_id, secret)) = &self.api_key {
+            request = request
+                .header("APCA-API-KEY-ID", key_id)
+                .header("APCA-API-SECRET-KEY", secret);
         }
         if let Some(body) = body {
             request = request.json(&body);

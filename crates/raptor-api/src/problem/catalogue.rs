@@ -56,10 +56,11 @@ catalogue! {
     InvalidBackupCode = "invalid_backup_code", UNAUTHORIZED, "The email and backup code do not match an unused code.";
     BadCredentials = "bad_credentials", UNAUTHORIZED, "The webhook's Basic credentials are missing or wrong.";
     BadSignature = "bad_signature", UNAUTHORIZED, "The webhook's signature does not verify.";
+    BadApiKey = "bad_api_key", UNAUTHORIZED, "The `/v2` request's `APCA-API-KEY-ID` and `APCA-API-SECRET-KEY` are missing, unknown, revoked or do not match.";
     BadMetricsToken = "bad_metrics_token", UNAUTHORIZED, "The metrics scrape's bearer token is missing or wrong.";
     AccountSuspended = "account_suspended", FORBIDDEN, "The account is suspended.";
     PermissionRequired = "permission_required", FORBIDDEN, "The signed-in user holds no live grant of the permission this action requires; `detail` names it.";
-    StepUpRequired = "step_up_required", FORBIDDEN, "Staff actions need a session that proved a passkey, and those changing money or access one within the last 10 minutes; adding or removing a passkey or making new backup codes needs a session that signed in or proved a passkey within the last 10 minutes. Prove one at `/api/auth/step-up`.";
+    StepUpRequired = "step_up_required", FORBIDDEN, "Staff actions need a session that proved a passkey, and those changing money or access one within the last 10 minutes; adding or removing a passkey, making new backup codes or making an API key needs a session that signed in or proved a passkey within the last 10 minutes. Prove one at `/api/auth/step-up`.";
     OriginMismatch = "origin_mismatch", FORBIDDEN, "A state-changing request came from another origin.";
     OriginRequired = "origin_required", FORBIDDEN, "A state-changing request with the session cookie carries no Origin header.";
     TradingDisabled = "trading_disabled", FORBIDDEN, "The account's kill switch is on.";
@@ -72,6 +73,7 @@ catalogue! {
     EmailTaken = "email_taken", CONFLICT, "An account with this email already exists.";
     CredentialRegistered = "credential_registered", CONFLICT, "This passkey is already registered.";
     LastPasskey = "last_passkey", CONFLICT, "The account's last passkey cannot be removed.";
+    TooManyApiKeys = "too_many_api_keys", CONFLICT, "The user already holds the most API keys they may (10); revoke one first.";
     OwnAccount = "own_account", CONFLICT, "Staff cannot change their own account this way.";
     OwnRoles = "own_roles", CONFLICT, "Nobody grants or revokes their own roles.";
     EmailAlreadyVerified = "email_already_verified", CONFLICT, "The account's address is already verified.";

@@ -167,8 +167,15 @@ fn examples() -> String {
 
 /// Runs schemathesis over every operation as `who`, failing on any server error or any answer
 /// the document does not describe. Returns the number of cases it ran.
-fn fuzz(app: &TestApp, document: &Path, who: &str, browser: &Browser, report_dir: &Path) -> u64 {
+fn fuzz(
+    app: &TestApp,
+    document: &Path,
+    who: &str,
+    (browser, bot): (&Browser, &Browser),
+    report_dir: &Path,
+) -> u64 {
     let cookie = browser.cookie.as_deref().expect("signed in");
+    let (key_id, secret) = bot.api_key.as_ref().expect("an API key");
     let report = report_dir.join(format!("{who}.json"));
     let mut command = Command::new(python::tool("schemathesis"));
     command
@@ -187,9 +194,15 @@ fn fuzz(app: &TestApp, document: &Path, who: &str, browser: &Browser, report_dir
             &format!("Cookie: {}={cookie}", raptor_api::COOKIE_NAME),
         ])
         .args(["--header", &format!("Origin: {}", app.origin())])
+        .args(["--header", &format!("APCA-API-KEY-ID: {key_id}")])
+        .args(["--header", &format!("APCA-API-SECRET-KEY: {secret}")])
         .args(["--auth", &format!("{WEBHOOK_USER}:{WEBHOOK_PASSWORD}")])
-        // Signing out or deleting the last way in would leave the rest of the run signed out.
-        .args(["--exclude-path-regex", "sign-out|logout|/api/auth/sessions"])
+        // Signing out, deleting the last way in or revoking the key would leave the rest of the
+        // run signed out.
+        .args([
+            "--exclude-path-regex",
+            "sign-out|logout|/api/auth/sessions|/api/keys/",
+        ])
         .args(["--report", "json", "--report-json-path"])
         .arg(&report)
         .env("NO_COLOR", "1");
@@ -226,13 +239,20 @@ dual_test!(
             .status_webhook_secret("fuzz-status-secret")
             .spawn()
             .await;
-        let customer = accounts::customer(&app, "fuzz-customer@example.com").await;
-        let admin = accounts::admin(&app, t.db(), "fuzz-admin@example.com").await;
+        let mut customer = accounts::customer(&app, "fuzz-customer@example.com").await;
+        let customer_bot = accounts::bot(&app, &mut customer).await;
+        let mut admin = accounts::admin(&app, t.db(), "fuzz-admin@example.com").await;
+        let admin_bot = accounts::bot(&app, &mut admin).await;
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("openapi.json");
         std::fs::write(&file, document(&app).await.to_string()).expect("write the document");
-        let cases = fuzz(&app, &file, "customer", &customer, dir.path())
-            + fuzz(&app, &file, "admin", &admin, dir.path());
+        let cases = fuzz(
+            &app,
+            &file,
+            "customer",
+            (&customer, &customer_bot),
+            dir.path(),
+        ) + fuzz(&app, &file, "admin", (&admin, &admin_bot), dir.path());
         println!(
             "schemathesis on {}: {cases} cases in all",
             t.dialect().name()

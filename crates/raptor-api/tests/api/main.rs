@@ -4,6 +4,7 @@
 //! own PostgreSQL, so one binary with a module per area builds and runs faster than many.
 
 mod alpaca;
+mod alpaca_sdk;
 mod audit;
 mod auth;
 mod backtests;
@@ -31,4 +32,5 @@ mod permissions;
 mod settings;
 mod support;
 mod trading;
+mod v2;
 mod webhooks;

@@ -10,7 +10,7 @@ use raptor_app::trading::{
 use raptor_app::{App, FixedClock};
 use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
 use raptor_domain::Timeframe;
-use raptor_store::trading::{self, NewOrder, OrderFilter};
+use raptor_store::trading::{self, NewOrder, OrderFilter, OrderQuery};
 use raptor_testkit::{accounts, assert_problem, dual_test, Browser, TestApp, TestDb};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -822,7 +822,7 @@ dual_test!(
         );
         assert!(filled > 100 && filled < 300, "{filled}");
         for (k, id) in ids.iter().enumerate() {
-            let stored = trading::orders(t.db(), *id, OrderFilter::All, &[], 500)
+            let stored = trading::orders(t.db(), *id, &OrderQuery::newest(OrderFilter::All, 500))
                 .await
                 .expect("orders");
             assert_eq!(stored.len(), 100);

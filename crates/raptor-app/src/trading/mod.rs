@@ -5,10 +5,13 @@
 mod engine;
 mod matching;
 
+use std::collections::BTreeMap;
+
+use raptor_domain::calendar;
 use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
 use raptor_domain::InvalidInput;
 use raptor_store::audit::{self, AuditEvent};
-use raptor_store::trading::{self, Account, KillSwitch, Order, OrderFilter, Position};
+use raptor_store::trading::{self, Account, KillSwitch, Order, OrderFilter, OrderQuery, Position};
 use raptor_store::{market, StoreError};
 use rust_decimal::Decimal;
 
@@ -111,6 +114,9 @@ pub struct AccountSummary {
     pub long_market_value: Decimal,
     /// Cash reserved by working buy orders.
     pub reserved: Decimal,
+    /// Equity at the previous session's close: cash then, plus what was held then at that
+    /// close's prices.
+    pub last_equity: Decimal,
     /// The kill switch.
     pub kill_switch: KillSwitch,
 }
@@ -130,23 +136,80 @@ impl AccountSummary {
 /// The user's account, valued.
 pub async fn account_summary(app: &App, user_id: i64) -> Result<AccountSummary, OrderError> {
     let account = account_of(app, user_id).await?;
-    let mut long_market_value = Decimal::ZERO;
-    for held in positions_of(app, &account).await? {
-        long_market_value += held.market_value();
-    }
-    let reserved: Decimal = trading::orders(&app.db, account.id, OrderFilter::Open, &[], 10_000)
+    let holdings = positions_of(app, &account).await?;
+    let long_market_value = holdings.iter().map(Holding::market_value).sum();
+    let open = OrderQuery::newest(OrderFilter::Open, MAX_OPEN_ORDERS);
+    let reserved: Decimal = trading::orders(&app.db, account.id, &open)
         .await?
         .iter()
         .filter(|o| o.side == Side::Buy)
         .filter_map(|o| Some(o.qty?.0 * o.limit_price.or(o.stop_price)?.0))
         .sum();
+    let last_equity = equity_at_last_close(app, &account, &holdings).await?;
     let kill_switch = trading::kill_switch(&app.db, account.id).await?;
     Ok(AccountSummary {
         account,
         long_market_value,
         reserved,
+        last_equity,
         kill_switch,
     })
+}
+
+/// The close of the last session before today's (New York) date.
+fn last_close(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    let today = now
+        .with_timezone(&chrono_tz::America::New_York)
+        .date_naive();
+    let previous = calendar::previous_trading_day(today);
+    calendar::session(previous).map_or(now, |s| s.close)
+}
+
+/// The account's equity at the last close: today's fills undone from cash and positions, and
+/// what was held then valued at the last price at or before that close (else the price it
+/// was bought at).
+async fn equity_at_last_close(
+    app: &App,
+    account: &Account,
+    holdings: &[Holding],
+) -> Result<Decimal, StoreError> {
+    let close = last_close(app.now());
+    let mut cash = account.cash.0;
+    let mut held: BTreeMap<String, (Decimal, Decimal)> = holdings
+        .iter()
+        .map(|h| {
+            let p = &h.position;
+            (p.symbol.clone(), (p.qty.0, p.avg_entry_price.0))
+        })
+        .collect();
+    for fill in trading::fills_after(&app.db, account.id, close).await? {
+        let amount = engine::round(fill.qty.0 * fill.price.0);
+        let (qty, fallback) = held
+            .entry(fill.symbol.clone())
+            .or_insert((Decimal::ZERO, fill.price.0));
+        match fill.side {
+            Side::Buy => {
+                cash += amount;
+                *qty -= fill.qty.0;
+            }
+            Side::Sell => {
+                cash -= amount;
+                *qty += fill.qty.0;
+                *fallback = fill.price.0;
+            }
+        }
+    }
+    let mut equity = cash;
+    for (symbol, (qty, fallback)) in held {
+        if qty.is_zero() {
+            continue;
+        }
+        let then = market::latest_bar_at(&app.db, &symbol, Some(close))
+            .await?
+            .map_or(fallback, |b| price(b.close));
+        equity += qty * then;
+    }
+    Ok(engine::round(equity))
 }
 
 /// Turns the user's kill switch on or off and audits it (`audit` names who and from where).
@@ -340,25 +403,48 @@ pub async fn place_order(
     }
 }
 
-/// The user's orders, newest first, optionally for some symbols (any case).
+/// An order listing's `status` parameter: `open` (the default), `closed` or `all`.
+pub fn order_filter(status: Option<&str>) -> Result<OrderFilter, InvalidInput> {
+    match status.unwrap_or("open") {
+        "open" => Ok(OrderFilter::Open),
+        "closed" => Ok(OrderFilter::Closed),
+        "all" => Ok(OrderFilter::All),
+        _ => Err(InvalidInput::new(
+            "status",
+            "must be one of open, closed, all",
+        )),
+    }
+}
+
+/// A comma-separated list of tickers, upper-cased, blanks dropped.
+pub fn symbol_list(symbols: Option<&str>) -> Vec<String> {
+    symbols
+        .map(|s| {
+            s.split(',')
+                .map(|t| t.trim().to_uppercase())
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The user's orders as `query` asks (tickers any case).
 pub async fn orders(
     app: &App,
     user_id: i64,
-    filter: OrderFilter,
-    symbols: &[String],
-    limit: i64,
+    query: &OrderQuery<'_>,
 ) -> Result<Vec<Order>, OrderError> {
-    if !(1..=MAX_LIST).contains(&limit) {
+    if !(1..=MAX_LIST).contains(&query.limit) {
         return Err(InvalidInput::new("limit", "must be between 1 and 500").into());
     }
-    if symbols.len() > MAX_SYMBOLS {
+    if query.symbols.len() > MAX_SYMBOLS {
         return Err(InvalidInput::new("symbols", "at most 100 symbols").into());
     }
-    for symbol in symbols {
+    for symbol in query.symbols {
         text::single_line("symbols", symbol, 32)?;
     }
     let account = account_of(app, user_id).await?;
-    Ok(trading::orders(&app.db, account.id, filter, symbols, limit).await?)
+    Ok(trading::orders(&app.db, account.id, query).await?)
 }
 
 /// One of the user's orders.
@@ -367,6 +453,33 @@ pub async fn order(app: &App, user_id: i64, id: i64) -> Result<Order, OrderError
     trading::order(&app.db, account.id, id)
         .await?
         .ok_or(OrderError::UnknownOrder(id))
+}
+
+/// One of the user's orders, by the client order id it was placed with.
+pub async fn order_by_client_id(
+    app: &App,
+    user_id: i64,
+    client_order_id: &str,
+) -> Result<Option<Order>, OrderError> {
+    let account = account_of(app, user_id).await?;
+    Ok(trading::order_by_client_id(&app.db, account.id, client_order_id).await?)
+}
+
+/// Cancels every working order of the user's; the orders canceled, oldest first. An order
+/// that filled or ended meanwhile is left as it is.
+pub async fn cancel_open_orders(app: &App, user_id: i64) -> Result<Vec<Order>, OrderError> {
+    let account = account_of(app, user_id).await?;
+    let open = OrderQuery {
+        ascending: true,
+        ..OrderQuery::newest(OrderFilter::Open, MAX_OPEN_ORDERS)
+    };
+    let mut canceled = Vec::new();
+    for order in trading::orders(&app.db, account.id, &open).await? {
+        if let Some(order) = engine::cancel(app, account.id, order.id).await? {
+            canceled.push(order);
+        }
+    }
+    Ok(canceled)
 }
 
 /// Cancels one of the user's working orders.
@@ -439,8 +552,24 @@ pub async fn positions(app: &App, user_id: i64) -> Result<Vec<Holding>, OrderErr
     Ok(positions_of(app, &account).await?)
 }
 
-/// Closes a position with a market order for all of it.
-pub async fn close_position(app: &App, user_id: i64, symbol: &str) -> Result<Order, OrderError> {
+/// How much of a position to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Portion<'a> {
+    /// All of it.
+    All,
+    /// This quantity (the client's text).
+    Qty(&'a str),
+    /// This percentage of it, above 0 and at most 100 (the client's text).
+    Percentage(&'a str),
+}
+
+/// Closes all or part of a position with a market sell order.
+pub async fn close_position(
+    app: &App,
+    user_id: i64,
+    symbol: &str,
+    portion: Portion<'_>,
+) -> Result<Order, OrderError> {
     let account = account_of(app, user_id).await?;
     count_submission(app, &account).await?;
     let symbol = symbol.to_uppercase();
@@ -449,6 +578,33 @@ pub async fn close_position(app: &App, user_id: i64, symbol: &str) -> Result<Ord
         .into_iter()
         .find(|p| p.symbol == symbol)
         .ok_or_else(|| OrderError::NoPosition(symbol.clone()))?;
+    let qty = match portion {
+        Portion::All => held.qty.0,
+        Portion::Qty(text) => decimal("qty", Some(text))?.unwrap_or_default(),
+        Portion::Percentage(text) => {
+            let percent = decimal("percentage", Some(text))?.unwrap_or_default();
+            if percent > Decimal::ONE_HUNDRED {
+                return Err(InvalidInput::new("percentage", "must be at most 100").into());
+            }
+            let fractionable = market::symbol(&app.db, &symbol)
+                .await?
+                .is_some_and(|s| s.fractionable);
+            let places = if fractionable { 8 } else { 0 };
+            let qty = (held.qty.0 * percent / Decimal::ONE_HUNDRED)
+                .round_dp_with_strategy(places, rust_decimal::RoundingStrategy::ToZero);
+            if qty.is_zero() {
+                return Err(InvalidInput::new(
+                    "percentage",
+                    format!(
+                        "{percent}% of {} {symbol} is less than one share",
+                        held.qty.0
+                    ),
+                )
+                .into());
+            }
+            qty
+        }
+    };
     let submission = Submission {
         client_order_id: new_token(),
         symbol,
@@ -459,7 +615,7 @@ pub async fn close_position(app: &App, user_id: i64, symbol: &str) -> Result<Ord
             stop_price: None,
         },
         time_in_force: TimeInForce::Day,
-        qty: Some(held.qty.0),
+        qty: Some(qty),
         notional: None,
     };
     Ok(engine::submit(app, account.id, &submission).await?)

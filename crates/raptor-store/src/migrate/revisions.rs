@@ -96,4 +96,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0011_bars_version", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0012_api_keys",
+        message: "API key pairs for the /v2 API",
+        sqlite: scripts!("0012_api_keys", "sqlite"),
+        postgres: scripts!("0012_api_keys", "postgres"),
+        transactional: true,
+    },
 ];

@@ -1,0 +1,288 @@
+//! The account, its configuration, and the market's clock and calendar.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use chrono_tz::America::New_York;
+use raptor_app::trading;
+use raptor_domain::calendar;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::KeyHolder;
+use super::error::{AlpacaError, V2Query};
+use super::ids::{self, Kind};
+use super::{decimal, TAG};
+use crate::{AppState, Problem};
+
+/// The paper account, as Alpaca's `TradeAccount`: money as decimal strings.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TradeAccount {
+    /// The account's id.
+    id: String,
+    /// `PA` and the account's number.
+    account_number: String,
+    /// Always `ACTIVE`.
+    status: &'static str,
+    /// `USD`.
+    currency: String,
+    /// Cash.
+    cash: String,
+    /// Cash not reserved by working buy orders (no margin is offered).
+    buying_power: String,
+    /// The same as `buying_power`.
+    regt_buying_power: String,
+    /// The same as `buying_power`.
+    daytrading_buying_power: String,
+    /// The same as `buying_power`.
+    non_marginable_buying_power: String,
+    /// Cash plus positions at their latest prices.
+    equity: String,
+    /// The same as `equity`.
+    portfolio_value: String,
+    /// Equity at the previous close.
+    last_equity: String,
+    /// Positions at their latest prices.
+    long_market_value: String,
+    /// Always `0`: short selling is not offered.
+    short_market_value: String,
+    /// Always `1`: no margin.
+    multiplier: String,
+    /// Always `0`.
+    initial_margin: String,
+    /// Always `0`.
+    maintenance_margin: String,
+    /// Always `0`.
+    accrued_fees: String,
+    /// Whether new orders are refused (the kill switch, `suspend_trade`).
+    trading_blocked: bool,
+    /// The same as `trading_blocked`: the user suspended trading.
+    trade_suspended_by_user: bool,
+    /// Always false.
+    transfers_blocked: bool,
+    /// Always false.
+    account_blocked: bool,
+    /// Always false.
+    pattern_day_trader: bool,
+    /// Always false.
+    shorting_enabled: bool,
+    /// Always 0.
+    daytrade_count: i64,
+}
+
+/// The key holder's paper account.
+#[utoipa::path(get, path = "/v2/account", tag = TAG,
+    responses(
+        (status = 200, description = "The account", body = TradeAccount),
+        (status = 404, description = "The key's owner has no paper account", body = AlpacaErrorBody),
+    ),
+    security(("alpaca_key_id" = [], "alpaca_secret_key" = [])))]
+pub(crate) async fn account(
+    State(state): State<AppState>,
+    holder: KeyHolder,
+) -> Result<Json<TradeAccount>, AlpacaError> {
+    let summary = trading::account_summary(&state, holder.user_id).await?;
+    let account = &summary.account;
+    let buying_power = decimal(summary.buying_power());
+    let equity = decimal(summary.equity());
+    let blocked = summary.kill_switch.kill_switch;
+    Ok(Json(TradeAccount {
+        id: ids::uuid(Kind::Account, account.id).to_string(),
+        account_number: format!("PA{:08}", account.id),
+        status: "ACTIVE",
+        currency: account.currency.clone(),
+        cash: decimal(account.cash.0),
+        regt_buying_power: buying_power.clone(),
+        daytrading_buying_power: buying_power.clone(),
+        non_marginable_buying_power: buying_power.clone(),
+        buying_power,
+        portfolio_value: equity.clone(),
+        equity,
+        last_equity: decimal(summary.last_equity),
+        long_market_value: decimal(summary.long_market_value),
+        short_market_value: "0".to_owned(),
+        multiplier: "1".to_owned(),
+        initial_margin: "0".to_owned(),
+        maintenance_margin: "0".to_owned(),
+        accrued_fees: "0".to_owned(),
+        trading_blocked: blocked,
+        trade_suspended_by_user: blocked,
+        transfers_blocked: false,
+        account_blocked: false,
+        pattern_day_trader: false,
+        shorting_enabled: false,
+        daytrade_count: 0,
+    }))
+}
+
+/// The account's configuration, as Alpaca's `AccountConfiguration`. Only fractional, cash-only,
+/// long-only trading is offered; `suspend_trade` is the kill switch.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AccountConfiguration {
+    /// Always `entry`.
+    dtbp_check: &'static str,
+    /// Always `entry`.
+    pdt_check: &'static str,
+    /// Always `all`.
+    trade_confirm_email: &'static str,
+    /// Whether new orders are refused (the kill switch).
+    suspend_trade: bool,
+    /// Always true: short selling is not offered.
+    no_shorting: bool,
+    /// Always true.
+    fractional_trading: bool,
+    /// Always `1`: no margin.
+    max_margin_multiplier: &'static str,
+    /// Always false.
+    ptp_no_exception_entry: bool,
+}
+
+/// The account's configuration.
+#[utoipa::path(get, path = "/v2/account/configurations", tag = TAG,
+    responses(
+        (status = 200, description = "The configuration", body = AccountConfiguration),
+        (status = 404, description = "The key's owner has no paper account", body = AlpacaErrorBody),
+    ),
+    security(("alpaca_key_id" = [], "alpaca_secret_key" = [])))]
+pub(crate) async fn configurations(
+    State(state): State<AppState>,
+    holder: KeyHolder,
+) -> Result<Json<AccountConfiguration>, AlpacaError> {
+    let summary = trading::account_summary(&state, holder.user_id).await?;
+    Ok(Json(AccountConfiguration {
+        dtbp_check: "entry",
+        pdt_check: "entry",
+        trade_confirm_email: "all",
+        suspend_trade: summary.kill_switch.kill_switch,
+        no_shorting: true,
+        fractional_trading: true,
+        max_margin_multiplier: "1",
+        ptp_no_exception_entry: false,
+    }))
+}
+
+/// The market clock, as Alpaca's `Clock` (times in New York's offset).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Clock {
+    /// Now.
+    timestamp: String,
+    /// Whether the regular session is open.
+    is_open: bool,
+    /// The next regular open.
+    next_open: String,
+    /// The close of the open session, else of the next one.
+    next_close: String,
+}
+
+fn new_york(t: DateTime<Utc>) -> String {
+    t.with_timezone(&New_York)
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
+/// The NYSE market clock.
+#[utoipa::path(get, path = "/v2/clock", tag = TAG,
+    responses((status = 200, description = "The clock", body = Clock)),
+    security(("alpaca_key_id" = [], "alpaca_secret_key" = [])))]
+pub(crate) async fn clock(
+    State(state): State<AppState>,
+    _holder: KeyHolder,
+) -> Result<Json<Clock>, AlpacaError> {
+    let now = state.now();
+    let clock = calendar::clock(now);
+    Ok(Json(Clock {
+        timestamp: new_york(now),
+        is_open: clock.is_open,
+        next_open: new_york(clock.next_open),
+        next_close: new_york(clock.next_close),
+    }))
+}
+
+/// Which days of the calendar to list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CalendarQuery {
+    /// First date, `YYYY-MM-DD` (default: January 1 of this year).
+    start: Option<String>,
+    /// Last date, `YYYY-MM-DD` (default: December 31 of next year; at most 10 years after
+    /// `start`).
+    end: Option<String>,
+}
+
+/// A trading day, as Alpaca's `Calendar`: New York times.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CalendarDay {
+    /// `YYYY-MM-DD`.
+    date: String,
+    /// Regular open, `HH:MM`.
+    open: String,
+    /// Regular close, `HH:MM` (`13:00` on early-close days).
+    close: String,
+    /// Extended hours open, `HHMM`.
+    session_open: String,
+    /// Extended hours close, `HHMM`.
+    session_close: String,
+    /// The next trading day, when trades of this one settle (T+1).
+    settlement_date: String,
+}
+
+fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Problem> {
+    text.map(|t| {
+        // Alpaca's clients send dates; a full timestamp's date part is taken too.
+        NaiveDate::parse_from_str(t.get(..10).unwrap_or(t), "%Y-%m-%d")
+            .map_err(|_| Problem::invalid_field(field, "must be a date, YYYY-MM-DD"))
+    })
+    .transpose()
+}
+
+/// The longest calendar one request lists.
+const MAX_CALENDAR_DAYS: u64 = 3_660;
+
+/// The NYSE trading days from `start` to `end`, with their hours.
+#[utoipa::path(get, path = "/v2/calendar", tag = TAG,
+    params(CalendarQuery),
+    responses(
+        (status = 200, description = "The trading days, oldest first", body = Vec<CalendarDay>),
+        (status = 422, description = "A date is malformed, or the range is backwards or longer \
+            than 10 years", body = AlpacaErrorBody),
+    ),
+    security(("alpaca_key_id" = [], "alpaca_secret_key" = [])))]
+pub(crate) async fn calendar(
+    State(state): State<AppState>,
+    _holder: KeyHolder,
+    V2Query(q): V2Query<CalendarQuery>,
+) -> Result<Json<Vec<CalendarDay>>, AlpacaError> {
+    let today = state.now().with_timezone(&New_York).date_naive();
+    let start = date("start", q.start.as_deref())?
+        .or_else(|| NaiveDate::from_ymd_opt(today.year(), 1, 1))
+        .unwrap_or(today);
+    let end = date("end", q.end.as_deref())?
+        .or_else(|| NaiveDate::from_ymd_opt(today.year() + 1, 12, 31))
+        .unwrap_or(today);
+    if end < start {
+        return Err(Problem::invalid_field("end", "must not be before start").into());
+    }
+    if start.checked_add_days(Days::new(MAX_CALENDAR_DAYS)) < Some(end) {
+        return Err(Problem::invalid_field("end", "must be at most 10 years after start").into());
+    }
+    let sessions = calendar::sessions_between(start, end);
+    let days = sessions
+        .iter()
+        .map(|s| {
+            let settles = calendar::next_trading_day(s.date);
+            let local = |t: DateTime<Utc>, format: &str| {
+                t.with_timezone(&New_York).format(format).to_string()
+            };
+            CalendarDay {
+                date: s.date.format("%Y-%m-%d").to_string(),
+                open: local(s.open, "%H:%M"),
+                close: local(s.close, "%H:%M"),
+                session_open: local(s.extended_open, "%H%M"),
+                session_close: local(s.extended_close, "%H%M"),
+                settlement_date: settles.format("%Y-%m-%d").to_string(),
+            }
+        })
+        .collect();
+    Ok(Json(days))
+}
+
+use super::AlpacaErrorBody;

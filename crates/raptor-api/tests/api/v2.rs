@@ -1,0 +1,448 @@
+//! The Alpaca-compatible `/v2` API and the API keys that reach it, over real HTTP on both
+//! dialects: keys are shown once and stored hashed, only keys open `/v2`, and orders,
+//! positions, the account, the clock and the calendar answer in Alpaca's shapes.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use raptor_app::FixedClock;
+use raptor_testkit::{accounts, assert_problem, dual_test, Browser, TestApp, TestDb};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text)
+        .expect("an RFC 3339 time")
+        .with_timezone(&Utc)
+}
+
+/// Asserts an Alpaca error: the status, `code` = status followed by 10000, a message.
+fn assert_alpaca_error(reply: &raptor_testkit::Reply, status: u16) {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    assert_eq!(
+        reply.body["code"].as_u64(),
+        Some(u64::from(status) * 100_000 + 10_000),
+        "{:?}",
+        reply.body
+    );
+    assert!(reply.body["message"]
+        .as_str()
+        .is_some_and(|m| !m.is_empty()));
+}
+
+fn is_uuid(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| Uuid::parse_str(s).is_ok())
+}
+
+async fn price_now(t: &TestDb, symbol: &str, price: f64) {
+    t.put_prices(symbol, &[(Utc::now() - Duration::minutes(1), price)])
+        .await;
+}
+
+dual_test!(
+    a_key_is_shown_once_stored_hashed_audited_capped_and_revocable,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let made = owner.post("/api/keys", json!({ "name": "my bot" })).await;
+        assert_eq!(made.status, 201, "{:?}", made.body);
+        let key_id = made.body["key_id"].as_str().expect("key id").to_owned();
+        let secret = made.body["secret"].as_str().expect("secret").to_owned();
+        assert!(key_id.starts_with("PK") && key_id.len() == 20, "{key_id}");
+        assert_eq!(secret.len(), 40);
+
+        let listed = owner.get("/api/keys").await;
+        assert_eq!(listed.body[0]["key_id"], key_id.as_str());
+        assert_eq!(listed.body[0]["name"], "my bot");
+        assert!(listed.body[0].get("secret").is_none(), "{:?}", listed.body);
+        let stored = t
+            .scalar(&format!(
+                "SELECT count(*) FROM api_keys WHERE key_id = '{key_id}' AND secret_hash <> ''"
+            ))
+            .await;
+        assert_eq!(stored, 1);
+        let in_clear = t
+            .scalar(&format!(
+                "SELECT count(*) FROM audit_log WHERE CAST(details AS TEXT) LIKE '%{secret}%'"
+            ))
+            .await
+            + t.scalar(&format!(
+                "SELECT count(*) FROM api_keys WHERE name LIKE '%{secret}%' OR key_id LIKE '%{secret}%'"
+            ))
+            .await;
+        assert_eq!(in_clear, 0, "the secret reached the database");
+
+        let mut bot = Browser::bot(&app.url(""), &key_id, &secret);
+        assert_eq!(bot.get("/v2/account").await.status, 200);
+        let mut forger = Browser::bot(&app.url(""), &key_id, "not-the-secret");
+        assert_alpaca_error(&forger.get("/v2/account").await, 401);
+
+        for n in 1..10 {
+            let more = owner
+                .post("/api/keys", json!({ "name": format!("bot {n}") }))
+                .await;
+            assert_eq!(more.status, 201, "{:?}", more.body);
+        }
+        assert_problem(
+            &owner.post("/api/keys", json!({})).await,
+            409,
+            "too_many_api_keys",
+        );
+
+        let id = listed.body[0]["id"].as_i64().expect("id");
+        assert_eq!(owner.delete(&format!("/api/keys/{id}")).await.status, 204);
+        assert_alpaca_error(&bot.get("/v2/account").await, 401);
+        assert_problem(
+            &owner.delete(&format!("/api/keys/{id}")).await,
+            404,
+            "not_found",
+        );
+        assert_eq!(
+            owner.post("/api/keys", json!({})).await.status,
+            201,
+            "a place came free"
+        );
+        let actions = t
+            .scalar("SELECT count(*) FROM audit_log WHERE action IN ('api_key.create', 'api_key.revoke')")
+            .await;
+        assert_eq!(actions, 12);
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    keys_open_only_v2_and_the_session_cookie_opens_only_api,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        assert_alpaca_error(&owner.get("/v2/account").await, 401);
+        assert_problem(&bot.get("/api/account").await, 401, "not_signed_in");
+        assert_alpaca_error(&app.browser().get("/v2/orders").await, 401);
+        let mut stranger = accounts::customer(&app, "eve@example.com").await;
+        let mut eves_bot = accounts::bot(&app, &mut stranger).await;
+
+        price_now(t, "AAPL", 100.0).await;
+        let order = bot
+            .post("/v2/orders", json!({ "symbol": "AAPL", "qty": 1.0, "side": "buy", "type": "market", "time_in_force": "day" }))
+            .await;
+        assert_eq!(order.status, 200, "{:?}", order.body);
+        let id = order.body["id"].as_str().expect("id");
+        assert_alpaca_error(&eves_bot.get(&format!("/v2/orders/{id}")).await, 404);
+        assert_eq!(bot.get(&format!("/v2/orders/{id}")).await.status, 200);
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    orders_fill_list_cancel_and_read_back_in_alpacas_shapes,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 190.25).await;
+
+        let market = bot
+            .post("/v2/orders", json!({ "symbol": "aapl", "qty": 10.0, "side": "buy", "type": "market", "time_in_force": "day", "client_order_id": "my id/1" }))
+            .await;
+        assert_eq!(market.status, 200, "{:?}", market.body);
+        let order = &market.body;
+        assert!(is_uuid(&order["id"]), "{order}");
+        assert_eq!(order["status"], "filled");
+        assert_eq!(order["qty"], "10");
+        assert_eq!(order["filled_qty"], "10");
+        assert_eq!(order["filled_avg_price"], "190.25");
+        assert_eq!(order["order_class"], "simple");
+        assert_eq!(order["type"], "market");
+        assert_eq!(order["extended_hours"], false);
+        let again = bot
+            .post("/v2/orders", json!({ "symbol": "AAPL", "qty": "10", "side": "buy", "type": "market", "time_in_force": "day", "client_order_id": "my id/1" }))
+            .await;
+        assert_eq!(
+            again.body["id"], order["id"],
+            "the same client order id is the same order"
+        );
+
+        let by_client = bot
+            .get("/v2/orders:by_client_order_id?client_order_id=my+id%2F1")
+            .await;
+        assert_eq!(by_client.status, 200, "{:?}", by_client.body);
+        assert_eq!(by_client.body["id"], order["id"]);
+
+        let resting = bot
+            .post("/v2/orders", json!({ "symbol": "AAPL", "qty": 2.0, "side": "buy", "type": "limit", "time_in_force": "gtc", "limit_price": 150.0 }))
+            .await;
+        assert_eq!(resting.body["status"], "new", "{:?}", resting.body);
+        assert_eq!(resting.body["limit_price"], "150");
+        let second = bot
+            .post("/v2/orders", json!({ "symbol": "AAPL", "qty": 1, "side": "sell", "type": "limit", "time_in_force": "gtc", "limit_price": "250.5" }))
+            .await;
+        assert_eq!(second.body["status"], "new", "{:?}", second.body);
+
+        let open = bot.get("/v2/orders").await;
+        assert_eq!(
+            open.body.as_array().map(Vec::len),
+            Some(2),
+            "{:?}",
+            open.body
+        );
+        let buys = bot
+            .get("/v2/orders?status=all&side=buy&direction=asc&nested=True")
+            .await;
+        let ids: Vec<&Value> = buys
+            .body
+            .as_array()
+            .expect("orders")
+            .iter()
+            .map(|o| &o["id"])
+            .collect();
+        assert_eq!(ids, vec![&order["id"], &resting.body["id"]]);
+        let after = (Utc::now() + Duration::hours(1)).to_rfc3339();
+        let none = bot
+            .get(&format!(
+                "/v2/orders?status=all&after={}",
+                after.replace('+', "%2B")
+            ))
+            .await;
+        assert_eq!(none.body, json!([]), "nothing after an hour from now");
+
+        let id = resting.body["id"].as_str().expect("id");
+        assert_eq!(bot.delete(&format!("/v2/orders/{id}")).await.status, 204);
+        assert_eq!(
+            bot.get(&format!("/v2/orders/{id}")).await.body["status"],
+            "canceled"
+        );
+        assert_alpaca_error(&bot.delete(&format!("/v2/orders/{id}")).await, 422);
+        let all = bot.delete("/v2/orders").await;
+        assert_eq!(all.status, 207, "{:?}", all.body);
+        assert_eq!(all.body[0]["id"], second.body["id"]);
+        assert_eq!(all.body[0]["status"], 200);
+        assert_eq!(bot.get("/v2/orders").await.body, json!([]));
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    bad_orders_and_parameters_are_refused_in_alpacas_shape,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 100.0).await;
+        let base = json!({ "symbol": "AAPL", "qty": 1.0, "side": "buy", "type": "market", "time_in_force": "day" });
+        let with = |key: &str, value: Value| {
+            let mut body = base.clone();
+            body[key] = value;
+            body
+        };
+        for (body, status) in [
+            (with("qty", json!("1e400")), 422),
+            (with("qty", json!(-1)), 422),
+            (with("qty", json!("ten")), 422),
+            (with("symbol", json!("NOPE\u{0}")), 422),
+            (with("symbol", json!("ZZZZ")), 422),
+            (with("side", json!("short")), 422),
+            (with("type", json!("trailing_stop")), 422),
+            (with("time_in_force", json!("forever")), 422),
+            (with("order_class", json!("bracket")), 422),
+            (with("extended_hours", json!(true)), 422),
+            (with("client_order_id", json!("x".repeat(129))), 422),
+            (with("qty", json!(1_000_000_000)), 403),
+        ] {
+            let reply = bot.post("/v2/orders", body.clone()).await;
+            assert_alpaca_error(&reply, status);
+            assert!(reply.body["message"].as_str().is_some(), "{body}");
+        }
+        assert_alpaca_error(&bot.post("/v2/orders", json!("not an order")).await, 422);
+        for path in [
+            "/v2/orders/12345",
+            "/v2/orders/00000003-0000-4000-8000-000000000001",
+            "/v2/orders:by_client_order_id?client_order_id=nobody",
+            "/v2/positions/AAPL",
+            "/v2/assets/NOPE",
+        ] {
+            assert_alpaca_error(&bot.get(path).await, 404);
+        }
+        for path in [
+            "/v2/orders?status=sideways",
+            "/v2/orders?limit=0",
+            "/v2/orders?limit=100000000000000000000",
+            "/v2/orders?after=yesterday",
+            "/v2/orders?direction=up",
+            "/v2/orders?nested=maybe",
+            "/v2/calendar?start=2024-13-01",
+            "/v2/calendar?start=2024-01-02&end=2024-01-01",
+            "/v2/calendar?start=2000-01-01&end=2099-01-01",
+            "/v2/assets?status=unknown",
+        ] {
+            let reply = bot.get(path).await;
+            assert!(
+                matches!(reply.status, 400 | 422),
+                "{path}: {:?}",
+                reply.body
+            );
+            assert_alpaca_error(&reply, reply.status);
+        }
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM paper_orders").await,
+            0,
+            "nothing half-written"
+        );
+        app.stop().await;
+    }
+);
+
+dual_test!(positions_close_by_quantity_percentage_or_whole, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    let mut owner = accounts::customer(&app, "ada@example.com").await;
+    let mut bot = accounts::bot(&app, &mut owner).await;
+    price_now(t, "AAPL", 100.0).await;
+    price_now(t, "MSFT", 50.0).await;
+    for (symbol, qty) in [("AAPL", 10.0), ("MSFT", 4.0)] {
+        let bought = bot
+                .post("/v2/orders", json!({ "symbol": symbol, "qty": qty, "side": "buy", "type": "market", "time_in_force": "day" }))
+                .await;
+        assert_eq!(bought.body["status"], "filled", "{:?}", bought.body);
+    }
+    let positions = bot.get("/v2/positions").await.body;
+    assert_eq!(positions[0]["symbol"], "AAPL");
+    assert_eq!(positions[0]["qty"], "10");
+    assert_eq!(positions[0]["market_value"], "1000");
+    assert_eq!(positions[0]["side"], "long");
+    assert_eq!(positions[0]["exchange"], "NASDAQ");
+    assert!(is_uuid(&positions[0]["asset_id"]));
+    let by_asset = bot
+        .get(&format!(
+            "/v2/positions/{}",
+            positions[1]["asset_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(by_asset.body["symbol"], "MSFT", "{:?}", by_asset.body);
+
+    let part = bot.delete("/v2/positions/AAPL?qty=2.5").await;
+    assert_eq!(part.body["qty"], "2.5", "{:?}", part.body);
+    let half = bot.delete("/v2/positions/aapl?percentage=50").await;
+    assert_eq!(half.body["qty"], "3.75", "{:?}", half.body);
+    assert_eq!(bot.get("/v2/positions/AAPL").await.body["qty"], "3.75");
+    assert_alpaca_error(&bot.delete("/v2/positions/AAPL?percentage=101").await, 422);
+    assert_alpaca_error(
+        &bot.delete("/v2/positions/AAPL?qty=1&percentage=5").await,
+        422,
+    );
+    assert_alpaca_error(&bot.delete("/v2/positions/AAPL?qty=99").await, 403);
+
+    let closed = bot.delete("/v2/positions?cancel_orders=True").await;
+    assert_eq!(closed.status, 207, "{:?}", closed.body);
+    let symbols: Vec<&Value> = closed
+        .body
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|c| &c["symbol"])
+        .collect();
+    assert_eq!(symbols, vec!["AAPL", "MSFT"]);
+    assert_eq!(closed.body[1]["body"]["status"], "filled");
+    assert_eq!(bot.get("/v2/positions").await.body, json!([]));
+    let account = bot.get("/v2/account").await.body;
+    assert_eq!(account["cash"], "100000");
+    app.stop().await;
+});
+
+dual_test!(
+    the_account_values_last_equity_at_the_previous_close,
+    Head,
+    |t| {
+        // Tuesday 2026-12-01, 10:00 in New York.
+        let clock = Arc::new(FixedClock::new(utc("2026-12-01T15:00:00Z")));
+        let app = TestApp::builder(t.db().clone())
+            .clock(clock.clone())
+            .spawn()
+            .await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        let buy = |qty: f64| json!({ "symbol": "AAPL", "qty": qty, "side": "buy", "type": "market", "time_in_force": "day" });
+        t.put_prices("AAPL", &[(utc("2026-12-01T14:59:00Z"), 100.0)])
+            .await;
+        assert_eq!(
+            bot.post("/v2/orders", buy(10.0)).await.body["status"],
+            "filled"
+        );
+        // Tuesday's last bar before the 16:00 close, then Wednesday's.
+        t.put_prices(
+            "AAPL",
+            &[
+                (utc("2026-12-01T20:59:00Z"), 110.0),
+                (utc("2026-12-02T14:59:00Z"), 120.0),
+            ],
+        )
+        .await;
+        clock.set(utc("2026-12-02T15:00:00Z"));
+        assert_eq!(
+            bot.post("/v2/orders", buy(5.0)).await.body["status"],
+            "filled"
+        );
+
+        let account = bot.get("/v2/account").await.body;
+        assert_eq!(account["cash"], "98400");
+        assert_eq!(account["equity"], "100200");
+        // Tuesday's close: the cash before today's buy, 10 shares at 110.
+        assert_eq!(account["last_equity"], "100100");
+        assert_eq!(account["status"], "ACTIVE");
+        assert!(is_uuid(&account["id"]));
+        let clock_reply = bot.get("/v2/clock").await.body;
+        assert_eq!(clock_reply["is_open"], true);
+        assert_eq!(
+            clock_reply["next_close"],
+            "2026-12-02T16:00:00.000000-05:00"
+        );
+        assert_eq!(clock_reply["next_open"], "2026-12-03T09:30:00.000000-05:00");
+        let calendar = bot
+            .get("/v2/calendar?start=2026-11-26&end=2026-11-30")
+            .await
+            .body;
+        assert_eq!(
+            calendar,
+            json!([
+                { "date": "2026-11-27", "open": "09:30", "close": "13:00", "session_open": "0400",
+                  "session_close": "1700", "settlement_date": "2026-11-30" },
+                { "date": "2026-11-30", "open": "09:30", "close": "16:00", "session_open": "0400",
+                  "session_close": "2000", "settlement_date": "2026-12-01" },
+            ])
+        );
+        app.stop().await;
+    }
+);
+
+dual_test!(assets_list_the_listed_symbols_by_ticker_or_id, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    let mut owner = accounts::customer(&app, "ada@example.com").await;
+    let mut bot = accounts::bot(&app, &mut owner).await;
+    let assets = bot.get("/v2/assets").await.body;
+    let listed = t
+        .scalar("SELECT count(*) FROM symbols WHERE status = 'active'")
+        .await;
+    assert_eq!(
+        assets.as_array().map(Vec::len),
+        Some(usize::try_from(listed).expect("count"))
+    );
+    let aapl = assets
+        .as_array()
+        .expect("assets")
+        .iter()
+        .find(|a| a["symbol"] == "AAPL")
+        .expect("AAPL");
+    assert_eq!(aapl["class"], "us_equity");
+    assert_eq!(aapl["tradable"], true);
+    assert!(is_uuid(&aapl["id"]));
+    let by_id = bot
+        .get(&format!("/v2/assets/{}", aapl["id"].as_str().expect("id")))
+        .await;
+    assert_eq!(by_id.body["symbol"], "AAPL");
+    assert_eq!(bot.get("/v2/assets/aapl").await.body["id"], aapl["id"]);
+    assert_eq!(bot.get("/v2/assets?status=inactive").await.body, json!([]));
+    app.stop().await;
+});

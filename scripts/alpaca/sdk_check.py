@@ -1,0 +1,175 @@
+"""Drives a Raxx paper account through the official Alpaca SDK (alpaca-py), unchanged.
+
+Run by the Rust test `alpaca_sdk::` against a live Raptor, or by hand:
+
+    RAPTOR_URL=http://127.0.0.1:8080 APCA_API_KEY_ID=PK... APCA_API_SECRET_KEY=... \\
+        .venv/bin/python scripts/alpaca/sdk_check.py
+
+The account must be fresh (100000 USD, nothing held) and AAPL and MSFT priced at
+RAPTOR_AAPL_PRICE and RAPTOR_MSFT_PRICE. Every step checks what a bot would rely on; the first
+surprise stops the run with a message naming it.
+"""
+
+import datetime as dt
+import os
+import sys
+from decimal import Decimal
+
+from alpaca.common.exceptions import APIError
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import (
+    AccountStatus,
+    AssetClass,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    QueryOrderStatus,
+    TimeInForce,
+)
+from alpaca.trading.requests import (
+    ClosePositionRequest,
+    GetAssetsRequest,
+    GetCalendarRequest,
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    StopLimitOrderRequest,
+    StopOrderRequest,
+)
+
+
+def expect(condition, what):
+    if not condition:
+        raise AssertionError(what)
+
+
+def refused(call, status, what):
+    try:
+        call()
+    except APIError as err:
+        expect(err.status_code == status, f"{what}: status {err.status_code}, not {status}: {err}")
+        expect(err.code == status * 100000 + 10000, f"{what}: code {err.code}")
+        expect(err.message, f"{what}: no message")
+        return
+    raise AssertionError(f"{what}: was not refused")
+
+
+def main():
+    aapl = Decimal(os.environ["RAPTOR_AAPL_PRICE"])
+    msft = Decimal(os.environ["RAPTOR_MSFT_PRICE"])
+    client = TradingClient(
+        os.environ["APCA_API_KEY_ID"],
+        os.environ["APCA_API_SECRET_KEY"],
+        paper=True,
+        url_override=os.environ["RAPTOR_URL"],
+    )
+
+    account = client.get_account()
+    expect(account.status == AccountStatus.ACTIVE, f"account status {account.status}")
+    expect(Decimal(account.cash) == 100000, f"cash {account.cash}")
+    expect(not account.trading_blocked, "trading blocked")
+
+    clock = client.get_clock()
+    expect(clock.next_open > clock.timestamp, "the next open is in the past")
+    expect(clock.next_close > clock.timestamp, "the next close is in the past")
+    days = client.get_calendar(
+        GetCalendarRequest(start=dt.date(2026, 11, 25), end=dt.date(2026, 11, 30))
+    )
+    expect([d.date.isoformat() for d in days] == ["2026-11-25", "2026-11-27", "2026-11-30"],
+           f"calendar days {[d.date for d in days]}")
+    expect(days[1].close.hour == 13, "the day after Thanksgiving closes at 13:00")
+
+    assets = client.get_all_assets(GetAssetsRequest(asset_class=AssetClass.US_EQUITY))
+    expect(any(a.symbol == "AAPL" for a in assets), "AAPL is not an asset")
+    apple = client.get_asset("AAPL")
+    expect(client.get_asset(apple.id).symbol == "AAPL", "the asset by id is not AAPL")
+
+    bought = client.submit_order(MarketOrderRequest(
+        symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
+        client_order_id="sdk-market-1"))
+    expect(bought.status == OrderStatus.FILLED, f"market buy {bought.status}")
+    expect(Decimal(bought.filled_avg_price) == aapl, f"filled at {bought.filled_avg_price}")
+    expect(client.get_order_by_id(bought.id).id == bought.id, "order by id")
+    expect(client.get_order_by_client_id("sdk-market-1").id == bought.id, "order by client id")
+    again = client.submit_order(MarketOrderRequest(
+        symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
+        client_order_id="sdk-market-1"))
+    expect(again.id == bought.id, "a repeated client order id placed a second order")
+
+    notional = client.submit_order(MarketOrderRequest(
+        symbol="MSFT", notional=100, side=OrderSide.BUY, time_in_force=TimeInForce.DAY))
+    expect(notional.status == OrderStatus.FILLED, f"notional buy {notional.status}")
+    expect(Decimal(notional.notional) == 100, f"notional {notional.notional}")
+
+    resting = client.submit_order(LimitOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC,
+        limit_price=float(aapl / 2)))
+    expect(resting.status == OrderStatus.NEW, f"a limit far below rests, not {resting.status}")
+    stop = client.submit_order(StopOrderRequest(
+        symbol="AAPL", qty=2, side=OrderSide.SELL, time_in_force=TimeInForce.GTC,
+        stop_price=float(aapl * Decimal("0.9"))))
+    expect(stop.status == OrderStatus.NEW and stop.order_type == OrderType.STOP, "stop order")
+    stop_limit = client.submit_order(StopLimitOrderRequest(
+        symbol="AAPL", qty=2, side=OrderSide.SELL, time_in_force=TimeInForce.DAY,
+        stop_price=float(aapl * Decimal("0.8")), limit_price=float(aapl * Decimal("0.79"))))
+    expect(stop_limit.status == OrderStatus.NEW, f"stop-limit {stop_limit.status}")
+    ioc = client.submit_order(LimitOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.IOC,
+        limit_price=float(aapl / 2)))
+    expect(ioc.status == OrderStatus.CANCELED, f"an IOC that cannot fill is {ioc.status}")
+    fok = client.submit_order(LimitOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.FOK,
+        limit_price=float(aapl * 2)))
+    expect(fok.status == OrderStatus.FILLED, f"a marketable FOK is {fok.status}")
+
+    open_orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
+    expect({o.id for o in open_orders} == {resting.id, stop.id, stop_limit.id},
+           f"open orders {[o.id for o in open_orders]}")
+    sells = client.get_orders(GetOrdersRequest(
+        status=QueryOrderStatus.ALL, side=OrderSide.SELL, symbols=["AAPL"], nested=True))
+    expect({o.id for o in sells} == {stop.id, stop_limit.id}, "sell orders")
+    later = client.get_orders(GetOrdersRequest(
+        status=QueryOrderStatus.ALL, after=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)))
+    expect(later == [], "orders after an hour from now")
+
+    client.cancel_order_by_id(resting.id)
+    expect(client.get_order_by_id(resting.id).status == OrderStatus.CANCELED, "cancel one")
+    refused(lambda: client.cancel_order_by_id(resting.id), 422, "canceling it again")
+    canceled = client.cancel_orders()
+    expect({c.id for c in canceled} == {stop.id, stop_limit.id}, "cancel all")
+    expect(client.get_orders() == [], "orders left open")
+
+    positions = {p.symbol: p for p in client.get_all_positions()}
+    expect(set(positions) == {"AAPL", "MSFT"}, f"positions {set(positions)}")
+    expect(Decimal(positions["AAPL"].qty) == 11, f"AAPL held {positions['AAPL'].qty}")
+    expect(Decimal(client.get_open_position("MSFT").market_value) == 100, "MSFT worth 100")
+    expect(client.get_open_position(apple.id).symbol == "AAPL", "position by asset id")
+    part = client.close_position("AAPL", ClosePositionRequest(qty="1"))
+    expect(Decimal(part.qty) == 1 and part.side == OrderSide.SELL, "close 1 share")
+    half = client.close_position("AAPL", ClosePositionRequest(percentage="50"))
+    expect(Decimal(half.qty) == 5, f"closing 50% of 10 sold {half.qty}")
+
+    refused(lambda: client.submit_order(MarketOrderRequest(
+        symbol="NOPE", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)),
+        422, "an unlisted symbol")
+    refused(lambda: client.submit_order(MarketOrderRequest(
+        symbol="AAPL", qty=1_000_000, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)),
+        403, "more than the buying power")
+    refused(lambda: client.get_open_position("GOOGL"), 404, "a position not held")
+
+    closed = client.close_all_positions(cancel_orders=True)
+    expect({c.symbol for c in closed} == {"AAPL", "MSFT"}, "close all")
+    expect(all(c.status == 200 for c in closed), "every close was placed")
+    expect(client.get_all_positions() == [], "positions left")
+    final = client.get_account()
+    expect(Decimal(final.equity) == Decimal(final.cash), "equity is cash once nothing is held")
+    print("alpaca-py drove the account through", len(client.get_orders(
+        GetOrdersRequest(status=QueryOrderStatus.ALL, limit=500))), "orders")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except AssertionError as err:
+        print(f"alpaca-py check failed: {err}", file=sys.stderr)
+        sys.exit(1)
