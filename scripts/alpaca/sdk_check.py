@@ -16,6 +16,9 @@ import sys
 from decimal import Decimal
 
 from alpaca.common.exceptions import APIError
+from alpaca.data.historical import StockHistoricalDataClient
+from alpaca.data.requests import StockBarsRequest, StockLatestBarRequest
+from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import (
     AccountStatus,
@@ -63,6 +66,20 @@ def main():
         paper=True,
         url_override=os.environ["RAPTOR_URL"],
     )
+
+    data = StockHistoricalDataClient(
+        os.environ["APCA_API_KEY_ID"],
+        os.environ["APCA_API_SECRET_KEY"],
+        url_override=os.environ["RAPTOR_URL"],
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    bars = data.get_stock_bars(StockBarsRequest(
+        symbol_or_symbols=["MSFT", "AAPL"], timeframe=TimeFrame.Minute,
+        start=now - dt.timedelta(hours=1), end=now))
+    expect(set(bars.data) == {"AAPL", "MSFT"}, f"bars of {set(bars.data)}")
+    expect(Decimal(str(bars["AAPL"][-1].close)) == aapl, f"AAPL closed at {bars['AAPL'][-1].close}")
+    latest = data.get_stock_latest_bar(StockLatestBarRequest(symbol_or_symbols=["AAPL", "MSFT"]))
+    expect(Decimal(str(latest["MSFT"].close)) == msft, f"MSFT's latest close {latest['MSFT'].close}")
 
     account = client.get_account()
     expect(account.status == AccountStatus.ACTIVE, f"account status {account.status}")

@@ -136,7 +136,7 @@ impl From<HistoryError> for Problem {
 
 /// One bar, in Alpaca's short field names.
 #[derive(Serialize, ToSchema)]
-struct Bar {
+pub(crate) struct Bar {
     /// Bar start, UTC.
     t: DateTime<Utc>,
     /// Open.

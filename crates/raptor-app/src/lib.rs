@@ -35,6 +35,7 @@ pub mod roles;
 pub mod secrets;
 pub mod sessions;
 pub mod settings;
+pub mod stock_bars;
 pub mod support;
 #[cfg(test)]
 mod test_support;

@@ -13,6 +13,7 @@ mod error;
 mod ids;
 mod orders;
 mod positions;
+mod stocks;
 
 use rust_decimal::Decimal;
 use utoipa_axum::router::OpenApiRouter;
@@ -38,6 +39,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(positions::get, positions::close))
         .routes(routes!(assets::list))
         .routes(routes!(assets::get))
+        .routes(routes!(stocks::bars))
+        .routes(routes!(stocks::latest))
 }
 
 /// A decimal as Alpaca's clients read money and quantities: a string, no trailing zeros.

@@ -446,3 +446,87 @@ dual_test!(assets_list_the_listed_symbols_by_ticker_or_id, Head, |t| {
     assert_eq!(bot.get("/v2/assets?status=inactive").await.body, json!([]));
     app.stop().await;
 });
+
+dual_test!(bars_of_several_symbols_page_across_them, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    let mut owner = accounts::customer(&app, "ada@example.com").await;
+    let mut bot = accounts::bot(&app, &mut owner).await;
+    let at = |minute: i64| utc("2026-11-20T14:30:00Z") + Duration::minutes(minute);
+    t.put_prices("AAPL", &[(at(0), 10.0), (at(1), 11.0), (at(2), 12.0)])
+        .await;
+    t.put_prices("MSFT", &[(at(0), 20.0), (at(1), 21.0)]).await;
+    let window = "timeframe=1Min&start=2026-11-20T14:00:00%2B00:00&end=2026-11-20T15:00:00Z";
+    let mut closes: Vec<(String, f64)> = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = format!(
+            "/v2/stocks/bars?symbols=msft,AAPL&{window}&limit=2{}",
+            token
+                .as_ref()
+                .map(|t| format!("&page_token={t}"))
+                .unwrap_or_default()
+        );
+        let page = bot.get(&path).await;
+        assert_eq!(page.status, 200, "{:?}", page.body);
+        pages += 1;
+        for (symbol, bars) in page.body["bars"].as_object().expect("bars by symbol") {
+            for bar in bars.as_array().expect("bars") {
+                assert!(bar.get("n").is_some() && bar.get("vw").is_some(), "{bar}");
+                closes.push((symbol.clone(), bar["c"].as_f64().expect("close")));
+            }
+        }
+        match page.body["next_page_token"].as_str() {
+            Some(next) => token = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages < 10, "the pages never end");
+    }
+    let expected: Vec<(String, f64)> = [
+        ("AAPL", 10.0),
+        ("AAPL", 11.0),
+        ("AAPL", 12.0),
+        ("MSFT", 20.0),
+        ("MSFT", 21.0),
+    ]
+    .into_iter()
+    .map(|(s, c)| (s.to_owned(), c))
+    .collect();
+    assert_eq!(closes, expected);
+    assert_eq!(pages, 3);
+
+    let latest = bot
+        .get("/v2/stocks/bars/latest?symbols=AAPL,MSFT,GOOGL")
+        .await;
+    assert_eq!(latest.body["bars"]["AAPL"]["c"], 12.0, "{:?}", latest.body);
+    assert_eq!(latest.body["bars"]["MSFT"]["c"], 21.0);
+    assert!(
+        latest.body["bars"].get("GOOGL").is_none(),
+        "no bars, left out"
+    );
+    for (path, status) in [
+        ("/v2/stocks/bars?symbols=AAPL&timeframe=2Min", 400),
+        ("/v2/stocks/bars?symbols=&timeframe=1Min", 400),
+        ("/v2/stocks/bars?symbols=NOPE&timeframe=1Min", 404),
+        (
+            "/v2/stocks/bars?symbols=AAPL&timeframe=1Min&page_token=garbage",
+            400,
+        ),
+        (
+            "/v2/stocks/bars?symbols=AAPL&timeframe=1Min&start=2026-11-21&end=2026-11-20",
+            400,
+        ),
+        (
+            "/v2/stocks/bars?symbols=AAPL&timeframe=1Min&adjustment=split",
+            422,
+        ),
+        (
+            "/v2/stocks/bars?symbols=AAPL&timeframe=1Min&limit=10001",
+            400,
+        ),
+        ("/v2/stocks/bars?symbols=AAPL%00&timeframe=1Min", 400),
+    ] {
+        assert_alpaca_error(&bot.get(path).await, status);
+    }
+    app.stop().await;
+});
