@@ -31,6 +31,8 @@ from alpaca.trading.enums import (
 )
 from alpaca.trading.requests import (
     ClosePositionRequest,
+    CreateWatchlistRequest,
+    UpdateWatchlistRequest,
     GetAssetsRequest,
     GetCalendarRequest,
     GetOrdersRequest,
@@ -100,6 +102,17 @@ def main():
     expect(any(a.symbol == "AAPL" for a in assets), "AAPL is not an asset")
     apple = client.get_asset("AAPL")
     expect(client.get_asset(apple.id).symbol == "AAPL", "the asset by id is not AAPL")
+
+    watchlist = client.create_watchlist(CreateWatchlistRequest(name="sdk", symbols=["AAPL", "MSFT"]))
+    expect([a.symbol for a in watchlist.assets] == ["AAPL", "MSFT"], "watchlist symbols")
+    watchlist = client.add_asset_to_watchlist_by_id(watchlist.id, "SPY")
+    watchlist = client.remove_asset_from_watchlist_by_id(watchlist.id, "AAPL")
+    expect([a.symbol for a in watchlist.assets] == ["MSFT", "SPY"], "watchlist after changes")
+    watchlist = client.update_watchlist_by_id(watchlist.id, UpdateWatchlistRequest(name="sdk 2"))
+    expect(client.get_watchlist_by_id(watchlist.id).name == "sdk 2", "renamed watchlist")
+    expect([w.name for w in client.get_watchlists()] == ["sdk 2"], "the watchlists")
+    client.delete_watchlist_by_id(watchlist.id)
+    expect(client.get_watchlists() == [], "a deleted watchlist is listed")
 
     bought = client.submit_order(MarketOrderRequest(
         symbol="AAPL", qty=10, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,

@@ -118,6 +118,7 @@ async fn around(State(state): State<AppState>, mut request: Request, next: Next)
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned());
     let route = matched.as_deref().unwrap_or("<unmatched>").to_owned();
+    let alpaca = crate::v2::is_v2(request.uri().path());
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, %method, %route);
     let started = Instant::now();
@@ -149,7 +150,12 @@ async fn around(State(state): State<AppState>, mut request: Request, next: Next)
         HeaderValue::from_static("nosniff"),
     );
     if status.is_client_error() || status.is_server_error() {
-        return problem_body(response, &id);
+        let problem = problem_body(response, &id);
+        return if alpaca {
+            crate::v2::alpaca_body(problem).await
+        } else {
+            problem
+        };
     }
     response
 }

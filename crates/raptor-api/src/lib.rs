@@ -28,6 +28,7 @@ mod support;
 mod traces;
 mod trading;
 mod v2;
+mod watchlists;
 mod webhooks;
 
 use std::ops::Deref;
@@ -89,7 +90,7 @@ impl Deref for AppState {
 }
 
 /// Each domain module's routes with their OpenAPI descriptions.
-fn modules() -> [OpenApiRouter<AppState>; 18] {
+fn modules() -> [OpenApiRouter<AppState>; 19] {
     [
         health::routes(),
         auth::routes(),
@@ -109,6 +110,7 @@ fn modules() -> [OpenApiRouter<AppState>; 18] {
         jobs::routes(),
         metrics::routes(),
         v2::routes(),
+        watchlists::routes(),
     ]
 }
 

@@ -20,7 +20,8 @@ use crate::{text, App};
 
 /// Most unrevoked keys one user may hold.
 pub const MAX_KEYS_PER_USER: i64 = 10;
-/// Requests per key per minute on the `/v2` API, as Alpaca allows.
+/// Requests per user per minute on the `/v2` API, whichever of their keys they come with, as
+/// Alpaca allows per account.
 pub const REQUESTS_PER_MINUTE: Limit = Limit {
     name: "api:key",
     max: 200,
@@ -157,7 +158,10 @@ pub async fn authenticate(
     };
     let now = app.now();
     if holder.last_used_at.is_none_or(|at| now - at >= TOUCH_EVERY) {
-        api_keys::touch(&app.db, holder.key, now).await?;
+        // Bookkeeping: a busy or read-only database must not refuse a request for it.
+        if let Err(err) = api_keys::touch(&app.db, holder.key, now).await {
+            tracing::warn!(error = %err, "could not record an API key's use");
+        }
     }
     Ok(Some(holder))
 }

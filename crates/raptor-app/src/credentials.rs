@@ -1,7 +1,7 @@
 //! Changing how an account signs in: adding or removing a passkey, a new set of backup codes.
 //! A stolen session must not become a lasting takeover, so a change needs a session that
 //! proved who the user is within [`STEP_UP_WINDOW`], and in the change's own transaction it
-//! ends the user's other sessions, is audited and emails the user. A change that rolls back
+//! ends the user's other sessions and revokes their API keys, is audited and emails the user. A change that rolls back
 //! does none of that.
 
 use chrono::{DateTime, Utc};
@@ -118,6 +118,8 @@ where
         _ => serde_json::Map::new(),
     };
     details.insert("revoked_sessions".to_owned(), json!(revoked));
+    let keys = raptor_store::api_keys::revoke_all(&mut tx, by.user.id, now).await?;
+    details.insert("revoked_api_keys".to_owned(), json!(keys));
     let event = AuditEvent {
         details: Some(Value::Object(details)),
         ..by.audit.clone()

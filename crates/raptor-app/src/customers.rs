@@ -162,7 +162,9 @@ pub async fn suspend(
     let mut tx = app.db.begin().await?;
     customers::set_status(&mut tx, id, UserStatus::Suspended, now).await?;
     let revoked = sessions::revoke_all(&mut tx, id, None, now).await?;
-    audit.details = Some(json!({ "reason": reason, "sessions_revoked": revoked }));
+    let keys = raptor_store::api_keys::revoke_all(&mut tx, id, now).await?;
+    audit.details =
+        Some(json!({ "reason": reason, "sessions_revoked": revoked, "api_keys_revoked": keys }));
     audit::record(&mut tx, &audit, now).await?;
     tx.commit().await?;
     Ok(revoked)
@@ -202,7 +204,8 @@ pub async fn revoke_sessions(
     let mut tx = app.db.begin().await?;
     let keep = (id == admin.user_id).then_some(admin.session_id);
     let revoked = sessions::revoke_all(&mut tx, id, keep, now).await?;
-    audit.details = Some(json!({ "revoked": revoked }));
+    let keys = raptor_store::api_keys::revoke_all(&mut tx, id, now).await?;
+    audit.details = Some(json!({ "revoked": revoked, "api_keys_revoked": keys }));
     audit::record(&mut tx, &audit, now).await?;
     tx.commit().await?;
     Ok(revoked)
@@ -249,7 +252,7 @@ mod tests {
             .map(|d| d.0);
         assert_eq!(
             details,
-            Some(json!({ "reason": "abuse", "sessions_revoked": 0 }))
+            Some(json!({ "reason": "abuse", "sessions_revoked": 0, "api_keys_revoked": 0 }))
         );
     });
 

@@ -224,7 +224,7 @@ pub async fn sign_in(app: &App, token: &str, client: &Client) -> Result<SignedIn
 }
 
 /// The first proof of an account's address hands the account to whoever holds the inbox: the
-/// passkeys, backup codes and sessions made before it (by whoever signed up with the address,
+/// passkeys, backup codes, sessions and API keys made before it (by whoever signed up with the address,
 /// perhaps not its owner) are removed, and the address counts as verified. What was removed,
 /// for the audit entry.
 async fn claim(tx: &mut Tx, user: &users::User, now: DateTime<Utc>) -> Result<Value, StoreError> {
@@ -232,10 +232,12 @@ async fn claim(tx: &mut Tx, user: &users::User, now: DateTime<Utc>) -> Result<Va
     let passkeys_removed = passkeys::delete_all(tx, user.id).await?;
     backup_codes::replace(tx, user.id, &[], now).await?;
     let sessions_revoked = sessions::revoke_all(tx, user.id, None, now).await?;
+    let api_keys_revoked = raptor_store::api_keys::revoke_all(tx, user.id, now).await?;
     users::verify_email(tx, user.id, now).await?;
     Ok(json!({
         "claimed": true,
         "passkeys_removed": passkeys_removed,
         "sessions_revoked": sessions_revoked,
+        "api_keys_revoked": api_keys_revoked,
     }))
 }

@@ -43,6 +43,7 @@ pub mod text;
 pub mod traces;
 pub mod trading;
 pub mod upkeep;
+pub mod watchlists;
 pub mod webhooks;
 
 use std::sync::Arc;

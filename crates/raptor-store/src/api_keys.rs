@@ -104,6 +104,19 @@ pub async fn revoke(
     }))
 }
 
+/// Revokes every live key of a user (the account was suspended, signed out everywhere, or
+/// changed how it signs in); how many.
+pub async fn revoke_all(tx: &mut Tx, user_id: i64, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    Ok(on_tx!(tx, t => {
+        sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut **t)
+            .await?
+            .rows_affected()
+    }))
+}
+
 /// Who a presented key pair belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyHolder {

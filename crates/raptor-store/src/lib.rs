@@ -37,6 +37,7 @@ mod tx;
 mod url;
 pub mod users;
 pub mod waits;
+pub mod watchlists;
 pub mod webhooks;
 
 pub use decimal::{DbDecimal, SCALE as DECIMAL_SCALE};

@@ -233,7 +233,7 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
         .map(|(rank, tf)| {
             format!(
                 "SELECT * FROM (SELECT {BAR_COLUMNS}, {rank} AS fineness FROM historical_bars \
-                 WHERE symbol = $1 AND timeframe = '{tf}' AND ($2 IS NULL OR ts <= $2) \
+                 WHERE symbol = $1 AND timeframe = '{tf}' AND ($2 IS NULL OR ts < $2) \
                  ORDER BY ts DESC LIMIT 1) AS tf{rank}"
             )
         })
@@ -274,18 +274,18 @@ pub async fn bars(
 
 /// The most recent bar of a symbol in any timeframe: its close is the latest price.
 pub async fn latest_bar(db: &Db, symbol: &str) -> Result<Option<StoredBar>, StoreError> {
-    latest_bar_at(db, symbol, None).await
+    latest_bar_before(db, symbol, None).await
 }
 
-/// The newest bar of a symbol that began at or before `at` (any time when None), of any
-/// timeframe, the finer on a tie.
-pub async fn latest_bar_at(
+/// The newest bar of a symbol that began before `before` (any time when None), of any
+/// timeframe, the finer on a tie: at a session's close, the last bar of the session.
+pub async fn latest_bar_before(
     db: &Db,
     symbol: &str,
-    at: Option<DateTime<Utc>>,
+    before: Option<DateTime<Utc>>,
 ) -> Result<Option<StoredBar>, StoreError> {
     Ok(on_pool!(db, pool => {
-        sqlx::query_as(&LATEST).bind(symbol).bind(at).fetch_optional(pool).await?
+        sqlx::query_as(&LATEST).bind(symbol).bind(before).fetch_optional(pool).await?
     }))
 }
 

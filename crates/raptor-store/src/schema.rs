@@ -159,6 +159,8 @@ pub const EXPECTED_TABLES: &[&str] = &[
     "users",
     "vendor_billing_snapshots",
     "visual_feedback_settings",
+    "watchlist_symbols",
+    "watchlists",
     "webauthn_challenges",
     "webauthn_credentials",
 ];

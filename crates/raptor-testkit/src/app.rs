@@ -402,6 +402,11 @@ impl Browser {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// PUT a JSON body.
+    pub async fn put(&mut self, path: &str, body: Value) -> Reply {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
     /// PATCH a JSON body.
     pub async fn patch(&mut self, path: &str, body: Value) -> Reply {
         self.send(reqwest::Method::PATCH, path, Some(body)).await

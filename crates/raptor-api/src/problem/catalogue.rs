@@ -74,6 +74,8 @@ catalogue! {
     CredentialRegistered = "credential_registered", CONFLICT, "This passkey is already registered.";
     LastPasskey = "last_passkey", CONFLICT, "The account's last passkey cannot be removed.";
     TooManyApiKeys = "too_many_api_keys", CONFLICT, "The user already holds the most API keys they may (10); revoke one first.";
+    WatchlistNameTaken = "watchlist_name_taken", CONFLICT, "The account already has a watchlist of that name.";
+    TooManyWatchlists = "too_many_watchlists", CONFLICT, "The account already has the most watchlists it may (50); delete one first.";
     OwnAccount = "own_account", CONFLICT, "Staff cannot change their own account this way.";
     OwnRoles = "own_roles", CONFLICT, "Nobody grants or revokes their own roles.";
     EmailAlreadyVerified = "email_already_verified", CONFLICT, "The account's address is already verified.";

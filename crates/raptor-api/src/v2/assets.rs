@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::Json;
-use raptor_app::market;
+use raptor_app::{market, text};
 use raptor_store::market::Symbol;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -131,11 +131,16 @@ pub(crate) async fn list(
 
 /// A listed symbol by ticker or asset id.
 pub(crate) async fn find(state: &AppState, symbol_or_id: &str) -> Result<Symbol, Problem> {
+    let not_found = || Problem::not_found(format!("asset not found for {symbol_or_id:?}"));
     let found = match ids::row(Kind::Asset, symbol_or_id) {
         Some(row) => market::listed_by_id(state, row).await?,
-        None => market::listed_symbol(state, &symbol_or_id.to_uppercase()).await?,
+        None => {
+            // Text no ticker can be (a NUL byte, which PostgreSQL refuses) is simply not one.
+            let ticker = text::single_line("symbol", symbol_or_id, 32).map_err(|_| not_found())?;
+            market::listed_symbol(state, &ticker.to_uppercase()).await?
+        }
     };
-    found.ok_or_else(|| Problem::not_found(format!("asset not found for {symbol_or_id}")))
+    found.ok_or_else(not_found)
 }
 
 /// One listed symbol, by ticker or asset id.

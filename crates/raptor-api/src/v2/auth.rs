@@ -61,7 +61,7 @@ impl FromRequestParts<AppState> for KeyHolder {
         limits::check(
             state,
             api_keys::REQUESTS_PER_MINUTE,
-            &holder.key.to_string(),
+            &holder.user_id.to_string(),
         )
         .await?;
         Ok(Self {

@@ -107,3 +107,40 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for V2Path<
         Ok(Self(value))
     }
 }
+
+/// The largest problem body read back to be re-shaped.
+const MAX_PROBLEM_BODY: usize = 64 * 1024;
+
+/// An error answered below a `/v2` handler (no such route, a method it does not take, the
+/// edge's limits) as a problem body, re-shaped into Alpaca's, so every `/v2` error carries a
+/// numeric `code`. Any other answer passes unchanged.
+pub(crate) async fn alpaca_body(response: Response) -> Response {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| {
+            v.as_bytes()
+                .starts_with(crate::problem::PROBLEM_JSON.as_bytes())
+        });
+    if !is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_PROBLEM_BODY).await else {
+        return Response::from_parts(parts, axum::body::Body::empty());
+    };
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let status = parts.status;
+    let body = AlpacaErrorBody {
+        code: u32::from(status.as_u16()) * 100_000 + 10_000,
+        message: problem["detail"].as_str().unwrap_or("error").to_owned(),
+        raptor_code: problem["code"].as_str().unwrap_or("error").to_owned(),
+    };
+    let mut answer = (status, axum::Json(body)).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    answer
+}

@@ -13,6 +13,8 @@ pub(crate) enum Kind {
     Order = 2,
     /// A listed symbol (Alpaca's asset).
     Asset = 3,
+    /// A watchlist.
+    Watchlist = 4,
 }
 
 /// Row ids shown as UUIDs use 48 bits.

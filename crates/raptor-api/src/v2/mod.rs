@@ -14,6 +14,7 @@ mod ids;
 mod orders;
 mod positions;
 mod stocks;
+mod watchlists;
 
 use rust_decimal::Decimal;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,7 +22,12 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 pub(crate) use auth::{KEY_ID_HEADER, SECRET_HEADER};
-pub(crate) use error::AlpacaErrorBody;
+pub(crate) use error::{alpaca_body, AlpacaErrorBody};
+
+/// Whether a request path is one of the `/v2` API's (its errors answer in Alpaca's shape).
+pub(crate) fn is_v2(path: &str) -> bool {
+    path == "/v2" || path.starts_with("/v2/")
+}
 
 /// The OpenAPI tag of every `/v2` operation.
 const TAG: &str = "Alpaca-compatible v2";
@@ -41,6 +47,20 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(assets::get))
         .routes(routes!(stocks::bars))
         .routes(routes!(stocks::latest))
+        .routes(routes!(watchlists::list, watchlists::create))
+        .routes(routes!(
+            watchlists::get,
+            watchlists::replace,
+            watchlists::add,
+            watchlists::delete
+        ))
+        .routes(routes!(watchlists::remove))
+        .routes(routes!(
+            watchlists::get_by_name,
+            watchlists::replace_by_name,
+            watchlists::add_by_name,
+            watchlists::delete_by_name
+        ))
 }
 
 /// A decimal as Alpaca's clients read money and quantities: a string, no trailing zeros.

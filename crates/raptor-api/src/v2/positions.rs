@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use raptor_app::market;
 use raptor_app::trading::{self, Holding, Portion};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -49,7 +50,8 @@ pub(crate) struct AlpacaPosition {
 }
 
 async fn position(state: &AppState, held: Holding) -> Result<AlpacaPosition, Problem> {
-    let listed = find(state, &held.position.symbol).await.ok();
+    // A symbol delisted while held still shows, without an asset.
+    let listed = market::listed_symbol(state, &held.position.symbol).await?;
     let p = &held.position;
     Ok(AlpacaPosition {
         asset_id: ids::uuid(Kind::Asset, listed.as_ref().map_or(0, |s| s.id)).to_string(),

@@ -530,3 +530,186 @@ dual_test!(bars_of_several_symbols_page_across_them, Head, |t| {
     }
     app.stop().await;
 });
+
+dual_test!(
+    watchlists_by_id_and_by_name_keep_their_symbols_in_order,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        let made = bot
+            .post(
+                "/v2/watchlists",
+                json!({ "name": "tech", "symbols": ["msft", "AAPL", "MSFT"] }),
+            )
+            .await;
+        assert_eq!(made.status, 200, "{:?}", made.body);
+        assert!(is_uuid(&made.body["id"]) && is_uuid(&made.body["account_id"]));
+        let tickers = |w: &Value| -> Vec<String> {
+            w["assets"]
+                .as_array()
+                .expect("assets")
+                .iter()
+                .map(|a| a["symbol"].as_str().expect("symbol").to_owned())
+                .collect()
+        };
+        assert_eq!(tickers(&made.body), ["MSFT", "AAPL"]);
+        let id = made.body["id"].as_str().expect("id").to_owned();
+
+        let added = bot
+            .post(
+                &format!("/v2/watchlists/{id}"),
+                json!({ "symbol": "googl" }),
+            )
+            .await;
+        assert_eq!(tickers(&added.body), ["MSFT", "AAPL", "GOOGL"]);
+        let removed = bot.delete(&format!("/v2/watchlists/{id}/AAPL")).await;
+        assert_eq!(tickers(&removed.body), ["MSFT", "GOOGL"]);
+        let renamed = bot
+            .put(
+                &format!("/v2/watchlists/{id}"),
+                json!({ "name": "big tech" }),
+            )
+            .await;
+        assert_eq!(renamed.body["name"], "big tech", "{:?}", renamed.body);
+        assert_eq!(
+            tickers(&renamed.body),
+            ["MSFT", "GOOGL"],
+            "a rename keeps the symbols"
+        );
+        let by_name = bot.get("/v2/watchlists:by_name?name=big+tech").await;
+        assert_eq!(by_name.body["id"], id.as_str(), "{:?}", by_name.body);
+        let replaced = bot
+            .put(
+                "/v2/watchlists:by_name?name=big%20tech",
+                json!({ "symbols": ["SPY"] }),
+            )
+            .await;
+        assert_eq!(tickers(&replaced.body), ["SPY"]);
+
+        assert_alpaca_error(
+            &bot.post("/v2/watchlists", json!({ "name": "big tech" }))
+                .await,
+            409,
+        );
+        assert_alpaca_error(
+            &bot.post(
+                "/v2/watchlists",
+                json!({ "name": "x", "symbols": ["NOPE"] }),
+            )
+            .await,
+            422,
+        );
+        assert_alpaca_error(
+            &bot.post("/v2/watchlists", json!({ "name": "   " })).await,
+            422,
+        );
+        assert_alpaca_error(
+            &bot.post("/v2/watchlists", json!({ "name": "a\u{0}b" }))
+                .await,
+            422,
+        );
+        assert_alpaca_error(
+            &bot.post("/v2/watchlists", json!({ "symbols": [] })).await,
+            422,
+        );
+        assert_alpaca_error(&bot.delete(&format!("/v2/watchlists/{id}/AAPL")).await, 422);
+        assert_alpaca_error(&bot.get("/v2/watchlists/not-a-uuid").await, 404);
+
+        let mut stranger = accounts::customer(&app, "eve@example.com").await;
+        let mut eves_bot = accounts::bot(&app, &mut stranger).await;
+        assert_alpaca_error(&eves_bot.get(&format!("/v2/watchlists/{id}")).await, 404);
+        assert_alpaca_error(&eves_bot.delete(&format!("/v2/watchlists/{id}")).await, 404);
+        assert_eq!(eves_bot.get("/v2/watchlists").await.body, json!([]));
+
+        let listed = owner.get("/api/watchlists").await;
+        assert_eq!(
+            listed.body[0]["symbols"],
+            json!(["SPY"]),
+            "{:?}",
+            listed.body
+        );
+        assert_eq!(
+            bot.delete("/v2/watchlists:by_name?name=big+tech")
+                .await
+                .status,
+            204
+        );
+        assert_eq!(bot.get("/v2/watchlists").await.body, json!([]));
+        assert_eq!(t.scalar("SELECT count(*) FROM watchlist_symbols").await, 0);
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    text_no_ticker_or_id_can_be_is_not_found_on_either_database,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 100.0).await;
+        bot.post("/v2/orders", json!({ "symbol": "AAPL", "qty": 2, "side": "buy", "type": "market", "time_in_force": "day" }))
+            .await;
+        for (path, status) in [
+            ("/v2/assets/%00", 404),
+            ("/v2/assets/A%00B", 404),
+            ("/v2/positions/%00", 404),
+            ("/v2/orders:by_client_order_id?client_order_id=%00", 422),
+            ("/v2/watchlists:by_name?name=%00", 422),
+            ("/v2/stocks/bars/latest?symbols=%00", 400),
+            ("/v2/no-such-route", 404),
+        ] {
+            assert_alpaca_error(&bot.get(path).await, status);
+        }
+        assert_alpaca_error(&bot.delete("/v2/positions/%00?qty=1").await, 404);
+        assert_alpaca_error(&bot.patch("/v2/account", json!({})).await, 405);
+        // Listed as whole shares only, half a share of AAPL cannot be sold.
+        t.execute("UPDATE symbols SET fractionable = FALSE WHERE ticker = 'AAPL'")
+            .await;
+        assert_alpaca_error(&bot.delete("/v2/positions/AAPL?qty=0.5").await, 422);
+        assert_eq!(bot.get("/v2/positions/AAPL").await.body["qty"], "2");
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    suspending_or_changing_credentials_revokes_every_key,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        assert_eq!(bot.get("/v2/account").await.status, 200);
+        let mut key = raptor_testkit::SoftAuthenticator::new(app.origin());
+        let options = owner.post("/api/auth/passkeys/options", json!({})).await;
+        assert_eq!(options.status, 200, "{:?}", options.body);
+        let added = owner
+            .post("/api/auth/passkeys", json!({ "ceremony_id": options.body["ceremony_id"], "credential": key.create(&options.body), "name": "Laptop" }))
+            .await;
+        assert_eq!(added.status, 201, "{:?}", added.body);
+        assert_alpaca_error(&bot.get("/v2/account").await, 401);
+
+        let mut second = accounts::bot(&app, &mut owner).await;
+        assert_eq!(second.get("/v2/account").await.status, 200);
+        let mut admin = accounts::admin(&app, t.db(), "root@example.com").await;
+        let user_id = t
+            .scalar("SELECT id FROM users WHERE email = 'ada@example.com'")
+            .await;
+        let suspended = admin
+            .post(
+                &format!("/api/admin/customers/{user_id}/suspend"),
+                json!({ "reason": "abuse" }),
+            )
+            .await;
+        assert_eq!(suspended.status, 200, "{:?}", suspended.body);
+        assert_alpaca_error(&second.get("/v2/account").await, 401);
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM api_keys WHERE revoked_at IS NULL")
+                .await,
+            0
+        );
+        app.stop().await;
+    }
+);

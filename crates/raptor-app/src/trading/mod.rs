@@ -204,7 +204,7 @@ async fn equity_at_last_close(
         if qty.is_zero() {
             continue;
         }
-        let then = market::latest_bar_at(&app.db, &symbol, Some(close))
+        let then = market::latest_bar_before(&app.db, &symbol, Some(close))
             .await?
             .map_or(fallback, |b| price(b.close));
         equity += qty * then;
@@ -461,6 +461,8 @@ pub async fn order_by_client_id(
     user_id: i64,
     client_order_id: &str,
 ) -> Result<Option<Order>, OrderError> {
+    let client_order_id =
+        text::single_line("client_order_id", client_order_id, MAX_CLIENT_ORDER_ID)?;
     let account = account_of(app, user_id).await?;
     Ok(trading::order_by_client_id(&app.db, account.id, client_order_id).await?)
 }
@@ -578,18 +580,30 @@ pub async fn close_position(
         .into_iter()
         .find(|p| p.symbol == symbol)
         .ok_or_else(|| OrderError::NoPosition(symbol.clone()))?;
+    let fractionable = || async {
+        Ok::<_, StoreError>(
+            market::symbol(&app.db, &symbol)
+                .await?
+                .is_some_and(|s| s.fractionable),
+        )
+    };
     let qty = match portion {
         Portion::All => held.qty.0,
-        Portion::Qty(text) => decimal("qty", Some(text))?.unwrap_or_default(),
+        Portion::Qty(text) => {
+            let qty = decimal("qty", Some(text))?.unwrap_or_default();
+            if qty.fract() != Decimal::ZERO && !fractionable().await? {
+                return Err(
+                    InvalidInput::new("qty", format!("{symbol} trades in whole shares")).into(),
+                );
+            }
+            qty
+        }
         Portion::Percentage(text) => {
             let percent = decimal("percentage", Some(text))?.unwrap_or_default();
             if percent > Decimal::ONE_HUNDRED {
                 return Err(InvalidInput::new("percentage", "must be at most 100").into());
             }
-            let fractionable = market::symbol(&app.db, &symbol)
-                .await?
-                .is_some_and(|s| s.fractionable);
-            let places = if fractionable { 8 } else { 0 };
+            let places = if fractionable().await? { 8 } else { 0 };
             let qty = (held.qty.0 * percent / Decimal::ONE_HUNDRED)
                 .round_dp_with_strategy(places, rust_decimal::RoundingStrategy::ToZero);
             if qty.is_zero() {

@@ -103,4 +103,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0012_api_keys", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0013_watchlists",
+        message: "watchlists",
+        sqlite: scripts!("0013_watchlists", "sqlite"),
+        postgres: scripts!("0013_watchlists", "postgres"),
+        transactional: true,
+    },
 ];

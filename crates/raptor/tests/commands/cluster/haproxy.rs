@@ -105,10 +105,19 @@ fn binary() -> PathBuf {
 /// it again is safe: reads change nothing, and an order carries its `client_order_id` (sent
 /// twice, the second answers the first order).
 ///
-/// Finishing a passkey ceremony (sign-up, sign-in, step-up, adding a passkey) is safe to send
-/// again too: the server uses the ceremony up in the transaction that signs in, so a server
-/// that died before committing left it for the next one. So are emailed links and backup
-/// codes, used up the same way.
+/// Three kinds of POST are not sent again once a server had them, because the server may have
+/// committed before it died, and the proxy cannot know:
+/// - finishing a passkey ceremony (sign-up, sign-in, step-up, adding a passkey): a second
+///   server would find the ceremony used and answer 400 `unknown_ceremony`, blaming the client.
+///   (A finish the server refused with 503 before committing leaves the ceremony, so the
+///   client can send the same answer again.)
+/// - an order on `/v2`, which need not carry a `client_order_id` (Alpaca's SDKs send none by
+///   default): sent twice, it could be placed twice;
+/// - making an API key: sent twice, it would make two.
+///
+/// The proxy answers 502 or closes the client's connection instead, its ways of saying the
+/// server's connection broke off. (This load's `/api/orders` all carry a `client_order_id`, so
+/// those are resent.)
 ///
 /// A 503 from Raptor is passed on, not retried: every server shares the one database that
 /// said it cannot serve, and the client knows when to come back (`Retry-After`).
@@ -147,6 +156,8 @@ backend raptor
     option httpchk
     http-check send meth GET uri /healthz
     http-check expect status 200
+    acl not_idempotent path /api/auth/register /api/auth/login /api/auth/step-up /api/auth/passkeys /v2/orders /api/keys
+    http-request disable-l7-retry if METH_POST not_idempotent
     default-server check inter {CHECK_INTERVAL_MS}ms fastinter {CHECK_INTERVAL_MS}ms downinter {CHECK_INTERVAL_MS}ms fall 2 rise 2
 "
     );

@@ -105,8 +105,8 @@ pub struct Sample {
 impl Sample {
     /// Whether this error is one a client may meet while a fault lasts: the service says it
     /// cannot serve now (503), or the connection was refused or cut, directly or seen through
-    /// the proxy (its own 502: the server's connection broke off before an answer on every
-    /// try). A 500 never is, nor a 4xx, nor the proxy's 504 (a
+    /// the proxy (its own 502: the server's connection broke off before an answer, and the
+    /// request was not one to send again). A 500 never is, nor a 4xx, nor the proxy's 504 (a
     /// server that hung).
     pub fn is_allowed_error(&self) -> bool {
         match self.outcome {

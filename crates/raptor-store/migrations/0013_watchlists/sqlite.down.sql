@@ -1,0 +1,3 @@
+-- 0013_watchlists (sqlite, down).
+DROP TABLE watchlist_symbols;
+DROP TABLE watchlists;
