@@ -20,6 +20,7 @@ from alpaca.data.historical import StockHistoricalDataClient
 from alpaca.data.requests import StockBarsRequest, StockLatestBarRequest
 from alpaca.data.timeframe import TimeFrame
 from alpaca.trading.client import TradingClient
+from alpaca.trading.models import NonTradeActivity, TradeActivity
 from alpaca.trading.enums import (
     AccountStatus,
     AssetClass,
@@ -178,6 +179,12 @@ def main():
     expect(Decimal(part.qty) == 1 and part.side == OrderSide.SELL, "close 1 share")
     half = client.close_position("AAPL", ClosePositionRequest(percentage="50"))
     expect(Decimal(half.qty) == 5, f"closing 50% of 10 sold {half.qty}")
+
+    # alpaca-py 0.44 has no activities method on TradingClient: its own REST call and models.
+    fills = [TradeActivity(**a) for a in client.get("/account/activities", {"activity_types": "FILL"})]
+    expect(len(fills) == 5 and fills[0].symbol == "AAPL", f"fills {[(f.symbol, f.qty) for f in fills]}")
+    deposits = [NonTradeActivity(**a) for a in client.get("/account/activities/CSD")]
+    expect(len(deposits) == 1 and deposits[0].net_amount == 100000, "the opening deposit")
 
     refused(lambda: client.submit_order(MarketOrderRequest(
         symbol="NOPE", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)),

@@ -29,6 +29,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(paper_account))
         .routes(routes!(kill_switch))
+        .routes(routes!(reset_account))
         .routes(routes!(list_orders, place_order))
         .routes(routes!(get_order, cancel_order))
         .routes(routes!(list_positions))
@@ -216,6 +217,24 @@ async fn paper_account(
         trading_blocked: summary.kill_switch.kill_switch,
         kill_switch_reason: summary.kill_switch.kill_switch_reason,
     }))
+}
+
+/// Starts the paper account afresh: every order, fill and position is deleted and the cash
+/// is 100000 again (audited as `trading.reset`). The kill switch and watchlists stay.
+#[utoipa::path(post, path = "/api/account/reset", tag = TAG,
+    responses(
+        (status = 200, description = "The account as it now is", body = PaperAccount),
+        (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn reset_account(
+    State(state): State<AppState>,
+    current: CurrentSession,
+    client: ClientInfo,
+) -> Result<Json<PaperAccount>, Problem> {
+    let event = current.own_action(&client, "trading.reset", Value::Null);
+    trading::reset_account(&state, current.user.id, event).await?;
+    paper_account(State(state), current).await
 }
 
 /// Turns the kill switch on or off.

@@ -7,6 +7,7 @@
 //! implementation and one tests can control.
 
 pub mod accounts;
+pub mod activities;
 pub mod alpaca;
 pub mod api_keys;
 pub mod audit;

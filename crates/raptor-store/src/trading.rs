@@ -571,3 +571,106 @@ pub async fn fills_after(
         .await?
     }))
 }
+
+/// Empties an account for a fresh start: its orders, fills and positions are deleted and its
+/// cash and starting cash set to `cash`. The caller locks the account first.
+pub async fn reset(
+    tx: &mut Tx,
+    account_id: i64,
+    cash: Decimal,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        for table in ["paper_fills", "positions", "paper_orders"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
+                .bind(account_id)
+                .execute(&mut **t)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE paper_accounts SET cash = $1, starting_cash = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(DbDecimal(cash))
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut **t)
+        .await?;
+    });
+    Ok(())
+}
+
+/// A fill as an account activity: which order, and when.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FillActivity {
+    /// The fill's row id.
+    pub id: i64,
+    /// The order it filled.
+    pub order_id: i64,
+    /// Ticker.
+    pub symbol: String,
+    /// Buy or sell.
+    #[sqlx(try_from = "String")]
+    pub side: Side,
+    /// Quantity filled.
+    pub qty: DbDecimal,
+    /// Price filled at.
+    pub price: DbDecimal,
+    /// When.
+    pub filled_at: DateTime<Utc>,
+}
+
+/// Which of an account's fills to page through.
+#[derive(Debug, Clone, Copy)]
+pub struct FillPage {
+    /// Only fills after this time.
+    pub after: Option<DateTime<Utc>>,
+    /// Only fills until this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Resume past this fill (its time and id), in the page's direction.
+    pub past: Option<(DateTime<Utc>, i64)>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// A page of an account's fills.
+pub async fn fill_page(
+    db: &Db,
+    account_id: i64,
+    page: FillPage,
+) -> Result<Vec<FillActivity>, StoreError> {
+    let (direction, beyond) = if page.ascending {
+        ("ASC", ">")
+    } else {
+        ("DESC", "<")
+    };
+    let sql = format!(
+        "SELECT id, order_id, symbol, side, qty, price, filled_at FROM paper_fills \
+         WHERE account_id = $1 AND ($2 IS NULL OR filled_at > $2) \
+         AND ($3 IS NULL OR filled_at <= $3) \
+         AND ($4 IS NULL OR filled_at {beyond} $4 OR (filled_at = $4 AND id {beyond} $5)) \
+         ORDER BY filled_at {direction}, id {direction} LIMIT $6"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as(&sql)
+            .bind(account_id)
+            .bind(page.after)
+            .bind(page.until)
+            .bind(page.past.map(|p| p.0))
+            .bind(page.past.map(|p| p.1))
+            .bind(page.limit)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// When an account was opened.
+pub async fn opened_at(db: &Db, account_id: i64) -> Result<DateTime<Utc>, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar("SELECT created_at FROM paper_accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(pool)
+            .await?
+    }))
+}

@@ -7,6 +7,7 @@
 //! names the kind of row and carries the row id ([`ids`]), so it reads back without a lookup.
 
 mod account;
+mod activities;
 mod assets;
 mod auth;
 mod error;
@@ -36,6 +37,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::account))
         .routes(routes!(account::configurations))
+        .routes(routes!(activities::all))
+        .routes(routes!(activities::of_type))
         .routes(routes!(account::clock))
         .routes(routes!(account::calendar))
         .routes(routes!(orders::list, orders::create, orders::cancel_all))

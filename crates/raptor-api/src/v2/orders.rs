@@ -230,7 +230,10 @@ pub(crate) struct ListQuery {
 
 /// A time in a query: RFC 3339 (a `+` read as a space by form decoding is put back), or a
 /// date meaning its midnight UTC.
-fn time(field: &'static str, text: Option<&str>) -> Result<Option<DateTime<Utc>>, Problem> {
+pub(crate) fn time(
+    field: &'static str,
+    text: Option<&str>,
+) -> Result<Option<DateTime<Utc>>, Problem> {
     let Some(text) = text else { return Ok(None) };
     let text = text.trim().replace(' ', "+");
     if let Ok(t) = DateTime::parse_from_rfc3339(&text) {

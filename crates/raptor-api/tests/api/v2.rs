@@ -713,3 +713,169 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    a_reset_starts_the_account_afresh_and_is_audited,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 100.0).await;
+        bot.post("/v2/orders", json!({ "symbol": "AAPL", "qty": 3, "side": "buy", "type": "market", "time_in_force": "day" }))
+        .await;
+        bot.post("/v2/orders", json!({ "symbol": "AAPL", "qty": 1, "side": "buy", "type": "limit", "time_in_force": "gtc", "limit_price": 50 }))
+        .await;
+        bot.post(
+            "/v2/watchlists",
+            json!({ "name": "kept", "symbols": ["AAPL"] }),
+        )
+        .await;
+        let reset = owner.post("/api/account/reset", json!({})).await;
+        assert_eq!(reset.status, 200, "{:?}", reset.body);
+        assert_eq!(reset.body["cash"], "100000");
+        assert_eq!(reset.body["equity"], "100000");
+        assert_eq!(bot.get("/v2/positions").await.body, json!([]));
+        assert_eq!(bot.get("/v2/orders?status=all").await.body, json!([]));
+        assert_eq!(
+            bot.get("/v2/watchlists")
+                .await
+                .body
+                .as_array()
+                .map(Vec::len),
+            Some(1)
+        );
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM paper_fills").await
+                + t.scalar("SELECT count(*) FROM paper_orders").await,
+            0
+        );
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM audit_log WHERE action = 'trading.reset'")
+                .await,
+            1
+        );
+        assert_problem(
+            &bot.post("/api/account/reset", json!({})).await,
+            401,
+            "not_signed_in",
+        );
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    activities_list_fills_and_the_opening_cash_page_by_page,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 100.0).await;
+        let mut order_ids = Vec::new();
+        for qty in [1, 2, 3] {
+            let order = bot
+            .post("/v2/orders", json!({ "symbol": "AAPL", "qty": qty, "side": "buy", "type": "market", "time_in_force": "day" }))
+            .await;
+            order_ids.push(order.body["id"].clone());
+        }
+        let all = bot.get("/v2/account/activities").await.body;
+        let kinds: Vec<(&str, &str)> = all
+            .as_array()
+            .expect("activities")
+            .iter()
+            .map(|a| {
+                (
+                    a["activity_type"].as_str().expect("type"),
+                    a["qty"]
+                        .as_str()
+                        .or(a["net_amount"].as_str())
+                        .expect("amount"),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("FILL", "3"),
+                ("FILL", "2"),
+                ("FILL", "1"),
+                ("CSD", "100000")
+            ]
+        );
+        assert_eq!(all[0]["order_id"], order_ids[2]);
+        assert_eq!(all[0]["price"], "100");
+        assert!(is_uuid(&all[0]["account_id"]));
+
+        let mut seen = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..5 {
+            let path = format!(
+                "/v2/account/activities?direction=asc&page_size=2{}",
+                token
+                    .as_ref()
+                    .map(|t| format!("&page_token={t}"))
+                    .unwrap_or_default()
+            );
+            let page = bot.get(&path).await.body;
+            let page = page.as_array().expect("page").clone();
+            if page.is_empty() {
+                break;
+            }
+            token = page
+                .last()
+                .and_then(|a| a["id"].as_str())
+                .map(str::to_owned);
+            seen.extend(page.into_iter().map(|a| a["id"].clone()));
+        }
+        let mut newest_first: Vec<Value> = all
+            .as_array()
+            .expect("all")
+            .iter()
+            .map(|a| a["id"].clone())
+            .collect();
+        newest_first.reverse();
+        assert_eq!(
+            seen, newest_first,
+            "ascending pages walk the same activities oldest first"
+        );
+
+        assert_eq!(
+            bot.get("/v2/account/activities/FILL")
+                .await
+                .body
+                .as_array()
+                .map(Vec::len),
+            Some(3)
+        );
+        let cash = bot
+            .get("/v2/account/activities?activity_types=CSD")
+            .await
+            .body;
+        assert_eq!(cash.as_array().map(Vec::len), Some(1));
+        assert_eq!(cash[0]["description"], "opening cash");
+        assert_eq!(
+            bot.get("/v2/account/activities?activity_types=DIV")
+                .await
+                .body,
+            json!([])
+        );
+        let later = (Utc::now() + Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ");
+        assert_eq!(
+            bot.get(&format!("/v2/account/activities?after={later}"))
+                .await
+                .body,
+            json!([])
+        );
+        for path in [
+            "/v2/account/activities?page_token=nonsense",
+            "/v2/account/activities?page_size=0",
+            "/v2/account/activities?direction=sideways",
+            "/v2/account/activities?date=yesterday",
+            "/v2/account/activities?activity_types=fill%00",
+        ] {
+            assert_alpaca_error(&bot.get(path).await, 422);
+        }
+        app.stop().await;
+    }
+);

@@ -230,6 +230,26 @@ pub async fn set_kill_switch(
     Ok(())
 }
 
+/// Starts the user's paper account afresh, audited (`audit` names who and from where): every
+/// order, fill and position goes, and the cash is [`crate::accounts::OPENING_CASH`] again. The
+/// kill switch and watchlists stay.
+pub async fn reset_account(
+    app: &App,
+    user_id: i64,
+    mut audit_event: AuditEvent,
+) -> Result<(), OrderError> {
+    let account = account_of(app, user_id).await?;
+    let now = app.now();
+    let mut tx = app.db.begin().await?;
+    let before = trading::lock_account(&mut tx, account.id).await?;
+    trading::reset(&mut tx, account.id, crate::accounts::OPENING_CASH, now).await?;
+    audit_event.details =
+        Some(serde_json::json!({ "cash_before": before.cash.0.normalize().to_string() }));
+    audit::record(&mut tx, &audit_event, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// An order as a front door received it, not yet checked. Numbers are the text the client
 /// sent (Alpaca clients send strings or JSON numbers); they are parsed here, in the order the
 /// rules are checked, so the first problem reported is the same whatever the front door.
