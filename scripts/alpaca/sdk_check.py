@@ -33,6 +33,7 @@ from alpaca.trading.enums import (
 from alpaca.trading.requests import (
     ClosePositionRequest,
     CreateWatchlistRequest,
+    GetPortfolioHistoryRequest,
     UpdateWatchlistRequest,
     GetAssetsRequest,
     GetCalendarRequest,
@@ -179,6 +180,11 @@ def main():
     expect(Decimal(part.qty) == 1 and part.side == OrderSide.SELL, "close 1 share")
     half = client.close_position("AAPL", ClosePositionRequest(percentage="50"))
     expect(Decimal(half.qty) == 5, f"closing 50% of 10 sold {half.qty}")
+
+    history = client.get_portfolio_history(GetPortfolioHistoryRequest(period="1W", timeframe="1D"))
+    expect(history.timeframe == "1D" and len(history.equity) == len(history.timestamp),
+           f"portfolio history {history}")
+    expect(history.base_value == 100000, f"base value {history.base_value}")
 
     # alpaca-py 0.44 has no activities method on TradingClient: its own REST call and models.
     fills = [TradeActivity(**a) for a in client.get("/account/activities", {"activity_types": "FILL"})]

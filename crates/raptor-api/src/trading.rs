@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
+use crate::v2::account::{HistoryQuery, PortfolioHistory};
 use crate::{AppState, Problem, ProblemCode};
 
 const TAG: &str = "paper trading";
@@ -30,6 +31,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(paper_account))
         .routes(routes!(kill_switch))
         .routes(routes!(reset_account))
+        .routes(routes!(portfolio_history))
         .routes(routes!(list_orders, place_order))
         .routes(routes!(get_order, cancel_order))
         .routes(routes!(list_positions))
@@ -235,6 +237,27 @@ async fn reset_account(
     let event = current.own_action(&client, "trading.reset", Value::Null);
     trading::reset_account(&state, current.user.id, event).await?;
     paper_account(State(state), current).await
+}
+
+/// The account's equity over a period, rebuilt from its fills and the stored bars (the same
+/// answer as `/v2/account/portfolio/history`).
+#[utoipa::path(get, path = "/api/account/portfolio-history", tag = TAG,
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "The history", body = PortfolioHistory),
+        (status = 400, description = "An unknown or malformed parameter", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "A parameter is not acceptable, or the period holds too \
+            many points of the timeframe", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn portfolio_history(
+    State(state): State<AppState>,
+    current: CurrentSession,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<PortfolioHistory>, Problem> {
+    let history = raptor_app::portfolio::history(&state, current.user.id, &q.into_query()?).await?;
+    Ok(Json(history.into()))
 }
 
 /// Turns the kill switch on or off.

@@ -32,6 +32,7 @@ pub mod market;
 pub mod marketing;
 pub mod metrics;
 pub mod passkeys;
+pub mod portfolio;
 pub mod roles;
 pub mod secrets;
 pub mod sessions;

@@ -4,8 +4,10 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::America::New_York;
-use raptor_app::trading;
+use raptor_app::{portfolio, trading};
 use raptor_domain::calendar;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -286,3 +288,108 @@ pub(crate) async fn calendar(
 }
 
 use super::AlpacaErrorBody;
+
+/// Which history to rebuild.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct HistoryQuery {
+    /// `nD`, `nW`, `nM` or `nA` (default `1M`), ending with `date_end`.
+    period: Option<String>,
+    /// `1Min`, `5Min`, `15Min`, `1H` or `1D` (default `15Min` up to a week, else `1D`).
+    timeframe: Option<String>,
+    /// The last New York date, `YYYY-MM-DD` (default today).
+    date_end: Option<String>,
+    /// Include pre- and after-market hours in intraday points.
+    extended_hours: Option<String>,
+    /// Not offered: give `period` and `date_end`.
+    start: Option<String>,
+    /// Not offered: give `period` and `date_end`.
+    end: Option<String>,
+    /// Accepted for Alpaca's clients; there are no cash flows to report besides the opening cash.
+    cashflow_types: Option<String>,
+}
+
+impl HistoryQuery {
+    /// The query in the use case's terms.
+    pub(crate) fn into_query(self) -> Result<portfolio::HistoryQuery, Problem> {
+        if self.start.is_some() || self.end.is_some() {
+            return Err(Problem::invalid_field(
+                "start",
+                "give period and date_end instead",
+            ));
+        }
+        let _ = self.cashflow_types;
+        Ok(portfolio::HistoryQuery {
+            period: self.period,
+            timeframe: self.timeframe,
+            date_end: date("date_end", self.date_end.as_deref())?,
+            extended_hours: super::query_bool("extended_hours", self.extended_hours.as_deref())?,
+        })
+    }
+}
+
+/// The account's equity over time, as Alpaca's `PortfolioHistory`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PortfolioHistory {
+    /// Each point's start, in Unix seconds.
+    timestamp: Vec<i64>,
+    /// The equity at each point's end.
+    equity: Vec<f64>,
+    /// `equity` less `base_value`.
+    profit_loss: Vec<f64>,
+    /// `profit_loss` as a fraction of `base_value`.
+    profit_loss_pct: Vec<f64>,
+    /// The equity at the close before the first point.
+    base_value: f64,
+    /// The timeframe of the points.
+    timeframe: &'static str,
+    /// Always empty: no cash moves besides the opening cash.
+    #[schema(value_type = Object)]
+    cashflow: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The key holder's equity over a period, rebuilt from its fills and the stored bars.
+#[utoipa::path(get, path = "/v2/account/portfolio/history", tag = TAG,
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "The history", body = PortfolioHistory),
+        (status = 404, description = "The key's owner has no paper account", body = AlpacaErrorBody),
+        (status = 422, description = "A parameter is not acceptable, or the period holds too \
+            many points of the timeframe", body = AlpacaErrorBody),
+    ),
+    security(("alpaca_key_id" = [], "alpaca_secret_key" = [])))]
+pub(crate) async fn portfolio_history(
+    State(state): State<AppState>,
+    holder: KeyHolder,
+    V2Query(q): V2Query<HistoryQuery>,
+) -> Result<Json<PortfolioHistory>, AlpacaError> {
+    let query = q.into_query()?;
+    let history = portfolio::history(&state, holder.user_id, &query).await?;
+    Ok(Json(PortfolioHistory::from(history)))
+}
+
+impl From<portfolio::PortfolioHistory> for PortfolioHistory {
+    fn from(history: portfolio::PortfolioHistory) -> Self {
+        let f = |d: Decimal| d.to_f64().unwrap_or_default();
+        let base = history.base_value;
+        let mut answer = PortfolioHistory {
+            timestamp: Vec::new(),
+            equity: Vec::new(),
+            profit_loss: Vec::new(),
+            profit_loss_pct: Vec::new(),
+            base_value: f(base),
+            timeframe: history.timeframe,
+            cashflow: serde_json::Map::new(),
+        };
+        for (at, equity) in history.points {
+            let pl = equity - base;
+            answer.timestamp.push(at.timestamp());
+            answer.equity.push(f(equity));
+            answer.profit_loss.push(f(pl));
+            answer
+                .profit_loss_pct
+                .push(if base.is_zero() { 0.0 } else { f(pl / base) });
+        }
+        answer
+    }
+}

@@ -6,7 +6,7 @@
 //! Alpaca's ids are UUIDs; Raptor's rows have integer ids. Each id is shown as a UUID that
 //! names the kind of row and carries the row id ([`ids`]), so it reads back without a lookup.
 
-mod account;
+pub(crate) mod account;
 mod activities;
 mod assets;
 mod auth;
@@ -37,6 +37,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::account))
         .routes(routes!(account::configurations))
+        .routes(routes!(account::portfolio_history))
         .routes(routes!(activities::all))
         .routes(routes!(activities::of_type))
         .routes(routes!(account::clock))

@@ -844,3 +844,31 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    the_console_reads_the_same_portfolio_history_as_bots,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        price_now(t, 100.0).await;
+        assert_eq!(
+            trader.post("/api/orders", market("buy", "1")).await.status,
+            201
+        );
+        let mut bot = accounts::bot(&app, &mut trader).await;
+        let path = "account/portfolio-history?period=1W&timeframe=1D";
+        let console = trader.get(&format!("/api/{path}")).await;
+        assert_eq!(console.status, 200, "{:?}", console.body);
+        let alpaca = bot
+            .get("/v2/account/portfolio/history?period=1W&timeframe=1D")
+            .await;
+        assert_eq!(console.body, alpaca.body);
+        assert_problem(
+            &trader.get("/api/account/portfolio-history?period=9Z").await,
+            422,
+            "invalid_field",
+        );
+        app.stop().await;
+    }
+);

@@ -879,3 +879,89 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    portfolio_history_rebuilds_equity_from_fills_and_bars,
+    Head,
+    |t| {
+        // Wednesday 2026-12-02, after the close.
+        let clock = Arc::new(FixedClock::new(utc("2026-12-01T15:00:00Z")));
+        let app = TestApp::builder(t.db().clone())
+            .clock(clock.clone())
+            .spawn()
+            .await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        let buy = |qty: f64| json!({ "symbol": "AAPL", "qty": qty, "side": "buy", "type": "market", "time_in_force": "day" });
+        t.put_prices("AAPL", &[(utc("2026-12-01T14:59:00Z"), 100.0)])
+            .await;
+        assert_eq!(
+            bot.post("/v2/orders", buy(10.0)).await.body["status"],
+            "filled"
+        );
+        t.put_prices(
+            "AAPL",
+            &[
+                (utc("2026-12-01T20:59:00Z"), 110.0),
+                (utc("2026-12-02T14:59:00Z"), 120.0),
+            ],
+        )
+        .await;
+        clock.set(utc("2026-12-02T15:00:00Z"));
+        assert_eq!(
+            bot.post("/v2/orders", buy(5.0)).await.body["status"],
+            "filled"
+        );
+        t.put_prices("AAPL", &[(utc("2026-12-02T20:59:00Z"), 130.0)])
+            .await;
+        clock.set(utc("2026-12-02T21:30:00Z"));
+
+        let daily = bot
+            .get("/v2/account/portfolio/history?period=2D&timeframe=1D&date_end=2026-12-02")
+            .await;
+        assert_eq!(daily.status, 200, "{:?}", daily.body);
+        let h = &daily.body;
+        assert_eq!(h["base_value"], 100000.0, "Monday's close, before any fill");
+        assert_eq!(h["equity"], json!([100100.0, 100350.0]));
+        assert_eq!(h["profit_loss"], json!([100.0, 350.0]));
+        assert_eq!(h["profit_loss_pct"], json!([0.001, 0.0035]));
+        assert_eq!(
+            h["timestamp"],
+            json!([
+                utc("2026-12-01T14:30:00Z").timestamp(),
+                utc("2026-12-02T14:30:00Z").timestamp()
+            ])
+        );
+        assert_eq!(h["timeframe"], "1D");
+        assert_eq!(h["cashflow"], json!({}));
+
+        let hourly = bot
+            .get("/v2/account/portfolio/history?period=1D&timeframe=1H")
+            .await
+            .body;
+        let equity = hourly["equity"].as_array().expect("equity");
+        assert_eq!(equity.len(), 7, "{hourly}");
+        assert_eq!(hourly["base_value"], 100100.0, "Tuesday's close");
+        assert_eq!(equity[0], 100200.0, "15 shares at 120 by 15:30");
+        assert_eq!(equity[6], 100350.0);
+        for far in ["0001-01-01", "9999-12-31", "1970-01-01"] {
+            let reply = bot
+                .get(&format!(
+                    "/v2/account/portfolio/history?period=5A&date_end={far}"
+                ))
+                .await;
+            assert_eq!(reply.status, 200, "{far}: {:?}", reply.body);
+        }
+        for path in [
+            "/v2/account/portfolio/history?period=1Y",
+            "/v2/account/portfolio/history?period=0D",
+            "/v2/account/portfolio/history?timeframe=2H",
+            "/v2/account/portfolio/history?period=1A&timeframe=1Min",
+            "/v2/account/portfolio/history?date_end=12/02/2026",
+            "/v2/account/portfolio/history?start=2026-12-01T00:00:00Z",
+        ] {
+            assert_alpaca_error(&bot.get(path).await, 422);
+        }
+        app.stop().await;
+    }
+);

@@ -17,7 +17,7 @@ const SCALE: u32 = 8;
 /// bound. A bot needing more than this is better served by fewer, larger orders.
 pub const MAX_OPEN_ORDERS: i64 = 500;
 
-pub(super) fn round(value: Decimal) -> Decimal {
+pub(crate) fn round(value: Decimal) -> Decimal {
     value.round_dp_with_strategy(SCALE, RoundingStrategy::MidpointAwayFromZero)
 }
 

@@ -15,6 +15,7 @@ use raptor_store::trading::{self, Account, KillSwitch, Order, OrderFilter, Order
 use raptor_store::{market, StoreError};
 use rust_decimal::Decimal;
 
+pub(crate) use engine::round;
 pub use engine::{price, Refusal, Submission, MAX_OPEN_ORDERS};
 pub use matching::{match_all, match_symbol, Matched};
 
