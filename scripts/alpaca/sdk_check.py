@@ -90,6 +90,15 @@ def main():
     expect(Decimal(account.cash) == 100000, f"cash {account.cash}")
     expect(not account.trading_blocked, "trading blocked")
 
+    settings = client.get_account_configurations()
+    settings.suspend_trade = True
+    expect(client.set_account_configurations(settings).suspend_trade, "suspend_trade")
+    refused(lambda: client.submit_order(MarketOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)),
+        403, "an order while trading is suspended")
+    settings.suspend_trade = False
+    expect(not client.set_account_configurations(settings).suspend_trade, "trading resumed")
+
     clock = client.get_clock()
     expect(clock.next_open > clock.timestamp, "the next open is in the past")
     expect(clock.next_close > clock.timestamp, "the next close is in the past")

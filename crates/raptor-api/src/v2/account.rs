@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::KeyHolder;
-use super::error::{AlpacaError, V2Query};
+use super::error::{AlpacaError, V2Json, V2Query};
 use super::ids::{self, Kind};
 use super::{decimal, TAG};
 use crate::{AppState, Problem};
@@ -161,6 +161,119 @@ pub(crate) async fn configurations(
         max_margin_multiplier: "1",
         ptp_no_exception_entry: false,
     }))
+}
+
+/// A configuration to set, as alpaca-py sends it (every field, unset ones null).
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct NewConfiguration {
+    /// True turns the kill switch on (every new order is refused), false off.
+    #[serde(default)]
+    suspend_trade: Option<bool>,
+    /// `entry` (or null).
+    #[serde(default)]
+    dtbp_check: Option<String>,
+    /// `entry` (or null).
+    #[serde(default)]
+    pdt_check: Option<String>,
+    /// `all` (or null).
+    #[serde(default)]
+    trade_confirm_email: Option<String>,
+    /// True (or null): short selling is not offered.
+    #[serde(default)]
+    no_shorting: Option<bool>,
+    /// True (or null).
+    #[serde(default)]
+    fractional_trading: Option<bool>,
+    /// `1` (or null): no margin.
+    #[serde(default)]
+    max_margin_multiplier: Option<String>,
+    /// False (or null).
+    #[serde(default)]
+    ptp_no_exception_entry: Option<bool>,
+}
+
+impl NewConfiguration {
+    /// Refuses a setting Raptor does not offer, naming it.
+    fn check(&self) -> Result<(), Problem> {
+        let fixed = [
+            (
+                "dtbp_check",
+                self.dtbp_check.as_deref().is_none_or(|v| v == "entry"),
+                "entry",
+            ),
+            (
+                "pdt_check",
+                self.pdt_check.as_deref().is_none_or(|v| v == "entry"),
+                "entry",
+            ),
+            (
+                "trade_confirm_email",
+                self.trade_confirm_email
+                    .as_deref()
+                    .is_none_or(|v| v == "all"),
+                "all",
+            ),
+            ("no_shorting", self.no_shorting != Some(false), "true"),
+            (
+                "fractional_trading",
+                self.fractional_trading != Some(false),
+                "true",
+            ),
+            (
+                "max_margin_multiplier",
+                self.max_margin_multiplier
+                    .as_deref()
+                    .is_none_or(|v| v == "1"),
+                "1",
+            ),
+            (
+                "ptp_no_exception_entry",
+                self.ptp_no_exception_entry != Some(true),
+                "false",
+            ),
+        ];
+        match fixed.into_iter().find(|(_, offered, _)| !offered) {
+            Some((field, _, value)) => Err(Problem::invalid_field(
+                field,
+                format!("only {value} is offered"),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Sets the account's configuration: `suspend_trade` turns the kill switch on or off (audited
+/// as `trading.kill_switch`); every other setting must be the one offered.
+#[utoipa::path(patch, path = "/v2/account/configurations", tag = TAG,
+    request_body = NewConfiguration,
+    responses(
+        (status = 200, description = "The configuration as it now is", body = AccountConfiguration),
+        (status = 400, description = "The body is not JSON", body = AlpacaErrorBody),
+        (status = 404, description = "The key's owner has no paper account", body = AlpacaErrorBody),
+        (status = 422, description = "A setting that is not offered", body = AlpacaErrorBody),
+    ),
+    security(("alpaca_key_id" = [], "alpaca_secret_key" = [])))]
+pub(crate) async fn configure(
+    State(state): State<AppState>,
+    holder: KeyHolder,
+    V2Json(body): V2Json<NewConfiguration>,
+) -> Result<Json<AccountConfiguration>, AlpacaError> {
+    body.check()?;
+    if let Some(suspend) = body.suspend_trade {
+        let event = holder.audit_event(
+            "trading.kill_switch",
+            serde_json::json!({ "enabled": suspend }),
+        );
+        trading::set_kill_switch(
+            &state,
+            holder.user_id,
+            suspend,
+            Some("suspend_trade"),
+            &event,
+        )
+        .await?;
+    }
+    configurations(State(state), holder).await
 }
 
 /// The market clock, as Alpaca's `Clock` (times in New York's offset).

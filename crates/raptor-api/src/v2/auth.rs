@@ -7,7 +7,10 @@ use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use raptor_app::api_keys;
 
+use raptor_store::audit::AuditEvent;
+
 use super::error::AlpacaError;
+use crate::extract::ClientInfo;
 use crate::limits;
 use crate::{AppState, Problem, ProblemCode};
 
@@ -21,6 +24,33 @@ pub(crate) const SECRET_HEADER: &str = "apca-api-secret-key";
 pub(crate) struct KeyHolder {
     /// The user the key belongs to.
     pub user_id: i64,
+    /// The key's row id.
+    pub key: i64,
+    /// The request's client address, user agent and id.
+    pub client: ClientInfo,
+}
+
+impl KeyHolder {
+    /// An audit entry for something the key's owner did through it.
+    pub(crate) fn audit_event(
+        &self,
+        action: &'static str,
+        details: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            actor_user_id: Some(self.user_id),
+            actor_type: "user",
+            action,
+            target_type: Some("user"),
+            target_id: Some(self.user_id.to_string()),
+            outcome: "success",
+            ip: self.client.ip.clone(),
+            user_agent: self.client.user_agent.clone(),
+            request_id: self.client.request_id.clone(),
+            details: Some(serde_json::json!({ "api_key": self.key, "request": details })),
+            ..AuditEvent::default()
+        }
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -64,8 +94,11 @@ impl FromRequestParts<AppState> for KeyHolder {
             &holder.user_id.to_string(),
         )
         .await?;
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
         Ok(Self {
             user_id: holder.user_id,
+            key: holder.key,
+            client,
         })
     }
 }

@@ -36,7 +36,7 @@ const TAG: &str = "Alpaca-compatible v2";
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(account::account))
-        .routes(routes!(account::configurations))
+        .routes(routes!(account::configurations, account::configure))
         .routes(routes!(account::portfolio_history))
         .routes(routes!(activities::all))
         .routes(routes!(activities::of_type))

@@ -965,3 +965,56 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    suspend_trade_is_the_kill_switch_and_other_settings_are_fixed,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 100.0).await;
+        let order = json!({ "symbol": "AAPL", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day" });
+        let mut settings = bot.get("/v2/account/configurations").await.body;
+        assert_eq!(settings["suspend_trade"], false);
+        settings["suspend_trade"] = json!(true);
+        settings["max_options_trading_level"] = Value::Null;
+        let suspended = bot
+            .patch("/v2/account/configurations", settings.clone())
+            .await;
+        assert_eq!(suspended.status, 200, "{:?}", suspended.body);
+        assert_eq!(suspended.body["suspend_trade"], true);
+        assert_eq!(bot.get("/v2/account").await.body["trading_blocked"], true);
+        assert_alpaca_error(&bot.post("/v2/orders", order.clone()).await, 403);
+        assert_eq!(
+            owner.get("/api/account").await.body["trading_blocked"],
+            true,
+            "the console sees it too"
+        );
+        let audited = t
+            .scalar("SELECT count(*) FROM audit_log WHERE action = 'trading.kill_switch'")
+            .await;
+        assert_eq!(audited, 1);
+
+        let resumed = bot
+            .patch(
+                "/v2/account/configurations",
+                json!({ "suspend_trade": false }),
+            )
+            .await;
+        assert_eq!(resumed.body["suspend_trade"], false, "{:?}", resumed.body);
+        assert_eq!(bot.post("/v2/orders", order).await.status, 200);
+        for (field, value) in [
+            ("max_margin_multiplier", json!("4")),
+            ("no_shorting", json!(false)),
+            ("trade_confirm_email", json!("none")),
+            ("suspend_trade", json!("yes")),
+        ] {
+            let reply = bot
+                .patch("/v2/account/configurations", json!({ field: value }))
+                .await;
+            assert_alpaca_error(&reply, 422);
+        }
+        app.stop().await;
+    }
+);
