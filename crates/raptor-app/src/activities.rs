@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use raptor_domain::InvalidInput;
-use raptor_store::trading::{self, FillActivity, FillPage};
+use raptor_store::trading::{self, Fill, FillPage};
 use rust_decimal::Decimal;
 
 use crate::trading::{account_of, OrderError};
@@ -35,7 +35,7 @@ pub struct ActivityQuery {
 #[derive(Debug, Clone)]
 pub enum Activity {
     /// An order filled.
-    Fill(FillActivity),
+    Fill(Fill),
     /// The opening cash.
     Deposit {
         /// The account.

@@ -541,6 +541,10 @@ pub async fn set_kill_switch(
 /// A fill as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Fill {
+    /// The fill's row id.
+    pub id: i64,
+    /// The order it filled.
+    pub order_id: i64,
     /// Ticker.
     pub symbol: String,
     /// Buy or sell.
@@ -554,17 +558,20 @@ pub struct Fill {
     pub filled_at: DateTime<Utc>,
 }
 
+const FILL_COLUMNS: &str = "id, order_id, symbol, side, qty, price, filled_at";
+
 /// An account's fills after `after`, oldest first.
 pub async fn fills_after(
     db: &Db,
     account_id: i64,
     after: DateTime<Utc>,
 ) -> Result<Vec<Fill>, StoreError> {
+    let sql = format!(
+        "SELECT {FILL_COLUMNS} FROM paper_fills \
+         WHERE account_id = $1 AND filled_at > $2 ORDER BY filled_at, id"
+    );
     Ok(on_pool!(db, pool => {
-        sqlx::query_as(
-            "SELECT symbol, side, qty, price, filled_at FROM paper_fills \
-             WHERE account_id = $1 AND filled_at > $2 ORDER BY filled_at, id",
-        )
+        sqlx::query_as(&sql)
         .bind(account_id)
         .bind(after)
         .fetch_all(pool)
@@ -599,26 +606,6 @@ pub async fn reset(
     Ok(())
 }
 
-/// A fill as an account activity: which order, and when.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct FillActivity {
-    /// The fill's row id.
-    pub id: i64,
-    /// The order it filled.
-    pub order_id: i64,
-    /// Ticker.
-    pub symbol: String,
-    /// Buy or sell.
-    #[sqlx(try_from = "String")]
-    pub side: Side,
-    /// Quantity filled.
-    pub qty: DbDecimal,
-    /// Price filled at.
-    pub price: DbDecimal,
-    /// When.
-    pub filled_at: DateTime<Utc>,
-}
-
 /// Which of an account's fills to page through.
 #[derive(Debug, Clone, Copy)]
 pub struct FillPage {
@@ -635,18 +622,14 @@ pub struct FillPage {
 }
 
 /// A page of an account's fills.
-pub async fn fill_page(
-    db: &Db,
-    account_id: i64,
-    page: FillPage,
-) -> Result<Vec<FillActivity>, StoreError> {
+pub async fn fill_page(db: &Db, account_id: i64, page: FillPage) -> Result<Vec<Fill>, StoreError> {
     let (direction, beyond) = if page.ascending {
         ("ASC", ">")
     } else {
         ("DESC", "<")
     };
     let sql = format!(
-        "SELECT id, order_id, symbol, side, qty, price, filled_at FROM paper_fills \
+        "SELECT {FILL_COLUMNS} FROM paper_fills \
          WHERE account_id = $1 AND ($2 IS NULL OR filled_at > $2) \
          AND ($3 IS NULL OR filled_at <= $3) \
          AND ($4 IS NULL OR filled_at {beyond} $4 OR (filled_at = $4 AND id {beyond} $5)) \

@@ -352,40 +352,45 @@ dual_test!(positions_close_by_quantity_percentage_or_whole, Head, |t| {
     app.stop().await;
 });
 
+/// A bot's account that bought 10 AAPL at 100 on Tuesday 2026-12-01 at 10:00 New York time
+/// (Tuesday closed at 110) and 5 more at 120 on Wednesday at 10:00, where the clock stays.
+async fn two_days_of_buying(t: &TestDb) -> (TestApp, Browser, Arc<FixedClock>) {
+    let clock = Arc::new(FixedClock::new(utc("2026-12-01T15:00:00Z")));
+    let app = TestApp::builder(t.db().clone())
+        .clock(clock.clone())
+        .spawn()
+        .await;
+    let mut owner = accounts::customer(&app, "ada@example.com").await;
+    let mut bot = accounts::bot(&app, &mut owner).await;
+    let buy = |qty: f64| json!({ "symbol": "AAPL", "qty": qty, "side": "buy", "type": "market", "time_in_force": "day" });
+    t.put_prices("AAPL", &[(utc("2026-12-01T14:59:00Z"), 100.0)])
+        .await;
+    assert_eq!(
+        bot.post("/v2/orders", buy(10.0)).await.body["status"],
+        "filled"
+    );
+    // Tuesday's last bar before the 16:00 close, then Wednesday's.
+    t.put_prices(
+        "AAPL",
+        &[
+            (utc("2026-12-01T20:59:00Z"), 110.0),
+            (utc("2026-12-02T14:59:00Z"), 120.0),
+        ],
+    )
+    .await;
+    clock.set(utc("2026-12-02T15:00:00Z"));
+    assert_eq!(
+        bot.post("/v2/orders", buy(5.0)).await.body["status"],
+        "filled"
+    );
+    (app, bot, clock)
+}
+
 dual_test!(
     the_account_values_last_equity_at_the_previous_close,
     Head,
     |t| {
-        // Tuesday 2026-12-01, 10:00 in New York.
-        let clock = Arc::new(FixedClock::new(utc("2026-12-01T15:00:00Z")));
-        let app = TestApp::builder(t.db().clone())
-            .clock(clock.clone())
-            .spawn()
-            .await;
-        let mut owner = accounts::customer(&app, "ada@example.com").await;
-        let mut bot = accounts::bot(&app, &mut owner).await;
-        let buy = |qty: f64| json!({ "symbol": "AAPL", "qty": qty, "side": "buy", "type": "market", "time_in_force": "day" });
-        t.put_prices("AAPL", &[(utc("2026-12-01T14:59:00Z"), 100.0)])
-            .await;
-        assert_eq!(
-            bot.post("/v2/orders", buy(10.0)).await.body["status"],
-            "filled"
-        );
-        // Tuesday's last bar before the 16:00 close, then Wednesday's.
-        t.put_prices(
-            "AAPL",
-            &[
-                (utc("2026-12-01T20:59:00Z"), 110.0),
-                (utc("2026-12-02T14:59:00Z"), 120.0),
-            ],
-        )
-        .await;
-        clock.set(utc("2026-12-02T15:00:00Z"));
-        assert_eq!(
-            bot.post("/v2/orders", buy(5.0)).await.body["status"],
-            "filled"
-        );
-
+        let (app, mut bot, _clock) = two_days_of_buying(t).await;
         let account = bot.get("/v2/account").await.body;
         assert_eq!(account["cash"], "98400");
         assert_eq!(account["equity"], "100200");
@@ -884,38 +889,11 @@ dual_test!(
     portfolio_history_rebuilds_equity_from_fills_and_bars,
     Head,
     |t| {
-        // Wednesday 2026-12-02, after the close.
-        let clock = Arc::new(FixedClock::new(utc("2026-12-01T15:00:00Z")));
-        let app = TestApp::builder(t.db().clone())
-            .clock(clock.clone())
-            .spawn()
-            .await;
-        let mut owner = accounts::customer(&app, "ada@example.com").await;
-        let mut bot = accounts::bot(&app, &mut owner).await;
-        let buy = |qty: f64| json!({ "symbol": "AAPL", "qty": qty, "side": "buy", "type": "market", "time_in_force": "day" });
-        t.put_prices("AAPL", &[(utc("2026-12-01T14:59:00Z"), 100.0)])
-            .await;
-        assert_eq!(
-            bot.post("/v2/orders", buy(10.0)).await.body["status"],
-            "filled"
-        );
-        t.put_prices(
-            "AAPL",
-            &[
-                (utc("2026-12-01T20:59:00Z"), 110.0),
-                (utc("2026-12-02T14:59:00Z"), 120.0),
-            ],
-        )
-        .await;
-        clock.set(utc("2026-12-02T15:00:00Z"));
-        assert_eq!(
-            bot.post("/v2/orders", buy(5.0)).await.body["status"],
-            "filled"
-        );
+        let (app, mut bot, clock) = two_days_of_buying(t).await;
         t.put_prices("AAPL", &[(utc("2026-12-02T20:59:00Z"), 130.0)])
             .await;
+        // Wednesday, after the close.
         clock.set(utc("2026-12-02T21:30:00Z"));
-
         let daily = bot
             .get("/v2/account/portfolio/history?period=2D&timeframe=1D&date_end=2026-12-02")
             .await;
