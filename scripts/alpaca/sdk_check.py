@@ -34,6 +34,7 @@ from alpaca.trading.requests import (
     ClosePositionRequest,
     CreateWatchlistRequest,
     GetPortfolioHistoryRequest,
+    ReplaceOrderRequest,
     UpdateWatchlistRequest,
     GetAssetsRequest,
     GetCalendarRequest,
@@ -173,6 +174,11 @@ def main():
         status=QueryOrderStatus.ALL, after=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)))
     expect(later == [], "orders after an hour from now")
 
+    moved = client.replace_order_by_id(resting.id, ReplaceOrderRequest(
+        qty=2, limit_price=round(float(aapl / 3), 2)))
+    expect(moved.replaces == resting.id and Decimal(moved.qty) == 2, "replace")
+    expect(client.get_order_by_id(resting.id).status == OrderStatus.REPLACED, "the old order")
+    resting = moved
     client.cancel_order_by_id(resting.id)
     expect(client.get_order_by_id(resting.id).status == OrderStatus.CANCELED, "cancel one")
     refused(lambda: client.cancel_order_by_id(resting.id), 422, "canceling it again")

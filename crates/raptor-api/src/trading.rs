@@ -33,7 +33,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reset_account))
         .routes(routes!(portfolio_history))
         .routes(routes!(list_orders, place_order))
-        .routes(routes!(get_order, cancel_order))
+        .routes(routes!(get_order, replace_order, cancel_order))
         .routes(routes!(list_positions))
         .routes(routes!(close_position))
 }
@@ -94,11 +94,16 @@ struct PaperOrder {
     limit_price: Option<String>,
     /// Stop price, a decimal string; null unless a stop or stop-limit order.
     stop_price: Option<String>,
-    /// `new`, `accepted`, `partially_filled`, `filled`, `canceled`, `expired` or `rejected`.
+    /// `new`, `accepted`, `partially_filled`, `filled`, `canceled`, `expired`, `rejected` or
+    /// `replaced`.
     #[schema(value_type = String)]
     status: OrderStatus,
     /// Why it was rejected or expired.
     reject_reason: Option<String>,
+    /// The id of the order this one replaced.
+    replaces: Option<String>,
+    /// The id of the order that replaced this one.
+    replaced_by: Option<String>,
 }
 
 impl From<Order> for PaperOrder {
@@ -126,6 +131,8 @@ impl From<Order> for PaperOrder {
             stop_price: opt(o.stop_price),
             status: o.status,
             reject_reason: o.reject_reason,
+            replaces: o.replaces.map(|id| id.to_string()),
+            replaced_by: o.replaced_by.map(|id| id.to_string()),
         }
     }
 }
@@ -137,7 +144,7 @@ impl From<OrderError> for Problem {
             OrderError::NoAccount | OrderError::UnknownOrder(_) | OrderError::NoPosition(_) => {
                 Problem::not_found(err.to_string())
             }
-            OrderError::NotCancelable { .. } => {
+            OrderError::NotCancelable { .. } | OrderError::NotReplaceable { .. } => {
                 Problem::new(ProblemCode::NotCancelable, err.to_string())
             }
             OrderError::Refused(refusal) => match &refusal {
@@ -155,6 +162,9 @@ impl From<OrderError> for Problem {
                 }
                 Refusal::TooManyOpenOrders { .. } => {
                     Problem::new(ProblemCode::TooManyOpenOrders, refusal.to_string())
+                }
+                Refusal::NoLongerOpen(_) => {
+                    Problem::new(ProblemCode::NotCancelable, refusal.to_string())
                 }
                 Refusal::Store(store) => store.into(),
             },
@@ -463,6 +473,58 @@ async fn list_orders(
     };
     let orders = trading::orders(&state, current.user.id, &query).await?;
     Ok(Json(orders.into_iter().map(PaperOrder::from).collect()))
+}
+
+/// What to change of a working order; what is not given stays as it was.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OrderChange {
+    /// A new quantity.
+    #[serde(default)]
+    qty: Option<OrderNumber>,
+    /// A new time in force.
+    #[serde(default)]
+    time_in_force: Option<String>,
+    /// A new limit price.
+    #[serde(default)]
+    limit_price: Option<OrderNumber>,
+    /// A new stop price.
+    #[serde(default)]
+    stop_price: Option<OrderNumber>,
+    /// The new order's client order id (generated when absent).
+    #[serde(default)]
+    client_order_id: Option<String>,
+}
+
+/// Replaces a working order: it ends as `replaced` and a new order of the same symbol, side
+/// and type with the changes is placed, in one transaction, checked as any new order is.
+#[utoipa::path(patch, path = "/api/orders/{id}", tag = TAG,
+    params(("id" = i64, Path, description = "The order's id.")),
+    request_body = OrderChange,
+    responses(
+        (status = 200, description = "The new order", body = PaperOrder),
+        (status = 400, description = "The id or body is malformed", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 403, description = "Refused: the kill switch is on, or not enough buying power or shares", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "No such order", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "The order is no longer open, or a change is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "More than 200 order submissions this minute", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn replace_order(
+    State(state): State<AppState>,
+    current: CurrentSession,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(change): ApiJson<OrderChange>,
+) -> Result<Json<PaperOrder>, Problem> {
+    let replacement = trading::Replacement {
+        qty: OrderNumber::text(change.qty),
+        time_in_force: change.time_in_force,
+        limit_price: OrderNumber::text(change.limit_price),
+        stop_price: OrderNumber::text(change.stop_price),
+        client_order_id: change.client_order_id,
+    };
+    let order = trading::replace_order(&state, current.user.id, id, &replacement).await?;
+    Ok(Json(order.into()))
 }
 
 /// One of the user's orders.

@@ -132,6 +132,7 @@ wire_enum!(
         Canceled => "canceled",
         Expired => "expired",
         Rejected => "rejected",
+        Replaced => "replaced",
     }
 );
 

@@ -113,11 +113,21 @@ pub struct Order {
     pub expired_at: Option<DateTime<Utc>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The order this one replaced.
+    pub replaces: Option<i64>,
+    /// The order that replaced this one.
+    pub replaced_by: Option<i64>,
+    /// When it was replaced.
+    pub replaced_at: Option<DateTime<Utc>>,
 }
 
+/// An order's columns. A replaced order is stored as `canceled` (it holds nothing and can no
+/// longer fill) and read as `replaced`.
 const ORDER_COLUMNS: &str = "id, account_id, client_order_id, symbol, side, type, time_in_force, \
-    qty, notional, limit_price, stop_price, status, filled_qty, filled_avg_price, reject_reason, \
-    submitted_at, filled_at, canceled_at, expired_at, updated_at";
+    qty, notional, limit_price, stop_price, \
+    CASE WHEN replaced_by IS NULL THEN status ELSE 'replaced' END AS status, filled_qty, \
+    filled_avg_price, reject_reason, submitted_at, filled_at, canceled_at, expired_at, \
+    updated_at, replaces, replaced_by, replaced_at";
 
 /// An order to store.
 #[derive(Debug, Clone)]
@@ -146,6 +156,8 @@ pub struct NewOrder<'a> {
     pub status: OrderStatus,
     /// Why it was rejected.
     pub reject_reason: Option<&'a str>,
+    /// The order it replaces.
+    pub replaces: Option<i64>,
 }
 
 /// Stores an order. A repeated client order id is a unique violation.
@@ -157,8 +169,8 @@ pub async fn insert_order(
     let sql = format!(
         "INSERT INTO paper_orders (account_id, client_order_id, symbol, side, type, time_in_force, \
          qty, notional, limit_price, stop_price, status, filled_qty, reject_reason, created_at, \
-         submitted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-         $14, $14, $14) RETURNING {ORDER_COLUMNS}"
+         submitted_at, updated_at, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+         $12, $13, $14, $14, $14, $15) RETURNING {ORDER_COLUMNS}"
     );
     Ok(on_tx!(tx, t => {
         sqlx::query_as(&sql)
@@ -176,6 +188,7 @@ pub async fn insert_order(
             .bind(DbDecimal(Decimal::ZERO))
             .bind(o.reject_reason)
             .bind(now)
+            .bind(o.replaces)
             .fetch_one(&mut **t)
             .await?
     }))
@@ -399,6 +412,24 @@ pub async fn end_order(
         sqlx::query(&sql).bind(status.as_str()).bind(reason).bind(now).bind(id).execute(&mut **t).await?.rows_affected()
     });
     Ok(changed == 1)
+}
+
+/// Names the order that replaced `id` (already ended as canceled in the same transaction).
+pub async fn mark_replaced(
+    tx: &mut Tx,
+    id: i64,
+    by: i64,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query("UPDATE paper_orders SET replaced_by = $1, replaced_at = $2 WHERE id = $3")
+            .bind(by)
+            .bind(now)
+            .bind(id)
+            .execute(&mut **t)
+            .await?;
+    });
+    Ok(())
 }
 
 /// A holding.

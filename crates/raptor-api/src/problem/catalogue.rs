@@ -85,7 +85,7 @@ catalogue! {
     InvalidBody = "invalid_body", UNPROCESSABLE_ENTITY, "The JSON body has the wrong shape: a field missing, unknown or of the wrong type.";
     InvalidField = "invalid_field", UNPROCESSABLE_ENTITY, "A field's value is not acceptable; `field` names it.";
     SenderMismatch = "sender_mismatch", UNPROCESSABLE_ENTITY, "An inbound email's `From` and `FromFull.Email` name different senders; nothing was stored.";
-    NotCancelable = "not_cancelable", UNPROCESSABLE_ENTITY, "The order is already filled, canceled or expired.";
+    NotCancelable = "not_cancelable", UNPROCESSABLE_ENTITY, "The order is already filled, canceled, replaced or expired, so it can no longer be canceled or replaced.";
     NoMarketPrice = "no_market_price", UNPROCESSABLE_ENTITY, "There is no price to fill a market order at.";
     NoBars = "no_bars", UNPROCESSABLE_ENTITY, "The backtest's range holds no bars for the symbol.";
     BacktestFailed = "backtest_failed", UNPROCESSABLE_ENTITY, "The backtest's strategy could not run.";

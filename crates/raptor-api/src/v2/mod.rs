@@ -43,7 +43,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(account::clock))
         .routes(routes!(account::calendar))
         .routes(routes!(orders::list, orders::create, orders::cancel_all))
-        .routes(routes!(orders::get, orders::cancel))
+        .routes(routes!(orders::get, orders::replace, orders::cancel))
         .routes(routes!(orders::by_client_order_id))
         .routes(routes!(positions::list, positions::close_all))
         .routes(routes!(positions::get, positions::close))

@@ -79,6 +79,12 @@ pub(crate) struct AlpacaOrder {
     extended_hours: bool,
     /// Always null: only simple orders are offered.
     legs: Option<Vec<Value>>,
+    /// The order this one replaced.
+    replaces: Option<String>,
+    /// The order that replaced this one.
+    replaced_by: Option<String>,
+    /// When it was replaced.
+    replaced_at: Option<DateTime<Utc>>,
 }
 
 fn text(value: Option<DbDecimal>) -> Option<String> {
@@ -113,6 +119,11 @@ impl From<Order> for AlpacaOrder {
             status: o.status,
             extended_hours: false,
             legs: None,
+            replaces: o.replaces.map(|id| ids::uuid(Kind::Order, id).to_string()),
+            replaced_by: o
+                .replaced_by
+                .map(|id| ids::uuid(Kind::Order, id).to_string()),
+            replaced_at: o.replaced_at,
         }
     }
 }
@@ -338,6 +349,64 @@ pub(crate) async fn by_client_order_id(
     let order = trading::order_by_client_id(&state, holder.user_id, &q.client_order_id)
         .await?
         .ok_or_else(no_such_order)?;
+    Ok(Json(order.into()))
+}
+
+/// What to change of a working order.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ReplaceOrderRequest {
+    /// A new quantity.
+    #[serde(default)]
+    qty: Option<OrderNumber>,
+    /// A new time in force.
+    #[serde(default)]
+    time_in_force: Option<String>,
+    /// A new limit price.
+    #[serde(default)]
+    limit_price: Option<OrderNumber>,
+    /// A new stop price.
+    #[serde(default)]
+    stop_price: Option<OrderNumber>,
+    /// Not offered: trailing stops are not offered yet.
+    #[serde(default)]
+    trail: Option<OrderNumber>,
+    /// The new order's client order id.
+    #[serde(default)]
+    client_order_id: Option<String>,
+}
+
+/// Replaces one of the key holder's working orders: the old one ends as `replaced` and a new
+/// one with the changes is placed, in one transaction, checked as any new order is.
+#[utoipa::path(patch, path = "/v2/orders/{order_id}", tag = TAG,
+    params(("order_id" = String, Path, description = "The order's id (a UUID)")),
+    request_body = ReplaceOrderRequest,
+    responses(
+        (status = 200, description = "The new order", body = AlpacaOrder),
+        (status = 403, description = "Refused: the kill switch is on, or not enough buying \
+            power or shares", body = AlpacaErrorBody),
+        (status = 404, description = "No such order", body = AlpacaErrorBody),
+        (status = 422, description = "The order is no longer open, or a change is not \
+            acceptable", body = AlpacaErrorBody),
+    ),
+    security(("alpaca_key_id" = [], "alpaca_secret_key" = [])))]
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    holder: KeyHolder,
+    V2Path(id): V2Path<String>,
+    V2Json(change): V2Json<ReplaceOrderRequest>,
+) -> Result<Json<AlpacaOrder>, AlpacaError> {
+    if change.trail.is_some() {
+        return Err(Problem::invalid_field("trail", "trailing stops are not offered yet").into());
+    }
+    let replacement = trading::Replacement {
+        qty: OrderNumber::text(change.qty),
+        time_in_force: change.time_in_force,
+        limit_price: OrderNumber::text(change.limit_price),
+        stop_price: OrderNumber::text(change.stop_price),
+        client_order_id: change.client_order_id,
+    };
+    let order =
+        trading::replace_order(&state, holder.user_id, order_row(&id)?, &replacement).await?;
     Ok(Json(order.into()))
 }
 

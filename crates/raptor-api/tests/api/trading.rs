@@ -601,6 +601,7 @@ async fn seed_resting(
             stop_price: None,
             status: OrderStatus::New,
             reject_reason: None,
+            replaces: None,
         };
         trading::insert_order(&mut tx, &order, at(i))
             .await

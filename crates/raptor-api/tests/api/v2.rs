@@ -996,3 +996,100 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    replacing_an_order_ends_it_and_places_the_change_in_one_step,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 190.0).await;
+        let old = bot
+        .post("/v2/orders", json!({ "symbol": "AAPL", "qty": 2, "side": "buy", "type": "limit", "time_in_force": "gtc", "limit_price": 150 }))
+        .await
+        .body;
+        let old_id = old["id"].as_str().expect("id").to_owned();
+        let new = bot
+            .patch(
+                &format!("/v2/orders/{old_id}"),
+                json!({ "qty": 3, "limit_price": "160" }),
+            )
+            .await;
+        assert_eq!(new.status, 200, "{:?}", new.body);
+        assert_eq!(new.body["status"], "new");
+        assert_eq!(new.body["qty"], "3");
+        assert_eq!(new.body["limit_price"], "160");
+        assert_eq!(new.body["time_in_force"], "gtc", "kept");
+        assert_eq!(new.body["replaces"], old_id.as_str());
+        let new_id = new.body["id"].as_str().expect("id").to_owned();
+        let replaced = bot.get(&format!("/v2/orders/{old_id}")).await.body;
+        assert_eq!(replaced["status"], "replaced");
+        assert_eq!(replaced["replaced_by"], new_id.as_str());
+        assert_eq!(
+            bot.get("/v2/account").await.body["buying_power"],
+            "99520",
+            "only the new order reserves"
+        );
+        assert_alpaca_error(
+            &bot.patch(&format!("/v2/orders/{old_id}"), json!({ "qty": 1 }))
+                .await,
+            422,
+        );
+
+        let refused = bot
+            .patch(&format!("/v2/orders/{new_id}"), json!({ "qty": 100000 }))
+            .await;
+        assert_alpaca_error(&refused, 403);
+        assert_eq!(
+            bot.get(&format!("/v2/orders/{new_id}")).await.body["status"],
+            "new",
+            "a refused replacement changes nothing"
+        );
+        assert_alpaca_error(
+            &bot.patch(&format!("/v2/orders/{new_id}"), json!({ "trail": 1 }))
+                .await,
+            422,
+        );
+        assert_alpaca_error(
+            &bot.patch(&format!("/v2/orders/{new_id}"), json!({ "qty": -1 }))
+                .await,
+            422,
+        );
+
+        let marketable = bot
+            .patch(
+                &format!("/v2/orders/{new_id}"),
+                json!({ "limit_price": 200 }),
+            )
+            .await;
+        assert_eq!(marketable.body["status"], "filled", "{:?}", marketable.body);
+        assert_eq!(marketable.body["filled_avg_price"], "190");
+        let closed = bot.get("/v2/orders?status=closed&direction=asc").await.body;
+        let statuses: Vec<&str> = closed
+            .as_array()
+            .expect("orders")
+            .iter()
+            .map(|o| o["status"].as_str().expect("status"))
+            .collect();
+        assert_eq!(statuses, ["replaced", "replaced", "filled"]);
+
+        let resting = owner
+        .post("/api/orders", json!({ "symbol": "AAPL", "qty": "1", "side": "sell", "type": "limit", "time_in_force": "day", "limit_price": "250" }))
+        .await;
+        let id = resting.body["id"].as_str().expect("id");
+        let moved = owner
+            .patch(
+                &format!("/api/orders/{id}"),
+                json!({ "limit_price": "240" }),
+            )
+            .await;
+        assert_eq!(moved.status, 200, "{:?}", moved.body);
+        assert_eq!(moved.body["replaces"], id);
+        assert_eq!(
+            owner.get(&format!("/api/orders/{id}")).await.body["status"],
+            "replaced"
+        );
+        app.stop().await;
+    }
+);

@@ -62,6 +62,9 @@ pub enum Refusal {
         /// The cap ([`MAX_OPEN_ORDERS`]).
         max: i64,
     },
+    /// The order to replace filled or ended meanwhile.
+    #[error("order {0} is no longer open and cannot be replaced")]
+    NoLongerOpen(i64),
     /// A store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -172,6 +175,18 @@ pub struct Submission {
 /// Submits an order: stores it and fills it at once when marketable. IOC and FOK orders that
 /// cannot fill at once are stored canceled, as Alpaca reports them.
 pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order, Refusal> {
+    submit_replacing(app, account_id, s, None).await
+}
+
+/// [`submit`], and when `replacing` names a working order of the account, that order ends in
+/// the same transaction (stored canceled, read as replaced, naming the new one): its cash and
+/// shares are free for the new order, and if the new one is refused the old one stands.
+pub async fn submit_replacing(
+    app: &App,
+    account_id: i64,
+    s: &Submission,
+    replacing: Option<i64>,
+) -> Result<Order, Refusal> {
     let db = &app.db;
     let last = market::latest_bar(db, &s.symbol)
         .await?
@@ -193,6 +208,14 @@ pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order,
     let account = trading::lock_account(&mut tx, account_id).await?;
     if trading::kill_switch_in(&mut tx, account_id).await? {
         return Err(Refusal::TradingDisabled);
+    }
+    if let Some(old) = replacing {
+        let open = trading::order_in(&mut tx, account_id, old)
+            .await?
+            .is_some_and(|o| o.status.is_open());
+        if !open || !trading::end_order(&mut tx, old, OrderStatus::Canceled, None, now).await? {
+            return Err(Refusal::NoLongerOpen(old));
+        }
     }
     let rests = immediate.is_none();
     let status = if rests && matches!(s.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
@@ -245,8 +268,12 @@ pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order,
         stop_price: s.terms.stop_price,
         status,
         reject_reason: (status == OrderStatus::Canceled).then_some("not marketable on submission"),
+        replaces: replacing,
     };
     let order = trading::insert_order(&mut tx, &new, now).await?;
+    if let Some(old) = replacing {
+        trading::mark_replaced(&mut tx, old, order.id, now).await?;
+    }
     if let Some(fill_price) = immediate {
         apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
     }

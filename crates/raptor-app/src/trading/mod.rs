@@ -62,6 +62,14 @@ pub enum OrderError {
         /// Its status.
         status: OrderStatus,
     },
+    /// The order is done and cannot be replaced.
+    #[error("order {id} is {status} and can no longer be replaced")]
+    NotReplaceable {
+        /// The order.
+        id: i64,
+        /// Its status.
+        status: OrderStatus,
+    },
     /// The engine refused the order (kill switch, cash, quantity, no price, open-order cap).
     #[error(transparent)]
     Refused(Refusal),
@@ -447,6 +455,70 @@ pub fn symbol_list(symbols: Option<&str>) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// What a replacement changes of a working order; what is not given stays as it was.
+#[derive(Debug, Clone, Default)]
+pub struct Replacement {
+    /// A new quantity.
+    pub qty: Option<String>,
+    /// A new time in force.
+    pub time_in_force: Option<String>,
+    /// A new limit price.
+    pub limit_price: Option<String>,
+    /// A new stop price.
+    pub stop_price: Option<String>,
+    /// The new order's client order id (generated when absent).
+    pub client_order_id: Option<String>,
+}
+
+/// Replaces one of the user's working orders with a new one of the same symbol, side and type
+/// (Alpaca's PATCH of an order): the old one ends as `replaced` and the new one is placed, in
+/// one transaction, and checked as any new order is. The new order.
+pub async fn replace_order(
+    app: &App,
+    user_id: i64,
+    id: i64,
+    change: &Replacement,
+) -> Result<Order, OrderError> {
+    let account = account_of(app, user_id).await?;
+    count_submission(app, &account).await?;
+    let old = trading::order(&app.db, account.id, id)
+        .await?
+        .ok_or(OrderError::UnknownOrder(id))?;
+    if !old.status.is_open() {
+        return Err(OrderError::NotReplaceable {
+            id,
+            status: old.status,
+        });
+    }
+    let text = |d: Option<raptor_store::DbDecimal>| d.map(|d| d.0.normalize().to_string());
+    let req = OrderRequest {
+        symbol: old.symbol.clone(),
+        side: old.side.as_str().to_owned(),
+        order_type: old.order_type.as_str().to_owned(),
+        time_in_force: change
+            .time_in_force
+            .clone()
+            .unwrap_or_else(|| old.time_in_force.as_str().to_owned()),
+        qty: change.qty.clone().or_else(|| text(old.qty)),
+        notional: None,
+        limit_price: change.limit_price.clone().or_else(|| text(old.limit_price)),
+        stop_price: change.stop_price.clone().or_else(|| text(old.stop_price)),
+        client_order_id: change.client_order_id.clone(),
+    };
+    let submission = prepare(app, &req).await?;
+    match engine::submit_replacing(app, account.id, &submission, Some(id)).await {
+        Ok(order) => Ok(order),
+        Err(Refusal::NoLongerOpen(_)) => {
+            let now = trading::order(&app.db, account.id, id).await?;
+            Err(OrderError::NotReplaceable {
+                id,
+                status: now.map_or(old.status, |o| o.status),
+            })
+        }
+        Err(refusal) => Err(refusal.into()),
+    }
 }
 
 /// The user's orders as `query` asks (tickers any case).

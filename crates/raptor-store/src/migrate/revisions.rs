@@ -110,4 +110,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0013_watchlists", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0014_order_replacement",
+        message: "orders name the order that replaced them",
+        sqlite: scripts!("0014_order_replacement", "sqlite"),
+        postgres: scripts!("0014_order_replacement", "postgres"),
+        transactional: true,
+    },
 ];
