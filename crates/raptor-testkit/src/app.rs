@@ -50,9 +50,9 @@ impl TestApp {
     }
 
     /// A second server behind the same public origin as `self` (as behind a load balancer),
-    /// over its own connection pool.
+    /// over its own connection pool, reading the same clock.
     pub async fn spawn_sibling(&self, db: Db) -> Self {
-        let mut builder = Self::builder(db);
+        let mut builder = Self::builder(db).clock(self.app.clock.clone());
         builder.origin = Some(self.origin.clone());
         builder.spawn().await
     }
