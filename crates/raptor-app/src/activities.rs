@@ -103,8 +103,17 @@ fn wanted(types: Option<&str>) -> Result<(bool, bool), InvalidInput> {
     Ok(want)
 }
 
+/// A page of activities of one account.
+#[derive(Debug, Clone)]
+pub struct ActivityPage {
+    /// The account.
+    pub account_id: i64,
+    /// Its activities.
+    pub activities: Vec<Activity>,
+}
+
 /// A page of the user's activities.
-pub async fn page(app: &App, user_id: i64, q: &ActivityQuery) -> Result<Vec<Activity>, OrderError> {
+pub async fn page(app: &App, user_id: i64, q: &ActivityQuery) -> Result<ActivityPage, OrderError> {
     let (fills, deposit) = wanted(q.activity_types.as_deref())?;
     let limit = q.page_size.unwrap_or(MAX_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -147,7 +156,10 @@ pub async fn page(app: &App, user_id: i64, q: &ActivityQuery) -> Result<Vec<Acti
         page.extend(deposit);
     }
     page.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok(page)
+    Ok(ActivityPage {
+        account_id: account.id,
+        activities: page,
+    })
 }
 
 #[cfg(test)]

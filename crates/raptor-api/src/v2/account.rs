@@ -150,12 +150,12 @@ pub(crate) async fn configurations(
     State(state): State<AppState>,
     holder: KeyHolder,
 ) -> Result<Json<AccountConfiguration>, AlpacaError> {
-    let summary = trading::account_summary(&state, holder.user_id).await?;
+    let kill_switch = trading::kill_switch_of(&state, holder.user_id).await?;
     Ok(Json(AccountConfiguration {
         dtbp_check: "entry",
         pdt_check: "entry",
         trade_confirm_email: "all",
-        suspend_trade: summary.kill_switch.kill_switch,
+        suspend_trade: kill_switch.kill_switch,
         no_shorting: true,
         fractional_trading: true,
         max_margin_multiplier: "1",

@@ -157,10 +157,13 @@ async fn list(
         page_size: q.page_size,
         page_token: q.page_token,
     };
-    let account = raptor_app::trading::account_of(state, holder.user_id).await?;
     let page = activities::page(state, holder.user_id, &query).await?;
+    let account_id = page.account_id;
     Ok(Json(
-        page.into_iter().map(|a| answer(a, account.id)).collect(),
+        page.activities
+            .into_iter()
+            .map(|a| answer(a, account_id))
+            .collect(),
     ))
 }
 

@@ -221,6 +221,12 @@ async fn equity_at_last_close(
     Ok(engine::round(equity))
 }
 
+/// The user's kill switch, without valuing the account.
+pub async fn kill_switch_of(app: &App, user_id: i64) -> Result<KillSwitch, OrderError> {
+    let account = account_of(app, user_id).await?;
+    Ok(trading::kill_switch(&app.db, account.id).await?)
+}
+
 /// Turns the user's kill switch on or off and audits it (`audit` names who and from where).
 pub async fn set_kill_switch(
     app: &App,
