@@ -26,6 +26,7 @@ mod session;
 mod settings;
 mod support;
 mod traces;
+mod trade_updates;
 mod trading;
 mod v2;
 mod watchlists;
@@ -90,7 +91,7 @@ impl Deref for AppState {
 }
 
 /// Each domain module's routes with their OpenAPI descriptions.
-fn modules() -> [OpenApiRouter<AppState>; 19] {
+fn modules() -> [OpenApiRouter<AppState>; 20] {
     [
         health::routes(),
         auth::routes(),
@@ -104,6 +105,7 @@ fn modules() -> [OpenApiRouter<AppState>; 19] {
         marketing::routes(),
         webhooks::routes(),
         trading::routes(),
+        trade_updates::routes(),
         market::routes(),
         backtests::routes(),
         traces::routes(),

@@ -15,10 +15,10 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::time::Sleep;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::{router, AppState};
@@ -31,9 +31,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = state.config.limits.clone();
+    let streams = state.app.trade_updates.clone();
     let app = router(state);
-    let graceful = GracefulShutdown::new();
-    let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let closing = CancellationToken::new();
+    let slots = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
+    let open = Arc::new(Semaphore::new(slots));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // At the cap, stop accepting until a connection closes: the kernel's backlog queues.
@@ -66,16 +68,32 @@ pub async fn serve(
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+            .serve_connection(TokioIo::new(stream), service)
+            // Websockets (`/stream`) take the connection over once upgraded.
+            .with_upgrades();
+        let closing = closing.clone();
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = closing.cancelled() => {
+                    // Finish the request in flight, if any, then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(err) = ended {
                 tracing::debug!(%err, %peer, "connection ended with an error");
             }
             drop(slot);
         });
     }
-    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+    // Streams never finish on their own: end them, so in-flight requests can drain.
+    streams.close();
+    closing.cancel();
+    // Every connection has closed once every slot is free again.
+    let drained = open.acquire_many(u32::try_from(slots).unwrap_or(u32::MAX));
+    if tokio::time::timeout(limits.shutdown_grace, drained)
         .await
         .is_err()
     {

@@ -48,7 +48,7 @@ fn opt(value: Option<DbDecimal>) -> Option<String> {
 
 /// An order as Alpaca clients expect it: numbers as strings, the same names and statuses.
 #[derive(Serialize, ToSchema)]
-struct PaperOrder {
+pub(crate) struct PaperOrder {
     /// The order's id, a string of digits.
     id: String,
     /// The client's idempotency key (generated when the order was placed without one).

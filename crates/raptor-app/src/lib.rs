@@ -43,6 +43,7 @@ pub mod support;
 mod test_support;
 pub mod text;
 pub mod traces;
+pub mod trade_updates;
 pub mod trading;
 pub mod upkeep;
 pub mod watchlists;
@@ -73,6 +74,8 @@ pub struct App {
     pub hashing: Arc<hashing::HashingPool>,
     /// Health checks in flight, shared by the app's clones.
     pub health: Arc<health::Checks>,
+    /// The trade-update streams open on this server, shared by the app's clones.
+    pub trade_updates: Arc<trade_updates::Hub>,
     /// The decoy-id key once read from the database, shared by the app's clones.
     decoy_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
@@ -92,6 +95,7 @@ impl App {
             metrics: Arc::default(),
             hashing: Arc::default(),
             health: Arc::default(),
+            trade_updates: Arc::default(),
             decoy_key: Arc::default(),
             mailer_is_outbox: true,
         }

@@ -2,7 +2,7 @@
 //! ahead of their first row. `serve` runs it every few minutes; any process may, at any time.
 
 use chrono::Duration;
-use raptor_store::{passkeys, rate_limits, sessions, tokens, traces, StoreError};
+use raptor_store::{passkeys, rate_limits, sessions, tokens, traces, trade_updates, StoreError};
 
 use crate::App;
 
@@ -12,6 +12,8 @@ const RATE_LIMIT_WINDOWS_KEPT: Duration = Duration::days(1);
 const ENDED_SESSIONS_KEPT: Duration = Duration::days(30);
 /// How long expired sign-in links and bootstrap tokens are kept.
 const EXPIRED_TOKENS_KEPT: Duration = Duration::days(1);
+/// How long order updates are kept for streams that resume (`Last-Event-ID`).
+const TRADE_UPDATES_KEPT: Duration = Duration::days(7);
 /// Months of trace partitions kept ready beyond the current one.
 const TRACE_MONTHS_AHEAD: i32 = 3;
 
@@ -26,10 +28,12 @@ pub struct Swept {
     pub sessions: u64,
     /// Sign-in links and bootstrap tokens that expired over a day ago.
     pub tokens: u64,
+    /// Order updates over a week old.
+    pub trade_updates: u64,
 }
 
 /// Removes what can no longer be used: expired ceremonies, old rate-limit windows, long-ended
-/// sessions and expired one-time tokens.
+/// sessions, expired one-time tokens and week-old order updates.
 pub async fn sweep_expired(app: &App) -> Result<Swept, StoreError> {
     let now = app.now();
     Ok(Swept {
@@ -37,6 +41,7 @@ pub async fn sweep_expired(app: &App) -> Result<Swept, StoreError> {
         rate_limit_windows: rate_limits::purge(&app.db, now - RATE_LIMIT_WINDOWS_KEPT).await?,
         sessions: sessions::purge_ended(&app.db, now - ENDED_SESSIONS_KEPT).await?,
         tokens: tokens::purge_expired(&app.db, now - EXPIRED_TOKENS_KEPT).await?,
+        trade_updates: trade_updates::prune(&app.db, now - TRADE_UPDATES_KEPT).await?,
     })
 }
 

@@ -13,7 +13,8 @@ pub const SCALE: u32 = 8;
 
 /// A decimal as a column value. Written with exactly [`SCALE`] places on both dialects, so the
 /// same amount is the same text everywhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct DbDecimal(pub Decimal);
 
 impl DbDecimal {

@@ -38,6 +38,9 @@ pub struct Db {
     pub(crate) begin_waits: std::sync::Arc<BeginWaits>,
     /// Many-row reads of a SQLite file (None on PostgreSQL and in-memory SQLite).
     pub(crate) sqlite_rows: Option<std::sync::Arc<SqliteRows>>,
+    /// Accounts whose orders changed, announced in-process after commit (SQLite, which has
+    /// no `NOTIFY`; see [`crate::trade_updates`]).
+    pub(crate) changed_accounts: tokio::sync::broadcast::Sender<i64>,
 }
 
 /// The connection pool at one moment, for metrics.
@@ -90,6 +93,8 @@ impl Db {
             url: url.clone(),
             begin_waits: Default::default(),
             sqlite_rows,
+            changed_accounts: tokio::sync::broadcast::channel(crate::trade_updates::LOCAL_BACKLOG)
+                .0,
         })
     }
 

@@ -203,11 +203,11 @@ pub async fn enqueue(
             .fetch_optional(&mut **t)
             .await?
     });
-    if let (Some(_), Some(announce)) = (id, tx.dialect().announce_job()) {
+    if let (Some(_), Some(announce)) = (id, tx.dialect().notify()) {
         if job.run_at <= now {
             on_tx!(tx, t => {
                 sqlx::query(announce)
-                    .bind(wakeups::CHANNEL)
+                    .bind(wakeups::JOBS)
                     .bind(job.queue)
                     .execute(&mut **t)
                     .await?;
@@ -237,7 +237,7 @@ impl Wakeups {
     /// Listens for jobs of `queue`, on a connection of its own taken from `db`'s pool.
     pub async fn listen(db: &Db, queue: &str) -> Result<Self, StoreError> {
         Ok(Self {
-            listener: wakeups::Listener::open(&db.pool).await?,
+            listener: wakeups::Listener::open(&db.pool, wakeups::JOBS).await?,
             queue: queue.to_owned(),
         })
     }
@@ -245,7 +245,12 @@ impl Wakeups {
     /// Resolves when a job of the queue may be ready: one was announced, or the connection
     /// was lost and re-established (announcements may have been missed meanwhile).
     pub async fn next(&mut self) {
-        self.listener.next(&self.queue).await;
+        loop {
+            match self.listener.recv().await {
+                wakeups::Heard::Payload(queue) if queue != self.queue => {}
+                _ => return,
+            }
+        }
     }
 }
 

@@ -32,6 +32,7 @@ pub mod settings;
 pub mod support;
 pub mod tokens;
 pub mod traces;
+pub mod trade_updates;
 pub mod trading;
 mod tx;
 mod url;

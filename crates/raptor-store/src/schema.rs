@@ -153,6 +153,7 @@ pub const EXPECTED_TABLES: &[&str] = &[
     "symbols",
     "trace_events",
     "trace_workflows",
+    "trade_updates",
     "trading_runtime_state",
     "user_roles",
     "user_settings",

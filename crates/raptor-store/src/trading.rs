@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use crate::decimal::DbDecimal;
 use crate::engine::Db;
 use crate::error::StoreError;
+use crate::trade_updates::{self, Event, FillFacts};
 use crate::tx::Tx;
 
 /// A paper account.
@@ -67,7 +68,7 @@ pub async fn set_cash(
 }
 
 /// An order as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Order {
     /// Row id.
     pub id: i64,
@@ -160,7 +161,10 @@ pub struct NewOrder<'a> {
     pub replaces: Option<i64>,
 }
 
-/// Stores an order. A repeated client order id is a unique violation.
+/// Stores an order and records it as `new` (and `canceled` when it is stored so). An order
+/// that replaces another (already ended as [`OrderStatus::Replaced`] in the same transaction)
+/// names it, and the other is marked and recorded `replaced` first. A repeated client order id
+/// is a unique violation.
 pub async fn insert_order(
     tx: &mut Tx,
     o: &NewOrder<'_>,
@@ -172,7 +176,7 @@ pub async fn insert_order(
          submitted_at, updated_at, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
          $12, $13, $14, $14, $14, $15) RETURNING {ORDER_COLUMNS}"
     );
-    Ok(on_tx!(tx, t => {
+    let order: Order = on_tx!(tx, t => {
         sqlx::query_as(&sql)
             .bind(o.account_id)
             .bind(o.client_order_id)
@@ -191,7 +195,25 @@ pub async fn insert_order(
             .bind(o.replaces)
             .fetch_one(&mut **t)
             .await?
-    }))
+    });
+    if let Some(old) = o.replaces {
+        // The old order ends before the new one begins, in its updates too.
+        mark_replaced(tx, old, order.id, now).await?;
+    }
+    if order.status == OrderStatus::Canceled {
+        // Refused on submission (IOC, FOK): announced as accepted, then canceled, as Alpaca does.
+        let accepted = Order {
+            status: OrderStatus::New,
+            canceled_at: None,
+            reject_reason: None,
+            ..order.clone()
+        };
+        trade_updates::record(tx, Event::New, &accepted, now, None).await?;
+        trade_updates::record(tx, Event::Canceled, &order, now, None).await?;
+    } else {
+        trade_updates::record(tx, Event::New, &order, now, None).await?;
+    }
+    Ok(order)
 }
 
 /// An order of an account, by id.
@@ -354,30 +376,34 @@ pub async fn symbols_with_open_orders(db: &Db) -> Result<Vec<String>, StoreError
     Ok(on_pool!(db, pool => sqlx::query_scalar(&sql).fetch_all(pool).await?))
 }
 
-/// Records a complete fill of an order: status, quantity, price, and the fill row.
+/// Records a complete fill of an order: status, quantity, price, the fill row, and the `fill`
+/// update with the position the fill left (`position_qty`).
 pub async fn record_fill(
     tx: &mut Tx,
     order: &Order,
     qty: Decimal,
     price: Decimal,
     at: DateTime<Utc>,
+    position_qty: Decimal,
 ) -> Result<(), StoreError> {
-    on_tx!(tx, t => {
-        sqlx::query(
-            // A notional order keeps its notional and no qty (the schema holds exactly one);
-            // what it bought is its filled_qty.
-            "UPDATE paper_orders SET status = 'filled', filled_qty = $1, \
-             filled_avg_price = $2, filled_at = $3, updated_at = $3 WHERE id = $4",
-        )
-        .bind(DbDecimal(qty))
-        .bind(DbDecimal(price))
-        .bind(at)
-        .bind(order.id)
-        .execute(&mut **t)
-        .await?;
-        sqlx::query(
+    let sql = format!(
+        // A notional order keeps its notional and no qty (the schema holds exactly one); what
+        // it bought is its filled_qty.
+        "UPDATE paper_orders SET status = 'filled', filled_qty = $1, \
+         filled_avg_price = $2, filled_at = $3, updated_at = $3 WHERE id = $4 \
+         RETURNING {ORDER_COLUMNS}"
+    );
+    let (filled, fill_id): (Order, i64) = on_tx!(tx, t => {
+        let filled = sqlx::query_as(&sql)
+            .bind(DbDecimal(qty))
+            .bind(DbDecimal(price))
+            .bind(at)
+            .bind(order.id)
+            .fetch_one(&mut **t)
+            .await?;
+        let fill_id = sqlx::query_scalar(
             "INSERT INTO paper_fills (order_id, account_id, symbol, side, qty, price, filled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(order.id)
         .bind(order.account_id)
@@ -386,14 +412,22 @@ pub async fn record_fill(
         .bind(DbDecimal(qty))
         .bind(DbDecimal(price))
         .bind(at)
-        .execute(&mut **t)
+        .fetch_one(&mut **t)
         .await?;
+        (filled, fill_id)
     });
-    Ok(())
+    let facts = FillFacts {
+        fill_id,
+        qty,
+        price,
+        position_qty,
+    };
+    trade_updates::record(tx, Event::Fill, &filled, at, Some(facts)).await
 }
 
-/// Ends a working order as `canceled`, `expired` or `rejected`; false when it was no
-/// longer working.
+/// Ends a working order as `canceled`, `expired` or `rejected`, and records the update; false
+/// when it was no longer working. `replaced` stores it as canceled and records nothing yet:
+/// [`mark_replaced`] does, once the new order exists.
 pub async fn end_order(
     tx: &mut Tx,
     id: i64,
@@ -406,30 +440,41 @@ pub async fn end_order(
         "UPDATE paper_orders SET status = $1, reject_reason = COALESCE($2, reject_reason), \
          canceled_at = CASE WHEN $1 = 'canceled' THEN $3 ELSE canceled_at END, \
          expired_at = CASE WHEN $1 = 'expired' THEN $3 ELSE expired_at END, updated_at = $3 \
-         WHERE id = $4 AND status IN {open}"
+         WHERE id = $4 AND status IN {open} RETURNING {ORDER_COLUMNS}"
     );
-    let changed = on_tx!(tx, t => {
-        sqlx::query(&sql).bind(status.as_str()).bind(reason).bind(now).bind(id).execute(&mut **t).await?.rows_affected()
+    let (stored, event) = match status {
+        OrderStatus::Replaced => (OrderStatus::Canceled, None),
+        OrderStatus::Expired => (status, Some(Event::Expired)),
+        OrderStatus::Rejected => (status, Some(Event::Rejected)),
+        _ => (status, Some(Event::Canceled)),
+    };
+    let ended: Option<Order> = on_tx!(tx, t => {
+        sqlx::query_as(&sql).bind(stored.as_str()).bind(reason).bind(now).bind(id).fetch_optional(&mut **t).await?
     });
-    Ok(changed == 1)
+    let Some(ended) = ended else {
+        return Ok(false);
+    };
+    if let Some(event) = event {
+        trade_updates::record(tx, event, &ended, now, None).await?;
+    }
+    Ok(true)
 }
 
-/// Names the order that replaced `id` (already ended as canceled in the same transaction).
-pub async fn mark_replaced(
+/// Names the order that replaced `id` and records the `replaced` update.
+async fn mark_replaced(
     tx: &mut Tx,
     id: i64,
     by: i64,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    on_tx!(tx, t => {
-        sqlx::query("UPDATE paper_orders SET replaced_by = $1, replaced_at = $2 WHERE id = $3")
-            .bind(by)
-            .bind(now)
-            .bind(id)
-            .execute(&mut **t)
-            .await?;
+    let sql = format!(
+        "UPDATE paper_orders SET replaced_by = $1, replaced_at = $2, updated_at = $2 \
+         WHERE id = $3 RETURNING {ORDER_COLUMNS}"
+    );
+    let replaced: Order = on_tx!(tx, t => {
+        sqlx::query_as(&sql).bind(by).bind(now).bind(id).fetch_one(&mut **t).await?
     });
-    Ok(())
+    trade_updates::record(tx, Event::Replaced, &replaced, now, None).await
 }
 
 /// A holding.
@@ -619,7 +664,7 @@ pub async fn reset(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     on_tx!(tx, t => {
-        for table in ["paper_fills", "positions", "paper_orders"] {
+        for table in ["trade_updates", "paper_fills", "positions", "paper_orders"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE account_id = $1"))
                 .bind(account_id)
                 .execute(&mut **t)

@@ -7,6 +7,10 @@ use crate::error::StoreError;
 /// An open write transaction; dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     pub(crate) inner: TxInner,
+    /// Accounts whose orders this transaction changed, and where to announce them once it
+    /// commits (SQLite; PostgreSQL announces with `NOTIFY` inside the transaction).
+    pub(crate) changed_accounts: Vec<i64>,
+    announce_to: tokio::sync::broadcast::Sender<i64>,
 }
 
 impl Db {
@@ -18,7 +22,11 @@ impl Db {
         let started = std::time::Instant::now();
         let inner = self.pool.begin_write().await;
         self.begin_waits.record(started.elapsed());
-        Ok(Tx { inner: inner? })
+        Ok(Tx {
+            inner: inner?,
+            changed_accounts: Vec::new(),
+            announce_to: self.changed_accounts.clone(),
+        })
     }
 }
 
@@ -31,6 +39,10 @@ impl Tx {
     /// Makes every write of the transaction visible at once.
     pub async fn commit(self) -> Result<(), StoreError> {
         self.inner.commit().await?;
+        for account in self.changed_accounts {
+            // Nobody listening is fine: there is no stream to wake.
+            let _ = self.announce_to.send(account);
+        }
         Ok(())
     }
 }

@@ -417,6 +417,29 @@ impl Browser {
         self.send(reqwest::Method::DELETE, path, None).await
     }
 
+    /// A request to `path` carrying what this browser sends with every request: its origin,
+    /// forwarded address, session cookie and API key pair.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base_url));
+        if let Some(origin) = &self.origin {
+            request = request.header("Origin", origin);
+        }
+        if let Some(ip) = &self.forwarded_for {
+            request = request.header("X-Forwarded-For", ip);
+        }
+        if let Some(cookie) = &self.cookie {
+            request = request.header("Cookie", format!("{}={cookie}", self.cookie_name));
+        }
+        if let Some((key_id, secret)) = &self.api_key {
+            request = request
+                .header("APCA-API-KEY-ID", key_id)
+                .header("APCA-API-SECRET-KEY", secret);
+        }
+        request
+    }
+
     /// Sends a request with the cookie and origin, and keeps any cookie the answer sets.
     pub async fn send(
         &mut self,
@@ -435,23 +458,7 @@ impl Browser {
         path: &str,
         body: Option<Value>,
     ) -> Result<Reply, reqwest::Error> {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base_url));
-        if let Some(origin) = &self.origin {
-            request = request.header("Origin", origin);
-        }
-        if let Some(ip) = &self.forwarded_for {
-            request = request.header("X-Forwarded-For", ip);
-        }
-        if let Some(cookie) = &self.cookie {
-            request = request.header("Cookie", format!("{}={cookie}", self.cookie_name));
-        }
-        if let Some((key_id, secret)) = &self.api_key {
-            request = request
-                .header("APCA-API-KEY-ID", key_id)
-                .header("APCA-API-SECRET-KEY", secret);
-        }
+        let mut request = self.request(method, path);
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -14,6 +14,7 @@ mod postmark;
 mod proxy;
 pub mod python;
 mod serve;
+mod streams;
 
 pub use alpaca::FakeAlpaca;
 pub use app::{assert_problem, Browser, Reply, TestApp, TestAppBuilder, PROBLEM_JSON};
@@ -26,3 +27,4 @@ pub use raptor_testdb::{
     admin_url, dual_test, now, server_addr, Dialect, PgCluster, Start, TestDb,
 };
 pub use serve::ServeProcess;
+pub use streams::{AlpacaStream, EventStream, Received, ServerEvent};

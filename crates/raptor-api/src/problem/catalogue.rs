@@ -90,6 +90,7 @@ catalogue! {
     NoBars = "no_bars", UNPROCESSABLE_ENTITY, "The backtest's range holds no bars for the symbol.";
     BacktestFailed = "backtest_failed", UNPROCESSABLE_ENTITY, "The backtest's strategy could not run.";
     RateLimited = "rate_limited", TOO_MANY_REQUESTS, "Too many attempts; `Retry-After` says when to try again.";
+    TooManyStreams = "too_many_streams", TOO_MANY_REQUESTS, "The account already has the most trade-update streams it may have open on one server (10); close one first.";
     InternalError = "internal_error", INTERNAL_SERVER_ERROR, "Something failed on the server; it is logged under the request id.";
     DatabaseUnavailable = "database_unavailable", SERVICE_UNAVAILABLE, "The database cannot be reached right now; retry after `Retry-After` seconds.";
     Overloaded = "overloaded", SERVICE_UNAVAILABLE, "The server is at its concurrency limit; retry after `Retry-After` seconds.";

@@ -15,6 +15,8 @@ pub(crate) enum Kind {
     Asset = 3,
     /// A watchlist.
     Watchlist = 4,
+    /// A fill (Alpaca's execution).
+    Fill = 5,
 }
 
 /// Row ids shown as UUIDs use 48 bits.

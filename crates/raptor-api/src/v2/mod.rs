@@ -15,6 +15,7 @@ mod ids;
 mod orders;
 mod positions;
 mod stocks;
+pub(crate) mod stream;
 mod watchlists;
 
 use rust_decimal::Decimal;
@@ -27,7 +28,7 @@ pub(crate) use error::{alpaca_body, AlpacaErrorBody};
 
 /// Whether a request path is one of the `/v2` API's (its errors answer in Alpaca's shape).
 pub(crate) fn is_v2(path: &str) -> bool {
-    path == "/v2" || path.starts_with("/v2/")
+    path == "/v2" || path.starts_with("/v2/") || path == "/stream"
 }
 
 /// The OpenAPI tag of every `/v2` operation.
@@ -65,6 +66,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
             watchlists::add_by_name,
             watchlists::delete_by_name
         ))
+        // A websocket: outside the OpenAPI document, described in the README.
+        .route("/stream", axum::routing::get(stream::connect))
 }
 
 /// A decimal as Alpaca's clients read money and quantities: a string, no trailing zeros.

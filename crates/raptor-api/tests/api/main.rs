@@ -30,6 +30,7 @@ mod outbox;
 mod ownership;
 mod permissions;
 mod settings;
+mod streams;
 mod support;
 mod trading;
 mod v2;

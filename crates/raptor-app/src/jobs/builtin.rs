@@ -59,6 +59,7 @@ impl Handler for Upkeep {
                     windows = swept.rate_limit_windows,
                     sessions = swept.sessions,
                     tokens = swept.tokens,
+                    trade_updates = swept.trade_updates,
                     "swept expired rows"
                 );
             }

@@ -152,7 +152,7 @@ pub(super) async fn apply_fill(
     };
     trading::save_position(tx, account.id, &position, at).await?;
     trading::set_cash(tx, account.id, cash, at).await?;
-    trading::record_fill(tx, order, qty, fill_price, at).await
+    trading::record_fill(tx, order, qty, fill_price, at, new_qty).await
 }
 
 /// A validated order request.
@@ -213,7 +213,7 @@ pub async fn submit_replacing(
         let open = trading::order_in(&mut tx, account_id, old)
             .await?
             .is_some_and(|o| o.status.is_open());
-        if !open || !trading::end_order(&mut tx, old, OrderStatus::Canceled, None, now).await? {
+        if !open || !trading::end_order(&mut tx, old, OrderStatus::Replaced, None, now).await? {
             return Err(Refusal::NoLongerOpen(old));
         }
     }
@@ -271,9 +271,6 @@ pub async fn submit_replacing(
         replaces: replacing,
     };
     let order = trading::insert_order(&mut tx, &new, now).await?;
-    if let Some(old) = replacing {
-        trading::mark_replaced(&mut tx, old, order.id, now).await?;
-    }
     if let Some(fill_price) = immediate {
         apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
     }

@@ -104,10 +104,10 @@ impl Dialect {
         self.choose("", " FOR UPDATE SKIP LOCKED")
     }
 
-    /// The statement an enqueue runs to wake listening workers, with the channel as `$1`
-    /// and the job's queue as `$2` ([`wakeups`]): PostgreSQL's `NOTIFY`, delivered when the
-    /// transaction commits. SQLite has none; its workers poll.
-    pub(crate) fn announce_job(self) -> Option<&'static str> {
+    /// The statement that wakes listeners in every process, with the channel as `$1` and the
+    /// payload as `$2` ([`wakeups`]): PostgreSQL's `NOTIFY`, delivered when the transaction
+    /// commits. SQLite has none.
+    pub(crate) fn notify(self) -> Option<&'static str> {
         self.choose(None, Some("SELECT pg_notify($1, $2)"))
     }
 

@@ -1,8 +1,9 @@
-//! Waking workers when a job is enqueued. PostgreSQL tells listeners with `NOTIFY`, sent by
-//! the enqueuing transaction and delivered when it commits; SQLite has no such channel, so
-//! its workers only poll. Either way a worker also polls: a notification can be lost (a
-//! dropped connection, PgBouncer in transaction mode, which does not carry `LISTEN`), and
-//! jobs scheduled for later are never announced.
+//! Waking listeners in every process: workers when a job is enqueued, trade-update streams
+//! when an order changes. PostgreSQL tells listeners with `NOTIFY`, sent by the writing
+//! transaction and delivered when it commits; SQLite has no such channel (its job workers
+//! poll, and its trade updates are announced in-process). A notification can be lost (a
+//! dropped connection, PgBouncer in transaction mode, which does not carry `LISTEN`), so
+//! listeners hear when that may have happened and look again.
 
 use std::time::Duration;
 
@@ -12,52 +13,60 @@ use super::Pool;
 use crate::error::StoreError;
 
 /// The channel enqueues notify; the payload is the job's queue.
-pub(crate) const CHANNEL: &str = "raptor_jobs";
+pub(crate) const JOBS: &str = "raptor_jobs";
+
+/// The channel order changes notify; the payload is the account's id.
+pub(crate) const TRADE_UPDATES: &str = "raptor_trade_updates";
 
 /// How long to wait before listening again after the connection failed.
 const RELISTEN_AFTER: Duration = Duration::from_secs(1);
 
-/// Notifications for one queue.
+/// What a listener heard.
+pub(crate) enum Heard {
+    /// A notification with this payload.
+    Payload(String),
+    /// The connection was lost and re-established: notifications may have been missed.
+    MaybeMissed,
+}
+
+/// Notifications on one channel.
 pub(crate) enum Listener {
-    /// PostgreSQL: a dedicated connection from the pool, listening on [`CHANNEL`].
+    /// PostgreSQL: a dedicated connection from the pool, listening on the channel.
     Postgres(Box<PgListener>),
-    /// SQLite: never wakes.
+    /// SQLite: never hears anything.
     None,
 }
 
 impl Listener {
-    /// Starts listening (PostgreSQL) or returns the listener that never wakes (SQLite).
-    pub(crate) async fn open(pool: &Pool) -> Result<Self, StoreError> {
+    /// Starts listening on `channel` (PostgreSQL) or returns the listener that never hears
+    /// anything (SQLite).
+    pub(crate) async fn open(pool: &Pool, channel: &str) -> Result<Self, StoreError> {
         match pool {
             Pool::Sqlite(_) => Ok(Self::None),
             Pool::Postgres(pool) => {
                 let mut listener = PgListener::connect_with(pool).await?;
-                listener.listen(CHANNEL).await?;
+                listener.listen(channel).await?;
                 Ok(Self::Postgres(Box::new(listener)))
             }
         }
     }
 
-    /// Resolves when a job of `queue` may have become ready: one was announced, or the
-    /// connection was re-established and announcements may have been missed. Never
-    /// resolves on SQLite.
-    pub(crate) async fn next(&mut self, queue: &str) {
+    /// The next notification, or word that some may have been missed. Never resolves on
+    /// SQLite, nor once the pool is closed.
+    pub(crate) async fn recv(&mut self) -> Heard {
         let Self::Postgres(listener) = self else {
             return std::future::pending().await;
         };
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(note)) if note.payload() == queue => return,
-                Ok(Some(_)) => {}
-                // Reconnected: whatever was announced meanwhile is gone; look now.
-                Ok(None) => return,
-                // Shutting down: there is nothing left to listen to.
-                Err(sqlx::Error::PoolClosed) => return std::future::pending().await,
-                Err(err) => {
-                    tracing::warn!(%err, "listening for new jobs failed; polling until it works again");
-                    tokio::time::sleep(RELISTEN_AFTER).await;
-                    return;
-                }
+        match listener.try_recv().await {
+            Ok(Some(note)) => Heard::Payload(note.payload().to_owned()),
+            // Reconnected: whatever was announced meanwhile is gone.
+            Ok(None) => Heard::MaybeMissed,
+            // Shutting down: there is nothing left to listen to.
+            Err(sqlx::Error::PoolClosed) => std::future::pending().await,
+            Err(err) => {
+                tracing::warn!(%err, "listening for notifications failed; trying again");
+                tokio::time::sleep(RELISTEN_AFTER).await;
+                Heard::MaybeMissed
             }
         }
     }

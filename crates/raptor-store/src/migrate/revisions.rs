@@ -117,4 +117,11 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0014_order_replacement", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0015_trade_updates",
+        message: "trade updates for the order streams",
+        sqlite: scripts!("0015_trade_updates", "sqlite"),
+        postgres: scripts!("0015_trade_updates", "postgres"),
+        transactional: true,
+    },
 ];

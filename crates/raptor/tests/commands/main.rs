@@ -16,3 +16,4 @@ mod metrics;
 mod roles;
 mod runbook;
 mod smoke;
+mod stream;

@@ -1,0 +1,2 @@
+-- 0015_trade_updates (postgres, down).
+DROP TABLE trade_updates;
