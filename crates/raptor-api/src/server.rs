@@ -21,6 +21,7 @@ use tokio::time::Sleep;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::v2::stream::ConnectionSlot;
 use crate::{router, AppState};
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops accepting and lets
@@ -60,8 +61,12 @@ pub async fn serve(
         };
         let app = app.clone();
         let body_timeout = limits.body_timeout;
+        // A websocket takes the slot over when the connection becomes one (see `v2::stream`).
+        let slot = ConnectionSlot(Arc::new(std::sync::Mutex::new(Some(slot))));
+        let kept = slot.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(kept.clone());
             let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             app.clone().oneshot(request)
         });

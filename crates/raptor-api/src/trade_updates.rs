@@ -129,9 +129,9 @@ impl Feed {
                     return Some(event);
                 }
                 _ = self.recheck.tick() => {
-                    match sessions::authenticate(&self.state, &self.token).await {
-                        Ok(Some(_)) => {}
-                        Ok(None) => return None,
+                    match sessions::is_live(&self.state, &self.token).await {
+                        Ok(true) => {}
+                        Ok(false) => return None,
                         Err(err) => tracing::warn!(%err, "could not recheck a stream's session"),
                     }
                 }

@@ -99,6 +99,17 @@ pub fn proved_identity_recently(session: &Session, now: DateTime<Utc>) -> bool {
     now - last_proof <= STEP_UP_WINDOW
 }
 
+/// Whether `token` still names a live session, without using it: a long-lived stream checks
+/// this, and must not keep an idle session alive.
+pub async fn is_live(app: &App, token: &str) -> Result<bool, StoreError> {
+    let now = app.now();
+    Ok(
+        sessions::signed_in(&app.db, &token_hash(token), now, now - IDLE_TIMEOUT)
+            .await?
+            .is_some(),
+    )
+}
+
 /// The live session behind `token`: not revoked, not past its absolute end, used within the
 /// idle timeout. Using it keeps it alive (written at most once a minute).
 pub async fn authenticate(app: &App, token: &str) -> Result<Option<Authenticated>, StoreError> {

@@ -25,11 +25,9 @@ pub const BACKLOG: usize = 1024;
 pub const MAX_STREAMS_PER_ACCOUNT: usize = 10;
 /// Updates read per query.
 const BATCH: i64 = 500;
-/// How long the pump waits before retrying an account whose read failed.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How often the pump looks at every followed account even unannounced: changes made by
-/// another process on the same SQLite file (which cannot announce across processes), and on
-/// PostgreSQL any notification lost without the listener noticing.
+/// another process on the same SQLite file (which cannot announce across processes), on
+/// PostgreSQL any notification lost without the listener noticing, and reads that failed.
 pub const POLL_EVERY: Duration = Duration::from_secs(2);
 
 /// Why a stream could not start.
@@ -74,11 +72,17 @@ struct Feed {
 }
 
 /// The process's trade-update streams. Shared by the app's clones.
-#[derive(Default)]
 pub struct Hub {
     feeds: Mutex<HashMap<i64, Feed>>,
     pump: OnceCell<mpsc::UnboundedSender<i64>>,
     closing: CancellationToken,
+    poll_every: Duration,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::polling_every(POLL_EVERY)
+    }
 }
 
 impl std::fmt::Debug for Hub {
@@ -121,6 +125,22 @@ impl std::fmt::Debug for Follower {
 }
 
 impl Hub {
+    /// A hub that looks at followed accounts every `poll_every` besides when told (tests set it
+    /// long, to prove that announcements alone deliver).
+    pub fn polling_every(poll_every: Duration) -> Self {
+        Self {
+            feeds: Mutex::default(),
+            pump: OnceCell::new(),
+            closing: CancellationToken::new(),
+            poll_every,
+        }
+    }
+
+    /// Resolves once the server is shutting down.
+    pub async fn closed(&self) {
+        self.closing.cancelled().await;
+    }
+
     /// Follows an account's updates: those after `resume_after` (an update id the client
     /// saw), or from now on.
     pub async fn follow(
@@ -172,7 +192,7 @@ impl Hub {
             .get_or_try_init(|| async {
                 let changes = Changes::listen(db).await?;
                 let (poke, poked) = mpsc::unbounded_channel();
-                tokio::spawn(Arc::clone(self).pump(db.clone(), changes, poke.clone(), poked));
+                tokio::spawn(Arc::clone(self).pump(db.clone(), changes, poked));
                 Ok::<_, StoreError>(poke)
             })
             .await?;
@@ -183,10 +203,9 @@ impl Hub {
         self: Arc<Self>,
         db: Db,
         mut changes: Changes,
-        poke: mpsc::UnboundedSender<i64>,
         mut poked: mpsc::UnboundedReceiver<i64>,
     ) {
-        let mut poll = tokio::time::interval(POLL_EVERY);
+        let mut poll = tokio::time::interval(self.poll_every);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let accounts = tokio::select! {
@@ -200,12 +219,8 @@ impl Hub {
             };
             for account in accounts {
                 if let Err(err) = self.deliver(&db, account).await {
-                    tracing::warn!(%err, account, "reading trade updates failed; retrying");
-                    let poke = poke.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(RETRY_AFTER).await;
-                        let _ = poke.send(account);
-                    });
+                    // The next poll tries again.
+                    tracing::warn!(%err, account, "reading trade updates failed");
                 }
             }
         }
@@ -230,19 +245,18 @@ impl Hub {
                     Some(feed) => feed.cursor,
                 }
             };
-            let updates = trade_updates::after(db, account, cursor, BATCH).await?;
-            let complete = (updates.len() as i64) < BATCH;
+            let page = trade_updates::after(db, account, cursor, BATCH).await?;
             let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
             let Some(feed) = feeds.get_mut(&account) else {
                 return Ok(());
             };
-            for update in updates {
-                // Only the pump moves the cursor, so nothing was sent twice meanwhile.
-                feed.cursor = update.id;
+            // Only the pump moves the cursor, so nothing was sent twice meanwhile.
+            feed.cursor = page.through;
+            for update in page.updates {
                 // No receivers is fine: they left meanwhile.
                 let _ = feed.sender.send(Arc::new(update));
             }
-            if complete {
+            if page.complete {
                 return Ok(());
             }
         }
@@ -250,11 +264,6 @@ impl Hub {
 }
 
 impl Follower {
-    /// The account followed.
-    pub fn account_id(&self) -> i64 {
-        self.account_id
-    }
-
     /// The next update. Those missed while resuming are read from the store first.
     pub async fn next(&mut self) -> Result<Next, StoreError> {
         loop {
@@ -263,12 +272,17 @@ impl Follower {
                 return Ok(Next::Update(Arc::new(update)));
             }
             if self.last < self.live_from {
-                let missed =
+                let page =
                     trade_updates::after(&self.db, self.account_id, self.last, BATCH).await?;
                 self.backlog
-                    .extend(missed.into_iter().filter(|u| u.id <= self.live_from));
+                    .extend(page.updates.into_iter().filter(|u| u.id <= self.live_from));
                 if self.backlog.is_empty() {
-                    self.last = self.live_from;
+                    // Nothing readable before the live feed takes over, or only skipped rows.
+                    self.last = if page.complete {
+                        self.live_from
+                    } else {
+                        page.through.min(self.live_from)
+                    };
                 }
                 continue;
             }

@@ -21,8 +21,7 @@ use crate::DbDecimal;
 pub(crate) const LOCAL_BACKLOG: usize = 4096;
 
 /// What happened to an order, named as Alpaca's `trade_updates` events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     /// Accepted and working (or about to fill).
     New,
@@ -177,19 +176,46 @@ impl Row {
     }
 }
 
+/// A run of an account's updates.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    /// Oldest first.
+    pub updates: Vec<TradeUpdate>,
+    /// The id of the last row read (rows that could not be read are skipped, and logged), or
+    /// the id read after when there were none: where the next page starts.
+    pub through: i64,
+    /// False when the page stopped at its limit: later updates exist.
+    pub complete: bool,
+}
+
 /// Up to `limit` of an account's updates after `after_id`, oldest first.
 pub async fn after(
     db: &Db,
     account_id: i64,
     after_id: i64,
     limit: i64,
-) -> Result<Vec<TradeUpdate>, StoreError> {
+) -> Result<Page, StoreError> {
     let sql = "SELECT id, account_id, event, at, price, qty, position_qty, fill_id, order_state \
                FROM trade_updates WHERE account_id = $1 AND id > $2 ORDER BY id LIMIT $3";
     let rows: Vec<Row> = on_pool!(db, pool => {
         sqlx::query_as(sql).bind(account_id).bind(after_id).bind(limit).fetch_all(pool).await?
     });
-    rows.into_iter().map(Row::into_update).collect()
+    let complete = (rows.len() as i64) < limit;
+    let through = rows.last().map_or(after_id, |r| r.id);
+    let updates = rows
+        .into_iter()
+        .filter_map(|row| {
+            // One unreadable row (written by a newer release, say) must not stall the stream.
+            row.into_update()
+                .map_err(|err| tracing::warn!(%err, "skipping an unreadable trade update"))
+                .ok()
+        })
+        .collect();
+    Ok(Page {
+        updates,
+        through,
+        complete,
+    })
 }
 
 /// The id of an account's latest update (0 when it has none): a new listener starts there.

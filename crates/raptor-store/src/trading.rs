@@ -425,13 +425,25 @@ pub async fn record_fill(
     trade_updates::record(tx, Event::Fill, &filled, at, Some(facts)).await
 }
 
-/// Ends a working order as `canceled`, `expired` or `rejected`, and records the update; false
-/// when it was no longer working. `replaced` stores it as canceled and records nothing yet:
-/// [`mark_replaced`] does, once the new order exists.
+/// How a working order ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Canceled by its owner.
+    Canceled,
+    /// A day order past its close.
+    Expired,
+    /// Refused at fill time.
+    Rejected,
+    /// Replaced by a new order: stored as canceled, recorded `replaced` by [`insert_order`]
+    /// once the new order exists.
+    Replaced,
+}
+
+/// Ends a working order and records the update; false when it was no longer working.
 pub async fn end_order(
     tx: &mut Tx,
     id: i64,
-    status: OrderStatus,
+    ending: Ending,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
@@ -442,11 +454,11 @@ pub async fn end_order(
          expired_at = CASE WHEN $1 = 'expired' THEN $3 ELSE expired_at END, updated_at = $3 \
          WHERE id = $4 AND status IN {open} RETURNING {ORDER_COLUMNS}"
     );
-    let (stored, event) = match status {
-        OrderStatus::Replaced => (OrderStatus::Canceled, None),
-        OrderStatus::Expired => (status, Some(Event::Expired)),
-        OrderStatus::Rejected => (status, Some(Event::Rejected)),
-        _ => (status, Some(Event::Canceled)),
+    let (stored, event) = match ending {
+        Ending::Replaced => (OrderStatus::Canceled, None),
+        Ending::Expired => (OrderStatus::Expired, Some(Event::Expired)),
+        Ending::Rejected => (OrderStatus::Rejected, Some(Event::Rejected)),
+        Ending::Canceled => (OrderStatus::Canceled, Some(Event::Canceled)),
     };
     let ended: Option<Order> = on_tx!(tx, t => {
         sqlx::query_as(&sql).bind(stored.as_str()).bind(reason).bind(now).bind(id).fetch_optional(&mut **t).await?

@@ -289,6 +289,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// Delivers trade updates only when they are announced (`NOTIFY` on PostgreSQL,
+    /// in-process on SQLite), never by the pump's regular look: proves the announcements work.
+    pub fn announced_trade_updates_only(mut self) -> Self {
+        let hour = std::time::Duration::from_secs(3600);
+        self.app.trade_updates = Arc::new(raptor_app::trade_updates::Hub::polling_every(hour));
+        self
+    }
+
     /// Starts the server.
     pub async fn spawn(self) -> TestApp {
         TestApp::start(self).await

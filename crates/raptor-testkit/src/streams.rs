@@ -69,6 +69,8 @@ impl EventStream {
     /// The next event with data (keep-alive comments are skipped); None when the server ended
     /// the stream. Panics when nothing comes within half a minute.
     pub async fn next(&mut self) -> Option<ServerEvent> {
+        // One deadline for the event, however many keep-alive comments arrive meanwhile.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -77,7 +79,7 @@ impl EventStream {
                 }
                 continue;
             }
-            let chunk = tokio::time::timeout(PATIENCE, self.response.chunk())
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
                 .await
                 .expect("an event within half a minute")
                 .expect("read the event stream")?;
@@ -146,8 +148,9 @@ impl AlpacaStream {
 
     /// The next JSON message or close frame. Panics when nothing comes within half a minute.
     pub async fn next(&mut self) -> Received {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
-            let message = tokio::time::timeout(PATIENCE, self.socket.next())
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .expect("a message within half a minute");
             match message {

@@ -11,30 +11,40 @@
 //! ```
 //!
 //! A client that does not authenticate within [`AUTH_WITHIN`] is disconnected, and so is one
-//! whose key is revoked (checked every [`RECHECK_EVERY`]) or that falls too far behind
-//! (close code 1008): it reconnects and reads what it missed from the account's activities.
+//! whose key is revoked (checked every [`RECHECK_EVERY`]), that sends nothing (not even a ping)
+//! for [`IDLE_FOR`], that does not take what is sent within [`SEND_WITHIN`], or that falls too
+//! far behind (close code 1008): it reconnects and reads what it missed from its orders. Each
+//! socket keeps its server connection slot until it closes, so websockets count against the
+//! server's connection cap.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use chrono::{DateTime, Utc};
 use raptor_app::api_keys;
 use raptor_app::trade_updates::{self, FollowError, Follower, Next};
 use raptor_store::trade_updates::TradeUpdate;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::decimal;
 use super::ids::{self, Kind};
 use super::orders::AlpacaOrder;
-use crate::{limits, AppState};
+use crate::AppState;
 
 /// How long a new connection has to authenticate.
 pub(crate) const AUTH_WITHIN: Duration = Duration::from_secs(10);
 /// How often a connection's key is checked again while it streams.
 const RECHECK_EVERY: Duration = Duration::from_secs(60);
+/// How long a client may send nothing at all (alpaca-py pings every 10 s).
+const IDLE_FOR: Duration = Duration::from_secs(180);
+/// How long a message may take to be taken by the client.
+const SEND_WITHIN: Duration = Duration::from_secs(10);
 /// The largest message a client may send (an authenticate message is about 150 bytes).
 const MAX_MESSAGE_BYTES: usize = 4096;
 /// The only stream offered.
@@ -45,8 +55,24 @@ const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
 const TRY_AGAIN_LATER: u16 = 1013;
 
+/// The server connection slot of the request's connection, for a websocket to keep once the
+/// connection is handed over to it (see `server::serve`).
+#[derive(Clone, Default)]
+pub(crate) struct ConnectionSlot(pub(crate) Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl ConnectionSlot {
+    fn take(&self) -> Option<OwnedSemaphorePermit> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// Opens the trade-updates websocket.
-pub(crate) async fn connect(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+pub(crate) async fn connect(
+    State(state): State<AppState>,
+    slot: Option<Extension<ConnectionSlot>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let permit = slot.and_then(|Extension(slot)| slot.take());
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
@@ -60,15 +86,49 @@ pub(crate) async fn connect(State(state): State<AppState>, upgrade: WebSocketUpg
             if let Err(Some((code, reason))) = connection.serve().await {
                 connection.close(code, reason).await;
             }
+            drop(permit);
         })
 }
 
-/// What a client sends.
+/// What a client sends: Alpaca's `authenticate`/`listen` actions with their `data`, or the
+/// shorter `{"action":"auth","key":…,"secret":…}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Request {
+    Action(Action),
+    Auth {
+        /// Only `auth` matches.
+        #[serde(rename = "action")]
+        _action: AuthAction,
+        key: String,
+        secret: String,
+    },
+}
+
 #[derive(Deserialize)]
 #[serde(tag = "action", content = "data", rename_all = "snake_case")]
-enum Request {
+enum Action {
     Authenticate { key_id: String, secret_key: String },
     Listen { streams: Vec<String> },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AuthAction {
+    Auth,
+}
+
+impl Request {
+    /// The key pair, for an authenticate message.
+    fn credentials(self) -> Result<(String, String), Vec<String>> {
+        match self {
+            Request::Action(Action::Authenticate { key_id, secret_key }) => {
+                Ok((key_id, secret_key))
+            }
+            Request::Auth { key, secret, .. } => Ok((key, secret)),
+            Request::Action(Action::Listen { streams }) => Err(streams),
+        }
+    }
 }
 
 /// A trade update as Alpaca's `trade_updates` stream sends it.
@@ -128,13 +188,27 @@ fn refusal(err: FollowError) -> Ending {
         FollowError::TooMany => TRY_AGAIN_LATER,
         FollowError::Store(ref err) => {
             tracing::warn!(%err, "following trade updates failed");
-            return Some((
-                TRY_AGAIN_LATER,
-                "trade updates are unavailable; reconnect".into(),
-            ));
+            return unavailable();
         }
     };
     Some((code, err.to_string()))
+}
+
+fn unavailable() -> Ending {
+    Some((
+        TRY_AGAIN_LATER,
+        "trade updates are unavailable; reconnect".into(),
+    ))
+}
+
+/// A message's text; None for pings and pongs; Err when the client left.
+fn text_of(message: Option<Result<Message, axum::Error>>) -> Result<Option<String>, Ending> {
+    match message {
+        Some(Ok(Message::Text(text))) => Ok(Some(text.to_string())),
+        Some(Ok(Message::Binary(bytes))) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
+        Some(Ok(Message::Close(_)) | Err(_)) | None => Err(None),
+    }
 }
 
 impl Connection {
@@ -154,16 +228,16 @@ impl Connection {
         }
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.reset();
+        let state = self.state.clone();
+        let idle = tokio::time::sleep(IDLE_FOR);
+        tokio::pin!(idle);
         loop {
             tokio::select! {
                 message = self.socket.recv() => {
-                    let text = match message {
-                        Some(Ok(Message::Text(text))) => text.to_string(),
-                        Some(Ok(Message::Binary(bytes))) => String::from_utf8_lossy(&bytes).into_owned(),
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                        Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(None),
-                    };
-                    self.handle(&text).await?;
+                    idle.as_mut().reset(tokio::time::Instant::now() + IDLE_FOR);
+                    if let Some(text) = text_of(message)? {
+                        self.handle(&text).await?;
+                    }
                 }
                 next = next_update(&mut self.follower) => match next {
                     Ok(Next::Update(update)) => {
@@ -174,17 +248,18 @@ impl Connection {
                         self.send(message).await?;
                     }
                     Ok(Next::TooSlow) => return Err(Some((POLICY, format!(
-                        "too slow: fell {} updates behind; reconnect and read what was missed \
-                         from /v2/account/activities", raptor_app::trade_updates::BACKLOG)))),
+                        "too slow: fell {} updates behind; reconnect and read your orders \
+                         (/v2/orders?status=all) for what was missed",
+                        raptor_app::trade_updates::BACKLOG)))),
                     Ok(Next::Closing) => return Err(refusal(FollowError::Closing)),
                     Err(err) => return Err(refusal(FollowError::Store(err))),
                 },
+                () = state.trade_updates.closed() => return Err(refusal(FollowError::Closing)),
+                () = &mut idle => return Err(Some((POLICY, format!(
+                    "nothing received for {}s; send pings to stay connected", IDLE_FOR.as_secs())))),
                 _ = recheck.tick() => {
-                    let still = match &self.key {
-                        Some(key) => holder(&self.state, &key.key_id, &key.secret).await,
-                        None => Ok(None),
-                    };
-                    match still {
+                    let Some(key) = &self.key else { return Err(None) };
+                    match holder(&state, &key.key_id, &key.secret).await {
                         Ok(Some(_)) => {}
                         Ok(None) => return Err(Some((POLICY, "the API key was revoked".into()))),
                         Err(err) => tracing::warn!(%err, "could not recheck a stream's API key"),
@@ -198,47 +273,23 @@ impl Connection {
     /// refused, as Alpaca does.
     async fn authenticate(&mut self) -> Result<(), Ending> {
         loop {
-            let text = match self.socket.recv().await {
-                Some(Ok(Message::Text(text))) => text.to_string(),
-                Some(Ok(Message::Binary(bytes))) => String::from_utf8_lossy(&bytes).into_owned(),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(Message::Close(_)) | Err(_)) | None => return Err(None),
+            let Some(text) = text_of(self.socket.recv().await)? else {
+                continue;
             };
-            let (action, key) = match serde_json::from_str::<Request>(&text) {
-                Ok(Request::Authenticate { key_id, secret_key }) => {
-                    let holder =
-                        holder(&self.state, &key_id, &secret_key)
-                            .await
-                            .map_err(|err| {
-                                tracing::warn!(%err, "authenticating a stream failed");
-                                Some((
-                                    TRY_AGAIN_LATER,
-                                    "authentication is unavailable; reconnect".into(),
-                                ))
-                            })?;
-                    let key = holder.map(|user_id| Key {
-                        key_id,
-                        secret: secret_key,
-                        user_id,
-                    });
-                    ("authenticate", key)
-                }
-                Ok(Request::Listen { .. }) => ("listen", None),
+            let Ok(request) = serde_json::from_str::<Request>(&text) else {
+                self.error("expected {\"action\":\"authenticate\",\"data\":{\"key_id\":…,\"secret_key\":…}}")
+                    .await?;
+                continue;
+            };
+            let key = match request.credentials() {
+                Ok((key_id, secret)) => verify(&self.state.clone(), key_id, secret).await?,
                 Err(_) => {
-                    self.error("expected {\"action\":\"authenticate\",\"data\":{\"key_id\":…,\"secret_key\":…}}")
-                        .await?;
-                    continue;
+                    self.authorization("listen", false).await?;
+                    return Err(Some((POLICY, "authenticate first".into())));
                 }
             };
             let authorized = key.is_some();
-            self.send(json!({
-                "stream": "authorization",
-                "data": {
-                    "action": action,
-                    "status": if authorized { "authorized" } else { "unauthorized" },
-                },
-            }))
-            .await?;
+            self.authorization("authenticate", authorized).await?;
             if !authorized {
                 return Err(Some((POLICY, "not authorized".into())));
             }
@@ -247,29 +298,43 @@ impl Connection {
         }
     }
 
+    async fn authorization(&mut self, action: &str, authorized: bool) -> Result<(), Ending> {
+        self.send(json!({
+            "stream": "authorization",
+            "data": {
+                "action": action,
+                "status": if authorized { "authorized" } else { "unauthorized" },
+            },
+        }))
+        .await
+    }
+
     async fn handle(&mut self, text: &str) -> Result<(), Ending> {
-        let request = match serde_json::from_str::<Request>(text) {
-            Ok(request) => request,
-            Err(_) => {
-                return self
-                    .error("expected {\"action\":\"listen\",\"data\":{\"streams\":[…]}}")
-                    .await
-            }
+        let Ok(request) = serde_json::from_str::<Request>(text) else {
+            return self
+                .error("expected {\"action\":\"listen\",\"data\":{\"streams\":[…]}}")
+                .await;
         };
-        let streams = match request {
-            // Already authenticated: say so again.
-            Request::Authenticate { .. } => {
-                return self
-                    .send(json!({"stream": "authorization",
-                        "data": {"action": "authenticate", "status": "authorized"}}))
-                    .await
+        let streams = match request.credentials() {
+            // Authenticating again: with a pair that must hold too.
+            Ok((key_id, secret)) => {
+                let key = verify(&self.state.clone(), key_id, secret).await?;
+                let authorized = key.is_some();
+                self.authorization("authenticate", authorized).await?;
+                if !authorized {
+                    return Err(Some((POLICY, "not authorized".into())));
+                }
+                self.key = key;
+                return Ok(());
             }
-            Request::Listen { streams } => streams,
+            Err(streams) => streams,
         };
         let listen = streams.iter().any(|s| s == TRADE_UPDATES);
         if listen && self.follower.is_none() {
-            let user_id = self.key.as_ref().map_or(0, |k| k.user_id);
-            let follower = trade_updates::follow(&self.state, user_id, None)
+            let Some(key) = &self.key else {
+                return Err(None);
+            };
+            let follower = trade_updates::follow(&self.state, key.user_id, None)
                 .await
                 .map_err(refusal)?;
             self.follower = Some(follower);
@@ -291,12 +356,13 @@ impl Connection {
             .await
     }
 
+    /// Sends a message; a client that does not take it in time is dropped.
     async fn send(&mut self, message: serde_json::Value) -> Result<(), Ending> {
         let text = Utf8Bytes::from(message.to_string());
-        self.socket
-            .send(Message::Text(text))
-            .await
-            .map_err(|_| None)
+        match tokio::time::timeout(SEND_WITHIN, self.socket.send(Message::Text(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) | Err(_) => Err(None),
+        }
     }
 
     async fn close(&mut self, code: u16, reason: String) {
@@ -304,29 +370,33 @@ impl Connection {
             code,
             reason: Utf8Bytes::from(reason),
         };
-        let _ = self.socket.send(Message::Close(Some(frame))).await;
+        let _ =
+            tokio::time::timeout(SEND_WITHIN, self.socket.send(Message::Close(Some(frame)))).await;
     }
 }
 
-/// The user a live, unsuspended key pair belongs to, counting the attempt against the user's
-/// `/v2` rate limit.
+/// The key behind a presented pair, if it is live and its user active.
+async fn verify(state: &AppState, key_id: String, secret: String) -> Result<Option<Key>, Ending> {
+    let user = holder(state, &key_id, &secret).await.map_err(|err| {
+        tracing::warn!(%err, "authenticating a stream failed");
+        unavailable()
+    })?;
+    Ok(user.map(|user_id| Key {
+        key_id,
+        secret,
+        user_id,
+    }))
+}
+
+/// The user a live key pair belongs to, when the user is active. Not counted against the
+/// `/v2` rate limit: a connection authenticates once and is capped with the others.
 async fn holder(
     state: &AppState,
     key_id: &str,
     secret: &str,
 ) -> Result<Option<i64>, raptor_store::StoreError> {
     let holder = api_keys::authenticate(state, key_id, secret).await?;
-    let Some(holder) = holder.filter(|h| h.active) else {
-        return Ok(None);
-    };
-    let user = holder.user_id.to_string();
-    if limits::check(state, api_keys::REQUESTS_PER_MINUTE, &user)
-        .await
-        .is_err()
-    {
-        return Ok(None);
-    }
-    Ok(Some(holder.user_id))
+    Ok(holder.filter(|h| h.active).map(|h| h.user_id))
 }
 
 /// The follower's next update; never resolves while not listening.

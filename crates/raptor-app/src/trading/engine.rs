@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
-use raptor_store::trading::{self, Account, NewOrder, Order, Position};
+use raptor_store::trading::{self, Account, Ending, NewOrder, Order, Position};
 use raptor_store::{market, settings, DbDecimal, StoreError, Tx};
 
 use crate::metrics::FillTrigger;
@@ -213,7 +213,7 @@ pub async fn submit_replacing(
         let open = trading::order_in(&mut tx, account_id, old)
             .await?
             .is_some_and(|o| o.status.is_open());
-        if !open || !trading::end_order(&mut tx, old, OrderStatus::Replaced, None, now).await? {
+        if !open || !trading::end_order(&mut tx, old, Ending::Replaced, None, now).await? {
             return Err(Refusal::NoLongerOpen(old));
         }
     }
@@ -291,7 +291,7 @@ pub async fn cancel(app: &App, account_id: i64, id: i64) -> Result<Option<Order>
     let now = app.now();
     let mut tx = db.begin().await?;
     trading::lock_account(&mut tx, account_id).await?;
-    let canceled = trading::end_order(&mut tx, id, OrderStatus::Canceled, None, now).await?;
+    let canceled = trading::end_order(&mut tx, id, Ending::Canceled, None, now).await?;
     tx.commit().await?;
     if !canceled {
         return Ok(None);

@@ -4,10 +4,10 @@
 //! order times bars.
 
 use chrono::{DateTime, Utc};
-use raptor_domain::orders::{OrderStatus, Side, Terms, TimeInForce};
+use raptor_domain::orders::{Side, Terms, TimeInForce};
 use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::{self, StoredBar};
-use raptor_store::trading::{self, Order};
+use raptor_store::trading::{self, Ending, Order};
 use raptor_store::{Db, StoreError};
 use rust_decimal::Decimal;
 
@@ -238,7 +238,7 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
                     trading::end_order(
                         &mut tx,
                         current.id,
-                        OrderStatus::Rejected,
+                        Ending::Rejected,
                         Some("insufficient buying power or position at fill"),
                         now,
                     )
@@ -250,7 +250,7 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
                 trading::end_order(
                     &mut tx,
                     current.id,
-                    OrderStatus::Expired,
+                    Ending::Expired,
                     Some("day order not filled by the close"),
                     now,
                 )

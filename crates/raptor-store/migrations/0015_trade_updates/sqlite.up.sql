@@ -4,7 +4,7 @@
 -- after the change (JSON). Within one account, ids follow commit order (every change holds
 -- the account's row lock), so a reader resumes from the last id it saw. Pruned after a week.
 CREATE TABLE trade_updates (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused, so a reader's position stays valid
     account_id   INTEGER     NOT NULL,
     order_id     INTEGER     NOT NULL,
     event        TEXT        NOT NULL,                  -- new, fill, canceled, expired, rejected, replaced
