@@ -13,7 +13,7 @@ surprise stops the run with a message naming it.
 import datetime as dt
 import os
 import sys
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical import StockHistoricalDataClient
@@ -24,6 +24,7 @@ from alpaca.trading.models import NonTradeActivity, TradeActivity
 from alpaca.trading.enums import (
     AccountStatus,
     AssetClass,
+    OrderClass,
     OrderSide,
     OrderStatus,
     OrderType,
@@ -42,7 +43,10 @@ from alpaca.trading.requests import (
     LimitOrderRequest,
     MarketOrderRequest,
     StopLimitOrderRequest,
+    StopLossRequest,
     StopOrderRequest,
+    TakeProfitRequest,
+    TrailingStopOrderRequest,
 )
 
 
@@ -186,6 +190,45 @@ def main():
     expect({c.id for c in canceled} == {stop.id, stop_limit.id}, "cancel all")
     expect(client.get_orders() == [], "orders left open")
 
+    # Order classes and trailing stops. No bar arrives during this check, so what rests stays.
+    bracket = client.submit_order(LimitOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC,
+        limit_price=float(aapl / 2), order_class=OrderClass.BRACKET,
+        take_profit=TakeProfitRequest(limit_price=float(aapl)),
+        stop_loss=StopLossRequest(stop_price=float(aapl / 4), limit_price=float(aapl / 5))))
+    expect(bracket.order_class == OrderClass.BRACKET and len(bracket.legs or []) == 2,
+           f"bracket legs {bracket.legs}")
+    expect({leg.status for leg in bracket.legs} == {OrderStatus.HELD}, "a bracket's exits wait")
+    expect({leg.order_type for leg in bracket.legs} == {OrderType.LIMIT, OrderType.STOP_LIMIT},
+           "a bracket's exit types")
+    oto = client.submit_order(MarketOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
+        order_class=OrderClass.OTO, stop_loss=StopLossRequest(stop_price=float(aapl / 2))))
+    expect(oto.status == OrderStatus.FILLED and oto.legs[0].status == OrderStatus.NEW,
+           "an OTO entry that fills at once starts its exit at once")
+    oco = client.submit_order(LimitOrderRequest(
+        symbol="AAPL", qty=2, side=OrderSide.SELL, time_in_force=TimeInForce.GTC,
+        order_class=OrderClass.OCO, take_profit=TakeProfitRequest(limit_price=float(aapl * 2)),
+        stop_loss=StopLossRequest(stop_price=float(aapl / 2))))
+    expect(oco.order_class == OrderClass.OCO and Decimal(oco.limit_price) == aapl * 2,
+           f"an OCO's limit is its take profit: {oco.limit_price}")
+    expect(oco.legs[0].status == OrderStatus.NEW, "both OCO exits work at once")
+    trailing = client.submit_order(TrailingStopOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.SELL, time_in_force=TimeInForce.GTC, trail_percent=5))
+    expect(trailing.order_type == OrderType.TRAILING_STOP and Decimal(trailing.hwm) == aapl,
+           f"a trailing stop starts from the price now: {trailing.hwm}")
+    expect(Decimal(trailing.stop_price) == (aapl * Decimal("0.95")).quantize(
+        Decimal("0.0001"), rounding=ROUND_FLOOR), f"its stop {trailing.stop_price}")
+    trailing = client.replace_order_by_id(trailing.id, ReplaceOrderRequest(trail=10))
+    expect(Decimal(trailing.trail_percent) == 10, "a replaced trail")
+    nested = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN, nested=True))
+    expect({o.id for o in nested} == {bracket.id, oco.id, trailing.id, oto.legs[0].id},
+           f"open orders, nested {[(o.id, o.order_class) for o in nested]}")
+    client.cancel_orders()
+    expect(client.get_orders() == [], "orders of a group left open")
+    client.submit_order(MarketOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.SELL, time_in_force=TimeInForce.DAY))
+
     positions = {p.symbol: p for p in client.get_all_positions()}
     expect(set(positions) == {"AAPL", "MSFT"}, f"positions {set(positions)}")
     expect(Decimal(positions["AAPL"].qty) == 11, f"AAPL held {positions['AAPL'].qty}")
@@ -203,7 +246,7 @@ def main():
 
     # alpaca-py 0.44 has no activities method on TradingClient: its own REST call and models.
     fills = [TradeActivity(**a) for a in client.get("/account/activities", {"activity_types": "FILL"})]
-    expect(len(fills) == 5 and fills[0].symbol == "AAPL", f"fills {[(f.symbol, f.qty) for f in fills]}")
+    expect(len(fills) == 7 and fills[0].symbol == "AAPL", f"fills {[(f.symbol, f.qty) for f in fills]}")
     deposits = [NonTradeActivity(**a) for a in client.get("/account/activities/CSD")]
     expect(len(deposits) == 1 and deposits[0].net_amount == 100000, "the opening deposit")
 

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::trading::{self, Holding, OrderError, OrderRequest as NewOrder, Portion, Refusal};
-use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
+use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
 use raptor_store::trading::{Order, OrderQuery};
 use raptor_store::DbDecimal;
 use rust_decimal::Decimal;
@@ -104,6 +104,18 @@ pub(crate) struct PaperOrder {
     replaces: Option<String>,
     /// The id of the order that replaced this one.
     replaced_by: Option<String>,
+    /// `simple`, `bracket`, `oco` or `oto`.
+    #[schema(value_type = String)]
+    order_class: OrderClass,
+    /// For a leg of a bracket, OCO or OTO order: its parent's id.
+    parent_id: Option<String>,
+    /// A trailing stop's distance in money, a decimal string.
+    trail_price: Option<String>,
+    /// A trailing stop's distance in percent, a decimal string.
+    trail_percent: Option<String>,
+    /// A trailing stop's best price since it was placed, a decimal string (its `stop_price`
+    /// follows from it).
+    hwm: Option<String>,
 }
 
 impl From<Order> for PaperOrder {
@@ -133,6 +145,11 @@ impl From<Order> for PaperOrder {
             reject_reason: o.reject_reason,
             replaces: o.replaces.map(|id| id.to_string()),
             replaced_by: o.replaced_by.map(|id| id.to_string()),
+            order_class: o.order_class,
+            parent_id: o.parent_id.map(|id| id.to_string()),
+            trail_price: opt(o.trail_price),
+            trail_percent: opt(o.trail_percent),
+            hwm: opt(o.hwm),
         }
     }
 }
@@ -328,7 +345,7 @@ async fn kill_switch(
 /// A number in an order as the client wrote it: Alpaca accepts a JSON string or number.
 /// Anything else keeps its JSON text, which the use case refuses as not a number, so the
 /// first problem reported is the same whatever the JSON type.
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(transparent)]
 pub(crate) struct OrderNumber(Value);
 
@@ -390,12 +407,93 @@ struct OrderRequest {
     /// An idempotency key of 1 to 128 characters: placing it again returns the first order.
     #[serde(default)]
     client_order_id: Option<String>,
+    // What `MoreTerms` holds, spelled out: `deny_unknown_fields` does not work with `flatten`.
+    /// `simple` (the default), `bracket`, `oco` or `oto`.
+    #[serde(default)]
+    order_class: Option<String>,
+    /// The take-profit leg (bracket, OCO; OTO takes this or `stop_loss`).
+    #[serde(default)]
+    take_profit: Option<TakeProfit>,
+    /// The stop-loss leg (bracket, OCO; OTO takes this or `take_profit`).
+    #[serde(default)]
+    stop_loss: Option<StopLoss>,
+    /// A trailing stop's distance in money…
+    #[serde(default)]
+    trail_price: Option<OrderNumber>,
+    /// …or in percent of the best price since it was placed.
+    #[serde(default)]
+    trail_percent: Option<OrderNumber>,
+}
+
+/// The take-profit leg of a bracket, OCO or OTO order.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TakeProfit {
+    /// The limit it sells at.
+    limit_price: Option<OrderNumber>,
+}
+
+/// The stop-loss leg of a bracket, OCO or OTO order: a stop, or a stop-limit when
+/// `limit_price` is given.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StopLoss {
+    /// The stop that triggers it.
+    stop_price: Option<OrderNumber>,
+    /// The limit it then sells at, for a stop-limit.
+    #[serde(default)]
+    limit_price: Option<OrderNumber>,
+}
+
+/// What an order may carry beyond simple terms, the same on `/api` and `/v2`.
+#[derive(Deserialize, ToSchema, Default)]
+pub(crate) struct MoreTerms {
+    /// `simple` (the default), `bracket`, `oco` or `oto`.
+    #[serde(default)]
+    order_class: Option<String>,
+    /// The take-profit leg (bracket, OCO; OTO takes this or `stop_loss`).
+    #[serde(default)]
+    take_profit: Option<TakeProfit>,
+    /// The stop-loss leg (bracket, OCO; OTO takes this or `take_profit`).
+    #[serde(default)]
+    stop_loss: Option<StopLoss>,
+    /// A trailing stop's distance in money…
+    #[serde(default)]
+    trail_price: Option<OrderNumber>,
+    /// …or in percent of the best price since it was placed.
+    #[serde(default)]
+    trail_percent: Option<OrderNumber>,
+}
+
+impl MoreTerms {
+    /// Adds these terms to a request.
+    pub(crate) fn into(self, req: NewOrder) -> NewOrder {
+        let (take_profit, stop_loss) = (self.take_profit, self.stop_loss);
+        NewOrder {
+            order_class: self.order_class,
+            take_profit_limit_price: take_profit.and_then(|t| OrderNumber::text(t.limit_price)),
+            stop_loss_stop_price: stop_loss
+                .as_ref()
+                .and_then(|s| OrderNumber::text(s.stop_price.clone())),
+            stop_loss_limit_price: stop_loss.and_then(|s| OrderNumber::text(s.limit_price)),
+            trail_price: OrderNumber::text(self.trail_price),
+            trail_percent: OrderNumber::text(self.trail_percent),
+            ..req
+        }
+    }
 }
 
 impl OrderRequest {
     /// The request in the use case's terms.
     fn into_request(self) -> NewOrder {
-        NewOrder {
+        let more = MoreTerms {
+            order_class: self.order_class,
+            take_profit: self.take_profit,
+            stop_loss: self.stop_loss,
+            trail_price: self.trail_price,
+            trail_percent: self.trail_percent,
+        };
+        more.into(NewOrder {
             qty: OrderNumber::text(self.qty),
             notional: OrderNumber::text(self.notional),
             limit_price: OrderNumber::text(self.limit_price),
@@ -405,7 +503,8 @@ impl OrderRequest {
             order_type: self.order_type,
             time_in_force: self.time_in_force,
             client_order_id: self.client_order_id,
-        }
+            ..NewOrder::default()
+        })
     }
 }
 
@@ -491,6 +590,9 @@ struct OrderChange {
     /// A new stop price.
     #[serde(default)]
     stop_price: Option<OrderNumber>,
+    /// A trailing stop's new trail, in its unit (money or percent).
+    #[serde(default)]
+    trail: Option<OrderNumber>,
     /// The new order's client order id (generated when absent).
     #[serde(default)]
     client_order_id: Option<String>,
@@ -521,6 +623,7 @@ async fn replace_order(
         time_in_force: change.time_in_force,
         limit_price: OrderNumber::text(change.limit_price),
         stop_price: OrderNumber::text(change.stop_price),
+        trail: OrderNumber::text(change.trail),
         client_order_id: change.client_order_id,
     };
     let order = trading::replace_order(&state, current.user.id, id, &replacement).await?;

@@ -83,7 +83,22 @@ wire_enum!(
 );
 wire_enum!(
     /// How the price is set.
-    OrderType, "type" { Market => "market", Limit => "limit", Stop => "stop", StopLimit => "stop_limit" }
+    OrderType, "type" {
+        Market => "market",
+        Limit => "limit",
+        Stop => "stop",
+        StopLimit => "stop_limit",
+        TrailingStop => "trailing_stop",
+    }
+);
+wire_enum!(
+    /// How an order relates to others: alone, or a parent with legs that exit what it opens.
+    OrderClass, "order_class" {
+        Simple => "simple",
+        Bracket => "bracket",
+        Oco => "oco",
+        Oto => "oto",
+    }
 );
 wire_enum!(
     /// How long an order may rest.
@@ -133,6 +148,7 @@ wire_enum!(
         Expired => "expired",
         Rejected => "rejected",
         Replaced => "replaced",
+        Held => "held",
     }
 );
 
@@ -149,6 +165,81 @@ impl OrderStatus {
     /// The statuses of open orders.
     pub fn open() -> impl Iterator<Item = OrderStatus> {
         OrderStatus::ALL.iter().copied().filter(|s| s.is_open())
+    }
+
+    /// Whether the order has not ended: open, or a leg held until its parent fills. Such an
+    /// order can still be canceled.
+    pub fn is_pending(self) -> bool {
+        self.is_open() || self == OrderStatus::Held
+    }
+}
+
+/// How far a trailing stop follows the best price: a distance in money or a percentage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trail {
+    /// The stop stays this much behind the best price.
+    Price(Decimal),
+    /// The stop stays this percentage behind the best price.
+    Percent(Decimal),
+}
+
+/// Decimal places of a trailing stop's computed stop price.
+const STOP_SCALE: u32 = 4;
+
+impl Trail {
+    /// The stop for a best price `mark` (the high-water mark of a sell, the low-water mark
+    /// of a buy), rounded to 4 places against the order (down for a sell, up for a buy).
+    pub fn stop(self, side: Side, mark: Decimal) -> Decimal {
+        let distance = match self {
+            Trail::Price(price) => price,
+            Trail::Percent(percent) => mark * percent / Decimal::ONE_HUNDRED,
+        };
+        match side {
+            Side::Sell => (mark - distance)
+                .round_dp_with_strategy(
+                    STOP_SCALE,
+                    rust_decimal::RoundingStrategy::ToNegativeInfinity,
+                )
+                .max(Decimal::ZERO),
+            Side::Buy => (mark + distance).round_dp_with_strategy(
+                STOP_SCALE,
+                rust_decimal::RoundingStrategy::ToPositiveInfinity,
+            ),
+        }
+    }
+}
+
+/// A trailing stop walking forward through bars. Each bar is first checked against the stop
+/// set by the bars before it; only a bar that does not trigger moves the mark (to its high
+/// for a sell, its low for a buy). So a bar whose high and low both pass the stop is taken to
+/// have fallen first: the conservative reading of a bar whose path is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trailing {
+    /// The side of the stop order.
+    pub side: Side,
+    /// How far it trails.
+    pub trail: Trail,
+    /// The best price seen so far.
+    pub mark: Decimal,
+}
+
+impl Trailing {
+    /// The stop price now.
+    pub fn stop(&self) -> Decimal {
+        self.trail.stop(self.side, self.mark)
+    }
+
+    /// One bar: the price the stop fills at if the bar reaches it (the stop, or the open when
+    /// the bar opened beyond it), else None after moving the mark.
+    pub fn step(&mut self, open: Decimal, high: Decimal, low: Decimal) -> Option<Decimal> {
+        let stop = self.stop();
+        match self.side {
+            Side::Sell if low <= stop => return Some(open.min(stop)),
+            Side::Buy if high >= stop => return Some(open.max(stop)),
+            Side::Sell => self.mark = self.mark.max(high),
+            Side::Buy => self.mark = self.mark.min(low),
+        }
+        None
     }
 }
 
@@ -198,6 +289,8 @@ impl Terms {
             OrderType::Limit => (true, false),
             OrderType::Stop => (false, true),
             OrderType::StopLimit => (true, true),
+            // Its stop follows the best price from its trail (see [`Trailing`]).
+            OrderType::TrailingStop => (false, false),
         };
         needs("limit_price", self.limit_price, limit)?;
         needs("stop_price", self.stop_price, stop)
@@ -359,13 +452,57 @@ mod tests {
         let err = "twap".parse::<OrderType>().expect_err("unknown");
         assert_eq!(
             err.to_string(),
-            "unknown type 'twap'; accepted: market, limit, stop, stop_limit"
+            "unknown type 'twap'; accepted: market, limit, stop, stop_limit, trailing_stop"
         );
         assert!(OrderStatus::PartiallyFilled.is_open() && !OrderStatus::Filled.is_open());
         assert_eq!("opg".parse::<TimeInForce>(), Ok(TimeInForce::Opg));
         assert_eq!(
             TimeInForce::parse_offered("opg").map_err(|e| e.to_string()),
             Err("unknown time_in_force 'opg'; accepted: day, gtc, ioc, fok".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_sell_trailing_stop_rises_with_highs_and_fills_at_its_stop_or_a_lower_open() {
+        let mut walk = Trailing {
+            side: Side::Sell,
+            trail: Trail::Price(d("5")),
+            mark: d("100"),
+        };
+        assert_eq!(walk.stop(), d("95"));
+        // Low 96 stays above 95; the high lifts the mark to 104, the stop to 99.
+        assert_eq!(walk.step(d("100"), d("104"), d("96")), None);
+        assert_eq!((walk.mark, walk.stop()), (d("104"), d("99")));
+        // A lower high leaves the mark where it was.
+        assert_eq!(walk.step(d("103"), d("103.5"), d("99.5")), None);
+        assert_eq!(walk.mark, d("104"));
+        // A bar that both makes a new high and reaches the old stop is taken to fall first.
+        assert_eq!(
+            walk.clone().step(d("100"), d("110"), d("98")),
+            Some(d("99"))
+        );
+        // Opening below the stop fills at the open.
+        assert_eq!(walk.step(d("97"), d("98"), d("96")), Some(d("97")));
+    }
+
+    #[test]
+    fn a_buy_trailing_stop_falls_with_lows_and_percentages_round_against_the_order() {
+        let mut walk = Trailing {
+            side: Side::Buy,
+            trail: Trail::Percent(d("3")),
+            mark: d("50"),
+        };
+        assert_eq!(walk.stop(), d("51.5"));
+        assert_eq!(walk.step(d("50"), d("51"), d("47.77")), None);
+        // 47.77 × 1.03 = 49.2031: rounded up to 4 places for a buy.
+        assert_eq!(walk.stop(), d("49.2031"));
+        assert_eq!(walk.step(d("48"), d("49.5"), d("47.9")), Some(d("49.2031")));
+        let sell = Trail::Percent(d("3")).stop(Side::Sell, d("47.77"));
+        // 47.77 × 0.97 = 46.3369, exact; 33.33 × 0.985 = 32.83005, rounded down for a sell.
+        assert_eq!(sell, d("46.3369"));
+        assert_eq!(
+            Trail::Percent(d("1.5")).stop(Side::Sell, d("33.33")),
+            d("32.8300")
         );
     }
 }

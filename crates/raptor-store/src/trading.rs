@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
+use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce, Trail};
 use rust_decimal::Decimal;
 
 use crate::decimal::DbDecimal;
@@ -120,6 +120,32 @@ pub struct Order {
     pub replaced_by: Option<i64>,
     /// When it was replaced.
     pub replaced_at: Option<DateTime<Utc>>,
+    /// Simple, or a parent or leg of a bracket, OCO or OTO order.
+    #[sqlx(try_from = "String")]
+    pub order_class: OrderClass,
+    /// The parent, for a leg.
+    pub parent_id: Option<i64>,
+    /// A trailing stop's distance in money…
+    pub trail_price: Option<DbDecimal>,
+    /// …or in percent.
+    pub trail_percent: Option<DbDecimal>,
+    /// A trailing stop's best price so far…
+    pub hwm: Option<DbDecimal>,
+    /// …up to the bar that began then (None: none yet since it was placed).
+    pub hwm_at: Option<DateTime<Utc>>,
+    /// Whether it may fill outside the regular session.
+    pub extended_hours: bool,
+}
+
+impl Order {
+    /// A trailing stop's trail.
+    pub fn trail(&self) -> Option<Trail> {
+        match (self.trail_price, self.trail_percent) {
+            (Some(price), _) => Some(Trail::Price(price.0)),
+            (None, Some(percent)) => Some(Trail::Percent(percent.0)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// An order's columns. A replaced order is stored as `canceled` (it holds nothing and can no
@@ -128,7 +154,8 @@ const ORDER_COLUMNS: &str = "id, account_id, client_order_id, symbol, side, type
     qty, notional, limit_price, stop_price, \
     CASE WHEN replaced_by IS NULL THEN status ELSE 'replaced' END AS status, filled_qty, \
     filled_avg_price, reject_reason, submitted_at, filled_at, canceled_at, expired_at, \
-    updated_at, replaces, replaced_by, replaced_at";
+    updated_at, replaces, replaced_by, replaced_at, order_class, parent_id, trail_price, \
+    trail_percent, hwm, hwm_at, extended_hours";
 
 /// An order to store.
 #[derive(Debug, Clone)]
@@ -159,6 +186,14 @@ pub struct NewOrder<'a> {
     pub reject_reason: Option<&'a str>,
     /// The order it replaces.
     pub replaces: Option<i64>,
+    /// Simple, or a parent or leg of a bracket, OCO or OTO order.
+    pub order_class: OrderClass,
+    /// The parent, for a leg.
+    pub parent_id: Option<i64>,
+    /// A trailing stop's trail.
+    pub trail: Option<Trail>,
+    /// A trailing stop's best price so far (the price when placed).
+    pub hwm: Option<Decimal>,
 }
 
 /// Stores an order and records it as `new` (and `canceled` when it is stored so). An order
@@ -173,8 +208,9 @@ pub async fn insert_order(
     let sql = format!(
         "INSERT INTO paper_orders (account_id, client_order_id, symbol, side, type, time_in_force, \
          qty, notional, limit_price, stop_price, status, filled_qty, reject_reason, created_at, \
-         submitted_at, updated_at, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-         $12, $13, $14, $14, $14, $15) RETURNING {ORDER_COLUMNS}"
+         submitted_at, updated_at, replaces, order_class, parent_id, trail_price, trail_percent, \
+         hwm) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14, $15, \
+         $16, $17, $18, $19, $20) RETURNING {ORDER_COLUMNS}"
     );
     let order: Order = on_tx!(tx, t => {
         sqlx::query_as(&sql)
@@ -193,6 +229,11 @@ pub async fn insert_order(
             .bind(o.reject_reason)
             .bind(now)
             .bind(o.replaces)
+            .bind(o.order_class.as_str())
+            .bind(o.parent_id)
+            .bind(match o.trail { Some(Trail::Price(p)) => Some(DbDecimal(p)), _ => None })
+            .bind(match o.trail { Some(Trail::Percent(p)) => Some(DbDecimal(p)), _ => None })
+            .bind(o.hwm.map(DbDecimal))
             .fetch_one(&mut **t)
             .await?
     });
@@ -210,10 +251,105 @@ pub async fn insert_order(
         };
         trade_updates::record(tx, Event::New, &accepted, now, None).await?;
         trade_updates::record(tx, Event::Canceled, &order, now, None).await?;
-    } else {
+    } else if order.status != OrderStatus::Held {
+        // A held leg is announced when its parent fills and it begins to work.
         trade_updates::record(tx, Event::New, &order, now, None).await?;
     }
     Ok(order)
+}
+
+/// Sets the legs an order held to work from `at` (its parent filled then), and records each
+/// as `new`.
+pub async fn release_legs(
+    tx: &mut Tx,
+    parent_id: i64,
+    at: DateTime<Utc>,
+) -> Result<Vec<Order>, StoreError> {
+    let sql = format!(
+        "UPDATE paper_orders SET status = 'new', submitted_at = $1, updated_at = $1 \
+         WHERE parent_id = $2 AND status = 'held' RETURNING {ORDER_COLUMNS}"
+    );
+    let released: Vec<Order> = on_tx!(tx, t => {
+        sqlx::query_as(&sql).bind(at).bind(parent_id).fetch_all(&mut **t).await?
+    });
+    for leg in &released {
+        trade_updates::record(tx, Event::New, leg, at, None).await?;
+    }
+    Ok(released)
+}
+
+/// The orders of `order`'s group (its parent and every leg, itself included) that have not
+/// ended, inside the transaction that holds the account's lock.
+pub async fn pending_group_in(tx: &mut Tx, order: &Order) -> Result<Vec<Order>, StoreError> {
+    let root = order.parent_id.unwrap_or(order.id);
+    let pending = &*PENDING_STATUSES;
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 \
+         AND (id = $2 OR parent_id = $2) AND status IN {pending} ORDER BY id"
+    );
+    Ok(on_tx!(tx, t => {
+        sqlx::query_as(&sql).bind(order.account_id).bind(root).fetch_all(&mut **t).await?
+    }))
+}
+
+/// Where a trailing stop has walked to: its best price after the bars up to the one that
+/// began at `through`, and the stop that follows from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrailMark {
+    /// The best price.
+    pub hwm: Decimal,
+    /// The stop.
+    pub stop: Decimal,
+    /// The start of the last bar walked.
+    pub through: DateTime<Utc>,
+}
+
+/// The legs of the account's orders `parents`, oldest first.
+pub async fn legs_of(db: &Db, account_id: i64, parents: &[i64]) -> Result<Vec<Order>, StoreError> {
+    if parents.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (0..parents.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 AND parent_id IN ({list}) \
+         ORDER BY id"
+    );
+    Ok(on_pool!(db, pool => {
+        let mut q = sqlx::query_as(&sql).bind(account_id);
+        for id in parents {
+            q = q.bind(id);
+        }
+        q.fetch_all(pool).await?
+    }))
+}
+
+/// Moves a working trailing stop's best price and stop (no update is recorded: Alpaca sends
+/// none either).
+pub async fn move_trail(
+    tx: &mut Tx,
+    id: i64,
+    mark: TrailMark,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let open = &*OPEN_STATUSES;
+    let sql = format!(
+        "UPDATE paper_orders SET hwm = $1, stop_price = $2, hwm_at = $3, updated_at = $4 \
+         WHERE id = $5 AND status IN {open}"
+    );
+    on_tx!(tx, t => {
+        sqlx::query(&sql)
+            .bind(DbDecimal(mark.hwm))
+            .bind(DbDecimal(mark.stop))
+            .bind(mark.through)
+            .bind(now)
+            .bind(id)
+            .execute(&mut **t)
+            .await?;
+    });
+    Ok(())
 }
 
 /// An order of an account, by id.
@@ -264,6 +400,16 @@ static OPEN_STATUSES: LazyLock<String> = LazyLock::new(|| {
     format!("({})", quoted.join(", "))
 });
 
+/// Open statuses and `held`: orders that have not ended ([`OrderStatus::is_pending`]).
+static PENDING_STATUSES: LazyLock<String> = LazyLock::new(|| {
+    let quoted: Vec<String> = OrderStatus::ALL
+        .iter()
+        .filter(|s| s.is_pending())
+        .map(|s| format!("'{s}'"))
+        .collect();
+    format!("({})", quoted.join(", "))
+});
+
 /// Which of an account's orders to list, and in what order.
 #[derive(Debug, Clone)]
 pub struct OrderQuery<'a> {
@@ -304,7 +450,8 @@ pub async fn orders(
     account_id: i64,
     query: &OrderQuery<'_>,
 ) -> Result<Vec<Order>, StoreError> {
-    let open = &*OPEN_STATUSES;
+    // Held legs are listed with the open orders, as Alpaca lists them.
+    let open = &*PENDING_STATUSES;
     let status = match query.filter {
         OrderFilter::Open => format!(" AND status IN {open}"),
         OrderFilter::Closed => format!(" AND status NOT IN {open}"),
@@ -447,7 +594,7 @@ pub async fn end_order(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let open = &*OPEN_STATUSES;
+    let open = &*PENDING_STATUSES;
     let sql = format!(
         "UPDATE paper_orders SET status = $1, reject_reason = COALESCE($2, reject_reason), \
          canceled_at = CASE WHEN $1 = 'canceled' THEN $3 ELSE canceled_at END, \

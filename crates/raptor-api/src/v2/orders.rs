@@ -1,23 +1,24 @@
 //! Orders, as Alpaca's Trading API v2 takes and answers them.
 
+use std::collections::BTreeMap;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use raptor_app::trading::{self, OrderRequest};
-use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
+use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
 use raptor_domain::InvalidInput;
 use raptor_store::trading::{Order, OrderQuery};
 use raptor_store::DbDecimal;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::KeyHolder;
 use super::error::{AlpacaError, V2Json, V2Path, V2Query};
 use super::ids::{self, Kind};
 use super::{decimal, query_bool, AlpacaErrorBody, TAG};
-use crate::trading::OrderNumber;
+use crate::trading::{MoreTerms, OrderNumber};
 use crate::{AppState, Problem};
 
 /// An order as Alpaca's clients read it: UUID ids, numbers as decimal strings.
@@ -53,8 +54,9 @@ pub(crate) struct AlpacaOrder {
     filled_qty: String,
     /// Average fill price.
     filled_avg_price: Option<String>,
-    /// Always `simple`.
-    order_class: &'static str,
+    /// `simple`, `bracket`, `oco` or `oto` (a leg carries its parent's class).
+    #[schema(value_type = String)]
+    order_class: OrderClass,
     /// `market`, `limit`, `stop` or `stop_limit`.
     #[schema(value_type = String)]
     order_type: OrderType,
@@ -77,14 +79,39 @@ pub(crate) struct AlpacaOrder {
     status: OrderStatus,
     /// Always false: orders fill in the regular session.
     extended_hours: bool,
-    /// Always null: only simple orders are offered.
-    legs: Option<Vec<Value>>,
+    /// The legs of a bracket, OCO or OTO parent (when read one by one, or listed `nested`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    legs: Option<Vec<AlpacaOrder>>,
+    /// A trailing stop's distance in money.
+    trail_price: Option<String>,
+    /// A trailing stop's distance in percent.
+    trail_percent: Option<String>,
+    /// A trailing stop's best price since it was placed (its `stop_price` follows from it).
+    hwm: Option<String>,
     /// The order this one replaced.
     replaces: Option<String>,
     /// The order that replaced this one.
     replaced_by: Option<String>,
     /// When it was replaced.
     replaced_at: Option<DateTime<Utc>>,
+}
+
+impl AlpacaOrder {
+    /// An order with its legs, from `legs` by parent.
+    fn with_legs(order: Order, legs: &mut BTreeMap<i64, Vec<Order>>) -> Self {
+        let own = legs.remove(&order.id);
+        let mut shown = Self::from(order);
+        shown.legs = own.map(|legs| legs.into_iter().map(Self::from).collect());
+        shown
+    }
+}
+
+/// One order as read alone: with its legs.
+async fn shown(state: &AppState, order: Order) -> Result<AlpacaOrder, AlpacaError> {
+    let mut legs = trading::legs_of(state, std::slice::from_ref(&order))
+        .await
+        .map_err(Problem::from)?;
+    Ok(AlpacaOrder::with_legs(order, &mut legs))
 }
 
 fn text(value: Option<DbDecimal>) -> Option<String> {
@@ -109,7 +136,7 @@ impl From<Order> for AlpacaOrder {
             qty: text(o.qty),
             filled_qty: decimal(o.filled_qty.0),
             filled_avg_price: text(o.filled_avg_price),
-            order_class: "simple",
+            order_class: o.order_class,
             order_type: o.order_type,
             kind: o.order_type,
             side: o.side,
@@ -119,6 +146,9 @@ impl From<Order> for AlpacaOrder {
             status: o.status,
             extended_hours: false,
             legs: None,
+            trail_price: text(o.trail_price),
+            trail_percent: text(o.trail_percent),
+            hwm: text(o.hwm),
             replaces: o.replaces.map(|id| ids::uuid(Kind::Order, id).to_string()),
             replaced_by: o
                 .replaced_by
@@ -158,27 +188,21 @@ pub(crate) struct NewOrder {
     /// An idempotency key of 1 to 128 characters: placing it again returns the first order.
     #[serde(default)]
     client_order_id: Option<String>,
-    /// `simple` (or absent): bracket, OCO and OTO orders are not offered yet.
-    #[serde(default)]
-    order_class: Option<String>,
+    /// Order classes, legs and trails.
+    #[serde(flatten)]
+    more: MoreTerms,
 }
 
 impl NewOrder {
     /// The request in the use case's terms, after refusing what is not offered.
     fn into_request(self) -> Result<OrderRequest, Problem> {
-        if !matches!(self.order_class.as_deref(), None | Some("" | "simple")) {
-            return Err(Problem::invalid_field(
-                "order_class",
-                "only simple orders are offered; bracket, oco and oto are not yet",
-            ));
-        }
         if self.extended_hours == Some(true) {
             return Err(Problem::invalid_field(
                 "extended_hours",
                 "extended-hours orders are not offered; orders fill in the regular session",
             ));
         }
-        Ok(OrderRequest {
+        Ok(self.more.into(OrderRequest {
             qty: OrderNumber::text(self.qty),
             notional: OrderNumber::text(self.notional),
             limit_price: OrderNumber::text(self.limit_price),
@@ -188,7 +212,8 @@ impl NewOrder {
             order_type: self.order_type,
             time_in_force: self.time_in_force,
             client_order_id: self.client_order_id,
-        })
+            ..OrderRequest::default()
+        }))
     }
 }
 
@@ -214,7 +239,7 @@ pub(crate) async fn create(
     V2Json(req): V2Json<NewOrder>,
 ) -> Result<Json<AlpacaOrder>, AlpacaError> {
     let placed = trading::place_order(&state, holder.user_id, &req.into_request()?).await?;
-    Ok(Json(placed.order.into()))
+    Ok(Json(shown(&state, placed.order).await?))
 }
 
 /// Which orders to list, as Alpaca's clients ask.
@@ -231,7 +256,8 @@ pub(crate) struct ListQuery {
     until: Option<String>,
     /// `desc` (newest first, the default) or `asc`.
     direction: Option<String>,
-    /// Accepted for Alpaca's clients; simple orders have no legs to nest.
+    /// `true`: legs of bracket, OCO and OTO orders under their parents' `legs`, not listed
+    /// on their own.
     nested: Option<String>,
     /// Only `buy` or only `sell` orders.
     side: Option<String>,
@@ -283,7 +309,7 @@ pub(crate) async fn list(
         .map(str::parse::<Side>)
         .transpose()
         .map_err(|e| Problem::invalid(InvalidInput::new("side", e)))?;
-    query_bool("nested", q.nested.as_deref())?;
+    let nested = query_bool("nested", q.nested.as_deref())?;
     let symbols = trading::symbol_list(q.symbols.as_deref());
     let query = OrderQuery {
         filter,
@@ -295,7 +321,22 @@ pub(crate) async fn list(
         limit: q.limit.unwrap_or(50),
     };
     let orders = trading::orders(&state, holder.user_id, &query).await?;
-    Ok(Json(orders.into_iter().map(AlpacaOrder::from).collect()))
+    if !nested {
+        return Ok(Json(orders.into_iter().map(AlpacaOrder::from).collect()));
+    }
+    // Nested: legs under their parents, and not again on their own (unless the parent is not
+    // listed, as an open leg of a filled entry is not among open orders).
+    let mut legs = trading::legs_of(&state, &orders)
+        .await
+        .map_err(Problem::from)?;
+    let listed: std::collections::HashSet<i64> = orders.iter().map(|o| o.id).collect();
+    Ok(Json(
+        orders
+            .into_iter()
+            .filter(|o| o.parent_id.is_none_or(|parent| !listed.contains(&parent)))
+            .map(|o| AlpacaOrder::with_legs(o, &mut legs))
+            .collect(),
+    ))
 }
 
 fn no_such_order() -> Problem {
@@ -321,7 +362,7 @@ pub(crate) async fn get(
     V2Path(id): V2Path<String>,
 ) -> Result<Json<AlpacaOrder>, AlpacaError> {
     let order = trading::order(&state, holder.user_id, order_row(&id)?).await?;
-    Ok(Json(order.into()))
+    Ok(Json(shown(&state, order).await?))
 }
 
 /// The order to find by its client order id.
@@ -367,7 +408,7 @@ pub(crate) struct ReplaceOrderRequest {
     /// A new stop price.
     #[serde(default)]
     stop_price: Option<OrderNumber>,
-    /// Not offered: trailing stops are not offered yet.
+    /// A trailing stop's new trail, in its unit (money or percent).
     #[serde(default)]
     trail: Option<OrderNumber>,
     /// The new order's client order id.
@@ -395,14 +436,12 @@ pub(crate) async fn replace(
     V2Path(id): V2Path<String>,
     V2Json(change): V2Json<ReplaceOrderRequest>,
 ) -> Result<Json<AlpacaOrder>, AlpacaError> {
-    if change.trail.is_some() {
-        return Err(Problem::invalid_field("trail", "trailing stops are not offered yet").into());
-    }
     let replacement = trading::Replacement {
         qty: OrderNumber::text(change.qty),
         time_in_force: change.time_in_force,
         limit_price: OrderNumber::text(change.limit_price),
         stop_price: OrderNumber::text(change.stop_price),
+        trail: OrderNumber::text(change.trail),
         client_order_id: change.client_order_id,
     };
     let order =

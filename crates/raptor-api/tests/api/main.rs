@@ -26,6 +26,7 @@ mod mail;
 mod market;
 mod marketing;
 mod metrics;
+mod order_classes;
 mod outbox;
 mod ownership;
 mod permissions;

@@ -5,7 +5,7 @@
 
 use chrono::{Duration, Utc};
 use raptor_app::trade_updates::{follow, Follower, Next, BACKLOG};
-use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
+use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
 use raptor_store::trading::{self, NewOrder};
 use raptor_testkit::{
     accounts, assert_problem, dual_test, AlpacaStream, Browser, EventStream, Received, TestApp,
@@ -365,6 +365,10 @@ async fn flood(t: &TestDb, account_id: i64, first: usize, count: usize) -> Strin
             status: OrderStatus::New,
             reject_reason: None,
             replaces: None,
+            order_class: OrderClass::Simple,
+            parent_id: None,
+            trail: None,
+            hwm: None,
         };
         trading::insert_order(&mut tx, &order, Utc::now())
             .await

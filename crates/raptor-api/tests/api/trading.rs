@@ -8,7 +8,7 @@ use raptor_app::trading::{
     match_all, match_symbol, Matched, MAX_OPEN_ORDERS, SUBMISSIONS_PER_MINUTE,
 };
 use raptor_app::{App, FixedClock};
-use raptor_domain::orders::{OrderStatus, OrderType, Side, TimeInForce};
+use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
 use raptor_domain::Timeframe;
 use raptor_store::trading::{self, NewOrder, OrderFilter, OrderQuery};
 use raptor_testkit::{accounts, assert_problem, dual_test, Browser, TestApp, TestDb};
@@ -602,6 +602,10 @@ async fn seed_resting(
             status: OrderStatus::New,
             reject_reason: None,
             replaces: None,
+            order_class: OrderClass::Simple,
+            parent_id: None,
+            trail: None,
+            hwm: None,
         };
         trading::insert_order(&mut tx, &order, at(i))
             .await

@@ -2,11 +2,12 @@
 //! row first, so concurrent orders cannot share cash.
 
 use chrono::{DateTime, Utc};
-use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
+use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, Terms, TimeInForce, Trail};
 use raptor_store::trading::{self, Account, Ending, NewOrder, Order, Position};
 use raptor_store::{market, settings, DbDecimal, StoreError, Tx};
 
 use crate::metrics::FillTrigger;
+use crate::secrets::new_token;
 use crate::App;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -104,12 +105,17 @@ async fn sellable(tx: &mut Tx, account_id: i64, symbol: &str) -> Result<Decimal,
     let held = trading::position_in(tx, account_id, symbol)
         .await?
         .map_or(Decimal::ZERO, |p| p.qty.0);
-    let selling: Decimal = trading::open_orders_in(tx, account_id)
-        .await?
-        .iter()
-        .filter(|o| o.side == Side::Sell && o.symbol == symbol)
-        .filter_map(|o| o.qty.map(|q| q.0))
-        .sum();
+    // The working exits of one group (an OCO pair, a bracket's two legs) sell the same shares:
+    // only one of them can fill, so they are counted once.
+    let mut by_group: std::collections::HashMap<i64, Decimal> = Default::default();
+    for o in trading::open_orders_in(tx, account_id).await? {
+        if o.side == Side::Sell && o.symbol == symbol {
+            let qty = o.qty.map_or(Decimal::ZERO, |q| q.0);
+            let group = by_group.entry(o.parent_id.unwrap_or(o.id)).or_default();
+            *group = (*group).max(qty);
+        }
+    }
+    let selling: Decimal = by_group.values().sum();
     Ok(held - selling)
 }
 
@@ -152,7 +158,8 @@ pub(super) async fn apply_fill(
     };
     trading::save_position(tx, account.id, &position, at).await?;
     trading::set_cash(tx, account.id, cash, at).await?;
-    trading::record_fill(tx, order, qty, fill_price, at, new_qty).await
+    trading::record_fill(tx, order, qty, fill_price, at, new_qty).await?;
+    settle_group(tx, order, true, at).await
 }
 
 /// A validated order request.
@@ -170,6 +177,77 @@ pub struct Submission {
     pub qty: Option<Decimal>,
     /// …an amount of money (market orders only).
     pub notional: Option<Decimal>,
+    /// A trailing stop's trail.
+    pub trail: Option<Trail>,
+    /// Simple, or the parent of legs.
+    pub order_class: OrderClass,
+    /// The legs that go with the order.
+    pub legs: Vec<Leg>,
+}
+
+impl Submission {
+    /// A simple order of these terms.
+    pub fn simple(symbol: String, terms: Terms, time_in_force: TimeInForce, qty: Decimal) -> Self {
+        Self {
+            client_order_id: new_token(),
+            symbol,
+            terms,
+            time_in_force,
+            qty: Some(qty),
+            notional: None,
+            trail: None,
+            order_class: OrderClass::Simple,
+            legs: Vec::new(),
+        }
+    }
+}
+
+/// A leg of a bracket, OCO or OTO order: a take-profit limit or a stop-loss stop (or
+/// stop-limit), for the parent's quantity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leg {
+    /// Its terms (the side is the exit's).
+    pub terms: Terms,
+}
+
+/// How legs relate to their parent.
+fn leg_status(class: OrderClass, parent_filled: bool) -> OrderStatus {
+    match class {
+        // The two exits of a position already held both work at once.
+        OrderClass::Oco => OrderStatus::New,
+        // The exits of a position being opened wait for it.
+        _ if parent_filled => OrderStatus::New,
+        _ => OrderStatus::Held,
+    }
+}
+
+/// What an order's fill or end does to the rest of its group: a bracket or OTO parent that
+/// fills releases its legs; anything else (a leg fills, any member ends) ends the rest.
+pub(super) async fn settle_group(
+    tx: &mut Tx,
+    order: &Order,
+    filled: bool,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if order.order_class == OrderClass::Simple {
+        return Ok(());
+    }
+    let parent = order.parent_id.is_none();
+    if filled && parent && matches!(order.order_class, OrderClass::Bracket | OrderClass::Oto) {
+        trading::release_legs(tx, order.id, at).await?;
+        return Ok(());
+    }
+    let reason = if filled {
+        "another order of its group filled"
+    } else {
+        "another order of its group ended"
+    };
+    for other in trading::pending_group_in(tx, order).await? {
+        if other.id != order.id {
+            trading::end_order(tx, other.id, Ending::Canceled, Some(reason), at).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Submits an order: stores it and fills it at once when marketable. IOC and FOK orders that
@@ -191,10 +269,20 @@ pub async fn submit_replacing(
     let last = market::latest_bar(db, &s.symbol)
         .await?
         .map(|b| price(b.close));
-    let immediate = last.and_then(|p| s.terms.fill_at_submission(p));
-    if last.is_none() && (s.terms.order_type == OrderType::Market || s.notional.is_some()) {
+    let needs_price = matches!(
+        s.terms.order_type,
+        OrderType::Market | OrderType::TrailingStop
+    );
+    if last.is_none() && (needs_price || s.notional.is_some()) {
         return Err(Refusal::NoPrice(s.symbol.clone()));
     }
+    // A trailing stop starts from the price now; its stop follows from there.
+    let mut terms = s.terms;
+    let hwm = s.trail.zip(last).map(|(trail, mark)| {
+        terms.stop_price = Some(trail.stop(terms.side, mark));
+        mark
+    });
+    let immediate = last.and_then(|p| terms.fill_at_submission(p));
     let qty = match (s.qty, s.notional, last) {
         (Some(qty), _, _) => qty,
         (None, Some(notional), Some(p)) => notional
@@ -232,11 +320,11 @@ pub async fn submit_replacing(
             max: MAX_OPEN_ORDERS,
         });
     }
-    match s.terms.side {
+    match terms.side {
         Side::Buy => {
             let at = immediate
-                .or(s.terms.limit_price)
-                .or(s.terms.stop_price)
+                .or(terms.limit_price)
+                .or(terms.stop_price)
                 .or(last)
                 .unwrap_or_default();
             let needed = round(qty * at);
@@ -259,20 +347,45 @@ pub async fn submit_replacing(
         account_id,
         client_order_id: &s.client_order_id,
         symbol: &s.symbol,
-        side: s.terms.side,
-        order_type: s.terms.order_type,
+        side: terms.side,
+        order_type: terms.order_type,
         time_in_force: s.time_in_force,
         qty: s.qty.or(Some(qty)).filter(|_| s.notional.is_none()),
         notional: s.notional,
-        limit_price: s.terms.limit_price,
-        stop_price: s.terms.stop_price,
+        limit_price: terms.limit_price,
+        stop_price: terms.stop_price,
         status,
         reject_reason: (status == OrderStatus::Canceled).then_some("not marketable on submission"),
         replaces: replacing,
+        order_class: s.order_class,
+        parent_id: None,
+        trail: s.trail,
+        hwm,
     };
     let order = trading::insert_order(&mut tx, &new, now).await?;
     if let Some(fill_price) = immediate {
         apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
+    }
+    for leg in &s.legs {
+        let client_order_id = new_token();
+        let status = leg_status(s.order_class, immediate.is_some());
+        let leg = NewOrder {
+            client_order_id: &client_order_id,
+            side: leg.terms.side,
+            order_type: leg.terms.order_type,
+            qty: Some(qty),
+            notional: None,
+            limit_price: leg.terms.limit_price,
+            stop_price: leg.terms.stop_price,
+            status,
+            reject_reason: None,
+            replaces: None,
+            parent_id: Some(order.id),
+            trail: None,
+            hwm: None,
+            ..new
+        };
+        trading::insert_order(&mut tx, &leg, now).await?;
     }
     settings::complete_step(&mut tx, account.user_id, "first_order", now).await?;
     // Read back in the transaction: once committed, nothing may fail the answer, or a client
@@ -292,6 +405,11 @@ pub async fn cancel(app: &App, account_id: i64, id: i64) -> Result<Option<Order>
     let mut tx = db.begin().await?;
     trading::lock_account(&mut tx, account_id).await?;
     let canceled = trading::end_order(&mut tx, id, Ending::Canceled, None, now).await?;
+    if canceled {
+        if let Some(order) = trading::order_in(&mut tx, account_id, id).await? {
+            settle_group(&mut tx, &order, false, now).await?;
+        }
+    }
     tx.commit().await?;
     if !canceled {
         return Ok(None);

@@ -4,14 +4,14 @@
 //! order times bars.
 
 use chrono::{DateTime, Utc};
-use raptor_domain::orders::{Side, Terms, TimeInForce};
+use raptor_domain::orders::{Side, Terms, TimeInForce, Trailing};
 use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::{self, StoredBar};
-use raptor_store::trading::{self, Ending, Order};
+use raptor_store::trading::{self, Ending, Order, TrailMark};
 use raptor_store::{Db, StoreError};
 use rust_decimal::Decimal;
 
-use super::engine::{apply_fill, price, round, terms};
+use super::engine::{apply_fill, price, round, settle_group, terms};
 use crate::metrics::FillTrigger;
 use crate::App;
 
@@ -138,23 +138,28 @@ impl<'a> SymbolBars<'a> {
         Ok(self.reads[index].insert(read))
     }
 
-    /// Where and when an order fills: the first crossing in the narrowest timeframe that has
-    /// bars in its window (after it was placed, before its horizon), as if read for it alone.
-    async fn fill(
+    /// Where and when an order fills, as `scan` finds it in the bars that began after `from`
+    /// and before `horizon`: those of the narrowest timeframe that has any, as if read for the
+    /// order alone. `scan` may be shown a first part of them before all of them; it answers
+    /// afresh each time.
+    async fn fill<F>(
         &mut self,
-        order: &Order,
-        terms: &Terms,
+        from: DateTime<Utc>,
         horizon: DateTime<Utc>,
-    ) -> Result<Option<(Decimal, DateTime<Utc>)>, StoreError> {
+        mut scan: F,
+    ) -> Result<Option<(Decimal, DateTime<Utc>)>, StoreError>
+    where
+        F: FnMut(&[PricedBar]) -> Option<(Decimal, DateTime<Utc>)> + Send,
+    {
         let (db, symbol) = (self.db, self.symbol);
         for (index, timeframe) in Timeframe::ALL.into_iter().enumerate() {
             let read = self.read(index, timeframe).await?;
-            let from = read.bars.partition_point(|b| b.ts <= order.submitted_at);
-            let to = read.bars.partition_point(|b| b.ts < horizon).max(from);
-            let own = &read.bars[from..to];
+            let start = read.bars.partition_point(|b| b.ts <= from);
+            let to = read.bars.partition_point(|b| b.ts < horizon).max(start);
+            let own = &read.bars[start..to];
             // What was read is the start of this order's own bars, so a crossing there is the
             // first one.
-            if let Some(found) = first_crossing(terms, own) {
+            if let Some(found) = scan(own) {
                 return Ok(Some(found));
             }
             if read.complete {
@@ -169,19 +174,75 @@ impl<'a> SymbolBars<'a> {
                 db,
                 symbol,
                 timeframe,
-                order.submitted_at,
+                from,
                 horizon,
-                Some(order.submitted_at),
+                Some(from),
                 BARS_PER_PASS,
             )
             .await?;
             if bars.is_empty() {
                 continue;
             }
-            return Ok(first_crossing(terms, &priced(bars)));
+            return Ok(scan(&priced(bars)));
         }
         Ok(None)
     }
+}
+
+/// What a pass found for one order.
+struct Found {
+    /// Where and when it fills.
+    fill: Option<(Decimal, DateTime<Utc>)>,
+    /// A trailing stop that did not fill: where its walk got to, if it moved.
+    trail: Option<TrailMark>,
+}
+
+/// Finds an order's fill: the first crossing of its terms; for a trailing stop, a walk from
+/// where the last pass left it ([`Trailing`]).
+async fn find(
+    bars: &mut SymbolBars<'_>,
+    order: &Order,
+    horizon: DateTime<Utc>,
+) -> Result<Found, StoreError> {
+    let (Some(trail), Some(hwm)) = (order.trail(), order.hwm) else {
+        let terms = terms(order);
+        let fill = bars
+            .fill(order.submitted_at, horizon, |own| {
+                first_crossing(&terms, own)
+            })
+            .await?;
+        return Ok(Found { fill, trail: None });
+    };
+    let start = Trailing {
+        side: order.side,
+        trail,
+        mark: hwm.0,
+    };
+    let from = order
+        .hwm_at
+        .map_or(order.submitted_at, |at| at.max(order.submitted_at));
+    let mut walked = None;
+    let fill = bars
+        .fill(from, horizon, |own| {
+            let mut walk = start;
+            walked = None;
+            for bar in own {
+                if let Some(price) = walk.step(bar.open, bar.high, bar.low) {
+                    return Some((price, bar.ts));
+                }
+                walked = Some(TrailMark {
+                    hwm: walk.mark,
+                    stop: walk.stop(),
+                    through: bar.ts,
+                });
+            }
+            None
+        })
+        .await?;
+    Ok(Found {
+        trail: walked.filter(|_| fill.is_none()),
+        fill,
+    })
 }
 
 /// Fills resting orders on `symbol` against bars that began after they were placed, oldest
@@ -195,11 +256,10 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
         return Ok(matched);
     };
     for order in &orders {
-        let terms = terms(order);
         let (expires, horizon) = lifetime(order);
-        let fill = bars.fill(order, &terms, horizon).await?;
+        let Found { fill, trail } = find(&mut bars, order, horizon).await?;
         let expired = expires.is_some_and(|end| end <= now);
-        if fill.is_none() && !expired {
+        if fill.is_none() && !expired && trail.is_none() {
             // Nothing to write: keep the pass from taking a write lock per resting order.
             continue;
         }
@@ -209,14 +269,15 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
         let Some(current) = trading::order_in(&mut tx, order.account_id, order.id).await? else {
             continue;
         };
-        if !current.status.is_open() {
+        // Canceled or filled meanwhile, or another pass moved its trail.
+        if !current.status.is_open() || current.hwm_at != order.hwm_at {
             continue;
         }
         let filled_before = matched.filled;
         match fill {
             Some((fill_price, at)) => {
                 let qty = current.qty.map_or(Decimal::ZERO, |q| q.0);
-                let affordable = match terms.side {
+                let affordable = match current.side {
                     // Its own reservation is released by filling, so compare with all cash.
                     Side::Buy => round(qty * fill_price) <= account.cash.0,
                     Side::Sell => trading::position_in(&mut tx, account.id, &current.symbol)
@@ -243,10 +304,11 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
                         now,
                     )
                     .await?;
+                    settle_group(&mut tx, &current, false, now).await?;
                     matched.rejected += 1;
                 }
             }
-            None => {
+            None if expired => {
                 trading::end_order(
                     &mut tx,
                     current.id,
@@ -255,7 +317,13 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
                     now,
                 )
                 .await?;
+                settle_group(&mut tx, &current, false, now).await?;
                 matched.expired += 1;
+            }
+            None => {
+                if let Some(mark) = trail {
+                    trading::move_trail(&mut tx, current.id, mark, now).await?;
+                }
             }
         }
         tx.commit().await?;

@@ -8,7 +8,7 @@ mod matching;
 use std::collections::BTreeMap;
 
 use raptor_domain::calendar;
-use raptor_domain::orders::{OrderStatus, OrderType, Side, Terms, TimeInForce};
+use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, Terms, TimeInForce, Trail};
 use raptor_domain::InvalidInput;
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::trading::{self, Account, KillSwitch, Order, OrderFilter, OrderQuery, Position};
@@ -16,7 +16,7 @@ use raptor_store::{market, StoreError};
 use rust_decimal::Decimal;
 
 pub(crate) use engine::round;
-pub use engine::{price, Refusal, Submission, MAX_OPEN_ORDERS};
+pub use engine::{price, Leg, Refusal, Submission, MAX_OPEN_ORDERS};
 pub use matching::{match_all, match_symbol, Matched};
 
 use crate::limits::{self, Limit, LimitError};
@@ -288,6 +288,18 @@ pub struct OrderRequest {
     pub stop_price: Option<String>,
     /// The client's idempotency key (generated when absent).
     pub client_order_id: Option<String>,
+    /// `simple` (or absent), `bracket`, `oco` or `oto`.
+    pub order_class: Option<String>,
+    /// The take-profit leg's limit price (bracket, OCO, OTO).
+    pub take_profit_limit_price: Option<String>,
+    /// The stop-loss leg's stop price (bracket, OCO, OTO)…
+    pub stop_loss_stop_price: Option<String>,
+    /// …and limit price, for a stop-limit stop loss.
+    pub stop_loss_limit_price: Option<String>,
+    /// A trailing stop's distance in money…
+    pub trail_price: Option<String>,
+    /// …or in percent of the best price.
+    pub trail_percent: Option<String>,
 }
 
 /// The largest quantity, amount or price an order may carry. Any product of two stays far
@@ -341,12 +353,20 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
         .map_err(|e| InvalidInput::new("type", e))?;
     let tif = TimeInForce::parse_offered(&req.time_in_force)
         .map_err(|e| InvalidInput::new("time_in_force", e))?;
-    let terms = Terms {
+    let order_class: OrderClass = match req.order_class.as_deref().map(str::trim) {
+        None | Some("") => OrderClass::Simple,
+        Some(class) => class
+            .parse()
+            .map_err(|e| InvalidInput::new("order_class", e))?,
+    };
+    let mut terms = Terms {
         side,
         order_type,
         limit_price: decimal("limit_price", req.limit_price.as_deref())?,
         stop_price: decimal("stop_price", req.stop_price.as_deref())?,
     };
+    let trail = trail(req, order_type, tif)?;
+    let legs = legs(req, order_class, &mut terms, tif)?;
     terms
         .validate()
         .map_err(|e| InvalidInput::new(e.field, e.reason))?;
@@ -355,6 +375,13 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
     match (qty, notional) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(InvalidInput::new("qty", "give exactly one of qty and notional").into());
+        }
+        (None, Some(_)) if order_class != OrderClass::Simple => {
+            return Err(InvalidInput::new(
+                "notional",
+                "bracket, oco and oto orders take a qty, not a notional",
+            )
+            .into());
         }
         (None, Some(_)) if order_type != OrderType::Market || tif != TimeInForce::Day => {
             return Err(InvalidInput::new(
@@ -384,7 +411,189 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
         time_in_force: tif,
         qty,
         notional,
+        trail,
+        order_class,
+        legs,
     })
+}
+
+/// A trailing stop's trail: exactly one of `trail_price` and `trail_percent`, for trailing
+/// stops only, which rest for the day or until canceled.
+fn trail(
+    req: &OrderRequest,
+    order_type: OrderType,
+    tif: TimeInForce,
+) -> Result<Option<Trail>, InvalidInput> {
+    let price = decimal("trail_price", req.trail_price.as_deref())?;
+    let percent = decimal("trail_percent", req.trail_percent.as_deref())?;
+    let trail = match (price, percent) {
+        (Some(_), Some(_)) => {
+            return Err(InvalidInput::new(
+                "trail_price",
+                "give one of trail_price and trail_percent, not both",
+            ))
+        }
+        (Some(price), None) => Some(Trail::Price(price)),
+        (None, Some(percent)) if percent >= Decimal::ONE_HUNDRED => {
+            return Err(InvalidInput::new("trail_percent", "must be less than 100"))
+        }
+        (None, Some(percent)) => Some(Trail::Percent(percent)),
+        (None, None) => None,
+    };
+    match (order_type, trail) {
+        (OrderType::TrailingStop, None) => Err(InvalidInput::new(
+            "trail_price",
+            "a trailing_stop order needs trail_price or trail_percent",
+        )),
+        (OrderType::TrailingStop, Some(_))
+            if !matches!(tif, TimeInForce::Day | TimeInForce::Gtc) =>
+        {
+            Err(InvalidInput::new(
+                "time_in_force",
+                "a trailing_stop order rests: day or gtc",
+            ))
+        }
+        (OrderType::TrailingStop, trail) => Ok(trail),
+        (_, Some(_)) => Err(InvalidInput::new(
+            "trail_price",
+            "trail_price and trail_percent are for trailing_stop orders only",
+        )),
+        (_, None) => Ok(None),
+    }
+}
+
+/// The legs of a bracket, OCO or OTO order, checked against the parent's terms (an OCO's
+/// parent is its take-profit limit, priced from the leg when the request gives no limit).
+/// Shorting is not offered, so brackets and OTO open a long position (buy) and an OCO closes
+/// one (sell).
+fn legs(
+    req: &OrderRequest,
+    class: OrderClass,
+    parent: &mut Terms,
+    tif: TimeInForce,
+) -> Result<Vec<Leg>, InvalidInput> {
+    let take_profit = decimal(
+        "take_profit.limit_price",
+        req.take_profit_limit_price.as_deref(),
+    )?;
+    let stop = decimal("stop_loss.stop_price", req.stop_loss_stop_price.as_deref())?;
+    let stop_limit = decimal(
+        "stop_loss.limit_price",
+        req.stop_loss_limit_price.as_deref(),
+    )?;
+    if class == OrderClass::Simple {
+        if take_profit.is_some() || stop.is_some() || stop_limit.is_some() {
+            return Err(InvalidInput::new(
+                "order_class",
+                "take_profit and stop_loss need order_class bracket, oco or oto",
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    if stop_limit.is_some() && stop.is_none() {
+        return Err(InvalidInput::new(
+            "stop_loss.stop_price",
+            "a stop loss needs a stop_price",
+        ));
+    }
+    if !matches!(tif, TimeInForce::Day | TimeInForce::Gtc) {
+        return Err(InvalidInput::new(
+            "time_in_force",
+            "bracket, oco and oto orders rest: day or gtc",
+        ));
+    }
+    let (side, types): (Side, &[OrderType]) = match class {
+        OrderClass::Oco => (Side::Sell, &[OrderType::Limit]),
+        _ => (Side::Buy, &[OrderType::Market, OrderType::Limit]),
+    };
+    if parent.side != side {
+        return Err(InvalidInput::new(
+            "side",
+            format!(
+                "a {class} order must be a {side}: shorting is not offered, so brackets and                  oto open a long position and oco closes one"
+            ),
+        ));
+    }
+    if !types.contains(&parent.order_type) {
+        let names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
+        return Err(InvalidInput::new(
+            "type",
+            format!("a {class} order must be of type {}", names.join(" or ")),
+        ));
+    }
+    match (class, take_profit, stop) {
+        (OrderClass::Oto, Some(_), Some(_)) | (OrderClass::Oto, None, None) => {
+            return Err(InvalidInput::new(
+                "take_profit",
+                "an oto order takes exactly one of take_profit and stop_loss",
+            ))
+        }
+        (OrderClass::Bracket | OrderClass::Oco, None, _) => {
+            return Err(InvalidInput::new(
+                "take_profit.limit_price",
+                format!("a {class} order needs a take_profit"),
+            ))
+        }
+        (OrderClass::Bracket | OrderClass::Oco, _, None) => {
+            return Err(InvalidInput::new(
+                "stop_loss.stop_price",
+                format!("a {class} order needs a stop_loss"),
+            ))
+        }
+        _ => {}
+    }
+    if let (Some(profit), Some(stop)) = (take_profit, stop) {
+        if profit <= stop {
+            return Err(InvalidInput::new(
+                "take_profit.limit_price",
+                "must be above stop_loss.stop_price",
+            ));
+        }
+    }
+    let exit = Side::Sell;
+    let stop_leg = stop.map(|stop| Leg {
+        terms: Terms {
+            side: exit,
+            order_type: if stop_limit.is_some() {
+                OrderType::StopLimit
+            } else {
+                OrderType::Stop
+            },
+            limit_price: stop_limit,
+            stop_price: Some(stop),
+        },
+    });
+    if class == OrderClass::Oco {
+        // The parent is the take-profit limit.
+        match parent.limit_price {
+            None => parent.limit_price = take_profit,
+            Some(limit) if Some(limit) != take_profit => {
+                return Err(InvalidInput::new(
+                    "limit_price",
+                    "an oco order's limit_price is its take_profit.limit_price",
+                ))
+            }
+            Some(_) => {}
+        }
+        return Ok(stop_leg.into_iter().collect());
+    }
+    if let Some(limit) = parent.limit_price {
+        if take_profit.is_some_and(|p| p <= limit) || stop.is_some_and(|s| s >= limit) {
+            return Err(InvalidInput::new(
+                "take_profit.limit_price",
+                "the take profit must be above the limit price and the stop loss below it",
+            ));
+        }
+    }
+    let profit_leg = take_profit.map(|limit| Leg {
+        terms: Terms {
+            side: exit,
+            order_type: OrderType::Limit,
+            limit_price: Some(limit),
+            stop_price: None,
+        },
+    });
+    Ok(profit_leg.into_iter().chain(stop_leg).collect())
 }
 
 /// An order placed, or the one placed earlier under the same client order id.
@@ -474,6 +683,8 @@ pub struct Replacement {
     pub limit_price: Option<String>,
     /// A new stop price.
     pub stop_price: Option<String>,
+    /// A trailing stop's new trail (in the old order's unit: money or percent).
+    pub trail: Option<String>,
     /// The new order's client order id (generated when absent).
     pub client_order_id: Option<String>,
 }
@@ -498,7 +709,23 @@ pub async fn replace_order(
             status: old.status,
         });
     }
+    if old.order_class != OrderClass::Simple {
+        return Err(InvalidInput::new(
+            "order_class",
+            "orders of a bracket, oco or oto group cannot be replaced; cancel and place again",
+        )
+        .into());
+    }
     let text = |d: Option<raptor_store::DbDecimal>| d.map(|d| d.0.normalize().to_string());
+    // A new trail replaces whichever the old order had.
+    let (trail_price, trail_percent) = match (change.trail.clone(), old.trail()) {
+        (Some(trail), Some(Trail::Price(_))) => (Some(trail), None),
+        (Some(trail), Some(Trail::Percent(_))) => (None, Some(trail)),
+        (Some(_), None) => {
+            return Err(InvalidInput::new("trail", "only a trailing_stop order has a trail").into())
+        }
+        (None, _) => (text(old.trail_price), text(old.trail_percent)),
+    };
     let req = OrderRequest {
         symbol: old.symbol.clone(),
         side: old.side.as_str().to_owned(),
@@ -510,8 +737,14 @@ pub async fn replace_order(
         qty: change.qty.clone().or_else(|| text(old.qty)),
         notional: None,
         limit_price: change.limit_price.clone().or_else(|| text(old.limit_price)),
-        stop_price: change.stop_price.clone().or_else(|| text(old.stop_price)),
+        // A trailing stop's stop follows from its trail.
+        stop_price: (old.order_type != OrderType::TrailingStop)
+            .then(|| change.stop_price.clone().or_else(|| text(old.stop_price)))
+            .flatten(),
         client_order_id: change.client_order_id.clone(),
+        trail_price,
+        trail_percent,
+        ..OrderRequest::default()
     };
     let submission = prepare(app, &req).await?;
     match engine::submit_replacing(app, account.id, &submission, Some(id)).await {
@@ -552,6 +785,25 @@ pub async fn order(app: &App, user_id: i64, id: i64) -> Result<Order, OrderError
     trading::order(&app.db, account.id, id)
         .await?
         .ok_or(OrderError::UnknownOrder(id))
+}
+
+/// The legs of `orders` (all of one account), by parent id.
+pub async fn legs_of(app: &App, orders: &[Order]) -> Result<BTreeMap<i64, Vec<Order>>, StoreError> {
+    let parents: Vec<i64> = orders
+        .iter()
+        .filter(|o| o.order_class != OrderClass::Simple && o.parent_id.is_none())
+        .map(|o| o.id)
+        .collect();
+    let Some(account_id) = orders.first().map(|o| o.account_id) else {
+        return Ok(BTreeMap::new());
+    };
+    let mut by_parent: BTreeMap<i64, Vec<Order>> = BTreeMap::new();
+    for leg in trading::legs_of(&app.db, account_id, &parents).await? {
+        if let Some(parent) = leg.parent_id {
+            by_parent.entry(parent).or_default().push(leg);
+        }
+    }
+    Ok(by_parent)
 }
 
 /// One of the user's orders, by the client order id it was placed with.
@@ -718,18 +970,12 @@ pub async fn close_position(
             qty
         }
     };
-    let submission = Submission {
-        client_order_id: new_token(),
-        symbol,
-        terms: Terms {
-            side: Side::Sell,
-            order_type: OrderType::Market,
-            limit_price: None,
-            stop_price: None,
-        },
-        time_in_force: TimeInForce::Day,
-        qty: Some(qty),
-        notional: None,
+    let terms = Terms {
+        side: Side::Sell,
+        order_type: OrderType::Market,
+        limit_price: None,
+        stop_price: None,
     };
+    let submission = Submission::simple(symbol, terms, TimeInForce::Day, qty);
     Ok(engine::submit(app, account.id, &submission).await?)
 }

@@ -124,4 +124,13 @@ pub(super) static EMBEDDED: &[Revision] = &[
         postgres: scripts!("0015_trade_updates", "postgres"),
         transactional: true,
     },
+    Revision {
+        id: "0016_order_classes",
+        message: "trailing stops and bracket, OCO and OTO orders",
+        sqlite: scripts!("0016_order_classes", "sqlite"),
+        postgres: scripts!("0016_order_classes", "postgres"),
+        // SQLite rebuilds the table with foreign keys off, which only works outside a
+        // transaction; the script runs its own.
+        transactional: false,
+    },
 ];
