@@ -192,7 +192,8 @@ impl Trail {
     pub fn stop(self, side: Side, mark: Decimal) -> Decimal {
         let distance = match self {
             Trail::Price(price) => price,
-            Trail::Percent(percent) => mark * percent / Decimal::ONE_HUNDRED,
+            // The fraction first: it is below 1, so no price can overflow the product.
+            Trail::Percent(percent) => mark * (percent / Decimal::ONE_HUNDRED),
         };
         match side {
             Side::Sell => (mark - distance)

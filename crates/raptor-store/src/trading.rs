@@ -496,10 +496,11 @@ pub async fn open_orders_in(tx: &mut Tx, account_id: i64) -> Result<Vec<Order>, 
     Ok(on_tx!(tx, t => sqlx::query_as(&sql).bind(account_id).fetch_all(&mut **t).await?))
 }
 
-/// How many working orders an account has, inside the transaction that holds its lock (the
-/// open-order cap is checked here, so two submissions cannot both take the last place).
+/// How many orders of an account have not ended (working, or legs held for their entry),
+/// inside the transaction that holds its lock (the open-order cap is checked here, so two
+/// submissions cannot both take the last place).
 pub async fn count_open_orders_in(tx: &mut Tx, account_id: i64) -> Result<i64, StoreError> {
-    let open = &*OPEN_STATUSES;
+    let open = &*PENDING_STATUSES;
     let sql =
         format!("SELECT count(*) FROM paper_orders WHERE account_id = $1 AND status IN {open}");
     Ok(on_tx!(tx, t => sqlx::query_scalar(&sql).bind(account_id).fetch_one(&mut **t).await?))

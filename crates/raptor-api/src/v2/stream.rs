@@ -20,9 +20,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{DateTime, Utc};
 use raptor_app::api_keys;
@@ -33,9 +34,10 @@ use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::decimal;
+use super::error::AlpacaError;
 use super::ids::{self, Kind};
 use super::orders::AlpacaOrder;
-use crate::AppState;
+use crate::{AppState, Problem, ProblemCode};
 
 /// How long a new connection has to authenticate.
 pub(crate) const AUTH_WITHIN: Duration = Duration::from_secs(10);
@@ -66,12 +68,23 @@ impl ConnectionSlot {
     }
 }
 
-/// Opens the trade-updates websocket.
+/// Opens the trade-updates websocket; a request that is not a websocket handshake gets an
+/// Alpaca error body naming what is missing.
 pub(crate) async fn connect(
     State(state): State<AppState>,
     slot: Option<Extension<ConnectionSlot>>,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => {
+            let problem = Problem::new(
+                ProblemCode::InvalidParameter,
+                format!("/stream is a websocket; connect with a websocket client ({rejection})"),
+            );
+            return AlpacaError::from(problem).into_response();
+        }
+    };
     let permit = slot.and_then(|Extension(slot)| slot.take());
     upgrade
         .max_message_size(MAX_MESSAGE_BYTES)

@@ -141,9 +141,26 @@ dual_test!(
             (&percent["hwm"], &percent["stop_price"]),
             (&json!("200"), &json!("195"))
         );
-        bar_of(t, "MSFT", 1, (190.0, 191.0, 189.0, 190.0)).await;
+        // Two bars before one pass: the first lifts the mark to 210 (stop 204.75), the second
+        // opens below that stop. The order shows where its stop stood when it filled.
+        let first = Utc::now() + Duration::minutes(1);
+        t.put_bars(
+            "MSFT",
+            Timeframe::Min1,
+            vec![(first, 200.0, 210.0, 201.0, 209.0)],
+        )
+        .await;
+        bar_of(t, "MSFT", 2, (203.0, 204.0, 199.0, 200.0)).await;
         let gapped = order(&mut bot, &percent["id"]).await;
-        assert_eq!(gapped["filled_avg_price"], "190", "{gapped}");
+        assert_eq!(
+            (
+                &gapped["filled_avg_price"],
+                &gapped["hwm"],
+                &gapped["stop_price"]
+            ),
+            (&json!("203"), &json!("210"), &json!("204.75")),
+            "{gapped}"
+        );
         app.stop().await;
     }
 );
@@ -198,6 +215,7 @@ dual_test!(
             )
         );
         assert_eq!(profit["qty"], "5");
+        place(&mut bot, buy(3)).await;
         // Held exits cannot fill: a bar through 110 before the entry fills does nothing.
         bar(t, 1, 101.0, 111.0, 100.0, 101.0).await;
         assert_eq!(order(&mut bot, &profit["id"]).await["status"], "held");
@@ -210,34 +228,37 @@ dual_test!(
         );
         assert_eq!(entered["legs"][0]["status"], "new", "{entered}");
         assert_eq!(entered["legs"][1]["status"], "new", "{entered}");
-        // Both exits sell the same 5 shares, counted once: nothing else can be sold.
-        let more = bot
-            .post(
-                "/v2/orders",
-                json!({"symbol": "AAPL", "qty": "1", "side": "sell",
-            "type": "market", "time_in_force": "day"}),
-            )
-            .await;
-        assert_eq!(more.status, 403, "{:?}", more.body);
-        // The take profit fills at 110; the stop loss is canceled with it.
-        bar(t, 3, 105.0, 111.0, 104.0, 110.0).await;
+        // Both exits sell the same 5 shares, counted once: of 8 held, 3 more may be sold.
+        let sell = |qty: &str| {
+            json!({"symbol": "AAPL", "qty": qty, "side": "sell", "type": "market",
+                   "time_in_force": "day"})
+        };
+        let too_many = bot.post("/v2/orders", sell("4")).await;
+        assert_eq!(too_many.status, 403, "{:?}", too_many.body);
+        assert_eq!(bot.post("/v2/orders", sell("3")).await.status, 200);
+        // The exits work from the entry's fill on: the first bar through 110 since then opens at
+        // 112, so the take profit fills at that better open (an exit scanning from the bracket's
+        // placing would have filled at 110 in the first bar). The stop loss is canceled with it.
+        bar(t, 3, 112.0, 113.0, 111.0, 112.0).await;
         assert_eq!(
             order(&mut bot, &profit["id"]).await["filled_avg_price"],
-            "110"
+            "112"
         );
         assert_eq!(order(&mut bot, &loss["id"]).await["status"], "canceled");
         assert_eq!(
             cash(&mut bot).await,
-            "100060",
-            "bought 5 at 98, sold 5 at 110"
+            "100064",
+            "bought 5 at 98 and 3 at 100, sold 3 at 98 and 5 at 112"
         );
 
         // Listed nested, legs sit under their parent; listed flat, they are orders too.
         let nested = bot.get("/v2/orders?status=all&nested=true").await.body;
-        assert_eq!(nested.as_array().map(Vec::len), Some(1), "{nested}");
-        assert_eq!(nested[0]["legs"].as_array().map(Vec::len), Some(2));
+        // Newest first: the sell of 3, the buy of 3, then the bracket with its two legs.
+        assert_eq!(nested.as_array().map(Vec::len), Some(3), "{nested}");
+        assert_eq!(nested[2]["id"], bracket["id"]);
+        assert_eq!(nested[2]["legs"].as_array().map(Vec::len), Some(2));
         let flat = bot.get("/v2/orders?status=all").await.body;
-        assert_eq!(flat.as_array().map(Vec::len), Some(3), "{flat}");
+        assert_eq!(flat.as_array().map(Vec::len), Some(5), "{flat}");
 
         // Canceling a bracket whose entry has not filled cancels its held exits too.
         let second = place(
@@ -294,8 +315,16 @@ dual_test!(
             (&json!("stop"), &json!("90"), &json!("new")),
             "both exits work at once"
         );
-        // Opening at 95 and falling through 90: the stop fills at 90, the limit is canceled.
-        bar(t, 1, 95.0, 96.0, 88.0, 89.0).await;
+        // Two bars arrive before one pass: the first falls through 90, the second rises through
+        // 110. The stop crossed first, so it fills at 90 and the limit is canceled.
+        let first = Utc::now() + Duration::minutes(1);
+        t.put_bars(
+            "AAPL",
+            Timeframe::Min1,
+            vec![(first, 95.0, 96.0, 88.0, 89.0)],
+        )
+        .await;
+        bar(t, 2, 111.0, 112.0, 110.0, 111.0).await;
         assert_eq!(order(&mut bot, &loss["id"]).await["filled_avg_price"], "90");
         assert_eq!(order(&mut bot, &oco["id"]).await["status"], "canceled");
         assert_eq!(
@@ -303,6 +332,19 @@ dual_test!(
             "99950",
             "bought 5 at 100, sold 5 at 90"
         );
+
+        // An OCO whose take profit is marketable fills at once and its stop never works.
+        place(&mut bot, buy(2)).await;
+        let at_once = place(
+            &mut bot,
+            json!({"symbol": "AAPL", "qty": "2", "side": "sell", "type": "limit",
+                   "time_in_force": "gtc", "order_class": "oco",
+                   "take_profit": {"limit_price": "100"}, "stop_loss": {"stop_price": "90"}}),
+        )
+        .await;
+        assert_eq!(at_once["status"], "filled", "{at_once}");
+        assert_eq!(at_once["legs"][0]["status"], "canceled", "{at_once}");
+        assert_eq!(bot.get("/v2/positions").await.body, json!([]));
         app.stop().await;
     }
 );

@@ -210,6 +210,15 @@ dual_test!(
         let mut bot = accounts::bot(&app, &mut owner).await;
         let (key_id, secret) = bot.api_key.clone().expect("a key");
 
+        // Not a websocket handshake: an Alpaca error body says so.
+        let plain = app.browser().get("/stream").await;
+        assert_eq!(
+            (plain.status, &plain.body["code"]),
+            (400, &json!(40010000)),
+            "{:?}",
+            plain.body
+        );
+
         let mut forger = AlpacaStream::connect(&app.url("")).await;
         let answer = stream_message(forger.authenticate(&key_id, "not-the-secret").await);
         assert_eq!(

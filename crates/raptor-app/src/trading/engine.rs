@@ -210,13 +210,11 @@ pub struct Leg {
     pub terms: Terms,
 }
 
-/// How legs relate to their parent.
-fn leg_status(class: OrderClass, parent_filled: bool) -> OrderStatus {
+/// How a leg starts: the two exits of a position already held (OCO) both work at once; the
+/// exits of a position being opened wait for its entry to fill.
+fn leg_status(class: OrderClass) -> OrderStatus {
     match class {
-        // The two exits of a position already held both work at once.
         OrderClass::Oco => OrderStatus::New,
-        // The exits of a position being opened wait for it.
-        _ if parent_filled => OrderStatus::New,
         _ => OrderStatus::Held,
     }
 }
@@ -311,10 +309,11 @@ pub async fn submit_replacing(
     } else {
         OrderStatus::New
     };
-    // Counted under the account lock, so concurrent submissions cannot overshoot the cap.
-    if rests
-        && status == OrderStatus::New
-        && trading::count_open_orders_in(&mut tx, account_id).await? >= MAX_OPEN_ORDERS
+    // Counted under the account lock, so concurrent submissions cannot overshoot the cap. Legs
+    // count from the start: held ones work once their entry fills.
+    let adding = i64::from(rests && status == OrderStatus::New) + s.legs.len() as i64;
+    if adding > 0
+        && trading::count_open_orders_in(&mut tx, account_id).await? + adding > MAX_OPEN_ORDERS
     {
         return Err(Refusal::TooManyOpenOrders {
             max: MAX_OPEN_ORDERS,
@@ -363,12 +362,11 @@ pub async fn submit_replacing(
         hwm,
     };
     let order = trading::insert_order(&mut tx, &new, now).await?;
-    if let Some(fill_price) = immediate {
-        apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
-    }
+    // The legs exist before the entry can fill, so its fill settles them as any fill does: a
+    // bracket's or OTO's are released, an OCO's other exit is canceled.
     for leg in &s.legs {
         let client_order_id = new_token();
-        let status = leg_status(s.order_class, immediate.is_some());
+        let status = leg_status(s.order_class);
         let leg = NewOrder {
             client_order_id: &client_order_id,
             side: leg.terms.side,
@@ -386,6 +384,9 @@ pub async fn submit_replacing(
             ..new
         };
         trading::insert_order(&mut tx, &leg, now).await?;
+    }
+    if let Some(fill_price) = immediate {
+        apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
     }
     settings::complete_step(&mut tx, account.user_id, "first_order", now).await?;
     // Read back in the transaction: once committed, nothing may fail the answer, or a client

@@ -4,7 +4,7 @@
 //! order times bars.
 
 use chrono::{DateTime, Utc};
-use raptor_domain::orders::{Side, Terms, TimeInForce, Trailing};
+use raptor_domain::orders::{OrderType, Side, Terms, TimeInForce, Trailing};
 use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::{self, StoredBar};
 use raptor_store::trading::{self, Ending, Order, TrailMark};
@@ -149,7 +149,7 @@ impl<'a> SymbolBars<'a> {
         mut scan: F,
     ) -> Result<Option<(Decimal, DateTime<Utc>)>, StoreError>
     where
-        F: FnMut(&[PricedBar]) -> Option<(Decimal, DateTime<Utc>)> + Send,
+        F: FnMut(&[PricedBar], Timeframe) -> Option<(Decimal, DateTime<Utc>)> + Send,
     {
         let (db, symbol) = (self.db, self.symbol);
         for (index, timeframe) in Timeframe::ALL.into_iter().enumerate() {
@@ -159,7 +159,7 @@ impl<'a> SymbolBars<'a> {
             let own = &read.bars[start..to];
             // What was read is the start of this order's own bars, so a crossing there is the
             // first one.
-            if let Some(found) = scan(own) {
+            if let Some(found) = scan(own, timeframe) {
                 return Ok(Some(found));
             }
             if read.complete {
@@ -183,7 +183,7 @@ impl<'a> SymbolBars<'a> {
             if bars.is_empty() {
                 continue;
             }
-            return Ok(scan(&priced(bars)));
+            return Ok(scan(&priced(bars), timeframe));
         }
         Ok(None)
     }
@@ -193,8 +193,28 @@ impl<'a> SymbolBars<'a> {
 struct Found {
     /// Where and when it fills.
     fill: Option<(Decimal, DateTime<Utc>)>,
-    /// A trailing stop that did not fill: where its walk got to, if it moved.
+    /// A trailing stop: where its walk got to before it filled or the bars ran out, if it
+    /// walked any bar.
     trail: Option<TrailMark>,
+}
+
+impl Found {
+    /// Processing order within a pass: earliest fill first, so of two exits of one group the
+    /// one that crossed first fills and cancels the other; at the same bar a stop goes first
+    /// (the conservative reading of a bar that reached both). Orders that do not fill last.
+    fn rank(&self, order: &Order) -> impl Ord {
+        let stop = matches!(
+            order.order_type,
+            OrderType::Stop | OrderType::StopLimit | OrderType::TrailingStop
+        );
+        (
+            self.fill.is_none(),
+            self.fill.map(|(_, at)| at),
+            !stop,
+            order.submitted_at,
+            order.id,
+        )
+    }
 }
 
 /// Finds an order's fill: the first crossing of its terms; for a trailing stop, a walk from
@@ -207,7 +227,7 @@ async fn find(
     let (Some(trail), Some(hwm)) = (order.trail(), order.hwm) else {
         let terms = terms(order);
         let fill = bars
-            .fill(order.submitted_at, horizon, |own| {
+            .fill(order.submitted_at, horizon, |own, _| {
                 first_crossing(&terms, own)
             })
             .await?;
@@ -218,12 +238,14 @@ async fn find(
         trail,
         mark: hwm.0,
     };
-    let from = order
-        .hwm_at
-        .map_or(order.submitted_at, |at| at.max(order.submitted_at));
+    // `hwm_at` is the end of the last bar walked: bars beginning then or later are new, and
+    // shorter bars inside one already walked (imported later) are not walked again.
+    let from = order.hwm_at.map_or(order.submitted_at, |end| {
+        (end - chrono::Duration::microseconds(1)).max(order.submitted_at)
+    });
     let mut walked = None;
     let fill = bars
-        .fill(from, horizon, |own| {
+        .fill(from, horizon, |own, timeframe| {
             let mut walk = start;
             walked = None;
             for bar in own {
@@ -233,14 +255,14 @@ async fn find(
                 walked = Some(TrailMark {
                     hwm: walk.mark,
                     stop: walk.stop(),
-                    through: bar.ts,
+                    through: bar.ts + timeframe.duration(),
                 });
             }
             None
         })
         .await?;
     Ok(Found {
-        trail: walked.filter(|_| fill.is_none()),
+        trail: walked,
         fill,
     })
 }
@@ -255,9 +277,13 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
     let Some(mut bars) = SymbolBars::new(db, symbol, &orders) else {
         return Ok(matched);
     };
+    let mut found = Vec::with_capacity(orders.len());
     for order in &orders {
         let (expires, horizon) = lifetime(order);
-        let Found { fill, trail } = find(&mut bars, order, horizon).await?;
+        found.push((order, expires, find(&mut bars, order, horizon).await?));
+    }
+    found.sort_by_cached_key(|(order, _, found)| found.rank(order));
+    for (order, expires, Found { fill, trail }) in found {
         let expired = expires.is_some_and(|end| end <= now);
         if fill.is_none() && !expired && trail.is_none() {
             // Nothing to write: keep the pass from taking a write lock per resting order.
@@ -276,6 +302,10 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
         let filled_before = matched.filled;
         match fill {
             Some((fill_price, at)) => {
+                if let Some(mark) = trail {
+                    // Where the stop stood when it was reached.
+                    trading::move_trail(&mut tx, current.id, mark, now).await?;
+                }
                 let qty = current.qty.map_or(Decimal::ZERO, |q| q.0);
                 let affordable = match current.side {
                     // Its own reservation is released by filling, so compare with all cash.

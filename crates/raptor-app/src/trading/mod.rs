@@ -510,7 +510,8 @@ fn legs(
         return Err(InvalidInput::new(
             "side",
             format!(
-                "a {class} order must be a {side}: shorting is not offered, so brackets and                  oto open a long position and oco closes one"
+                "a {class} order must be a {side}: shorting is not offered, so brackets and \
+                 oto open a long position and oco closes one"
             ),
         ));
     }
@@ -723,6 +724,13 @@ pub async fn replace_order(
         (Some(trail), Some(Trail::Percent(_))) => (None, Some(trail)),
         (Some(_), None) => {
             return Err(InvalidInput::new("trail", "only a trailing_stop order has a trail").into())
+        }
+        (None, Some(_)) if change.stop_price.is_some() => {
+            return Err(InvalidInput::new(
+                "stop_price",
+                "a trailing stop's stop follows from its trail; change the trail",
+            )
+            .into())
         }
         (None, _) => (text(old.trail_price), text(old.trail_percent)),
     };

@@ -1,10 +1,13 @@
 -- 0016_order_classes (sqlite, down): SQLite cannot change a table's checks, so the table
 -- is rebuilt: made anew, filled from the old one, and renamed into its place, with foreign keys
--- off meanwhile (paper_fills refers to it). Not transactional as a revision: `PRAGMA
--- foreign_keys` has no effect inside a transaction, so the rebuild runs its own.
--- Refused while trailing stops or held legs exist (they break the older checks).
-PRAGMA foreign_keys = OFF;
-BEGIN IMMEDIATE;
+-- off meanwhile (paper_fills refers to it; the migrator turns them off around the revision's
+-- transaction, as `PRAGMA foreign_keys` has no effect inside one).
+-- Refused while any trailing stop or order of a group has not ended (older releases would fill
+-- a group's exits as independent orders; the guard's check fails), or while a trailing stop or
+-- held leg exists at all (the older checks refuse them).
+CREATE TEMP TABLE downgrade_guard (working_groups INTEGER CHECK (working_groups = 0));
+INSERT INTO downgrade_guard SELECT count(*) FROM paper_orders WHERE (type = 'trailing_stop' OR order_class <> 'simple') AND status IN ('new', 'accepted', 'partially_filled', 'held');
+DROP TABLE downgrade_guard;
 CREATE TABLE paper_orders_rebuilt (
     id               INTEGER PRIMARY KEY,
     account_id       INTEGER NOT NULL,
@@ -44,5 +47,3 @@ ALTER TABLE paper_orders_rebuilt RENAME TO paper_orders;
 CREATE UNIQUE INDEX ux_paper_orders_account_id_client_order_id ON paper_orders (account_id, client_order_id);
 CREATE INDEX ix_paper_orders_account_id_submitted_at ON paper_orders (account_id, submitted_at);
 CREATE INDEX ix_paper_orders_status_symbol ON paper_orders (status, symbol);
-COMMIT;
-PRAGMA foreign_keys = ON;

@@ -1,10 +1,8 @@
 -- 0016_order_classes (sqlite, up): SQLite cannot change a table's checks, so the table
 -- is rebuilt: made anew, filled from the old one, and renamed into its place, with foreign keys
--- off meanwhile (paper_fills refers to it). Not transactional as a revision: `PRAGMA
--- foreign_keys` has no effect inside a transaction, so the rebuild runs its own.
+-- off meanwhile (paper_fills refers to it; the migrator turns them off around the revision's
+-- transaction, as `PRAGMA foreign_keys` has no effect inside one).
 -- Trailing stops and Alpaca's order classes: see the postgres script.
-PRAGMA foreign_keys = OFF;
-BEGIN IMMEDIATE;
 CREATE TABLE paper_orders_rebuilt (
     id               INTEGER PRIMARY KEY,
     account_id       INTEGER NOT NULL,
@@ -53,5 +51,3 @@ CREATE UNIQUE INDEX ux_paper_orders_account_id_client_order_id ON paper_orders (
 CREATE INDEX ix_paper_orders_account_id_submitted_at ON paper_orders (account_id, submitted_at);
 CREATE INDEX ix_paper_orders_status_symbol ON paper_orders (status, symbol);
 CREATE INDEX ix_paper_orders_parent_id ON paper_orders (parent_id) WHERE parent_id IS NOT NULL;
-COMMIT;
-PRAGMA foreign_keys = ON;

@@ -9,7 +9,7 @@ use super::history::{single_version, split_statements, PlannedStep};
 use super::{label, Direction, Migrator, Status, Step};
 use crate::dialect::catalogue;
 use crate::dialect::migration::{bookkeeping_ddl, SendFuture};
-use crate::dialect::MigrationConn;
+use crate::dialect::{Dialect, MigrationConn};
 use crate::engine::Db;
 use crate::error::{MigrationError, StoreError};
 
@@ -126,6 +126,37 @@ impl MigrationConn {
     /// Applies one step. Returns false, changing nothing, when another migrator moved the
     /// version since it was read.
     fn apply<'a>(
+        &'a mut self,
+        plan: &'a PlannedStep<'a>,
+    ) -> SendFuture<'a, Result<bool, MigrationError>> {
+        Box::pin(async move {
+            let keys_off = plan.revision.foreign_keys_off && self.dialect() == Dialect::Sqlite;
+            if keys_off {
+                self.foreign_keys(false).await?;
+            }
+            let applied = self.apply_step(plan).await;
+            if keys_off {
+                self.foreign_keys(true).await?;
+            }
+            applied
+        })
+    }
+
+    /// Turns SQLite's foreign-key enforcement on or off for this connection (outside any
+    /// transaction).
+    fn foreign_keys(&mut self, on: bool) -> SendFuture<'_, Result<(), MigrationError>> {
+        Box::pin(async move {
+            let pragma = if on {
+                "PRAGMA foreign_keys = ON"
+            } else {
+                "PRAGMA foreign_keys = OFF"
+            };
+            on_conn!(self, c => (&mut **c).execute(pragma).await.map(drop))?;
+            Ok(())
+        })
+    }
+
+    fn apply_step<'a>(
         &'a mut self,
         plan: &'a PlannedStep<'a>,
     ) -> SendFuture<'a, Result<bool, MigrationError>> {

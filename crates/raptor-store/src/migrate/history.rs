@@ -34,6 +34,10 @@ pub struct Revision {
     /// PostgreSQL refuses inside a transaction (`CREATE INDEX CONCURRENTLY`) sets this to
     /// false; its statements, one per `;`-terminated line, then run one at a time.
     pub transactional: bool,
+    /// SQLite only: the revision rebuilds a table others refer to (SQLite cannot alter a
+    /// table's checks), so foreign keys are not enforced while it runs. `PRAGMA foreign_keys`
+    /// only takes effect outside a transaction, so it is set around the revision's.
+    pub foreign_keys_off: bool,
 }
 
 impl Revision {
@@ -425,6 +429,7 @@ mod tests {
             sqlite: Scripts { up: "", down: "" },
             postgres: Scripts { up: "", down: "" },
             transactional: true,
+            foreign_keys_off: false,
         }
     }
 

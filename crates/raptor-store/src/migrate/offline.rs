@@ -29,6 +29,10 @@ impl Migrator {
             let step = &planned.step;
             out.push_str(&format!("\n-- {step}\n"));
             let transactional = planned.revision.transactional;
+            let keys_off = planned.revision.foreign_keys_off && dialect == Dialect::Sqlite;
+            if keys_off {
+                out.push_str("PRAGMA foreign_keys = OFF;\n");
+            }
             if transactional {
                 out.push_str(&format!("{};\n", dialect.begin_write()));
             }
@@ -60,6 +64,9 @@ impl Migrator {
             }
             if transactional {
                 out.push_str("COMMIT;\n");
+            }
+            if keys_off {
+                out.push_str("PRAGMA foreign_keys = ON;\n");
             }
         }
         Ok(out)

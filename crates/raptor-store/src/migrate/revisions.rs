@@ -25,6 +25,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0001_raptor_baseline", "sqlite"),
         postgres: scripts!("0001_raptor_baseline", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0002_visual_theme_chart_style",
@@ -32,6 +33,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0002_visual_theme_chart_style", "sqlite"),
         postgres: scripts!("0002_visual_theme_chart_style", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0003_seed_symbols",
@@ -39,6 +41,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0003_seed_symbols", "sqlite"),
         postgres: scripts!("0003_seed_symbols", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0004_partition_traces",
@@ -46,6 +49,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0004_partition_traces", "sqlite"),
         postgres: scripts!("0004_partition_traces", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0005_job_queue_leases",
@@ -53,6 +57,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0005_job_queue_leases", "sqlite"),
         postgres: scripts!("0005_job_queue_leases", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0006_audit_chain",
@@ -60,6 +65,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0006_audit_chain", "sqlite"),
         postgres: scripts!("0006_audit_chain", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0007_permissions",
@@ -67,6 +73,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0007_permissions", "sqlite"),
         postgres: scripts!("0007_permissions", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0008_empty_bar_ranges",
@@ -74,6 +81,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0008_empty_bar_ranges", "sqlite"),
         postgres: scripts!("0008_empty_bar_ranges", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0009_email_ownership",
@@ -81,6 +89,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0009_email_ownership", "sqlite"),
         postgres: scripts!("0009_email_ownership", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0010_support_reply_tokens",
@@ -88,6 +97,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0010_support_reply_tokens", "sqlite"),
         postgres: scripts!("0010_support_reply_tokens", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0011_bars_version",
@@ -95,6 +105,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0011_bars_version", "sqlite"),
         postgres: scripts!("0011_bars_version", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0012_api_keys",
@@ -102,6 +113,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0012_api_keys", "sqlite"),
         postgres: scripts!("0012_api_keys", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0013_watchlists",
@@ -109,6 +121,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0013_watchlists", "sqlite"),
         postgres: scripts!("0013_watchlists", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0014_order_replacement",
@@ -116,6 +129,7 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0014_order_replacement", "sqlite"),
         postgres: scripts!("0014_order_replacement", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0015_trade_updates",
@@ -123,14 +137,15 @@ pub(super) static EMBEDDED: &[Revision] = &[
         sqlite: scripts!("0015_trade_updates", "sqlite"),
         postgres: scripts!("0015_trade_updates", "postgres"),
         transactional: true,
+        foreign_keys_off: false,
     },
     Revision {
         id: "0016_order_classes",
         message: "trailing stops and bracket, OCO and OTO orders",
         sqlite: scripts!("0016_order_classes", "sqlite"),
         postgres: scripts!("0016_order_classes", "postgres"),
-        // SQLite rebuilds the table with foreign keys off, which only works outside a
-        // transaction; the script runs its own.
-        transactional: false,
+        transactional: true,
+        // SQLite rebuilds paper_orders, which paper_fills refers to.
+        foreign_keys_off: true,
     },
 ];

@@ -16,6 +16,7 @@ const fn postgres_only(id: &'static str, up: &'static str, transactional: bool) 
         sqlite: Scripts { up: "", down: "" },
         postgres: Scripts { up, down: "" },
         transactional,
+        foreign_keys_off: false,
     }
 }
 

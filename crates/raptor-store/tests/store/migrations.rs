@@ -26,6 +26,7 @@ const fn portable(id: &'static str, up: &'static str, down: &'static str) -> Rev
         sqlite: Scripts { up, down },
         postgres: Scripts { up, down },
         transactional: true,
+        foreign_keys_off: false,
     }
 }
 
@@ -357,5 +358,75 @@ dual_test!(
             "{revisions} revisions ran {applied} times"
         );
         assert_eq!(current(t).await.as_deref(), migrator.head());
+    }
+);
+
+dual_test!(
+    the_order_classes_revision_keeps_orders_and_refuses_to_go_back_past_a_working_group,
+    Empty,
+    |t| {
+        let migrator = Migrator::embedded();
+        migrator
+            .upgrade(t.db(), "0015_trade_updates")
+            .await
+            .expect("to 0015");
+        let handle = match t.dialect().name() {
+            "sqlite" => "X'01'",
+            _ => "'\\x01'::bytea",
+        };
+        let at = "'2026-01-02T00:00:00Z'";
+        t.execute(&format!(
+            "INSERT INTO users (id, email, display_name, user_handle, created_at, updated_at) \
+             VALUES (1, 'a@example.com', 'A', {handle}, {at}, {at})"
+        ))
+        .await;
+        t.execute(&format!(
+            "INSERT INTO paper_accounts (id, user_id, cash, starting_cash, created_at, updated_at) \
+             VALUES (1, 1, 100000, 100000, {at}, {at})"
+        ))
+        .await;
+        let order =
+            |id: i64, class: &str, status: &str| {
+                format!(
+                "INSERT INTO paper_orders (id, account_id, client_order_id, symbol, side, type, \
+                 time_in_force, qty, status, filled_qty, created_at, submitted_at, updated_at{}) \
+                 VALUES ({id}, 1, 'order-{id}', 'AAPL', 'buy', 'limit', 'gtc', 2, '{status}', 0, \
+                 {at}, {at}, {at}{})",
+                if class.is_empty() { "" } else { ", order_class" },
+                if class.is_empty() { String::new() } else { format!(", '{class}'") },
+            )
+            };
+        t.execute(&order(1, "", "new")).await;
+        migrator.upgrade(t.db(), "head").await.expect("to head");
+        assert_eq!(
+            t.scalar(
+                "SELECT count(*) FROM paper_orders WHERE id = 1 AND order_class = 'simple' \
+                      AND client_order_id = 'order-1' AND parent_id IS NULL"
+            )
+            .await,
+            1,
+            "the rebuild kept the order"
+        );
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM paper_orders WHERE type = 'trailing_stop'")
+                .await,
+            0
+        );
+        t.execute(&order(2, "bracket", "held")).await;
+        let refused = migrator.downgrade(t.db(), "0015_trade_updates").await;
+        assert!(refused.is_err(), "went back past a held leg");
+        assert_eq!(current(t).await.as_deref(), Some("0016_order_classes"));
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM paper_orders").await,
+            2,
+            "nothing lost"
+        );
+        t.execute("UPDATE paper_orders SET status = 'canceled' WHERE id = 2")
+            .await;
+        migrator
+            .downgrade(t.db(), "0015_trade_updates")
+            .await
+            .expect("back to 0015 once no group works");
+        assert_eq!(t.scalar("SELECT count(*) FROM paper_orders").await, 2);
     }
 );
