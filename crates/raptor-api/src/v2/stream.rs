@@ -294,21 +294,27 @@ impl Connection {
                     .await?;
                 continue;
             };
-            let key = match request.credentials() {
-                Ok((key_id, secret)) => verify(&self.state.clone(), key_id, secret).await?,
+            return match request.credentials() {
+                Ok((key_id, secret)) => self.sign_in(key_id, secret).await,
                 Err(_) => {
                     self.authorization("listen", false).await?;
-                    return Err(Some((POLICY, "authenticate first".into())));
+                    Err(Some((POLICY, "authenticate first".into())))
                 }
             };
-            let authorized = key.is_some();
-            self.authorization("authenticate", authorized).await?;
-            if !authorized {
-                return Err(Some((POLICY, "not authorized".into())));
-            }
-            self.key = key;
-            return Ok(());
         }
+    }
+
+    /// Checks a key pair and answers whether it is authorized; an unauthorized one ends the
+    /// connection.
+    async fn sign_in(&mut self, key_id: String, secret: String) -> Result<(), Ending> {
+        let key = verify(&self.state.clone(), key_id, secret).await?;
+        let authorized = key.is_some();
+        self.authorization("authenticate", authorized).await?;
+        if !authorized {
+            return Err(Some((POLICY, "not authorized".into())));
+        }
+        self.key = key;
+        Ok(())
     }
 
     async fn authorization(&mut self, action: &str, authorized: bool) -> Result<(), Ending> {
@@ -330,16 +336,7 @@ impl Connection {
         };
         let streams = match request.credentials() {
             // Authenticating again: with a pair that must hold too.
-            Ok((key_id, secret)) => {
-                let key = verify(&self.state.clone(), key_id, secret).await?;
-                let authorized = key.is_some();
-                self.authorization("authenticate", authorized).await?;
-                if !authorized {
-                    return Err(Some((POLICY, "not authorized".into())));
-                }
-                self.key = key;
-                return Ok(());
-            }
+            Ok((key_id, secret)) => return self.sign_in(key_id, secret).await,
             Err(streams) => streams,
         };
         let listen = streams.iter().any(|s| s == TRADE_UPDATES);

@@ -22,6 +22,14 @@ async fn price_now(t: &TestDb, symbol: &str, price: f64) {
         .await;
 }
 
+/// A server whose streams hear of changes only by announcement (never by looking).
+async fn announced_only(t: &TestDb) -> TestApp {
+    TestApp::builder(t.db().clone())
+        .announced_trade_updates_only()
+        .spawn()
+        .await
+}
+
 fn market_buy(qty: &str) -> Value {
     json!({"symbol": "AAPL", "qty": qty, "side": "buy", "type": "market", "time_in_force": "day"})
 }
@@ -50,10 +58,7 @@ dual_test!(
     Head,
     |t| {
         price_now(t, "AAPL", AAPL).await;
-        let app = TestApp::builder(t.db().clone())
-            .announced_trade_updates_only()
-            .spawn()
-            .await;
+        let app = announced_only(t).await;
         let mut ada = accounts::customer(&app, "ada@example.com").await;
         let mut bob = accounts::customer(&app, "bob@example.com").await;
         let mut stream = ada
@@ -159,10 +164,7 @@ dual_test!(
 
 dual_test!(a_stream_goes_on_after_the_account_is_reset, Head, |t| {
     price_now(t, "AAPL", AAPL).await;
-    let app = TestApp::builder(t.db().clone())
-        .announced_trade_updates_only()
-        .spawn()
-        .await;
+    let app = announced_only(t).await;
     let mut ada = accounts::customer(&app, "ada@example.com").await;
     let mut stream = ada
         .events("/api/trade-updates", None)
@@ -202,10 +204,7 @@ dual_test!(
     Head,
     |t| {
         price_now(t, "AAPL", AAPL).await;
-        let app = TestApp::builder(t.db().clone())
-            .announced_trade_updates_only()
-            .spawn()
-            .await;
+        let app = announced_only(t).await;
         let mut owner = accounts::customer(&app, "bot-owner@example.com").await;
         let mut bot = accounts::bot(&app, &mut owner).await;
         let (key_id, secret) = bot.api_key.clone().expect("a key");
@@ -328,12 +327,7 @@ dual_test!(
         price_now(t, "AAPL", AAPL).await;
         let first = match t.dialect().name() {
             "sqlite" => TestApp::spawn(t.db().clone()).await,
-            _ => {
-                TestApp::builder(t.db().clone())
-                    .announced_trade_updates_only()
-                    .spawn()
-                    .await
-            }
+            _ => announced_only(t).await,
         };
         let second = first.spawn_sibling(t.connect_again().await).await;
         let owner = accounts::customer(&first, "ada@example.com").await;
