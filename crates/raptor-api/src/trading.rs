@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use raptor_app::activities::{self, Activity};
 use raptor_app::trading::{self, Holding, OrderError, OrderRequest as NewOrder, Portion, Refusal};
 use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
 use raptor_store::trading::{Order, OrderQuery};
@@ -22,6 +23,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, ClientInfo};
 use crate::problem::{ProblemBody, PROBLEM_JSON};
 use crate::session::CurrentSession;
 use crate::v2::account::{HistoryQuery, PortfolioHistory};
+use crate::v2::activities::ActivitiesQuery;
 use crate::{AppState, Problem, ProblemCode};
 
 const TAG: &str = "paper trading";
@@ -32,6 +34,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(kill_switch))
         .routes(routes!(reset_account))
         .routes(routes!(portfolio_history))
+        .routes(routes!(account_activities))
         .routes(routes!(list_orders, place_order))
         .routes(routes!(get_order, replace_order, cancel_order))
         .routes(routes!(list_positions))
@@ -218,6 +221,88 @@ struct PaperAccount {
     trading_blocked: bool,
     /// Why the kill switch was turned on.
     kill_switch_reason: Option<String>,
+}
+
+/// One thing that happened to the account's cash or holdings.
+#[derive(Serialize, ToSchema)]
+struct AccountActivity {
+    /// Pass as `page_token` to resume after it.
+    id: String,
+    /// `FILL` (an order filled) or `CSD` (cash deposited: the opening cash).
+    activity_type: &'static str,
+    /// When.
+    at: DateTime<Utc>,
+    /// Fills: the ticker.
+    symbol: Option<String>,
+    /// Fills: `buy` or `sell`.
+    side: Option<&'static str>,
+    /// Fills: the quantity, a decimal string.
+    qty: Option<String>,
+    /// Fills: the price, a decimal string.
+    price: Option<String>,
+    /// Fills: the order's id.
+    order_id: Option<String>,
+    /// The cash it moved, a decimal string (negative for a buy).
+    net_amount: String,
+}
+
+impl From<Activity> for AccountActivity {
+    fn from(activity: Activity) -> Self {
+        let id = activity.id();
+        match activity {
+            Activity::Fill(f) => {
+                let amount = f.qty.0 * f.price.0;
+                Self {
+                    id,
+                    activity_type: "FILL",
+                    at: f.filled_at,
+                    symbol: Some(f.symbol),
+                    side: Some(f.side.as_str()),
+                    qty: Some(money(f.qty.0)),
+                    price: Some(money(f.price.0)),
+                    order_id: Some(f.order_id.to_string()),
+                    net_amount: money(if f.side == Side::Buy { -amount } else { amount }),
+                }
+            }
+            Activity::Deposit { at, amount, .. } => Self {
+                id,
+                activity_type: "CSD",
+                at,
+                symbol: None,
+                side: None,
+                qty: None,
+                price: None,
+                order_id: None,
+                net_amount: money(amount),
+            },
+        }
+    }
+}
+
+/// The signed-in user's account activities (fills and the opening cash), newest first by
+/// default, paged by activity id: the same filters as `/v2/account/activities`.
+#[utoipa::path(get, path = "/api/account/activities", tag = TAG,
+    params(ActivitiesQuery),
+    responses(
+        (status = 200, description = "A page of activities", body = Vec<AccountActivity>),
+        (status = 400, description = "A parameter is malformed", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 404, description = "The user has no paper account", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "A parameter is not acceptable", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn account_activities(
+    State(state): State<AppState>,
+    current: CurrentSession,
+    ApiQuery(q): ApiQuery<ActivitiesQuery>,
+) -> Result<Json<Vec<AccountActivity>>, Problem> {
+    let query = crate::v2::activities::query(q, None)?;
+    let page = activities::page(&state, current.user.id, &query).await?;
+    Ok(Json(
+        page.activities
+            .into_iter()
+            .map(AccountActivity::from)
+            .collect(),
+    ))
 }
 
 /// The signed-in user's paper account.

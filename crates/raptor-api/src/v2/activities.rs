@@ -120,16 +120,12 @@ fn answer(activity: Activity, account_id: i64) -> AlpacaActivity {
     }
 }
 
-async fn list(
-    state: &AppState,
-    holder: &KeyHolder,
-    q: ActivitiesQuery,
-    only: Option<String>,
-) -> Result<Json<Vec<AlpacaActivity>>, AlpacaError> {
+/// The use case's query from the request's (`only`: a type from the path).
+pub(crate) fn query(q: ActivitiesQuery, only: Option<String>) -> Result<ActivityQuery, Problem> {
     let ascending = match q.direction.as_deref() {
         None | Some("desc") => false,
         Some("asc") => true,
-        Some(_) => return Err(Problem::invalid_field("direction", "must be asc or desc").into()),
+        Some(_) => return Err(Problem::invalid_field("direction", "must be asc or desc")),
     };
     let (mut after, mut until) = (
         time("after", q.after.as_deref())?,
@@ -149,15 +145,23 @@ async fn list(
             .and_then(bounds)
             .map(|t| t - chrono::Duration::microseconds(1));
     }
-    let query = ActivityQuery {
+    Ok(ActivityQuery {
         activity_types: only.or(q.activity_types),
         after,
         until,
         ascending,
         page_size: q.page_size,
         page_token: q.page_token,
-    };
-    let page = activities::page(state, holder.user_id, &query).await?;
+    })
+}
+
+async fn list(
+    state: &AppState,
+    holder: &KeyHolder,
+    q: ActivitiesQuery,
+    only: Option<String>,
+) -> Result<Json<Vec<AlpacaActivity>>, AlpacaError> {
+    let page = activities::page(state, holder.user_id, &query(q, only)?).await?;
     let account_id = page.account_id;
     Ok(Json(
         page.activities

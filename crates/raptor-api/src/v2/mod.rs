@@ -7,7 +7,7 @@
 //! names the kind of row and carries the row id ([`ids`]), so it reads back without a lookup.
 
 pub(crate) mod account;
-mod activities;
+pub(crate) mod activities;
 mod assets;
 mod auth;
 mod error;

@@ -877,3 +877,57 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    the_console_reads_account_activities_with_its_own_order_ids,
+    Head,
+    |t| {
+        price_now(t, 100.0).await;
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut ada = accounts::customer(&app, "ada@example.com").await;
+        let bought = ada.post(
+            "/api/orders",
+            json!({"symbol": "AAPL", "qty": "2", "side": "buy", "type": "market", "time_in_force": "day"}),
+        ).await;
+        assert_eq!(bought.status, 201, "{:?}", bought.body);
+        let listed = ada.get("/api/account/activities").await;
+        assert_eq!(listed.status, 200, "{:?}", listed.body);
+        let fill = &listed.body[0];
+        assert_eq!(
+            (
+                &fill["activity_type"],
+                &fill["order_id"],
+                &fill["net_amount"],
+                &fill["qty"]
+            ),
+            (
+                &json!("FILL"),
+                &bought.body["id"],
+                &json!("-200"),
+                &json!("2")
+            ),
+            "{listed:?}"
+        );
+        assert_eq!(listed.body[1]["activity_type"], "CSD");
+        assert_eq!(listed.body[1]["net_amount"], "100000");
+        let page = ada
+            .get(&format!(
+                "/api/account/activities?page_token={}",
+                fill["id"].as_str().expect("id")
+            ))
+            .await;
+        assert_eq!(
+            page.body.as_array().map(Vec::len),
+            Some(1),
+            "{:?}",
+            page.body
+        );
+        let refused = ada.get("/api/account/activities?direction=sideways").await;
+        assert_eq!(refused.status, 422, "{:?}", refused.body);
+        assert_eq!(
+            app.browser().get("/api/account/activities").await.status,
+            401
+        );
+        app.stop().await;
+    }
+);
