@@ -224,7 +224,8 @@ def main():
     nested = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN, nested=True))
     expect({o.id for o in nested} == {bracket.id, oco.id, trailing.id, oto.legs[0].id},
            f"open orders, nested {[(o.id, o.order_class) for o in nested]}")
-    client.cancel_orders()
+    canceled = client.cancel_orders()
+    expect(len(canceled) == 7, f"cancel all lists every order it ended, legs too: {len(canceled)}")
     expect(client.get_orders() == [], "orders of a group left open")
     client.submit_order(MarketOrderRequest(
         symbol="AAPL", qty=1, side=OrderSide.SELL, time_in_force=TimeInForce.DAY))

@@ -826,8 +826,9 @@ pub async fn order_by_client_id(
     Ok(trading::order_by_client_id(&app.db, account.id, client_order_id).await?)
 }
 
-/// Cancels every working order of the user's; the orders canceled, oldest first. An order
-/// that filled or ended meanwhile is left as it is.
+/// Cancels every working order of the user's; the orders canceled, oldest first, with the
+/// legs canceled along with their parents. An order that filled or ended meanwhile is left as
+/// it is.
 pub async fn cancel_open_orders(app: &App, user_id: i64) -> Result<Vec<Order>, OrderError> {
     let account = account_of(app, user_id).await?;
     let open = OrderQuery {
@@ -836,8 +837,15 @@ pub async fn cancel_open_orders(app: &App, user_id: i64) -> Result<Vec<Order>, O
     };
     let mut canceled = Vec::new();
     for order in trading::orders(&app.db, account.id, &open).await? {
-        if let Some(order) = engine::cancel(app, account.id, order.id).await? {
-            canceled.push(order);
+        match engine::cancel(app, account.id, order.id).await? {
+            Some(order) => canceled.push(order),
+            // Already ended: canceled with its group's parent a moment ago, it is listed too.
+            None => {
+                let now = trading::order(&app.db, account.id, order.id).await?;
+                if let Some(now) = now.filter(|o| o.status == OrderStatus::Canceled) {
+                    canceled.push(now);
+                }
+            }
         }
     }
     Ok(canceled)
