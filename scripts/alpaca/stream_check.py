@@ -9,7 +9,7 @@ Run by the Rust test `stream::` against two live `raptor serve` processes, or by
 The stream connects to RAPTOR_STREAM_URL; orders are placed through RAPTOR_URL. AAPL must have a
 price and the account cash for a few shares. The SDK does not say when its subscription is in
 place, so the first market order is placed again every two seconds until its updates arrive;
-after that every update is expected exactly once and in order.
+after that, each order's updates must arrive in order (updates of those repeats are skipped).
 """
 
 import os
