@@ -104,6 +104,16 @@ impl Dialect {
         self.choose("", " FOR UPDATE SKIP LOCKED")
     }
 
+    /// The statements that turn foreign-key enforcement off and back on around a revision
+    /// that rebuilds a table others refer to (run outside its transaction): SQLite's
+    /// `PRAGMA foreign_keys`. PostgreSQL alters tables in place and needs none.
+    pub(crate) fn foreign_keys_off_and_on(self) -> Option<(&'static str, &'static str)> {
+        self.choose(
+            Some(("PRAGMA foreign_keys = OFF", "PRAGMA foreign_keys = ON")),
+            None,
+        )
+    }
+
     /// The statement that wakes listeners in every process, with the channel as `$1` and the
     /// payload as `$2` ([`wakeups`]): PostgreSQL's `NOTIFY`, delivered when the transaction
     /// commits. SQLite has none.

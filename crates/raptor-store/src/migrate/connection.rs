@@ -9,7 +9,7 @@ use super::history::{single_version, split_statements, PlannedStep};
 use super::{label, Direction, Migrator, Status, Step};
 use crate::dialect::catalogue;
 use crate::dialect::migration::{bookkeeping_ddl, SendFuture};
-use crate::dialect::{Dialect, MigrationConn};
+use crate::dialect::MigrationConn;
 use crate::engine::Db;
 use crate::error::{MigrationError, StoreError};
 
@@ -130,28 +130,26 @@ impl MigrationConn {
         plan: &'a PlannedStep<'a>,
     ) -> SendFuture<'a, Result<bool, MigrationError>> {
         Box::pin(async move {
-            let keys_off = plan.revision.foreign_keys_off && self.dialect() == Dialect::Sqlite;
-            if keys_off {
-                self.foreign_keys(false).await?;
+            let pragmas = plan
+                .revision
+                .foreign_keys_off
+                .then(|| self.dialect().foreign_keys_off_and_on())
+                .flatten();
+            if let Some((off, _)) = pragmas {
+                self.execute_alone(off).await?;
             }
             let applied = self.apply_step(plan).await;
-            if keys_off {
-                self.foreign_keys(true).await?;
+            if let Some((_, on)) = pragmas {
+                self.execute_alone(on).await?;
             }
             applied
         })
     }
 
-    /// Turns SQLite's foreign-key enforcement on or off for this connection (outside any
-    /// transaction).
-    fn foreign_keys(&mut self, on: bool) -> SendFuture<'_, Result<(), MigrationError>> {
+    /// Runs one statement on the connection, outside any transaction.
+    fn execute_alone<'a>(&'a mut self, sql: &'a str) -> SendFuture<'a, Result<(), MigrationError>> {
         Box::pin(async move {
-            let pragma = if on {
-                "PRAGMA foreign_keys = ON"
-            } else {
-                "PRAGMA foreign_keys = OFF"
-            };
-            on_conn!(self, c => (&mut **c).execute(pragma).await.map(drop))?;
+            on_conn!(self, c => (&mut **c).execute(sql).await.map(drop))?;
             Ok(())
         })
     }

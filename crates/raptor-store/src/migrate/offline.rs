@@ -29,9 +29,13 @@ impl Migrator {
             let step = &planned.step;
             out.push_str(&format!("\n-- {step}\n"));
             let transactional = planned.revision.transactional;
-            let keys_off = planned.revision.foreign_keys_off && dialect == Dialect::Sqlite;
-            if keys_off {
-                out.push_str("PRAGMA foreign_keys = OFF;\n");
+            let pragmas = planned
+                .revision
+                .foreign_keys_off
+                .then(|| dialect.foreign_keys_off_and_on())
+                .flatten();
+            if let Some((off, _)) = pragmas {
+                out.push_str(&format!("{off};\n"));
             }
             if transactional {
                 out.push_str(&format!("{};\n", dialect.begin_write()));
@@ -65,8 +69,8 @@ impl Migrator {
             if transactional {
                 out.push_str("COMMIT;\n");
             }
-            if keys_off {
-                out.push_str("PRAGMA foreign_keys = ON;\n");
+            if let Some((_, on)) = pragmas {
+                out.push_str(&format!("{on};\n"));
             }
         }
         Ok(out)
