@@ -33,7 +33,7 @@ impl Default for EngineSettings {
 #[derive(Clone)]
 pub struct Db {
     pub(crate) pool: Pool,
-    url: DatabaseUrl,
+    url: std::sync::Arc<DatabaseUrl>,
     /// How long write transactions waited to begin (shared by clones).
     pub(crate) begin_waits: std::sync::Arc<BeginWaits>,
     /// Many-row reads of a SQLite file (None on PostgreSQL and in-memory SQLite).
@@ -90,7 +90,7 @@ impl Db {
         };
         Ok(Self {
             pool,
-            url: url.clone(),
+            url: std::sync::Arc::new(url.clone()),
             begin_waits: Default::default(),
             sqlite_rows,
             changed_accounts: tokio::sync::broadcast::channel(crate::trade_updates::LOCAL_BACKLOG)

@@ -37,6 +37,7 @@ pub mod trading;
 mod tx;
 mod url;
 pub mod users;
+pub mod valuation;
 pub mod waits;
 pub mod watchlists;
 pub mod webhooks;

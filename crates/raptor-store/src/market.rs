@@ -223,24 +223,40 @@ pub async fn is_known_empty(
 
 const BAR_COLUMNS: &str = "ts, open, high, low, close, volume, trade_count, vwap";
 
-/// The newest bar of each timeframe (one index seek each: the key is (symbol, timeframe,
-/// ts)), then the newest of those, the finer timeframe first on a tie. Sorting all of a
-/// symbol's bars by time instead would read every one of them.
-static LATEST: LazyLock<String> = LazyLock::new(|| {
-    let newest_per_timeframe: Vec<String> = Timeframe::ALL
+/// The newest bar of each timeframe of `symbol` (an SQL expression) meeting `condition`, each
+/// one index seek (the key is (symbol, timeframe, ts)), as a union of rows of `columns` and
+/// `fineness` (0 the finest). Sorting all of a symbol's bars by time instead would read every
+/// one of them.
+fn newest_per_timeframe(columns: &str, symbol: &str, condition: &str) -> String {
+    let newest: Vec<String> = Timeframe::ALL
         .iter()
         .enumerate()
         .map(|(rank, tf)| {
             format!(
-                "SELECT * FROM (SELECT {BAR_COLUMNS}, {rank} AS fineness FROM historical_bars \
-                 WHERE symbol = $1 AND timeframe = '{tf}' AND ($2 IS NULL OR ts < $2) \
+                "SELECT * FROM (SELECT {columns}, {rank} AS fineness FROM historical_bars \
+                 WHERE symbol = {symbol} AND timeframe = '{tf}' AND {condition} \
                  ORDER BY ts DESC LIMIT 1) AS tf{rank}"
             )
         })
         .collect();
+    newest.join(" UNION ALL ")
+}
+
+/// The latest stored close of `symbol` (an SQL expression, such as an outer query's column)
+/// among bars meeting `condition`: a scalar subquery, the newest bar winning and the finer
+/// timeframe on a tie, as [`latest_bar_before`] chooses.
+pub(crate) fn latest_close_sql(symbol: &str, condition: &str) -> String {
+    format!(
+        "(SELECT close FROM ({}) AS newest ORDER BY ts DESC, fineness LIMIT 1)",
+        newest_per_timeframe("ts, close", symbol, condition)
+    )
+}
+
+/// The newest bar of `$1` that began before `$2` (any time when `$2` is null).
+static LATEST: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {BAR_COLUMNS} FROM ({}) AS newest ORDER BY ts DESC, fineness LIMIT 1",
-        newest_per_timeframe.join(" UNION ALL ")
+        newest_per_timeframe(BAR_COLUMNS, "$1", "($2 IS NULL OR ts < $2)")
     )
 });
 

@@ -401,7 +401,7 @@ static OPEN_STATUSES: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Open statuses and `held`: orders that have not ended ([`OrderStatus::is_pending`]).
-static PENDING_STATUSES: LazyLock<String> = LazyLock::new(|| {
+pub(crate) static PENDING_STATUSES: LazyLock<String> = LazyLock::new(|| {
     let quoted: Vec<String> = OrderStatus::ALL
         .iter()
         .filter(|s| s.is_pending())

@@ -422,6 +422,27 @@ dual_test!(
     }
 );
 
+dual_test!(
+    what_was_sold_today_counts_in_last_equity_and_working_buys_hold_cash,
+    Head,
+    |t| {
+        let (app, mut bot, _clock) = two_days_of_buying(t).await;
+        let sell = json!({ "symbol": "AAPL", "qty": "15", "side": "sell", "type": "market", "time_in_force": "day" });
+        assert_eq!(bot.post("/v2/orders", sell).await.body["status"], "filled");
+        let rest = json!({ "symbol": "AAPL", "qty": "2", "side": "buy", "type": "limit", "limit_price": "50", "time_in_force": "gtc" });
+        assert_eq!(bot.post("/v2/orders", rest).await.body["status"], "new");
+        assert_eq!(bot.get("/v2/positions").await.body, json!([]));
+        let account = bot.get("/v2/account").await.body;
+        assert_eq!(account["cash"], "100200");
+        assert_eq!(account["equity"], "100200");
+        // Nothing is held now, but Tuesday's close still saw 10 shares at 110.
+        assert_eq!(account["last_equity"], "100100");
+        // The resting buy holds 2 x 50 of the cash.
+        assert_eq!(account["buying_power"], "100100");
+        app.stop().await;
+    }
+);
+
 dual_test!(assets_list_the_listed_symbols_by_ticker_or_id, Head, |t| {
     let app = TestApp::spawn(t.db().clone()).await;
     let mut owner = accounts::customer(&app, "ada@example.com").await;

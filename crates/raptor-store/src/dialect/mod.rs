@@ -42,6 +42,7 @@ macro_rules! on_conn {
     };
 }
 
+pub(crate) mod account_reads;
 pub(crate) mod bar_reads;
 pub(crate) mod bulk;
 pub(crate) mod catalogue;

@@ -1,0 +1,101 @@
+//! Reading an account's book ([`crate::valuation`]): sqlx on PostgreSQL and in-memory SQLite,
+//! the row reader ([`super::sqlite_rows`]) on a SQLite file, one blocking hop for the lot.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::Row;
+
+use super::sqlite_rows::{time, SqliteTime};
+use crate::decimal::DbDecimal;
+use crate::engine::Db;
+use crate::error::StoreError;
+use crate::valuation::BookRow;
+
+/// Runs `sql` (binding `$1` the user and `$2` the moment) and reads every row by column name.
+pub(crate) async fn rows(
+    db: &Db,
+    sql: &'static str,
+    user_id: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<BookRow>, StoreError> {
+    if let Some(reader) = &db.sqlite_rows {
+        return reader
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let found = statement.query_map((user_id, SqliteTime(since)), |row| {
+                    let decimal = |name: &str| -> rusqlite::Result<Option<Decimal>> {
+                        let text: Option<String> = row.get(name)?;
+                        text.map(|t| {
+                            t.parse().map_err(|err| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    0,
+                                    rusqlite::types::Type::Text,
+                                    Box::new(err),
+                                )
+                            })
+                        })
+                        .transpose()
+                    };
+                    let moment = |name: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
+                        let raw = row.get_ref(name)?;
+                        match raw {
+                            rusqlite::types::ValueRef::Null => Ok(None),
+                            raw => time(raw).map(Some),
+                        }
+                    };
+                    Ok(BookRow {
+                        part: row.get("part")?,
+                        account_id: row.get("account_id")?,
+                        currency: row.get("currency")?,
+                        cash: decimal("cash")?,
+                        starting_cash: decimal("starting_cash")?,
+                        kill_switch: row.get("kill_switch")?,
+                        kill_switch_reason: row.get("kill_switch_reason")?,
+                        kill_switch_set_at: moment("kill_switch_set_at")?,
+                        symbol: row.get("symbol")?,
+                        side: row.get("side")?,
+                        qty: decimal("qty")?,
+                        price: decimal("price")?,
+                        cost_basis: decimal("cost_basis")?,
+                        stop_price: decimal("stop_price")?,
+                        latest_close: row.get("latest_close")?,
+                        close_then: row.get("close_then")?,
+                        filled_at: moment("filled_at")?,
+                        fill_id: row.get("fill_id")?,
+                    })
+                })?;
+                found.collect()
+            })
+            .await;
+    }
+    Ok(on_pool!(db, pool => {
+        let found = sqlx::query(sql).bind(user_id).bind(since).fetch_all(pool).await?;
+        let mut rows = Vec::with_capacity(found.len());
+        for row in &found {
+            let decimal = |name: &str| -> Result<Option<Decimal>, sqlx::Error> {
+                Ok(row.try_get::<Option<DbDecimal>, _>(name)?.map(|d| d.0))
+            };
+            rows.push(BookRow {
+                part: row.try_get("part")?,
+                account_id: row.try_get("account_id")?,
+                currency: row.try_get("currency")?,
+                cash: decimal("cash")?,
+                starting_cash: decimal("starting_cash")?,
+                kill_switch: row.try_get("kill_switch")?,
+                kill_switch_reason: row.try_get("kill_switch_reason")?,
+                kill_switch_set_at: row.try_get("kill_switch_set_at")?,
+                symbol: row.try_get("symbol")?,
+                side: row.try_get("side")?,
+                qty: decimal("qty")?,
+                price: decimal("price")?,
+                cost_basis: decimal("cost_basis")?,
+                stop_price: decimal("stop_price")?,
+                latest_close: row.try_get("latest_close")?,
+                close_then: row.try_get("close_then")?,
+                filled_at: row.try_get("filled_at")?,
+                fill_id: row.try_get("fill_id")?,
+            });
+        }
+        rows
+    }))
+}
