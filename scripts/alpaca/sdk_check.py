@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import sys
 from decimal import ROUND_FLOOR, Decimal
+from zoneinfo import ZoneInfo
 
 from alpaca.common.exceptions import APIError
 from alpaca.data.historical import StockHistoricalDataClient
@@ -227,6 +228,29 @@ def main():
     canceled = client.cancel_orders()
     expect(len(canceled) == 7, f"cancel all lists every order it ended, legs too: {len(canceled)}")
     expect(client.get_orders() == [], "orders of a group left open")
+
+    # Auction orders wait for their auction, and are refused once it stops taking them (from
+    # 2 minutes before the open, or 10 before the close, until 19:00 New York time).
+    here = dt.datetime.now(ZoneInfo("America/New_York")).replace(tzinfo=None)
+    today = client.get_calendar(GetCalendarRequest(start=here.date(), end=here.date()))
+    evening = here.replace(hour=19, minute=0, second=0, microsecond=0)
+    cutoffs = {TimeInForce.OPG: lambda d: d.open - dt.timedelta(minutes=2),
+               TimeInForce.CLS: lambda d: d.close - dt.timedelta(minutes=10)}
+    for tif, cutoff in cutoffs.items():
+        request = LimitOrderRequest(symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=tif,
+                                    limit_price=float(aapl / 2))
+        if today and cutoff(today[0]) <= here < evening:
+            refused(lambda: client.submit_order(request), 422, f"a {tif} order past its cutoff")
+            continue
+        auction = client.submit_order(request)
+        expect(auction.status == OrderStatus.NEW and auction.time_in_force == tif,
+               f"a {tif} order waits for its auction: {auction.status}")
+        client.cancel_order_by_id(auction.id)
+    extended = client.submit_order(LimitOrderRequest(
+        symbol="AAPL", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY,
+        limit_price=float(aapl / 2), extended_hours=True))
+    expect(extended.extended_hours and extended.status == OrderStatus.NEW, "an extended-hours order")
+    client.cancel_order_by_id(extended.id)
     client.submit_order(MarketOrderRequest(
         symbol="AAPL", qty=1, side=OrderSide.SELL, time_in_force=TimeInForce.DAY))
 

@@ -119,6 +119,8 @@ pub(crate) struct PaperOrder {
     /// A trailing stop's best price since it was placed, a decimal string (its `stop_price`
     /// follows from it).
     hwm: Option<String>,
+    /// Whether it may fill in extended hours (04:00 to 20:00 New York time).
+    extended_hours: bool,
 }
 
 impl From<Order> for PaperOrder {
@@ -153,6 +155,7 @@ impl From<Order> for PaperOrder {
             trail_price: opt(o.trail_price),
             trail_percent: opt(o.trail_percent),
             hwm: opt(o.hwm),
+            extended_hours: o.extended_hours,
         }
     }
 }
@@ -481,7 +484,7 @@ struct OrderRequest {
     /// `market`, `limit`, `stop` or `stop_limit`.
     #[serde(rename = "type")]
     order_type: String,
-    /// `day`, `gtc`, `ioc` or `fok`.
+    /// `day`, `gtc`, `ioc`, `fok`, `opg` (the opening auction) or `cls` (the closing auction).
     time_in_force: String,
     /// Limit price (limit and stop-limit orders).
     #[serde(default)]
@@ -508,6 +511,9 @@ struct OrderRequest {
     /// …or in percent of the best price since it was placed.
     #[serde(default)]
     trail_percent: Option<OrderNumber>,
+    /// A limit day order that may also fill from 04:00 to 20:00 New York time.
+    #[serde(default)]
+    extended_hours: Option<bool>,
 }
 
 /// The take-profit leg of a bracket, OCO or OTO order.
@@ -548,6 +554,9 @@ pub(crate) struct MoreTerms {
     /// …or in percent of the best price since it was placed.
     #[serde(default)]
     trail_percent: Option<OrderNumber>,
+    /// A limit day order that may also fill from 04:00 to 20:00 New York time.
+    #[serde(default)]
+    extended_hours: Option<bool>,
 }
 
 impl MoreTerms {
@@ -563,6 +572,7 @@ impl MoreTerms {
             stop_loss_limit_price: stop_loss.and_then(|s| OrderNumber::text(s.limit_price)),
             trail_price: OrderNumber::text(self.trail_price),
             trail_percent: OrderNumber::text(self.trail_percent),
+            extended_hours: self.extended_hours.unwrap_or(false),
             ..req
         }
     }
@@ -577,6 +587,7 @@ impl OrderRequest {
             stop_loss: self.stop_loss,
             trail_price: self.trail_price,
             trail_percent: self.trail_percent,
+            extended_hours: self.extended_hours,
         };
         more.into(NewOrder {
             qty: OrderNumber::text(self.qty),

@@ -1,5 +1,6 @@
 //! Raptor's domain: pure types that make wrong states unrepresentable, with no I/O.
 
+pub mod auction;
 pub mod backtest;
 pub mod calendar;
 mod identity;

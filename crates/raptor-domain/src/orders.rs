@@ -112,31 +112,6 @@ wire_enum!(
     }
 );
 
-impl TimeInForce {
-    /// What a new paper order may use. Orders for the opening or closing auction (`opg`,
-    /// `cls`) are not offered, though the schema keeps them for imported history.
-    pub const OFFERED: &'static [TimeInForce] = &[
-        TimeInForce::Day,
-        TimeInForce::Gtc,
-        TimeInForce::Ioc,
-        TimeInForce::Fok,
-    ];
-
-    /// Parses a time in force a new order may use; the refusal lists those.
-    pub fn parse_offered(s: &str) -> Result<Self, UnknownValue> {
-        TimeInForce::OFFERED
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| {
-                let accepted: Vec<&str> = TimeInForce::OFFERED.iter().map(|v| v.as_str()).collect();
-                UnknownValue(format!(
-                    "unknown time_in_force '{s}'; accepted: {}",
-                    accepted.join(", ")
-                ))
-            })
-    }
-}
 wire_enum!(
     /// Where an order is in its life.
     OrderStatus, "status" {
@@ -458,8 +433,8 @@ mod tests {
         assert!(OrderStatus::PartiallyFilled.is_open() && !OrderStatus::Filled.is_open());
         assert_eq!("opg".parse::<TimeInForce>(), Ok(TimeInForce::Opg));
         assert_eq!(
-            TimeInForce::parse_offered("opg").map_err(|e| e.to_string()),
-            Err("unknown time_in_force 'opg'; accepted: day, gtc, ioc, fok".to_owned())
+            "gtd".parse::<TimeInForce>().map_err(|e| e.to_string()),
+            Err("unknown time_in_force 'gtd'; accepted: day, gtc, ioc, fok, opg, cls".to_owned())
         );
     }
 

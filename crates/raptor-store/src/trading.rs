@@ -194,6 +194,8 @@ pub struct NewOrder<'a> {
     pub trail: Option<Trail>,
     /// A trailing stop's best price so far (the price when placed).
     pub hwm: Option<Decimal>,
+    /// Whether it may fill in extended hours.
+    pub extended_hours: bool,
 }
 
 /// Stores an order and records it as `new` (and `canceled` when it is stored so). An order
@@ -209,8 +211,8 @@ pub async fn insert_order(
         "INSERT INTO paper_orders (account_id, client_order_id, symbol, side, type, time_in_force, \
          qty, notional, limit_price, stop_price, status, filled_qty, reject_reason, created_at, \
          submitted_at, updated_at, replaces, order_class, parent_id, trail_price, trail_percent, \
-         hwm) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14, $15, \
-         $16, $17, $18, $19, $20) RETURNING {ORDER_COLUMNS}"
+         hwm, extended_hours) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $14, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING {ORDER_COLUMNS}"
     );
     let order: Order = on_tx!(tx, t => {
         sqlx::query_as(&sql)
@@ -234,6 +236,7 @@ pub async fn insert_order(
             .bind(match o.trail { Some(Trail::Price(p)) => Some(DbDecimal(p)), _ => None })
             .bind(match o.trail { Some(Trail::Percent(p)) => Some(DbDecimal(p)), _ => None })
             .bind(o.hwm.map(DbDecimal))
+            .bind(o.extended_hours)
             .fetch_one(&mut **t)
             .await?
     });

@@ -148,7 +148,7 @@ impl From<Order> for AlpacaOrder {
             limit_price: text(o.limit_price),
             stop_price: text(o.stop_price),
             status: o.status,
-            extended_hours: false,
+            extended_hours: o.extended_hours,
             legs: None,
             trail_price: text(o.trail_price),
             trail_percent: text(o.trail_percent),
@@ -178,7 +178,7 @@ pub(crate) struct NewOrder {
     /// `market`, `limit`, `stop` or `stop_limit`.
     #[serde(rename = "type")]
     order_type: String,
-    /// `day`, `gtc`, `ioc` or `fok`.
+    /// `day`, `gtc`, `ioc`, `fok`, `opg` (the opening auction) or `cls` (the closing auction).
     time_in_force: String,
     /// Limit price (limit and stop-limit orders).
     #[serde(default)]
@@ -186,9 +186,6 @@ pub(crate) struct NewOrder {
     /// Stop price (stop and stop-limit orders).
     #[serde(default)]
     stop_price: Option<OrderNumber>,
-    /// Must be false or absent: extended-hours orders are not offered.
-    #[serde(default)]
-    extended_hours: Option<bool>,
     /// An idempotency key of 1 to 128 characters: placing it again returns the first order.
     #[serde(default)]
     client_order_id: Option<String>,
@@ -198,15 +195,9 @@ pub(crate) struct NewOrder {
 }
 
 impl NewOrder {
-    /// The request in the use case's terms, after refusing what is not offered.
-    fn into_request(self) -> Result<OrderRequest, Problem> {
-        if self.extended_hours == Some(true) {
-            return Err(Problem::invalid_field(
-                "extended_hours",
-                "extended-hours orders are not offered; orders fill in the regular session",
-            ));
-        }
-        Ok(self.more.into(OrderRequest {
+    /// The request in the use case's terms.
+    fn into_request(self) -> OrderRequest {
+        self.more.into(OrderRequest {
             qty: OrderNumber::text(self.qty),
             notional: OrderNumber::text(self.notional),
             limit_price: OrderNumber::text(self.limit_price),
@@ -217,7 +208,7 @@ impl NewOrder {
             time_in_force: self.time_in_force,
             client_order_id: self.client_order_id,
             ..OrderRequest::default()
-        }))
+        })
     }
 }
 
@@ -242,7 +233,7 @@ pub(crate) async fn create(
     holder: KeyHolder,
     V2Json(req): V2Json<NewOrder>,
 ) -> Result<Json<AlpacaOrder>, AlpacaError> {
-    let placed = trading::place_order(&state, holder.user_id, &req.into_request()?).await?;
+    let placed = trading::place_order(&state, holder.user_id, &req.into_request()).await?;
     Ok(Json(shown(&state, placed.order).await))
 }
 

@@ -5,6 +5,7 @@
 
 mod alpaca;
 mod alpaca_sdk;
+mod auctions;
 mod audit;
 mod auth;
 mod backtests;

@@ -372,6 +372,7 @@ async fn flood(t: &TestDb, account_id: i64, first: usize, count: usize) -> Strin
             parent_id: None,
             trail: None,
             hwm: None,
+            extended_hours: false,
         };
         trading::insert_order(&mut tx, &order, Utc::now())
             .await

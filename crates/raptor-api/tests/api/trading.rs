@@ -381,7 +381,7 @@ dual_test!(bad_orders_name_the_field, Head, |t| {
             "side",
         ),
         (
-            json!({ "symbol": "AAPL", "qty": [1], "side": "buy", "type": "market", "time_in_force": "opg" }),
+            json!({ "symbol": "AAPL", "qty": [1], "side": "buy", "type": "market", "time_in_force": "gtd" }),
             "time_in_force",
         ),
         (
@@ -606,6 +606,7 @@ async fn seed_resting(
             parent_id: None,
             trail: None,
             hwm: None,
+            extended_hours: false,
         };
         trading::insert_order(&mut tx, &order, at(i))
             .await

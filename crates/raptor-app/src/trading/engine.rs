@@ -2,6 +2,7 @@
 //! row first, so concurrent orders cannot share cash.
 
 use chrono::{DateTime, Utc};
+use raptor_domain::auction::Auction;
 use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, Terms, TimeInForce, Trail};
 use raptor_store::trading::{self, Account, Ending, NewOrder, Order, Position};
 use raptor_store::{market, settings, DbDecimal, StoreError, Tx};
@@ -183,6 +184,8 @@ pub struct Submission {
     pub order_class: OrderClass,
     /// The legs that go with the order.
     pub legs: Vec<Leg>,
+    /// Whether it may fill in extended hours (limit day orders).
+    pub extended_hours: bool,
 }
 
 impl Submission {
@@ -198,6 +201,7 @@ impl Submission {
             trail: None,
             order_class: OrderClass::Simple,
             legs: Vec::new(),
+            extended_hours: false,
         }
     }
 }
@@ -280,7 +284,10 @@ pub async fn submit_replacing(
         terms.stop_price = Some(trail.stop(terms.side, mark));
         mark
     });
-    let immediate = last.and_then(|p| terms.fill_at_submission(p));
+    // An auction order waits for its auction, however marketable it is now.
+    let immediate = last
+        .filter(|_| Auction::of(s.time_in_force).is_none())
+        .and_then(|p| terms.fill_at_submission(p));
     let qty = match (s.qty, s.notional, last) {
         (Some(qty), _, _) => qty,
         (None, Some(notional), Some(p)) => notional
@@ -360,6 +367,7 @@ pub async fn submit_replacing(
         parent_id: None,
         trail: s.trail,
         hwm,
+        extended_hours: s.extended_hours,
     };
     let order = trading::insert_order(&mut tx, &new, now).await?;
     // The legs exist before the entry can fill, so its fill settles them as any fill does: a

@@ -4,6 +4,8 @@
 //! order times bars.
 
 use chrono::{DateTime, Utc};
+use raptor_domain::auction::Auction;
+use raptor_domain::calendar::{self, Session};
 use raptor_domain::orders::{OrderType, Side, Terms, TimeInForce, Trailing};
 use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::{self, StoredBar};
@@ -25,20 +27,22 @@ pub struct Matched {
     pub filled: usize,
     /// Orders rejected at fill time (cash or position gone).
     pub rejected: usize,
-    /// Day orders expired.
+    /// Orders that ended unfilled: day orders past their close, auction orders their auction
+    /// passed by.
     pub expired: usize,
 }
 
-/// The end of the trading day an order was placed in: day orders expire then.
-fn day_end(submitted: DateTime<Utc>) -> Option<DateTime<Utc>> {
+/// The end of the trading day an order was placed in, by `end` of a session (its regular or
+/// extended close): day orders expire then.
+fn day_end(submitted: DateTime<Utc>, end: fn(&Session) -> DateTime<Utc>) -> Option<DateTime<Utc>> {
     let date = submitted
         .with_timezone(&chrono_tz::America::New_York)
         .date_naive();
     let mut day = date;
     for _ in 0..10 {
-        if let Some(session) = raptor_domain::calendar::session(day) {
-            if session.close > submitted {
-                return Some(session.close);
+        if let Some(session) = calendar::session(day) {
+            if end(&session) > submitted {
+                return Some(end(&session));
             }
         }
         day = day.succ_opt()?;
@@ -46,11 +50,23 @@ fn day_end(submitted: DateTime<Utc>) -> Option<DateTime<Utc>> {
     None
 }
 
-/// When an order expires (day orders), and the end of the bars it can fill in.
+/// The auction an `opg` or `cls` order trades in, and that auction's session.
+fn auction_of(order: &Order) -> Option<(Auction, Session)> {
+    let auction = Auction::of(order.time_in_force)?;
+    Some((auction, auction.session_for(order.submitted_at).ok()?))
+}
+
+/// When an order expires (day and auction orders), and the end of the bars it can fill in.
 fn lifetime(order: &Order) -> (Option<DateTime<Utc>>, DateTime<Utc>) {
-    let expires = (order.time_in_force == TimeInForce::Day)
-        .then(|| day_end(order.submitted_at))
-        .flatten();
+    let expires = match order.time_in_force {
+        TimeInForce::Day if order.extended_hours => {
+            day_end(order.submitted_at, |s| s.extended_close)
+        }
+        TimeInForce::Day => day_end(order.submitted_at, |s| s.close),
+        // What has not traded in its auction by the session's close never will.
+        TimeInForce::Opg | TimeInForce::Cls => auction_of(order).map(|(_, s)| s.close),
+        _ => None,
+    };
     // Good-till-canceled orders look ten years ahead: further than any stored bar.
     let horizon = expires.unwrap_or(order.submitted_at + chrono::Duration::days(3650));
     (expires, horizon)
@@ -63,6 +79,7 @@ struct PricedBar {
     open: Decimal,
     high: Decimal,
     low: Decimal,
+    close: Decimal,
 }
 
 fn priced(bars: Vec<StoredBar>) -> Vec<PricedBar> {
@@ -72,6 +89,7 @@ fn priced(bars: Vec<StoredBar>) -> Vec<PricedBar> {
             open: price(b.open),
             high: price(b.high),
             low: price(b.low),
+            close: price(b.close),
         })
         .collect()
 }
@@ -193,6 +211,8 @@ impl<'a> SymbolBars<'a> {
 struct Found {
     /// Where and when it fills.
     fill: Option<(Decimal, DateTime<Utc>)>,
+    /// An auction order whose auction priced beyond its limit: it will not fill.
+    missed_auction: bool,
     /// A trailing stop: where its walk got to before it filled or the bars ran out, if it
     /// walked any bar.
     trail: Option<TrailMark>,
@@ -223,15 +243,23 @@ async fn find(
     bars: &mut SymbolBars<'_>,
     order: &Order,
     horizon: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Found, StoreError> {
     let (Some(trail), Some(hwm)) = (order.trail(), order.hwm) else {
         let terms = terms(order);
+        if let Some((auction, session)) = auction_of(order) {
+            return find_auction(bars, order, auction, &session, now).await;
+        }
         let fill = bars
             .fill(order.submitted_at, horizon, |own, _| {
                 first_crossing(&terms, own)
             })
             .await?;
-        return Ok(Found { fill, trail: None });
+        return Ok(Found {
+            fill,
+            missed_auction: false,
+            trail: None,
+        });
     };
     let start = Trailing {
         side: order.side,
@@ -263,7 +291,61 @@ async fn find(
         .await?;
     Ok(Found {
         trail: walked,
+        missed_auction: false,
         fill,
+    })
+}
+
+/// The price of an auction in the stored bars: the open of the session's first regular bar
+/// (opening) or the close of its last (closing, once the session is over), from the finest
+/// timeframe that has bars of the session; a daily bar stands for the whole session.
+fn auction_price(
+    auction: Auction,
+    session: &Session,
+    now: DateTime<Utc>,
+    own: &[PricedBar],
+    timeframe: Timeframe,
+) -> Option<Decimal> {
+    let in_session = |b: &&PricedBar| {
+        if timeframe == Timeframe::Day1 {
+            b.ts.with_timezone(&chrono_tz::America::New_York)
+                .date_naive()
+                == session.date
+        } else {
+            b.ts >= session.open && b.ts < session.close
+        }
+    };
+    match auction {
+        Auction::Opening => own.iter().find(in_session).map(|b| b.open),
+        Auction::Closing if now >= session.close => own.iter().rfind(in_session).map(|b| b.close),
+        Auction::Closing => None,
+    }
+}
+
+/// Finds an auction order's fill: at the auction's price when that is at or better than its
+/// limit (any price for a market order), at the auction's time.
+async fn find_auction(
+    bars: &mut SymbolBars<'_>,
+    order: &Order,
+    auction: Auction,
+    session: &Session,
+    now: DateTime<Utc>,
+) -> Result<Found, StoreError> {
+    let at = auction.at(session);
+    let priced = bars
+        .fill(order.submitted_at, session.close, |own, timeframe| {
+            auction_price(auction, session, now, own, timeframe).map(|p| (p, at))
+        })
+        .await?;
+    let within = |p: Decimal| match (order.limit_price, order.side) {
+        (None, _) => true,
+        (Some(limit), Side::Buy) => p <= limit.0,
+        (Some(limit), Side::Sell) => p >= limit.0,
+    };
+    Ok(Found {
+        fill: priced.filter(|(p, _)| within(*p)),
+        missed_auction: priced.is_some_and(|(p, _)| !within(p)),
+        trail: None,
     })
 }
 
@@ -280,12 +362,17 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
     let mut found = Vec::with_capacity(orders.len());
     for order in &orders {
         let (expires, horizon) = lifetime(order);
-        found.push((order, expires, find(&mut bars, order, horizon).await?));
+        found.push((order, expires, find(&mut bars, order, horizon, now).await?));
     }
     found.sort_by_cached_key(|(order, _, found)| found.rank(order));
-    for (order, expires, Found { fill, trail }) in found {
+    for (order, expires, found) in found {
+        let Found {
+            fill,
+            missed_auction,
+            trail,
+        } = found;
         let expired = expires.is_some_and(|end| end <= now);
-        if fill.is_none() && !expired && trail.is_none() {
+        if fill.is_none() && !expired && !missed_auction && trail.is_none() {
             // Nothing to write: keep the pass from taking a write lock per resting order.
             continue;
         }
@@ -338,15 +425,23 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
                     matched.rejected += 1;
                 }
             }
-            None if expired => {
+            None if missed_auction => {
                 trading::end_order(
                     &mut tx,
                     current.id,
-                    Ending::Expired,
-                    Some("day order not filled by the close"),
+                    Ending::Canceled,
+                    Some("the auction priced beyond its limit"),
                     now,
                 )
                 .await?;
+                matched.expired += 1;
+            }
+            None if expired => {
+                let reason = match current.time_in_force {
+                    TimeInForce::Opg | TimeInForce::Cls => "no bars of its auction's session",
+                    _ => "day order not filled by the close",
+                };
+                trading::end_order(&mut tx, current.id, Ending::Expired, Some(reason), now).await?;
                 settle_group(&mut tx, &current, false, now).await?;
                 matched.expired += 1;
             }

@@ -7,11 +7,13 @@ mod matching;
 
 use std::collections::BTreeMap;
 
+use raptor_domain::auction::Auction;
 use raptor_domain::calendar;
 use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, Terms, TimeInForce, Trail};
 use raptor_domain::InvalidInput;
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::trading::{self, Account, KillSwitch, Order, OrderFilter, OrderQuery, Position};
+use raptor_store::valuation::{self, Book};
 use raptor_store::{market, StoreError};
 use rust_decimal::Decimal;
 
@@ -142,26 +144,25 @@ impl AccountSummary {
     }
 }
 
-/// The user's account, valued.
+/// The user's account, valued from one snapshot of the store.
 pub async fn account_summary(app: &App, user_id: i64) -> Result<AccountSummary, OrderError> {
-    let account = account_of(app, user_id).await?;
-    let holdings = positions_of(app, &account).await?;
-    let long_market_value = holdings.iter().map(Holding::market_value).sum();
-    let open = OrderQuery::newest(OrderFilter::Open, MAX_OPEN_ORDERS);
-    let reserved: Decimal = trading::orders(&app.db, account.id, &open)
+    let book = valuation::book(&app.db, user_id, last_close(app.now()))
         .await?
+        .ok_or(OrderError::NoAccount)?;
+    let holdings = holdings(&book);
+    let long_market_value = holdings.iter().map(Holding::market_value).sum();
+    let reserved = book
+        .working_buys
         .iter()
-        .filter(|o| o.side == Side::Buy)
-        .filter_map(|o| Some(o.qty?.0 * o.limit_price.or(o.stop_price)?.0))
+        .filter_map(|o| Some(o.qty? * o.limit_price.or(o.stop_price)?))
         .sum();
-    let last_equity = equity_at_last_close(app, &account, &holdings).await?;
-    let kill_switch = trading::kill_switch(&app.db, account.id).await?;
+    let last_equity = equity_at_last_close(&book);
     Ok(AccountSummary {
-        account,
+        account: book.account,
         long_market_value,
         reserved,
         last_equity,
-        kill_switch,
+        kill_switch: book.kill_switch,
     })
 }
 
@@ -174,51 +175,48 @@ fn last_close(now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Ut
     calendar::session(previous).map_or(now, |s| s.close)
 }
 
-/// The account's equity at the last close: today's fills undone from cash and positions, and
-/// what was held then valued at the last price at or before that close (else the price it
-/// was bought at).
-async fn equity_at_last_close(
-    app: &App,
-    account: &Account,
-    holdings: &[Holding],
-) -> Result<Decimal, StoreError> {
-    let close = last_close(app.now());
-    let mut cash = account.cash.0;
-    let mut held: BTreeMap<String, (Decimal, Decimal)> = holdings
+/// The account's equity at the last close (the book's moment): the fills since undone from
+/// cash and positions, and what was held then valued at the last close before that moment
+/// (else the price it was bought at, or last sold at).
+fn equity_at_last_close(book: &Book) -> Decimal {
+    let mut cash = book.account.cash.0;
+    let mut held: BTreeMap<&str, (Decimal, Option<f64>, Decimal)> = book
+        .positions
         .iter()
-        .map(|h| {
-            let p = &h.position;
-            (p.symbol.clone(), (p.qty.0, p.avg_entry_price.0))
+        .map(|p| {
+            let position = &p.position;
+            let entry = position.avg_entry_price.0;
+            (
+                position.symbol.as_str(),
+                (position.qty.0, p.close_then, entry),
+            )
         })
         .collect();
-    for fill in trading::fills_after(&app.db, account.id, close).await? {
-        let amount = engine::round(fill.qty.0 * fill.price.0);
-        let (qty, fallback) = held
-            .entry(fill.symbol.clone())
-            .or_insert((Decimal::ZERO, fill.price.0));
+    for fill in &book.fills_since {
+        let amount = engine::round(fill.qty * fill.price);
+        let (qty, _, fallback) = held.entry(fill.symbol.as_str()).or_insert((
+            Decimal::ZERO,
+            fill.close_then,
+            fill.price,
+        ));
         match fill.side {
             Side::Buy => {
                 cash += amount;
-                *qty -= fill.qty.0;
+                *qty -= fill.qty;
             }
             Side::Sell => {
                 cash -= amount;
-                *qty += fill.qty.0;
-                *fallback = fill.price.0;
+                *qty += fill.qty;
+                *fallback = fill.price;
             }
         }
     }
-    let mut equity = cash;
-    for (symbol, (qty, fallback)) in held {
-        if qty.is_zero() {
-            continue;
-        }
-        let then = market::latest_bar_before(&app.db, &symbol, Some(close))
-            .await?
-            .map_or(fallback, |b| price(b.close));
-        equity += qty * then;
-    }
-    Ok(engine::round(equity))
+    let then: Decimal = held
+        .values()
+        .filter(|(qty, _, _)| !qty.is_zero())
+        .map(|(qty, close, fallback)| qty * close.map_or(*fallback, price))
+        .sum();
+    engine::round(cash + then)
 }
 
 /// The user's kill switch, without valuing the account.
@@ -276,7 +274,7 @@ pub struct OrderRequest {
     pub side: String,
     /// `market`, `limit`, `stop`, `stop_limit`.
     pub order_type: String,
-    /// `day`, `gtc`, `ioc`, `fok`.
+    /// `day`, `gtc`, `ioc`, `fok`, `opg`, `cls`.
     pub time_in_force: String,
     /// Quantity, or…
     pub qty: Option<String>,
@@ -300,6 +298,8 @@ pub struct OrderRequest {
     pub trail_price: Option<String>,
     /// …or in percent of the best price.
     pub trail_percent: Option<String>,
+    /// Whether a limit day order may also fill in extended hours.
+    pub extended_hours: bool,
 }
 
 /// The largest quantity, amount or price an order may carry. Any product of two stays far
@@ -351,7 +351,9 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
         .order_type
         .parse()
         .map_err(|e| InvalidInput::new("type", e))?;
-    let tif = TimeInForce::parse_offered(&req.time_in_force)
+    let tif: TimeInForce = req
+        .time_in_force
+        .parse()
         .map_err(|e| InvalidInput::new("time_in_force", e))?;
     let order_class: OrderClass = match req.order_class.as_deref().map(str::trim) {
         None | Some("") => OrderClass::Simple,
@@ -366,6 +368,7 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
         stop_price: decimal("stop_price", req.stop_price.as_deref())?,
     };
     let trail = trail(req, order_type, tif)?;
+    timing(req, order_type, order_class, tif, app.now())?;
     let legs = legs(req, order_class, &mut terms, tif)?;
     terms
         .validate()
@@ -414,7 +417,43 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
         trail,
         order_class,
         legs,
+        extended_hours: req.extended_hours,
     })
+}
+
+/// When an order may trade, checked as Alpaca checks it: `opg` and `cls` orders are market or
+/// limit orders of their own, taken while their auction takes orders ([`Auction`]);
+/// `extended_hours` is for simple limit day orders.
+fn timing(
+    req: &OrderRequest,
+    order_type: OrderType,
+    class: OrderClass,
+    tif: TimeInForce,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), InvalidInput> {
+    if req.extended_hours
+        && (order_type != OrderType::Limit
+            || tif != TimeInForce::Day
+            || class != OrderClass::Simple)
+    {
+        return Err(InvalidInput::new(
+            "extended_hours",
+            "extended hours are for simple limit orders with time_in_force day",
+        ));
+    }
+    let Some(auction) = Auction::of(tif) else {
+        return Ok(());
+    };
+    if !matches!(order_type, OrderType::Market | OrderType::Limit) || class != OrderClass::Simple {
+        return Err(InvalidInput::new(
+            "time_in_force",
+            "opg and cls orders are simple market or limit orders",
+        ));
+    }
+    auction
+        .session_for(now)
+        .map(|_| ())
+        .map_err(|closed| InvalidInput::new("time_in_force", closed.0))
 }
 
 /// A trailing stop's trail: exactly one of `trail_price` and `trail_percent`, for trailing
@@ -901,24 +940,22 @@ impl Holding {
     }
 }
 
-async fn positions_of(app: &App, account: &Account) -> Result<Vec<Holding>, StoreError> {
-    let mut out = Vec::new();
-    for position in trading::positions(&app.db, account.id).await? {
-        let last_price = market::latest_bar(&app.db, &position.symbol)
-            .await?
-            .map(|b| price(b.close));
-        out.push(Holding {
-            position,
-            last_price,
-        });
-    }
-    Ok(out)
+fn holdings(book: &Book) -> Vec<Holding> {
+    book.positions
+        .iter()
+        .map(|p| Holding {
+            position: p.position.clone(),
+            last_price: p.latest_close.map(price),
+        })
+        .collect()
 }
 
 /// The user's positions by symbol, at their latest prices.
 pub async fn positions(app: &App, user_id: i64) -> Result<Vec<Holding>, OrderError> {
-    let account = account_of(app, user_id).await?;
-    Ok(positions_of(app, &account).await?)
+    let book = valuation::book(&app.db, user_id, last_close(app.now()))
+        .await?
+        .ok_or(OrderError::NoAccount)?;
+    Ok(holdings(&book))
 }
 
 /// How much of a position to close.

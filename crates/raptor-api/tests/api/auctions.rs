@@ -1,0 +1,200 @@
+//! Opening and closing auction orders (`opg`, `cls`) and extended-hours limit orders through
+//! `/v2`, on both dialects, on Tuesday 2026-12-01 (New York is UTC-5: the open is 14:30Z, the
+//! close 21:00Z, the extended session ends at 01:00Z the next day).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use raptor_app::trading::match_symbol;
+use raptor_app::{App, FixedClock};
+use raptor_domain::Timeframe;
+use raptor_testkit::{accounts, dual_test, Browser, TestApp, TestDb};
+use serde_json::{json, Value};
+
+fn utc(text: &str) -> DateTime<Utc> {
+    text.parse().expect("an RFC 3339 time")
+}
+
+fn order(tif: &str, side: &str, qty: &str, limit: Option<&str>) -> Value {
+    let mut body = json!({ "symbol": "AAPL", "qty": qty, "side": side, "type": "market", "time_in_force": tif });
+    if let Some(limit) = limit {
+        body["type"] = json!("limit");
+        body["limit_price"] = json!(limit);
+    }
+    body
+}
+
+async fn place(bot: &mut Browser, body: Value) -> String {
+    let reply = bot.post("/v2/orders", body.clone()).await;
+    assert_eq!(reply.status, 200, "{body}: {:?}", reply.body);
+    assert_eq!(
+        reply.body["status"], "new",
+        "{body} did not wait: {:?}",
+        reply.body
+    );
+    reply.body["id"].as_str().expect("an id").to_owned()
+}
+
+async fn read(bot: &mut Browser, id: &str) -> Value {
+    bot.get(&format!("/v2/orders/{id}")).await.body
+}
+
+/// A bot trading at 08:00 New York time, AAPL last at 100 in the pre-market, and the runtime
+/// on the same clock.
+async fn before_the_open(t: &TestDb) -> (TestApp, Browser, Arc<FixedClock>, App) {
+    let clock = Arc::new(FixedClock::new(utc("2026-12-01T13:00:00Z")));
+    let app = TestApp::builder(t.db().clone())
+        .clock(clock.clone())
+        .spawn()
+        .await;
+    let mut owner = accounts::customer(&app, "ada@example.com").await;
+    let bot = accounts::bot(&app, &mut owner).await;
+    t.put_prices("AAPL", &[(utc("2026-12-01T12:59:00Z"), 100.0)])
+        .await;
+    let runtime = App::new(t.db().clone()).with_clock(clock.clone());
+    (app, bot, clock, runtime)
+}
+
+dual_test!(
+    auction_orders_fill_at_the_open_or_the_close_and_limits_that_miss_are_canceled,
+    Head,
+    |t| {
+        let (app, mut bot, clock, runtime) = before_the_open(t).await;
+        let on_open = place(&mut bot, order("opg", "buy", "10", None)).await;
+        let open_too_low = place(&mut bot, order("opg", "buy", "5", Some("95"))).await;
+        let on_close = place(&mut bot, order("cls", "buy", "2", None)).await;
+        let close_in_limit = place(&mut bot, order("cls", "buy", "3", Some("99"))).await;
+        assert_eq!(read(&mut bot, &on_open).await["time_in_force"], "opg");
+
+        // A pre-market bar is not the open; the 09:30 bar's open is.
+        let bars = vec![
+            (utc("2026-12-01T13:30:00Z"), 90.0, 90.0, 90.0, 90.0),
+            (utc("2026-12-01T14:30:00Z"), 101.0, 103.0, 99.0, 102.0),
+            (utc("2026-12-01T20:59:00Z"), 100.0, 100.0, 97.0, 98.0),
+        ];
+        t.put_bars("AAPL", Timeframe::Min1, bars).await;
+        clock.set(utc("2026-12-01T15:00:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        let opened = read(&mut bot, &on_open).await;
+        assert_eq!(
+            (&opened["status"], &opened["filled_avg_price"]),
+            (&json!("filled"), &json!("101"))
+        );
+        assert_eq!(opened["filled_at"], "2026-12-01T14:30:00Z");
+        let missed = read(&mut bot, &open_too_low).await;
+        assert_eq!(missed["status"], "canceled", "{missed}");
+        // The closing auction has not happened yet, though the session's last bar is stored.
+        assert_eq!(read(&mut bot, &on_close).await["status"], "new");
+
+        clock.set(utc("2026-12-01T21:00:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        for id in [&on_close, &close_in_limit] {
+            let closed = read(&mut bot, id).await;
+            assert_eq!(
+                (&closed["status"], &closed["filled_avg_price"]),
+                (&json!("filled"), &json!("98")),
+                "{closed}"
+            );
+            assert_eq!(closed["filled_at"], "2026-12-01T21:00:00Z");
+        }
+        let position = bot.get("/v2/positions/AAPL").await.body;
+        assert_eq!(position["qty"], "15");
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    auction_orders_are_taken_only_while_their_auction_takes_them_and_expire_without_bars,
+    Head,
+    |t| {
+        let (app, mut bot, clock, runtime) = before_the_open(t).await;
+        clock.set(utc("2026-12-01T14:29:00Z"));
+        let late = bot.post("/v2/orders", order("opg", "buy", "1", None)).await;
+        assert_eq!(late.status, 422, "{:?}", late.body);
+        assert!(
+            late.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("2 minutes before the open")),
+            "{:?}",
+            late.body
+        );
+        clock.set(utc("2026-12-01T20:55:00Z"));
+        assert_eq!(
+            bot.post("/v2/orders", order("cls", "buy", "1", None))
+                .await
+                .status,
+            422
+        );
+        for body in [
+            json!({ "symbol": "AAPL", "qty": "1", "side": "buy", "type": "stop", "stop_price": "120", "time_in_force": "opg" }),
+            json!({ "symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "opg",
+                    "order_class": "oto", "stop_loss": { "stop_price": "90" } }),
+            json!({ "symbol": "AAPL", "notional": "100", "side": "buy", "type": "market", "time_in_force": "cls" }),
+        ] {
+            let reply = bot.post("/v2/orders", body.clone()).await;
+            assert_eq!(reply.status, 422, "{body}: {:?}", reply.body);
+        }
+
+        // From 19:00 New York time an opg order waits for Wednesday's open; no Wednesday
+        // bar ever comes, so it expires at Wednesday's close.
+        clock.set(utc("2026-12-02T00:30:00Z"));
+        let queued = place(&mut bot, order("opg", "buy", "1", None)).await;
+        clock.set(utc("2026-12-02T20:59:59Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        assert_eq!(read(&mut bot, &queued).await["status"], "new");
+        clock.set(utc("2026-12-02T21:00:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        let expired = read(&mut bot, &queued).await;
+        assert_eq!(expired["status"], "expired", "{expired}");
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    extended_hours_limit_day_orders_live_until_20_00_new_york_time,
+    Head,
+    |t| {
+        let (app, mut bot, clock, runtime) = before_the_open(t).await;
+        for body in [
+            order("day", "buy", "1", None),
+            order("gtc", "buy", "1", Some("50")),
+        ] {
+            let mut body = body;
+            body["extended_hours"] = json!(true);
+            let reply = bot.post("/v2/orders", body.clone()).await;
+            assert_eq!(reply.status, 422, "{body}: {:?}", reply.body);
+        }
+        let mut extended = order("day", "buy", "1", Some("50"));
+        extended["extended_hours"] = json!(true);
+        let extended = place(&mut bot, extended).await;
+        assert_eq!(read(&mut bot, &extended).await["extended_hours"], true);
+        let regular = place(&mut bot, order("day", "buy", "1", Some("50"))).await;
+
+        clock.set(utc("2026-12-01T21:00:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        assert_eq!(read(&mut bot, &regular).await["status"], "expired");
+        assert_eq!(read(&mut bot, &extended).await["status"], "new");
+        // An after-hours bar at 17:00 New York time reaches its limit.
+        t.put_bars(
+            "AAPL",
+            Timeframe::Min1,
+            vec![(utc("2026-12-01T22:00:00Z"), 55.0, 55.0, 49.0, 52.0)],
+        )
+        .await;
+        clock.set(utc("2026-12-01T22:01:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        let filled = read(&mut bot, &extended).await;
+        assert_eq!(
+            (&filled["status"], &filled["filled_avg_price"]),
+            (&json!("filled"), &json!("50"))
+        );
+
+        let mut late = order("day", "buy", "1", Some("40"));
+        late["extended_hours"] = json!(true);
+        let late = place(&mut bot, late).await;
+        clock.set(utc("2026-12-02T01:00:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        assert_eq!(read(&mut bot, &late).await["status"], "expired");
+        app.stop().await;
+    }
+);
