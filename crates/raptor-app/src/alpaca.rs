@@ -1,7 +1,9 @@
-//! Alpaca Market Data v2 as a bar source: `GET /v2/stocks/{symbol}/bars` with the API key
-//! headers, following `next_page_token` only until the bars asked for are in, waiting out rate limits
-//! (`X-RateLimit-Remaining`/`-Reset`, 429), and never asking for data newer than the plan's
-//! delay allows.
+//! Alpaca with an account's API keys, waiting out rate limits (`X-RateLimit-Remaining`/`-Reset`,
+//! 429) and retrying server errors:
+//! - Market Data v2 as a bar source: `GET /v2/stocks/{symbol}/bars`, following
+//!   `next_page_token` only until the bars asked for are in, and never asking for data newer
+//!   than the plan's delay allows;
+//! - the Trading API's asset list, `GET /v2/assets`, for the symbol catalogue.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,24 +12,102 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use raptor_domain::timeframe::Timeframe;
 use raptor_store::market::StoredBar;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::market::BarSource;
 
 /// Alpaca's market data host.
 pub const DATA_URL: &str = "https://data.alpaca.markets";
+/// Alpaca's paper Trading API host (the asset list is the same as live's).
+pub const TRADING_URL: &str = "https://paper-api.alpaca.markets";
 /// Attempts per page before giving up on rate limits or server errors.
 const ATTEMPTS: u32 = 5;
 /// Most bars one page may carry (Alpaca's maximum `limit`).
 const PAGE_LIMIT: usize = 10_000;
 
-/// Alpaca credentials and preferences.
+/// Alpaca API keys and the HTTP client requests go out on.
 #[derive(Clone)]
-pub struct AlpacaBars {
+struct Keys {
     client: reqwest::Client,
-    base_url: String,
     key_id: String,
     secret: String,
+}
+
+impl Keys {
+    fn new(key_id: &str, secret: &str) -> Self {
+        Self {
+            client: reqwest::Client::new(),
+            key_id: key_id.to_owned(),
+            secret: secret.to_owned(),
+        }
+    }
+
+    /// `GET url?query` with the keys, read as JSON: rate limits are waited out and server
+    /// errors retried, up to [`ATTEMPTS`]; `refused` says what else a 401 or 403 may mean.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        refused: &str,
+    ) -> Result<T, String> {
+        for attempt in 0..ATTEMPTS {
+            let response = self
+                .client
+                .get(url)
+                .header("APCA-API-KEY-ID", &self.key_id)
+                .header("APCA-API-SECRET-KEY", &self.secret)
+                .query(query)
+                .send()
+                .await
+                .map_err(|e| format!("Alpaca could not be reached: {}", e.without_url()))?;
+            let status = response.status().as_u16();
+            let wait = rate_limit_wait(response.headers(), attempt);
+            match status {
+                200 => {
+                    let exhausted = response
+                        .headers()
+                        .get("x-ratelimit-remaining")
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|left| left.trim() == "0");
+                    let body: T = response.json().await.map_err(|e| {
+                        format!("Alpaca answered with an unreadable body: {}", e.without_url())
+                    })?;
+                    // Out of requests for this window: wait for the reset before the next one.
+                    if exhausted {
+                        tokio::time::sleep(wait).await;
+                    }
+                    return Ok(body);
+                }
+                429 | 500..=599 => {
+                    tracing::warn!(status, attempt, wait_ms = wait.as_millis() as u64, "Alpaca asked us to slow down; retrying");
+                    tokio::time::sleep(wait).await;
+                }
+                401 | 403 => {
+                    return Err(format!(
+                        "Alpaca refused the request ({status}): check ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY{refused}"
+                    ))
+                }
+                other => {
+                    let message = response.text().await.unwrap_or_default();
+                    return Err(format!(
+                        "Alpaca answered {other}: {}",
+                        message.chars().take(200).collect::<String>()
+                    ));
+                }
+            }
+        }
+        Err(format!(
+            "Alpaca kept refusing after {ATTEMPTS} attempts (rate limited)"
+        ))
+    }
+}
+
+/// Alpaca Market Data credentials and preferences.
+#[derive(Clone)]
+pub struct AlpacaBars {
+    keys: Keys,
+    base_url: String,
     feed: String,
     delay: Duration,
 }
@@ -44,10 +124,8 @@ impl AlpacaBars {
     /// plan's 15 minutes for SIP data).
     pub fn new(base_url: &str, key_id: &str, secret: &str, feed: &str, delay: Duration) -> Self {
         Self {
-            client: reqwest::Client::new(),
+            keys: Keys::new(key_id, secret),
             base_url: base_url.trim_end_matches('/').to_owned(),
-            key_id: key_id.to_owned(),
-            secret: secret.to_owned(),
             feed: feed.to_owned(),
             delay,
         }
@@ -111,54 +189,8 @@ impl AlpacaBars {
         if let Some(token) = page_token {
             query.push(("page_token", token.to_owned()));
         }
-        for attempt in 0..ATTEMPTS {
-            let response = self
-                .client
-                .get(&url)
-                .header("APCA-API-KEY-ID", &self.key_id)
-                .header("APCA-API-SECRET-KEY", &self.secret)
-                .query(&query)
-                .send()
-                .await
-                .map_err(|e| format!("Alpaca could not be reached: {}", e.without_url()))?;
-            let status = response.status().as_u16();
-            let wait = rate_limit_wait(response.headers(), attempt);
-            match status {
-                200 => {
-                    let exhausted = response
-                        .headers()
-                        .get("x-ratelimit-remaining")
-                        .and_then(|v| v.to_str().ok())
-                        .is_some_and(|left| left.trim() == "0");
-                    let page: Page = response
-                        .json()
-                        .await
-                        .map_err(|e| format!("Alpaca answered with unreadable bars: {}", e.without_url()))?;
-                    // Out of requests for this window: wait for the reset before the next page.
-                    if exhausted {
-                        tokio::time::sleep(wait).await;
-                    }
-                    return Ok(page);
-                }
-                429 | 500..=599 => {
-                    tracing::warn!(status, attempt, wait_ms = wait.as_millis() as u64, "Alpaca asked us to slow down; retrying");
-                    tokio::time::sleep(wait).await;
-                }
-                401 | 403 => {
-                    return Err(format!(
-                        "Alpaca refused the request ({status}): check ALPACA_API_KEY_ID / ALPACA_API_SECRET_KEY and whether the plan includes the '{}' feed",
-                        self.feed
-                    ))
-                }
-                other => {
-                    let message = response.text().await.unwrap_or_default();
-                    return Err(format!("Alpaca answered {other}: {}", message.chars().take(200).collect::<String>()));
-                }
-            }
-        }
-        Err(format!(
-            "Alpaca kept refusing after {ATTEMPTS} attempts (rate limited)"
-        ))
+        let refused = format!(" and whether the plan includes the '{}' feed", self.feed);
+        self.keys.get(&url, &query, &refused).await
     }
 }
 
@@ -228,5 +260,60 @@ impl BarSource for AlpacaBars {
 
     fn delay(&self) -> Duration {
         self.delay
+    }
+}
+
+/// The Trading API's asset list.
+#[derive(Clone)]
+pub struct AlpacaAssets {
+    keys: Keys,
+    base_url: String,
+}
+
+impl std::fmt::Debug for AlpacaAssets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AlpacaAssets({})", self.base_url)
+    }
+}
+
+/// An asset as Alpaca lists it (the fields the catalogue keeps).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WireAsset {
+    /// Alpaca's id for it.
+    pub id: String,
+    /// `us_equity`, `us_option` or `crypto`.
+    pub class: String,
+    /// Listing exchange.
+    pub exchange: String,
+    /// Ticker.
+    pub symbol: String,
+    /// Company or fund name (missing for some).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `active` or `inactive`.
+    pub status: String,
+    /// Whether Alpaca takes orders for it.
+    pub tradable: bool,
+    /// Whether fractional quantities are allowed.
+    #[serde(default)]
+    pub fractionable: bool,
+}
+
+impl AlpacaAssets {
+    /// A client for `base_url` (Alpaca's Trading API, or a local fake) with these keys.
+    pub fn new(base_url: &str, key_id: &str, secret: &str) -> Self {
+        Self {
+            keys: Keys::new(key_id, secret),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Every asset of `class` (`us_equity` or `crypto`), active or not, in the one response
+    /// Alpaca answers with.
+    pub async fn assets(&self, class: &str) -> Result<Vec<WireAsset>, String> {
+        let url = format!("{}/v2/assets", self.base_url);
+        self.keys
+            .get(&url, &[("asset_class", class.to_owned())], "")
+            .await
     }
 }

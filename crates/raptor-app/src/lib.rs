@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod activities;
 pub mod alpaca;
 pub mod api_keys;
+pub mod assets;
 pub mod audit;
 pub mod backtests;
 pub mod backup_codes;

@@ -53,6 +53,93 @@ pub async fn listed_symbols(db: &Db) -> Result<Vec<Symbol>, StoreError> {
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).fetch_all(pool).await?))
 }
 
+/// A symbol as a listing source (Alpaca's asset list) describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// Ticker, upper-case.
+    pub ticker: String,
+    /// Company or fund name.
+    pub name: String,
+    /// Listing exchange.
+    pub exchange: String,
+    /// `us_equity`, `us_option` or `crypto`.
+    pub asset_class: String,
+    /// Whether it is still listed.
+    pub active: bool,
+    /// Whether paper orders may be placed.
+    pub tradable: bool,
+    /// Whether fractional quantities are allowed.
+    pub fractionable: bool,
+    /// The source's id for it.
+    pub vendor_asset_id: String,
+}
+
+/// What [`upsert_listings`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListingChanges {
+    /// Tickers not in the catalogue before.
+    pub added: u64,
+    /// Tickers whose name, exchange, class, status or flags changed.
+    pub updated: u64,
+}
+
+/// Rows per statement: 10 binds each stays well under both dialects' limits.
+const LISTINGS_PER_STATEMENT: usize = 500;
+
+/// Adds listings to the catalogue and brings the ones it has up to date, by ticker, in one
+/// transaction. A listed symbol keeps its row, so its id and bars stay its own.
+pub async fn upsert_listings(
+    db: &Db,
+    listings: &[Listing],
+    now: DateTime<Utc>,
+) -> Result<ListingChanges, StoreError> {
+    let count = "SELECT count(*) FROM symbols";
+    let mut tx = db.begin().await?;
+    let before: i64 = on_tx!(tx, t => sqlx::query_scalar(count).fetch_one(&mut **t).await?);
+    let mut changed = 0;
+    for chunk in listings.chunks(LISTINGS_PER_STATEMENT) {
+        changed += on_tx!(tx, t => {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO symbols (ticker, name, exchange, asset_class, status, tradable, \
+                 fractionable, vendor_asset_id, created_at, updated_at) ",
+            );
+            insert.push_values(chunk, |mut row, l| {
+                row.push_bind(&l.ticker)
+                    .push_bind(&l.name)
+                    .push_bind(&l.exchange)
+                    .push_bind(&l.asset_class)
+                    .push_bind(if l.active { "active" } else { "inactive" })
+                    .push_bind(l.tradable)
+                    .push_bind(l.fractionable)
+                    .push_bind(&l.vendor_asset_id)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            insert.push(
+                " ON CONFLICT (ticker) DO UPDATE SET name = excluded.name, \
+                 exchange = excluded.exchange, asset_class = excluded.asset_class, \
+                 status = excluded.status, tradable = excluded.tradable, \
+                 fractionable = excluded.fractionable, vendor_asset_id = excluded.vendor_asset_id, \
+                 updated_at = excluded.updated_at \
+                 WHERE symbols.name <> excluded.name OR symbols.exchange <> excluded.exchange \
+                 OR symbols.asset_class <> excluded.asset_class OR symbols.status <> excluded.status \
+                 OR symbols.tradable <> excluded.tradable \
+                 OR symbols.fractionable <> excluded.fractionable \
+                 OR symbols.vendor_asset_id IS NULL \
+                 OR symbols.vendor_asset_id <> excluded.vendor_asset_id",
+            );
+            insert.build().execute(&mut **t).await?.rows_affected()
+        });
+    }
+    let after: i64 = on_tx!(tx, t => sqlx::query_scalar(count).fetch_one(&mut **t).await?);
+    tx.commit().await?;
+    let added = u64::try_from(after - before).unwrap_or(0);
+    Ok(ListingChanges {
+        added,
+        updated: changed.saturating_sub(added),
+    })
+}
+
 /// Which stored state a listed symbol's bars are in: a page of bars read at the same
 /// listing and version is the page the store would answer now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]

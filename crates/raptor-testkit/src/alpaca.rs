@@ -1,6 +1,6 @@
-//! A local stand-in for Alpaca's Market Data v2 bars endpoint, speaking its wire format:
-//! key headers, `bars`/`next_page_token` pages of at most `limit` bars, 429 with
-//! `X-RateLimit-Reset`, 403 for bad keys.
+//! A local stand-in for Alpaca's Market Data v2 bars endpoint and the Trading API's asset
+//! list, speaking their wire format: key headers, `bars`/`next_page_token` pages of at most
+//! `limit` bars, 429 with `X-RateLimit-Reset`, 403 for bad keys, assets as one array.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,6 +23,7 @@ struct Fake {
     throttle_first: Arc<AtomicUsize>,
     requests: Arc<Mutex<Vec<(String, Value)>>>,
     quiet: Arc<Mutex<HashSet<String>>>,
+    assets: Arc<Mutex<Vec<Value>>>,
 }
 
 /// A running fake Alpaca. Bars are one per whole minute from the requested start, with the close
@@ -32,6 +33,7 @@ pub struct FakeAlpaca {
     url: String,
     requests: Arc<Mutex<Vec<(String, Value)>>>,
     quiet: Arc<Mutex<HashSet<String>>>,
+    assets: Arc<Mutex<Vec<Value>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -41,7 +43,9 @@ impl FakeAlpaca {
     pub async fn start(key_id: &str, secret: &str, page_size: usize, throttled: usize) -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let quiet = Arc::new(Mutex::new(HashSet::new()));
+        let assets = Arc::new(Mutex::new(Vec::new()));
         let fake = Fake {
+            assets: assets.clone(),
             quiet: quiet.clone(),
             key_id: key_id.into(),
             secret: secret.into(),
@@ -51,6 +55,7 @@ impl FakeAlpaca {
         };
         let app = Router::new()
             .route("/v2/stocks/{symbol}/bars", get(bars))
+            .route("/v2/assets", get(list_assets))
             .with_state(fake);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -61,8 +66,14 @@ impl FakeAlpaca {
             url,
             requests,
             quiet,
+            assets,
             task,
         }
+    }
+
+    /// From now on, `GET /v2/assets` answers these assets (Alpaca's asset objects).
+    pub fn list_assets(&self, assets: Vec<Value>) {
+        *self.assets.lock().expect("lock") = assets;
     }
 
     /// The base URL to use instead of `https://data.alpaca.markets`.
@@ -87,6 +98,49 @@ impl Drop for FakeAlpaca {
     }
 }
 
+/// 403 as Alpaca answers a request without the fake's keys.
+fn refuse_bad_keys(fake: &Fake, headers: &HeaderMap) -> Option<Response> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let good =
+        header("apca-api-key-id") == fake.key_id && header("apca-api-secret-key") == fake.secret;
+    (!good).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            Json(json!({ "message": "forbidden." })),
+        )
+            .into_response()
+    })
+}
+
+async fn list_assets(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    fake.requests
+        .lock()
+        .expect("lock")
+        .push(("/v2/assets".to_owned(), json!(query)));
+    if let Some(refused) = refuse_bad_keys(&fake, &headers) {
+        return refused;
+    }
+    let class = query.get("asset_class").map(String::as_str);
+    let assets: Vec<Value> = fake
+        .assets
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|a| class.is_none_or(|c| a["class"] == c))
+        .cloned()
+        .collect();
+    Json(assets).into_response()
+}
+
 async fn bars(
     State(fake): State<Fake>,
     Path(symbol): Path<String>,
@@ -97,18 +151,8 @@ async fn bars(
         .lock()
         .expect("lock")
         .push((symbol.clone(), json!(query)));
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    };
-    if header("apca-api-key-id") != fake.key_id || header("apca-api-secret-key") != fake.secret {
-        return (
-            StatusCode::FORBIDDEN,
-            Json(json!({ "message": "forbidden." })),
-        )
-            .into_response();
+    if let Some(refused) = refuse_bad_keys(&fake, &headers) {
+        return refused;
     }
     if fake.throttle_first.load(Ordering::SeqCst) > 0 {
         fake.throttle_first.fetch_sub(1, Ordering::SeqCst);

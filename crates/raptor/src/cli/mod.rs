@@ -1,6 +1,7 @@
 //! The command line: one subcommand per operator task.
 
 mod admin;
+mod assets;
 mod audit;
 mod backtest;
 mod bars;
@@ -44,6 +45,9 @@ enum Command {
     /// Fill the bar store: import a CSV file, or generate demo data.
     #[command(subcommand)]
     Bars(bars::BarsCommand),
+    /// The symbol catalogue: import Alpaca's asset list.
+    #[command(subcommand)]
+    Assets(assets::AssetsCommand),
     /// Run a strategy over stored bars and print the result.
     Backtest(backtest::BacktestArgs),
     /// The runbook's smoke suite against a running Raptor (one pass, or a soak).
@@ -91,6 +95,7 @@ impl Cli {
             Command::Db(command) => command.run(&url).await,
             Command::Admin(command) => command.run(&url).await,
             Command::Bars(command) => command.run(&url).await,
+            Command::Assets(command) => command.run(&url).await,
             Command::Backtest(args) => backtest::run(&url, args).await,
             Command::Smoke(args) => smoke::run(args).await,
             Command::Jobs(command) => command.run(&url).await,
@@ -166,13 +171,19 @@ pub struct AlpacaArgs {
 }
 
 impl AlpacaArgs {
-    /// The bar source, when both keys are set.
-    pub fn source(&self) -> Option<raptor_app::alpaca::AlpacaBars> {
+    /// The key id and secret, when both are set.
+    pub fn keys(&self) -> Option<(&str, &str)> {
         let key = self.alpaca_key_id.as_deref().filter(|k| !k.is_empty())?;
         let secret = self
             .alpaca_secret_key
             .as_deref()
             .filter(|s| !s.is_empty())?;
+        Some((key, secret))
+    }
+
+    /// The bar source, when both keys are set.
+    pub fn source(&self) -> Option<raptor_app::alpaca::AlpacaBars> {
+        let (key, secret) = self.keys()?;
         Some(raptor_app::alpaca::AlpacaBars::new(
             &self.alpaca_data_url,
             key,

@@ -3,6 +3,7 @@
 //! One test binary per crate: each binary links the whole dependency graph and starts its
 //! own PostgreSQL, so one binary with a module per area builds and runs faster than many.
 
+mod assets;
 mod audit;
 mod bars;
 mod check;
