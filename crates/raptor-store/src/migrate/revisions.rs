@@ -148,4 +148,12 @@ pub(super) static EMBEDDED: &[Revision] = &[
         // SQLite rebuilds paper_orders, which paper_fills refers to.
         foreign_keys_off: true,
     },
+    Revision {
+        id: "0017_orders_by_account_status",
+        message: "an account's working orders by status",
+        sqlite: scripts!("0017_orders_by_account_status", "sqlite"),
+        postgres: scripts!("0017_orders_by_account_status", "postgres"),
+        transactional: true,
+        foreign_keys_off: false,
+    },
 ];
