@@ -309,11 +309,20 @@ impl AlpacaAssets {
     }
 
     /// Every asset of `class` (`us_equity` or `crypto`), active or not, in the one response
-    /// Alpaca answers with.
-    pub async fn assets(&self, class: &str) -> Result<Vec<WireAsset>, String> {
+    /// Alpaca answers with; each one read alone, so one Raptor cannot read (a null where a
+    /// value belongs) is reported rather than failing the list.
+    pub async fn assets(&self, class: &str) -> Result<Vec<Result<WireAsset, String>>, String> {
         let url = format!("{}/v2/assets", self.base_url);
-        self.keys
+        let listed: Vec<serde_json::Value> = self
+            .keys
             .get(&url, &[("asset_class", class.to_owned())], "")
-            .await
+            .await?;
+        Ok(listed
+            .into_iter()
+            .map(|raw| {
+                let symbol = raw["symbol"].as_str().unwrap_or("?").to_owned();
+                serde_json::from_value(raw).map_err(|e| format!("{symbol:?}: {e}"))
+            })
+            .collect())
     }
 }

@@ -49,7 +49,7 @@ pub async fn import(app: &App, source: &AlpacaAssets) -> Result<AssetImport, Ass
     // ticker, and the active one is the one orders go to.
     let mut by_ticker: BTreeMap<String, Listing> = BTreeMap::new();
     for asset in assets {
-        match listing(asset) {
+        match asset.and_then(listing) {
             Ok(listing) => {
                 let keep = by_ticker
                     .get(&listing.ticker)

@@ -29,8 +29,8 @@ dual_test!(
             .env("ALPACA_API_KEY_ID", KEY)
             .env("ALPACA_API_SECRET_KEY", SECRET)
             .env("RAPTOR_ALPACA_TRADING_URL", fake.url());
-        let mut halted = asset("HALT", "halted", false, "Halted Co");
-        halted["status"] = json!("halted");
+        let mut unreadable = asset("NULL", "active", false, "Null Exchange Co");
+        unreadable["exchange"] = Value::Null;
         fake.list_assets(vec![
             // Seeded already: it gains Alpaca's id and name.
             asset("AAPL", "active", true, "Apple Inc. Common Stock"),
@@ -38,16 +38,23 @@ dual_test!(
             asset("ZZZT", "active", false, "Zed Test Corp"),
             asset("OLDD", "inactive", false, "Old Co"),
             asset("BAD TICKER", "active", false, "Spaces"),
-            halted,
+            asset("HALT", "halted", false, "Halted Co"),
+            unreadable,
         ]);
         let out = cli.run(&["assets", "import"]).await;
         assert!(out.status.success(), "{}", text(&out));
         assert!(
-            stdout(&out).contains("Alpaca listed 6 assets: 2 added, 1 updated, 2 skipped"),
+            stdout(&out).contains("Alpaca listed 7 assets: 2 added, 1 updated, 3 skipped"),
             "{}",
             stdout(&out)
         );
         assert!(stdout(&out).contains("\"BAD TICKER\": not a ticker"));
+        assert!(stdout(&out).contains("\"HALT\": unknown status \"halted\""));
+        assert!(
+            stdout(&out).contains("\"NULL\": invalid type: null"),
+            "{}",
+            stdout(&out)
+        );
         let count = |sql: &str| {
             let sql = sql.to_owned();
             async move { t.scalar(&sql).await }
@@ -62,7 +69,8 @@ dual_test!(
             1
         );
         assert_eq!(
-            count("SELECT count(*) FROM symbols WHERE ticker IN ('HALT', 'BAD TICKER')").await,
+            count("SELECT count(*) FROM symbols WHERE ticker IN ('HALT', 'BAD TICKER', 'NULL')")
+                .await,
             0
         );
         let aapl = count("SELECT id FROM symbols WHERE ticker = 'AAPL' AND name = 'Apple Inc. Common Stock' AND vendor_asset_id IS NOT NULL").await;
