@@ -42,7 +42,7 @@ pub struct PricedPosition {
 }
 
 /// The price terms of a buy order that has not ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkingBuy {
     /// Shares (none for a notional order).
     pub qty: Option<Decimal>,
@@ -50,6 +50,8 @@ pub struct WorkingBuy {
     pub limit_price: Option<Decimal>,
     /// Its stop.
     pub stop_price: Option<Decimal>,
+    /// For a market order (one waiting for its auction), its symbol's latest close.
+    pub latest_close: Option<f64>,
 }
 
 /// A fill after the moment asked for.
@@ -95,8 +97,13 @@ pub(crate) struct BookRow {
 static BOOK: LazyLock<String> = LazyLock::new(|| {
     let account = "(SELECT id FROM paper_accounts WHERE user_id = $1)";
     let latest = latest_close_sql("p.symbol", "TRUE");
+    // Only a market order (waiting for its auction) needs its symbol's price.
+    let latest_ordered = format!(
+        "CASE WHEN o.limit_price IS NULL AND o.stop_price IS NULL THEN {} END",
+        latest_close_sql("o.symbol", "TRUE")
+    );
     let then_held = latest_close_sql("p.symbol", "ts < $2");
-    let then_filled = latest_close_sql("f.symbol", "ts < $2");
+    let then_filled = latest_close_sql("d.symbol", "ts < $2");
     let pending = &*PENDING_STATUSES;
     format!(
         "SELECT 'account' AS part, a.id AS account_id, a.currency, a.cash, a.starting_cash, \
@@ -115,13 +122,18 @@ static BOOK: LazyLock<String> = LazyLock::new(|| {
          FROM positions p WHERE p.account_id = {account} \
          UNION ALL \
          SELECT 'working_buy', NULL, NULL, NULL, NULL, NULL, NULL, NULL, o.symbol, NULL, \
-         o.qty, o.limit_price, NULL, o.stop_price, NULL, NULL, NULL, NULL \
+         o.qty, o.limit_price, NULL, o.stop_price, {latest_ordered}, NULL, NULL, NULL \
          FROM paper_orders o WHERE o.account_id = {account} AND o.side = 'buy' \
          AND o.status IN {pending} \
          UNION ALL \
          SELECT 'fill', NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.symbol, f.side, \
-         f.qty, f.price, NULL, NULL, NULL, {then_filled}, f.filled_at, f.id \
-         FROM paper_fills f WHERE f.account_id = {account} AND f.filled_at > $2"
+         f.qty, f.price, NULL, NULL, NULL, NULL, f.filled_at, f.id \
+         FROM paper_fills f WHERE f.account_id = {account} AND f.filled_at > $2 \
+         UNION ALL \
+         SELECT 'close_then', NULL, NULL, NULL, NULL, NULL, NULL, NULL, d.symbol, NULL, \
+         NULL, NULL, NULL, NULL, NULL, {then_filled}, NULL, NULL \
+         FROM (SELECT DISTINCT symbol FROM paper_fills \
+         WHERE account_id = {account} AND filled_at > $2) AS d"
     )
 });
 
@@ -142,6 +154,7 @@ fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError
     let mut positions = Vec::new();
     let mut working_buys = Vec::new();
     let mut fills = Vec::new();
+    let mut closes_then = std::collections::HashMap::new();
     for row in rows {
         match row.part.as_str() {
             "account" => {
@@ -177,6 +190,7 @@ fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError
                 qty: row.qty,
                 limit_price: row.price,
                 stop_price: row.stop_price,
+                latest_close: row.latest_close,
             }),
             "fill" => {
                 let side = row.side.ok_or_else(|| malformed("a side"))?;
@@ -188,9 +202,13 @@ fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError
                         side: side.parse().map_err(|_| malformed("a known side"))?,
                         qty: row.qty.ok_or_else(|| malformed("a quantity"))?,
                         price: row.price.ok_or_else(|| malformed("a price"))?,
-                        close_then: row.close_then,
+                        close_then: None,
                     },
                 ));
+            }
+            "close_then" => {
+                let symbol = row.symbol.ok_or_else(|| malformed("a symbol"))?;
+                closes_then.insert(symbol, row.close_then);
             }
             other => return Err(malformed(&format!("a known part (not {other:?})"))),
         }
@@ -200,6 +218,9 @@ fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError
     };
     positions.sort_by(|a, b| a.position.symbol.cmp(&b.position.symbol));
     fills.sort_by_key(|(order, _)| *order);
+    for (_, fill) in &mut fills {
+        fill.close_then = closes_then.get(&fill.symbol).copied().flatten();
+    }
     Ok(Some(Book {
         account,
         kill_switch,

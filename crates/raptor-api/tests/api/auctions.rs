@@ -65,6 +65,14 @@ dual_test!(
         let on_close = place(&mut bot, order("cls", "buy", "2", None)).await;
         let close_in_limit = place(&mut bot, order("cls", "buy", "3", Some("99"))).await;
         assert_eq!(read(&mut bot, &on_open).await["time_in_force"], "opg");
+        // Waiting buys hold cash: the market ones at AAPL's latest close (100), the limits at
+        // their limits: 10 x 100 + 5 x 95 + 2 x 100 + 3 x 99.
+        let account = bot.get("/v2/account").await.body;
+        assert_eq!(account["buying_power"], "98028", "{account}");
+        let too_much = bot
+            .post("/v2/orders", order("opg", "buy", "981", None))
+            .await;
+        assert_eq!(too_much.status, 403, "{:?}", too_much.body);
 
         // A pre-market bar is not the open; the 09:30 bar's open is.
         let bars = vec![
@@ -135,17 +143,17 @@ dual_test!(
             assert_eq!(reply.status, 422, "{body}: {:?}", reply.body);
         }
 
-        // From 19:00 New York time an opg order waits for Wednesday's open; no Wednesday
-        // bar ever comes, so it expires at Wednesday's close.
+        // From 19:00 New York time an opg order waits for Wednesday's open. Wednesday's bars
+        // may be stored late, so it waits for them until Thursday's open, then is canceled.
         clock.set(utc("2026-12-02T00:30:00Z"));
         let queued = place(&mut bot, order("opg", "buy", "1", None)).await;
-        clock.set(utc("2026-12-02T20:59:59Z"));
+        clock.set(utc("2026-12-03T14:29:59Z"));
         match_symbol(&runtime, "AAPL").await.expect("match");
         assert_eq!(read(&mut bot, &queued).await["status"], "new");
-        clock.set(utc("2026-12-02T21:00:00Z"));
+        clock.set(utc("2026-12-03T14:30:00Z"));
         match_symbol(&runtime, "AAPL").await.expect("match");
-        let expired = read(&mut bot, &queued).await;
-        assert_eq!(expired["status"], "expired", "{expired}");
+        let canceled = read(&mut bot, &queued).await;
+        assert_eq!(canceled["status"], "canceled", "{canceled}");
         app.stop().await;
     }
 );
@@ -195,6 +203,47 @@ dual_test!(
         clock.set(utc("2026-12-02T01:00:00Z"));
         match_symbol(&runtime, "AAPL").await.expect("match");
         assert_eq!(read(&mut bot, &late).await["status"], "expired");
+        app.stop().await;
+    }
+);
+
+dual_test!(
+    a_closing_auction_is_priced_by_the_bar_that_ends_at_the_close_or_the_daily_bar,
+    Head,
+    |t| {
+        let (app, mut bot, clock, runtime) = before_the_open(t).await;
+        let minute = place(&mut bot, order("cls", "buy", "1", None)).await;
+        // MSFT has only a daily bar, which begins at midnight, before the order was placed.
+        let mut daily = order("cls", "buy", "1", Some("300"));
+        daily["symbol"] = json!("MSFT");
+        let daily = place(&mut bot, daily).await;
+        t.put_bars(
+            "MSFT",
+            Timeframe::Day1,
+            vec![(utc("2026-12-01T05:00:00Z"), 190.0, 199.0, 188.0, 195.0)],
+        )
+        .await;
+        t.put_prices("AAPL", &[(utc("2026-12-01T20:58:00Z"), 97.0)])
+            .await;
+        clock.set(utc("2026-12-01T21:00:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        match_symbol(&runtime, "MSFT").await.expect("match");
+        // 15:58 is not the close: the session's last minute is not stored yet.
+        assert_eq!(read(&mut bot, &minute).await["status"], "new");
+        let msft = read(&mut bot, &daily).await;
+        assert_eq!(
+            (&msft["status"], &msft["filled_avg_price"]),
+            (&json!("filled"), &json!("195"))
+        );
+        t.put_prices("AAPL", &[(utc("2026-12-01T20:59:00Z"), 96.5)])
+            .await;
+        clock.set(utc("2026-12-01T21:05:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        let aapl = read(&mut bot, &minute).await;
+        assert_eq!(
+            (&aapl["status"], &aapl["filled_avg_price"]),
+            (&json!("filled"), &json!("96.5"))
+        );
         app.stop().await;
     }
 );

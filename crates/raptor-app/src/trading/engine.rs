@@ -81,23 +81,22 @@ pub(super) fn terms(order: &Order) -> Terms {
     }
 }
 
-/// The price a working buy order reserves cash at.
-fn reserve_price(order: &Order, last: Option<Decimal>) -> Option<Decimal> {
-    order.limit_price.or(order.stop_price).map(|p| p.0).or(last)
-}
-
-/// Cash not reserved by working buy orders.
-async fn buying_power(
-    tx: &mut Tx,
-    account: &Account,
-    last: Option<Decimal>,
-) -> Result<Decimal, StoreError> {
-    let open = trading::open_orders_in(tx, account.id).await?;
-    let reserved: Decimal = open
-        .iter()
-        .filter(|o| o.side == Side::Buy)
-        .filter_map(|o| Some(o.qty?.0 * reserve_price(o, last)?))
-        .sum();
+/// Cash not reserved by working buy orders: each at its limit or stop, and a market order
+/// waiting for its auction at its symbol's latest close.
+async fn buying_power(app: &App, tx: &mut Tx, account: &Account) -> Result<Decimal, StoreError> {
+    let mut reserved = Decimal::ZERO;
+    for o in trading::open_orders_in(tx, account.id).await? {
+        let Some(qty) = o.qty.filter(|_| o.side == Side::Buy) else {
+            continue;
+        };
+        let at = match o.limit_price.or(o.stop_price) {
+            Some(p) => Some(p.0),
+            None => market::latest_bar(&app.db, &o.symbol)
+                .await?
+                .map(|b| price(b.close)),
+        };
+        reserved += qty.0 * at.unwrap_or_default();
+    }
     Ok(account.cash.0 - reserved)
 }
 
@@ -334,7 +333,7 @@ pub async fn submit_replacing(
                 .or(last)
                 .unwrap_or_default();
             let needed = round(qty * at);
-            let available = buying_power(&mut tx, &account, last).await?;
+            let available = buying_power(app, &mut tx, &account).await?;
             if needed > available {
                 return Err(Refusal::BuyingPower { needed, available });
             }

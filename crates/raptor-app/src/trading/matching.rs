@@ -3,7 +3,7 @@
 //! needed) and shared by every resting order on it, so a pass costs work per symbol, not per
 //! order times bars.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use raptor_domain::auction::Auction;
 use raptor_domain::calendar::{self, Session};
 use raptor_domain::orders::{OrderType, Side, Terms, TimeInForce, Trailing};
@@ -56,20 +56,38 @@ fn auction_of(order: &Order) -> Option<(Auction, Session)> {
     Some((auction, auction.session_for(order.submitted_at).ok()?))
 }
 
-/// When an order expires (day and auction orders), and the end of the bars it can fill in.
-fn lifetime(order: &Order) -> (Option<DateTime<Utc>>, DateTime<Utc>) {
-    let expires = match order.time_in_force {
-        TimeInForce::Day if order.extended_hours => {
-            day_end(order.submitted_at, |s| s.extended_close)
+/// When an order expires (day and auction orders), and the bars it can fill in: those that
+/// begin after the first time and before the second.
+fn lifetime(order: &Order) -> (Option<DateTime<Utc>>, DateTime<Utc>, DateTime<Utc>) {
+    let placed = order.submitted_at;
+    let day = |end| (day_end(placed, end), placed);
+    let (expires, from) = match order.time_in_force {
+        TimeInForce::Day if order.extended_hours => day(|s| s.extended_close),
+        TimeInForce::Day => day(|s| s.close),
+        TimeInForce::Opg | TimeInForce::Cls => {
+            let Some((_, session)) = auction_of(order) else {
+                // Placed past its auction's cutoff in a race with the check: it never trades.
+                return (Some(placed), placed, placed);
+            };
+            // Bars of the session may be stored late, so the order waits for them until the
+            // next session opens. A daily bar begins at midnight, before the order may have
+            // been placed: the session's bars count from then.
+            let next = calendar::session(calendar::next_trading_day(session.date));
+            let midnight = chrono_tz::America::New_York
+                .from_local_datetime(&session.date.and_time(chrono::NaiveTime::MIN))
+                .earliest()
+                .map_or(session.extended_open, |t| t.with_timezone(&Utc));
+            return (
+                Some(next.map_or(session.close, |s| s.open)),
+                midnight - chrono::Duration::microseconds(1),
+                session.close,
+            );
         }
-        TimeInForce::Day => day_end(order.submitted_at, |s| s.close),
-        // What has not traded in its auction by the session's close never will.
-        TimeInForce::Opg | TimeInForce::Cls => auction_of(order).map(|(_, s)| s.close),
-        _ => None,
+        _ => (None, placed),
     };
     // Good-till-canceled orders look ten years ahead: further than any stored bar.
-    let horizon = expires.unwrap_or(order.submitted_at + chrono::Duration::days(3650));
-    (expires, horizon)
+    let horizon = expires.unwrap_or(placed + chrono::Duration::days(3650));
+    (expires, from, horizon)
 }
 
 /// A bar's start and prices as exact decimals, converted once per pass rather than once per
@@ -126,8 +144,8 @@ impl<'a> SymbolBars<'a> {
         Some(Self {
             db,
             symbol,
-            after: orders.iter().map(|o| o.submitted_at).min()?,
-            end: orders.iter().map(|o| lifetime(o).1).max()?,
+            after: orders.iter().map(|o| lifetime(o).1).min()?,
+            end: orders.iter().map(|o| lifetime(o).2).max()?,
             reads: Timeframe::ALL.iter().map(|_| None).collect(),
         })
     }
@@ -306,18 +324,31 @@ fn auction_price(
     own: &[PricedBar],
     timeframe: Timeframe,
 ) -> Option<Decimal> {
-    let in_session = |b: &&PricedBar| {
-        if timeframe == Timeframe::Day1 {
-            b.ts.with_timezone(&chrono_tz::America::New_York)
-                .date_naive()
-                == session.date
+    let daily = timeframe == Timeframe::Day1;
+    let on_date = |b: &PricedBar| {
+        b.ts.with_timezone(&chrono_tz::America::New_York)
+            .date_naive()
+            == session.date
+    };
+    let first = |b: &&PricedBar| {
+        if daily {
+            on_date(b)
         } else {
             b.ts >= session.open && b.ts < session.close
         }
     };
+    // Only the bar that ends at the close carries the closing price: an earlier last bar is
+    // a session stored in part.
+    let last = |b: &&PricedBar| {
+        if daily {
+            on_date(b)
+        } else {
+            b.ts < session.close && b.ts + timeframe.duration() >= session.close
+        }
+    };
     match auction {
-        Auction::Opening => own.iter().find(in_session).map(|b| b.open),
-        Auction::Closing if now >= session.close => own.iter().rfind(in_session).map(|b| b.close),
+        Auction::Opening => own.iter().find(first).map(|b| b.open),
+        Auction::Closing if now >= session.close => own.iter().find(last).map(|b| b.close),
         Auction::Closing => None,
     }
 }
@@ -332,8 +363,9 @@ async fn find_auction(
     now: DateTime<Utc>,
 ) -> Result<Found, StoreError> {
     let at = auction.at(session);
+    let (_, from, horizon) = lifetime(order);
     let priced = bars
-        .fill(order.submitted_at, session.close, |own, timeframe| {
+        .fill(from, horizon, |own, timeframe| {
             auction_price(auction, session, now, own, timeframe).map(|p| (p, at))
         })
         .await?;
@@ -361,7 +393,7 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
     };
     let mut found = Vec::with_capacity(orders.len());
     for order in &orders {
-        let (expires, horizon) = lifetime(order);
+        let (expires, _, horizon) = lifetime(order);
         found.push((order, expires, find(&mut bars, order, horizon, now).await?));
     }
     found.sort_by_cached_key(|(order, _, found)| found.rank(order));
@@ -437,11 +469,14 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
                 matched.expired += 1;
             }
             None if expired => {
-                let reason = match current.time_in_force {
-                    TimeInForce::Opg | TimeInForce::Cls => "no bars of its auction's session",
-                    _ => "day order not filled by the close",
+                // Alpaca cancels what its auction did not fill.
+                let (ending, reason) = match current.time_in_force {
+                    TimeInForce::Opg | TimeInForce::Cls => {
+                        (Ending::Canceled, "no stored bar priced its auction")
+                    }
+                    _ => (Ending::Expired, "day order not filled by the close"),
                 };
-                trading::end_order(&mut tx, current.id, Ending::Expired, Some(reason), now).await?;
+                trading::end_order(&mut tx, current.id, ending, Some(reason), now).await?;
                 settle_group(&mut tx, &current, false, now).await?;
                 matched.expired += 1;
             }

@@ -154,7 +154,10 @@ pub async fn account_summary(app: &App, user_id: i64) -> Result<AccountSummary, 
     let reserved = book
         .working_buys
         .iter()
-        .filter_map(|o| Some(o.qty? * o.limit_price.or(o.stop_price)?))
+        .filter_map(|o| {
+            let at = o.limit_price.or(o.stop_price);
+            Some(o.qty? * at.or_else(|| o.latest_close.map(price))?)
+        })
         .sum();
     let last_equity = equity_at_last_close(&book);
     Ok(AccountSummary {
@@ -791,6 +794,7 @@ pub async fn replace_order(
         client_order_id: change.client_order_id.clone(),
         trail_price,
         trail_percent,
+        extended_hours: old.extended_hours,
         ..OrderRequest::default()
     };
     let submission = prepare(app, &req).await?;
