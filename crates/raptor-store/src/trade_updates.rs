@@ -103,7 +103,6 @@ pub(crate) async fn record(
     fill: Option<FillFacts>,
 ) -> Result<(), StoreError> {
     let state = serde_json::to_string(order).map_err(|err| sqlx::Error::Encode(err.into()))?;
-    let notify = tx.dialect().notify();
     on_tx!(tx, t => {
         sqlx::query(
             "INSERT INTO trade_updates \
@@ -121,15 +120,8 @@ pub(crate) async fn record(
         .bind(state)
         .execute(&mut **t)
         .await?;
-        if let Some(notify) = notify {
-            sqlx::query(notify)
-                .bind(wakeups::TRADE_UPDATES)
-                .bind(order.account_id.to_string())
-                .execute(&mut **t)
-                .await?;
-        }
     });
-    if notify.is_none() && !tx.changed_accounts.contains(&order.account_id) {
+    if !tx.changed_accounts.contains(&order.account_id) {
         tx.changed_accounts.push(order.account_id);
     }
     Ok(())

@@ -38,6 +38,30 @@ pub async fn account_of_user(db: &Db, user_id: i64) -> Result<Option<Account>, S
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await?))
 }
 
+/// An account locked for an order, and whether its kill switch is on.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TradingAccount {
+    /// The account.
+    #[sqlx(flatten)]
+    pub account: Account,
+    /// Whether its kill switch is on.
+    pub kill_switch: bool,
+}
+
+/// [`lock_account`] and its kill switch, read in the same statement.
+pub async fn lock_trading_account(
+    tx: &mut Tx,
+    account_id: i64,
+) -> Result<TradingAccount, StoreError> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS}, COALESCE((SELECT kill_switch FROM trading_runtime_state \
+         WHERE account_id = paper_accounts.id), FALSE) AS kill_switch \
+         FROM paper_accounts WHERE id = $1{}",
+        tx.dialect().row_lock()
+    );
+    Ok(on_tx!(tx, t => sqlx::query_as(&sql).bind(account_id).fetch_one(&mut **t).await?))
+}
+
 /// Reads an account inside a transaction and holds it until commit. PostgreSQL needs an
 /// explicit row lock; SQLite's `BEGIN IMMEDIATE` already holds the database's write lock.
 pub async fn lock_account(tx: &mut Tx, account_id: i64) -> Result<Account, StoreError> {
@@ -712,16 +736,6 @@ pub async fn save_position(
     Ok(())
 }
 
-/// Whether an account's kill switch is on (inside the order's transaction).
-pub async fn kill_switch_in(tx: &mut Tx, account_id: i64) -> Result<bool, StoreError> {
-    let on: Option<bool> = on_tx!(tx, t => {
-        sqlx::query_scalar("SELECT kill_switch FROM trading_runtime_state WHERE account_id = $1")
-            .bind(account_id)
-            .fetch_optional(&mut **t)
-            .await?
-    });
-    Ok(on.unwrap_or(false))
-}
 
 /// The kill switch: whether it is on, why, since when.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

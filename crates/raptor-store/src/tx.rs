@@ -1,14 +1,14 @@
 //! Write transactions that span several repository calls.
 
-use crate::dialect::{Dialect, TxInner};
+use crate::dialect::{wakeups, Dialect, TxInner};
 use crate::engine::Db;
 use crate::error::StoreError;
 
 /// An open write transaction; dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     pub(crate) inner: TxInner,
-    /// Accounts whose orders this transaction changed, and where to announce them once it
-    /// commits (SQLite; PostgreSQL announces with `NOTIFY` inside the transaction).
+    /// Accounts whose orders this transaction changed, announced once each as it commits
+    /// ([`crate::trade_updates`]), and where SQLite announces them.
     pub(crate) changed_accounts: Vec<i64>,
     announce_to: tokio::sync::broadcast::Sender<i64>,
 }
@@ -36,12 +36,29 @@ impl Tx {
         self.inner.dialect()
     }
 
-    /// Makes every write of the transaction visible at once.
-    pub async fn commit(self) -> Result<(), StoreError> {
+    /// Makes every write of the transaction visible at once, and announces the accounts
+    /// whose orders it changed: on PostgreSQL with one `NOTIFY` each, which the commit
+    /// delivers to every process; on SQLite in this process once committed.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        let notify = self.dialect().notify();
+        if let Some(notify) = notify {
+            for account in &self.changed_accounts {
+                let payload = account.to_string();
+                on_tx!(self, t => {
+                    sqlx::query(notify)
+                        .bind(wakeups::TRADE_UPDATES)
+                        .bind(payload)
+                        .execute(&mut **t)
+                        .await?;
+                });
+            }
+        }
         self.inner.commit().await?;
-        for account in self.changed_accounts {
-            // Nobody listening is fine: there is no stream to wake.
-            let _ = self.announce_to.send(account);
+        if notify.is_none() {
+            for account in self.changed_accounts {
+                // Nobody listening is fine: there is no stream to wake.
+                let _ = self.announce_to.send(account);
+            }
         }
         Ok(())
     }

@@ -297,10 +297,11 @@ pub async fn submit_replacing(
     };
     let now = app.now();
     let mut tx = db.begin().await?;
-    let account = trading::lock_account(&mut tx, account_id).await?;
-    if trading::kill_switch_in(&mut tx, account_id).await? {
+    let locked = trading::lock_trading_account(&mut tx, account_id).await?;
+    if locked.kill_switch {
         return Err(Refusal::TradingDisabled);
     }
+    let account = locked.account;
     if let Some(old) = replacing {
         let open = trading::order_in(&mut tx, account_id, old)
             .await?
