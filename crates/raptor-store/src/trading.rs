@@ -736,7 +736,6 @@ pub async fn save_position(
     Ok(())
 }
 
-
 /// The kill switch: whether it is on, why, since when.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KillSwitch {
