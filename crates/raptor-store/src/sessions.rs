@@ -1,8 +1,11 @@
 //! Server-side sessions: only a hash of the cookie's token is stored.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use raptor_domain::UserStatus;
 
+use crate::dialect::session_reads;
 use crate::engine::Db;
 use crate::error::StoreError;
 use crate::tx::Tx;
@@ -121,19 +124,33 @@ pub struct SignedIn {
 
 /// One row of [`signed_in`]: the session and user, and one (role, permission) pair.
 #[derive(sqlx::FromRow)]
-struct SignedInRow {
+pub(crate) struct SignedInRow {
     #[sqlx(flatten)]
-    session: Session,
-    email: String,
-    display_name: String,
-    user_handle: Vec<u8>,
+    pub(crate) session: Session,
+    pub(crate) email: String,
+    pub(crate) display_name: String,
+    pub(crate) user_handle: Vec<u8>,
     #[sqlx(try_from = "String")]
-    status: UserStatus,
-    user_created_at: DateTime<Utc>,
-    email_verified_at: Option<DateTime<Utc>>,
-    role: Option<String>,
-    permission: Option<String>,
+    pub(crate) status: UserStatus,
+    pub(crate) user_created_at: DateTime<Utc>,
+    pub(crate) email_verified_at: Option<DateTime<Utc>>,
+    pub(crate) role: Option<String>,
+    pub(crate) permission: Option<String>,
 }
+
+/// [`signed_in`]'s statement.
+static SIGNED_IN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT s.{}, u.email, u.display_name, u.user_handle, u.status, \
+         u.created_at AS user_created_at, u.email_verified_at, r.name AS role, rp.permission \
+         FROM sessions s JOIN users u ON u.id = s.user_id \
+         LEFT JOIN user_roles ur ON ur.user_id = s.user_id \
+         AND (ur.expires_at IS NULL OR ur.expires_at > $2) \
+         LEFT JOIN roles r ON r.id = ur.role_id \
+         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE {LIVE}",
+        COLUMNS.replace(", ", ", s.")
+    )
+});
 
 /// The live session for a token hash ([`live`]'s rules) with its user, live roles and their
 /// permissions: one query, one row per granted (role, permission) pair.
@@ -143,24 +160,7 @@ pub async fn signed_in(
     now: DateTime<Utc>,
     idle_cutoff: DateTime<Utc>,
 ) -> Result<Option<SignedIn>, StoreError> {
-    let sql = format!(
-        "SELECT s.{}, u.email, u.display_name, u.user_handle, u.status, \
-         u.created_at AS user_created_at, u.email_verified_at, r.name AS role, rp.permission \
-         FROM sessions s JOIN users u ON u.id = s.user_id \
-         LEFT JOIN user_roles ur ON ur.user_id = s.user_id \
-         AND (ur.expires_at IS NULL OR ur.expires_at > $2) \
-         LEFT JOIN roles r ON r.id = ur.role_id \
-         LEFT JOIN role_permissions rp ON rp.role_id = ur.role_id WHERE {LIVE}",
-        COLUMNS.replace(", ", ", s.")
-    );
-    let rows: Vec<SignedInRow> = on_pool!(db, pool => {
-        sqlx::query_as(&sql)
-            .bind(token_hash)
-            .bind(now)
-            .bind(idle_cutoff)
-            .fetch_all(pool)
-            .await?
-    });
+    let rows = session_reads::signed_in_rows(db, &SIGNED_IN, token_hash, now, idle_cutoff).await?;
     let names = |pick: fn(&SignedInRow) -> &Option<String>| {
         let mut names: Vec<String> = rows.iter().filter_map(|r| pick(r).clone()).collect();
         names.sort();

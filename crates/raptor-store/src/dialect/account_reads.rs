@@ -22,7 +22,9 @@ pub(crate) async fn rows(
         return reader
             .read(move |conn| {
                 let mut statement = conn.prepare_cached(sql)?;
-                let found = statement.query_map((user_id, SqliteTime(since)), |row| {
+                let binds: [(&str, &dyn rusqlite::ToSql); 2] =
+                    [("$1", &user_id), ("$2", &SqliteTime(since))];
+                let found = statement.query_map(&binds[..], |row| {
                     let decimal = |name: &str| -> rusqlite::Result<Option<Decimal>> {
                         let text: Option<String> = row.get(name)?;
                         text.map(|t| {

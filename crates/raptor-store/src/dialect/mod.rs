@@ -49,6 +49,7 @@ pub(crate) mod catalogue;
 pub(crate) mod migration;
 pub(crate) mod partitions;
 pub(crate) mod pool;
+pub(crate) mod session_reads;
 pub(crate) mod sqlite_rows;
 pub(crate) mod wakeups;
 
