@@ -98,8 +98,18 @@ impl Drop for FakeAlpaca {
     }
 }
 
-/// 403 as Alpaca answers a request without the fake's keys.
-fn refuse_bad_keys(fake: &Fake, headers: &HeaderMap) -> Option<Response> {
+/// Records a request (what was asked for, and its query), then refuses it with 403, as Alpaca
+/// does, when it lacks the fake's keys.
+fn admit(
+    fake: &Fake,
+    what: &str,
+    headers: &HeaderMap,
+    query: &std::collections::HashMap<String, String>,
+) -> Option<Response> {
+    fake.requests
+        .lock()
+        .expect("lock")
+        .push((what.to_owned(), json!(query)));
     let header = |name: &str| {
         headers
             .get(name)
@@ -122,11 +132,7 @@ async fn list_assets(
     headers: HeaderMap,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    fake.requests
-        .lock()
-        .expect("lock")
-        .push(("/v2/assets".to_owned(), json!(query)));
-    if let Some(refused) = refuse_bad_keys(&fake, &headers) {
+    if let Some(refused) = admit(&fake, "/v2/assets", &headers, &query) {
         return refused;
     }
     let class = query.get("asset_class").map(String::as_str);
@@ -147,11 +153,7 @@ async fn bars(
     headers: HeaderMap,
     Query(query): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
-    fake.requests
-        .lock()
-        .expect("lock")
-        .push((symbol.clone(), json!(query)));
-    if let Some(refused) = refuse_bad_keys(&fake, &headers) {
+    if let Some(refused) = admit(&fake, &symbol, &headers, &query) {
         return refused;
     }
     if fake.throttle_first.load(Ordering::SeqCst) > 0 {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::Row;
 
-use super::sqlite_rows::{time, SqliteTime};
+use super::sqlite_rows::{optional_time, SqliteTime};
 use crate::decimal::DbDecimal;
 use crate::engine::Db;
 use crate::error::StoreError;
@@ -38,13 +38,7 @@ pub(crate) async fn rows(
                         })
                         .transpose()
                     };
-                    let moment = |name: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
-                        let raw = row.get_ref(name)?;
-                        match raw {
-                            rusqlite::types::ValueRef::Null => Ok(None),
-                            raw => time(raw).map(Some),
-                        }
-                    };
+                    let moment = |name: &str| optional_time(row.get_ref(name)?);
                     Ok(BookRow {
                         part: row.get("part")?,
                         account_id: row.get("account_id")?,

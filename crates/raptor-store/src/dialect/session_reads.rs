@@ -4,9 +4,9 @@
 //! worker round trip.
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::{Type, ValueRef};
+use rusqlite::types::Type;
 
-use super::sqlite_rows::{time, SqliteTime};
+use super::sqlite_rows::{optional_time, time, SqliteTime};
 use crate::engine::Db;
 use crate::error::StoreError;
 use crate::sessions::{Session, SignedInRow};
@@ -31,12 +31,7 @@ pub(crate) async fn signed_in_rows(
                     ("$3", &SqliteTime(idle_cutoff)),
                 ];
                 let found = statement.query_map(&binds[..], |row| {
-                    let moment = |name: &str| -> rusqlite::Result<Option<DateTime<Utc>>> {
-                        match row.get_ref(name)? {
-                            ValueRef::Null => Ok(None),
-                            raw => time(raw).map(Some),
-                        }
-                    };
+                    let moment = |name: &str| optional_time(row.get_ref(name)?);
                     let required = |name: &str| -> rusqlite::Result<DateTime<Utc>> {
                         time(row.get_ref(name)?)
                     };

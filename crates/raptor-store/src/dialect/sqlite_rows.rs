@@ -137,6 +137,14 @@ pub(crate) fn time(raw: ValueRef<'_>) -> rusqlite::Result<DateTime<Utc>> {
     }
 }
 
+/// A stored time that may be null, read as [`time`] reads one.
+pub(crate) fn optional_time(raw: ValueRef<'_>) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match raw {
+        ValueRef::Null => Ok(None),
+        raw => time(raw).map(Some),
+    }
+}
+
 /// The Julian day of 1970-01-01T00:00:00Z.
 const UNIX_EPOCH_JULIAN_DAY: f64 = 2_440_587.5;
 
