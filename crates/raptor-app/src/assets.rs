@@ -74,10 +74,10 @@ pub async fn import(app: &App, source: &AlpacaAssets) -> Result<AssetImport, Ass
 fn listing(asset: WireAsset) -> Result<Listing, String> {
     let ticker = asset.symbol.trim().to_uppercase();
     let named = |why: String| format!("{:?}: {why}", asset.symbol);
-    if ticker.is_empty() || ticker.chars().any(|c| !c.is_ascii_graphic()) {
+    let graphic = ticker.chars().all(|c| c.is_ascii_graphic());
+    if ticker.is_empty() || ticker.len() > MAX_TICKER || !graphic {
         return Err(named("not a ticker".into()));
     }
-    text::single_line("symbol", &ticker, MAX_TICKER).map_err(|e| named(e.to_string()))?;
     let active = match asset.status.as_str() {
         "active" => true,
         "inactive" => false,

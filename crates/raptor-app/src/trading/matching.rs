@@ -50,24 +50,35 @@ fn day_end(submitted: DateTime<Utc>, end: fn(&Session) -> DateTime<Utc>) -> Opti
     None
 }
 
-/// The auction an `opg` or `cls` order trades in, and that auction's session.
-fn auction_of(order: &Order) -> Option<(Auction, Session)> {
-    let auction = Auction::of(order.time_in_force)?;
-    Some((auction, auction.session_for(order.submitted_at).ok()?))
+/// An order's life, worked out once per pass.
+struct Lifetime {
+    /// When it expires (day and auction orders).
+    expires: Option<DateTime<Utc>>,
+    /// Its bars begin after this…
+    from: DateTime<Utc>,
+    /// …and before this.
+    horizon: DateTime<Utc>,
+    /// An auction order's auction, and that auction's session.
+    auction: Option<(Auction, Session)>,
 }
 
-/// When an order expires (day and auction orders), and the bars it can fill in: those that
-/// begin after the first time and before the second.
-fn lifetime(order: &Order) -> (Option<DateTime<Utc>>, DateTime<Utc>, DateTime<Utc>) {
+fn lifetime(order: &Order) -> Lifetime {
     let placed = order.submitted_at;
     let day = |end| (day_end(placed, end), placed);
     let (expires, from) = match order.time_in_force {
         TimeInForce::Day if order.extended_hours => day(|s| s.extended_close),
         TimeInForce::Day => day(|s| s.close),
         TimeInForce::Opg | TimeInForce::Cls => {
-            let Some((_, session)) = auction_of(order) else {
+            let auction = Auction::of(order.time_in_force)
+                .and_then(|a| Some((a, a.session_for(placed).ok()?)));
+            let Some((_, session)) = auction else {
                 // Placed past its auction's cutoff in a race with the check: it never trades.
-                return (Some(placed), placed, placed);
+                return Lifetime {
+                    expires: Some(placed),
+                    from: placed,
+                    horizon: placed,
+                    auction: None,
+                };
             };
             // Bars of the session may be stored late, so the order waits for them until the
             // next session opens. A daily bar begins at midnight, before the order may have
@@ -77,17 +88,22 @@ fn lifetime(order: &Order) -> (Option<DateTime<Utc>>, DateTime<Utc>, DateTime<Ut
                 .from_local_datetime(&session.date.and_time(chrono::NaiveTime::MIN))
                 .earliest()
                 .map_or(session.extended_open, |t| t.with_timezone(&Utc));
-            return (
-                Some(next.map_or(session.close, |s| s.open)),
-                midnight - chrono::Duration::microseconds(1),
-                session.close,
-            );
+            return Lifetime {
+                expires: Some(next.map_or(session.close, |s| s.open)),
+                from: midnight - chrono::Duration::microseconds(1),
+                horizon: session.close,
+                auction,
+            };
         }
         _ => (None, placed),
     };
-    // Good-till-canceled orders look ten years ahead: further than any stored bar.
-    let horizon = expires.unwrap_or(placed + chrono::Duration::days(3650));
-    (expires, from, horizon)
+    Lifetime {
+        expires,
+        from,
+        // Good-till-canceled orders look ten years ahead: further than any stored bar.
+        horizon: expires.unwrap_or(placed + chrono::Duration::days(3650)),
+        auction: None,
+    }
 }
 
 /// A bar's start and prices as exact decimals, converted once per pass rather than once per
@@ -130,7 +146,7 @@ struct Read {
 struct SymbolBars<'a> {
     db: &'a Db,
     symbol: &'a str,
-    /// The oldest order's submission: bars must begin after it.
+    /// The earliest start of any order's bars: bars must begin after it.
     after: DateTime<Utc>,
     /// The latest horizon of any order.
     end: DateTime<Utc>,
@@ -140,12 +156,12 @@ struct SymbolBars<'a> {
 
 impl<'a> SymbolBars<'a> {
     /// None when there are no orders to match.
-    fn new(db: &'a Db, symbol: &'a str, orders: &[Order]) -> Option<Self> {
+    fn new(db: &'a Db, symbol: &'a str, lives: &[Lifetime]) -> Option<Self> {
         Some(Self {
             db,
             symbol,
-            after: orders.iter().map(|o| lifetime(o).1).min()?,
-            end: orders.iter().map(|o| lifetime(o).2).max()?,
+            after: lives.iter().map(|l| l.from).min()?,
+            end: lives.iter().map(|l| l.horizon).max()?,
             reads: Timeframe::ALL.iter().map(|_| None).collect(),
         })
     }
@@ -260,13 +276,14 @@ impl Found {
 async fn find(
     bars: &mut SymbolBars<'_>,
     order: &Order,
-    horizon: DateTime<Utc>,
+    life: &Lifetime,
     now: DateTime<Utc>,
 ) -> Result<Found, StoreError> {
+    let horizon = life.horizon;
     let (Some(trail), Some(hwm)) = (order.trail(), order.hwm) else {
         let terms = terms(order);
-        if let Some((auction, session)) = auction_of(order) {
-            return find_auction(bars, order, auction, &session, now).await;
+        if let Some((auction, session)) = &life.auction {
+            return find_auction(bars, order, *auction, session, life, now).await;
         }
         let fill = bars
             .fill(order.submitted_at, horizon, |own, _| {
@@ -360,12 +377,12 @@ async fn find_auction(
     order: &Order,
     auction: Auction,
     session: &Session,
+    life: &Lifetime,
     now: DateTime<Utc>,
 ) -> Result<Found, StoreError> {
     let at = auction.at(session);
-    let (_, from, horizon) = lifetime(order);
     let priced = bars
-        .fill(from, horizon, |own, timeframe| {
+        .fill(life.from, life.horizon, |own, timeframe| {
             auction_price(auction, session, now, own, timeframe).map(|p| (p, at))
         })
         .await?;
@@ -388,13 +405,14 @@ pub async fn match_symbol(app: &App, symbol: &str) -> Result<Matched, StoreError
     let mut matched = Matched::default();
     let now = app.now();
     let orders = trading::open_orders_for_symbol(db, symbol).await?;
-    let Some(mut bars) = SymbolBars::new(db, symbol, &orders) else {
+    let lives: Vec<Lifetime> = orders.iter().map(lifetime).collect();
+    let Some(mut bars) = SymbolBars::new(db, symbol, &lives) else {
         return Ok(matched);
     };
     let mut found = Vec::with_capacity(orders.len());
-    for order in &orders {
-        let (expires, _, horizon) = lifetime(order);
-        found.push((order, expires, find(&mut bars, order, horizon, now).await?));
+    for (order, life) in orders.iter().zip(&lives) {
+        let expires = life.expires;
+        found.push((order, expires, find(&mut bars, order, life, now).await?));
     }
     found.sort_by_cached_key(|(order, _, found)| found.rank(order));
     for (order, expires, found) in found {
