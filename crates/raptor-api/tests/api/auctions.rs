@@ -208,6 +208,69 @@ dual_test!(
 );
 
 dual_test!(
+    only_extended_hours_orders_trade_on_pre_market_bars,
+    Head,
+    |t| {
+        let (app, mut bot, clock, runtime) = before_the_open(t).await;
+        let bought = bot.post("/v2/orders", order("day", "buy", "2", None)).await;
+        assert_eq!(bought.body["status"], "filled", "{:?}", bought.body);
+        let regular = place(&mut bot, order("day", "buy", "1", Some("99"))).await;
+        let good_till = place(&mut bot, order("gtc", "buy", "1", Some("99"))).await;
+        let mut extended = order("day", "buy", "1", Some("99"));
+        extended["extended_hours"] = json!(true);
+        let extended = place(&mut bot, extended).await;
+        let mut trailing = order("gtc", "sell", "2", None);
+        trailing["type"] = json!("trailing_stop");
+        trailing["trail_price"] = json!("5");
+        let trailing = place(&mut bot, trailing).await;
+
+        // At 08:01 New York time a bar opens at 98 and falls to 94: through every limit and
+        // the trailing stop (95), but before the open.
+        t.put_bars(
+            "AAPL",
+            Timeframe::Min1,
+            vec![(utc("2026-12-01T13:01:00Z"), 98.0, 110.0, 94.0, 97.0)],
+        )
+        .await;
+        clock.set(utc("2026-12-01T13:02:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        let early = read(&mut bot, &extended).await;
+        assert_eq!(
+            (&early["status"], &early["filled_avg_price"]),
+            (&json!("filled"), &json!("98"))
+        );
+        for id in [&regular, &good_till] {
+            assert_eq!(read(&mut bot, id).await["status"], "new");
+        }
+        // The trailing stop neither fired nor moved its mark to the pre-market high.
+        let stop = read(&mut bot, &trailing).await;
+        assert_eq!(
+            (&stop["status"], &stop["hwm"], &stop["stop_price"]),
+            (&json!("new"), &json!("100"), &json!("95"))
+        );
+
+        // The session's first minute reaches 98.5: the regular limits fill at their limit.
+        t.put_bars(
+            "AAPL",
+            Timeframe::Min1,
+            vec![(utc("2026-12-01T14:30:00Z"), 99.5, 100.0, 98.5, 99.0)],
+        )
+        .await;
+        clock.set(utc("2026-12-01T14:31:00Z"));
+        match_symbol(&runtime, "AAPL").await.expect("match");
+        for id in [&regular, &good_till] {
+            let filled = read(&mut bot, id).await;
+            assert_eq!(
+                (&filled["status"], &filled["filled_avg_price"]),
+                (&json!("filled"), &json!("99"))
+            );
+        }
+        assert_eq!(read(&mut bot, &trailing).await["status"], "new");
+        app.stop().await;
+    }
+);
+
+dual_test!(
     a_closing_auction_is_priced_by_the_bar_that_ends_at_the_close_or_the_daily_bar,
     Head,
     |t| {

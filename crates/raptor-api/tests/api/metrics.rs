@@ -337,9 +337,10 @@ dual_test!(
             .await
             .expect("drain");
         assert_eq!(ran, 2, "a kind no handler knows is not claimed");
+        // A daily bar: bars of any session fill the limit, whatever the hour this test runs.
         t.put_bars(
             "AAPL",
-            Timeframe::Min1,
+            Timeframe::Day1,
             vec![(
                 Utc::now() + Duration::minutes(1),
                 151.0,

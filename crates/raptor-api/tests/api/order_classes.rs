@@ -1,17 +1,29 @@
 //! Trailing stops and bracket, OCO and OTO orders through `/v2`, on both dialects: when legs
 //! begin to work, how one exit ends the other, how a trailing stop's stop follows the best
-//! price, and what each fills at, by hand-computed bars.
+//! price, and what each fills at, by hand-computed bars. The bots trade at 10:00 New York
+//! time on Tuesday 2026-12-01, so every bar below is one of the regular session.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use raptor_app::trading::match_symbol;
-use raptor_app::App;
+use raptor_app::{App, FixedClock};
 use raptor_domain::Timeframe;
 use raptor_testkit::{accounts, dual_test, Browser, TestApp, TestDb};
 use serde_json::{json, Value};
 
+/// 10:00 New York time on a Tuesday: the bots' clock and the runtime's.
+fn now() -> DateTime<Utc> {
+    "2026-12-01T15:00:00Z".parse().expect("an RFC 3339 time")
+}
+
+fn clock() -> Arc<FixedClock> {
+    Arc::new(FixedClock::new(now()))
+}
+
 /// Puts AAPL's latest price at `price` a minute ago.
 async fn price_now(t: &TestDb, price: f64) {
-    t.put_prices("AAPL", &[(Utc::now() - Duration::minutes(1), price)])
+    t.put_prices("AAPL", &[(now() - Duration::minutes(1), price)])
         .await;
 }
 
@@ -26,10 +38,10 @@ async fn bar_of(
     minutes: i64,
     (open, high, low, close): (f64, f64, f64, f64),
 ) {
-    let at: DateTime<Utc> = Utc::now() + Duration::minutes(minutes);
+    let at = now() + Duration::minutes(minutes);
     t.put_bars(symbol, Timeframe::Min1, vec![(at, open, high, low, close)])
         .await;
-    match_symbol(&App::new(t.db().clone()), symbol)
+    match_symbol(&App::new(t.db().clone()).with_clock(clock()), symbol)
         .await
         .expect("match");
 }
@@ -55,7 +67,10 @@ async fn cash(bot: &mut Browser) -> String {
 }
 
 async fn trader(t: &TestDb) -> (TestApp, Browser) {
-    let app = TestApp::spawn(t.db().clone()).await;
+    let app = TestApp::builder(t.db().clone())
+        .clock(clock())
+        .spawn()
+        .await;
     let mut owner = accounts::customer(&app, "ada@example.com").await;
     let bot = accounts::bot(&app, &mut owner).await;
     (app, bot)
@@ -123,7 +138,7 @@ dual_test!(
 
         // A percentage trail (on another symbol, whose bars are all still to come); a bar that
         // opens beyond the stop fills at its open.
-        t.put_prices("MSFT", &[(Utc::now() - Duration::minutes(1), 200.0)])
+        t.put_prices("MSFT", &[(now() - Duration::minutes(1), 200.0)])
             .await;
         place(
             &mut bot,
@@ -143,7 +158,7 @@ dual_test!(
         );
         // Two bars before one pass: the first lifts the mark to 210 (stop 204.75), the second
         // opens below that stop. The order shows where its stop stood when it filled.
-        let first = Utc::now() + Duration::minutes(1);
+        let first = now() + Duration::minutes(1);
         t.put_bars(
             "MSFT",
             Timeframe::Min1,
@@ -317,7 +332,7 @@ dual_test!(
         );
         // Two bars arrive before one pass: the first falls through 90, the second rises through
         // 110. The stop crossed first, so it fills at 90 and the limit is canceled.
-        let first = Utc::now() + Duration::minutes(1);
+        let first = now() + Duration::minutes(1);
         t.put_bars(
             "AAPL",
             Timeframe::Min1,

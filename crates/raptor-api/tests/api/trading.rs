@@ -72,9 +72,17 @@ dual_test!(
     resting_limit_orders_fill_when_a_new_bar_crosses_them,
     Head,
     |t| {
-        let app = TestApp::spawn(t.db().clone()).await;
+        // 10:00 New York time on a Tuesday: the bars below are of the regular session.
+        let now = utc("2026-12-01T15:00:00Z");
+        let clock = Arc::new(FixedClock::new(now));
+        let app = TestApp::builder(t.db().clone())
+            .clock(clock.clone())
+            .spawn()
+            .await;
+        let runtime = App::new(t.db().clone()).with_clock(clock);
         let mut trader = accounts::customer(&app, "ada@example.com").await;
-        price_now(t, 190.0).await;
+        t.put_prices("AAPL", &[(now - Duration::minutes(1), 190.0)])
+            .await;
         let buy = trader.post("/api/orders", limit("buy", "10", "185")).await;
         assert_eq!(
             (buy.status, buy.body["status"].as_str()),
@@ -89,7 +97,7 @@ dual_test!(
         );
 
         // A bar that does not reach the limit leaves it resting; one that does fills it at the limit.
-        let later = Utc::now() + Duration::minutes(1);
+        let later = now + Duration::minutes(1);
         t.put_bars(
             "AAPL",
             Timeframe::Min1,
@@ -97,10 +105,7 @@ dual_test!(
         )
         .await;
         assert_eq!(
-            match_symbol(&App::new(t.db().clone()), "AAPL")
-                .await
-                .expect("match")
-                .filled,
+            match_symbol(&runtime, "AAPL").await.expect("match").filled,
             0
         );
         t.put_bars(
@@ -110,10 +115,7 @@ dual_test!(
         )
         .await;
         assert_eq!(
-            match_symbol(&App::new(t.db().clone()), "AAPL")
-                .await
-                .expect("match")
-                .filled,
+            match_symbol(&runtime, "AAPL").await.expect("match").filled,
             1
         );
         let id = buy.body["id"].as_str().expect("id");
@@ -134,9 +136,7 @@ dual_test!(
             vec![(later + Duration::minutes(2), 199.0, 201.0, 198.0, 200.5)],
         )
         .await;
-        match_symbol(&App::new(t.db().clone()), "AAPL")
-            .await
-            .expect("match");
+        match_symbol(&runtime, "AAPL").await.expect("match");
         let acct = account(&mut trader).await;
         assert_eq!(acct["cash"], "100150", "bought 10 at 185, sold 10 at 200");
         assert_eq!(trader.get("/api/positions").await.body, json!([]));
@@ -773,7 +773,8 @@ dual_test!(
     |t| {
         let app = TestApp::spawn(t.db().clone()).await;
         // Whole seconds: both dialects store what the expectations below compare with.
-        let t0 = Utc::now().trunc_subsecs(0) - Duration::hours(2);
+        // 10:00 New York time on a Tuesday: both bars below are of the regular session.
+        let t0 = utc("2026-12-01T15:00:00Z");
         let mut ids = Vec::new();
         for email in ["ada@example.com", "grace@example.com", "alan@example.com"] {
             let mut trader = accounts::customer(&app, email).await;

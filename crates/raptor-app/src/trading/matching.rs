@@ -114,23 +114,59 @@ struct PricedBar {
     high: Decimal,
     low: Decimal,
     close: Decimal,
+    /// Whether any of the bar falls in a regular session: only such bars fill orders that are
+    /// not for extended hours.
+    regular: bool,
 }
 
-fn priced(bars: Vec<StoredBar>) -> Vec<PricedBar> {
+impl PricedBar {
+    /// Whether an order trades on this bar: extended-hours orders on any stored bar, others
+    /// only on bars of the regular session.
+    fn trades(&self, extended_hours: bool) -> bool {
+        extended_hours || self.regular
+    }
+}
+
+/// Prices a read of one timeframe's bars, oldest first, and tells regular-session bars from
+/// pre-market and after-hours ones. Daily and longer bars summarise sessions: all regular.
+fn priced(bars: Vec<StoredBar>, timeframe: Timeframe) -> Vec<PricedBar> {
+    let length = timeframe.duration();
+    let intraday = length < chrono::Duration::days(1);
+    let mut session: Option<(chrono::NaiveDate, Option<Session>)> = None;
     bars.into_iter()
-        .map(|b| PricedBar {
-            ts: b.ts,
-            open: price(b.open),
-            high: price(b.high),
-            low: price(b.low),
-            close: price(b.close),
+        .map(|b| {
+            let regular = !intraday || {
+                let date =
+                    b.ts.with_timezone(&chrono_tz::America::New_York)
+                        .date_naive();
+                if session.as_ref().is_none_or(|(day, _)| *day != date) {
+                    session = Some((date, calendar::session(date)));
+                }
+                session
+                    .as_ref()
+                    .and_then(|(_, s)| s.as_ref())
+                    .is_some_and(|s| b.ts < s.close && b.ts + length > s.open)
+            };
+            PricedBar {
+                ts: b.ts,
+                open: price(b.open),
+                high: price(b.high),
+                low: price(b.low),
+                close: price(b.close),
+                regular,
+            }
         })
         .collect()
 }
 
-/// The first bar that crosses the terms, with the price it fills at.
-fn first_crossing(terms: &Terms, bars: &[PricedBar]) -> Option<(Decimal, DateTime<Utc>)> {
+/// The first bar the order trades on that crosses its terms, with the price it fills at.
+fn first_crossing(
+    terms: &Terms,
+    extended_hours: bool,
+    bars: &[PricedBar],
+) -> Option<(Decimal, DateTime<Utc>)> {
     bars.iter()
+        .filter(|b| b.trades(extended_hours))
         .find_map(|b| terms.fill_in_bar(b.open, b.high, b.low).map(|p| (p, b.ts)))
 }
 
@@ -182,7 +218,7 @@ impl<'a> SymbolBars<'a> {
                 .await?;
                 let complete = (bars.len() as i64) < BARS_PER_PASS;
                 Read {
-                    bars: priced(bars),
+                    bars: priced(bars, timeframe),
                     complete,
                 }
             }
@@ -235,7 +271,7 @@ impl<'a> SymbolBars<'a> {
             if bars.is_empty() {
                 continue;
             }
-            return Ok(scan(&priced(bars), timeframe));
+            return Ok(scan(&priced(bars, timeframe), timeframe));
         }
         Ok(None)
     }
@@ -287,7 +323,7 @@ async fn find(
         }
         let fill = bars
             .fill(order.submitted_at, horizon, |own, _| {
-                first_crossing(&terms, own)
+                first_crossing(&terms, order.extended_hours, own)
             })
             .await?;
         return Ok(Found {
@@ -311,7 +347,7 @@ async fn find(
         .fill(from, horizon, |own, timeframe| {
             let mut walk = start;
             walked = None;
-            for bar in own {
+            for bar in own.iter().filter(|b| b.trades(order.extended_hours)) {
                 if let Some(price) = walk.step(bar.open, bar.high, bar.low) {
                     return Some((price, bar.ts));
                 }
