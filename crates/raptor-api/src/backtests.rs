@@ -5,7 +5,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::backtests::{self, BacktestError, Report, Request};
-use raptor_domain::backtest::{self as engine, Trade};
+use raptor_domain::backtest::{
+    self as engine, Benchmark, Commission, Direction, Execution, Fill, Sizing, Trade, TradeSide,
+};
 use raptor_domain::{Strategy, Timeframe};
 use raptor_store::backtests as stored;
 use rust_decimal::Decimal;
@@ -43,19 +45,35 @@ impl From<BacktestError> for Problem {
     }
 }
 
-/// A built-in strategy and its parameters, tagged by `type`.
+/// A built-in strategy and its parameters, tagged by `type`. A short signal opens a short
+/// position under `long_short` execution and only closes a long one otherwise.
 #[derive(Serialize, Deserialize, ToSchema)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum BacktestStrategy {
-    /// Buy on the first bar and hold to the end.
+    /// Long on the first bar, held to the end.
     BuyAndHold,
-    /// Long when the fast simple moving average crosses above the slow one, flat when it
-    /// crosses below.
+    /// Long when the fast simple moving average of closes crosses above the slow one, short
+    /// when it crosses below.
     SmaCrossover {
-        /// Bars in the fast average (at least 1).
+        /// Bars in the fast average (1 to 10000).
         fast: usize,
         /// Bars in the slow average (more than `fast`, at most 10000).
         slow: usize,
+    },
+    /// Wilder's RSI of closes: long while below `lower`, short while above `upper`.
+    RsiReversion {
+        /// Bars in the index (2 to 10000).
+        period: usize,
+        /// Oversold level, above 0 and below 100.
+        lower: f64,
+        /// Overbought level, above `lower` and below 100.
+        upper: f64,
+    },
+    /// Long when a close is above the highest high of the `period` bars before it, short
+    /// when below their lowest low.
+    DonchianBreakout {
+        /// Bars in the channel (1 to 10000).
+        period: usize,
     },
 }
 
@@ -64,6 +82,16 @@ impl From<BacktestStrategy> for Strategy {
         match s {
             BacktestStrategy::BuyAndHold => Strategy::BuyAndHold,
             BacktestStrategy::SmaCrossover { fast, slow } => Strategy::SmaCrossover { fast, slow },
+            BacktestStrategy::RsiReversion {
+                period,
+                lower,
+                upper,
+            } => Strategy::RsiReversion {
+                period,
+                lower,
+                upper,
+            },
+            BacktestStrategy::DonchianBreakout { period } => Strategy::DonchianBreakout { period },
         }
     }
 }
@@ -73,6 +101,135 @@ impl From<&Strategy> for BacktestStrategy {
         match *s {
             Strategy::BuyAndHold => BacktestStrategy::BuyAndHold,
             Strategy::SmaCrossover { fast, slow } => BacktestStrategy::SmaCrossover { fast, slow },
+            Strategy::RsiReversion {
+                period,
+                lower,
+                upper,
+            } => BacktestStrategy::RsiReversion {
+                period,
+                lower,
+                upper,
+            },
+            Strategy::DonchianBreakout { period } => BacktestStrategy::DonchianBreakout { period },
+        }
+    }
+}
+
+/// Where a signal given at a bar's close fills.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum BacktestFill {
+    /// At the next bar's open (a signal on the last bar never fills).
+    NextOpen,
+    /// At the close of the signal's own bar.
+    SignalClose,
+}
+
+/// Commission per fill, tagged by `type`.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BacktestCommission {
+    /// Free.
+    None,
+    /// Cash per share, at least `minimum` per fill.
+    PerShare {
+        /// Cash per share (at least 0).
+        rate: f64,
+        /// Least charged per fill (default 0).
+        #[schema(required = false)]
+        minimum: f64,
+    },
+    /// Percent of the fill's value, at least `minimum` per fill.
+    Percent {
+        /// Percent of notional, 0.1 meaning 0.1% (at least 0, below 100).
+        rate: f64,
+        /// Least charged per fill (default 0).
+        #[schema(required = false)]
+        minimum: f64,
+    },
+    /// The same amount on every fill.
+    Fixed {
+        /// Cash per fill (at least 0).
+        amount: f64,
+    },
+}
+
+/// How many whole shares an entry takes, never more than the equity covers with commission.
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum BacktestSizing {
+    /// As many as the equity covers.
+    AllIn,
+    /// As many as a share of the equity covers.
+    Fraction {
+        /// Above 0, at most 1.
+        fraction: f64,
+    },
+    /// A fixed number, fewer when the equity does not cover them.
+    Quantity {
+        /// Whole shares, at least 1.
+        qty: f64,
+    },
+}
+
+/// Which positions a run may hold.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum BacktestDirection {
+    /// Short signals only close longs.
+    LongOnly,
+    /// Short signals reverse into a short position.
+    LongShort,
+}
+
+/// How a run trades. Every field is optional in a request; the defaults are `next_open`, no
+/// commission, no slippage, `all_in` and `long_only`.
+#[derive(Serialize, ToSchema)]
+struct BacktestExecution {
+    /// Where signals fill.
+    #[schema(required = false)]
+    fill: BacktestFill,
+    /// What each fill pays.
+    #[schema(required = false)]
+    commission: BacktestCommission,
+    /// Basis points a fill pays away from its price (0 to 1000): buys above, sells below.
+    #[schema(required = false)]
+    slippage_bps: f64,
+    /// How many shares an entry takes.
+    #[schema(required = false)]
+    sizing: BacktestSizing,
+    /// Whether short signals open short positions.
+    #[schema(required = false)]
+    direction: BacktestDirection,
+}
+
+impl From<&Execution> for BacktestExecution {
+    fn from(e: &Execution) -> Self {
+        Self {
+            fill: match e.fill {
+                Fill::NextOpen => BacktestFill::NextOpen,
+                Fill::SignalClose => BacktestFill::SignalClose,
+            },
+            commission: match e.commission {
+                Commission::None => BacktestCommission::None,
+                Commission::PerShare { rate, minimum } => {
+                    BacktestCommission::PerShare { rate, minimum }
+                }
+                Commission::Percent { rate, minimum } => {
+                    BacktestCommission::Percent { rate, minimum }
+                }
+                Commission::Fixed { amount } => BacktestCommission::Fixed { amount },
+            },
+            slippage_bps: e.slippage_bps,
+            sizing: match e.sizing {
+                Sizing::AllIn => BacktestSizing::AllIn,
+                Sizing::Fraction { fraction } => BacktestSizing::Fraction { fraction },
+                Sizing::Quantity { qty } => BacktestSizing::Quantity { qty },
+            },
+            direction: match e.direction {
+                Direction::LongOnly => BacktestDirection::LongOnly,
+                Direction::LongShort => BacktestDirection::LongShort,
+            },
         }
     }
 }
@@ -94,6 +251,14 @@ struct BacktestRequest {
     /// Starting cash, a decimal string (default `100000`; at most 1,000,000,000,000).
     #[serde(default)]
     initial_cash: Option<Decimal>,
+    /// How the run trades (see each field's default).
+    #[serde(default)]
+    #[schema(value_type = Option<BacktestExecution>)]
+    execution: Execution,
+    /// A listed symbol to compare with by holding it over the range (default `SPY`, compared
+    /// only when it has bars there; a named one must have some).
+    #[serde(default)]
+    benchmark: Option<String>,
 }
 
 impl From<BacktestRequest> for Request {
@@ -105,6 +270,8 @@ impl From<BacktestRequest> for Request {
             end: r.end,
             strategy: r.strategy.into(),
             initial_cash: r.initial_cash,
+            execution: r.execution,
+            benchmark: r.benchmark,
         }
     }
 }
@@ -122,6 +289,8 @@ struct BacktestMetrics {
     sharpe: Option<f64>,
     /// Annualised Sortino ratio of per-bar returns (target 0); null if undefined.
     sortino: Option<f64>,
+    /// CAGR over the maximum drawdown; null without either.
+    calmar: Option<f64>,
     /// Bars per year, the annualisation factor used.
     periods_per_year: f64,
     /// Share of trades with a positive profit; null without trades.
@@ -130,8 +299,17 @@ struct BacktestMetrics {
     profit_factor: Option<f64>,
     /// Number of round trips, including one still open at the end.
     trades: usize,
+    /// Share of bars that closed with a position held.
+    exposure: f64,
+    /// Value of every fill over the mean equity.
+    turnover: f64,
+    /// Commission paid in all.
+    fees: f64,
     /// Equity after the last bar.
     final_equity: f64,
+    /// The run against holding the benchmark; null when the default benchmark has no bars in
+    /// the range.
+    benchmark: Option<BacktestBenchmark>,
     /// Bars the engine stepped through.
     bars_processed: usize,
     /// Engine time in milliseconds (loading the bars excluded).
@@ -150,11 +328,16 @@ impl From<&Report> for BacktestMetrics {
             max_drawdown: m.max_drawdown,
             sharpe: m.sharpe,
             sortino: m.sortino,
+            calmar: m.calmar,
             periods_per_year: m.periods_per_year,
             win_rate: m.win_rate,
             profit_factor: m.profit_factor,
             trades: m.trades,
+            exposure: m.exposure,
+            turnover: m.turnover,
+            fees: m.fees,
             final_equity: m.final_equity,
+            benchmark: m.benchmark.as_ref().map(BacktestBenchmark::from),
             bars_processed: bars,
             elapsed_ms: r.elapsed_ms,
             bars_per_second: if r.elapsed_ms > 0.0 {
@@ -166,22 +349,64 @@ impl From<&Report> for BacktestMetrics {
     }
 }
 
-/// One round trip: a buy and the sell that closed it.
+/// A run against buying and holding a benchmark over the same range.
+#[derive(Serialize, ToSchema)]
+struct BacktestBenchmark {
+    /// The benchmark's ticker.
+    symbol: String,
+    /// Its last close over its first, less 1.
+    total_return: f64,
+    /// The run's total return less the benchmark's.
+    excess_return: f64,
+    /// Covariance of per-bar returns with the benchmark's over its variance, on the bars both
+    /// have; null with fewer than two or a flat benchmark.
+    beta: Option<f64>,
+    /// Annualised Jensen's alpha (risk-free rate 0); null without a beta.
+    alpha: Option<f64>,
+}
+
+impl From<&Benchmark> for BacktestBenchmark {
+    fn from(b: &Benchmark) -> Self {
+        Self {
+            symbol: b.symbol.clone(),
+            total_return: b.total_return,
+            excess_return: b.excess_return,
+            beta: b.beta,
+            alpha: b.alpha,
+        }
+    }
+}
+
+/// Which way a trade faced.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum BacktestTradeSide {
+    /// Bought, then sold.
+    Long,
+    /// Sold short, then bought back.
+    Short,
+}
+
+/// One round trip: an entry and the fill that closed it.
 #[derive(Serialize, ToSchema)]
 struct BacktestTrade {
+    /// Long or short.
+    side: BacktestTradeSide,
     /// When the position was opened.
     entry_time: DateTime<Utc>,
-    /// Fill price of the buy.
+    /// Fill price of the entry, slippage included.
     entry_price: f64,
     /// When it was closed (the last bar's time if still open at the end).
     exit_time: DateTime<Utc>,
-    /// Fill price of the sell (the last close if still open at the end).
+    /// Fill price of the exit, slippage included (the last close if still open at the end).
     exit_price: f64,
-    /// Whole shares held.
+    /// Whole shares.
     qty: f64,
-    /// Profit or loss in cash.
+    /// Commission paid on the entry and the exit.
+    fees: f64,
+    /// Profit or loss in cash, after fees.
     pnl: f64,
-    /// Return as a fraction of the entry price (0.1 = +10%).
+    /// `pnl` over the entry's value (0.1 = +10%).
     return_pct: f64,
     /// Whether the position was still open after the last bar, only marked to market.
     open_at_end: bool,
@@ -190,11 +415,16 @@ struct BacktestTrade {
 impl From<&Trade> for BacktestTrade {
     fn from(t: &Trade) -> Self {
         Self {
+            side: match t.side {
+                TradeSide::Long => BacktestTradeSide::Long,
+                TradeSide::Short => BacktestTradeSide::Short,
+            },
             entry_time: t.entry_time,
             entry_price: t.entry_price,
             exit_time: t.exit_time,
             exit_price: t.exit_price,
             qty: t.qty,
+            fees: t.fees,
             pnl: t.pnl,
             return_pct: t.return_pct,
             open_at_end: t.open_at_end,
@@ -226,6 +456,8 @@ struct BacktestRun {
     end: DateTime<Utc>,
     /// The strategy run.
     strategy: BacktestStrategy,
+    /// How it traded.
+    execution: BacktestExecution,
     /// Starting cash, a decimal string.
     initial_cash: String,
     /// Summary statistics.
@@ -251,6 +483,7 @@ impl BacktestRun {
             start: report.start,
             end: report.end,
             strategy: (&report.strategy).into(),
+            execution: (&report.execution).into(),
             initial_cash: report.initial_cash.normalize().to_string(),
             metrics: report.into(),
             trades: report
@@ -308,6 +541,9 @@ struct StoredBacktest {
     /// The strategy run, as stored.
     #[schema(value_type = BacktestStrategy)]
     strategy: Value,
+    /// How it traded, as stored.
+    #[schema(value_type = Option<BacktestExecution>)]
+    execution: Option<Value>,
     /// Starting cash, a decimal string.
     initial_cash: String,
     /// `succeeded` (failed runs are not stored).
@@ -330,6 +566,7 @@ impl From<stored::Backtest> for StoredBacktest {
             start: b.period_start,
             end: b.period_end,
             strategy: b.params.0,
+            execution: b.execution.map(|e| e.0),
             initial_cash: b.initial_cash.0.normalize().to_string(),
             status: b.status,
             metrics: b.metrics.map(|m| m.0),
@@ -412,6 +649,15 @@ mod tests {
             start,
             end: start + Duration::days(points as i64),
             strategy: Strategy::SmaCrossover { fast: 5, slow: 20 },
+            execution: Execution {
+                commission: Commission::PerShare {
+                    rate: 0.005,
+                    minimum: 1.0,
+                },
+                sizing: Sizing::Fraction { fraction: 0.5 },
+                direction: Direction::LongShort,
+                ..Execution::default()
+            },
             initial_cash: Decimal::new(1_000_000, 2),
             outcome: Outcome {
                 metrics: Metrics {
@@ -420,18 +666,31 @@ mod tests {
                     max_drawdown: 0.05,
                     sharpe: None,
                     sortino: Some(1.5),
+                    calmar: Some(6.0),
                     periods_per_year: 252.0,
                     win_rate: Some(0.5),
                     profit_factor: None,
                     trades: 1,
+                    exposure: 0.4,
+                    turnover: 2.5,
+                    fees: 2.0,
                     final_equity: 11_250.0,
+                    benchmark: Some(Benchmark {
+                        symbol: "QQQ".into(),
+                        total_return: 0.1,
+                        excess_return: 0.025,
+                        beta: Some(1.1),
+                        alpha: None,
+                    }),
                 },
                 trades: vec![Trade {
+                    side: TradeSide::Short,
                     entry_time: start,
                     entry_price: 100.0,
                     exit_time: start + Duration::days(3),
                     exit_price: 112.5,
                     qty: 100.0,
+                    fees: 2.0,
                     pnl: 1_250.0,
                     return_pct: 0.125,
                     open_at_end: false,
@@ -464,6 +723,12 @@ mod tests {
         for strategy in [
             Strategy::BuyAndHold,
             Strategy::SmaCrossover { fast: 3, slow: 9 },
+            Strategy::RsiReversion {
+                period: 14,
+                lower: 30.0,
+                upper: 70.0,
+            },
+            Strategy::DonchianBreakout { period: 20 },
         ] {
             let wire = serde_json::to_value(&strategy).expect("json");
             let ours = BacktestStrategy::from(&strategy);

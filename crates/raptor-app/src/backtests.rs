@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use raptor_domain::backtest::{self, Bar, Config, Outcome, Strategy};
+use raptor_domain::backtest::{self, Bar, Config, Execution, Outcome, Strategy, TradeSide};
 use raptor_domain::orders::Side;
 use raptor_domain::timeframe::Timeframe;
 use raptor_domain::InvalidInput;
@@ -21,6 +21,8 @@ use crate::App;
 const MAX_BARS: i64 = 5_000_000;
 /// Points kept of the equity curve in answers.
 const CURVE_POINTS: usize = 500;
+/// What a run is compared with unless it names another symbol.
+pub const DEFAULT_BENCHMARK: &str = "SPY";
 
 /// Why a backtest did not run or was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,13 @@ pub struct Request {
     /// Starting cash (default 100,000).
     #[serde(default)]
     pub initial_cash: Option<Decimal>,
+    /// How signals fill (default: next open, no costs, all in, long only).
+    #[serde(default)]
+    pub execution: Execution,
+    /// The symbol to compare with by holding it over the range (default SPY, compared only
+    /// when it has bars there).
+    #[serde(default)]
+    pub benchmark: Option<String>,
 }
 
 /// A finished run, ready to store or print.
@@ -91,6 +100,8 @@ pub struct Report {
     pub end: DateTime<Utc>,
     /// Strategy.
     pub strategy: Strategy,
+    /// Execution model.
+    pub execution: Execution,
     /// Starting cash.
     pub initial_cash: Decimal,
     /// The engine's result.
@@ -126,6 +137,7 @@ impl Report {
             "start": self.start,
             "end": self.end,
             "strategy": self.strategy,
+            "execution": self.execution,
             "initial_cash": self.initial_cash.normalize().to_string(),
             "metrics": self.metrics_json(),
             "trades": self.outcome.trades,
@@ -152,9 +164,8 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
     if req.start >= req.end {
         return Err(InvalidInput::new("end", "must be after start").into());
     }
-    req.strategy
-        .validate()
-        .map_err(|e| InvalidInput::new("strategy", e))?;
+    req.strategy.validate()?;
+    req.execution.validate()?;
     let initial_cash = req.initial_cash.unwrap_or(Decimal::from(100_000));
     if initial_cash <= Decimal::ZERO || initial_cash > Decimal::from(1_000_000_000_000_i64) {
         return Err(InvalidInput::new(
@@ -163,6 +174,7 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
         )
         .into());
     }
+    let benchmark = benchmark_bars(app, req, timeframe).await?;
     let stored = market::bars(
         db,
         &symbol,
@@ -186,25 +198,27 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
         )
         .into());
     }
-    let bars: Vec<Bar> = stored
-        .iter()
-        .map(|b| Bar {
-            t: b.ts,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-        })
-        .collect();
+    let bars = engine_bars(&stored);
     let strategy = req.strategy.clone();
     let config = Config {
         initial_cash: initial_cash.try_into().unwrap_or(100_000.0),
         periods_per_year: timeframe.periods_per_year(),
+        execution: req.execution,
     };
     let (outcome, elapsed_ms) = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
-        let outcome = backtest::run(&bars, &strategy, &config);
+        let outcome = backtest::run(&bars, &strategy, &config).map(|mut outcome| {
+            if let Some((symbol, bars)) = benchmark {
+                outcome.metrics.benchmark = backtest::compare(
+                    &symbol,
+                    &outcome.equity_curve,
+                    outcome.metrics.total_return,
+                    &bars,
+                    config.periods_per_year,
+                );
+            }
+            outcome
+        });
         (outcome, started.elapsed().as_secs_f64() * 1000.0)
     })
     .await
@@ -216,10 +230,69 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
         start: req.start,
         end: req.end,
         strategy: req.strategy.clone(),
+        execution: req.execution,
         initial_cash,
         outcome,
         elapsed_ms,
     })
+}
+
+fn engine_bars(stored: &[market::StoredBar]) -> Vec<Bar> {
+    stored
+        .iter()
+        .map(|b| Bar {
+            t: b.ts,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        })
+        .collect()
+}
+
+/// The benchmark's bars over the run's range: a named benchmark must be listed and have
+/// some; the default is compared only when it has.
+async fn benchmark_bars(
+    app: &App,
+    req: &Request,
+    timeframe: Timeframe,
+) -> Result<Option<(String, Vec<Bar>)>, BacktestError> {
+    let named = req.benchmark.as_deref().map(|s| s.trim().to_uppercase());
+    let symbol = named
+        .clone()
+        .unwrap_or_else(|| DEFAULT_BENCHMARK.to_owned());
+    if named.is_some() && market::symbol(&app.db, &symbol).await?.is_none() {
+        return Err(
+            InvalidInput::new("benchmark", format!("'{symbol}' is not a listed symbol")).into(),
+        );
+    }
+    let stored = market::bars(
+        &app.db,
+        &symbol,
+        timeframe,
+        req.start,
+        req.end,
+        None,
+        MAX_BARS + 1,
+    )
+    .await?;
+    if stored.len() as i64 > MAX_BARS {
+        return Err(InvalidInput::new(
+            "start",
+            format!("the range holds more than {MAX_BARS} bars; narrow it"),
+        )
+        .into());
+    }
+    match (stored.is_empty(), named) {
+        (false, _) => Ok(Some((symbol, engine_bars(&stored)))),
+        (true, None) => Ok(None),
+        (true, Some(_)) => Err(InvalidInput::new(
+            "benchmark",
+            format!("{symbol} has no {} bars in that range", timeframe.as_str()),
+        )
+        .into()),
+    }
 }
 
 fn decimal(value: f64) -> Decimal {
@@ -268,22 +341,27 @@ pub async fn run_and_store(
         )
         .await;
     let params = json!(report.strategy);
+    let execution = json!(report.execution);
     let metrics = report.metrics_json();
     let trades: Vec<NewTrade> = report
         .outcome
         .trades
         .iter()
         .flat_map(|t| {
+            let (entry, exit) = match t.side {
+                TradeSide::Long => (Side::Buy, Side::Sell),
+                TradeSide::Short => (Side::Sell, Side::Buy),
+            };
             [
                 NewTrade {
-                    side: Side::Buy,
+                    side: entry,
                     qty: decimal(t.qty),
                     price: decimal(t.entry_price),
                     executed_at: t.entry_time,
                     realized_pl: None,
                 },
                 NewTrade {
-                    side: Side::Sell,
+                    side: exit,
                     qty: decimal(t.qty),
                     price: decimal(t.exit_price),
                     executed_at: t.exit_time,
@@ -301,6 +379,7 @@ pub async fn run_and_store(
                 user_id,
                 strategy: report.strategy.name(),
                 params: &params,
+                execution: &execution,
                 symbol: &report.symbol,
                 timeframe: report.timeframe,
                 period_start: report.start,

@@ -17,10 +17,12 @@ use crate::tx::Tx;
 pub struct NewBacktest<'a> {
     /// Who ran it.
     pub user_id: i64,
-    /// `sma_crossover`, `buy_and_hold`.
+    /// The strategy's wire name (`sma_crossover`, …).
     pub strategy: &'a str,
     /// Strategy parameters.
     pub params: &'a Value,
+    /// The execution model.
+    pub execution: &'a Value,
     /// Ticker.
     pub symbol: &'a str,
     /// Timeframe.
@@ -67,8 +69,9 @@ pub async fn insert(
     Ok(on_tx!(tx, t => {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO backtests (user_id, strategy, params, symbol, timeframe, period_start, \
-             period_end, initial_cash, status, metrics, error, created_at, started_at, finished_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING id",
+             period_end, initial_cash, status, metrics, error, created_at, started_at, finished_at, \
+             execution) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) RETURNING id",
         )
         .bind(b.user_id)
         .bind(b.strategy)
@@ -83,6 +86,7 @@ pub async fn insert(
         .bind(b.error)
         .bind(b.started_at)
         .bind(b.finished_at)
+        .bind(Json(b.execution))
         .fetch_one(&mut **t)
         .await?;
         for trade in trades {
@@ -113,6 +117,8 @@ pub struct Backtest {
     pub strategy: String,
     /// Parameters.
     pub params: Json<Value>,
+    /// The execution model (recorded for every run).
+    pub execution: Option<Json<Value>>,
     /// Ticker.
     pub symbol: String,
     /// Timeframe.
@@ -134,7 +140,8 @@ pub struct Backtest {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, strategy, params, symbol, timeframe, period_start, period_end, \
+const COLUMNS: &str =
+    "id, strategy, params, execution, symbol, timeframe, period_start, period_end, \
     initial_cash, status, metrics, error, created_at";
 
 /// A user's runs, newest first.

@@ -1,7 +1,7 @@
 //! Backtests over real HTTP on both dialects, checked against the engine on the same bars.
 
 use chrono::{DateTime, Duration, Utc};
-use raptor_domain::backtest::{self, Bar, Config, Strategy};
+use raptor_domain::backtest::{self, Bar, Commission, Config, Direction, Execution, Strategy};
 use raptor_domain::Timeframe;
 use raptor_testkit::{accounts, assert_problem, dual_test, TestApp};
 use serde_json::json;
@@ -31,38 +31,86 @@ dual_test!(
         let mut trader = accounts::customer(&app, "ada@example.com").await;
         let bars = daily_bars();
         t.put_bars("SPY", Timeframe::Day1, bars.clone()).await;
+        // The benchmark: AAPL rising 1 a day from 50.
+        let held: Vec<_> = bars
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let c = 50.0 + i as f64;
+                (b.0, c, c, c, c)
+            })
+            .collect();
+        t.put_bars("AAPL", Timeframe::Day1, held.clone()).await;
 
         let request = json!({
             "symbol": "spy", "timeframe": "1Day", "start": "2026-01-01T00:00:00Z", "end": "2026-12-31T00:00:00Z",
-            "strategy": { "type": "sma_crossover", "fast": 5, "slow": 20 }, "initial_cash": "10000"
+            "strategy": { "type": "sma_crossover", "fast": 5, "slow": 20 }, "initial_cash": "10000",
+            "execution": { "commission": { "type": "percent", "rate": 0.1, "minimum": 1 },
+                           "slippage_bps": 5, "direction": "long_short" },
+            "benchmark": "aapl"
         });
         let reply = trader.post("/api/backtests", request).await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
 
-        let engine_bars: Vec<Bar> = bars
-            .iter()
-            .map(|(t, o, h, l, c)| Bar {
-                t: *t,
-                open: *o,
-                high: *h,
-                low: *l,
-                close: *c,
-                volume: 100.0,
-            })
-            .collect();
+        let engine_bars = |bars: &[(DateTime<Utc>, f64, f64, f64, f64)]| -> Vec<Bar> {
+            bars.iter()
+                .map(|(t, o, h, l, c)| Bar {
+                    t: *t,
+                    open: *o,
+                    high: *h,
+                    low: *l,
+                    close: *c,
+                    volume: 100.0,
+                })
+                .collect()
+        };
+        let execution = Execution {
+            commission: Commission::Percent {
+                rate: 0.1,
+                minimum: 1.0,
+            },
+            slippage_bps: 5.0,
+            direction: Direction::LongShort,
+            ..Execution::default()
+        };
         let expected = backtest::run(
-            &engine_bars,
+            &engine_bars(&bars),
             &Strategy::SmaCrossover { fast: 5, slow: 20 },
             &Config {
                 initial_cash: 10_000.0,
                 periods_per_year: 252.0,
+                execution,
             },
         )
         .expect("engine");
+        let versus = backtest::compare(
+            "AAPL",
+            &expected.equity_curve,
+            expected.metrics.total_return,
+            &engine_bars(&held),
+            252.0,
+        )
+        .expect("compared");
         let metrics = &reply.body["metrics"];
         assert_eq!(metrics["trades"], expected.metrics.trades);
-        assert!(expected.metrics.trades > 0, "the series should trade");
+        assert!(expected.metrics.trades > 1, "the series should trade");
         assert_eq!(metrics["total_return"], expected.metrics.total_return);
+        assert_eq!(metrics["fees"], expected.metrics.fees);
+        assert!(expected.metrics.fees > 0.0);
+        assert_eq!(
+            metrics["benchmark"],
+            json!({ "symbol": "AAPL", "total_return": versus.total_return,
+                    "excess_return": versus.excess_return, "beta": versus.beta,
+                    "alpha": versus.alpha })
+        );
+        assert_eq!(reply.body["execution"], json!(execution));
+        let sides: Vec<_> = reply.body["trades"]
+            .as_array()
+            .expect("trades")
+            .iter()
+            .map(|t| t["side"].clone())
+            .collect();
+        assert!(sides.contains(&json!("short")), "{sides:?}");
         assert_eq!(metrics["periods_per_year"], 252.0);
         assert_eq!(metrics["bars_processed"], 120);
         assert!(reply.body["equity_curve"]
@@ -76,6 +124,19 @@ dual_test!(
             expected.metrics.total_return
         );
         assert_eq!(stored["trade_legs"], 2 * expected.metrics.trades);
+        assert_eq!(stored["execution"], json!(execution));
+        // A short round trip is stored as a sale, then a purchase.
+        let shorts = expected
+            .trades
+            .iter()
+            .filter(|t| t.side == backtest::TradeSide::Short)
+            .count();
+        let first_leg_sells = t
+            .scalar(
+                "SELECT count(*) FROM backtest_trades b WHERE side = 'sell' AND realized_pl IS NULL",
+            )
+            .await;
+        assert_eq!(first_leg_sells, i64::try_from(shorts).expect("small"));
         assert_eq!(
             trader.get("/api/backtests").await.body["backtests"]
                 .as_array()
@@ -101,8 +162,30 @@ dual_test!(
             (
                 "strategy",
                 json!({ "type": "sma_crossover", "fast": 30, "slow": 10 }),
-                "strategy",
+                "strategy.slow",
             ),
+            (
+                "strategy",
+                json!({ "type": "rsi_reversion", "period": 14, "lower": 70, "upper": 30 }),
+                "strategy.upper",
+            ),
+            (
+                "execution",
+                json!({ "slippage_bps": -1 }),
+                "execution.slippage_bps",
+            ),
+            (
+                "execution",
+                json!({ "commission": { "type": "percent", "rate": 150 } }),
+                "execution.commission.rate",
+            ),
+            (
+                "execution",
+                json!({ "sizing": { "type": "quantity", "qty": 0.5 } }),
+                "execution.sizing.qty",
+            ),
+            ("benchmark", json!("ZZZZ"), "benchmark"),
+            ("benchmark", json!("MSFT"), "benchmark"),
             ("timeframe", json!("1Week"), "timeframe"),
             ("symbol", json!("ZZZZ"), "symbol"),
             ("end", json!("2025-01-01T00:00:00Z"), "end"),

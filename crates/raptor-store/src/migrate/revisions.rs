@@ -156,4 +156,12 @@ pub(super) static EMBEDDED: &[Revision] = &[
         transactional: true,
         foreign_keys_off: false,
     },
+    Revision {
+        id: "0018_backtest_execution",
+        message: "each backtest's execution model",
+        sqlite: scripts!("0018_backtest_execution", "sqlite"),
+        postgres: scripts!("0018_backtest_execution", "postgres"),
+        transactional: true,
+        foreign_keys_off: false,
+    },
 ];

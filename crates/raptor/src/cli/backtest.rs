@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::Args;
 use raptor_app::backtests::{self, Request};
 use raptor_app::App;
-use raptor_domain::backtest::Strategy;
+use raptor_domain::backtest::{Execution, Strategy};
 use raptor_store::DatabaseUrl;
 use rust_decimal::Decimal;
 
@@ -26,15 +26,32 @@ pub struct BacktestArgs {
     /// End day (exclusive) or time.
     #[arg(long)]
     end: String,
-    /// `sma_crossover` or `buy_and_hold`.
+    /// `sma_crossover`, `buy_and_hold`, `rsi_reversion` or `donchian_breakout`.
     #[arg(long, default_value = "sma_crossover")]
     strategy: String,
-    /// Fast SMA length.
+    /// Fast SMA length (sma_crossover).
     #[arg(long, default_value_t = 10)]
     fast: usize,
-    /// Slow SMA length.
+    /// Slow SMA length (sma_crossover).
     #[arg(long, default_value_t = 30)]
     slow: usize,
+    /// Bars in the RSI or the channel (rsi_reversion, donchian_breakout).
+    #[arg(long, default_value_t = 14)]
+    period: usize,
+    /// RSI oversold level (rsi_reversion).
+    #[arg(long, default_value_t = 30.0)]
+    lower: f64,
+    /// RSI overbought level (rsi_reversion).
+    #[arg(long, default_value_t = 70.0)]
+    upper: f64,
+    /// The execution model as a JSON object, as in `POST /api/backtests`, e.g.
+    /// '{"fill":"signal_close","commission":{"type":"per_share","rate":0.005,"minimum":1}}'
+    /// (default: next open, no costs, all in, long only).
+    #[arg(long)]
+    execution: Option<String>,
+    /// Symbol to compare with (default SPY, when it has bars in the range).
+    #[arg(long)]
+    benchmark: Option<String>,
     /// Starting cash.
     #[arg(long, default_value = "100000")]
     initial_cash: Decimal,
@@ -65,10 +82,25 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
             slow: args.slow,
         },
         "buy_and_hold" => Strategy::BuyAndHold,
+        "rsi_reversion" | "rsi" => Strategy::RsiReversion {
+            period: args.period,
+            lower: args.lower,
+            upper: args.upper,
+        },
+        "donchian_breakout" | "donchian" => Strategy::DonchianBreakout {
+            period: args.period,
+        },
         other => {
             return Err(CliError::Refused(format!(
-                "unknown strategy '{other}'; accepted: sma_crossover, buy_and_hold"
+                "unknown strategy '{other}'; accepted: sma_crossover, buy_and_hold, \
+                 rsi_reversion, donchian_breakout"
             )))
+        }
+    };
+    let execution: Execution = match &args.execution {
+        None => Execution::default(),
+        Some(raw) => {
+            serde_json::from_str(raw).map_err(|e| CliError::Refused(format!("--execution: {e}")))?
         }
     };
     let request = Request {
@@ -78,6 +110,8 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
         end: when(&args.end)?,
         strategy,
         initial_cash: Some(args.initial_cash),
+        execution,
+        benchmark: args.benchmark,
     };
     let db = connect_app(url, false).await?;
     let report = backtests::run(&App::new(db.clone()), &request).await;
@@ -112,7 +146,15 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
         opt(m.sharpe, &|v| format!("{v:.2}")),
         m.periods_per_year
     );
+    println!(
+        "execution       {}",
+        serde_json::to_string(&report.execution).unwrap_or_default()
+    );
     println!("Sortino         {}", opt(m.sortino, &|v| format!("{v:.2}")));
+    println!("Calmar          {}", opt(m.calmar, &|v| format!("{v:.2}")));
+    println!("exposure        {}", pct(m.exposure));
+    println!("turnover        {:.2}×", m.turnover);
+    println!("fees            {:.2}", m.fees);
     println!("win rate        {}", opt(m.win_rate, &pct));
     println!(
         "profit factor   {}",
@@ -120,6 +162,16 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
     );
     println!("trades          {}", m.trades);
     println!("final equity    {:.2}", m.final_equity);
+    if let Some(b) = &m.benchmark {
+        println!(
+            "vs {:<12} {} held, {} excess, beta {}, alpha {}",
+            b.symbol,
+            pct(b.total_return),
+            pct(b.excess_return),
+            opt(b.beta, &|v| format!("{v:.2}")),
+            opt(b.alpha, &pct)
+        );
+    }
     println!(
         "bars processed  {} in {:.2} ms ({:.1} M bars/s)",
         report.outcome.bars_processed,

@@ -1,0 +1,2 @@
+-- 0018_backtest_execution (sqlite, down).
+ALTER TABLE backtests DROP COLUMN execution;

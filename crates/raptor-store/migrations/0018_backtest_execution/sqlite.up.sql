@@ -1,0 +1,5 @@
+-- 0018_backtest_execution (sqlite, up): each run records its execution model (where signals
+-- fill, commission, slippage, sizing, direction). Runs stored before it filled signals at
+-- their own bar's close, free, all in and long only: they are recorded as such.
+ALTER TABLE backtests ADD COLUMN execution TEXT NULL;
+UPDATE backtests SET execution = '{"fill":"signal_close","commission":{"type":"none"},"slippage_bps":0.0,"sizing":{"type":"all_in"},"direction":"long_only"}';
