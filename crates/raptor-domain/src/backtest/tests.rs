@@ -697,3 +697,94 @@ fn a_benchmark_is_compared_on_the_bars_both_series_have() {
     assert_eq!((unmatched.beta, unmatched.alpha), (None, None));
     assert!(compare("SPY", &curve, 0.0, &[], 252.0).is_none());
 }
+
+/// Equal within a relative 1e-9 (absolute near zero).
+fn agrees(ours: f64, theirs: f64) -> bool {
+    (ours - theirs).abs() <= 1e-9 * ours.abs().max(theirs.abs()).max(1.0)
+}
+
+/// vectorbt's portfolio simulator on generated bars, for every strategy and each execution
+/// option it shares with the engine (`scripts/backtest/vectorbt_fixtures.py` writes the
+/// fixture): the same trades, and the same final equity, within 1e-9.
+#[test]
+fn runs_match_vectorbt_trade_for_trade() {
+    let fixture: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/vectorbt.json"
+    )))
+    .expect("the fixture is JSON");
+    let number = |v: &serde_json::Value| v.as_f64().expect("a number");
+    let bars: Vec<Bar> = fixture["bars"]
+        .as_array()
+        .expect("bars")
+        .iter()
+        .map(|b| Bar {
+            t: b["t"].as_str().expect("t").parse().expect("a time"),
+            open: number(&b["open"]),
+            high: number(&b["high"]),
+            low: number(&b["low"]),
+            close: number(&b["close"]),
+            volume: 0.0,
+        })
+        .collect();
+    let cases = fixture["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 9, "the fixture covers every strategy");
+    for case in cases {
+        let strategy: Strategy = serde_json::from_value(case["strategy"].clone()).expect("strategy");
+        let execution: Execution =
+            serde_json::from_value(case["execution"].clone()).expect("execution");
+        let name = format!("{strategy:?} under {execution:?}");
+        let out = run(
+            &bars,
+            &strategy,
+            &with(number(&fixture["initial_cash"]), execution),
+        )
+        .expect("runs");
+        let theirs = case["trades"].as_array().expect("trades");
+        assert_eq!(out.trades.len(), theirs.len(), "{name}");
+        for (ours, theirs) in out.trades.iter().zip(theirs) {
+            let at = |field: &str| bars[theirs[field].as_u64().expect("an index") as usize].t;
+            assert_eq!(
+                (
+                    json_side(ours.side),
+                    ours.entry_time,
+                    ours.exit_time,
+                    ours.open_at_end
+                ),
+                (
+                    theirs["side"].as_str().expect("side"),
+                    at("entry_bar"),
+                    at("exit_bar"),
+                    theirs["open_at_end"].as_bool().expect("open")
+                ),
+                "{name}: {ours:?}"
+            );
+            for (field, value) in [
+                ("entry_price", ours.entry_price),
+                ("exit_price", ours.exit_price),
+                ("qty", ours.qty),
+                ("fees", ours.fees),
+                ("pnl", ours.pnl),
+            ] {
+                assert!(
+                    agrees(value, number(&theirs[field])),
+                    "{name}: {field} {value} against vectorbt's {}",
+                    theirs[field]
+                );
+            }
+        }
+        assert!(
+            agrees(out.metrics.final_equity, number(&case["final_equity"])),
+            "{name}: final equity {} against vectorbt's {}",
+            out.metrics.final_equity,
+            case["final_equity"]
+        );
+    }
+}
+
+fn json_side(side: TradeSide) -> &'static str {
+    match side {
+        TradeSide::Long => "long",
+        TradeSide::Short => "short",
+    }
+}
