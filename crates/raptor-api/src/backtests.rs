@@ -49,7 +49,7 @@ impl From<BacktestError> for Problem {
 /// position under `long_short` execution and only closes a long one otherwise.
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-enum BacktestStrategy {
+pub(crate) enum BacktestStrategy {
     /// Long on the first bar, held to the end.
     BuyAndHold,
     /// Long when the fast simple moving average of closes crosses above the slow one, short
@@ -185,7 +185,7 @@ enum BacktestDirection {
 /// How a run trades. Every field is optional in a request; the defaults are `next_open`, no
 /// commission, no slippage, `all_in` and `long_only`.
 #[derive(Serialize, ToSchema)]
-struct BacktestExecution {
+pub(crate) struct BacktestExecution {
     /// Where signals fill.
     #[schema(required = false)]
     fill: BacktestFill,

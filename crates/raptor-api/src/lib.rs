@@ -25,6 +25,7 @@ mod server;
 mod session;
 mod settings;
 mod support;
+mod sweeps;
 mod traces;
 mod trade_updates;
 mod trading;
@@ -91,7 +92,7 @@ impl Deref for AppState {
 }
 
 /// Each domain module's routes with their OpenAPI descriptions.
-fn modules() -> [OpenApiRouter<AppState>; 20] {
+fn modules() -> [OpenApiRouter<AppState>; 21] {
     [
         health::routes(),
         auth::routes(),
@@ -108,6 +109,7 @@ fn modules() -> [OpenApiRouter<AppState>; 20] {
         trade_updates::routes(),
         market::routes(),
         backtests::routes(),
+        sweeps::routes(),
         traces::routes(),
         jobs::routes(),
         metrics::routes(),

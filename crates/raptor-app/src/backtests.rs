@@ -148,25 +148,53 @@ impl Report {
     }
 }
 
-/// Loads the bars and runs the engine off the async workers; nothing is stored.
-pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
-    let db = &app.db;
-    let symbol = req.symbol.trim().to_uppercase();
-    if market::symbol(db, &symbol).await?.is_none() {
+/// What a run or sweep asks for, checked.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// Ticker, normalised and listed.
+    pub symbol: String,
+    /// Timeframe.
+    pub timeframe: Timeframe,
+    /// Starting cash.
+    pub initial_cash: Decimal,
+}
+
+impl Checked {
+    /// The engine's settings for a run trading under `execution`.
+    pub fn config(&self, execution: Execution) -> Config {
+        Config {
+            initial_cash: self.initial_cash.try_into().unwrap_or(100_000.0),
+            periods_per_year: self.timeframe.periods_per_year(),
+            execution,
+        }
+    }
+}
+
+/// Checks what every run needs: a listed symbol, a timeframe, a range, the starting cash
+/// (default 100,000) and the execution model.
+pub async fn check(
+    app: &App,
+    symbol: &str,
+    timeframe: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    initial_cash: Option<Decimal>,
+    execution: &Execution,
+) -> Result<Checked, BacktestError> {
+    let symbol = symbol.trim().to_uppercase();
+    if market::symbol(&app.db, &symbol).await?.is_none() {
         return Err(
             InvalidInput::new("symbol", format!("'{symbol}' is not a listed symbol")).into(),
         );
     }
-    let timeframe: Timeframe = req
-        .timeframe
+    let timeframe: Timeframe = timeframe
         .parse()
         .map_err(|e| InvalidInput::new("timeframe", e))?;
-    if req.start >= req.end {
+    if start >= end {
         return Err(InvalidInput::new("end", "must be after start").into());
     }
-    req.strategy.validate()?;
-    req.execution.validate()?;
-    let initial_cash = req.initial_cash.unwrap_or(Decimal::from(100_000));
+    execution.validate()?;
+    let initial_cash = initial_cash.unwrap_or(Decimal::from(100_000));
     if initial_cash <= Decimal::ZERO || initial_cash > Decimal::from(1_000_000_000_000_i64) {
         return Err(InvalidInput::new(
             "initial_cash",
@@ -174,20 +202,25 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
         )
         .into());
     }
-    let benchmark = benchmark_bars(app, req, timeframe).await?;
-    let stored = market::bars(
-        db,
-        &symbol,
+    Ok(Checked {
+        symbol,
         timeframe,
-        req.start,
-        req.end,
-        None,
-        MAX_BARS + 1,
-    )
-    .await?;
+        initial_cash,
+    })
+}
+
+/// A symbol's bars in the range, oldest first: at least one, at most [`MAX_BARS`].
+pub async fn load_bars(
+    app: &App,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<Bar>, BacktestError> {
+    let stored = market::bars(&app.db, symbol, timeframe, start, end, None, MAX_BARS + 1).await?;
     if stored.is_empty() {
         return Err(BacktestError::NoBars {
-            symbol,
+            symbol: symbol.to_owned(),
             timeframe: timeframe.as_str(),
         });
     }
@@ -198,13 +231,27 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
         )
         .into());
     }
-    let bars = engine_bars(&stored);
+    Ok(engine_bars(&stored))
+}
+
+/// Loads the bars and runs the engine off the async workers; nothing is stored.
+pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
+    let checked = check(
+        app,
+        &req.symbol,
+        &req.timeframe,
+        req.start,
+        req.end,
+        req.initial_cash,
+        &req.execution,
+    )
+    .await?;
+    req.strategy.validate()?;
+    let timeframe = checked.timeframe;
+    let benchmark = benchmark_bars(app, req, timeframe).await?;
+    let bars = load_bars(app, &checked.symbol, timeframe, req.start, req.end).await?;
     let strategy = req.strategy.clone();
-    let config = Config {
-        initial_cash: initial_cash.try_into().unwrap_or(100_000.0),
-        periods_per_year: timeframe.periods_per_year(),
-        execution: req.execution,
-    };
+    let config = checked.config(req.execution);
     let (outcome, elapsed_ms) = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let outcome = backtest::run(&bars, &strategy, &config).map(|mut outcome| {
@@ -225,13 +272,13 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
     .map_err(|e| BacktestError::Engine(e.to_string()))?;
     let outcome = outcome.map_err(|e| BacktestError::Failed(e.to_string()))?;
     Ok(Report {
-        symbol,
+        symbol: checked.symbol,
         timeframe,
         start: req.start,
         end: req.end,
         strategy: req.strategy.clone(),
         execution: req.execution,
-        initial_cash,
+        initial_cash: checked.initial_cash,
         outcome,
         elapsed_ms,
     })
@@ -267,31 +314,15 @@ async fn benchmark_bars(
             InvalidInput::new("benchmark", format!("'{symbol}' is not a listed symbol")).into(),
         );
     }
-    let stored = market::bars(
-        &app.db,
-        &symbol,
-        timeframe,
-        req.start,
-        req.end,
-        None,
-        MAX_BARS + 1,
-    )
-    .await?;
-    if stored.len() as i64 > MAX_BARS {
-        return Err(InvalidInput::new(
-            "start",
-            format!("the range holds more than {MAX_BARS} bars; narrow it"),
-        )
-        .into());
-    }
-    match (stored.is_empty(), named) {
-        (false, _) => Ok(Some((symbol, engine_bars(&stored)))),
-        (true, None) => Ok(None),
-        (true, Some(_)) => Err(InvalidInput::new(
+    match load_bars(app, &symbol, timeframe, req.start, req.end).await {
+        Ok(bars) => Ok(Some((symbol, bars))),
+        Err(BacktestError::NoBars { .. }) if named.is_none() => Ok(None),
+        Err(BacktestError::NoBars { .. }) => Err(InvalidInput::new(
             "benchmark",
             format!("{symbol} has no {} bars in that range", timeframe.as_str()),
         )
         .into()),
+        Err(err) => Err(err),
     }
 }
 

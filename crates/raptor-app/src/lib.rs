@@ -40,6 +40,7 @@ pub mod sessions;
 pub mod settings;
 pub mod stock_bars;
 pub mod support;
+pub mod sweeps;
 #[cfg(test)]
 mod test_support;
 pub mod text;

@@ -9,6 +9,7 @@ mod dialect;
 
 pub mod api_keys;
 pub mod audit;
+pub mod backtest_sweeps;
 pub mod backtests;
 pub mod backup_codes;
 pub mod billing;

@@ -122,6 +122,7 @@ pub const EXPECTED_TABLES: &[&str] = &[
     "admin_customer_notes",
     "api_keys",
     "audit_log",
+    "backtest_sweeps",
     "backtest_trades",
     "backtests",
     "backup_codes",

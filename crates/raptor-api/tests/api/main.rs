@@ -34,6 +34,7 @@ mod permissions;
 mod settings;
 mod streams;
 mod support;
+mod sweeps;
 mod trading;
 mod v2;
 mod webhooks;

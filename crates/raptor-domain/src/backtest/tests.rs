@@ -730,7 +730,8 @@ fn runs_match_vectorbt_trade_for_trade() {
     let cases = fixture["cases"].as_array().expect("cases");
     assert!(cases.len() >= 9, "the fixture covers every strategy");
     for case in cases {
-        let strategy: Strategy = serde_json::from_value(case["strategy"].clone()).expect("strategy");
+        let strategy: Strategy =
+            serde_json::from_value(case["strategy"].clone()).expect("strategy");
         let execution: Execution =
             serde_json::from_value(case["execution"].clone()).expect("execution");
         let name = format!("{strategy:?} under {execution:?}");

@@ -164,4 +164,12 @@ pub(super) static EMBEDDED: &[Revision] = &[
         transactional: true,
         foreign_keys_off: false,
     },
+    Revision {
+        id: "0019_backtest_sweeps",
+        message: "parameter sweeps run as queued jobs",
+        sqlite: scripts!("0019_backtest_sweeps", "sqlite"),
+        postgres: scripts!("0019_backtest_sweeps", "postgres"),
+        transactional: true,
+        foreign_keys_off: false,
+    },
 ];
