@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use raptor_app::backtests::{self, BacktestError, Report, Request};
+use raptor_app::backtests::{self, BacktestError, Report, Request, Submitted};
 use raptor_domain::backtest::{
     self as engine, Benchmark, Commission, Direction, Execution, Fill, Sizing, Trade, TradeSide,
 };
@@ -503,11 +504,26 @@ impl BacktestRun {
     }
 }
 
-/// Runs a backtest over the stored bars of a symbol and stores it with its trades.
+/// A long run, queued for a worker.
+#[derive(Serialize, ToSchema)]
+struct QueuedBacktest {
+    /// The stored backtest's id: `GET /api/backtests/{id}` shows its status and, once it
+    /// succeeded, its metrics.
+    id: i64,
+    /// `queued`.
+    status: &'static str,
+    /// The background job that runs it.
+    #[schema(required)]
+    job_id: Option<i64>,
+}
+
+/// Runs a backtest over the stored bars of a symbol and stores it with its trades. A run over
+/// more than 250,000 bars is queued instead (202) and run by a worker.
 #[utoipa::path(post, path = "/api/backtests", tag = TAG,
     request_body = BacktestRequest,
     responses(
         (status = 201, description = "The run, stored", body = BacktestRun),
+        (status = 202, description = "A long run, queued", body = QueuedBacktest),
         (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "A field is not acceptable (`field` names it), the range holds no bars (`no_bars`) or the strategy could not run (`backtest_failed`)", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
@@ -516,12 +532,25 @@ async fn run_backtest(
     State(state): State<AppState>,
     current: CurrentSession,
     ApiJson(req): ApiJson<BacktestRequest>,
-) -> Result<(StatusCode, Json<BacktestRun>), Problem> {
-    let run = backtests::run_and_store(&state, current.user.id, &req.into()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(BacktestRun::new(&run.report, run.id, run.trace_id)),
-    ))
+) -> Result<Response, Problem> {
+    Ok(
+        match backtests::submit(&state, current.user.id, &req.into()).await? {
+            Submitted::Ran(run) => (
+                StatusCode::CREATED,
+                Json(BacktestRun::new(&run.report, run.id, run.trace_id)),
+            )
+                .into_response(),
+            Submitted::Queued { id, job_id } => (
+                StatusCode::ACCEPTED,
+                Json(QueuedBacktest {
+                    id,
+                    status: "queued",
+                    job_id,
+                }),
+            )
+                .into_response(),
+        },
+    )
 }
 
 /// A stored run.
@@ -546,11 +575,15 @@ struct StoredBacktest {
     execution: Option<Value>,
     /// Starting cash, a decimal string.
     initial_cash: String,
-    /// `succeeded` (failed runs are not stored).
+    /// `succeeded`; for a queued run `queued`, `running` or `failed` (runs answered at once
+    /// are stored only when they succeed).
     status: String,
-    /// Summary statistics, as stored.
+    /// Summary statistics, as stored; null until a queued run succeeds.
     #[schema(value_type = Option<BacktestMetrics>)]
     metrics: Option<Value>,
+    /// The benchmark it was asked to compare with, when one was named.
+    #[schema(required)]
+    benchmark: Option<String>,
     /// Why the run failed.
     error: Option<String>,
     /// When it was stored.
@@ -567,6 +600,7 @@ impl From<stored::Backtest> for StoredBacktest {
             end: b.period_end,
             strategy: b.params.0,
             execution: b.execution.map(|e| e.0),
+            benchmark: b.benchmark,
             initial_cash: b.initial_cash.0.normalize().to_string(),
             status: b.status,
             metrics: b.metrics.map(|m| m.0),

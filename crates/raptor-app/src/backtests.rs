@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::jobs::{self, Handler, Job, JobError, JobFuture, Registry};
 use crate::traces::Workflow;
 use crate::App;
 
@@ -343,38 +344,9 @@ pub struct StoredRun {
     pub trace_id: String,
 }
 
-/// Runs a backtest for the user, stores it with its trades, and traces both steps; a refused
-/// or failed run leaves a failed trace.
-pub async fn run_and_store(
-    app: &App,
-    user_id: i64,
-    req: &Request,
-) -> Result<StoredRun, BacktestError> {
-    let started_at = app.now();
-    let mut trace = Workflow::start(
-        app,
-        "backtest",
-        json!({ "user_id": user_id, "symbol": req.symbol, "timeframe": req.timeframe }),
-    )
-    .await;
-    let report = match run(app, req).await {
-        Ok(report) => report,
-        Err(err) => {
-            trace.fail("run", err.code()).await;
-            return Err(err);
-        }
-    };
-    trace
-        .step(
-            "run",
-            "ok",
-            json!({ "bars": report.outcome.bars_processed, "engine_ms": report.elapsed_ms }),
-        )
-        .await;
-    let params = json!(report.strategy);
-    let execution = json!(report.execution);
-    let metrics = report.metrics_json();
-    let trades: Vec<NewTrade> = report
+/// The trade legs of a run as stored: an entry and an exit per round trip.
+fn legs(report: &Report) -> Vec<NewTrade> {
+    report
         .outcome
         .trades
         .iter()
@@ -400,31 +372,97 @@ pub async fn run_and_store(
                 },
             ]
         })
-        .collect();
+        .collect()
+}
+
+fn trace_attributes(user_id: i64, req: &Request) -> serde_json::Value {
+    json!({ "user_id": user_id, "symbol": req.symbol, "timeframe": req.timeframe })
+}
+
+/// Where a finished run is stored.
+#[derive(Debug, Clone, Copy)]
+enum Destination {
+    /// A new row, for a run answered inline.
+    New {
+        /// When the request arrived.
+        started_at: DateTime<Utc>,
+    },
+    /// The row of a queued run.
+    Queued(i64),
+}
+
+/// Runs a backtest for the user, stores it with its trades, and traces both steps; a refused
+/// or failed run leaves a failed trace.
+pub async fn run_and_store(
+    app: &App,
+    user_id: i64,
+    req: &Request,
+) -> Result<StoredRun, BacktestError> {
+    let started_at = app.now();
+    run_and_store_into(app, user_id, req, Destination::New { started_at }).await
+}
+
+async fn run_and_store_into(
+    app: &App,
+    user_id: i64,
+    req: &Request,
+    destination: Destination,
+) -> Result<StoredRun, BacktestError> {
+    let mut trace = Workflow::start(app, "backtest", trace_attributes(user_id, req)).await;
+    let report = match run(app, req).await {
+        Ok(report) => report,
+        Err(err) => {
+            trace.fail("run", err.code()).await;
+            return Err(err);
+        }
+    };
+    trace
+        .step(
+            "run",
+            "ok",
+            json!({ "bars": report.outcome.bars_processed, "engine_ms": report.elapsed_ms }),
+        )
+        .await;
+    let params = json!(report.strategy);
+    let execution = json!(report.execution);
+    let metrics = report.metrics_json();
+    let trades = legs(&report);
     let finished_at = app.now();
     let stored = async {
         let mut tx = app.db.begin().await?;
-        let id = backtests::insert(
-            &mut tx,
-            &NewBacktest {
-                user_id,
-                strategy: report.strategy.name(),
-                params: &params,
-                execution: &execution,
-                symbol: &report.symbol,
-                timeframe: report.timeframe,
-                period_start: report.start,
-                period_end: report.end,
-                initial_cash: report.initial_cash,
-                status: "succeeded",
-                metrics: Some(&metrics),
-                error: None,
-                started_at,
-                finished_at,
-            },
-            &trades,
-        )
-        .await?;
+        let id = match destination {
+            Destination::New { started_at } => {
+                backtests::insert(
+                    &mut tx,
+                    &NewBacktest {
+                        user_id,
+                        strategy: report.strategy.name(),
+                        params: &params,
+                        execution: &execution,
+                        benchmark: req.benchmark.as_deref(),
+                        symbol: &report.symbol,
+                        timeframe: report.timeframe,
+                        period_start: report.start,
+                        period_end: report.end,
+                        initial_cash: report.initial_cash,
+                        status: "succeeded",
+                        metrics: Some(&metrics),
+                        error: None,
+                        created_at: started_at,
+                        started_at: Some(started_at),
+                        finished_at: Some(finished_at),
+                    },
+                    &trades,
+                )
+                .await?
+            }
+            Destination::Queued(id) => {
+                backtests::succeed(&mut tx, id, &report.symbol, &metrics, &trades, finished_at)
+                    .await?;
+                id
+            }
+        };
+        settings::complete_step(&mut tx, user_id, "first_backtest", finished_at).await?;
         tx.commit().await?;
         Ok::<_, StoreError>(id)
     }
@@ -446,14 +484,167 @@ pub async fn run_and_store(
         .await;
     let trace_id = trace.id.clone();
     trace.finish("succeeded").await;
-    let mut tx = app.db.begin().await?;
-    settings::complete_step(&mut tx, user_id, "first_backtest", finished_at).await?;
-    tx.commit().await?;
     Ok(StoredRun {
         report,
         id,
         trace_id,
     })
+}
+
+/// Most bars a run answered inline may step through by default; longer runs are queued.
+pub const INLINE_BARS: i64 = 250_000;
+/// The job kind that runs a queued backtest.
+pub const RUN_JOB: &str = "backtest.run";
+
+/// What became of a submitted run.
+#[derive(Debug)]
+pub enum Submitted {
+    /// It ran and was stored.
+    Ran(Box<StoredRun>),
+    /// It is long: stored as queued, for a worker to run.
+    Queued {
+        /// The stored backtest's id.
+        id: i64,
+        /// The job that runs it.
+        job_id: Option<i64>,
+    },
+}
+
+/// Runs a backtest for the user at once when it spans at most `app.inline_bars` bars
+/// ([`INLINE_BARS`] unless set), and queues it for a worker otherwise.
+pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted, BacktestError> {
+    let checked = async {
+        let checked = check(
+            app,
+            &req.symbol,
+            &req.timeframe,
+            req.start,
+            req.end,
+            req.initial_cash,
+            &req.execution,
+        )
+        .await?;
+        req.strategy.validate()?;
+        Ok::<_, BacktestError>(checked)
+    }
+    .await;
+    let checked = match checked {
+        Ok(checked) => checked,
+        Err(err) => {
+            // Refused runs are traced too, for support staff.
+            Workflow::start(app, "backtest", trace_attributes(user_id, req))
+                .await
+                .fail("run", err.code())
+                .await;
+            return Err(err);
+        }
+    };
+    let bars = market::count_bars_between(
+        &app.db,
+        &checked.symbol,
+        checked.timeframe,
+        req.start,
+        req.end,
+    )
+    .await?;
+    if bars <= app.inline_bars {
+        return Ok(Submitted::Ran(Box::new(
+            run_and_store(app, user_id, req).await?,
+        )));
+    }
+    if let Some(named) = &req.benchmark {
+        let named = named.trim().to_uppercase();
+        if market::symbol(&app.db, &named).await?.is_none() {
+            return Err(InvalidInput::new(
+                "benchmark",
+                format!("'{named}' is not a listed symbol"),
+            )
+            .into());
+        }
+    }
+    let now = app.now();
+    let (params, execution) = (json!(req.strategy), json!(req.execution));
+    let mut tx = app.db.begin().await?;
+    let id = backtests::insert(
+        &mut tx,
+        &NewBacktest {
+            user_id,
+            strategy: req.strategy.name(),
+            params: &params,
+            execution: &execution,
+            benchmark: req.benchmark.as_deref(),
+            symbol: &checked.symbol,
+            timeframe: checked.timeframe,
+            period_start: req.start,
+            period_end: req.end,
+            initial_cash: checked.initial_cash,
+            status: "queued",
+            metrics: None,
+            error: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+        },
+        &[],
+    )
+    .await?;
+    let job = Job::new(RUN_JOB, json!({ "backtest_id": id }));
+    let job_id = jobs::enqueue(app, &mut tx, &job).await?.id();
+    tx.commit().await?;
+    Ok(Submitted::Queued { id, job_id })
+}
+
+/// Runs queued backtest `id` and stores its result; a run the engine refuses is stored as
+/// failed, saying why.
+pub async fn execute_queued(app: &App, id: i64) -> Result<(), JobError> {
+    let Some(row) = backtests::load(&app.db, id).await? else {
+        return Ok(());
+    };
+    if !backtests::start(&app.db, id, app.now()).await? {
+        return Ok(());
+    }
+    let unreadable = |e: serde_json::Error| JobError::Permanent(format!("backtest {id}: {e}"));
+    let req = Request {
+        symbol: row.symbol,
+        timeframe: row.timeframe.as_str().to_owned(),
+        start: row.period_start,
+        end: row.period_end,
+        strategy: serde_json::from_value(row.params.0).map_err(unreadable)?,
+        initial_cash: Some(row.initial_cash.0),
+        execution: row
+            .execution
+            .map(|e| serde_json::from_value(e.0))
+            .transpose()
+            .map_err(unreadable)?
+            .unwrap_or_default(),
+        benchmark: row.benchmark,
+    };
+    match run_and_store_into(app, row.user_id, &req, Destination::Queued(id)).await {
+        Ok(_) => Ok(()),
+        Err(BacktestError::Store(err)) => Err(err.into()),
+        Err(err) => {
+            backtests::fail(&app.db, id, &err.to_string(), app.now()).await?;
+            Ok(())
+        }
+    }
+}
+
+struct RunQueued;
+
+impl Handler for RunQueued {
+    fn run<'a>(&'a self, app: &'a App, payload: &'a serde_json::Value) -> JobFuture<'a> {
+        Box::pin(async move {
+            let id = payload["backtest_id"]
+                .as_i64()
+                .ok_or_else(|| JobError::Permanent("no backtest_id in the payload".into()))?;
+            execute_queued(app, id).await
+        })
+    }
+}
+
+/// Adds the handlers of queued runs and sweeps to `registry`.
+pub fn register(registry: Registry) -> Registry {
+    crate::sweeps::register(registry.with(RUN_JOB, RunQueued))
 }
 
 /// Most runs a listing returns.

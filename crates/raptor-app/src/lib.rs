@@ -78,6 +78,8 @@ pub struct App {
     pub health: Arc<health::Checks>,
     /// The trade-update streams open on this server, shared by the app's clones.
     pub trade_updates: Arc<trade_updates::Hub>,
+    /// Most bars a backtest may span and still be answered at once; longer ones are queued.
+    pub inline_bars: i64,
     /// The decoy-id key once read from the database, shared by the app's clones.
     decoy_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
@@ -98,6 +100,7 @@ impl App {
             hashing: Arc::default(),
             health: Arc::default(),
             trade_updates: Arc::default(),
+            inline_bars: backtests::INLINE_BARS,
             decoy_key: Arc::default(),
             mailer_is_outbox: true,
         }
@@ -107,6 +110,12 @@ impl App {
     pub fn with_mailer(mut self, mailer: Arc<dyn mail::Mailer>) -> Self {
         self.mailer = mailer;
         self.mailer_is_outbox = false;
+        self
+    }
+
+    /// Answers backtests spanning at most `bars` bars at once, and queues longer ones.
+    pub fn with_inline_bars(mut self, bars: i64) -> Self {
+        self.inline_bars = bars;
         self
     }
 

@@ -241,7 +241,14 @@ pub async fn plan(app: &App, request: SweepRequest) -> Result<Plan, BacktestErro
     )
     .await?;
     let strategies = combinations(&request.strategy, &request.grid)?;
-    let bars = market::count_bars(&app.db, &checked.symbol, checked.timeframe).await?;
+    let bars = market::count_bars_between(
+        &app.db,
+        &checked.symbol,
+        checked.timeframe,
+        request.start,
+        request.end,
+    )
+    .await?;
     let work = u64::try_from(bars)
         .unwrap_or(0)
         .saturating_mul(strategies.len() as u64);
@@ -249,7 +256,7 @@ pub async fn plan(app: &App, request: SweepRequest) -> Result<Plan, BacktestErro
         return Err(InvalidInput::new(
             "grid",
             format!(
-                "{} combinations over up to {bars} bars is more than {MAX_WORK} bar steps; \
+                "{} combinations over {bars} bars is more than {MAX_WORK} bar steps; \
                  narrow the grid or the range",
                 strategies.len()
             ),
@@ -508,7 +515,7 @@ impl Handler for RunSweep {
     }
 }
 
-/// Adds the sweep handler to `registry`.
-pub fn register(registry: Registry) -> Registry {
+/// Adds the sweep handler to `registry` (through `backtests::register`).
+pub(crate) fn register(registry: Registry) -> Registry {
     registry.with(SWEEP_JOB, RunSweep)
 }

@@ -23,6 +23,8 @@ pub struct NewBacktest<'a> {
     pub params: &'a Value,
     /// The execution model.
     pub execution: &'a Value,
+    /// The symbol it is compared with, when one was named.
+    pub benchmark: Option<&'a str>,
     /// Ticker.
     pub symbol: &'a str,
     /// Timeframe.
@@ -33,16 +35,18 @@ pub struct NewBacktest<'a> {
     pub period_end: DateTime<Utc>,
     /// Starting cash.
     pub initial_cash: Decimal,
-    /// `succeeded` or `failed`.
+    /// `queued` (a worker runs it) or `succeeded`.
     pub status: &'a str,
     /// Results.
     pub metrics: Option<&'a Value>,
     /// Why it failed.
     pub error: Option<&'a str>,
+    /// When it was asked for.
+    pub created_at: DateTime<Utc>,
     /// When it started.
-    pub started_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
     /// When it finished.
-    pub finished_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// One executed trade leg.
@@ -66,12 +70,13 @@ pub async fn insert(
     b: &NewBacktest<'_>,
     trades: &[NewTrade],
 ) -> Result<i64, StoreError> {
-    Ok(on_tx!(tx, t => {
+    let id = on_tx!(tx, t => {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO backtests (user_id, strategy, params, symbol, timeframe, period_start, \
              period_end, initial_cash, status, metrics, error, created_at, started_at, finished_at, \
-             execution) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) RETURNING id",
+             execution, benchmark) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             RETURNING id",
         )
         .bind(b.user_id)
         .bind(b.strategy)
@@ -84,18 +89,34 @@ pub async fn insert(
         .bind(b.status)
         .bind(b.metrics.map(Json))
         .bind(b.error)
+        .bind(b.created_at)
         .bind(b.started_at)
         .bind(b.finished_at)
         .bind(Json(b.execution))
+        .bind(b.benchmark)
         .fetch_one(&mut **t)
         .await?;
+        id
+    });
+    insert_trades(tx, id, b.symbol, trades).await?;
+    Ok(id)
+}
+
+/// Stores the trade legs of run `id`.
+async fn insert_trades(
+    tx: &mut Tx,
+    id: i64,
+    symbol: &str,
+    trades: &[NewTrade],
+) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
         for trade in trades {
             sqlx::query(
                 "INSERT INTO backtest_trades (backtest_id, symbol, side, qty, price, executed_at, realized_pl) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(id)
-            .bind(b.symbol)
+            .bind(symbol)
             .bind(trade.side.as_str())
             .bind(DbDecimal(trade.qty))
             .bind(DbDecimal(trade.price))
@@ -104,8 +125,72 @@ pub async fn insert(
             .execute(&mut **t)
             .await?;
         }
-        id
-    }))
+    });
+    Ok(())
+}
+
+/// A worker begins queued run `id` (again, after a worker died): false when it has ended.
+pub async fn start(db: &Db, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let mut tx = db.begin().await?;
+    let changed = on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE backtests SET status = 'running', started_at = $2 \
+             WHERE id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(changed > 0)
+}
+
+/// Ends running run `id` as succeeded with its metrics and trades.
+pub async fn succeed(
+    tx: &mut Tx,
+    id: i64,
+    symbol: &str,
+    metrics: &Value,
+    trades: &[NewTrade],
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let changed = on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE backtests SET status = 'succeeded', metrics = $2, finished_at = $3 \
+             WHERE id = $1 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(Json(metrics))
+        .bind(now)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    });
+    if changed == 0 {
+        return Ok(false);
+    }
+    insert_trades(tx, id, symbol, trades).await?;
+    Ok(true)
+}
+
+/// Ends queued or running run `id` as failed, saying why.
+pub async fn fail(db: &Db, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let mut tx = db.begin().await?;
+    on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE backtests SET status = 'failed', error = $2, finished_at = $3 \
+             WHERE id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(now)
+        .execute(&mut **t)
+        .await?;
+    });
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A stored run.
@@ -113,12 +198,16 @@ pub async fn insert(
 pub struct Backtest {
     /// Row id.
     pub id: i64,
+    /// Who ran it.
+    pub user_id: i64,
     /// Strategy.
     pub strategy: String,
     /// Parameters.
     pub params: Json<Value>,
     /// The execution model (recorded for every run).
     pub execution: Option<Json<Value>>,
+    /// The symbol it is compared with, when one was named.
+    pub benchmark: Option<String>,
     /// Ticker.
     pub symbol: String,
     /// Timeframe.
@@ -141,7 +230,7 @@ pub struct Backtest {
 }
 
 const COLUMNS: &str =
-    "id, strategy, params, execution, symbol, timeframe, period_start, period_end, \
+    "id, user_id, strategy, params, execution, benchmark, symbol, timeframe, period_start, period_end, \
     initial_cash, status, metrics, error, created_at";
 
 /// A user's runs, newest first.
@@ -157,6 +246,12 @@ pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<Backtest>, Sto
     Ok(
         on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).bind(id).fetch_optional(pool).await?),
     )
+}
+
+/// A run, whoever asked for it (for the worker that runs it).
+pub async fn load(db: &Db, id: i64) -> Result<Option<Backtest>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM backtests WHERE id = $1");
+    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?))
 }
 
 /// How many trade legs a run stored.

@@ -392,6 +392,28 @@ pub async fn latest_bar_before(
     }))
 }
 
+/// How many bars of a symbol in a timeframe begin in `[start, end)`.
+pub async fn count_bars_between(
+    db: &Db,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM historical_bars \
+             WHERE symbol = $1 AND timeframe = $2 AND ts >= $3 AND ts < $4",
+        )
+        .bind(symbol)
+        .bind(timeframe.as_str())
+        .bind(start)
+        .bind(end)
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
 /// How many bars a symbol has in a timeframe (operators' checks, tests).
 pub async fn count_bars(db: &Db, symbol: &str, timeframe: Timeframe) -> Result<i64, StoreError> {
     Ok(on_pool!(db, pool => {

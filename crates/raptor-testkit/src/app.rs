@@ -271,6 +271,12 @@ impl TestAppBuilder {
         self
     }
 
+    /// Queues backtests spanning more than `bars` bars.
+    pub fn inline_bars(mut self, bars: i64) -> Self {
+        self.app = self.app.with_inline_bars(bars);
+        self
+    }
+
     /// Accepts Postmark webhooks with these basic-auth credentials.
     pub fn postmark_webhook(mut self, user: &str, password: &str) -> Self {
         self.webhooks.postmark = Some((user.to_owned(), password.to_owned()));

@@ -1,10 +1,11 @@
 //! Backtests over real HTTP on both dialects, checked against the engine on the same bars.
 
 use chrono::{DateTime, Duration, Utc};
+use raptor_app::jobs::{self, Worker, WorkerConfig};
 use raptor_domain::backtest::{self, Bar, Commission, Config, Direction, Execution, Strategy};
 use raptor_domain::Timeframe;
 use raptor_testkit::{accounts, assert_problem, dual_test, TestApp};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn closes() -> Vec<f64> {
     // A deterministic zig-zag with a trend, so crossovers happen.
@@ -52,18 +53,6 @@ dual_test!(
         let reply = trader.post("/api/backtests", request).await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
 
-        let engine_bars = |bars: &[(DateTime<Utc>, f64, f64, f64, f64)]| -> Vec<Bar> {
-            bars.iter()
-                .map(|(t, o, h, l, c)| Bar {
-                    t: *t,
-                    open: *o,
-                    high: *h,
-                    low: *l,
-                    close: *c,
-                    volume: 100.0,
-                })
-                .collect()
-        };
         let execution = Execution {
             commission: Commission::Percent {
                 rate: 0.1,
@@ -264,3 +253,98 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    a_long_backtest_is_queued_run_by_a_worker_and_stored,
+    Head,
+    |t| {
+        // Runs over more than 100 bars are queued here (250,000 by default).
+        let app = TestApp::builder(t.db().clone())
+            .inline_bars(100)
+            .spawn()
+            .await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        t.put_bars("SPY", Timeframe::Day1, daily_bars()).await;
+        let request = json!({
+            "symbol": "SPY", "timeframe": "1Day", "start": "2026-01-01T00:00:00Z", "end": "2026-12-31T00:00:00Z",
+            "strategy": { "type": "rsi_reversion", "period": 5, "lower": 35, "upper": 65 },
+            "execution": { "direction": "long_short" }
+        });
+        let reply = trader.post("/api/backtests", request.clone()).await;
+        assert_eq!(reply.status, 202, "{:?}", reply.body);
+        assert_eq!(reply.body["status"], "queued");
+        assert!(reply.body["job_id"].as_i64().is_some());
+        let id = reply.body["id"].as_i64().expect("id");
+        let waiting = trader.get(&format!("/api/backtests/{id}")).await.body;
+        assert_eq!(
+            (&waiting["status"], &waiting["metrics"]),
+            (&json!("queued"), &Value::Null)
+        );
+        // Named benchmarks are checked when the run is; MSFT has no bars, so this one fails.
+        let mut failing = request.clone();
+        failing["benchmark"] = json!("MSFT");
+        let failing = trader.post("/api/backtests", failing).await;
+        assert_eq!(failing.status, 202, "{:?}", failing.body);
+        let failing = failing.body["id"].as_i64().expect("id");
+
+        Worker::new(
+            app.use_cases().clone(),
+            jobs::standard(),
+            WorkerConfig {
+                schedule: false,
+                ..WorkerConfig::default()
+            },
+        )
+        .drain()
+        .await
+        .expect("drain");
+
+        let expected = backtest::run(
+            &engine_bars(&daily_bars()),
+            &Strategy::RsiReversion {
+                period: 5,
+                lower: 35.0,
+                upper: 65.0,
+            },
+            &Config {
+                initial_cash: 100_000.0,
+                periods_per_year: 252.0,
+                execution: Execution {
+                    direction: Direction::LongShort,
+                    ..Execution::default()
+                },
+            },
+        )
+        .expect("engine");
+        let done = trader.get(&format!("/api/backtests/{id}")).await.body;
+        assert_eq!(done["status"], "succeeded", "{done}");
+        assert_eq!(
+            done["metrics"]["total_return"],
+            expected.metrics.total_return
+        );
+        assert!(expected.metrics.trades > 0);
+        assert_eq!(done["trade_legs"], 2 * expected.metrics.trades);
+        let failed = trader.get(&format!("/api/backtests/{failing}")).await.body;
+        assert_eq!(failed["status"], "failed", "{failed}");
+        assert!(
+            failed["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("MSFT has no 1Day bars")),
+            "{failed}"
+        );
+        app.stop().await;
+    }
+);
+
+fn engine_bars(bars: &[(DateTime<Utc>, f64, f64, f64, f64)]) -> Vec<Bar> {
+    bars.iter()
+        .map(|&(t, open, high, low, close)| Bar {
+            t,
+            open,
+            high,
+            low,
+            close,
+            volume: 100.0,
+        })
+        .collect()
+}

@@ -19,13 +19,13 @@ const KEEP_SUCCEEDED: Duration = Duration::days(1);
 /// Failed and canceled jobs are kept this long, for operators to look at or retry.
 const KEEP_FAILED: Duration = Duration::days(14);
 
-/// The handlers of the built-in kinds, outgoing mail's and backtest sweeps' included.
+/// The handlers of the built-in kinds, outgoing mail's and queued backtests' included.
 pub fn standard() -> Registry {
     let registry = Registry::default()
         .with(TRADING_MATCH, TradingMatch)
         .with(UPKEEP, Upkeep)
         .with(JOBS_MAINTAIN, Maintain);
-    crate::sweeps::register(crate::mail::delivery::register(registry))
+    crate::backtests::register(crate::mail::delivery::register(registry))
 }
 
 struct TradingMatch;

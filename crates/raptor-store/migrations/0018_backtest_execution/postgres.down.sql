@@ -1,2 +1,3 @@
 -- 0018_backtest_execution (postgres, down).
+ALTER TABLE backtests DROP COLUMN benchmark;
 ALTER TABLE backtests DROP COLUMN execution;

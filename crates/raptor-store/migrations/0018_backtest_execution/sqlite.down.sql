@@ -1,2 +1,3 @@
 -- 0018_backtest_execution (sqlite, down).
+ALTER TABLE backtests DROP COLUMN benchmark;
 ALTER TABLE backtests DROP COLUMN execution;
