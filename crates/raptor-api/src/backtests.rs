@@ -5,9 +5,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use raptor_app::backtest_portfolios::{self, PortfolioRequest};
 use raptor_app::backtests::{self, BacktestError, Report, Request, Submitted};
 use raptor_domain::backtest::{
-    self as engine, Benchmark, Commission, Direction, Execution, Fill, Sizing, Trade, TradeSide,
+    self as engine, Benchmark, Commission, Direction, Execution, Fill, Metrics, Sizing, Trade,
+    TradeSide,
 };
 use raptor_domain::{Strategy, Timeframe};
 use raptor_store::backtests as stored;
@@ -32,6 +34,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_backtests, run_backtest))
         .routes(routes!(get_backtest))
+        .routes(routes!(run_portfolio))
 }
 
 impl From<BacktestError> for Problem {
@@ -321,8 +324,12 @@ struct BacktestMetrics {
 
 impl From<&Report> for BacktestMetrics {
     fn from(r: &Report) -> Self {
-        let m = &r.outcome.metrics;
-        let bars = r.outcome.bars_processed;
+        Self::new(&r.outcome.metrics, r.outcome.bars_processed, r.elapsed_ms)
+    }
+}
+
+impl BacktestMetrics {
+    fn new(m: &Metrics, bars: usize, elapsed_ms: f64) -> Self {
         Self {
             total_return: m.total_return,
             cagr: m.cagr,
@@ -340,9 +347,9 @@ impl From<&Report> for BacktestMetrics {
             final_equity: m.final_equity,
             benchmark: m.benchmark.as_ref().map(BacktestBenchmark::from),
             bars_processed: bars,
-            elapsed_ms: r.elapsed_ms,
-            bars_per_second: if r.elapsed_ms > 0.0 {
-                bars as f64 / (r.elapsed_ms / 1000.0)
+            elapsed_ms,
+            bars_per_second: if elapsed_ms > 0.0 {
+                bars as f64 / (elapsed_ms / 1000.0)
             } else {
                 0.0
             },
@@ -551,6 +558,126 @@ async fn run_backtest(
                 .into_response(),
         },
     )
+}
+
+/// One strategy on several symbols, each with an equal share of the cash.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PortfolioBody {
+    /// Tickers, any case, each listed, none twice (1 to 50).
+    symbols: Vec<String>,
+    /// Bar size: `1Min`, `5Min`, `15Min`, `1Hour` or `1Day`.
+    timeframe: String,
+    /// First bar time (inclusive).
+    start: DateTime<Utc>,
+    /// End of the range (exclusive); after `start`.
+    end: DateTime<Utc>,
+    /// The strategy every symbol runs.
+    strategy: BacktestStrategy,
+    /// The whole portfolio's starting cash, a decimal string (default `100000`), split
+    /// equally.
+    #[serde(default)]
+    initial_cash: Option<Decimal>,
+    /// How every run trades.
+    #[serde(default)]
+    #[schema(value_type = Option<BacktestExecution>)]
+    execution: Execution,
+    /// A listed symbol to compare the portfolio with (default `SPY`, when it has bars there).
+    #[serde(default)]
+    benchmark: Option<String>,
+}
+
+/// One symbol's run in a portfolio.
+#[derive(Serialize, ToSchema)]
+struct PortfolioLeg {
+    /// Ticker.
+    symbol: String,
+    /// Its share of the cash, a decimal string.
+    initial_cash: String,
+    /// Its summary statistics.
+    metrics: BacktestMetrics,
+    /// Its round trips, oldest first.
+    trades: Vec<BacktestTrade>,
+}
+
+/// The equal-weight portfolio: the legs' equity summed, never rebalanced.
+#[derive(Serialize, ToSchema)]
+struct PortfolioTotal {
+    /// Summary statistics of the summed equity (`bars_processed` counts the distinct bar
+    /// times); compared with the benchmark.
+    metrics: BacktestMetrics,
+    /// Equity over time, thinned to at most 500 evenly spaced points (first and last kept).
+    equity_curve: Vec<EquityPoint>,
+}
+
+/// A portfolio run.
+#[derive(Serialize, ToSchema)]
+struct PortfolioRun {
+    /// Bar size.
+    timeframe: &'static str,
+    /// The whole portfolio's starting cash, a decimal string.
+    initial_cash: String,
+    /// Each symbol's run, in the order asked.
+    symbols: Vec<PortfolioLeg>,
+    /// The portfolio.
+    portfolio: PortfolioTotal,
+}
+
+/// Runs one strategy on several symbols with equal shares of the cash and reports each and
+/// the equal-weight portfolio. Answered at once; not stored.
+#[utoipa::path(post, path = "/api/backtests/portfolios", tag = TAG,
+    request_body = PortfolioBody,
+    responses(
+        (status = 200, description = "The runs and the portfolio", body = PortfolioRun),
+        (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 422, description = "A field is not acceptable (`field` names it), or a symbol has no bars in the range (`no_bars`)", body = ProblemBody, content_type = PROBLEM_JSON),
+    ),
+    security(("session" = [])))]
+async fn run_portfolio(
+    State(state): State<AppState>,
+    _current: CurrentSession,
+    ApiJson(body): ApiJson<PortfolioBody>,
+) -> Result<Json<PortfolioRun>, Problem> {
+    let request = PortfolioRequest {
+        symbols: body.symbols,
+        timeframe: body.timeframe,
+        start: body.start,
+        end: body.end,
+        strategy: body.strategy.into(),
+        initial_cash: body.initial_cash,
+        execution: body.execution,
+        benchmark: body.benchmark,
+    };
+    let report = backtest_portfolios::run(&state, &request).await?;
+    Ok(Json(PortfolioRun {
+        timeframe: report.timeframe.as_str(),
+        initial_cash: report.initial_cash.normalize().to_string(),
+        symbols: report
+            .legs
+            .iter()
+            .map(|leg| PortfolioLeg {
+                symbol: leg.symbol.clone(),
+                initial_cash: leg.initial_cash.round_dp(8).normalize().to_string(),
+                metrics: BacktestMetrics::new(
+                    &leg.outcome.metrics,
+                    leg.outcome.bars_processed,
+                    leg.elapsed_ms,
+                ),
+                trades: leg.outcome.trades.iter().map(BacktestTrade::from).collect(),
+            })
+            .collect(),
+        portfolio: PortfolioTotal {
+            metrics: BacktestMetrics::new(
+                &report.portfolio.metrics,
+                report.portfolio.equity_curve.len(),
+                report.elapsed_ms,
+            ),
+            equity_curve: engine::downsample(&report.portfolio.equity_curve, CURVE_POINTS)
+                .into_iter()
+                .map(|(t, equity)| EquityPoint { t, equity })
+                .collect(),
+        },
+    }))
 }
 
 /// A stored run.

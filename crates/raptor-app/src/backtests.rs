@@ -19,7 +19,7 @@ use crate::traces::Workflow;
 use crate::App;
 
 /// Most bars one run may load.
-const MAX_BARS: i64 = 5_000_000;
+pub const MAX_BARS: i64 = 5_000_000;
 /// Points kept of the equity curve in answers.
 const CURVE_POINTS: usize = 500;
 /// What a run is compared with unless it names another symbol.
@@ -249,7 +249,8 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
     .await?;
     req.strategy.validate()?;
     let timeframe = checked.timeframe;
-    let benchmark = benchmark_bars(app, req, timeframe).await?;
+    let benchmark =
+        benchmark_bars(app, req.benchmark.as_deref(), timeframe, req.start, req.end).await?;
     let bars = load_bars(app, &checked.symbol, timeframe, req.start, req.end).await?;
     let strategy = req.strategy.clone();
     let config = checked.config(req.execution);
@@ -301,12 +302,14 @@ fn engine_bars(stored: &[market::StoredBar]) -> Vec<Bar> {
 
 /// The benchmark's bars over the run's range: a named benchmark must be listed and have
 /// some; the default is compared only when it has.
-async fn benchmark_bars(
+pub async fn benchmark_bars(
     app: &App,
-    req: &Request,
+    benchmark: Option<&str>,
     timeframe: Timeframe,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
 ) -> Result<Option<(String, Vec<Bar>)>, BacktestError> {
-    let named = req.benchmark.as_deref().map(|s| s.trim().to_uppercase());
+    let named = benchmark.map(|s| s.trim().to_uppercase());
     let symbol = named
         .clone()
         .unwrap_or_else(|| DEFAULT_BENCHMARK.to_owned());
@@ -315,7 +318,7 @@ async fn benchmark_bars(
             InvalidInput::new("benchmark", format!("'{symbol}' is not a listed symbol")).into(),
         );
     }
-    match load_bars(app, &symbol, timeframe, req.start, req.end).await {
+    match load_bars(app, &symbol, timeframe, start, end).await {
         Ok(bars) => Ok(Some((symbol, bars))),
         Err(BacktestError::NoBars { .. }) if named.is_none() => Ok(None),
         Err(BacktestError::NoBars { .. }) => Err(InvalidInput::new(

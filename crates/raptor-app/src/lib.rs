@@ -12,6 +12,7 @@ pub mod alpaca;
 pub mod api_keys;
 pub mod assets;
 pub mod audit;
+pub mod backtest_portfolios;
 pub mod backtests;
 pub mod backup_codes;
 pub mod billing;

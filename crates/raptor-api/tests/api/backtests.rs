@@ -348,3 +348,92 @@ fn engine_bars(bars: &[(DateTime<Utc>, f64, f64, f64, f64)]) -> Vec<Bar> {
         })
         .collect()
 }
+
+dual_test!(
+    a_portfolio_runs_one_strategy_on_each_symbol_with_equal_cash,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        let spy = daily_bars();
+        // AAPL: the same days from the 20th on, falling 0.5 a day from 200.
+        let aapl: Vec<_> = spy[20..]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let c = 200.0 - 0.5 * i as f64;
+                (b.0, c + 0.25, c + 1.0, c - 1.0, c)
+            })
+            .collect();
+        t.put_bars("SPY", Timeframe::Day1, spy.clone()).await;
+        t.put_bars("AAPL", Timeframe::Day1, aapl.clone()).await;
+        let body = json!({
+            "symbols": ["spy", "AAPL"], "timeframe": "1Day", "start": "2026-01-01T00:00:00Z",
+            "end": "2026-12-31T00:00:00Z", "initial_cash": "20000",
+            "strategy": { "type": "sma_crossover", "fast": 3, "slow": 10 },
+            "execution": { "commission": { "type": "per_share", "rate": 0.01, "minimum": 1 } }
+        });
+        let reply = trader.post("/api/backtests/portfolios", body.clone()).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+
+        let config = |cash: f64| Config {
+            initial_cash: cash,
+            periods_per_year: 252.0,
+            execution: Execution {
+                commission: Commission::PerShare {
+                    rate: 0.01,
+                    minimum: 1.0,
+                },
+                ..Execution::default()
+            },
+        };
+        let strategy = Strategy::SmaCrossover { fast: 3, slow: 10 };
+        let runs = [
+            backtest::run(&engine_bars(&spy), &strategy, &config(10_000.0)).expect("runs"),
+            backtest::run(&engine_bars(&aapl), &strategy, &config(10_000.0)).expect("runs"),
+        ];
+        let portfolio = backtest::combine(&[&runs[0], &runs[1]], &config(20_000.0));
+        let legs = reply.body["symbols"].as_array().expect("legs");
+        for (leg, (symbol, run)) in legs.iter().zip([("SPY", &runs[0]), ("AAPL", &runs[1])]) {
+            assert_eq!(
+                (&leg["symbol"], &leg["initial_cash"]),
+                (&json!(symbol), &json!("10000"))
+            );
+            assert_eq!(leg["metrics"]["total_return"], run.metrics.total_return);
+            assert_eq!(
+                leg["trades"].as_array().map(Vec::len),
+                Some(run.trades.len())
+            );
+        }
+        let total = &reply.body["portfolio"]["metrics"];
+        assert_eq!(total["total_return"], portfolio.metrics.total_return);
+        assert_eq!(total["fees"], portfolio.metrics.fees);
+        assert_eq!(total["bars_processed"], 120);
+        // The default benchmark, SPY, has bars: the portfolio is compared with it.
+        assert_eq!(total["benchmark"]["symbol"], "SPY");
+
+        for (symbols, field) in [
+            (json!([]), "symbols"),
+            (json!(["SPY", "spy"]), "symbols"),
+            (json!(["SPY", "ZZZZ"]), "symbols"),
+        ] {
+            let mut bad = body.clone();
+            bad["symbols"] = symbols;
+            let reply = trader.post("/api/backtests/portfolios", bad).await;
+            assert_eq!(
+                (reply.status, reply.body["field"].as_str()),
+                (422, Some(field)),
+                "{:?}",
+                reply.body
+            );
+        }
+        let mut empty = body;
+        empty["symbols"] = json!(["SPY", "MSFT"]);
+        assert_problem(
+            &trader.post("/api/backtests/portfolios", empty).await,
+            422,
+            "no_bars",
+        );
+        app.stop().await;
+    }
+);

@@ -19,6 +19,7 @@
 
 mod execution;
 mod metrics;
+mod portfolio;
 mod strategy;
 
 use chrono::{DateTime, Utc};
@@ -26,6 +27,7 @@ use serde::Serialize;
 
 pub use execution::{Commission, Direction, Execution, Fill, Sizing, MAX_SLIPPAGE_BPS};
 pub use metrics::{compare, downsample, Benchmark, Metrics};
+pub use portfolio::{combine, Portfolio};
 use strategy::Target;
 pub use strategy::{Strategy, MAX_PERIOD};
 

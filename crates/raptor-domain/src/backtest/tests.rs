@@ -789,3 +789,25 @@ fn json_side(side: TradeSide) -> &'static str {
         TradeSide::Short => "short",
     }
 }
+
+#[test]
+fn an_equal_weight_portfolio_sums_its_runs_over_every_bar_time() {
+    // 200 split in two. A: 10 shares at 10, worth 100, 110, 120. B begins a day later: 5
+    // shares at 20, worth 100 then 50; before its first bar it counts its 100 in cash.
+    let a = bars_from_closes(&[10.0, 11.0, 12.0]);
+    let b: Vec<Bar> = bars_from_closes(&[20.0, 20.0, 10.0])[1..].to_vec();
+    let each = config(100.0);
+    let runs = [
+        run(&a, &Strategy::BuyAndHold, &each).expect("runs"),
+        run(&b, &Strategy::BuyAndHold, &each).expect("runs"),
+    ];
+    let portfolio = combine(&[&runs[0], &runs[1]], &config(200.0));
+    let equity: Vec<f64> = portfolio.equity_curve.iter().map(|p| p.1).collect();
+    assert_eq!(equity, vec![200.0, 210.0, 170.0]);
+    let m = &portfolio.metrics;
+    assert!(close_to(m.total_return, -0.15));
+    assert!(close_to(m.max_drawdown, 40.0 / 210.0));
+    assert_eq!((m.trades, m.exposure), (2, 1.0));
+    // Fills of 100 and 100 over a mean equity of 580 / 3.
+    assert!(close_to(m.turnover, 200.0 * 3.0 / 580.0));
+}
