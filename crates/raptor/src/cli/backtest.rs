@@ -60,7 +60,7 @@ pub struct BacktestArgs {
     json: bool,
 }
 
-fn when(raw: &str) -> Result<DateTime<Utc>, CliError> {
+pub(super) fn when(raw: &str) -> Result<DateTime<Utc>, CliError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -73,6 +73,13 @@ fn when(raw: &str) -> Result<DateTime<Utc>, CliError> {
                 "'{raw}' is neither YYYY-MM-DD nor an RFC 3339 time"
             ))
         })
+}
+
+/// The `--execution` JSON object, or the default model.
+pub(super) fn execution(raw: Option<&str>) -> Result<Execution, CliError> {
+    raw.map_or(Ok(Execution::default()), |raw| {
+        serde_json::from_str(raw).map_err(|e| CliError::Refused(format!("--execution: {e}")))
+    })
 }
 
 pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliError> {
@@ -97,12 +104,7 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
             )))
         }
     };
-    let execution: Execution = match &args.execution {
-        None => Execution::default(),
-        Some(raw) => {
-            serde_json::from_str(raw).map_err(|e| CliError::Refused(format!("--execution: {e}")))?
-        }
-    };
+    let execution = execution(args.execution.as_deref())?;
     let request = Request {
         symbol: args.symbol,
         timeframe: args.timeframe,

@@ -13,6 +13,7 @@ mod mail;
 mod roles;
 mod serve;
 mod smoke;
+mod sweep;
 mod traces;
 
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     Assets(assets::AssetsCommand),
     /// Run a strategy over stored bars and print the result.
     Backtest(backtest::BacktestArgs),
+    /// Run a parameter sweep over stored bars on every core, printing progress, then the best
+    /// runs.
+    Sweep(sweep::SweepArgs),
     /// The runbook's smoke suite against a running Raptor (one pass, or a soak).
     Smoke(smoke::SmokeArgs),
     /// Print the API's OpenAPI 3.1 document (what `/openapi.json` serves).
@@ -97,6 +101,7 @@ impl Cli {
             Command::Bars(command) => command.run(&url).await,
             Command::Assets(command) => command.run(&url).await,
             Command::Backtest(args) => backtest::run(&url, args).await,
+            Command::Sweep(args) => sweep::run(&url, args).await,
             Command::Smoke(args) => smoke::run(args).await,
             Command::Jobs(command) => command.run(&url).await,
             Command::Worker(args) => jobs::work(&url, args).await,

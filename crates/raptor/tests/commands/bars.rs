@@ -184,5 +184,47 @@ dual_test!(
             .await;
         assert_eq!(bad.status.code(), Some(1));
         assert!(stderr(&bad).contains("strategy"), "{}", stderr(&bad));
+
+        // A sweep on every core: fast 2, 4, …, 10 against slow 20 and 30.
+        let sweep = |grid: &'static str| {
+            let cli = &cli;
+            async move {
+                cli.run(&[
+                    "sweep",
+                    "--symbol",
+                    "AAPL",
+                    "--timeframe",
+                    "1Min",
+                    "--start",
+                    "2020-01-01",
+                    "--end",
+                    "2030-01-01",
+                    "--grid",
+                    grid,
+                    "--grid",
+                    "slow=20,30",
+                    "--top",
+                    "3",
+                    "--execution",
+                    r#"{"commission":{"type":"fixed","amount":1}}"#,
+                ])
+                .await
+            }
+        };
+        let swept = sweep("fast=2:10:2").await;
+        assert!(swept.status.success(), "{}", stderr(&swept));
+        let printed = stdout(&swept);
+        assert!(printed.contains("10 runs over"), "{printed}");
+        // A header and the best three.
+        let ranks: Vec<&str> = printed
+            .lines()
+            .skip_while(|l| !l.starts_with("rank"))
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(ranks, ["1", "2", "3"], "{printed}");
+        let refused = sweep("fast=40:50:5").await;
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(stderr(&refused).contains("grid"), "{}", stderr(&refused));
     }
 );
