@@ -346,8 +346,7 @@ pub fn run_all(
                         if i >= strategies.len() || stop.load(Ordering::Relaxed) {
                             return Ok::<_, backtest::BacktestError>(mine);
                         }
-                        let outcome = backtest::run(bars, &strategies[i], config)?;
-                        mine.push((i, outcome.metrics));
+                        mine.push((i, backtest::metrics_of(bars, &strategies[i], config)?));
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                 })

@@ -112,46 +112,93 @@ impl ReturnStats {
     }
 }
 
-pub(super) fn max_drawdown(equity: impl IntoIterator<Item = f64>) -> f64 {
-    let mut peak = f64::NEG_INFINITY;
-    let mut worst = 0.0_f64;
-    for e in equity {
-        peak = peak.max(e);
-        if peak > 0.0 {
-            worst = worst.max((peak - e) / peak);
+/// What the metrics need of an equity curve, gathered point by point: its ends, per-point
+/// returns, the deepest fall from a running peak and the mean.
+#[derive(Debug)]
+pub(super) struct Curve {
+    first: Option<DateTime<Utc>>,
+    last: Option<(DateTime<Utc>, f64)>,
+    returns: ReturnStats,
+    peak: f64,
+    drawdown: f64,
+    sum: f64,
+    points: usize,
+}
+
+impl Default for Curve {
+    fn default() -> Self {
+        Self {
+            first: None,
+            last: None,
+            returns: ReturnStats::default(),
+            peak: f64::NEG_INFINITY,
+            drawdown: 0.0,
+            sum: 0.0,
+            points: 0,
         }
     }
-    worst
+}
+
+impl Curve {
+    pub(super) fn push(&mut self, t: DateTime<Utc>, equity: f64) {
+        if let Some((_, previous)) = self.last {
+            self.returns.push(equity / previous - 1.0);
+        }
+        self.first.get_or_insert(t);
+        self.last = Some((t, equity));
+        self.peak = self.peak.max(equity);
+        if self.peak > 0.0 {
+            self.drawdown = self.drawdown.max((self.peak - equity) / self.peak);
+        }
+        self.sum += equity;
+        self.points += 1;
+    }
+
+    fn mean(&self) -> Option<f64> {
+        (self.points > 0).then(|| self.sum / self.points as f64)
+    }
+}
+
+impl FromIterator<(DateTime<Utc>, f64)> for Curve {
+    fn from_iter<I: IntoIterator<Item = (DateTime<Utc>, f64)>>(points: I) -> Self {
+        let mut curve = Curve::default();
+        for (t, equity) in points {
+            curve.push(t, equity);
+        }
+        curve
+    }
+}
+
+/// The largest peak-to-trough fall of `equity`, as a fraction of the peak.
+#[cfg(test)]
+pub(super) fn max_drawdown(equity: impl IntoIterator<Item = f64>) -> f64 {
+    equity
+        .into_iter()
+        .map(|e| (DateTime::<Utc>::MIN_UTC, e))
+        .collect::<Curve>()
+        .drawdown
 }
 
 pub(super) fn compute(
-    start: DateTime<Utc>,
-    curve: &[(DateTime<Utc>, f64)],
+    curve: &Curve,
     trades: &[Trade],
     config: &Config,
     activity: Activity,
 ) -> Metrics {
     let initial = config.initial_cash;
-    let (end, final_equity) = curve.last().copied().unwrap_or((start, initial));
-
-    let mut stats = ReturnStats::default();
-    for pair in curve.windows(2) {
-        stats.push(pair[1].1 / pair[0].1 - 1.0);
-    }
+    let start = curve.first.unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let (end, final_equity) = curve.last.unwrap_or((start, initial));
+    let stats = &curve.returns;
 
     let years = (end - start).as_seconds_f64() / (365.25 * 86_400.0);
     let cagr = (years > 0.0).then(|| (final_equity / initial).powf(1.0 / years) - 1.0);
-    let drawdown = max_drawdown(curve.iter().map(|p| p.1));
+    let drawdown = curve.drawdown;
 
     let wins = trades.iter().filter(|t| t.pnl > 0.0).count();
     let gross_profit: f64 = trades.iter().map(|t| t.pnl.max(0.0)).sum();
     let has_loss = trades.iter().any(|t| t.pnl < 0.0);
     let gross_loss: f64 = trades.iter().map(|t| t.pnl.min(0.0)).sum::<f64>().abs();
-    let mean_equity = if curve.is_empty() {
-        initial
-    } else {
-        curve.iter().map(|p| p.1).sum::<f64>() / curve.len() as f64
-    };
+    let mean_equity = curve.mean().unwrap_or(initial);
 
     Metrics {
         total_return: final_equity / initial - 1.0,

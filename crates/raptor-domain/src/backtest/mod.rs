@@ -271,6 +271,35 @@ impl Book {
 
 /// Runs `strategy` over `bars` (oldest first) under the module's execution model.
 pub fn run(bars: &[Bar], strategy: &Strategy, config: &Config) -> Result<Outcome, BacktestError> {
+    let mut equity_curve = Vec::with_capacity(bars.len());
+    let (metrics, trades) = simulate(bars, strategy, config, |t, equity| {
+        equity_curve.push((t, equity));
+    })?;
+    Ok(Outcome {
+        metrics,
+        trades,
+        equity_curve,
+        bars_processed: bars.len(),
+    })
+}
+
+/// [`run`]'s metrics alone, without keeping the equity curve (for sweeps).
+pub fn metrics_of(
+    bars: &[Bar],
+    strategy: &Strategy,
+    config: &Config,
+) -> Result<Metrics, BacktestError> {
+    simulate(bars, strategy, config, |_, _| {}).map(|(metrics, _)| metrics)
+}
+
+/// Steps through the bars, telling `on_equity` the equity at each close; the metrics and the
+/// trades.
+fn simulate(
+    bars: &[Bar],
+    strategy: &Strategy,
+    config: &Config,
+    mut on_equity: impl FnMut(DateTime<Utc>, f64),
+) -> Result<(Metrics, Vec<Trade>), BacktestError> {
     if bars.is_empty() {
         return Err(BacktestError::NoBars);
     }
@@ -297,7 +326,7 @@ pub fn run(bars: &[Bar], strategy: &Strategy, config: &Config) -> Result<Outcome
     };
     let mut pending: Option<Target> = None;
     let mut held_bars = 0_usize;
-    let mut equity_curve = Vec::with_capacity(bars.len());
+    let mut curve = metrics::Curve::default();
 
     for i in 0..bars.len() {
         check_bar(bars, i)?;
@@ -318,7 +347,9 @@ pub fn run(bars: &[Bar], strategy: &Strategy, config: &Config) -> Result<Outcome
         if book.holding.is_some() {
             held_bars += 1;
         }
-        equity_curve.push((bar.t, book.cash + book.qty() * bar.close));
+        let equity = book.cash + book.qty() * bar.close;
+        curve.push(bar.t, equity);
+        on_equity(bar.t, equity);
     }
 
     let last = bars[bars.len() - 1];
@@ -327,8 +358,7 @@ pub fn run(bars: &[Bar], strategy: &Strategy, config: &Config) -> Result<Outcome
     }
 
     let metrics = metrics::compute(
-        bars[0].t,
-        &equity_curve,
+        &curve,
         &book.trades,
         config,
         metrics::Activity {
@@ -337,12 +367,7 @@ pub fn run(bars: &[Bar], strategy: &Strategy, config: &Config) -> Result<Outcome
             fees: book.fees,
         },
     );
-    Ok(Outcome {
-        metrics,
-        trades: book.trades,
-        equity_curve,
-        bars_processed: bars.len(),
-    })
+    Ok((metrics, book.trades))
 }
 
 #[cfg(test)]

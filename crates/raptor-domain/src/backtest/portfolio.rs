@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::metrics::{compute, Activity};
+use super::metrics::{compute, Activity, Curve};
 use super::{Config, Metrics, Outcome, Trade};
 
 /// The portfolio's equity over the union of its symbols' bar times, and its metrics.
@@ -57,10 +57,12 @@ pub fn combine(runs: &[&Outcome], config: &Config) -> Portfolio {
             .sum(),
         fees: runs.iter().map(|r| r.metrics.fees).sum(),
     };
-    let start = equity_curve
-        .first()
-        .map_or(DateTime::<Utc>::MIN_UTC, |p| p.0);
-    let metrics = compute(start, &equity_curve, &trades, config, activity);
+    let metrics = compute(
+        &equity_curve.iter().copied().collect::<Curve>(),
+        &trades,
+        config,
+        activity,
+    );
     Portfolio {
         metrics,
         equity_curve,

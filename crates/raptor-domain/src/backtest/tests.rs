@@ -2,7 +2,7 @@
 
 use chrono::{Duration, TimeZone};
 
-use super::metrics::{compute, max_drawdown, Activity, ReturnStats};
+use super::metrics::{compute, max_drawdown, Activity, Curve, ReturnStats};
 use super::*;
 
 fn t0() -> DateTime<Utc> {
@@ -199,7 +199,12 @@ fn win_rate_and_profit_factor_count_trades_by_pnl() {
         traded: 0.0,
         fees: 0.0,
     };
-    let m = compute(t0(), &curve, &trades, &config(100.0), activity);
+    let m = compute(
+        &curve.into_iter().collect::<Curve>(),
+        &trades,
+        &config(100.0),
+        activity,
+    );
     assert_eq!(m.win_rate, Some(0.5));
     assert_eq!(m.profit_factor, Some(2.0));
     assert_eq!(m.trades, 4);
