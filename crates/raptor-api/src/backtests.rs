@@ -43,6 +43,7 @@ impl From<BacktestError> for Problem {
             BacktestError::Invalid(input) => Problem::invalid(input),
             BacktestError::NoBars { .. } => Problem::new(ProblemCode::NoBars, err.to_string()),
             BacktestError::Failed(_) => Problem::new(ProblemCode::BacktestFailed, err.to_string()),
+            BacktestError::Busy(_) => Problem::new(ProblemCode::TooManyQueued, err.to_string()),
             BacktestError::Engine(_) => Problem::internal(&err),
             BacktestError::Store(store) => store.into(),
         }

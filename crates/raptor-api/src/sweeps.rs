@@ -46,7 +46,10 @@ impl ToSchema for GridNumber {}
 
 /// The values of one parameter: a list, or a range.
 #[derive(Deserialize, ToSchema)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a list of numbers, or a range {\"from\", \"to\", \"step\"}"
+)]
 enum GridValues {
     /// These values.
     List(Vec<GridNumber>),

@@ -42,6 +42,9 @@ pub enum BacktestError {
     /// The engine refused the run.
     #[error("{0}")]
     Failed(String),
+    /// The user already has as many runs or sweeps waiting as they may.
+    #[error("you already have {MAX_ACTIVE} {0} queued or running; wait for one to end")]
+    Busy(&'static str),
     /// The engine's thread died.
     #[error("the backtest engine stopped: {0}")]
     Engine(String),
@@ -57,6 +60,7 @@ impl BacktestError {
             BacktestError::Invalid(_) => "invalid_field",
             BacktestError::NoBars { .. } => "no_bars",
             BacktestError::Failed(_) => "backtest_failed",
+            BacktestError::Busy(_) => "too_many_queued",
             BacktestError::Engine(_) | BacktestError::Store(_) => "internal_error",
         }
     }
@@ -320,7 +324,9 @@ pub async fn benchmark_bars(
     }
     match load_bars(app, &symbol, timeframe, start, end).await {
         Ok(bars) => Ok(Some((symbol, bars))),
-        Err(BacktestError::NoBars { .. }) if named.is_none() => Ok(None),
+        // The default is compared only when it can be: not without bars, nor with too many.
+        Err(BacktestError::Store(err)) => Err(err.into()),
+        Err(_) if named.is_none() => Ok(None),
         Err(BacktestError::NoBars { .. }) => Err(InvalidInput::new(
             "benchmark",
             format!("{symbol} has no {} bars in that range", timeframe.as_str()),
@@ -494,6 +500,9 @@ async fn run_and_store_into(
     })
 }
 
+/// Most queued or running backtests (and, apart, sweeps) a user may have.
+pub const MAX_ACTIVE: i64 = 3;
+
 /// Most bars a run answered inline may step through by default; longer runs are queued.
 pub const INLINE_BARS: i64 = 250_000;
 /// The job kind that runs a queued backtest.
@@ -555,15 +564,22 @@ pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted,
             run_and_store(app, user_id, req).await?,
         )));
     }
-    if let Some(named) = &req.benchmark {
-        let named = named.trim().to_uppercase();
-        if market::symbol(&app.db, &named).await?.is_none() {
-            return Err(InvalidInput::new(
+    let benchmark = req.benchmark.as_deref().map(|b| b.trim().to_uppercase());
+    if let Some(named) = &benchmark {
+        if market::symbol(&app.db, named).await?.is_none() {
+            let err = BacktestError::from(InvalidInput::new(
                 "benchmark",
                 format!("'{named}' is not a listed symbol"),
-            )
-            .into());
+            ));
+            Workflow::start(app, "backtest", trace_attributes(user_id, req))
+                .await
+                .fail("run", err.code())
+                .await;
+            return Err(err);
         }
+    }
+    if backtests::active(&app.db, user_id).await? >= MAX_ACTIVE {
+        return Err(BacktestError::Busy("long backtests"));
     }
     let now = app.now();
     let (params, execution) = (json!(req.strategy), json!(req.execution));
@@ -575,7 +591,7 @@ pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted,
             strategy: req.strategy.name(),
             params: &params,
             execution: &execution,
-            benchmark: req.benchmark.as_deref(),
+            benchmark: benchmark.as_deref(),
             symbol: &checked.symbol,
             timeframe: checked.timeframe,
             period_start: req.start,
@@ -591,8 +607,11 @@ pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted,
         &[],
     )
     .await?;
-    let job = Job::new(RUN_JOB, json!({ "backtest_id": id }));
+    let job = Job::new(RUN_JOB, json!({ "backtest_id": id })).on(jobs::BACKTEST_QUEUE);
     let job_id = jobs::enqueue(app, &mut tx, &job).await?.id();
+    if let Some(job_id) = job_id {
+        backtests::set_job(&mut tx, id, job_id).await?;
+    }
     tx.commit().await?;
     Ok(Submitted::Queued { id, job_id })
 }
@@ -603,25 +622,33 @@ pub async fn execute_queued(app: &App, id: i64) -> Result<(), JobError> {
     let Some(row) = backtests::load(&app.db, id).await? else {
         return Ok(());
     };
+    let read = || -> Result<Request, serde_json::Error> {
+        Ok(Request {
+            symbol: row.symbol.clone(),
+            timeframe: row.timeframe.as_str().to_owned(),
+            start: row.period_start,
+            end: row.period_end,
+            strategy: serde_json::from_value(row.params.0.clone())?,
+            initial_cash: Some(row.initial_cash.0),
+            execution: row
+                .execution
+                .clone()
+                .map(|e| serde_json::from_value(e.0))
+                .transpose()?
+                .unwrap_or_default(),
+            benchmark: row.benchmark.clone(),
+        })
+    };
+    let req = match read() {
+        Ok(req) => req,
+        Err(err) => {
+            backtests::fail(&app.db, id, &format!("unreadable: {err}"), app.now()).await?;
+            return Ok(());
+        }
+    };
     if !backtests::start(&app.db, id, app.now()).await? {
         return Ok(());
     }
-    let unreadable = |e: serde_json::Error| JobError::Permanent(format!("backtest {id}: {e}"));
-    let req = Request {
-        symbol: row.symbol,
-        timeframe: row.timeframe.as_str().to_owned(),
-        start: row.period_start,
-        end: row.period_end,
-        strategy: serde_json::from_value(row.params.0).map_err(unreadable)?,
-        initial_cash: Some(row.initial_cash.0),
-        execution: row
-            .execution
-            .map(|e| serde_json::from_value(e.0))
-            .transpose()
-            .map_err(unreadable)?
-            .unwrap_or_default(),
-        benchmark: row.benchmark,
-    };
     match run_and_store_into(app, row.user_id, &req, Destination::Queued(id)).await {
         Ok(_) => Ok(()),
         Err(BacktestError::Store(err)) => Err(err.into()),

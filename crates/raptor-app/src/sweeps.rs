@@ -34,7 +34,10 @@ const PROGRESS_EVERY: StdDuration = StdDuration::from_millis(250);
 
 /// Values of one parameter: a list, or a range from `from` to `to` (inclusive) by `step`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "a list of numbers, or a range {\"from\", \"to\", \"step\"}"
+)]
 pub enum Values {
     /// These values.
     List(Vec<Number>),
@@ -75,6 +78,7 @@ impl RankBy {
             RankBy::TotalReturn => Some(m.total_return),
             RankBy::Cagr => m.cagr,
         }
+        .filter(|v| v.is_finite())
     }
 }
 
@@ -129,11 +133,14 @@ fn expand(name: &str, values: &Values) -> Result<Vec<Value>, InvalidInput> {
                         format!("'{name}' needs a positive step and from at most to"),
                     ));
                 }
-                if (to - from) / step >= MAX_COMBINATIONS as i64 {
+                // Counted wide: `to - from` may not fit an i64.
+                let count = (i128::from(to) - i128::from(from)) / i128::from(step) + 1;
+                if count > MAX_COMBINATIONS as i128 {
                     return Err(too_many());
                 }
-                return Ok((from..=to)
-                    .step_by(step as usize)
+                return Ok((0..count)
+                    // Every value lies between `from` and `to`, so it fits an i64.
+                    .filter_map(|k| i64::try_from(i128::from(from) + k * i128::from(step)).ok())
                     .map(Value::from)
                     .collect());
             }
@@ -273,7 +280,10 @@ pub async fn plan(app: &App, request: SweepRequest) -> Result<Plan, BacktestErro
 }
 
 /// Queues a checked sweep for the user; returns its id.
-pub async fn queue(app: &App, user_id: i64, plan: &Plan) -> Result<i64, StoreError> {
+pub async fn queue(app: &App, user_id: i64, plan: &Plan) -> Result<i64, BacktestError> {
+    if stored::active(&app.db, user_id).await? >= backtests::MAX_ACTIVE {
+        return Err(BacktestError::Busy("sweeps"));
+    }
     let now = app.now();
     let request = json!(plan.request);
     let mut tx = app.db.begin().await?;
@@ -291,7 +301,7 @@ pub async fn queue(app: &App, user_id: i64, plan: &Plan) -> Result<i64, StoreErr
         now,
     )
     .await?;
-    let job = Job::new(SWEEP_JOB, json!({ "sweep_id": id }));
+    let job = Job::new(SWEEP_JOB, json!({ "sweep_id": id })).on(jobs::BACKTEST_QUEUE);
     if let Some(job_id) = jobs::enqueue(app, &mut tx, &job).await?.id() {
         stored::set_job(&mut tx, id, job_id).await?;
     }
@@ -417,11 +427,16 @@ pub async fn execute(app: &App, id: i64) -> Result<(), JobError> {
     let Some(sweep) = stored::load(&app.db, id).await? else {
         return Ok(());
     };
+    let request: SweepRequest = match serde_json::from_value(sweep.request.0.clone()) {
+        Ok(request) => request,
+        Err(err) => {
+            stored::fail(&app.db, id, &format!("unreadable: {err}"), app.now()).await?;
+            return Ok(());
+        }
+    };
     if !stored::start(&app.db, id, app.now()).await? {
         return Ok(());
     }
-    let request: SweepRequest = serde_json::from_value(sweep.request.0.clone())
-        .map_err(|e| JobError::Permanent(format!("sweep {id} is unreadable: {e}")))?;
     let plan = match plan(app, request).await {
         Ok(plan) => plan,
         Err(BacktestError::Store(err)) => return Err(err.into()),

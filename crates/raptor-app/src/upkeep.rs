@@ -2,7 +2,10 @@
 //! ahead of their first row. `serve` runs it every few minutes; any process may, at any time.
 
 use chrono::Duration;
-use raptor_store::{passkeys, rate_limits, sessions, tokens, traces, trade_updates, StoreError};
+use raptor_store::{
+    backtest_sweeps, backtests, passkeys, rate_limits, sessions, tokens, traces, trade_updates,
+    StoreError,
+};
 
 use crate::App;
 
@@ -30,10 +33,13 @@ pub struct Swept {
     pub tokens: u64,
     /// Order updates over a week old.
     pub trade_updates: u64,
+    /// Queued backtests and sweeps ended as failed because their job ended without them.
+    pub abandoned_backtests: u64,
 }
 
 /// Removes what can no longer be used: expired ceremonies, old rate-limit windows, long-ended
-/// sessions, expired one-time tokens and week-old order updates.
+/// sessions, expired one-time tokens and week-old order updates; and ends as failed the
+/// queued backtests and sweeps whose job ended without running them.
 pub async fn sweep_expired(app: &App) -> Result<Swept, StoreError> {
     let now = app.now();
     Ok(Swept {
@@ -42,6 +48,8 @@ pub async fn sweep_expired(app: &App) -> Result<Swept, StoreError> {
         sessions: sessions::purge_ended(&app.db, now - ENDED_SESSIONS_KEPT).await?,
         tokens: tokens::purge_expired(&app.db, now - EXPIRED_TOKENS_KEPT).await?,
         trade_updates: trade_updates::prune(&app.db, now - TRADE_UPDATES_KEPT).await?,
+        abandoned_backtests: backtests::fail_abandoned(&app.db, now).await?
+            + backtest_sweeps::fail_abandoned(&app.db, now).await?,
     })
 }
 

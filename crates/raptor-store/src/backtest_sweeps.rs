@@ -102,6 +102,39 @@ pub async fn set_job(tx: &mut Tx, id: i64, job_id: i64) -> Result<(), StoreError
     Ok(())
 }
 
+/// How many of a user's sweeps are queued or running.
+pub async fn active(db: &Db, user_id: i64) -> Result<i64, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM backtest_sweeps \
+             WHERE user_id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+/// Ends as failed every queued or running sweep whose job failed or was canceled without
+/// finishing it; returns how many.
+pub async fn fail_abandoned(db: &Db, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut tx = db.begin().await?;
+    let ended = on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE backtest_sweeps SET status = 'failed', finished_at = $1, \
+             error = 'its job ended without finishing it' \
+             WHERE status IN ('queued', 'running') AND job_id IN \
+             (SELECT id FROM job_queue WHERE status IN ('failed', 'canceled'))",
+        )
+        .bind(now)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(ended)
+}
+
 /// One of a user's sweeps.
 pub async fn get(db: &Db, user_id: i64, id: i64) -> Result<Option<Sweep>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM backtest_sweeps WHERE user_id = $1 AND id = $2");

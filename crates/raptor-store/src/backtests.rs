@@ -129,6 +129,50 @@ async fn insert_trades(
     Ok(())
 }
 
+/// Records the job that runs queued run `id`.
+pub async fn set_job(tx: &mut Tx, id: i64, job_id: i64) -> Result<(), StoreError> {
+    on_tx!(tx, t => {
+        sqlx::query("UPDATE backtests SET job_id = $2 WHERE id = $1")
+            .bind(id)
+            .bind(job_id)
+            .execute(&mut **t)
+            .await?;
+    });
+    Ok(())
+}
+
+/// How many of a user's runs are queued or running.
+pub async fn active(db: &Db, user_id: i64) -> Result<i64, StoreError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM backtests WHERE user_id = $1 AND status IN ('queued', 'running')",
+        )
+        .bind(user_id)
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+/// Ends as failed every queued or running run whose job failed or was canceled without
+/// finishing it (attempts spent, timed out, canceled by an operator); returns how many.
+pub async fn fail_abandoned(db: &Db, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut tx = db.begin().await?;
+    let ended = on_tx!(tx, t => {
+        sqlx::query(
+            "UPDATE backtests SET status = 'failed', finished_at = $1, \
+             error = 'its job ended without finishing it' \
+             WHERE status IN ('queued', 'running') AND job_id IN \
+             (SELECT id FROM job_queue WHERE status IN ('failed', 'canceled'))",
+        )
+        .bind(now)
+        .execute(&mut **t)
+        .await?
+        .rows_affected()
+    });
+    tx.commit().await?;
+    Ok(ended)
+}
+
 /// A worker begins queued run `id` (again, after a worker died): false when it has ended.
 pub async fn start(db: &Db, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
     let mut tx = db.begin().await?;

@@ -89,6 +89,7 @@ catalogue! {
     NoMarketPrice = "no_market_price", UNPROCESSABLE_ENTITY, "There is no price to fill a market order at.";
     NoBars = "no_bars", UNPROCESSABLE_ENTITY, "The backtest's range holds no bars for the symbol.";
     BacktestFailed = "backtest_failed", UNPROCESSABLE_ENTITY, "The backtest's strategy could not run.";
+    TooManyQueued = "too_many_queued", CONFLICT, "The user already has 3 long backtests (or 3 sweeps) queued or running; wait for one to end or cancel it.";
     SweepEnded = "sweep_ended", CONFLICT, "The sweep has already ended; only a queued or running sweep can be canceled.";
     RateLimited = "rate_limited", TOO_MANY_REQUESTS, "Too many attempts; `Retry-After` says when to try again.";
     TooManyStreams = "too_many_streams", TOO_MANY_REQUESTS, "The account already has the most trade-update streams it may have open on one server (10); close one first.";

@@ -291,6 +291,7 @@ dual_test!(
             app.use_cases().clone(),
             jobs::standard(),
             WorkerConfig {
+                queue: jobs::BACKTEST_QUEUE,
                 schedule: false,
                 ..WorkerConfig::default()
             },

@@ -48,6 +48,7 @@ async fn work(app: &TestApp) -> usize {
         app.use_cases().clone(),
         jobs::standard(),
         WorkerConfig {
+            queue: jobs::BACKTEST_QUEUE,
             schedule: false,
             ..WorkerConfig::default()
         },
@@ -211,6 +212,31 @@ dual_test!(
             (&after["status"], &after["done"], &after["results"]),
             (&json!("canceled"), &json!(0), &Value::Null)
         );
+
+        // A sweep whose job an operator canceled does not wait forever: upkeep ends it.
+        let orphan = queued(&mut trader, sweep(json!({ "fast": [5], "slow": [20] }))).await;
+        let job = orphan["job_id"].as_i64().expect("job");
+        assert!(raptor_store::jobs::cancel(t.db(), job, t0)
+            .await
+            .expect("cancel"));
+        raptor_app::upkeep::sweep_expired(app.use_cases())
+            .await
+            .expect("upkeep");
+        let path = format!("/api/backtests/sweeps/{}", orphan["id"]);
+        let ended = trader.get(&path).await.body;
+        assert_eq!(ended["status"], "failed", "{ended}");
+
+        // At most three sweeps wait or run at once for a user.
+        for _ in 0..3 {
+            queued(&mut trader, sweep(json!({ "fast": [5], "slow": [20] }))).await;
+        }
+        let refused = trader
+            .post(
+                "/api/backtests/sweeps",
+                sweep(json!({ "fast": [5], "slow": [20] })),
+            )
+            .await;
+        assert_problem(&refused, 409, "too_many_queued");
         app.stop().await;
     }
 );
@@ -236,6 +262,12 @@ dual_test!(bad_sweeps_name_the_problem_and_queue_nothing, Head, |t| {
             "grid",
         ),
         (json!({ "fast": [-5], "slow": [20] }), "grid"),
+        (
+            json!({ "fast": { "from": -5_000_000_000_000_000_000_i64,
+                              "to": 5_000_000_000_000_000_000_i64, "step": 100_000_000 },
+                    "slow": [20] }),
+            "grid",
+        ),
         (json!({ "fast": [2.5], "slow": [20] }), "grid"),
     ];
     for (grid, field) in cases {

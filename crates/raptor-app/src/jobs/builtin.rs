@@ -60,6 +60,7 @@ impl Handler for Upkeep {
                     sessions = swept.sessions,
                     tokens = swept.tokens,
                     trade_updates = swept.trade_updates,
+                    abandoned_backtests = swept.abandoned_backtests,
                     "swept expired rows"
                 );
             }

@@ -29,6 +29,10 @@ use crate::App;
 /// The queue jobs go to unless they say otherwise.
 pub const DEFAULT_QUEUE: &str = "default";
 
+/// The queue of queued backtests and sweeps: long, CPU-bound work kept apart so that it never
+/// holds up order matching or mail.
+pub const BACKTEST_QUEUE: &str = "backtests";
+
 /// Attempts a job gets unless it says otherwise.
 pub const DEFAULT_MAX_ATTEMPTS: i64 = 5;
 
@@ -130,6 +134,12 @@ impl Job {
     /// The same job, deduplicated by `key`.
     pub fn unique(mut self, key: impl Into<String>) -> Self {
         self.unique_key = Some(key.into());
+        self
+    }
+
+    /// The same job, in `queue`.
+    pub fn on(mut self, queue: &'static str) -> Self {
+        self.queue = queue;
         self
     }
 

@@ -8,6 +8,9 @@ use crate::InvalidInput;
 
 /// Most slippage a run may assume, in basis points (10%).
 pub const MAX_SLIPPAGE_BPS: f64 = 1_000.0;
+/// Most shares one fill may take: whole numbers stay exact in an `f64` far beyond it, and
+/// the stores' `NUMERIC(28,8)` holds it.
+pub const MAX_SHARES: f64 = 1e12;
 
 /// The execution model of one run.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -204,10 +207,15 @@ impl Commission {
         // The commission is the larger of its rate and its minimum: both must fit.
         let by_rate = ((budget - fixed) / (price * (1.0 + percent) + per_share)).floor();
         let by_minimum = ((budget - fixed - minimum) / price).floor();
-        let mut qty = by_rate.min(by_minimum).max(0.0);
-        // Rounding can leave the estimate one share over.
-        while qty > 0.0 && qty * price + self.cost(qty, price) > budget {
-            qty -= 1.0;
+        let mut qty = by_rate.min(by_minimum).clamp(0.0, MAX_SHARES);
+        // Rounding can leave the estimate a share or two over.
+        for _ in 0..3 {
+            if qty > 0.0 && qty * price + self.cost(qty, price) > budget {
+                qty -= 1.0;
+            }
+        }
+        if qty * price + self.cost(qty, price) > budget {
+            return 0.0;
         }
         qty
     }
@@ -259,6 +267,8 @@ mod tests {
             all_in(Commission::Fixed { amount: 2_000.0 }).shares(1_000.0, 30.0),
             0.0
         );
+        // A trillion in cash at a hundred-millionth of a dollar: capped, not 1e20 shares.
+        assert_eq!(all_in(Commission::None).shares(1e12, 1e-8), MAX_SHARES);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use super::{Bar, Config, Trade};
 pub struct Metrics {
     /// `final_equity / initial_cash - 1`.
     pub total_return: f64,
-    /// Compound annual growth rate over the bars' time span; `None` for a zero-length span.
+    /// Compound annual growth rate over the bars' time span; `None` for a zero-length span or
+    /// when equity ended at or below zero (a short is never liquidated).
     pub cagr: Option<f64>,
     /// Largest peak-to-trough fall of equity, as a positive fraction of the peak.
     pub max_drawdown: f64,
@@ -191,7 +192,10 @@ pub(super) fn compute(
     let stats = &curve.returns;
 
     let years = (end - start).as_seconds_f64() / (365.25 * 86_400.0);
-    let cagr = (years > 0.0).then(|| (final_equity / initial).powf(1.0 / years) - 1.0);
+    // Shorts are never liquidated, so equity can end at or below zero: no growth rate then.
+    let cagr = (years > 0.0)
+        .then(|| (final_equity / initial).powf(1.0 / years) - 1.0)
+        .filter(|c| c.is_finite());
     let drawdown = curve.drawdown;
 
     let wins = trades.iter().filter(|t| t.pnl > 0.0).count();
@@ -204,9 +208,16 @@ pub(super) fn compute(
         total_return: final_equity / initial - 1.0,
         cagr,
         max_drawdown: drawdown,
-        sharpe: stats.sharpe(config.periods_per_year),
-        sortino: stats.sortino(config.periods_per_year),
-        calmar: cagr.filter(|_| drawdown > 0.0).map(|c| c / drawdown),
+        sharpe: stats
+            .sharpe(config.periods_per_year)
+            .filter(|v| v.is_finite()),
+        sortino: stats
+            .sortino(config.periods_per_year)
+            .filter(|v| v.is_finite()),
+        calmar: cagr
+            .filter(|_| drawdown > 0.0)
+            .map(|c| c / drawdown)
+            .filter(|v| v.is_finite()),
         periods_per_year: config.periods_per_year,
         win_rate: (!trades.is_empty()).then(|| wins as f64 / trades.len() as f64),
         profit_factor: has_loss.then(|| gross_profit / gross_loss),

@@ -816,3 +816,26 @@ fn an_equal_weight_portfolio_sums_its_runs_over_every_bar_time() {
     // Fills of 100 and 100 over a mean equity of 580 / 3.
     assert!(close_to(m.turnover, 200.0 * 3.0 / 580.0));
 }
+
+#[test]
+fn a_short_that_loses_more_than_the_equity_has_no_growth_rate() {
+    // SMA 1/2 over 10, 11, 9, 30: above at bar 1, below at bar 2 (short floor(100 / 9) = 11
+    // at 9: 199 cash), above at bar 3 (covered at 30: 199 − 330 = −131, nothing left to buy).
+    let both = Execution {
+        fill: Fill::SignalClose,
+        direction: Direction::LongShort,
+        ..Execution::default()
+    };
+    let out = run(
+        &bars_from_closes(&[10.0, 11.0, 9.0, 30.0]),
+        &Strategy::SmaCrossover { fast: 1, slow: 2 },
+        &with(100.0, both),
+    )
+    .expect("runs");
+    assert_eq!(out.trades.len(), 1);
+    assert_eq!(out.trades[0].side, TradeSide::Short);
+    let m = &out.metrics;
+    assert!(close_to(m.final_equity, -131.0));
+    assert_eq!((m.cagr, m.calmar), (None, None));
+    assert!(close_to(m.total_return, -2.31));
+}

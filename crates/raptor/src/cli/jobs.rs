@@ -191,6 +191,9 @@ pub struct WorkerArgs {
     /// How long a job stays this worker's without a heartbeat.
     #[command(flatten)]
     lease: LeaseArg,
+    /// Queued backtests and sweeps run at once.
+    #[command(flatten)]
+    backtests: BacktestConcurrency,
     /// Where outgoing email goes (mail jobs run here too).
     #[command(flatten)]
     mail: MailArgs,
@@ -205,6 +208,45 @@ pub struct LeaseArg {
     #[arg(long = "job-lease", env = "RAPTOR_JOB_LEASE", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(2..=3600))]
     seconds: u64,
+}
+
+/// `--backtest-concurrency`: shared by `raptor worker` and `raptor serve`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct BacktestConcurrency {
+    /// Queued backtests and sweeps this process runs at once, from a queue of their own
+    /// (`backtests`), so long runs never hold up order matching or mail (0: none). Each
+    /// uses every core.
+    #[arg(
+        long = "backtest-concurrency",
+        env = "RAPTOR_BACKTEST_CONCURRENCY",
+        default_value_t = 1
+    )]
+    jobs: usize,
+}
+
+/// Starts the workers of a process: `concurrency` jobs at once of the default queue, and
+/// `backtests.jobs` of the backtest queue (with no recurring schedule of its own).
+pub fn spawn_workers(
+    app: &App,
+    lease: LeaseArg,
+    concurrency: usize,
+    backtests: BacktestConcurrency,
+    stopped: &tokio::sync::watch::Receiver<bool>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut running = vec![tokio::spawn(
+        Worker::new(app.clone(), jobs::standard(), lease.config(concurrency)).run(stopped.clone()),
+    )];
+    if backtests.jobs > 0 {
+        let config = WorkerConfig {
+            queue: jobs::BACKTEST_QUEUE,
+            schedule: false,
+            ..lease.config(backtests.jobs)
+        };
+        running.push(tokio::spawn(
+            Worker::new(app.clone(), jobs::standard(), config).run(stopped.clone()),
+        ));
+    }
+    running
 }
 
 impl LeaseArg {
@@ -223,16 +265,19 @@ pub async fn work(url: &DatabaseUrl, args: WorkerArgs) -> Result<ExitCode, CliEr
     let db = connect_app(url, false).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let app = args.mail.apply(App::new(db.clone()))?;
-    let worker = Worker::new(
-        app,
-        jobs::standard(),
-        args.lease.config(args.concurrency.max(1)),
+    let running = spawn_workers(
+        &app,
+        args.lease,
+        args.concurrency.max(1),
+        args.backtests,
+        &stopped,
     );
-    let running = tokio::spawn(worker.run(stopped));
     super::serve::shutdown_signal().await;
     let _ = stop.send(true);
-    if let Err(err) = running.await {
-        tracing::warn!(%err, "the job worker ended abnormally");
+    for worker in running {
+        if let Err(err) = worker.await {
+            tracing::warn!(%err, "a job worker ended abnormally");
+        }
     }
     db.close().await;
     Ok(ExitCode::SUCCESS)

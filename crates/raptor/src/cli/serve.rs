@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use clap::Args;
 use raptor_api::{ApiConfig, AppState, EdgeLimits, MetricsToken, WebhookSecrets};
-use raptor_app::jobs::{self, Worker};
 use raptor_app::App;
 use raptor_domain::Role;
 use raptor_store::{users, DatabaseUrl};
@@ -84,6 +83,9 @@ pub struct ServeArgs {
     /// How long a job stays this process's worker's without a heartbeat.
     #[command(flatten)]
     job_lease: super::jobs::LeaseArg,
+    /// Queued backtests and sweeps this process runs at once.
+    #[command(flatten)]
+    backtests: super::jobs::BacktestConcurrency,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.
     #[command(flatten)]
     alpaca: AlpacaArgs,
@@ -169,13 +171,12 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
         state = state.with_fixed_revision(revision);
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(
-        Worker::new(
-            app,
-            jobs::standard(),
-            args.job_lease.config(args.worker_concurrency),
-        )
-        .run(stopped),
+    let workers = super::jobs::spawn_workers(
+        &app,
+        args.job_lease,
+        args.worker_concurrency,
+        args.backtests,
+        &stopped,
     );
     let shutdown = async move {
         shutdown_signal().await;
@@ -187,9 +188,11 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
             context: "the server stopped".to_owned(),
             source,
         })?;
-    // The worker drains its running jobs within its deadline and puts the rest back.
-    if let Err(err) = worker.await {
-        tracing::warn!(%err, "the job worker ended abnormally");
+    // The workers drain their running jobs within their deadline and put the rest back.
+    for worker in workers {
+        if let Err(err) = worker.await {
+            tracing::warn!(%err, "a job worker ended abnormally");
+        }
     }
     db.close().await;
     tracing::info!("Shutdown complete");
