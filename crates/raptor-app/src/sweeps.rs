@@ -345,6 +345,7 @@ pub fn run_all(
         .map_or(1, usize::from)
         .min(strategies.len())
         .max(1);
+    let bars = backtest::CheckedBars::new(bars)?;
     let next = AtomicUsize::new(0);
     let results = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)

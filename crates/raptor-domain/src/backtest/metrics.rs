@@ -67,23 +67,38 @@ pub(super) struct Activity {
     pub(super) fees: f64,
 }
 
-/// Streaming mean/variance (Welford) and downside deviation of per-bar returns.
+/// Streaming mean, variance and downside deviation of per-bar returns, from sums of each
+/// return less the first one (a shift that keeps the sums exact for a steady series, and
+/// needs no division per return).
 #[derive(Debug, Default)]
 pub(super) struct ReturnStats {
     n: usize,
-    mean: f64,
-    m2: f64,
+    shift: f64,
+    sum: f64,
+    sum_sq: f64,
     downside_sq: f64,
 }
 
 impl ReturnStats {
     pub(super) fn push(&mut self, r: f64) {
+        if self.n == 0 {
+            self.shift = r;
+        }
         self.n += 1;
-        let delta = r - self.mean;
-        self.mean += delta / self.n as f64;
-        self.m2 += delta * (r - self.mean);
+        let d = r - self.shift;
+        self.sum += d;
+        self.sum_sq += d * d;
         let down = r.min(0.0);
         self.downside_sq += down * down;
+    }
+
+    fn mean(&self) -> f64 {
+        self.shift + self.sum / self.n.max(1) as f64
+    }
+
+    /// The sum of squared deviations from the mean.
+    fn m2(&self) -> f64 {
+        (self.sum_sq - self.sum * self.sum / self.n.max(1) as f64).max(0.0)
     }
 
     /// `mean / sample stdev * sqrt(ppy)`; `None` with fewer than 2 returns or no variation
@@ -92,11 +107,11 @@ impl ReturnStats {
         if self.n < 2 {
             return None;
         }
-        let stdev = (self.m2 / (self.n - 1) as f64).sqrt();
-        if stdev.is_nan() || stdev <= 1e-12 * self.mean.abs() {
+        let (mean, stdev) = (self.mean(), (self.m2() / (self.n - 1) as f64).sqrt());
+        if stdev.is_nan() || stdev <= 1e-12 * mean.abs() {
             return None;
         }
-        Some(self.mean / stdev * periods_per_year.sqrt())
+        Some(mean / stdev * periods_per_year.sqrt())
     }
 
     /// `mean / downside deviation * sqrt(ppy)`, the downside deviation averaging `min(r, 0)²`
@@ -109,7 +124,7 @@ impl ReturnStats {
         if downside.is_nan() || downside <= 0.0 {
             return None;
         }
-        Some(self.mean / downside * periods_per_year.sqrt())
+        Some(self.mean() / downside * periods_per_year.sqrt())
     }
 }
 
@@ -121,7 +136,9 @@ pub(super) struct Curve {
     last: Option<(DateTime<Utc>, f64)>,
     returns: ReturnStats,
     peak: f64,
-    drawdown: f64,
+    /// The deepest fall so far is `gap / at_peak`, kept apart to compare without dividing.
+    gap: f64,
+    at_peak: f64,
     sum: f64,
     points: usize,
 }
@@ -133,7 +150,8 @@ impl Default for Curve {
             last: None,
             returns: ReturnStats::default(),
             peak: f64::NEG_INFINITY,
-            drawdown: 0.0,
+            gap: 0.0,
+            at_peak: 1.0,
             sum: 0.0,
             points: 0,
         }
@@ -148,8 +166,11 @@ impl Curve {
         self.first.get_or_insert(t);
         self.last = Some((t, equity));
         self.peak = self.peak.max(equity);
-        if self.peak > 0.0 {
-            self.drawdown = self.drawdown.max((self.peak - equity) / self.peak);
+        let gap = self.peak - equity;
+        // gap / peak > self.gap / self.at_peak, both peaks positive.
+        if self.peak > 0.0 && gap * self.at_peak > self.gap * self.peak {
+            self.gap = gap;
+            self.at_peak = self.peak;
         }
         self.sum += equity;
         self.points += 1;
@@ -157,6 +178,11 @@ impl Curve {
 
     fn mean(&self) -> Option<f64> {
         (self.points > 0).then(|| self.sum / self.points as f64)
+    }
+
+    /// The largest peak-to-trough fall, as a fraction of the peak.
+    fn drawdown(&self) -> f64 {
+        self.gap / self.at_peak
     }
 }
 
@@ -177,7 +203,7 @@ pub(super) fn max_drawdown(equity: impl IntoIterator<Item = f64>) -> f64 {
         .into_iter()
         .map(|e| (DateTime::<Utc>::MIN_UTC, e))
         .collect::<Curve>()
-        .drawdown
+        .drawdown()
 }
 
 pub(super) fn compute(
@@ -196,7 +222,7 @@ pub(super) fn compute(
     let cagr = (years > 0.0)
         .then(|| (final_equity / initial).powf(1.0 / years) - 1.0)
         .filter(|c| c.is_finite());
-    let drawdown = curve.drawdown;
+    let drawdown = curve.drawdown();
 
     let wins = trades.iter().filter(|t| t.pnl > 0.0).count();
     let gross_profit: f64 = trades.iter().map(|t| t.pnl.max(0.0)).sum();
@@ -247,7 +273,8 @@ pub fn compare(
     let benchmark_return = last.close / first.close - 1.0;
     // Per-bar returns over the times both series have, walked together.
     let (mut run, mut held) = (ReturnStats::default(), ReturnStats::default());
-    let mut covariance = 0.0;
+    // The sum of products of the shifted returns, for the covariance.
+    let mut cross = 0.0;
     let mut previous: Option<(f64, f64)> = None;
     let mut j = 0;
     for &(t, equity) in curve {
@@ -259,21 +286,20 @@ pub fn compare(
         };
         if let Some((e0, c0)) = previous {
             let (r, b) = (equity / e0 - 1.0, bar.close / c0 - 1.0);
-            // Co-moment update alongside Welford's means, before they take this pair.
-            let n = run.n as f64 + 1.0;
-            covariance += (n - 1.0) / n * (r - run.mean) * (b - held.mean);
             run.push(r);
             held.push(b);
+            cross += (r - run.shift) * (b - held.shift);
         }
         previous = Some((equity, bar.close));
     }
-    let beta = (held.n >= 2 && held.m2 > 0.0).then(|| covariance / held.m2);
+    let covariance = cross - run.sum * held.sum / held.n.max(1) as f64;
+    let beta = (held.n >= 2 && held.m2() > 0.0).then(|| covariance / held.m2());
     Some(Benchmark {
         symbol: symbol.to_owned(),
         total_return: benchmark_return,
         excess_return: total_return - benchmark_return,
         beta,
-        alpha: beta.map(|beta| (run.mean - beta * held.mean) * periods_per_year),
+        alpha: beta.map(|beta| (run.mean() - beta * held.mean()) * periods_per_year),
     })
 }
 

@@ -269,10 +269,29 @@ impl Book {
     }
 }
 
+/// Bars checked once for every run over them: at least one, strictly increasing times,
+/// finite positive prices.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedBars<'a>(&'a [Bar]);
+
+impl<'a> CheckedBars<'a> {
+    /// Checks `bars` (oldest first).
+    pub fn new(bars: &'a [Bar]) -> Result<Self, BacktestError> {
+        if bars.is_empty() {
+            return Err(BacktestError::NoBars);
+        }
+        for i in 0..bars.len() {
+            check_bar(bars, i)?;
+        }
+        Ok(Self(bars))
+    }
+}
+
 /// Runs `strategy` over `bars` (oldest first) under the module's execution model.
 pub fn run(bars: &[Bar], strategy: &Strategy, config: &Config) -> Result<Outcome, BacktestError> {
+    let checked = CheckedBars::new(bars)?;
     let mut equity_curve = Vec::with_capacity(bars.len());
-    let (metrics, trades) = simulate(bars, strategy, config, |t, equity| {
+    let (metrics, trades) = simulate(checked, strategy, config, |t, equity| {
         equity_curve.push((t, equity));
     })?;
     Ok(Outcome {
@@ -283,9 +302,10 @@ pub fn run(bars: &[Bar], strategy: &Strategy, config: &Config) -> Result<Outcome
     })
 }
 
-/// [`run`]'s metrics alone, without keeping the equity curve (for sweeps).
+/// [`run`]'s metrics alone, without keeping the equity curve (for sweeps, which check their
+/// bars once for every run).
 pub fn metrics_of(
-    bars: &[Bar],
+    bars: CheckedBars<'_>,
     strategy: &Strategy,
     config: &Config,
 ) -> Result<Metrics, BacktestError> {
@@ -295,14 +315,11 @@ pub fn metrics_of(
 /// Steps through the bars, telling `on_equity` the equity at each close; the metrics and the
 /// trades.
 fn simulate(
-    bars: &[Bar],
+    CheckedBars(bars): CheckedBars<'_>,
     strategy: &Strategy,
     config: &Config,
     mut on_equity: impl FnMut(DateTime<Utc>, f64),
 ) -> Result<(Metrics, Vec<Trade>), BacktestError> {
-    if bars.is_empty() {
-        return Err(BacktestError::NoBars);
-    }
     strategy.validate()?;
     config.execution.validate()?;
     if !(config.initial_cash.is_finite() && config.initial_cash > 0.0) {
@@ -329,7 +346,6 @@ fn simulate(
     let mut curve = metrics::Curve::default();
 
     for i in 0..bars.len() {
-        check_bar(bars, i)?;
         let bar = &bars[i];
         if let Some(target) = pending.take() {
             book.execute(target, bar.open, bar.t);

@@ -115,6 +115,7 @@ impl Strategy {
                 slow,
                 fast_sum: 0.0,
                 slow_sum: 0.0,
+                until_refresh: slow,
                 previous: None,
             }),
             Strategy::RsiReversion {
@@ -195,6 +196,8 @@ pub(super) struct Crossover {
     slow: usize,
     fast_sum: f64,
     slow_sum: f64,
+    /// Bars until the sums are refreshed.
+    until_refresh: usize,
     previous: Option<Side>,
 }
 
@@ -209,16 +212,24 @@ impl Crossover {
         if i >= self.slow {
             self.slow_sum -= bars[i - self.slow].close;
         }
+        // Every `slow` bars, counted down rather than by a division per bar.
+        self.until_refresh -= 1;
+        let refresh = self.until_refresh == 0;
+        if refresh {
+            self.until_refresh = self.slow;
+        }
         if i + 1 < self.slow {
             return None;
         }
-        if (i + 1) % self.slow == 0 {
+        if refresh {
             self.fast_sum = bars[i + 1 - self.fast..=i].iter().map(|b| b.close).sum();
             self.slow_sum = bars[i + 1 - self.slow..=i].iter().map(|b| b.close).sum();
         }
+        // The averages scaled by `fast × slow`: the same order and relative tolerance, without
+        // dividing.
         let side = compare(
-            self.fast_sum / self.fast as f64,
-            self.slow_sum / self.slow as f64,
+            self.fast_sum * self.slow as f64,
+            self.slow_sum * self.fast as f64,
         );
         let previous = self.previous.replace(side)?;
         match side {
