@@ -239,8 +239,8 @@ pub async fn load_bars(
     Ok(engine_bars(&stored))
 }
 
-/// Loads the bars and runs the engine off the async workers; nothing is stored.
-pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
+/// Checks a single run: what every run needs, and its strategy.
+async fn check_run(app: &App, req: &Request) -> Result<Checked, BacktestError> {
     let checked = check(
         app,
         &req.symbol,
@@ -252,6 +252,12 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
     )
     .await?;
     req.strategy.validate()?;
+    Ok(checked)
+}
+
+/// Loads the bars and runs the engine off the async workers; nothing is stored.
+pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
+    let checked = check_run(app, req).await?;
     let timeframe = checked.timeframe;
     let benchmark =
         benchmark_bars(app, req.benchmark.as_deref(), timeframe, req.start, req.end).await?;
@@ -525,22 +531,7 @@ pub enum Submitted {
 /// Runs a backtest for the user at once when it spans at most `app.inline_bars` bars
 /// ([`INLINE_BARS`] unless set), and queues it for a worker otherwise.
 pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted, BacktestError> {
-    let checked = async {
-        let checked = check(
-            app,
-            &req.symbol,
-            &req.timeframe,
-            req.start,
-            req.end,
-            req.initial_cash,
-            &req.execution,
-        )
-        .await?;
-        req.strategy.validate()?;
-        Ok::<_, BacktestError>(checked)
-    }
-    .await;
-    let checked = match checked {
+    let checked = match check_run(app, req).await {
         Ok(checked) => checked,
         Err(err) => {
             // Refused runs are traced too, for support staff.

@@ -10,6 +10,7 @@ use sqlx::types::Json;
 use crate::decimal::DbDecimal;
 use crate::engine::Db;
 use crate::error::StoreError;
+use crate::queued_runs::{self, Queued};
 use crate::tx::Tx;
 
 /// A finished run to store.
@@ -143,34 +144,13 @@ pub async fn set_job(tx: &mut Tx, id: i64, job_id: i64) -> Result<(), StoreError
 
 /// How many of a user's runs are queued or running.
 pub async fn active(db: &Db, user_id: i64) -> Result<i64, StoreError> {
-    Ok(on_pool!(db, pool => {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM backtests WHERE user_id = $1 AND status IN ('queued', 'running')",
-        )
-        .bind(user_id)
-        .fetch_one(pool)
-        .await?
-    }))
+    queued_runs::active(db, Queued::Runs, user_id).await
 }
 
 /// Ends as failed every queued or running run whose job failed or was canceled without
 /// finishing it (attempts spent, timed out, canceled by an operator); returns how many.
 pub async fn fail_abandoned(db: &Db, now: DateTime<Utc>) -> Result<u64, StoreError> {
-    let mut tx = db.begin().await?;
-    let ended = on_tx!(tx, t => {
-        sqlx::query(
-            "UPDATE backtests SET status = 'failed', finished_at = $1, \
-             error = 'its job ended without finishing it' \
-             WHERE status IN ('queued', 'running') AND job_id IN \
-             (SELECT id FROM job_queue WHERE status IN ('failed', 'canceled'))",
-        )
-        .bind(now)
-        .execute(&mut **t)
-        .await?
-        .rows_affected()
-    });
-    tx.commit().await?;
-    Ok(ended)
+    queued_runs::fail_abandoned(db, Queued::Runs, now).await
 }
 
 /// A worker begins queued run `id` (again, after a worker died): false when it has ended.

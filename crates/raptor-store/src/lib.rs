@@ -26,6 +26,7 @@ pub mod migrate;
 pub mod outbox;
 pub mod passkeys;
 pub mod privileges;
+mod queued_runs;
 pub mod rate_limits;
 pub mod schema;
 pub mod sessions;

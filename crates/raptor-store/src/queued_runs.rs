@@ -1,0 +1,58 @@
+//! What the two kinds of queued backtest work (single runs and sweeps) share: how many a user
+//! has waiting or running, and ending those whose job ended without them.
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::Db;
+use crate::error::StoreError;
+
+/// A table of queued work.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Queued {
+    /// `backtests`: long single runs.
+    Runs,
+    /// `backtest_sweeps`.
+    Sweeps,
+}
+
+impl Queued {
+    fn table(self) -> &'static str {
+        match self {
+            Queued::Runs => "backtests",
+            Queued::Sweeps => "backtest_sweeps",
+        }
+    }
+}
+
+/// How many of a user's rows are queued or running.
+pub(crate) async fn active(db: &Db, queued: Queued, user_id: i64) -> Result<i64, StoreError> {
+    let sql = format!(
+        "SELECT count(*) FROM {} WHERE user_id = $1 AND status IN ('queued', 'running')",
+        queued.table()
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(&sql).bind(user_id).fetch_one(pool).await?
+    }))
+}
+
+/// Ends as failed every queued or running row whose job failed or was canceled without
+/// finishing it (attempts spent, timed out, canceled by an operator); returns how many.
+pub(crate) async fn fail_abandoned(
+    db: &Db,
+    queued: Queued,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let sql = format!(
+        "UPDATE {} SET status = 'failed', finished_at = $1, \
+         error = 'its job ended without finishing it' \
+         WHERE status IN ('queued', 'running') AND job_id IN \
+         (SELECT id FROM job_queue WHERE status IN ('failed', 'canceled'))",
+        queued.table()
+    );
+    let mut tx = db.begin().await?;
+    let ended = on_tx!(tx, t => {
+        sqlx::query(&sql).bind(now).execute(&mut **t).await?.rows_affected()
+    });
+    tx.commit().await?;
+    Ok(ended)
+}
