@@ -534,3 +534,108 @@ impl Handler for RunSweep {
 pub(crate) fn register(registry: Registry) -> Registry {
     registry.with(SWEEP_JOB, RunSweep)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn bars() -> Vec<Bar> {
+        let t0: DateTime<Utc> = "2026-01-05T05:00:00Z".parse().expect("time");
+        (0..300)
+            .map(|i| {
+                let close = 100.0 + 10.0 * (f64::from(i) / 9.0).sin() + f64::from(i) * 0.05;
+                Bar {
+                    t: t0 + Duration::days(i64::from(i)),
+                    open: close,
+                    high: close + 1.0,
+                    low: close - 1.0,
+                    close,
+                    volume: 1.0,
+                }
+            })
+            .collect()
+    }
+
+    fn config() -> Config {
+        Config {
+            initial_cash: 10_000.0,
+            periods_per_year: 252.0,
+            execution: Execution::default(),
+        }
+    }
+
+    #[test]
+    fn a_grid_expands_ranges_and_skips_what_the_strategy_refuses() {
+        let grid = BTreeMap::from([
+            (
+                "fast".to_owned(),
+                Values::Range {
+                    from: 10.into(),
+                    to: 30.into(),
+                    step: 10.into(),
+                },
+            ),
+            ("slow".to_owned(), Values::List(vec![20.into(), 40.into()])),
+        ]);
+        let strategies = combinations("sma_crossover", &grid).expect("a grid");
+        // (10, 20), (10, 40), (20, 40), (30, 40): fast 20 and 30 against slow 20 are refused.
+        let pairs: Vec<_> = strategies
+            .iter()
+            .map(|s| match s {
+                Strategy::SmaCrossover { fast, slow } => (*fast, *slow),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(pairs, [(10, 20), (10, 40), (20, 40), (30, 40)]);
+        let rsi = BTreeMap::from([
+            ("period".to_owned(), Values::List(vec![14.into()])),
+            (
+                "lower".to_owned(),
+                Values::Range {
+                    from: Number::from_f64(20.0).expect("a number"),
+                    to: Number::from_f64(30.0).expect("a number"),
+                    step: Number::from_f64(2.5).expect("a number"),
+                },
+            ),
+            ("upper".to_owned(), Values::List(vec![70.into()])),
+        ]);
+        assert_eq!(
+            combinations("rsi_reversion", &rsi).expect("a grid").len(),
+            5
+        );
+    }
+
+    #[test]
+    fn every_combination_runs_ranked_best_first_unless_stopped() {
+        let bars = bars();
+        let strategies: Vec<Strategy> = [(3, 10), (5, 20), (10, 30), (2, 50)]
+            .into_iter()
+            .map(|(fast, slow)| Strategy::SmaCrossover { fast, slow })
+            .collect();
+        let (done, stop) = (AtomicUsize::new(0), AtomicBool::new(false));
+        let ranked = run_all(
+            &bars,
+            &strategies,
+            &config(),
+            RankBy::TotalReturn,
+            &done,
+            &stop,
+        )
+        .expect("runs")
+        .expect("not stopped");
+        assert_eq!(done.load(Ordering::Relaxed), 4);
+        let returns: Vec<f64> = ranked.iter().map(|r| r.metrics.total_return).collect();
+        assert!(returns.windows(2).all(|w| w[0] >= w[1]), "{returns:?}");
+        for r in &ranked {
+            let single = backtest::run(&bars, &r.strategy, &config()).expect("runs");
+            assert_eq!(r.metrics, single.metrics, "{:?}", r.strategy);
+        }
+        // Stopped before it began: nothing runs and nothing is ranked.
+        let (done, stop) = (AtomicUsize::new(0), AtomicBool::new(true));
+        let stopped =
+            run_all(&bars, &strategies, &config(), RankBy::Sharpe, &done, &stop).expect("runs");
+        assert_eq!((stopped, done.load(Ordering::Relaxed)), (None, 0));
+    }
+}
