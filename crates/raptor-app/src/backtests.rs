@@ -186,12 +186,7 @@ pub async fn check(
     initial_cash: Option<Decimal>,
     execution: &Execution,
 ) -> Result<Checked, BacktestError> {
-    let symbol = symbol.trim().to_uppercase();
-    if market::symbol(&app.db, &symbol).await?.is_none() {
-        return Err(
-            InvalidInput::new("symbol", format!("'{symbol}' is not a listed symbol")).into(),
-        );
-    }
+    let symbol = listed(app, "symbol", symbol).await?;
     let timeframe: Timeframe = timeframe
         .parse()
         .map_err(|e| InvalidInput::new("timeframe", e))?;
@@ -212,6 +207,17 @@ pub async fn check(
         timeframe,
         initial_cash,
     })
+}
+
+/// `raw` as a listed ticker (trimmed, upper case), or an error naming `field`. Text that is
+/// no ticker (control characters, which PostgreSQL refuses, or invisible ones) is refused
+/// before it reaches the store.
+async fn listed(app: &App, field: &'static str, raw: &str) -> Result<String, BacktestError> {
+    let symbol = crate::text::single_line(field, raw.trim(), 32)?.to_uppercase();
+    if market::symbol(&app.db, &symbol).await?.is_none() {
+        return Err(InvalidInput::new(field, format!("'{symbol}' is not a listed symbol")).into());
+    }
+    Ok(symbol)
 }
 
 /// A symbol's bars in the range, oldest first: at least one, at most [`MAX_BARS`].
@@ -319,15 +325,13 @@ pub async fn benchmark_bars(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Option<(String, Vec<Bar>)>, BacktestError> {
-    let named = benchmark.map(|s| s.trim().to_uppercase());
+    let named = match benchmark {
+        Some(raw) => Some(listed(app, "benchmark", raw).await?),
+        None => None,
+    };
     let symbol = named
         .clone()
         .unwrap_or_else(|| DEFAULT_BENCHMARK.to_owned());
-    if named.is_some() && market::symbol(&app.db, &symbol).await?.is_none() {
-        return Err(
-            InvalidInput::new("benchmark", format!("'{symbol}' is not a listed symbol")).into(),
-        );
-    }
     match load_bars(app, &symbol, timeframe, start, end).await {
         Ok(bars) => Ok(Some((symbol, bars))),
         // The default is compared only when it can be: not without bars, nor with too many.
@@ -555,20 +559,19 @@ pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted,
             run_and_store(app, user_id, req).await?,
         )));
     }
-    let benchmark = req.benchmark.as_deref().map(|b| b.trim().to_uppercase());
-    if let Some(named) = &benchmark {
-        if market::symbol(&app.db, named).await?.is_none() {
-            let err = BacktestError::from(InvalidInput::new(
-                "benchmark",
-                format!("'{named}' is not a listed symbol"),
-            ));
-            Workflow::start(app, "backtest", trace_attributes(user_id, req))
-                .await
-                .fail("run", err.code())
-                .await;
-            return Err(err);
-        }
-    }
+    let benchmark = match req.benchmark.as_deref() {
+        Some(raw) => match listed(app, "benchmark", raw).await {
+            Ok(named) => Some(named),
+            Err(err) => {
+                Workflow::start(app, "backtest", trace_attributes(user_id, req))
+                    .await
+                    .fail("run", err.code())
+                    .await;
+                return Err(err);
+            }
+        },
+        None => None,
+    };
     if backtests::active(&app.db, user_id).await? >= MAX_ACTIVE {
         return Err(BacktestError::Busy("long backtests"));
     }

@@ -283,6 +283,8 @@ dual_test!(bad_sweeps_name_the_problem_and_queue_nothing, Head, |t| {
     }
     for (key, value, field) in [
         ("symbol", json!("ZZZZ"), "symbol"),
+        ("symbol", json!("SP\u{0}Y"), "symbol"),
+        ("strategy", json!("sma\u{0}crossover"), "grid"),
         (
             "execution",
             json!({ "slippage_bps": 5000 }),
