@@ -6,13 +6,14 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use raptor_domain::backtest::{self, Bar, Execution, Outcome, Portfolio, Strategy};
+use raptor_domain::backtest::{self, Execution, Outcome, Portfolio, Strategy};
 use raptor_domain::timeframe::Timeframe;
 use raptor_domain::InvalidInput;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::backtests::{self, BacktestError, Checked, MAX_BARS};
+use crate::series::Series;
 use crate::App;
 
 /// Most symbols one portfolio may hold.
@@ -115,7 +116,7 @@ pub async fn run(app: &App, req: &PortfolioRequest) -> Result<PortfolioReport, B
     let whole = checked[0].initial_cash;
     let share = whole / Decimal::from(checked.len());
     let timeframe = checked[0].timeframe;
-    let mut loaded: Vec<(String, Vec<Bar>)> = Vec::with_capacity(checked.len());
+    let mut loaded: Vec<(String, Series)> = Vec::with_capacity(checked.len());
     let mut total = 0;
     for one in &checked {
         let bars = backtests::load_bars(app, &one.symbol, timeframe, req.start, req.end).await?;

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::jobs::{self, Handler, Job, JobError, JobFuture, Registry};
+use crate::series::{Series, SeriesKey};
 use crate::traces::Workflow;
 use crate::App;
 
@@ -220,14 +221,19 @@ async fn listed(app: &App, field: &'static str, raw: &str) -> Result<String, Bac
     Ok(symbol)
 }
 
-/// A symbol's bars in the range, oldest first: at least one, at most [`MAX_BARS`].
+/// A symbol's bars in the range, oldest first: at least one, at most [`MAX_BARS`]. The series
+/// this process loaded at the symbol's current bars version when it holds one.
 pub async fn load_bars(
     app: &App,
     symbol: &str,
     timeframe: Timeframe,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Vec<Bar>, BacktestError> {
+) -> Result<Series, BacktestError> {
+    let key = series_key(app, symbol, timeframe, start, end).await?;
+    if let Some(kept) = key.as_ref().and_then(|key| app.series.get(key)) {
+        return Ok(kept);
+    }
     let stored = market::bars(&app.db, symbol, timeframe, start, end, None, MAX_BARS + 1).await?;
     if stored.is_empty() {
         return Err(BacktestError::NoBars {
@@ -242,7 +248,31 @@ pub async fn load_bars(
         )
         .into());
     }
-    Ok(engine_bars(&stored))
+    let series = engine_bars(&stored);
+    drop(stored);
+    if let Some(key) = key {
+        app.series.put(key, series.clone());
+    }
+    Ok(series)
+}
+
+/// What a series of the symbol's bars would be kept under now; None when it is not listed.
+async fn series_key(
+    app: &App,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Option<SeriesKey>, StoreError> {
+    Ok(market::bars_version(&app.db, symbol)
+        .await?
+        .map(|v| SeriesKey {
+            listing: v.listing,
+            version: v.version,
+            timeframe,
+            start,
+            end,
+        }))
 }
 
 /// Checks a single run: what every run needs, and its strategy.
@@ -302,7 +332,7 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
     })
 }
 
-fn engine_bars(stored: &[market::StoredBar]) -> Vec<Bar> {
+fn engine_bars(stored: &[market::StoredBar]) -> Series {
     stored
         .iter()
         .map(|b| Bar {
@@ -324,7 +354,7 @@ pub async fn benchmark_bars(
     timeframe: Timeframe,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-) -> Result<Option<(String, Vec<Bar>)>, BacktestError> {
+) -> Result<Option<(String, Series)>, BacktestError> {
     let named = match benchmark {
         Some(raw) => Some(listed(app, "benchmark", raw).await?),
         None => None,
@@ -546,15 +576,21 @@ pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted,
             return Err(err);
         }
     };
-    let bars = market::count_bars_between(
-        &app.db,
-        &checked.symbol,
-        checked.timeframe,
-        req.start,
-        req.end,
-    )
-    .await?;
-    if bars <= app.inline_bars {
+    // A series this process holds runs in milliseconds, however long.
+    let kept = series_key(app, &checked.symbol, checked.timeframe, req.start, req.end)
+        .await?
+        .is_some_and(|key| app.series.get(&key).is_some());
+    if kept
+        || market::count_bars_between(
+            &app.db,
+            &checked.symbol,
+            checked.timeframe,
+            req.start,
+            req.end,
+        )
+        .await?
+            <= app.inline_bars
+    {
         return Ok(Submitted::Ran(Box::new(
             run_and_store(app, user_id, req).await?,
         )));

@@ -37,6 +37,7 @@ pub mod passkeys;
 pub mod portfolio;
 pub mod roles;
 pub mod secrets;
+pub mod series;
 pub mod sessions;
 pub mod settings;
 pub mod stock_bars;
@@ -81,6 +82,8 @@ pub struct App {
     pub trade_updates: Arc<trade_updates::Hub>,
     /// Most bars a backtest may span and still be answered at once; longer ones are queued.
     pub inline_bars: i64,
+    /// Bar series loaded for backtests, kept for the runs that read them again.
+    pub series: Arc<series::SeriesCache>,
     /// The decoy-id key once read from the database, shared by the app's clones.
     decoy_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
@@ -102,6 +105,7 @@ impl App {
             health: Arc::default(),
             trade_updates: Arc::default(),
             inline_bars: backtests::INLINE_BARS,
+            series: Arc::default(),
             decoy_key: Arc::default(),
             mailer_is_outbox: true,
         }
@@ -117,6 +121,12 @@ impl App {
     /// Answers backtests spanning at most `bars` bars at once, and queues longer ones.
     pub fn with_inline_bars(mut self, bars: i64) -> Self {
         self.inline_bars = bars;
+        self
+    }
+
+    /// Keeps at most `bytes` of loaded bar series in memory (0: none).
+    pub fn with_series_cache(mut self, bytes: usize) -> Self {
+        self.series = Arc::new(series::SeriesCache::new(bytes));
         self
     }
 

@@ -19,6 +19,7 @@ use serde_json::{json, Number, Value};
 
 use crate::backtests::{self, BacktestError};
 use crate::jobs::{self, Handler, Job, JobError, JobFuture, Registry};
+use crate::series::Series;
 use crate::App;
 
 /// The job kind that runs a sweep.
@@ -411,7 +412,7 @@ impl Drop for StopOnDrop {
 }
 
 /// Loads the plan's bars; an empty range is the sweep's failure, not the job's.
-async fn bars_of(app: &App, plan: &Plan) -> Result<Vec<Bar>, BacktestError> {
+async fn bars_of(app: &App, plan: &Plan) -> Result<Series, BacktestError> {
     backtests::load_bars(
         app,
         &plan.symbol,

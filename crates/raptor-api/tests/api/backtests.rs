@@ -1,7 +1,7 @@
 //! Backtests over real HTTP on both dialects, checked against the engine on the same bars.
 
+use crate::sweeps::work;
 use chrono::{DateTime, Duration, Utc};
-use raptor_app::jobs::{self, Worker, WorkerConfig};
 use raptor_domain::backtest::{self, Bar, Commission, Config, Direction, Execution, Strategy};
 use raptor_domain::Timeframe;
 use raptor_testkit::{accounts, assert_problem, dual_test, TestApp};
@@ -291,36 +291,28 @@ dual_test!(
         assert_eq!(failing.status, 202, "{:?}", failing.body);
         let failing = failing.body["id"].as_i64().expect("id");
 
-        Worker::new(
-            app.use_cases().clone(),
-            jobs::standard(),
-            WorkerConfig {
-                queue: jobs::BACKTEST_QUEUE,
-                schedule: false,
-                ..WorkerConfig::default()
-            },
-        )
-        .drain()
-        .await
-        .expect("drain");
+        work(&app).await;
 
-        let expected = backtest::run(
-            &engine_bars(&daily_bars()),
-            &Strategy::RsiReversion {
-                period: 5,
-                lower: 35.0,
-                upper: 65.0,
-            },
-            &Config {
-                initial_cash: 100_000.0,
-                periods_per_year: 252.0,
-                execution: Execution {
-                    direction: Direction::LongShort,
-                    ..Execution::default()
+        let engine = |bars: &[(DateTime<Utc>, f64, f64, f64, f64)]| {
+            backtest::run(
+                &engine_bars(bars),
+                &Strategy::RsiReversion {
+                    period: 5,
+                    lower: 35.0,
+                    upper: 65.0,
                 },
-            },
-        )
-        .expect("engine");
+                &Config {
+                    initial_cash: 100_000.0,
+                    periods_per_year: 252.0,
+                    execution: Execution {
+                        direction: Direction::LongShort,
+                        ..Execution::default()
+                    },
+                },
+            )
+            .expect("engine")
+        };
+        let expected = engine(&daily_bars());
         let done = trader.get(&format!("/api/backtests/{id}")).await.body;
         assert_eq!(done["status"], "succeeded", "{done}");
         assert_eq!(
@@ -336,6 +328,35 @@ dual_test!(
                 .as_str()
                 .is_some_and(|e| e.contains("MSFT has no 1Day bars")),
             "{failed}"
+        );
+
+        // The worker kept the bars it loaded: the same run again answers at once.
+        let again = trader.post("/api/backtests", request.clone()).await;
+        assert_eq!(again.status, 201, "{:?}", again.body);
+        assert_eq!(
+            again.body["metrics"]["total_return"],
+            expected.metrics.total_return
+        );
+        // Bars imported again (as another process would) are read afresh: queued, as first.
+        let reimported: Vec<_> = daily_bars()
+            .into_iter()
+            .map(|(t, o, h, l, c)| (t, 300.0 - o, 300.0 - l, 300.0 - h, 300.0 - c))
+            .collect();
+        t.put_bars("SPY", Timeframe::Day1, reimported.clone()).await;
+        let fresh = trader.post("/api/backtests", request).await;
+        assert_eq!(fresh.status, 202, "{:?}", fresh.body);
+        let fresh = fresh.body["id"].as_i64().expect("id");
+        work(&app).await;
+        let expected = engine(&reimported);
+        assert_ne!(
+            expected.metrics.total_return,
+            done["metrics"]["total_return"]
+        );
+        let fresh = trader.get(&format!("/api/backtests/{fresh}")).await.body;
+        assert_eq!(fresh["status"], "succeeded", "{fresh}");
+        assert_eq!(
+            fresh["metrics"]["total_return"],
+            expected.metrics.total_return
         );
         app.stop().await;
     }

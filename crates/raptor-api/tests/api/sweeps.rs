@@ -43,7 +43,8 @@ async fn queued(trader: &mut Browser, body: Value) -> Value {
     reply.body
 }
 
-async fn work(app: &TestApp) -> usize {
+/// Runs the backtest queue's jobs until none is left; how many ran.
+pub(crate) async fn work(app: &TestApp) -> usize {
     Worker::new(
         app.use_cases().clone(),
         jobs::standard(),

@@ -191,9 +191,9 @@ pub struct WorkerArgs {
     /// How long a job stays this worker's without a heartbeat.
     #[command(flatten)]
     lease: LeaseArg,
-    /// Queued backtests and sweeps run at once.
+    /// Queued backtests and sweeps run at once, and the bar series kept.
     #[command(flatten)]
-    backtests: BacktestConcurrency,
+    backtests: BacktestArgs,
     /// Where outgoing email goes (mail jobs run here too).
     #[command(flatten)]
     mail: MailArgs,
@@ -210,9 +210,9 @@ pub struct LeaseArg {
     seconds: u64,
 }
 
-/// `--backtest-concurrency`: shared by `raptor worker` and `raptor serve`.
+/// `--backtest-concurrency` and `--series-cache-mb`: shared by `raptor worker` and `raptor serve`.
 #[derive(Debug, Clone, Copy, Args)]
-pub struct BacktestConcurrency {
+pub struct BacktestArgs {
     /// Queued backtests and sweeps this process runs at once, from a queue of their own
     /// (`backtests`), so long runs never hold up order matching or mail (0: none). Each
     /// uses every core.
@@ -222,6 +222,22 @@ pub struct BacktestConcurrency {
         default_value_t = 1
     )]
     jobs: usize,
+    /// MiB of loaded bar series kept in memory for backtests and sweeps that read the same
+    /// bars again (checked against the symbol's bars version, so a re-import anywhere is seen
+    /// at once; 0: none). A million one-minute bars take about 53 MiB.
+    #[arg(
+        long = "series-cache-mb",
+        env = "RAPTOR_SERIES_CACHE_MB",
+        default_value_t = 256
+    )]
+    series_cache_mb: usize,
+}
+
+impl BacktestArgs {
+    /// `app` keeping this many bar series.
+    pub fn apply(self, app: App) -> App {
+        app.with_series_cache(self.series_cache_mb.saturating_mul(1 << 20))
+    }
 }
 
 /// Starts the workers of a process: `concurrency` jobs at once of the default queue, and
@@ -230,7 +246,7 @@ pub fn spawn_workers(
     app: &App,
     lease: LeaseArg,
     concurrency: usize,
-    backtests: BacktestConcurrency,
+    backtests: BacktestArgs,
     stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut running = vec![tokio::spawn(
@@ -264,7 +280,7 @@ impl LeaseArg {
 pub async fn work(url: &DatabaseUrl, args: WorkerArgs) -> Result<ExitCode, CliError> {
     let db = connect_app(url, false).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let app = args.mail.apply(App::new(db.clone()))?;
+    let app = args.backtests.apply(args.mail.apply(App::new(db.clone()))?);
     let running = spawn_workers(
         &app,
         args.lease,

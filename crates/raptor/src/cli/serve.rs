@@ -83,9 +83,9 @@ pub struct ServeArgs {
     /// How long a job stays this process's worker's without a heartbeat.
     #[command(flatten)]
     job_lease: super::jobs::LeaseArg,
-    /// Queued backtests and sweeps this process runs at once.
+    /// Queued backtests and sweeps this process runs at once, and the bar series it keeps.
     #[command(flatten)]
-    backtests: super::jobs::BacktestConcurrency,
+    backtests: super::jobs::BacktestArgs,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.
     #[command(flatten)]
     alpaca: AlpacaArgs,
@@ -110,7 +110,7 @@ pub async fn run(url: &DatabaseUrl, args: ServeArgs) -> Result<ExitCode, CliErro
     } else {
         (owner, None)
     };
-    let mut app = args.mail.apply(App::new(db.clone()))?;
+    let mut app = args.backtests.apply(args.mail.apply(App::new(db.clone()))?);
     if let Some(source) = args.alpaca.source() {
         tracing::info!("Missing bars are fetched from Alpaca ({source:?})");
         app = app.with_bar_source(Arc::new(source));
