@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The "engines" rows of scripts/bench/backtest: Raptor's backtest and sweep figures next to
 vectorbt's and backtrader's on the same bars (scripts/bench/peers.py). Reads WORK/rows.jsonl
-(Raptor's load rows), WORK/peers.json and WORK/sweep-{sqlite,postgresql}.txt; prints rows as
-JSON lines.
+(Raptor's load rows), WORK/peers.json, WORK/sweep-{sqlite,postgresql}.txt and
+WORK/warm-{sqlite,postgresql}.json (scripts/bench/warm.py); prints rows as JSON lines.
 
     engines.py WORK
 """
@@ -33,6 +33,13 @@ def main():
         seconds = r["wall_s"] - r["start_up_s"]
         out.append(row(f"SMA 20/50 over {bars:,} bars, loaded from the database and run ({seconds:.2f} s)",
                        target, bars / seconds, "bars/s", "vectorbt warm, in memory", bars / vbt["warm_s"]))
+    for target in ("sqlite", "postgresql"):
+        warm = json.load(open(f"{work}/warm-{target}.json"))
+        seconds = sorted(warm["inline_s"])[len(warm["inline_s"]) // 2]
+        out.append(row(f"SMA 20/50 over {bars:,} bars, asked again of a running server holding them "
+                       f"({seconds:.3f} s, request to answer, median of {len(warm['inline_s'])})",
+                       target, bars / seconds, "bars/s", "vectorbt warm, in memory", bars / vbt["warm_s"],
+                       inline_s=warm["inline_s"], queued_s=warm["queued_s"]))
     for target in ("sqlite", "postgresql"):
         text = open(f"{work}/sweep-{target}.txt").read()
         found = re.search(r"(\d+) runs over (\d+) bars in ([\d.]+) s, after loading them in ([\d.]+) s", text)

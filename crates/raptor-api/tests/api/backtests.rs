@@ -337,6 +337,30 @@ dual_test!(
             again.body["metrics"]["total_return"],
             expected.metrics.total_return
         );
+        // Against a benchmark whose bars it does not hold, the run has them to load: queued;
+        // once a worker has, they are held too.
+        let rising: Vec<_> = daily_bars()
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                (
+                    b.0,
+                    50.0 + i as f64,
+                    51.0 + i as f64,
+                    49.0 + i as f64,
+                    50.0 + i as f64,
+                )
+            })
+            .collect();
+        t.put_bars("AAPL", Timeframe::Day1, rising).await;
+        let mut against = request.clone();
+        against["benchmark"] = json!("AAPL");
+        let first = trader.post("/api/backtests", against.clone()).await;
+        assert_eq!(first.status, 202, "{:?}", first.body);
+        work(&app).await;
+        let second = trader.post("/api/backtests", against).await;
+        assert_eq!(second.status, 201, "{:?}", second.body);
+        assert_eq!(second.body["metrics"]["benchmark"]["symbol"], "AAPL");
         // Bars imported again (as another process would) are read afresh: queued, as first.
         let reimported: Vec<_> = daily_bars()
             .into_iter()
