@@ -552,7 +552,7 @@ pub async fn symbols_with_open_orders(db: &Db) -> Result<Vec<String>, StoreError
 }
 
 /// Records a complete fill of an order: status, quantity, price, the fill row, and the `fill`
-/// update with the position the fill left (`position_qty`).
+/// update with the position the fill left (`position_qty`); the order as filled.
 pub async fn record_fill(
     tx: &mut Tx,
     order: &Order,
@@ -560,7 +560,7 @@ pub async fn record_fill(
     price: Decimal,
     at: DateTime<Utc>,
     position_qty: Decimal,
-) -> Result<(), StoreError> {
+) -> Result<Order, StoreError> {
     let sql = format!(
         // A notional order keeps its notional and no qty (the schema holds exactly one); what
         // it bought is its filled_qty.
@@ -597,7 +597,8 @@ pub async fn record_fill(
         price,
         position_qty,
     };
-    trade_updates::record(tx, Event::Fill, &filled, at, Some(facts)).await
+    trade_updates::record(tx, Event::Fill, &filled, at, Some(facts)).await?;
+    Ok(filled)
 }
 
 /// How a working order ends.

@@ -119,7 +119,7 @@ async fn sellable(tx: &mut Tx, account_id: i64, symbol: &str) -> Result<Decimal,
     Ok(held - selling)
 }
 
-/// Moves cash and the position for a complete fill, and records it.
+/// Moves cash and the position for a complete fill and records it; the order as filled.
 pub(super) async fn apply_fill(
     tx: &mut Tx,
     account: &Account,
@@ -127,7 +127,7 @@ pub(super) async fn apply_fill(
     qty: Decimal,
     fill_price: Decimal,
     at: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Order, StoreError> {
     let amount = round(qty * fill_price);
     let held = trading::position_in(tx, account.id, &order.symbol).await?;
     let (old_qty, old_cost) = held.map_or((Decimal::ZERO, Decimal::ZERO), |p| {
@@ -158,8 +158,9 @@ pub(super) async fn apply_fill(
     };
     trading::save_position(tx, account.id, &position, at).await?;
     trading::set_cash(tx, account.id, cash, at).await?;
-    trading::record_fill(tx, order, qty, fill_price, at, new_qty).await?;
-    settle_group(tx, order, true, at).await
+    let filled = trading::record_fill(tx, order, qty, fill_price, at, new_qty).await?;
+    settle_group(tx, order, true, at).await?;
+    Ok(filled)
 }
 
 /// A validated order request.
@@ -393,18 +394,18 @@ pub async fn submit_replacing(
         };
         trading::insert_order(&mut tx, &leg, now).await?;
     }
-    if let Some(fill_price) = immediate {
-        apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?;
-    }
+    // Settling a group changes the other orders of the group, never this one: as stored now,
+    // it is the answer.
+    let stored = match immediate {
+        Some(fill_price) => apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?,
+        None => order,
+    };
     settings::complete_step(&mut tx, account.user_id, "first_order", now).await?;
-    // Read back in the transaction: once committed, nothing may fail the answer, or a client
-    // would hear an error for an order that was placed.
-    let stored = trading::order_in(&mut tx, account_id, order.id).await?;
     tx.commit().await?;
     if immediate.is_some() {
         app.metrics.filled(FillTrigger::Submission, 1);
     }
-    Ok(stored.unwrap_or(order))
+    Ok(stored)
 }
 
 /// Cancels a working order; None when it is no longer cancelable.
