@@ -48,9 +48,14 @@ pub use server::serve;
 pub use session::{cookie_name, COOKIE_NAME, SECURE_COOKIE_NAME};
 
 /// What every handler can reach: the use cases' [`App`] (database, clock, mailer, bar
-/// source), which it derefs to, and what only HTTP needs.
+/// source), which it derefs to through [`Shared`], and what only HTTP needs. One pointer:
+/// extractors and layers clone it on every request.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What an [`AppState`] points to.
+#[derive(Clone, Debug)]
+pub struct Shared {
     /// The use cases' context.
     pub app: App,
     /// Where the API is served, and what follows from it.
@@ -67,23 +72,32 @@ pub struct AppState {
 impl AppState {
     /// State over the use cases' context.
     pub fn new(app: App, config: ApiConfig) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             app,
             config: Arc::new(config),
             fixed_revision: None,
             http_metrics: Arc::default(),
             bar_pages: Arc::default(),
-        }
+        }))
     }
 
     /// Reports `revision` from `/healthz` instead of reading it (role separation).
-    pub fn with_fixed_revision(mut self, revision: String) -> Self {
-        self.fixed_revision = Some(revision);
-        self
+    pub fn with_fixed_revision(self, revision: String) -> Self {
+        let mut shared = Arc::unwrap_or_clone(self.0);
+        shared.fixed_revision = Some(revision);
+        Self(Arc::new(shared))
     }
 }
 
 impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Deref for Shared {
     type Target = App;
 
     fn deref(&self) -> &App {
