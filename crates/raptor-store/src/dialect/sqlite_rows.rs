@@ -65,6 +65,19 @@ impl SqliteRows {
         .map_err(|err| StoreError::Unavailable(format!("a SQLite read stopped: {err}")))?
     }
 
+    /// Runs `read` on the calling thread, for reads of a few rows found by index (a session,
+    /// an account): handing those to a blocking thread and waking the caller costs more than
+    /// the read. A WAL reader waits on no writer, so this does not hold the thread for long.
+    pub(crate) fn read_here<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.take()?;
+        let out = read(&conn);
+        self.give_back(conn);
+        out.map_err(StoreError::from)
+    }
+
     fn take(&self) -> Result<Connection, StoreError> {
         let kept = self
             .idle
