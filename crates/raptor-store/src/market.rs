@@ -153,23 +153,11 @@ pub struct BarsVersion {
 }
 
 /// The bars version of a listed (active) symbol; None when it is not listed. Read before every
-/// page of bars, on a SQLite file on the calling thread.
+/// page of bars.
 pub async fn bars_version(db: &Db, ticker: &str) -> Result<Option<BarsVersion>, StoreError> {
     let sql = "SELECT id AS listing, bars_version AS version FROM symbols \
                WHERE ticker = $1 AND status = 'active'";
-    if let Some(reader) = &db.sqlite_rows {
-        return reader.read_here(|conn| {
-            let mut statement = conn.prepare_cached(sql)?;
-            let mut found = statement.query_map([ticker], |row| {
-                Ok(BarsVersion {
-                    listing: row.get(0)?,
-                    version: row.get(1)?,
-                })
-            })?;
-            found.next().transpose()
-        });
-    }
-    Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(ticker).fetch_optional(pool).await?))
+    bar_reads::bars_version(db, sql, ticker).await
 }
 
 /// Symbols whose ticker starts with, or whose name contains, `query` (case-insensitive):

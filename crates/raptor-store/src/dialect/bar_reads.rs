@@ -1,12 +1,12 @@
-//! Reading bars, the store's largest reads: sqlx on PostgreSQL and in-memory SQLite, the row
-//! reader ([`super::sqlite_rows`]) on a SQLite file.
+//! Reading bars, the store's largest reads, and the version checked before each page: sqlx on
+//! PostgreSQL and in-memory SQLite, the row reader ([`super::sqlite_rows`]) on a SQLite file.
 
 use chrono::{DateTime, Utc};
 
 use super::sqlite_rows::{time, SqliteTime};
 use crate::engine::Db;
 use crate::error::StoreError;
-use crate::market::StoredBar;
+use crate::market::{BarsVersion, StoredBar};
 
 /// Which bars: the binds of the bar query, in parameter order.
 #[derive(Debug, Clone, Copy)]
@@ -66,4 +66,26 @@ pub(crate) async fn bars(
             .fetch_all(pool)
             .await?
     }))
+}
+
+/// Runs `sql` (selecting a symbol's `listing` and `version`, binding the ticker as `$1`); on a
+/// SQLite file on the calling thread, as it reads one row by index.
+pub(crate) async fn bars_version(
+    db: &Db,
+    sql: &'static str,
+    ticker: &str,
+) -> Result<Option<BarsVersion>, StoreError> {
+    if let Some(reader) = &db.sqlite_rows {
+        return reader.read_here(|conn| {
+            let mut statement = conn.prepare_cached(sql)?;
+            let mut found = statement.query_map([ticker], |row| {
+                Ok(BarsVersion {
+                    listing: row.get(0)?,
+                    version: row.get(1)?,
+                })
+            })?;
+            found.next().transpose()
+        });
+    }
+    Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(ticker).fetch_optional(pool).await?))
 }
