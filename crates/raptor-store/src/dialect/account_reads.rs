@@ -1,5 +1,6 @@
 //! Reading an account's book ([`crate::valuation`]): sqlx on PostgreSQL and in-memory SQLite,
-//! the row reader ([`super::sqlite_rows`]) on a SQLite file, on the calling thread.
+//! the row reader ([`super::sqlite_rows`]) on a SQLite file, one blocking hop for the lot (a
+//! busy account's book holds many rows).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -19,48 +20,50 @@ pub(crate) async fn rows(
     since: DateTime<Utc>,
 ) -> Result<Vec<BookRow>, StoreError> {
     if let Some(reader) = &db.sqlite_rows {
-        return reader.read_here(|conn| {
-            let mut statement = conn.prepare_cached(sql)?;
-            let binds: [(&str, &dyn rusqlite::ToSql); 2] =
-                [("$1", &user_id), ("$2", &SqliteTime(since))];
-            let found = statement.query_map(&binds[..], |row| {
-                let decimal = |name: &str| -> rusqlite::Result<Option<Decimal>> {
-                    let text: Option<String> = row.get(name)?;
-                    text.map(|t| {
-                        t.parse().map_err(|err| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                0,
-                                rusqlite::types::Type::Text,
-                                Box::new(err),
-                            )
+        return reader
+            .read(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let binds: [(&str, &dyn rusqlite::ToSql); 2] =
+                    [("$1", &user_id), ("$2", &SqliteTime(since))];
+                let found = statement.query_map(&binds[..], |row| {
+                    let decimal = |name: &str| -> rusqlite::Result<Option<Decimal>> {
+                        let text: Option<String> = row.get(name)?;
+                        text.map(|t| {
+                            t.parse().map_err(|err| {
+                                rusqlite::Error::FromSqlConversionFailure(
+                                    0,
+                                    rusqlite::types::Type::Text,
+                                    Box::new(err),
+                                )
+                            })
                         })
+                        .transpose()
+                    };
+                    let moment = |name: &str| optional_time(row.get_ref(name)?);
+                    Ok(BookRow {
+                        part: row.get("part")?,
+                        account_id: row.get("account_id")?,
+                        currency: row.get("currency")?,
+                        cash: decimal("cash")?,
+                        starting_cash: decimal("starting_cash")?,
+                        kill_switch: row.get("kill_switch")?,
+                        kill_switch_reason: row.get("kill_switch_reason")?,
+                        kill_switch_set_at: moment("kill_switch_set_at")?,
+                        symbol: row.get("symbol")?,
+                        side: row.get("side")?,
+                        qty: decimal("qty")?,
+                        price: decimal("price")?,
+                        cost_basis: decimal("cost_basis")?,
+                        stop_price: decimal("stop_price")?,
+                        latest_close: row.get("latest_close")?,
+                        close_then: row.get("close_then")?,
+                        filled_at: moment("filled_at")?,
+                        fill_id: row.get("fill_id")?,
                     })
-                    .transpose()
-                };
-                let moment = |name: &str| optional_time(row.get_ref(name)?);
-                Ok(BookRow {
-                    part: row.get("part")?,
-                    account_id: row.get("account_id")?,
-                    currency: row.get("currency")?,
-                    cash: decimal("cash")?,
-                    starting_cash: decimal("starting_cash")?,
-                    kill_switch: row.get("kill_switch")?,
-                    kill_switch_reason: row.get("kill_switch_reason")?,
-                    kill_switch_set_at: moment("kill_switch_set_at")?,
-                    symbol: row.get("symbol")?,
-                    side: row.get("side")?,
-                    qty: decimal("qty")?,
-                    price: decimal("price")?,
-                    cost_basis: decimal("cost_basis")?,
-                    stop_price: decimal("stop_price")?,
-                    latest_close: row.get("latest_close")?,
-                    close_then: row.get("close_then")?,
-                    filled_at: moment("filled_at")?,
-                    fill_id: row.get("fill_id")?,
-                })
-            })?;
-            found.collect()
-        });
+                })?;
+                found.collect()
+            })
+            .await;
     }
     Ok(on_pool!(db, pool => {
         let found = sqlx::query(sql).bind(user_id).bind(since).fetch_all(pool).await?;

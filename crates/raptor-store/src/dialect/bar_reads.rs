@@ -76,16 +76,19 @@ pub(crate) async fn bars_version(
     ticker: &str,
 ) -> Result<Option<BarsVersion>, StoreError> {
     if let Some(reader) = &db.sqlite_rows {
-        return reader.read_here(|conn| {
-            let mut statement = conn.prepare_cached(sql)?;
-            let mut found = statement.query_map([ticker], |row| {
-                Ok(BarsVersion {
-                    listing: row.get(0)?,
-                    version: row.get(1)?,
-                })
-            })?;
-            found.next().transpose()
-        });
+        let ticker = ticker.to_owned();
+        return reader
+            .read_point(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut found = statement.query_map([&ticker], |row| {
+                    Ok(BarsVersion {
+                        listing: row.get(0)?,
+                        version: row.get(1)?,
+                    })
+                })?;
+                found.next().transpose()
+            })
+            .await;
     }
     Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(ticker).fetch_optional(pool).await?))
 }

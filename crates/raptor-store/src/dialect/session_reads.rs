@@ -20,45 +20,49 @@ pub(crate) async fn signed_in_rows(
     idle_cutoff: DateTime<Utc>,
 ) -> Result<Vec<SignedInRow>, StoreError> {
     if let Some(reader) = &db.sqlite_rows {
-        return reader.read_here(|conn| {
-            let mut statement = conn.prepare_cached(sql)?;
-            // By name: the statement's text uses `$2` before `$1`.
-            let binds: [(&str, &dyn rusqlite::ToSql); 3] = [
-                ("$1", &token_hash),
-                ("$2", &SqliteTime(now)),
-                ("$3", &SqliteTime(idle_cutoff)),
-            ];
-            let found = statement.query_map(&binds[..], |row| {
-                let moment = |name: &str| optional_time(row.get_ref(name)?);
-                let required =
-                    |name: &str| -> rusqlite::Result<DateTime<Utc>> { time(row.get_ref(name)?) };
-                let status: String = row.get("status")?;
-                Ok(SignedInRow {
-                    session: Session {
-                        id: row.get("id")?,
-                        user_id: row.get("user_id")?,
-                        auth_method: row.get("auth_method")?,
-                        created_at: required("created_at")?,
-                        authenticated_at: moment("authenticated_at")?,
-                        last_seen_at: required("last_seen_at")?,
-                        expires_at: required("expires_at")?,
-                        ip: row.get("ip")?,
-                        user_agent: row.get("user_agent")?,
-                    },
-                    email: row.get("email")?,
-                    display_name: row.get("display_name")?,
-                    user_handle: row.get("user_handle")?,
-                    status: status.try_into().map_err(|err| {
-                        rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(err))
-                    })?,
-                    user_created_at: required("user_created_at")?,
-                    email_verified_at: moment("email_verified_at")?,
-                    role: row.get("role")?,
-                    permission: row.get("permission")?,
-                })
-            })?;
-            found.collect()
-        });
+        let token_hash = token_hash.to_vec();
+        return reader
+            .read_point(move |conn| {
+                let mut statement = conn.prepare_cached(sql)?;
+                // By name: the statement's text uses `$2` before `$1`.
+                let binds: [(&str, &dyn rusqlite::ToSql); 3] = [
+                    ("$1", &token_hash),
+                    ("$2", &SqliteTime(now)),
+                    ("$3", &SqliteTime(idle_cutoff)),
+                ];
+                let found = statement.query_map(&binds[..], |row| {
+                    let moment = |name: &str| optional_time(row.get_ref(name)?);
+                    let required = |name: &str| -> rusqlite::Result<DateTime<Utc>> {
+                        time(row.get_ref(name)?)
+                    };
+                    let status: String = row.get("status")?;
+                    Ok(SignedInRow {
+                        session: Session {
+                            id: row.get("id")?,
+                            user_id: row.get("user_id")?,
+                            auth_method: row.get("auth_method")?,
+                            created_at: required("created_at")?,
+                            authenticated_at: moment("authenticated_at")?,
+                            last_seen_at: required("last_seen_at")?,
+                            expires_at: required("expires_at")?,
+                            ip: row.get("ip")?,
+                            user_agent: row.get("user_agent")?,
+                        },
+                        email: row.get("email")?,
+                        display_name: row.get("display_name")?,
+                        user_handle: row.get("user_handle")?,
+                        status: status.try_into().map_err(|err| {
+                            rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(err))
+                        })?,
+                        user_created_at: required("user_created_at")?,
+                        email_verified_at: moment("email_verified_at")?,
+                        role: row.get("role")?,
+                        permission: row.get("permission")?,
+                    })
+                })?;
+                found.collect()
+            })
+            .await;
     }
     Ok(on_pool!(db, pool => {
         sqlx::query_as(sql)

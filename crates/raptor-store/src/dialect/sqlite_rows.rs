@@ -65,17 +65,31 @@ impl SqliteRows {
         .map_err(|err| StoreError::Unavailable(format!("a SQLite read stopped: {err}")))?
     }
 
-    /// Runs `read` on the calling thread, for reads of a few rows found by index (a session,
-    /// an account): handing those to a blocking thread and waking the caller costs more than
-    /// the read. A WAL reader waits on no writer, so this does not hold the thread for long.
-    pub(crate) fn read_here<T>(
-        &self,
-        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        let conn = self.take()?;
-        let out = read(&conn);
-        self.give_back(conn);
-        out.map_err(StoreError::from)
+    /// Runs `read`, a read of a row or two found by index (a session, a bars version), on the
+    /// calling thread: handing it to a blocking thread and waking the caller costs more than the
+    /// read. When no connection is idle, or a lock is in the way (a WAL recovery, say), it runs
+    /// as [`Self::read`] does instead, so the calling thread never waits.
+    pub(crate) async fn read_point<T, F>(self: &Arc<Self>, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        if let Some(conn) = idle {
+            let out = conn.busy_timeout(Duration::ZERO).and_then(|()| read(&conn));
+            if conn.busy_timeout(BUSY_TIMEOUT).is_ok() {
+                self.give_back(conn);
+            }
+            match out {
+                Err(err) if is_busy(&err) => {}
+                out => return out.map_err(StoreError::from),
+            }
+        }
+        self.read(read).await
     }
 
     fn take(&self) -> Result<Connection, StoreError> {
@@ -101,6 +115,14 @@ impl SqliteRows {
             idle.push(conn);
         }
     }
+}
+
+/// Whether SQLite refused for a lock held elsewhere.
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 /// A time bound as sqlx binds it on SQLite, so comparisons with stored text agree.
