@@ -93,14 +93,7 @@ pub async fn insert(tx: &mut Tx, s: &NewSweep<'_>, now: DateTime<Utc>) -> Result
 
 /// Records the job that runs sweep `id`.
 pub async fn set_job(tx: &mut Tx, id: i64, job_id: i64) -> Result<(), StoreError> {
-    on_tx!(tx, t => {
-        sqlx::query("UPDATE backtest_sweeps SET job_id = $2 WHERE id = $1")
-            .bind(id)
-            .bind(job_id)
-            .execute(&mut **t)
-            .await?;
-    });
-    Ok(())
+    queued_runs::set_job(tx, Queued::Sweeps, id, job_id).await
 }
 
 /// How many of a user's sweeps are queued or running.

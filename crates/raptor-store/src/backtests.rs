@@ -132,14 +132,7 @@ async fn insert_trades(
 
 /// Records the job that runs queued run `id`.
 pub async fn set_job(tx: &mut Tx, id: i64, job_id: i64) -> Result<(), StoreError> {
-    on_tx!(tx, t => {
-        sqlx::query("UPDATE backtests SET job_id = $2 WHERE id = $1")
-            .bind(id)
-            .bind(job_id)
-            .execute(&mut **t)
-            .await?;
-    });
-    Ok(())
+    queued_runs::set_job(tx, Queued::Runs, id, job_id).await
 }
 
 /// How many of a user's runs are queued or running.

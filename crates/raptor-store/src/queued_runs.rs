@@ -1,10 +1,11 @@
-//! What the two kinds of queued backtest work (single runs and sweeps) share: how many a user
-//! has waiting or running, and ending those whose job ended without them.
+//! What the two kinds of queued backtest work (single runs and sweeps) share: the job that runs
+//! a row, how many a user has waiting or running, and ending those whose job ended without them.
 
 use chrono::{DateTime, Utc};
 
 use crate::engine::Db;
 use crate::error::StoreError;
+use crate::tx::Tx;
 
 /// A table of queued work.
 #[derive(Debug, Clone, Copy)]
@@ -22,6 +23,20 @@ impl Queued {
             Queued::Sweeps => "backtest_sweeps",
         }
     }
+}
+
+/// Records the job that runs row `id`.
+pub(crate) async fn set_job(
+    tx: &mut Tx,
+    queued: Queued,
+    id: i64,
+    job_id: i64,
+) -> Result<(), StoreError> {
+    let sql = format!("UPDATE {} SET job_id = $2 WHERE id = $1", queued.table());
+    on_tx!(tx, t => {
+        sqlx::query(&sql).bind(id).bind(job_id).execute(&mut **t).await?;
+    });
+    Ok(())
 }
 
 /// How many of a user's rows are queued or running.

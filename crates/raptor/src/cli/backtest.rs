@@ -12,20 +12,27 @@ use rust_decimal::Decimal;
 
 use super::{connect_app, CliError};
 
+/// Which bars a run reads: `raptor backtest`'s and `raptor sweep`'s.
 #[derive(Debug, Args)]
-pub struct BacktestArgs {
+pub struct RunBars {
     /// Ticker.
     #[arg(long)]
-    symbol: String,
+    pub symbol: String,
     /// Timeframe (1Min, 5Min, 15Min, 1Hour, 1Day).
     #[arg(long, default_value = "1Day")]
-    timeframe: String,
+    pub timeframe: String,
     /// First day (YYYY-MM-DD) or time (RFC 3339).
     #[arg(long)]
-    start: String,
+    pub start: String,
     /// End day (exclusive) or time.
     #[arg(long)]
-    end: String,
+    pub end: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BacktestArgs {
+    #[command(flatten)]
+    bars: RunBars,
     /// `sma_crossover`, `buy_and_hold`, `rsi_reversion` or `donchian_breakout`.
     #[arg(long, default_value = "sma_crossover")]
     strategy: String,
@@ -106,10 +113,10 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
     };
     let execution = execution(args.execution.as_deref())?;
     let request = Request {
-        symbol: args.symbol,
-        timeframe: args.timeframe,
-        start: when(&args.start)?,
-        end: when(&args.end)?,
+        symbol: args.bars.symbol,
+        timeframe: args.bars.timeframe,
+        start: when(&args.bars.start)?,
+        end: when(&args.bars.end)?,
         strategy,
         initial_cash: Some(args.initial_cash),
         execution,

@@ -193,7 +193,7 @@ pub struct WorkerArgs {
     lease: LeaseArg,
     /// Queued backtests and sweeps run at once, and the bar series kept.
     #[command(flatten)]
-    backtests: BacktestArgs,
+    backtests: BacktestWorkerArgs,
     /// Where outgoing email goes (mail jobs run here too).
     #[command(flatten)]
     mail: MailArgs,
@@ -212,7 +212,7 @@ pub struct LeaseArg {
 
 /// `--backtest-concurrency` and `--series-cache-mb`: shared by `raptor worker` and `raptor serve`.
 #[derive(Debug, Clone, Copy, Args)]
-pub struct BacktestArgs {
+pub struct BacktestWorkerArgs {
     /// Queued backtests and sweeps this process runs at once, from a queue of their own
     /// (`backtests`), so long runs never hold up order matching or mail (0: none). Each
     /// uses every core.
@@ -233,7 +233,7 @@ pub struct BacktestArgs {
     series_cache_mb: usize,
 }
 
-impl BacktestArgs {
+impl BacktestWorkerArgs {
     /// `app` keeping this many bar series.
     pub fn apply(self, app: App) -> App {
         app.with_series_cache(self.series_cache_mb.saturating_mul(1 << 20))
@@ -246,7 +246,7 @@ pub fn spawn_workers(
     app: &App,
     lease: LeaseArg,
     concurrency: usize,
-    backtests: BacktestArgs,
+    backtests: BacktestWorkerArgs,
     stopped: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut running = vec![tokio::spawn(

@@ -85,7 +85,7 @@ pub struct ServeArgs {
     job_lease: super::jobs::LeaseArg,
     /// Queued backtests and sweeps this process runs at once, and the bar series it keeps.
     #[command(flatten)]
-    backtests: super::jobs::BacktestArgs,
+    backtests: super::jobs::BacktestWorkerArgs,
     /// Alpaca Market Data settings; without keys, bars are served from what is stored.
     #[command(flatten)]
     alpaca: AlpacaArgs,

@@ -15,23 +15,13 @@ use raptor_store::DatabaseUrl;
 use rust_decimal::Decimal;
 use serde_json::Number;
 
-use super::backtest::{execution, when};
+use super::backtest::{execution, when, RunBars};
 use super::{connect_app, CliError};
 
 #[derive(Debug, Args)]
 pub struct SweepArgs {
-    /// Ticker.
-    #[arg(long)]
-    symbol: String,
-    /// Timeframe (1Min, 5Min, 15Min, 1Hour, 1Day).
-    #[arg(long, default_value = "1Day")]
-    timeframe: String,
-    /// First day (YYYY-MM-DD) or time (RFC 3339).
-    #[arg(long)]
-    start: String,
-    /// End day (exclusive) or time.
-    #[arg(long)]
-    end: String,
+    #[command(flatten)]
+    bars: RunBars,
     /// `sma_crossover`, `rsi_reversion`, `donchian_breakout` or `buy_and_hold`.
     #[arg(long, default_value = "sma_crossover")]
     strategy: String,
@@ -91,10 +81,10 @@ pub async fn run(url: &DatabaseUrl, args: SweepArgs) -> Result<ExitCode, CliErro
     let rank_by: RankBy = serde_json::from_value(serde_json::json!(args.rank_by))
         .map_err(|_| CliError::Refused(format!("--rank-by: unknown metric '{}'", args.rank_by)))?;
     let request = SweepRequest {
-        symbol: args.symbol,
-        timeframe: args.timeframe,
-        start: when(&args.start)?,
-        end: when(&args.end)?,
+        symbol: args.bars.symbol,
+        timeframe: args.bars.timeframe,
+        start: when(&args.bars.start)?,
+        end: when(&args.bars.end)?,
         strategy: args.strategy,
         grid,
         initial_cash: Some(args.initial_cash),
