@@ -41,6 +41,8 @@ pub struct Db {
     /// Accounts whose orders changed, announced in-process after commit (SQLite, which has
     /// no `NOTIFY`; see [`crate::trade_updates`]).
     pub(crate) changed_accounts: tokio::sync::broadcast::Sender<i64>,
+    /// Symbols' latest bars, kept under their bars versions (see [`crate::latest_bars`]).
+    pub(crate) latest_bars: std::sync::Arc<crate::latest_bars::LatestBars>,
 }
 
 /// The connection pool at one moment, for metrics.
@@ -95,6 +97,7 @@ impl Db {
             sqlite_rows,
             changed_accounts: tokio::sync::broadcast::channel(crate::trade_updates::LOCAL_BACKLOG)
                 .0,
+            latest_bars: Default::default(),
         })
     }
 

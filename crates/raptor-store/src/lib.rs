@@ -20,6 +20,7 @@ mod engine;
 mod error;
 pub mod instance_keys;
 pub mod jobs;
+mod latest_bars;
 pub mod market;
 pub mod marketing;
 pub mod migrate;

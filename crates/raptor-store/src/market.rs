@@ -29,9 +29,12 @@ pub struct Symbol {
     pub tradable: bool,
     /// Whether fractional quantities are allowed.
     pub fractionable: bool,
+    /// Its bars' version when read (see [`BarsVersion`]).
+    pub bars_version: i64,
 }
 
-const SYMBOL_COLUMNS: &str = "id, ticker, name, exchange, asset_class, tradable, fractionable";
+const SYMBOL_COLUMNS: &str =
+    "id, ticker, name, exchange, asset_class, tradable, fractionable, bars_version";
 
 /// One symbol by ticker (exact, upper-case).
 pub async fn symbol(db: &Db, ticker: &str) -> Result<Option<Symbol>, StoreError> {
@@ -311,40 +314,25 @@ pub async fn is_known_empty(
 
 const BAR_COLUMNS: &str = "ts, open, high, low, close, volume, trade_count, vwap";
 
-/// The newest bar of each timeframe of `symbol` (an SQL expression) meeting `condition`, each
-/// one index seek (the key is (symbol, timeframe, ts)), as a union of rows of `columns` and
-/// `fineness` (0 the finest). Sorting all of a symbol's bars by time instead would read every
-/// one of them.
-fn newest_per_timeframe(columns: &str, symbol: &str, condition: &str) -> String {
+/// The newest bar of `$1` that began before `$2` (any time when `$2` is null): the newest of
+/// each timeframe, each one index seek (the key is (symbol, timeframe, ts)), then the newest
+/// of those, the finer timeframe on a tie. Sorting all of a symbol's bars by time instead
+/// would read every one of them.
+static LATEST: LazyLock<String> = LazyLock::new(|| {
     let newest: Vec<String> = Timeframe::ALL
         .iter()
         .enumerate()
-        .map(|(rank, tf)| {
+        .map(|(fineness, tf)| {
             format!(
-                "SELECT * FROM (SELECT {columns}, {rank} AS fineness FROM historical_bars \
-                 WHERE symbol = {symbol} AND timeframe = '{tf}' AND {condition} \
-                 ORDER BY ts DESC LIMIT 1) AS tf{rank}"
+                "SELECT * FROM (SELECT {BAR_COLUMNS}, {fineness} AS fineness \
+                 FROM historical_bars WHERE symbol = $1 AND timeframe = '{tf}' \
+                 AND ($2 IS NULL OR ts < $2) ORDER BY ts DESC LIMIT 1) AS tf{fineness}"
             )
         })
         .collect();
-    newest.join(" UNION ALL ")
-}
-
-/// The latest stored close of `symbol` (an SQL expression, such as an outer query's column)
-/// among bars meeting `condition`: a scalar subquery, the newest bar winning and the finer
-/// timeframe on a tie, as [`latest_bar_before`] chooses.
-pub(crate) fn latest_close_sql(symbol: &str, condition: &str) -> String {
-    format!(
-        "(SELECT close FROM ({}) AS newest ORDER BY ts DESC, fineness LIMIT 1)",
-        newest_per_timeframe("ts, close", symbol, condition)
-    )
-}
-
-/// The newest bar of `$1` that began before `$2` (any time when `$2` is null).
-static LATEST: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {BAR_COLUMNS} FROM ({}) AS newest ORDER BY ts DESC, fineness LIMIT 1",
-        newest_per_timeframe(BAR_COLUMNS, "$1", "($2 IS NULL OR ts < $2)")
+        newest.join(" UNION ALL ")
     )
 });
 
@@ -391,6 +379,23 @@ pub async fn latest_bar_before(
     Ok(on_pool!(db, pool => {
         sqlx::query_as(&LATEST).bind(symbol).bind(before).fetch_optional(pool).await?
     }))
+}
+
+/// [`latest_bar_before`] at the symbol's bars version `version`, as the caller read it: kept
+/// per process, so asking again at that version reads nothing. The bar is read after the
+/// version was, so what is kept is never older than the version it is kept under.
+pub async fn latest_bar_at(
+    db: &Db,
+    symbol: &str,
+    version: i64,
+    before: Option<DateTime<Utc>>,
+) -> Result<Option<StoredBar>, StoreError> {
+    if let Some(kept) = db.latest_bars.get(symbol, version, before) {
+        return Ok(kept);
+    }
+    let bar = latest_bar_before(db, symbol, before).await?;
+    db.latest_bars.put(symbol, version, before, bar.clone());
+    Ok(bar)
 }
 
 /// How many bars of a symbol in a timeframe begin in `[start, end)`.

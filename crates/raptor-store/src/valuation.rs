@@ -1,7 +1,10 @@
-//! What values an account, read in one statement: the account and its kill switch, its
-//! positions at their latest closes, its working buys and its fills since a moment. One
-//! statement is one snapshot, so the parts always agree, and one round trip.
+//! What values an account: the account and its kill switch, its positions, its working buys
+//! and its fills since a moment, read in one statement (one snapshot, so the parts always agree,
+//! and one round trip), with the bars version of every symbol they name. The closes that price
+//! them come from [`market::latest_bar_at`] at those versions: read once per process and
+//! version, not on every valuation.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +15,7 @@ use crate::decimal::DbDecimal;
 use crate::dialect::account_reads;
 use crate::engine::Db;
 use crate::error::StoreError;
-use crate::market::latest_close_sql;
+use crate::market;
 use crate::trading::{Account, KillSwitch, Position, PENDING_STATUSES};
 
 /// An account with everything that values it.
@@ -44,6 +47,8 @@ pub struct PricedPosition {
 /// The price terms of a buy order that has not ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkingBuy {
+    /// Ticker.
+    pub symbol: String,
     /// Shares (none for a notional order).
     pub qty: Option<Decimal>,
     /// Its limit.
@@ -86,24 +91,15 @@ pub(crate) struct BookRow {
     pub(crate) price: Option<Decimal>,
     pub(crate) cost_basis: Option<Decimal>,
     pub(crate) stop_price: Option<Decimal>,
-    pub(crate) latest_close: Option<f64>,
-    pub(crate) close_then: Option<f64>,
+    pub(crate) bars_version: Option<i64>,
     pub(crate) filled_at: Option<DateTime<Utc>>,
     pub(crate) fill_id: Option<i64>,
 }
 
 /// `$1` the user, `$2` the moment. The first branch types every column, so PostgreSQL can
-/// match the bare nulls of the others.
+/// match the bare nulls of the others. A symbol without a listing has no bars version.
 static BOOK: LazyLock<String> = LazyLock::new(|| {
     let account = "(SELECT id FROM paper_accounts WHERE user_id = $1)";
-    let latest = latest_close_sql("p.symbol", "TRUE");
-    // Only a market order (waiting for its auction) needs its symbol's price.
-    let latest_ordered = format!(
-        "CASE WHEN o.limit_price IS NULL AND o.stop_price IS NULL THEN {} END",
-        latest_close_sql("o.symbol", "TRUE")
-    );
-    let then_held = latest_close_sql("p.symbol", "ts < $2");
-    let then_filled = latest_close_sql("d.symbol", "ts < $2");
     let pending = &*PENDING_STATUSES;
     format!(
         "SELECT 'account' AS part, a.id AS account_id, a.currency, a.cash, a.starting_cash, \
@@ -111,29 +107,25 @@ static BOOK: LazyLock<String> = LazyLock::new(|| {
          CAST(NULL AS TEXT) AS symbol, CAST(NULL AS TEXT) AS side, \
          CAST(NULL AS NUMERIC(28,8)) AS qty, CAST(NULL AS NUMERIC(28,8)) AS price, \
          CAST(NULL AS NUMERIC(28,8)) AS cost_basis, CAST(NULL AS NUMERIC(28,8)) AS stop_price, \
-         CAST(NULL AS DOUBLE PRECISION) AS latest_close, \
-         CAST(NULL AS DOUBLE PRECISION) AS close_then, \
+         CAST(NULL AS BIGINT) AS bars_version, \
          CAST(NULL AS TIMESTAMPTZ) AS filled_at, CAST(NULL AS BIGINT) AS fill_id \
          FROM paper_accounts a LEFT JOIN trading_runtime_state k ON k.account_id = a.id \
          WHERE a.user_id = $1 \
          UNION ALL \
          SELECT 'position', NULL, NULL, NULL, NULL, NULL, NULL, NULL, p.symbol, NULL, \
-         p.qty, p.avg_entry_price, p.cost_basis, NULL, {latest}, {then_held}, NULL, NULL \
-         FROM positions p WHERE p.account_id = {account} \
+         p.qty, p.avg_entry_price, p.cost_basis, NULL, s.bars_version, NULL, NULL \
+         FROM positions p LEFT JOIN symbols s ON s.ticker = p.symbol \
+         WHERE p.account_id = {account} \
          UNION ALL \
          SELECT 'working_buy', NULL, NULL, NULL, NULL, NULL, NULL, NULL, o.symbol, NULL, \
-         o.qty, o.limit_price, NULL, o.stop_price, {latest_ordered}, NULL, NULL, NULL \
-         FROM paper_orders o WHERE o.account_id = {account} AND o.side = 'buy' \
-         AND o.status IN {pending} \
+         o.qty, o.limit_price, NULL, o.stop_price, s.bars_version, NULL, NULL \
+         FROM paper_orders o LEFT JOIN symbols s ON s.ticker = o.symbol \
+         WHERE o.account_id = {account} AND o.side = 'buy' AND o.status IN {pending} \
          UNION ALL \
          SELECT 'fill', NULL, NULL, NULL, NULL, NULL, NULL, NULL, f.symbol, f.side, \
-         f.qty, f.price, NULL, NULL, NULL, NULL, f.filled_at, f.id \
-         FROM paper_fills f WHERE f.account_id = {account} AND f.filled_at > $2 \
-         UNION ALL \
-         SELECT 'close_then', NULL, NULL, NULL, NULL, NULL, NULL, NULL, d.symbol, NULL, \
-         NULL, NULL, NULL, NULL, NULL, {then_filled}, NULL, NULL \
-         FROM (SELECT DISTINCT symbol FROM paper_fills \
-         WHERE account_id = {account} AND filled_at > $2) AS d"
+         f.qty, f.price, NULL, NULL, s.bars_version, f.filled_at, f.id \
+         FROM paper_fills f LEFT JOIN symbols s ON s.ticker = f.symbol \
+         WHERE f.account_id = {account} AND f.filled_at > $2"
     )
 });
 
@@ -141,10 +133,40 @@ static BOOK: LazyLock<String> = LazyLock::new(|| {
 /// when the user has no account.
 pub async fn book(db: &Db, user_id: i64, since: DateTime<Utc>) -> Result<Option<Book>, StoreError> {
     let rows = account_reads::rows(db, &BOOK, user_id, since).await?;
-    assemble(user_id, rows)
+    let Some((mut book, versions)) = assemble(user_id, rows)? else {
+        return Ok(None);
+    };
+    let close = |symbol: String, before: Option<DateTime<Utc>>| {
+        let version = versions.get(&symbol).copied().flatten();
+        async move {
+            let bar = match version {
+                Some(version) => market::latest_bar_at(db, &symbol, version, before).await?,
+                None => market::latest_bar_before(db, &symbol, before).await?,
+            };
+            Ok::<_, StoreError>(bar.map(|b| b.close))
+        }
+    };
+    for p in &mut book.positions {
+        p.latest_close = close(p.position.symbol.clone(), None).await?;
+        p.close_then = close(p.position.symbol.clone(), Some(since)).await?;
+    }
+    for o in &mut book.working_buys {
+        // Only a market order (waiting for its auction) needs its symbol's price.
+        if o.limit_price.is_none() && o.stop_price.is_none() {
+            o.latest_close = close(o.symbol.clone(), None).await?;
+        }
+    }
+    for f in &mut book.fills_since {
+        f.close_then = close(f.symbol.clone(), Some(since)).await?;
+    }
+    Ok(Some(book))
 }
 
-fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError> {
+/// Symbols named by a book, with their bars versions (none when a symbol has no listing).
+type Versions = HashMap<String, Option<i64>>;
+
+/// The book from its rows, closes not yet filled in, and the bars versions the rows read.
+fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<(Book, Versions)>, StoreError> {
     let malformed = |what: &str| {
         StoreError::Database(sqlx::Error::Decode(
             format!("an account book row lacks {what}").into(),
@@ -154,8 +176,13 @@ fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError
     let mut positions = Vec::new();
     let mut working_buys = Vec::new();
     let mut fills = Vec::new();
-    let mut closes_then = std::collections::HashMap::new();
+    let mut versions = Versions::new();
     for row in rows {
+        let symbol = row.symbol.clone();
+        if let Some(symbol) = &symbol {
+            versions.insert(symbol.clone(), row.bars_version);
+        }
+        let symbol = || symbol.ok_or_else(|| malformed("a symbol"));
         match row.part.as_str() {
             "account" => {
                 account = Some((
@@ -178,19 +205,20 @@ fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError
             }
             "position" => positions.push(PricedPosition {
                 position: Position {
-                    symbol: row.symbol.ok_or_else(|| malformed("a symbol"))?,
+                    symbol: symbol()?,
                     qty: DbDecimal(row.qty.ok_or_else(|| malformed("a quantity"))?),
                     avg_entry_price: DbDecimal(row.price.ok_or_else(|| malformed("a price"))?),
                     cost_basis: DbDecimal(row.cost_basis.ok_or_else(|| malformed("a cost"))?),
                 },
-                latest_close: row.latest_close,
-                close_then: row.close_then,
+                latest_close: None,
+                close_then: None,
             }),
             "working_buy" => working_buys.push(WorkingBuy {
+                symbol: symbol()?,
                 qty: row.qty,
                 limit_price: row.price,
                 stop_price: row.stop_price,
-                latest_close: row.latest_close,
+                latest_close: None,
             }),
             "fill" => {
                 let side = row.side.ok_or_else(|| malformed("a side"))?;
@@ -198,17 +226,13 @@ fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError
                 fills.push((
                     order,
                     FillSince {
-                        symbol: row.symbol.ok_or_else(|| malformed("a symbol"))?,
+                        symbol: symbol()?,
                         side: side.parse().map_err(|_| malformed("a known side"))?,
                         qty: row.qty.ok_or_else(|| malformed("a quantity"))?,
                         price: row.price.ok_or_else(|| malformed("a price"))?,
                         close_then: None,
                     },
                 ));
-            }
-            "close_then" => {
-                let symbol = row.symbol.ok_or_else(|| malformed("a symbol"))?;
-                closes_then.insert(symbol, row.close_then);
             }
             other => return Err(malformed(&format!("a known part (not {other:?})"))),
         }
@@ -218,14 +242,12 @@ fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<Book>, StoreError
     };
     positions.sort_by(|a, b| a.position.symbol.cmp(&b.position.symbol));
     fills.sort_by_key(|(order, _)| *order);
-    for (_, fill) in &mut fills {
-        fill.close_then = closes_then.get(&fill.symbol).copied().flatten();
-    }
-    Ok(Some(Book {
+    let book = Book {
         account,
         kill_switch,
         positions,
         working_buys,
         fills_since: fills.into_iter().map(|(_, fill)| fill).collect(),
-    }))
+    };
+    Ok(Some((book, versions)))
 }

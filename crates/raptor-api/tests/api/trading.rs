@@ -68,6 +68,32 @@ dual_test!(
     }
 );
 
+dual_test!(prices_follow_bars_written_after_they_were_read, Head, |t| {
+    let app = TestApp::spawn(t.db().clone()).await;
+    let mut trader = accounts::customer(&app, "ada@example.com").await;
+    let now = Utc::now().trunc_subsecs(0);
+    t.put_prices("AAPL", &[(now - Duration::minutes(2), 100.0)])
+        .await;
+    let order = trader.post("/api/orders", market("buy", "10")).await;
+    assert_eq!(order.body["filled_avg_price"], "100", "{:?}", order.body);
+    assert_eq!(account(&mut trader).await["long_market_value"], "1000");
+
+    // A newer bar prices both the position and the next order.
+    t.put_prices("AAPL", &[(now - Duration::minutes(1), 120.0)])
+        .await;
+    assert_eq!(account(&mut trader).await["long_market_value"], "1200");
+    let order = trader.post("/api/orders", market("buy", "10")).await;
+    assert_eq!(order.body["filled_avg_price"], "120", "{:?}", order.body);
+
+    // So does the same bar written again with another close.
+    t.put_prices("AAPL", &[(now - Duration::minutes(1), 90.0)])
+        .await;
+    assert_eq!(account(&mut trader).await["long_market_value"], "1800");
+    let order = trader.post("/api/orders", market("sell", "5")).await;
+    assert_eq!(order.body["filled_avg_price"], "90", "{:?}", order.body);
+    app.stop().await;
+});
+
 dual_test!(
     resting_limit_orders_fill_when_a_new_bar_crosses_them,
     Head,

@@ -170,6 +170,9 @@ pub struct Submission {
     pub client_order_id: String,
     /// Ticker.
     pub symbol: String,
+    /// The symbol's bars version as its listing was read, when it was: its latest price is
+    /// then read once per process and version.
+    pub bars_version: Option<i64>,
     /// Terms.
     pub terms: Terms,
     /// Time in force.
@@ -194,6 +197,7 @@ impl Submission {
         Self {
             client_order_id: new_token(),
             symbol,
+            bars_version: None,
             terms,
             time_in_force,
             qty: Some(qty),
@@ -268,9 +272,11 @@ pub async fn submit_replacing(
     replacing: Option<i64>,
 ) -> Result<Order, Refusal> {
     let db = &app.db;
-    let last = market::latest_bar(db, &s.symbol)
-        .await?
-        .map(|b| price(b.close));
+    let last = match s.bars_version {
+        Some(version) => market::latest_bar_at(db, &s.symbol, version, None).await?,
+        None => market::latest_bar(db, &s.symbol).await?,
+    }
+    .map(|b| price(b.close));
     let needs_price = matches!(
         s.terms.order_type,
         OrderType::Market | OrderType::TrailingStop

@@ -413,6 +413,7 @@ async fn prepare(app: &App, req: &OrderRequest) -> Result<Submission, OrderError
     Ok(Submission {
         client_order_id,
         symbol,
+        bars_version: Some(listed.bars_version),
         terms,
         time_in_force: tif,
         qty,

@@ -55,8 +55,7 @@ pub(crate) async fn rows(
                         price: decimal("price")?,
                         cost_basis: decimal("cost_basis")?,
                         stop_price: decimal("stop_price")?,
-                        latest_close: row.get("latest_close")?,
-                        close_then: row.get("close_then")?,
+                        bars_version: row.get("bars_version")?,
                         filled_at: moment("filled_at")?,
                         fill_id: row.get("fill_id")?,
                     })
@@ -87,8 +86,7 @@ pub(crate) async fn rows(
                 price: decimal("price")?,
                 cost_basis: decimal("cost_basis")?,
                 stop_price: decimal("stop_price")?,
-                latest_close: row.try_get("latest_close")?,
-                close_then: row.try_get("close_then")?,
+                bars_version: row.try_get("bars_version")?,
                 filled_at: row.try_get("filled_at")?,
                 fill_id: row.try_get("fill_id")?,
             });
