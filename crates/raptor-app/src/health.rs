@@ -88,14 +88,20 @@ impl Drop for Finished<'_> {
     }
 }
 
-/// Pings the database and reads its schema revision (`fixed_revision` when the serving role
-/// may not read the history: role separation checks it once at start).
+/// Reads the database's schema revision, one statement that proves it answers; pings it when
+/// the revision is `fixed_revision` (the serving role may not read the history: role
+/// separation checks it once at start).
 async fn probe(app: &App, fixed_revision: Option<&str>) -> Outcome {
     let read = async {
-        app.db.ping().await?;
         match fixed_revision {
-            Some(revision) => Ok(Some(revision.to_owned())),
-            None => migrate::current_revision(&app.db).await,
+            Some(revision) => {
+                app.db.ping().await?;
+                Ok(Some(revision.to_owned()))
+            }
+            None => {
+                app.db.file_present().await?;
+                migrate::current_revision(&app.db).await
+            }
         }
     };
     read.await

@@ -111,10 +111,9 @@ impl Db {
         &self.url
     }
 
-    /// Round-trips a trivial query: proves the database answers right now. On SQLite it also
-    /// checks that the file is still where it was opened: connections to a deleted or moved
-    /// file keep working on a ghost that no restart will find again.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    /// On SQLite, whether the file is still where it was opened: connections to a deleted or
+    /// moved file keep working on a ghost that no restart will find again. Always Ok on others.
+    pub async fn file_present(&self) -> Result<(), StoreError> {
         if let Target::SqliteFile(path) = &self.url.target {
             if !tokio::fs::try_exists(path).await.unwrap_or(false) {
                 return Err(StoreError::Unavailable(format!(
@@ -123,6 +122,13 @@ impl Db {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Round-trips a trivial query: proves the database answers right now (and, on SQLite,
+    /// that [`Db::file_present`]).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.file_present().await?;
         on_pool!(self, pool => {
             sqlx::query("SELECT 1").execute(pool).await?;
         });

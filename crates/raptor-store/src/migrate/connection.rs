@@ -21,16 +21,19 @@ pub async fn current_revision(db: &Db) -> Result<Option<String>, StoreError> {
     Ok(read_current_revision(db).await?)
 }
 
+/// One statement on a migrated database (health checks read it every time); the catalogue
+/// only when that fails, to tell an empty database from a failing one.
 async fn read_current_revision(db: &Db) -> Result<Option<String>, MigrationError> {
-    if !catalogue::table_exists(&db.pool, VERSION_TABLE).await? {
-        return Ok(None);
-    }
-    let rows: Vec<String> = on_pool!(db, pool => {
+    let read: Result<Vec<String>, sqlx::Error> = on_pool!(db, pool => {
         sqlx::query_scalar("SELECT version_num FROM alembic_version")
             .fetch_all(pool)
-            .await?
+            .await
     });
-    single_version(rows)
+    match read {
+        Ok(rows) => single_version(rows),
+        Err(_) if !catalogue::table_exists(&db.pool, VERSION_TABLE).await? => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 impl MigrationConn {
