@@ -103,8 +103,10 @@ pub async fn upsert_listings(
     for chunk in listings.chunks(LISTINGS_PER_STATEMENT) {
         changed += on_tx!(tx, t => {
             let mut insert = sqlx::QueryBuilder::new(
+                // A new row's bars version starts at its time, as a version moved then would:
+                // never one a process may have kept for a row of that ticker before.
                 "INSERT INTO symbols (ticker, name, exchange, asset_class, status, tradable, \
-                 fractionable, vendor_asset_id, created_at, updated_at) ",
+                 fractionable, vendor_asset_id, bars_version, created_at, updated_at) ",
             );
             insert.push_values(chunk, |mut row, l| {
                 row.push_bind(&l.ticker)
@@ -115,6 +117,7 @@ pub async fn upsert_listings(
                     .push_bind(l.tradable)
                     .push_bind(l.fractionable)
                     .push_bind(&l.vendor_asset_id)
+                    .push_bind(now.timestamp_micros())
                     .push_bind(now)
                     .push_bind(now);
             });
@@ -150,8 +153,9 @@ pub struct BarsVersion {
     /// The listing's row id (a symbol listed again is a new listing).
     pub listing: i64,
     /// Moved by every write of the symbol's bars, in the writing transaction, to the write's
-    /// time in microseconds (or one past the last version, if that is later): a version never
-    /// comes back, even in a database restored from a backup or filled by a copy.
+    /// time in microseconds (or one past the last version, if that is later); a new listing
+    /// starts at its time. A restored backup or a copy brings older versions back, so processes
+    /// that kept bars of the database before must restart.
     pub version: i64,
 }
 

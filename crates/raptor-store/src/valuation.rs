@@ -136,34 +136,54 @@ pub async fn book(db: &Db, user_id: i64, since: DateTime<Utc>) -> Result<Option<
     let Some((mut book, versions)) = assemble(user_id, rows)? else {
         return Ok(None);
     };
-    let close = |symbol: String, before: Option<DateTime<Utc>>| {
-        let version = versions.get(&symbol).copied().flatten();
-        async move {
-            let bar = match version {
-                Some(version) => market::latest_bar_at(db, &symbol, version, before).await?,
-                None => market::latest_bar_before(db, &symbol, before).await?,
-            };
-            Ok::<_, StoreError>(bar.map(|b| b.close))
-        }
-    };
+    let mut closes = Closes::default();
     for p in &mut book.positions {
-        p.latest_close = close(p.position.symbol.clone(), None).await?;
-        p.close_then = close(p.position.symbol.clone(), Some(since)).await?;
+        let symbol = &p.position.symbol;
+        p.latest_close = closes.of(db, &versions, symbol, None).await?;
+        p.close_then = closes.of(db, &versions, symbol, Some(since)).await?;
     }
     for o in &mut book.working_buys {
         // Only a market order (waiting for its auction) needs its symbol's price.
         if o.limit_price.is_none() && o.stop_price.is_none() {
-            o.latest_close = close(o.symbol.clone(), None).await?;
+            o.latest_close = closes.of(db, &versions, &o.symbol, None).await?;
         }
     }
     for f in &mut book.fills_since {
-        f.close_then = close(f.symbol.clone(), Some(since)).await?;
+        f.close_then = closes.of(db, &versions, &f.symbol, Some(since)).await?;
     }
     Ok(Some(book))
 }
 
 /// Symbols named by a book, with their bars versions (none when a symbol has no listing).
 type Versions = HashMap<String, Option<i64>>;
+
+/// The closes one valuation has looked up, by symbol and moment (`None`: the latest).
+#[derive(Default)]
+struct Closes(HashMap<(String, Option<DateTime<Utc>>), Option<f64>>);
+
+impl Closes {
+    /// The close of `symbol`'s newest bar before `before`: kept per process at the symbol's
+    /// bars version, read every time for a symbol without a listing (once per valuation).
+    async fn of(
+        &mut self,
+        db: &Db,
+        versions: &Versions,
+        symbol: &str,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<Option<f64>, StoreError> {
+        let key = (symbol.to_owned(), before);
+        if let Some(close) = self.0.get(&key) {
+            return Ok(*close);
+        }
+        let bar = match versions.get(symbol).copied().flatten() {
+            Some(version) => market::latest_bar_at(db, symbol, version, before).await?,
+            None => market::latest_bar_before(db, symbol, before).await?,
+        };
+        let close = bar.map(|b| b.close);
+        self.0.insert(key, close);
+        Ok(close)
+    }
+}
 
 /// The book from its rows, closes not yet filled in, and the bars versions the rows read.
 fn assemble(user_id: i64, rows: Vec<BookRow>) -> Result<Option<(Book, Versions)>, StoreError> {

@@ -10,6 +10,7 @@ use raptor_app::trading::{
 use raptor_app::{App, FixedClock};
 use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
 use raptor_domain::Timeframe;
+use raptor_store::market::{self, StoredBar};
 use raptor_store::trading::{self, NewOrder, OrderFilter, OrderQuery};
 use raptor_testkit::{accounts, assert_problem, dual_test, Browser, TestApp, TestDb};
 use rust_decimal::Decimal;
@@ -68,31 +69,53 @@ dual_test!(
     }
 );
 
-dual_test!(prices_follow_bars_written_after_they_were_read, Head, |t| {
-    let app = TestApp::spawn(t.db().clone()).await;
-    let mut trader = accounts::customer(&app, "ada@example.com").await;
-    let now = Utc::now().trunc_subsecs(0);
-    t.put_prices("AAPL", &[(now - Duration::minutes(2), 100.0)])
-        .await;
-    let order = trader.post("/api/orders", market("buy", "10")).await;
-    assert_eq!(order.body["filled_avg_price"], "100", "{:?}", order.body);
-    assert_eq!(account(&mut trader).await["long_market_value"], "1000");
+/// Writes one AAPL minute bar through `db`, as `raptor bars import` in another process would.
+async fn import_price(db: &raptor_store::Db, at: DateTime<Utc>, price: f64) {
+    let bar = StoredBar {
+        ts: at,
+        open: price,
+        high: price,
+        low: price,
+        close: price,
+        volume: 100.0,
+        trade_count: None,
+        vwap: None,
+    };
+    let mut tx = db.begin().await.expect("begin");
+    market::upsert_bars(&mut tx, "AAPL", Timeframe::Min1, &[bar])
+        .await
+        .expect("bars");
+    tx.commit().await.expect("commit");
+}
 
-    // A newer bar prices both the position and the next order.
-    t.put_prices("AAPL", &[(now - Duration::minutes(1), 120.0)])
-        .await;
-    assert_eq!(account(&mut trader).await["long_market_value"], "1200");
-    let order = trader.post("/api/orders", market("buy", "10")).await;
-    assert_eq!(order.body["filled_avg_price"], "120", "{:?}", order.body);
+dual_test!(
+    prices_follow_bars_another_process_wrote_after_they_were_read,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let importer = t.connect_again().await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        let now = Utc::now().trunc_subsecs(0);
+        import_price(&importer, now - Duration::minutes(2), 100.0).await;
+        let order = trader.post("/api/orders", market("buy", "10")).await;
+        assert_eq!(order.body["filled_avg_price"], "100", "{:?}", order.body);
+        assert_eq!(account(&mut trader).await["long_market_value"], "1000");
 
-    // So does the same bar written again with another close.
-    t.put_prices("AAPL", &[(now - Duration::minutes(1), 90.0)])
-        .await;
-    assert_eq!(account(&mut trader).await["long_market_value"], "1800");
-    let order = trader.post("/api/orders", market("sell", "5")).await;
-    assert_eq!(order.body["filled_avg_price"], "90", "{:?}", order.body);
-    app.stop().await;
-});
+        // A newer bar prices both the position and the next order.
+        import_price(&importer, now - Duration::minutes(1), 120.0).await;
+        assert_eq!(account(&mut trader).await["long_market_value"], "1200");
+        let order = trader.post("/api/orders", market("buy", "10")).await;
+        assert_eq!(order.body["filled_avg_price"], "120", "{:?}", order.body);
+
+        // So does the same bar written again with another close.
+        import_price(&importer, now - Duration::minutes(1), 90.0).await;
+        assert_eq!(account(&mut trader).await["long_market_value"], "1800");
+        let order = trader.post("/api/orders", market("sell", "5")).await;
+        assert_eq!(order.body["filled_avg_price"], "90", "{:?}", order.body);
+        importer.close().await;
+        app.stop().await;
+    }
+);
 
 dual_test!(
     resting_limit_orders_fill_when_a_new_bar_crosses_them,

@@ -144,7 +144,7 @@ impl AccountSummary {
     }
 }
 
-/// The user's account, valued from one snapshot of the store.
+/// The user's account, valued from one snapshot of it and the latest closes of its symbols.
 pub async fn account_summary(app: &App, user_id: i64) -> Result<AccountSummary, OrderError> {
     let book = valuation::book(&app.db, user_id, last_close(app.now()))
         .await?

@@ -31,8 +31,10 @@ async fn read_current_revision(db: &Db) -> Result<Option<String>, MigrationError
     });
     match read {
         Ok(rows) => single_version(rows),
-        Err(_) if !catalogue::table_exists(&db.pool, VERSION_TABLE).await? => Ok(None),
-        Err(err) => Err(err.into()),
+        Err(err) => match catalogue::table_exists(&db.pool, VERSION_TABLE).await {
+            Ok(false) => Ok(None),
+            _ => Err(err.into()),
+        },
     }
 }
 
