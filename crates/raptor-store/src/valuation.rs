@@ -18,6 +18,10 @@ use crate::error::StoreError;
 use crate::market;
 use crate::trading::{Account, KillSwitch, Position, PENDING_STATUSES};
 
+/// Rows of a book read on the calling thread from a SQLite file; a larger book (an active
+/// account's day of fills) is read again on a blocking thread.
+pub const INLINE_ROWS: usize = 64;
+
 /// An account with everything that values it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Book {

@@ -443,6 +443,30 @@ dual_test!(
     }
 );
 
+dual_test!(
+    an_account_with_a_long_day_of_fills_values_every_one,
+    Head,
+    |t| {
+        let (app, mut bot, _clock) = two_days_of_buying(t).await;
+        // More fills than a book read on the calling thread holds: read whole all the same.
+        let more = raptor_store::valuation::INLINE_ROWS + 6;
+        let buy = json!({ "symbol": "AAPL", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day" });
+        for _ in 0..more {
+            assert_eq!(
+                bot.post("/v2/orders", buy.clone()).await.body["status"],
+                "filled"
+            );
+        }
+        let account = bot.get("/v2/account").await.body;
+        let spent = 120 * i64::try_from(more).expect("a count");
+        assert_eq!(account["cash"], (98_400 - spent).to_string());
+        assert_eq!(account["equity"], "100200");
+        // Undoing every one of today's fills gives Tuesday's close again.
+        assert_eq!(account["last_equity"], "100100");
+        app.stop().await;
+    }
+);
+
 dual_test!(assets_list_the_listed_symbols_by_ticker_or_id, Head, |t| {
     let app = TestApp::spawn(t.db().clone()).await;
     let mut owner = accounts::customer(&app, "ada@example.com").await;

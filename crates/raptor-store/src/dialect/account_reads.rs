@@ -1,6 +1,7 @@
 //! Reading an account's book ([`crate::valuation`]): sqlx on PostgreSQL and in-memory SQLite,
-//! the row reader ([`super::sqlite_rows`]) on a SQLite file, one blocking hop for the lot (a
-//! busy account's book holds many rows).
+//! the row reader ([`super::sqlite_rows`]) on a SQLite file: on the calling thread while the
+//! book is small, one blocking hop for the lot when it is not (a busy account's book holds a
+//! row per fill of the day).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -10,7 +11,7 @@ use super::sqlite_rows::{optional_time, SqliteTime};
 use crate::decimal::DbDecimal;
 use crate::engine::Db;
 use crate::error::StoreError;
-use crate::valuation::BookRow;
+use crate::valuation::{BookRow, INLINE_ROWS};
 
 /// Runs `sql` (binding `$1` the user and `$2` the moment) and reads every row by column name.
 pub(crate) async fn rows(
@@ -20,49 +21,14 @@ pub(crate) async fn rows(
     since: DateTime<Utc>,
 ) -> Result<Vec<BookRow>, StoreError> {
     if let Some(reader) = &db.sqlite_rows {
-        return reader
-            .read(move |conn| {
-                let mut statement = conn.prepare_cached(sql)?;
-                let binds: [(&str, &dyn rusqlite::ToSql); 2] =
-                    [("$1", &user_id), ("$2", &SqliteTime(since))];
-                let found = statement.query_map(&binds[..], |row| {
-                    let decimal = |name: &str| -> rusqlite::Result<Option<Decimal>> {
-                        let text: Option<String> = row.get(name)?;
-                        text.map(|t| {
-                            t.parse().map_err(|err| {
-                                rusqlite::Error::FromSqlConversionFailure(
-                                    0,
-                                    rusqlite::types::Type::Text,
-                                    Box::new(err),
-                                )
-                            })
-                        })
-                        .transpose()
-                    };
-                    let moment = |name: &str| optional_time(row.get_ref(name)?);
-                    Ok(BookRow {
-                        part: row.get("part")?,
-                        account_id: row.get("account_id")?,
-                        currency: row.get("currency")?,
-                        cash: decimal("cash")?,
-                        starting_cash: decimal("starting_cash")?,
-                        kill_switch: row.get("kill_switch")?,
-                        kill_switch_reason: row.get("kill_switch_reason")?,
-                        kill_switch_set_at: moment("kill_switch_set_at")?,
-                        symbol: row.get("symbol")?,
-                        side: row.get("side")?,
-                        qty: decimal("qty")?,
-                        price: decimal("price")?,
-                        cost_basis: decimal("cost_basis")?,
-                        stop_price: decimal("stop_price")?,
-                        bars_version: row.get("bars_version")?,
-                        filled_at: moment("filled_at")?,
-                        fill_id: row.get("fill_id")?,
-                    })
-                })?;
-                found.collect()
-            })
-            .await;
+        let small = move |conn: &rusqlite::Connection| {
+            sqlite_rows(conn, sql, user_id, since, Some(INLINE_ROWS))
+        };
+        if let Some(rows) = reader.read_point(small).await? {
+            return Ok(rows);
+        }
+        let all = move |conn: &rusqlite::Connection| sqlite_rows(conn, sql, user_id, since, None);
+        return Ok(reader.read(all).await?.unwrap_or_default());
     }
     Ok(on_pool!(db, pool => {
         let found = sqlx::query(sql).bind(user_id).bind(since).fetch_all(pool).await?;
@@ -93,4 +59,59 @@ pub(crate) async fn rows(
         }
         rows
     }))
+}
+
+/// The book's rows on a SQLite file; `None` once there are more than `limit`.
+fn sqlite_rows(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    user_id: i64,
+    since: DateTime<Utc>,
+    limit: Option<usize>,
+) -> rusqlite::Result<Option<Vec<BookRow>>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let binds: [(&str, &dyn rusqlite::ToSql); 2] = [("$1", &user_id), ("$2", &SqliteTime(since))];
+    let found = statement.query_map(&binds[..], |row| {
+        let decimal = |name: &str| -> rusqlite::Result<Option<Decimal>> {
+            let text: Option<String> = row.get(name)?;
+            text.map(|t| {
+                t.parse().map_err(|err| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Text,
+                        Box::new(err),
+                    )
+                })
+            })
+            .transpose()
+        };
+        let moment = |name: &str| optional_time(row.get_ref(name)?);
+        Ok(BookRow {
+            part: row.get("part")?,
+            account_id: row.get("account_id")?,
+            currency: row.get("currency")?,
+            cash: decimal("cash")?,
+            starting_cash: decimal("starting_cash")?,
+            kill_switch: row.get("kill_switch")?,
+            kill_switch_reason: row.get("kill_switch_reason")?,
+            kill_switch_set_at: moment("kill_switch_set_at")?,
+            symbol: row.get("symbol")?,
+            side: row.get("side")?,
+            qty: decimal("qty")?,
+            price: decimal("price")?,
+            cost_basis: decimal("cost_basis")?,
+            stop_price: decimal("stop_price")?,
+            bars_version: row.get("bars_version")?,
+            filled_at: moment("filled_at")?,
+            fill_id: row.get("fill_id")?,
+        })
+    })?;
+    let mut rows = Vec::new();
+    for row in found {
+        if limit.is_some_and(|limit| rows.len() == limit) {
+            return Ok(None);
+        }
+        rows.push(row?);
+    }
+    Ok(Some(rows))
 }

@@ -65,7 +65,8 @@ impl SqliteRows {
         .map_err(|err| StoreError::Unavailable(format!("a SQLite read stopped: {err}")))?
     }
 
-    /// Runs `read`, a read of a row or two found by index (a session, a bars version), on the
+    /// Runs `read`, a read of a few rows found by index (a session, a bars version, a small
+    /// account book), on the
     /// calling thread: handing it to a blocking thread and waking the caller costs more than the
     /// read. When no connection is idle, or a lock is in the way (a WAL recovery, say), it runs
     /// as [`Self::read`] does instead, so the calling thread never waits.
