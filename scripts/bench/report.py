@@ -41,7 +41,8 @@ def cells(row):
             rate += f" (2xx: {count((row['requests'] - row['non_2xx']) / row['seconds'])}/s)"
         return (row["bench"], row["route"], row["target"], rate,
                 f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}", shown, ceiling, ratio,
-                f"{row['rss_mb']:.0f}" if row["target"] != "ceiling" else f"({row['rss_mb']:.0f})")
+                "" if row["rss_mb"] is None
+                else f"{row['rss_mb']:.0f}" if row["target"] != "ceiling" else f"({row['rss_mb']:.0f})")
     what = row["route"]
     if row["bench"] == "backtest":
         what += f" (engine {row['engine_ms']:.0f} ms)"

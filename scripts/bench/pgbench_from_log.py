@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""A pgbench script of the statements PostgreSQL logged for one Raptor request.
+
+    pgbench_from_log.py LOG ACCOUNT_ID > request.pgb
+    pgbench -n -M prepared -c 10 -j 2 -T 10 -f request.pgb DATABASE_URL
+
+LOG is PostgreSQL's server log with `log_min_duration_statement = 0` (so each statement and
+its parameters are logged), written while a `raptor serve` with no workers
+(`RAPTOR_WORKER_CONCURRENCY=0 RAPTOR_BACKTEST_CONCURRENCY=0`) answered requests of the
+account ACCOUNT_ID (whose user has the same id, as in the benchmark's seed). The script
+replays the last request: every statement from its session read on, in order, but for those
+a steady stream of requests does not run (see ONCE_IN_A_WHILE).
+
+The replay runs PostgreSQL's share of the request with nothing else in the way (no HTTP, no
+Raptor), so its rate is the ceiling the database puts on that route on this machine. Values
+are made to repeat safely: the account becomes a random one of the first 64, the order id
+comes from the order's own INSERT, client order ids are random, times are now().
+"""
+import re
+import sys
+
+log_path, account = sys.argv[1], sys.argv[2]
+STATEMENT = re.compile(r"(?:execute [A-Za-z_0-9<>]+|statement): (.*)$")
+PARAMETER = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')")
+
+statements = []
+lines = open(log_path, errors="replace").read().splitlines()
+for i, line in enumerate(lines):
+    found = STATEMENT.search(line)
+    if not found or "duration:" not in line:
+        continue
+    params = {}
+    if i + 1 < len(lines) and "DETAIL:  parameters:" in lines[i + 1]:
+        for p in PARAMETER.finditer(lines[i + 1].split("parameters: ", 1)[1]):
+            params[int(p.group(1))] = None if p.group(2) == "NULL" else p.group(3).replace("''", "'")
+    statements.append((found.group(1), params))
+
+sessions = [i for i, (sql, _) in enumerate(statements) if "FROM sessions s JOIN users" in sql]
+if not sessions:
+    sys.exit("no signed-in request in the log: is log_min_duration_statement 0?")
+# Left out: a session's last-seen write (once a minute) and a symbol's latest bar (read once per
+# process and bars version): a steady stream of requests does not run them.
+ONCE_IN_A_WHILE = ("UPDATE sessions SET last_seen_at", "SELECT ts, open, high, low, close")
+request = [s for s in statements[sessions[-1]:] if not s[0].startswith(ONCE_IN_A_WHILE)]
+
+
+def literal(text):
+    """A SQL string literal that pgbench will not read a :variable in."""
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\x3a")
+    return f"E'{quoted}'"
+
+
+def value(text, cast):
+    if text is None:
+        return "NULL"
+    if text == account:
+        return f"(:aid)::{cast}"
+    if text == f"orders:account:{account}":
+        return f"{literal('orders:account:')} || (:aid)::text"
+    if re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:00\+00", text):
+        return "date_trunc('minute', now())"
+    if re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00", text):
+        return "now()"
+    if re.fullmatch(r"[A-Za-z0-9_-]{43}", text):
+        return "md5(random()::text)"
+    if text.startswith("\\x"):
+        return f"'{text}'::bytea"
+    return literal(text)
+
+
+out = ["\\set aid random(1, 64)"]
+order_id = None
+for sql, params in request:
+    if sql.startswith("INSERT INTO paper_orders"):
+        order_id = None
+    cast = "text" if "pg_notify" in sql else "bigint"
+
+    def substitute(m):
+        text = params.get(int(m.group(1)))
+        if order_id is not None and text == order_id:
+            return "(:id)::bigint"
+        return value(text, cast)
+
+    line = re.sub(r"\$(\d+)", substitute, sql)
+    if sql.startswith("INSERT INTO paper_orders"):
+        out.append(line + " \\gset")
+        order_id = "pending"
+        continue
+    if order_id == "pending":
+        # The order's id is the one its next statement names first.
+        order_id = params.get(2) if "trade_updates" in sql else params.get(1)
+        line = re.sub(r"\$(\d+)", substitute, sql)
+    out.append(line + ";")
+print("\n".join(out))
