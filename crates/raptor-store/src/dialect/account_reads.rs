@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::Row;
 
-use super::sqlite_rows::{optional_time, SqliteTime};
+use super::sqlite_rows::{optional_time, Columns, SqliteTime};
 use crate::decimal::DbDecimal;
 use crate::engine::Db;
 use crate::error::StoreError;
@@ -70,10 +70,33 @@ fn sqlite_rows(
     limit: Option<usize>,
 ) -> rusqlite::Result<Option<Vec<BookRow>>> {
     let mut statement = conn.prepare_cached(sql)?;
+    let columns = Columns::of(
+        &statement,
+        [
+            "part",
+            "account_id",
+            "currency",
+            "cash",
+            "starting_cash",
+            "kill_switch",
+            "kill_switch_reason",
+            "kill_switch_set_at",
+            "symbol",
+            "side",
+            "qty",
+            "price",
+            "cost_basis",
+            "stop_price",
+            "bars_version",
+            "filled_at",
+            "fill_id",
+        ],
+    )?;
     let binds: [(&str, &dyn rusqlite::ToSql); 2] = [("$1", &user_id), ("$2", &SqliteTime(since))];
     let found = statement.query_map(&binds[..], |row| {
+        let at = |name: &str| columns.at(name);
         let decimal = |name: &str| -> rusqlite::Result<Option<Decimal>> {
-            let text: Option<String> = row.get(name)?;
+            let text: Option<String> = row.get(at(name)?)?;
             text.map(|t| {
                 t.parse().map_err(|err| {
                     rusqlite::Error::FromSqlConversionFailure(
@@ -85,25 +108,25 @@ fn sqlite_rows(
             })
             .transpose()
         };
-        let moment = |name: &str| optional_time(row.get_ref(name)?);
+        let moment = |name: &str| optional_time(row.get_ref(at(name)?)?);
         Ok(BookRow {
-            part: row.get("part")?,
-            account_id: row.get("account_id")?,
-            currency: row.get("currency")?,
+            part: row.get(at("part")?)?,
+            account_id: row.get(at("account_id")?)?,
+            currency: row.get(at("currency")?)?,
             cash: decimal("cash")?,
             starting_cash: decimal("starting_cash")?,
-            kill_switch: row.get("kill_switch")?,
-            kill_switch_reason: row.get("kill_switch_reason")?,
+            kill_switch: row.get(at("kill_switch")?)?,
+            kill_switch_reason: row.get(at("kill_switch_reason")?)?,
             kill_switch_set_at: moment("kill_switch_set_at")?,
-            symbol: row.get("symbol")?,
-            side: row.get("side")?,
+            symbol: row.get(at("symbol")?)?,
+            side: row.get(at("side")?)?,
             qty: decimal("qty")?,
             price: decimal("price")?,
             cost_basis: decimal("cost_basis")?,
             stop_price: decimal("stop_price")?,
-            bars_version: row.get("bars_version")?,
+            bars_version: row.get(at("bars_version")?)?,
             filled_at: moment("filled_at")?,
-            fill_id: row.get("fill_id")?,
+            fill_id: row.get(at("fill_id")?)?,
         })
     })?;
     let mut rows = Vec::new();

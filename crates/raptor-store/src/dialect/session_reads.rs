@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
 
-use super::sqlite_rows::{optional_time, time, SqliteTime};
+use super::sqlite_rows::{optional_time, time, Columns, SqliteTime};
 use crate::engine::Db;
 use crate::error::StoreError;
 use crate::sessions::{Session, SignedInRow};
@@ -30,34 +30,57 @@ pub(crate) async fn signed_in_rows(
                     ("$2", &SqliteTime(now)),
                     ("$3", &SqliteTime(idle_cutoff)),
                 ];
+                let columns = Columns::of(
+                    &statement,
+                    [
+                        "id",
+                        "user_id",
+                        "auth_method",
+                        "created_at",
+                        "authenticated_at",
+                        "last_seen_at",
+                        "expires_at",
+                        "ip",
+                        "user_agent",
+                        "email",
+                        "display_name",
+                        "user_handle",
+                        "status",
+                        "user_created_at",
+                        "email_verified_at",
+                        "role",
+                        "permission",
+                    ],
+                )?;
                 let found = statement.query_map(&binds[..], |row| {
-                    let moment = |name: &str| optional_time(row.get_ref(name)?);
+                    let at = |name: &str| columns.at(name);
+                    let moment = |name: &str| optional_time(row.get_ref(at(name)?)?);
                     let required = |name: &str| -> rusqlite::Result<DateTime<Utc>> {
-                        time(row.get_ref(name)?)
+                        time(row.get_ref(at(name)?)?)
                     };
-                    let status: String = row.get("status")?;
+                    let status: String = row.get(at("status")?)?;
                     Ok(SignedInRow {
                         session: Session {
-                            id: row.get("id")?,
-                            user_id: row.get("user_id")?,
-                            auth_method: row.get("auth_method")?,
+                            id: row.get(at("id")?)?,
+                            user_id: row.get(at("user_id")?)?,
+                            auth_method: row.get(at("auth_method")?)?,
                             created_at: required("created_at")?,
                             authenticated_at: moment("authenticated_at")?,
                             last_seen_at: required("last_seen_at")?,
                             expires_at: required("expires_at")?,
-                            ip: row.get("ip")?,
-                            user_agent: row.get("user_agent")?,
+                            ip: row.get(at("ip")?)?,
+                            user_agent: row.get(at("user_agent")?)?,
                         },
-                        email: row.get("email")?,
-                        display_name: row.get("display_name")?,
-                        user_handle: row.get("user_handle")?,
+                        email: row.get(at("email")?)?,
+                        display_name: row.get(at("display_name")?)?,
+                        user_handle: row.get(at("user_handle")?)?,
                         status: status.try_into().map_err(|err| {
                             rusqlite::Error::FromSqlConversionFailure(0, Type::Text, Box::new(err))
                         })?,
                         user_created_at: required("user_created_at")?,
                         email_verified_at: moment("email_verified_at")?,
-                        role: row.get("role")?,
-                        permission: row.get("permission")?,
+                        role: row.get(at("role")?)?,
+                        permission: row.get(at("permission")?)?,
                     })
                 })?;
                 found.collect()

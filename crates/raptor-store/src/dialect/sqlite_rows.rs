@@ -137,6 +137,36 @@ impl ToSql for SqliteTime {
     }
 }
 
+/// A statement's columns by name, found once per statement: reading a row's column by name
+/// asks SQLite for every column's name, on every row.
+pub(crate) struct Columns<const N: usize> {
+    names: [&'static str; N],
+    positions: [usize; N],
+}
+
+impl<const N: usize> Columns<N> {
+    /// Where each of `names` stands among `statement`'s columns.
+    pub(crate) fn of(
+        statement: &rusqlite::Statement<'_>,
+        names: [&'static str; N],
+    ) -> rusqlite::Result<Self> {
+        let mut positions = [0; N];
+        for (position, name) in positions.iter_mut().zip(names) {
+            *position = statement.column_index(name)?;
+        }
+        Ok(Self { names, positions })
+    }
+
+    /// Where `name`, one of the names given, stands.
+    pub(crate) fn at(&self, name: &str) -> rusqlite::Result<usize> {
+        self.names
+            .iter()
+            .position(|known| *known == name)
+            .map(|i| self.positions[i])
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName(name.to_owned()))
+    }
+}
+
 /// A stored time, read as leniently as sqlx reads one: RFC 3339 text as Raptor writes it,
 /// SQLite's own date-time texts (with `T` or a space, seconds optional, fractions, an offset or
 /// `Z`, or none for UTC), or a number (Unix seconds; a real is a Julian day, as SQLite's
