@@ -1,30 +1,35 @@
 #!/usr/bin/env python3
 """A pgbench script of the statements PostgreSQL logged for one Raptor request.
 
-    pgbench_from_log.py LOG ACCOUNT_ID > request.pgb
+    pgbench_from_log.py LOG DATABASE ACCOUNT_ID ACCOUNTS > request.pgb
     pgbench -n -M prepared -c 10 -j 2 -T 10 -f request.pgb DATABASE_URL
 
-LOG is PostgreSQL's server log with `log_min_duration_statement = 0` (so each statement and
-its parameters are logged), written while a `raptor serve` with no workers
+LOG is PostgreSQL's server log with `log_min_duration_statement = 0` for DATABASE (so each
+statement and its parameters are logged; lines are told apart by the `user@database` of the
+default Debian `log_line_prefix`), written while a `raptor serve` with no workers
 (`RAPTOR_WORKER_CONCURRENCY=0 RAPTOR_BACKTEST_CONCURRENCY=0`) answered requests of the
 account ACCOUNT_ID (whose user has the same id, as in the benchmark's seed). The script
 replays the last request: every statement from its session read on, in order, but for those
-a steady stream of requests does not run (see ONCE_IN_A_WHILE).
+a steady stream of requests does not run (see ONCE_IN_A_WHILE), each time for one of the
+accounts 1 to ACCOUNTS.
 
 The replay runs PostgreSQL's share of the request with nothing else in the way (no HTTP, no
 Raptor), so its rate is the ceiling the database puts on that route on this machine. Values
-are made to repeat safely: the account becomes a random one of the first 64, the order id
-comes from the order's own INSERT, client order ids are random, times are now().
+are made to repeat safely: the account becomes a random one, the order id comes from the
+order's own INSERT, client order ids are random, and each time keeps its distance from the
+moment of the request (the session read's "now"), so a replay finds what the request found.
 """
 import re
 import sys
+from datetime import datetime
 
-log_path, account = sys.argv[1], sys.argv[2]
+log_path, database, account, accounts = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 STATEMENT = re.compile(r"(?:execute [A-Za-z_0-9<>]+|statement): (.*)$")
 PARAMETER = re.compile(r"\$(\d+) = (NULL|'((?:[^']|'')*)')")
 
 statements = []
-lines = open(log_path, errors="replace").read().splitlines()
+marker = f"@{database} "
+lines = [line for line in open(log_path, errors="replace").read().splitlines() if marker in line]
 for i, line in enumerate(lines):
     found = STATEMENT.search(line)
     if not found or "duration:" not in line:
@@ -42,6 +47,15 @@ if not sessions:
 # process and bars version): a steady stream of requests does not run them.
 ONCE_IN_A_WHILE = ("UPDATE sessions SET last_seen_at", "SELECT ts, open, high, low, close")
 request = [s for s in statements[sessions[-1]:] if not s[0].startswith(ONCE_IN_A_WHILE)]
+MOMENT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00")
+
+
+def moment(text):
+    return datetime.fromisoformat(text.replace("+00", "+00:00"))
+
+
+# The session read binds now as $2.
+request_now = moment(request[0][1][2])
 
 
 def literal(text):
@@ -50,17 +64,19 @@ def literal(text):
     return f"E'{quoted}'"
 
 
-def value(text, cast):
+def value(text, cast, sql):
     if text is None:
         return "NULL"
     if text == account:
         return f"(:aid)::{cast}"
     if text == f"orders:account:{account}":
         return f"{literal('orders:account:')} || (:aid)::text"
-    if re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:00\+00", text):
-        return "date_trunc('minute', now())"
-    if re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00", text):
-        return "now()"
+    if MOMENT.fullmatch(text):
+        if sql.startswith("INSERT INTO rate_limits"):
+            return "date_trunc('minute', now())"
+        offset = moment(text) - request_now
+        micros = (offset.days * 86_400 + offset.seconds) * 1_000_000 + offset.microseconds
+        return f"(now() + interval '{micros} microseconds')"
     if re.fullmatch(r"[A-Za-z0-9_-]{43}", text):
         return "md5(random()::text)"
     if text.startswith("\\x"):
@@ -68,7 +84,7 @@ def value(text, cast):
     return literal(text)
 
 
-out = ["\\set aid random(1, 64)"]
+out = [f"\\set aid random(1, {accounts})"]
 order_id = None
 for sql, params in request:
     if sql.startswith("INSERT INTO paper_orders"):
@@ -79,7 +95,7 @@ for sql, params in request:
         text = params.get(int(m.group(1)))
         if order_id is not None and text == order_id:
             return "(:id)::bigint"
-        return value(text, cast)
+        return value(text, cast, sql)
 
     line = re.sub(r"\$(\d+)", substitute, sql)
     if sql.startswith("INSERT INTO paper_orders"):

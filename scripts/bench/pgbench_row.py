@@ -11,8 +11,9 @@ import sys
 
 work, route = sys.argv[1], sys.argv[2]
 text = open(f"{work}/pgbench.txt").read()
-# Each log line: client, transaction, latency in µs, ...
-latencies = sorted(int(line.split()[2]) for path in glob.glob(f"{work}/pgbench_log.*") for line in open(path))
+# Each log line: client, transaction, latency in µs (or "failed"), ...
+fields = [line.split() for path in glob.glob(f"{work}/pgbench_log.*") for line in open(path)]
+latencies = sorted(int(f[2]) for f in fields if len(f) > 2 and f[2].isdigit())
 if not latencies:
     sys.exit(f"pgbench logged no transaction:\n{text}")
 seconds = float(re.search(r"duration: (\d+) s", text).group(1))

@@ -86,7 +86,7 @@ pub struct ListingChanges {
     pub updated: u64,
 }
 
-/// Rows per statement: 10 binds each stays well under both dialects' limits.
+/// Rows per statement: 11 binds each stays well under both dialects' limits.
 const LISTINGS_PER_STATEMENT: usize = 500;
 
 /// Adds listings to the catalogue and brings the ones it has up to date, by ticker, in one
