@@ -147,7 +147,7 @@ pub async fn holder(
 
 /// Records that a key was used at `now`.
 pub async fn touch(db: &Db, key: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .bind(now)
             .bind(key)

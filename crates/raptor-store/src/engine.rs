@@ -43,6 +43,9 @@ pub struct Db {
     pub(crate) changed_accounts: tokio::sync::broadcast::Sender<i64>,
     /// Symbols' latest bars, kept under their bars versions (see [`crate::latest_bars`]).
     pub(crate) latest_bars: std::sync::Arc<crate::latest_bars::LatestBars>,
+    /// SQLite's one writer at a time, taken in this process before the database's write lock
+    /// (None on PostgreSQL; see [`crate::write_turns`]).
+    pub(crate) write_turns: Option<crate::write_turns::WriteTurns>,
 }
 
 /// The connection pool at one moment, for metrics.
@@ -98,6 +101,7 @@ impl Db {
             changed_accounts: tokio::sync::broadcast::channel(crate::trade_updates::LOCAL_BACKLOG)
                 .0,
             latest_bars: Default::default(),
+            write_turns: (url.dialect() == Dialect::Sqlite).then(Default::default),
         })
     }
 

@@ -15,7 +15,7 @@ pub async fn get_or_create(
     candidate: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Vec<u8>, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         let stored: Option<Vec<u8>> =
             sqlx::query_scalar("SELECT key_bytes FROM instance_keys WHERE name = $1")
                 .bind(name)

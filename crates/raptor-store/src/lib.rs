@@ -44,6 +44,7 @@ pub mod valuation;
 pub mod waits;
 pub mod watchlists;
 pub mod webhooks;
+mod write_turns;
 
 pub use decimal::{DbDecimal, SCALE as DECIMAL_SCALE};
 pub use dialect::Dialect;

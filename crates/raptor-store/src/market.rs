@@ -277,7 +277,7 @@ pub async fn record_empty_range(
     end: DateTime<Utc>,
     checked_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query(
             "INSERT INTO empty_bar_ranges (symbol, timeframe, range_start, range_end, checked_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",

@@ -60,7 +60,7 @@ pub async fn confirm(
     confirm_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<String>, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         sqlx::query_scalar(
             "UPDATE marketing_contacts SET status = 'confirmed', confirmed_at = $1, updated_at = $1 \
              WHERE confirm_token_hash = $2 AND status = 'pending' RETURNING email",
@@ -78,7 +78,7 @@ pub async fn unsubscribe(
     unsubscribe_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<Option<String>, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         sqlx::query_scalar(
             "UPDATE marketing_contacts SET status = 'unsubscribed', unsubscribed_at = $1, updated_at = $1 \
              WHERE unsubscribe_token_hash = $2 RETURNING email",
@@ -99,7 +99,7 @@ pub async fn reissue_tokens(
     unsubscribe_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = on_pool!(db, pool => {
+    let done = on_write!(db, pool => {
         sqlx::query(
             "UPDATE marketing_contacts SET confirm_token_hash = $1, unsubscribe_token_hash = $2, \
              updated_at = $3 WHERE email = $4 AND status = 'pending'",

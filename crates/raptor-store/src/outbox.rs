@@ -10,7 +10,7 @@ use crate::error::StoreError;
 
 /// Stores one message (`job_queue`, queue `outbox`, already delivered there).
 pub async fn store(db: &Db, message: &Value, now: DateTime<Utc>) -> Result<i64, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         sqlx::query_scalar(
             "INSERT INTO job_queue (queue, kind, payload, status, attempts, run_at, created_at, \
              finished_at) VALUES ('outbox', 'email', $1, 'succeeded', 1, $2, $2, $2) RETURNING id",

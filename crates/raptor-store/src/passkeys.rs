@@ -117,7 +117,7 @@ pub async fn record_use(
 
 /// Renames one of a user's passkeys; false when the user has no such passkey.
 pub async fn rename(db: &Db, user_id: i64, id: i64, name: &str) -> Result<bool, StoreError> {
-    let changed = on_pool!(db, pool => {
+    let changed = on_write!(db, pool => {
         sqlx::query("UPDATE webauthn_credentials SET name = $1 WHERE id = $2 AND user_id = $3")
             .bind(name)
             .bind(id)
@@ -206,7 +206,7 @@ pub async fn begin_ceremony(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query(
             "INSERT INTO webauthn_challenges (token_hash, kind, user_id, state, context, \
              created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -257,7 +257,7 @@ pub async fn finish_ceremony(tx: &mut Tx, token_hash: &[u8]) -> Result<bool, Sto
 
 /// Deletes a ceremony on its own (refused or expired: it cannot be answered again).
 pub async fn drop_ceremony(db: &Db, token_hash: &[u8]) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query("DELETE FROM webauthn_challenges WHERE token_hash = $1")
             .bind(token_hash)
             .execute(pool)
@@ -268,7 +268,7 @@ pub async fn drop_ceremony(db: &Db, token_hash: &[u8]) -> Result<(), StoreError>
 
 /// Removes ceremonies that expired before `cutoff`; returns how many.
 pub async fn purge_ceremonies(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         sqlx::query("DELETE FROM webauthn_challenges WHERE expires_at < $1")
             .bind(cutoff)
             .execute(pool)

@@ -7,7 +7,7 @@ use crate::error::StoreError;
 
 /// Counts one hit on `key` in the window starting at `window_start`; returns the new count.
 pub async fn hit(db: &Db, key: &str, window_start: DateTime<Utc>) -> Result<i64, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         sqlx::query_scalar(
             "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1) \
              ON CONFLICT (key, window_start) DO UPDATE SET count = rate_limits.count + 1 \
@@ -22,7 +22,7 @@ pub async fn hit(db: &Db, key: &str, window_start: DateTime<Utc>) -> Result<i64,
 
 /// Takes back one hit on `key` in the window starting at `window_start` (never below zero).
 pub async fn unhit(db: &Db, key: &str, window_start: DateTime<Utc>) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query(
             "UPDATE rate_limits SET count = count - 1 \
              WHERE key = $1 AND window_start = $2 AND count > 0",
@@ -37,7 +37,7 @@ pub async fn unhit(db: &Db, key: &str, window_start: DateTime<Utc>) -> Result<()
 
 /// Drops windows that started before `cutoff`; returns how many.
 pub async fn purge(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
             .bind(cutoff)
             .execute(pool)

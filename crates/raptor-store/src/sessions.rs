@@ -190,7 +190,7 @@ pub async fn signed_in(
 
 /// Moves the idle clock forward.
 pub async fn touch(db: &Db, id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
             .bind(now)
             .bind(id)
@@ -329,7 +329,7 @@ pub async fn prove_passkey(
 /// Deletes sessions that ended (expired or revoked) before `cutoff`; returns how many. The
 /// audit log keeps what they did; the rows themselves can no longer sign anyone in.
 pub async fn purge_ended(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR revoked_at < $1")
             .bind(cutoff)
             .execute(pool)

@@ -97,7 +97,7 @@ pub async fn put_visual_feedback(
     v: &VisualFeedback,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query(
             "INSERT INTO visual_feedback_settings (user_id, animations_enabled, sound_enabled, \
              haptics_enabled, reduced_motion, pnl_color_scheme, updated_at, theme, chart_style) \

@@ -310,7 +310,7 @@ pub async fn add_reply_token(
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query(
             "INSERT INTO support_reply_tokens (ticket_id, token_hash, created_at) VALUES ($1, $2, $3)",
         )

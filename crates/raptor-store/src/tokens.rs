@@ -16,7 +16,7 @@ pub async fn issue_bootstrap(
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query(
             "INSERT INTO bootstrap_tokens (token_hash, purpose, created_by, created_at, expires_at) \
              VALUES ($1, 'first_admin', $2, $3, $4)",
@@ -212,7 +212,7 @@ async fn retire_links(
 /// Deletes sign-in links and bootstrap tokens that expired before `cutoff` (used or not:
 /// either way they can no longer be used); returns how many.
 pub async fn purge_expired(db: &Db, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         let links = sqlx::query("DELETE FROM email_login_tokens WHERE expires_at < $1")
             .bind(cutoff)
             .execute(pool)

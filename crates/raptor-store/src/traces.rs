@@ -52,7 +52,7 @@ pub async fn start_workflow(
     started_at: DateTime<Utc>,
     attributes: Option<&Value>,
 ) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query(
             "INSERT INTO trace_workflows (started_at, workflow_id, name, status, attributes) \
              VALUES ($1, $2, $3, 'running', $4)",
@@ -74,7 +74,7 @@ pub async fn finish_workflow(
     status: &str,
     finished_at: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = on_pool!(db, pool => {
+    let done = on_write!(db, pool => {
         sqlx::query(
             "UPDATE trace_workflows SET status = $1, finished_at = $2 \
              WHERE workflow_id = $3 AND status = 'running'",
@@ -91,7 +91,7 @@ pub async fn finish_workflow(
 
 /// Records one event of a workflow.
 pub async fn record_event(db: &Db, event: &TraceEvent) -> Result<(), StoreError> {
-    on_pool!(db, pool => {
+    on_write!(db, pool => {
         sqlx::query(
             "INSERT INTO trace_events (created_at, workflow_id, name, status, duration_ms, attributes) \
              VALUES ($1, $2, $3, $4, $5, $6)",

@@ -222,7 +222,7 @@ pub async fn last_id(db: &Db, account_id: i64) -> Result<i64, StoreError> {
 
 /// Deletes updates from before `before`; how many went.
 pub async fn prune(db: &Db, before: DateTime<Utc>) -> Result<u64, StoreError> {
-    Ok(on_pool!(db, pool => {
+    Ok(on_write!(db, pool => {
         sqlx::query("DELETE FROM trade_updates WHERE at < $1")
             .bind(before)
             .execute(pool)

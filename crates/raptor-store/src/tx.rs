@@ -11,6 +11,9 @@ pub struct Tx {
     /// ([`crate::trade_updates`]), and where SQLite announces them.
     pub(crate) changed_accounts: Vec<i64>,
     announce_to: tokio::sync::broadcast::Sender<i64>,
+    /// On SQLite, this process's turn to write; declared after `inner` so that it is given
+    /// up only once the transaction has ended.
+    _turn: Option<crate::write_turns::Turn>,
 }
 
 impl Db {
@@ -20,12 +23,18 @@ impl Db {
     /// metrics ([`Db::begin_waits`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let started = std::time::Instant::now();
-        let inner = self.pool.begin_write().await;
+        let begun = async {
+            let turn = self.write_turn().await?;
+            Ok::<_, StoreError>((turn, self.pool.begin_write().await?))
+        }
+        .await;
         self.begin_waits.record(started.elapsed());
+        let (turn, inner) = begun?;
         Ok(Tx {
-            inner: inner?,
+            inner,
             changed_accounts: Vec::new(),
             announce_to: self.changed_accounts.clone(),
+            _turn: turn,
         })
     }
 }

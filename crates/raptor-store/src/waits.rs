@@ -1,6 +1,7 @@
 //! How long write transactions wait to begin: for a pooled connection when every one is busy,
-//! and on SQLite for the single write lock. sqlx counts no waiters, so [`Db::begin`] times
-//! itself and keeps the times here, as histogram buckets of plain atomics.
+//! and on SQLite for the process's turn to write and the single write lock. sqlx counts no
+//! waiters, so [`Db::begin`] times itself and keeps the times here, as histogram buckets of
+//! plain atomics.
 //!
 //! [`Db::begin`]: crate::Db::begin
 

@@ -144,7 +144,7 @@ pub async fn store_status_event(
     payload: &Value,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let id: Option<i64> = on_pool!(db, pool => {
+    let id: Option<i64> = on_write!(db, pool => {
         sqlx::query_scalar(
             "INSERT INTO status_webhook_events (event_id, kind, payload, received_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING id",

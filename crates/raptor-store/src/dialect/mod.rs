@@ -22,6 +22,16 @@ macro_rules! on_pool {
     };
 }
 
+/// `on_pool!` for a write outside a transaction: on SQLite, the body runs in this process's
+/// turn to write ([`crate::write_turns`]), so it queues with the transactions instead of
+/// polling for SQLite's lock. The caller returns `Result<_, StoreError>`.
+macro_rules! on_write {
+    ($db:expr, $pool:ident => $body:expr) => {{
+        let _turn = $db.write_turn().await?;
+        on_pool!($db, $pool => $body)
+    }};
+}
+
 /// Runs one body against whichever transaction a [`crate::Tx`] holds (see `on_pool!`).
 macro_rules! on_tx {
     ($tx:expr, $t:ident => $body:expr) => {

@@ -2,7 +2,7 @@
 //! facts and table lookups, where trace partitions exist, and what role separation needs.
 
 use raptor_store::privileges::{self, RoleError};
-use raptor_store::{schema, traces, trading, users, Dialect, StoreError};
+use raptor_store::{rate_limits, schema, traces, trading, users, Dialect, StoreError};
 use raptor_testdb::{dual_test, TestDb};
 use rust_decimal::Decimal;
 
@@ -157,5 +157,39 @@ dual_test!(
                 .await,
             20
         );
+    }
+);
+
+dual_test!(
+    reads_answer_while_writers_queue_behind_an_open_write,
+    Head,
+    |t| {
+        // Two connections: the open write holds one, and the read needs the other.
+        let settings = raptor_store::EngineSettings {
+            max_connections: 2,
+            ..Default::default()
+        };
+        let db = raptor_store::Db::connect_with(&t.database_url(), &settings)
+            .await
+            .expect("pool");
+        let window = raptor_testdb::now();
+        let open = db.begin().await.expect("begin");
+        // On SQLite these wait for the open write; waiting, they must not sit on a connection.
+        let writers: Vec<_> = (0..3)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move { rate_limits::hit(&db, "queued", window).await })
+            })
+            .collect();
+        db.ping()
+            .await
+            .expect("a read answers while writers wait for their turn");
+        open.commit().await.expect("commit");
+        let mut counts = Vec::new();
+        for writer in writers {
+            counts.push(writer.await.expect("writer").expect("hit"));
+        }
+        counts.sort_unstable();
+        assert_eq!(counts, [1, 2, 3], "every queued write happened once");
     }
 );
