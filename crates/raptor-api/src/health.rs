@@ -36,7 +36,8 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 /// Whether this process can serve, and on which database.
 ///
 /// Answers 503 with the same body when the database fails or does not answer within
-/// 0.8 s. Requests that arrive while a check runs share its answer.
+/// 0.8 s. Requests that arrive while a check runs, or within 0.1 s of its start, share its
+/// answer: an outage shows within a second.
 #[utoipa::path(get, path = "/healthz", tag = TAG,
     responses(
         (status = 200, description = "Serving", body = Health),

@@ -3,6 +3,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use raptor_store::{migrate, StoreError};
 use tokio::sync::watch;
 
@@ -27,24 +29,46 @@ pub enum Unhealthy {
     TimedOut,
 }
 
-/// Health checks shared by concurrent requests: requests that arrive while a check runs wait
-/// for that check instead of each querying the database, so a busy load balancer costs the
-/// database one check at a time. No answer is reused once its check has finished.
+/// How long a finished check's answer stands for the requests that follow it: a load
+/// balancer probing many times a second costs the database a few checks a second. With
+/// [`CHECK_TIMEOUT`], a database that goes away still shows within a second.
+pub const REUSE_FOR: Duration = Duration::from_millis(100);
+
+const _: () = assert!(REUSE_FOR.as_millis() + CHECK_TIMEOUT.as_millis() < 1000);
+
+/// Health checks shared by requests: those that arrive while a check runs wait for it, and
+/// those that arrive within [`REUSE_FOR`] of its start (by the [`App`]'s clock) take its
+/// answer, instead of each querying the database.
 #[derive(Debug, Default)]
 pub struct Checks {
-    running: Mutex<Option<watch::Receiver<Option<Outcome>>>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The check under way, if any.
+    running: Option<watch::Receiver<Option<Outcome>>>,
+    /// The last check's answer, and when that check started.
+    last: Option<(DateTime<Utc>, Outcome)>,
 }
 
 impl Checks {
-    /// The outcome of the running check, or of a new one started now.
+    /// The outcome of a recent check, of the running one, or of a new one started now.
     pub async fn check(self: &Arc<Self>, app: &App, fixed_revision: Option<&str>) -> Outcome {
+        let now = app.now();
         let mut receiver = {
-            let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-            match &*running {
+            let mut state = self.lock();
+            if let Some((started, outcome)) = &state.last {
+                // A clock that went back (a negative age) does not stretch the answer's life.
+                if (now - *started).to_std().is_ok_and(|age| age < REUSE_FOR) {
+                    return outcome.clone();
+                }
+            }
+            match &state.running {
                 Some(receiver) => receiver.clone(),
                 None => {
                     let (sender, receiver) = watch::channel(None);
-                    *running = Some(receiver.clone());
+                    state.running = Some(receiver.clone());
                     let (checks, app) = (Arc::clone(self), app.clone());
                     let fixed = fixed_revision.map(str::to_owned);
                     // Its own task: a client that hangs up does not abandon the others' check.
@@ -55,6 +79,7 @@ impl Checks {
                             tokio::time::timeout(CHECK_TIMEOUT, probe(&app, fixed.as_deref()))
                                 .await
                                 .unwrap_or(Err(Unhealthy::TimedOut));
+                        checks.lock().last = Some((now, outcome.clone()));
                         drop(finished);
                         sender.send_replace(Some(outcome));
                     });
@@ -73,6 +98,10 @@ impl Checks {
             )),
         }
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Clears the running check when its task ends.
@@ -80,11 +109,7 @@ struct Finished<'a>(&'a Checks);
 
 impl Drop for Finished<'_> {
     fn drop(&mut self) {
-        *self
-            .0
-            .running
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = None;
+        self.0.lock().running = None;
     }
 }
 

@@ -1,5 +1,8 @@
 //! `GET /healthz` over real HTTP on both dialects, including an unreachable database.
 
+use std::sync::Arc;
+
+use raptor_app::{health, FixedClock};
 use raptor_store::migrate::Migrator;
 
 fn head() -> &'static str {
@@ -49,15 +52,39 @@ dual_test!(unknown_paths_get_a_problem_body, Head, |t| {
     app.stop().await;
 });
 
+/// A health answer stands for [`health::REUSE_FOR`] after its check started, by the app's clock:
+/// a test clock that stands still until moved makes each step exact.
+struct Probe {
+    app: TestApp,
+    clock: Arc<FixedClock>,
+}
+
+impl Probe {
+    async fn spawn(db: raptor_store::Db) -> Self {
+        let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+        let app = TestApp::builder(db).clock(clock.clone()).spawn().await;
+        Self { app, clock }
+    }
+
+    /// `/healthz` once the last answer has aged out: a new check.
+    async fn fresh(&self) -> (u16, serde_json::Value) {
+        self.clock
+            .advance(chrono::Duration::from_std(health::REUSE_FOR).expect("short"));
+        self.app.get_json("/healthz").await
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_degrades_when_postgres_is_unreachable_and_recovers() {
     let t = TestDb::create(Dialect::Postgres, Start::Head).await;
     let (proxy, db) = TcpProxy::in_front_of(&t).await;
-    let app = TestApp::spawn(db.clone()).await;
-    assert_eq!(app.get_json("/healthz").await.0, 200);
+    let probe = Probe::spawn(db.clone()).await;
+    assert_eq!(probe.fresh().await.0, 200);
 
     proxy.cut().await;
-    let (status, body) = app.get_json("/healthz").await;
+    let (status, body) = probe.app.get_json("/healthz").await;
+    assert_eq!(status, 200, "the answer of a moment ago stands: {body}");
+    let (status, body) = probe.fresh().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], "degraded");
     assert_eq!(body["db"], "postgresql");
@@ -67,10 +94,11 @@ async fn healthz_degrades_when_postgres_is_unreachable_and_recovers() {
     );
 
     proxy.restore();
-    let (status, body) = app.get_json("/healthz").await;
+    assert_eq!(probe.app.get_json("/healthz").await.0, 503);
+    let (status, body) = probe.fresh().await;
     assert_eq!(status, 200, "did not recover: {body}");
     assert_eq!(body["revision"], head());
-    app.stop().await;
+    probe.app.stop().await;
     db.close().await;
     t.finish().await;
 }
@@ -80,16 +108,16 @@ async fn healthz_degrades_when_the_sqlite_file_disappears_and_recovers() {
     let t = TestDb::create(Dialect::Sqlite, Start::Head).await;
     let path = t.sqlite_path().expect("sqlite file").to_owned();
     let moved = path.with_extension("moved");
-    let app = TestApp::spawn(t.db().clone()).await;
-    assert_eq!(app.get_json("/healthz").await.0, 200);
+    let probe = Probe::spawn(t.db().clone()).await;
+    assert_eq!(probe.fresh().await.0, 200);
 
     std::fs::rename(&path, &moved).expect("move the database away");
-    let (status, body) = app.get_json("/healthz").await;
+    let (status, body) = probe.fresh().await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], "degraded");
 
     std::fs::rename(&moved, &path).expect("put it back");
-    assert_eq!(app.get_json("/healthz").await.0, 200);
-    app.stop().await;
+    assert_eq!(probe.fresh().await.0, 200);
+    probe.app.stop().await;
     t.finish().await;
 }
