@@ -189,6 +189,9 @@ impl From<OrderError> for Problem {
                 Refusal::NoLongerOpen(_) => {
                     Problem::new(ProblemCode::NotCancelable, refusal.to_string())
                 }
+                Refusal::TooManySubmissions { retry_after } => {
+                    Problem::too_many_requests(*retry_after)
+                }
                 Refusal::Store(store) => store.into(),
             },
             OrderError::TooManySubmissions { retry_after } => {

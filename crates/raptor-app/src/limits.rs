@@ -1,7 +1,7 @@
 //! Abuse limits: fixed windows counted in the database, so they hold across processes.
 
 use chrono::{DateTime, Duration, Utc};
-use raptor_store::{rate_limits, StoreError};
+use raptor_store::{rate_limits, StoreError, Tx};
 
 use crate::App;
 
@@ -122,16 +122,50 @@ fn seconds_until(end: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
 /// Counts one attempt against `limit` for `subject`; refused past the limit until the window
 /// ends.
 pub async fn check(app: &App, limit: Limit, subject: &str) -> Result<(), LimitError> {
-    let now = app.now();
-    let start = window_start(now, limit.window);
-    let key = format!("{}:{subject}", limit.name);
-    let count = rate_limits::hit(&app.db, &key, start).await?;
-    if count > limit.max {
-        return Err(LimitError::Exceeded {
-            retry_after: seconds_until(start + limit.window, now),
-        });
+    Attempt::new(app, limit, subject).count(app).await
+}
+
+/// One attempt against a limit, to be counted once: in the write transaction of what it
+/// attempts ([`Attempt::count_in`]), so that a success costs no write of its own, or on its own
+/// ([`Attempt::count`]) when that transaction did not commit.
+#[derive(Debug)]
+pub struct Attempt {
+    limit: Limit,
+    key: String,
+    now: DateTime<Utc>,
+    window_start: DateTime<Utc>,
+}
+
+impl Attempt {
+    /// An attempt by `subject`, now.
+    pub fn new(app: &App, limit: Limit, subject: &str) -> Self {
+        let now = app.now();
+        Self {
+            limit,
+            key: format!("{}:{subject}", limit.name),
+            now,
+            window_start: window_start(now, limit.window),
+        }
     }
-    Ok(())
+
+    /// Counts it on its own; refused past the limit.
+    pub async fn count(&self, app: &App) -> Result<(), LimitError> {
+        self.judge(rate_limits::hit(&app.db, &self.key, self.window_start).await?)
+    }
+
+    /// Counts it in `tx`; refused past the limit. The count stands only if `tx` commits.
+    pub async fn count_in(&self, tx: &mut Tx) -> Result<(), LimitError> {
+        self.judge(rate_limits::hit_in(tx, &self.key, self.window_start).await?)
+    }
+
+    fn judge(&self, count: i64) -> Result<(), LimitError> {
+        if count > self.limit.max {
+            return Err(LimitError::Exceeded {
+                retry_after: seconds_until(self.window_start + self.limit.window, self.now),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Counts one attempt against each of `limits` for `subject`, in order; refused by the first

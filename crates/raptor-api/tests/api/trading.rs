@@ -778,11 +778,14 @@ dual_test!(
         let mut grace = accounts::customer(&app, "grace@example.com").await;
         price_now(t, 190.0).await;
         for i in 0..SUBMISSIONS_PER_MINUTE.max {
-            // Refused orders count too: every tenth is for an unknown symbol.
-            let order = if i % 10 == 0 {
-                json!({ "symbol": "NOPE", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day" })
-            } else {
-                limit("buy", "1", "1")
+            // Refused orders count too: every tenth is for an unknown symbol, refused before
+            // its transaction, and every tenth after it is beyond the cash, refused inside.
+            let order = match i % 10 {
+                0 => {
+                    json!({ "symbol": "NOPE", "qty": "1", "side": "buy", "type": "market", "time_in_force": "day" })
+                }
+                1 => limit("buy", "1000000", "1"),
+                _ => limit("buy", "1", "1"),
             };
             let reply = ada.post("/api/orders", order).await;
             assert_ne!(reply.status, 429, "order {i} was limited");
@@ -804,7 +807,7 @@ dual_test!(
         let open = t
             .scalar("SELECT count(*) FROM paper_orders WHERE status = 'new'")
             .await;
-        assert_eq!(open, 180, "a limited request placed an order");
+        assert_eq!(open, 160, "a limited request placed an order");
 
         let other = grace.post("/api/orders", limit("buy", "1", "1")).await;
         assert_eq!(other.status, 201, "one account's limit blocked another");

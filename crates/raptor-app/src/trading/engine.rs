@@ -7,6 +7,7 @@ use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, Terms, Tim
 use raptor_store::trading::{self, Account, Ending, NewOrder, Order, Position};
 use raptor_store::{market, settings, DbDecimal, StoreError, Tx};
 
+use crate::limits::{Attempt, LimitError};
 use crate::metrics::FillTrigger;
 use crate::secrets::new_token;
 use crate::App;
@@ -67,9 +68,24 @@ pub enum Refusal {
     /// The order to replace filled or ended meanwhile.
     #[error("order {0} is no longer open and cannot be replaced")]
     NoLongerOpen(i64),
+    /// The account submitted as many orders this minute as it may.
+    #[error("too many orders this minute; retry after {retry_after} s")]
+    TooManySubmissions {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// A store failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<LimitError> for Refusal {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::Exceeded { retry_after } => Refusal::TooManySubmissions { retry_after },
+            LimitError::Store(err) => Refusal::Store(err),
+        }
+    }
 }
 
 pub(super) fn terms(order: &Order) -> Terms {
@@ -257,9 +273,15 @@ pub(super) async fn settle_group(
 }
 
 /// Submits an order: stores it and fills it at once when marketable. IOC and FOK orders that
-/// cannot fill at once are stored canceled, as Alpaca reports them.
-pub async fn submit(app: &App, account_id: i64, s: &Submission) -> Result<Order, Refusal> {
-    submit_replacing(app, account_id, s, None).await
+/// cannot fill at once are stored canceled, as Alpaca reports them. The `attempt` is counted in
+/// the order's transaction: it stands when the order is stored.
+pub async fn submit(
+    app: &App,
+    account_id: i64,
+    s: &Submission,
+    attempt: &Attempt,
+) -> Result<Order, Refusal> {
+    submit_replacing(app, account_id, s, None, attempt).await
 }
 
 /// [`submit`], and when `replacing` names a working order of the account, that order ends in
@@ -270,6 +292,7 @@ pub async fn submit_replacing(
     account_id: i64,
     s: &Submission,
     replacing: Option<i64>,
+    attempt: &Attempt,
 ) -> Result<Order, Refusal> {
     let db = &app.db;
     let last = match s.bars_version {
@@ -305,6 +328,7 @@ pub async fn submit_replacing(
     let now = app.now();
     let mut tx = db.begin().await?;
     let locked = trading::lock_trading_account(&mut tx, account_id).await?;
+    attempt.count_in(&mut tx).await?;
     if locked.kill_switch {
         return Err(Refusal::TradingDisabled);
     }

@@ -21,7 +21,7 @@ pub(crate) use engine::round;
 pub use engine::{price, Leg, Refusal, Submission, MAX_OPEN_ORDERS};
 pub use matching::{match_all, match_symbol, Matched};
 
-use crate::limits::{self, Limit, LimitError};
+use crate::limits::{Attempt, Limit, LimitError};
 use crate::secrets::new_token;
 use crate::text;
 use crate::App;
@@ -90,6 +90,9 @@ impl From<Refusal> for OrderError {
     fn from(refusal: Refusal) -> Self {
         match refusal {
             Refusal::Store(err) => OrderError::Store(err),
+            Refusal::TooManySubmissions { retry_after } => {
+                OrderError::TooManySubmissions { retry_after }
+            }
             other => OrderError::Refused(other),
         }
     }
@@ -104,9 +107,27 @@ impl From<LimitError> for OrderError {
     }
 }
 
-/// Counts one order submission against the account's per-minute limit.
-async fn count_submission(app: &App, account: &Account) -> Result<(), OrderError> {
-    Ok(limits::check(app, SUBMISSIONS_PER_MINUTE, &account.id.to_string()).await?)
+/// One submission by `account`, counted against [`SUBMISSIONS_PER_MINUTE`] by [`counted`].
+fn submission(app: &App, account: &Account) -> Attempt {
+    Attempt::new(app, SUBMISSIONS_PER_MINUTE, &account.id.to_string())
+}
+
+/// Makes sure a submission counted once. One that stored an order (`stored`) was counted in the
+/// order's transaction; any other outcome is counted now, and once the account is past its
+/// limit, that is the answer instead.
+async fn counted<T>(
+    app: &App,
+    attempt: &Attempt,
+    outcome: Result<T, OrderError>,
+    stored: impl FnOnce(&T) -> bool,
+) -> Result<T, OrderError> {
+    match &outcome {
+        Ok(done) if stored(done) => {}
+        // Refused by its count, which the refusal rolled back: past the limit, it changes nothing.
+        Err(OrderError::TooManySubmissions { .. }) => {}
+        _ => attempt.count(app).await?,
+    }
+    outcome
 }
 
 /// A user's paper account.
@@ -659,7 +680,17 @@ pub async fn place_order(
     req: &OrderRequest,
 ) -> Result<Placed, OrderError> {
     let account = account_of(app, user_id).await?;
-    count_submission(app, &account).await?;
+    let attempt = submission(app, &account);
+    let placed = place(app, &account, req, &attempt).await;
+    counted(app, &attempt, placed, |placed| placed.created).await
+}
+
+async fn place(
+    app: &App,
+    account: &Account,
+    req: &OrderRequest,
+    attempt: &Attempt,
+) -> Result<Placed, OrderError> {
     let submission = prepare(app, req).await?;
     let earlier = || trading::order_by_client_id(&app.db, account.id, &submission.client_order_id);
     // An id this server just made cannot have been used; only the client's own can repeat.
@@ -671,7 +702,7 @@ pub async fn place_order(
             });
         }
     }
-    match engine::submit(app, account.id, &submission).await {
+    match engine::submit(app, account.id, &submission, attempt).await {
         Ok(order) => {
             app.metrics.order_placed(order.side, order.order_type);
             Ok(Placed {
@@ -743,7 +774,18 @@ pub async fn replace_order(
     change: &Replacement,
 ) -> Result<Order, OrderError> {
     let account = account_of(app, user_id).await?;
-    count_submission(app, &account).await?;
+    let attempt = submission(app, &account);
+    let replaced = replace(app, &account, id, change, &attempt).await;
+    counted(app, &attempt, replaced, |_| true).await
+}
+
+async fn replace(
+    app: &App,
+    account: &Account,
+    id: i64,
+    change: &Replacement,
+    attempt: &Attempt,
+) -> Result<Order, OrderError> {
     let old = trading::order(&app.db, account.id, id)
         .await?
         .ok_or(OrderError::UnknownOrder(id))?;
@@ -799,7 +841,7 @@ pub async fn replace_order(
         ..OrderRequest::default()
     };
     let submission = prepare(app, &req).await?;
-    match engine::submit_replacing(app, account.id, &submission, Some(id)).await {
+    match engine::submit_replacing(app, account.id, &submission, Some(id), attempt).await {
         Ok(order) => Ok(order),
         Err(Refusal::NoLongerOpen(_)) => {
             let now = trading::order(&app.db, account.id, id).await?;
@@ -982,7 +1024,18 @@ pub async fn close_position(
     portion: Portion<'_>,
 ) -> Result<Order, OrderError> {
     let account = account_of(app, user_id).await?;
-    count_submission(app, &account).await?;
+    let attempt = submission(app, &account);
+    let closed = close(app, &account, symbol, portion, &attempt).await;
+    counted(app, &attempt, closed, |_| true).await
+}
+
+async fn close(
+    app: &App,
+    account: &Account,
+    symbol: &str,
+    portion: Portion<'_>,
+    attempt: &Attempt,
+) -> Result<Order, OrderError> {
     let symbol = symbol.to_uppercase();
     let held = trading::positions(&app.db, account.id)
         .await?
@@ -1035,5 +1088,5 @@ pub async fn close_position(
         stop_price: None,
     };
     let submission = Submission::simple(symbol, terms, TimeInForce::Day, qty);
-    Ok(engine::submit(app, account.id, &submission).await?)
+    Ok(engine::submit(app, account.id, &submission, attempt).await?)
 }
