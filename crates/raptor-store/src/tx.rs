@@ -11,8 +11,8 @@ pub struct Tx {
     /// ([`crate::trade_updates`]), and where SQLite announces them.
     pub(crate) changed_accounts: Vec<i64>,
     announce_to: tokio::sync::broadcast::Sender<i64>,
-    /// On SQLite, this process's turn to write; declared after `inner` so that it is given
-    /// up only once the transaction has ended.
+    /// On SQLite, this process's turn to write; declared after `inner`, so that a dropped
+    /// transaction queues its rollback before the turn passes on. [`Tx::rollback`] waits for it.
     _turn: Option<crate::write_turns::Turn>,
 }
 
@@ -25,11 +25,11 @@ impl Db {
         let started = std::time::Instant::now();
         let begun = async {
             let turn = self.write_turn().await?;
-            Ok::<_, StoreError>((turn, self.pool.begin_write().await?))
+            Ok::<_, StoreError>(self.pool.begin_write(turn).await?)
         }
         .await;
         self.begin_waits.record(started.elapsed());
-        let (turn, inner) = begun?;
+        let (inner, turn) = begun?;
         Ok(Tx {
             inner,
             changed_accounts: Vec::new(),
@@ -43,6 +43,13 @@ impl Tx {
     /// The dialect of the transaction's database.
     pub fn dialect(&self) -> Dialect {
         self.inner.dialect()
+    }
+
+    /// Undoes every write of the transaction, and waits until the database has: on SQLite, the
+    /// next writer then finds the lock free. Dropping a transaction rolls it back too, without
+    /// waiting.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        Ok(self.inner.rollback().await?)
     }
 
     /// Makes every write of the transaction visible at once, and announces the accounts

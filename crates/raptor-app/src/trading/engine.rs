@@ -327,110 +327,125 @@ pub async fn submit_replacing(
     };
     let now = app.now();
     let mut tx = db.begin().await?;
-    let locked = trading::lock_trading_account(&mut tx, account_id).await?;
-    attempt.count_in(&mut tx).await?;
-    if locked.kill_switch {
-        return Err(Refusal::TradingDisabled);
-    }
-    let account = locked.account;
-    if let Some(old) = replacing {
-        let open = trading::order_in(&mut tx, account_id, old)
-            .await?
-            .is_some_and(|o| o.status.is_open());
-        if !open || !trading::end_order(&mut tx, old, Ending::Replaced, None, now).await? {
-            return Err(Refusal::NoLongerOpen(old));
+    // Every refusal below rolls back, and waits for it: on SQLite the next writer's turn
+    // should find the lock free.
+    let decided = async {
+        let locked = trading::lock_trading_account(&mut tx, account_id).await?;
+        attempt.count_in(&mut tx).await?;
+        if locked.kill_switch {
+            return Err(Refusal::TradingDisabled);
         }
-    }
-    let rests = immediate.is_none();
-    let status = if rests && matches!(s.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
-        OrderStatus::Canceled
-    } else {
-        OrderStatus::New
-    };
-    // Counted under the account lock, so concurrent submissions cannot overshoot the cap. Legs
-    // count from the start: held ones work once their entry fills.
-    let adding = i64::from(rests && status == OrderStatus::New) + s.legs.len() as i64;
-    if adding > 0
-        && trading::count_open_orders_in(&mut tx, account_id).await? + adding > MAX_OPEN_ORDERS
-    {
-        return Err(Refusal::TooManyOpenOrders {
-            max: MAX_OPEN_ORDERS,
-        });
-    }
-    match terms.side {
-        Side::Buy => {
-            let at = immediate
-                .or(terms.limit_price)
-                .or(terms.stop_price)
-                .or(last)
-                .unwrap_or_default();
-            let needed = round(qty * at);
-            let available = buying_power(app, &mut tx, &account).await?;
-            if needed > available {
-                return Err(Refusal::BuyingPower { needed, available });
+        let account = locked.account;
+        if let Some(old) = replacing {
+            let open = trading::order_in(&mut tx, account_id, old)
+                .await?
+                .is_some_and(|o| o.status.is_open());
+            if !open || !trading::end_order(&mut tx, old, Ending::Replaced, None, now).await? {
+                return Err(Refusal::NoLongerOpen(old));
             }
         }
-        Side::Sell => {
-            let available = sellable(&mut tx, account_id, &s.symbol).await?;
-            if qty > available {
-                return Err(Refusal::Quantity {
-                    wanted: qty,
-                    available,
-                });
-            }
-        }
-    }
-    let new = NewOrder {
-        account_id,
-        client_order_id: &s.client_order_id,
-        symbol: &s.symbol,
-        side: terms.side,
-        order_type: terms.order_type,
-        time_in_force: s.time_in_force,
-        qty: s.qty.or(Some(qty)).filter(|_| s.notional.is_none()),
-        notional: s.notional,
-        limit_price: terms.limit_price,
-        stop_price: terms.stop_price,
-        status,
-        reject_reason: (status == OrderStatus::Canceled).then_some("not marketable on submission"),
-        replaces: replacing,
-        order_class: s.order_class,
-        parent_id: None,
-        trail: s.trail,
-        hwm,
-        extended_hours: s.extended_hours,
-    };
-    let order = trading::insert_order(&mut tx, &new, now).await?;
-    // The legs exist before the entry can fill, so its fill settles them as any fill does: a
-    // bracket's or OTO's are released, an OCO's other exit is canceled.
-    for leg in &s.legs {
-        let client_order_id = new_token();
-        let status = leg_status(s.order_class);
-        let leg = NewOrder {
-            client_order_id: &client_order_id,
-            side: leg.terms.side,
-            order_type: leg.terms.order_type,
-            qty: Some(qty),
-            notional: None,
-            limit_price: leg.terms.limit_price,
-            stop_price: leg.terms.stop_price,
-            status,
-            reject_reason: None,
-            replaces: None,
-            parent_id: Some(order.id),
-            trail: None,
-            hwm: None,
-            ..new
+        let rests = immediate.is_none();
+        let status = if rests && matches!(s.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
+            OrderStatus::Canceled
+        } else {
+            OrderStatus::New
         };
-        trading::insert_order(&mut tx, &leg, now).await?;
+        // Counted under the account lock, so concurrent submissions cannot overshoot the cap. Legs
+        // count from the start: held ones work once their entry fills.
+        let adding = i64::from(rests && status == OrderStatus::New) + s.legs.len() as i64;
+        if adding > 0
+            && trading::count_open_orders_in(&mut tx, account_id).await? + adding > MAX_OPEN_ORDERS
+        {
+            return Err(Refusal::TooManyOpenOrders {
+                max: MAX_OPEN_ORDERS,
+            });
+        }
+        match terms.side {
+            Side::Buy => {
+                let at = immediate
+                    .or(terms.limit_price)
+                    .or(terms.stop_price)
+                    .or(last)
+                    .unwrap_or_default();
+                let needed = round(qty * at);
+                let available = buying_power(app, &mut tx, &account).await?;
+                if needed > available {
+                    return Err(Refusal::BuyingPower { needed, available });
+                }
+            }
+            Side::Sell => {
+                let available = sellable(&mut tx, account_id, &s.symbol).await?;
+                if qty > available {
+                    return Err(Refusal::Quantity {
+                        wanted: qty,
+                        available,
+                    });
+                }
+            }
+        }
+        let new = NewOrder {
+            account_id,
+            client_order_id: &s.client_order_id,
+            symbol: &s.symbol,
+            side: terms.side,
+            order_type: terms.order_type,
+            time_in_force: s.time_in_force,
+            qty: s.qty.or(Some(qty)).filter(|_| s.notional.is_none()),
+            notional: s.notional,
+            limit_price: terms.limit_price,
+            stop_price: terms.stop_price,
+            status,
+            reject_reason: (status == OrderStatus::Canceled)
+                .then_some("not marketable on submission"),
+            replaces: replacing,
+            order_class: s.order_class,
+            parent_id: None,
+            trail: s.trail,
+            hwm,
+            extended_hours: s.extended_hours,
+        };
+        let order = trading::insert_order(&mut tx, &new, now).await?;
+        // The legs exist before the entry can fill, so its fill settles them as any fill does: a
+        // bracket's or OTO's are released, an OCO's other exit is canceled.
+        for leg in &s.legs {
+            let client_order_id = new_token();
+            let status = leg_status(s.order_class);
+            let leg = NewOrder {
+                client_order_id: &client_order_id,
+                side: leg.terms.side,
+                order_type: leg.terms.order_type,
+                qty: Some(qty),
+                notional: None,
+                limit_price: leg.terms.limit_price,
+                stop_price: leg.terms.stop_price,
+                status,
+                reject_reason: None,
+                replaces: None,
+                parent_id: Some(order.id),
+                trail: None,
+                hwm: None,
+                ..new
+            };
+            trading::insert_order(&mut tx, &leg, now).await?;
+        }
+        // Settling a group changes the other orders of the group, never this one: as stored now,
+        // it is the answer.
+        let stored = match immediate {
+            Some(fill_price) => apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?,
+            None => order,
+        };
+        settings::complete_step(&mut tx, account.user_id, "first_order", now).await?;
+        Ok::<_, Refusal>(stored)
     }
-    // Settling a group changes the other orders of the group, never this one: as stored now,
-    // it is the answer.
-    let stored = match immediate {
-        Some(fill_price) => apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?,
-        None => order,
+    .await;
+    let stored = match decided {
+        Ok(stored) => stored,
+        Err(refusal) => {
+            // The refusal is the answer; a rollback that fails ends with the connection.
+            let _ = tx.rollback().await;
+            return Err(refusal);
+        }
     };
-    settings::complete_step(&mut tx, account.user_id, "first_order", now).await?;
     tx.commit().await?;
     if immediate.is_some() {
         app.metrics.filled(FillTrigger::Submission, 1);

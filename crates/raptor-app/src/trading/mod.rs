@@ -117,7 +117,7 @@ fn submission(app: &App, account: &Account) -> Attempt {
 /// limit, that is the answer instead.
 async fn counted<T>(
     app: &App,
-    attempt: &Attempt,
+    attempt: Attempt,
     outcome: Result<T, OrderError>,
     stored: impl FnOnce(&T) -> bool,
 ) -> Result<T, OrderError> {
@@ -125,7 +125,16 @@ async fn counted<T>(
         Ok(done) if stored(done) => {}
         // Refused by its count, which the refusal rolled back: past the limit, it changes nothing.
         Err(OrderError::TooManySubmissions { .. }) => {}
-        _ => attempt.count(app).await?,
+        // The server failed, not the client: not held against the account, and no second wait
+        // on a store that just failed.
+        Err(OrderError::Store(_)) => {}
+        _ => {
+            // In a task of its own: a client that hangs up now is counted all the same.
+            let app = app.clone();
+            tokio::spawn(async move { attempt.count(&app).await })
+                .await
+                .map_err(|_| StoreError::Unavailable("counting the order failed".into()))??;
+        }
     }
     outcome
 }
@@ -682,7 +691,7 @@ pub async fn place_order(
     let account = account_of(app, user_id).await?;
     let attempt = submission(app, &account);
     let placed = place(app, &account, req, &attempt).await;
-    counted(app, &attempt, placed, |placed| placed.created).await
+    counted(app, attempt, placed, |placed| placed.created).await
 }
 
 async fn place(
@@ -776,7 +785,7 @@ pub async fn replace_order(
     let account = account_of(app, user_id).await?;
     let attempt = submission(app, &account);
     let replaced = replace(app, &account, id, change, &attempt).await;
-    counted(app, &attempt, replaced, |_| true).await
+    counted(app, attempt, replaced, |_| true).await
 }
 
 async fn replace(
@@ -1026,7 +1035,7 @@ pub async fn close_position(
     let account = account_of(app, user_id).await?;
     let attempt = submission(app, &account);
     let closed = close(app, &account, symbol, portion, &attempt).await;
-    counted(app, &attempt, closed, |_| true).await
+    counted(app, attempt, closed, |_| true).await
 }
 
 async fn close(

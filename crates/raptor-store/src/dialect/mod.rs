@@ -192,16 +192,22 @@ impl Pool {
     /// up while SQLite's write lock was busy) could otherwise drop the driver's answer after the
     /// database began the transaction but before a `Transaction` existed to end it, leaving a
     /// pooled connection inside a transaction (holding SQLite's write lock) for good. In its own
-    /// task the `Transaction` is always made, and dropping it unused rolls it back.
-    pub(crate) async fn begin_write(&self) -> Result<TxInner, sqlx::Error> {
+    /// task the `Transaction` is always made, and dropping it unused rolls it back. The writer's
+    /// `turn` ([`crate::write_turns`]) goes with it, so it is not given up while that task may
+    /// still hold the lock.
+    pub(crate) async fn begin_write<T: Send + 'static>(
+        &self,
+        turn: T,
+    ) -> Result<(TxInner, T), sqlx::Error> {
         let pool = self.clone();
         let begun = tokio::spawn(async move {
-            Ok(match pool {
+            let inner = match pool {
                 Pool::Sqlite(pool) => {
                     TxInner::Sqlite(pool.begin_with(Dialect::Sqlite.begin_write()).await?)
                 }
                 Pool::Postgres(pool) => TxInner::Postgres(pool.begin().await?),
-            })
+            };
+            Ok((inner, turn))
         });
         begun.await.map_err(|_| sqlx::Error::WorkerCrashed)?
     }
@@ -227,6 +233,14 @@ impl TxInner {
         match self {
             TxInner::Sqlite(tx) => tx.commit().await,
             TxInner::Postgres(tx) => tx.commit().await,
+        }
+    }
+
+    /// Rolls back, whichever the backend, once the database has.
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            TxInner::Sqlite(tx) => tx.rollback().await,
+            TxInner::Postgres(tx) => tx.rollback().await,
         }
     }
 }

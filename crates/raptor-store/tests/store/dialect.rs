@@ -191,5 +191,6 @@ dual_test!(
         }
         counts.sort_unstable();
         assert_eq!(counts, [1, 2, 3], "every queued write happened once");
+        db.close().await;
     }
 );
