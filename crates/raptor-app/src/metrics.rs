@@ -305,8 +305,15 @@ pub async fn render(app: &App, out: &mut String) -> Result<(), StoreError> {
     scraped.register(
         "raptor_db_begin_wait_seconds",
         "Time write transactions waited to begin: for a free pooled connection, and on SQLite \
-         for the write lock",
+         for the process's turn and the write lock",
         BeginWaitMetric(app.db.begin_waits()),
+    );
+    let waiting = Gauge::<i64>::default();
+    waiting.set(i64::try_from(app.db.writers_waiting()).unwrap_or(i64::MAX));
+    scraped.register(
+        "raptor_db_writers_waiting",
+        "SQLite writers of this process waiting for their turn to write (0 on PostgreSQL)",
+        waiting,
     );
 
     let written = text::encode_registry(out, &app.metrics.registry)

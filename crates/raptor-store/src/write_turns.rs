@@ -7,6 +7,7 @@
 //! next writer starts as soon as the last one ends. Writers in other processes (`raptor bars
 //! import`, a second `raptor serve`) still meet the busy handler, as before.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -17,11 +18,33 @@ use crate::error::StoreError;
 
 /// The queue of one process's SQLite writers, shared by every clone of a [`Db`].
 #[derive(Debug, Clone)]
-pub(crate) struct WriteTurns(Arc<Semaphore>);
+pub(crate) struct WriteTurns {
+    turn: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+}
 
 impl Default for WriteTurns {
     fn default() -> Self {
-        Self(Arc::new(Semaphore::new(1)))
+        Self {
+            turn: Arc::new(Semaphore::new(1)),
+            waiting: Arc::default(),
+        }
+    }
+}
+
+/// Counts one writer as waiting for as long as it lives, however its wait ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -35,8 +58,11 @@ impl Db {
         let Some(turns) = &self.write_turns else {
             return Ok(None);
         };
-        let waited = tokio::time::timeout(SQLITE_BUSY_TIMEOUT, turns.0.clone().acquire_owned());
-        match waited.await {
+        let waiting = Waiting::new(&turns.waiting);
+        let waited = tokio::time::timeout(SQLITE_BUSY_TIMEOUT, turns.turn.clone().acquire_owned());
+        let waited = waited.await;
+        drop(waiting);
+        match waited {
             Ok(Ok(turn)) => Ok(Some(turn)),
             // The semaphore is never closed; a closed one would mean no more writes anyway.
             Ok(Err(_)) | Err(_) => Err(StoreError::Unavailable(format!(
@@ -44,5 +70,12 @@ impl Db {
                 SQLITE_BUSY_TIMEOUT.as_secs()
             ))),
         }
+    }
+
+    /// SQLite writers of this process waiting for their turn right now; 0 on PostgreSQL.
+    pub fn writers_waiting(&self) -> usize {
+        self.write_turns
+            .as_ref()
+            .map_or(0, |turns| turns.waiting.load(Ordering::Relaxed))
     }
 }

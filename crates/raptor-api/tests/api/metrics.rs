@@ -320,6 +320,8 @@ dual_test!(
             .map(|(_, _, v)| v)
             .sum();
         assert!(max >= 1.0 && (1.0..=max).contains(&open), "{open} of {max}");
+        // Nothing writes while the scrape runs: no writer waits for its turn.
+        assert_eq!(after.value("raptor_db_writers_waiting", &[]), 0.0);
         let waits = moved("raptor_db_begin_wait_seconds_count", &[]);
         assert!(waits >= 4.0, "write transactions timed: {waits}");
 
