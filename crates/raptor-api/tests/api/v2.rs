@@ -1101,6 +1101,26 @@ dual_test!(
                 .await,
             422,
         );
+        // A client order id another order of the account already has: a 422, and no change.
+        let taken = old["client_order_id"].as_str().expect("client order id");
+        let duplicate = bot
+            .patch(
+                &format!("/v2/orders/{new_id}"),
+                json!({ "client_order_id": taken }),
+            )
+            .await;
+        assert_alpaca_error(&duplicate, 422);
+        assert!(
+            duplicate.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("client_order_id")),
+            "{:?}",
+            duplicate.body
+        );
+        assert_eq!(
+            bot.get(&format!("/v2/orders/{new_id}")).await.body["status"],
+            "new"
+        );
 
         let marketable = bot
             .patch(

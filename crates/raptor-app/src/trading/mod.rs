@@ -125,15 +125,17 @@ async fn counted<T>(
         Ok(done) if stored(done) => {}
         // Refused by its count, which the refusal rolled back: past the limit, it changes nothing.
         Err(OrderError::TooManySubmissions { .. }) => {}
-        // The server failed, not the client: not held against the account, and no second wait
-        // on a store that just failed.
-        Err(OrderError::Store(_)) => {}
+        // The database is out: not held against the account, and no second wait on it. Other
+        // store errors count (a replacement's client order id already in use is one).
+        Err(OrderError::Store(err)) if err.is_unavailable() => {}
         _ => {
             // In a task of its own: a client that hangs up now is counted all the same.
             let app = app.clone();
-            tokio::spawn(async move { attempt.count(&app).await })
-                .await
-                .map_err(|_| StoreError::Unavailable("counting the order failed".into()))??;
+            match tokio::spawn(async move { attempt.count(&app).await }).await {
+                Ok(count) => count?,
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(_) => return Err(StoreError::Unavailable("shutting down".into()).into()),
+            }
         }
     }
     outcome
@@ -859,6 +861,11 @@ async fn replace(
                 status: now.map_or(old.status, |o| o.status),
             })
         }
+        Err(Refusal::Store(err)) if err.is_unique_violation() => Err(InvalidInput::new(
+            "client_order_id",
+            "another order of this account already has this client_order_id",
+        )
+        .into()),
         Err(refusal) => Err(refusal.into()),
     }
 }

@@ -183,9 +183,14 @@ dual_test!(
             .collect();
         if t.dialect() == Dialect::Sqlite {
             // Not a sleep: each yield lets the writers run until all three wait for their turn.
-            while db.writers_waiting() < 3 {
-                tokio::task::yield_now().await;
-            }
+            let queued = async {
+                while db.writers_waiting() < 3 {
+                    tokio::task::yield_now().await;
+                }
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(20), queued)
+                .await
+                .expect("three writers wait for their turn");
         }
         db.ping()
             .await
