@@ -40,6 +40,7 @@ pub mod secrets;
 pub mod series;
 pub mod sessions;
 pub mod settings;
+pub mod settled;
 pub mod stock_bars;
 pub mod support;
 pub mod sweeps;
@@ -84,6 +85,8 @@ pub struct App {
     pub inline_bars: i64,
     /// Bar series loaded for backtests, kept for the runs that read them again.
     pub series: Arc<series::SeriesCache>,
+    /// Facts that cannot change once true, kept by this process, shared by the app's clones.
+    pub settled: Arc<settled::Settled>,
     /// The decoy-id key once read from the database, shared by the app's clones.
     decoy_key: Arc<tokio::sync::OnceCell<Vec<u8>>>,
     /// Whether `mailer` is the default outbox, which stamps rows with `clock`.
@@ -106,6 +109,7 @@ impl App {
             trade_updates: Arc::default(),
             inline_bars: backtests::INLINE_BARS,
             series: Arc::default(),
+            settled: Arc::default(),
             decoy_key: Arc::default(),
             mailer_is_outbox: true,
         }

@@ -1,7 +1,8 @@
 //! What happened to each order, for the trade-updates streams. Every change to an order
-//! writes a row here in the transaction that made it, with the order as it stood right after,
-//! and announces the account: on PostgreSQL with `NOTIFY` (delivered to every process when the
-//! transaction commits), on SQLite in-process after commit. Listeners then read the account's
+//! writes a row here in the transaction that made it (all of them in one statement as it
+//! commits), with the order as it stood right after, and announces the account: on PostgreSQL
+//! with `NOTIFY` from the table's insert trigger (revision 0020; delivered to every process when
+//! the transaction commits), on SQLite in-process after commit. Listeners then read the account's
 //! rows past the last one they saw. Within an account, ids follow commit order: every change
 //! holds the account's row lock from before its row is written until it commits.
 
@@ -94,35 +95,84 @@ pub struct TradeUpdate {
     pub order: Order,
 }
 
-/// Records `event` for `order` (as it stands after the change) and announces its account.
-pub(crate) async fn record(
+/// Records `event` for `order` (as it stands after the change) and announces its account. The
+/// row is written as the transaction commits, with every other update it recorded, in one
+/// statement ([`write_recorded`]); on PostgreSQL the insert's trigger sends the `NOTIFY`.
+pub(crate) fn record(
     tx: &mut Tx,
     event: Event,
     order: &Order,
     at: DateTime<Utc>,
     fill: Option<FillFacts>,
 ) -> Result<(), StoreError> {
-    let state = serde_json::to_string(order).map_err(|err| sqlx::Error::Encode(err.into()))?;
-    on_tx!(tx, t => {
-        sqlx::query(
+    let order_state =
+        serde_json::to_string(order).map_err(|err| sqlx::Error::Encode(err.into()))?;
+    tx.trade_updates.push(Recorded {
+        account_id: order.account_id,
+        order_id: order.id,
+        event,
+        at,
+        fill,
+        order_state,
+    });
+    Ok(())
+}
+
+/// An update recorded in a transaction and not yet written.
+pub(crate) struct Recorded {
+    account_id: i64,
+    order_id: i64,
+    event: Event,
+    at: DateTime<Utc>,
+    fill: Option<FillFacts>,
+    order_state: String,
+}
+
+impl Recorded {
+    /// The account the update announces.
+    pub(crate) fn account_id(&self) -> i64 {
+        self.account_id
+    }
+}
+
+/// Columns an update binds; a statement writes at most [`ROWS_PER_INSERT`] updates, inside
+/// every database's limit on parameters.
+const COLUMNS: usize = 9;
+const ROWS_PER_INSERT: usize = 1000;
+
+/// Writes the updates `recorded` in the transaction, in the order recorded (their ids follow it).
+pub(crate) async fn write_recorded(tx: &mut Tx, recorded: &[Recorded]) -> Result<(), StoreError> {
+    for rows in recorded.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (0..rows.len())
+            .map(|row| {
+                let params: Vec<String> = (1..=COLUMNS)
+                    .map(|column| format!("${}", row * COLUMNS + column))
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO trade_updates \
              (account_id, order_id, event, at, price, qty, position_qty, fill_id, order_state) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(order.account_id)
-        .bind(order.id)
-        .bind(event.as_str())
-        .bind(at)
-        .bind(fill.map(|f| DbDecimal(f.price)))
-        .bind(fill.map(|f| DbDecimal(f.qty)))
-        .bind(fill.map(|f| DbDecimal(f.position_qty)))
-        .bind(fill.map(|f| f.fill_id))
-        .bind(state)
-        .execute(&mut **t)
-        .await?;
-    });
-    if !tx.changed_accounts.contains(&order.account_id) {
-        tx.changed_accounts.push(order.account_id);
+             VALUES {}",
+            values.join(", ")
+        );
+        on_tx!(tx, t => {
+            let mut insert = sqlx::query(&sql);
+            for u in rows {
+                insert = insert
+                    .bind(u.account_id)
+                    .bind(u.order_id)
+                    .bind(u.event.as_str())
+                    .bind(u.at)
+                    .bind(u.fill.map(|f| DbDecimal(f.price)))
+                    .bind(u.fill.map(|f| DbDecimal(f.qty)))
+                    .bind(u.fill.map(|f| DbDecimal(f.position_qty)))
+                    .bind(u.fill.map(|f| f.fill_id))
+                    .bind(&u.order_state);
+            }
+            insert.execute(&mut **t).await?;
+        });
     }
     Ok(())
 }

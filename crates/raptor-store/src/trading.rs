@@ -220,9 +220,22 @@ pub struct NewOrder<'a> {
     pub hwm: Option<Decimal>,
     /// Whether it may fill in extended hours.
     pub extended_hours: bool,
+    /// Set when it fills on submission: it is stored filled, and [`record_fill`] records the
+    /// fill.
+    pub fill: Option<Execution>,
 }
 
-/// Stores an order and records it as `new` (and `canceled` when it is stored so). An order
+/// A complete fill: quantity and price.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Execution {
+    /// Quantity filled.
+    pub qty: Decimal,
+    /// Price filled at.
+    pub price: Decimal,
+}
+
+/// Stores an order and records it as `new` (and `canceled` when it is stored so; a fill on
+/// submission is recorded by [`record_fill`], with the position it left). An order
 /// that replaces another (already ended as [`OrderStatus::Replaced`] in the same transaction)
 /// names it, and the other is marked and recorded `replaced` first. A repeated client order id
 /// is a unique violation.
@@ -235,8 +248,9 @@ pub async fn insert_order(
         "INSERT INTO paper_orders (account_id, client_order_id, symbol, side, type, time_in_force, \
          qty, notional, limit_price, stop_price, status, filled_qty, reject_reason, created_at, \
          submitted_at, updated_at, replaces, order_class, parent_id, trail_price, trail_percent, \
-         hwm, extended_hours) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $14, $14, $15, $16, $17, $18, $19, $20, $21) RETURNING {ORDER_COLUMNS}"
+         hwm, extended_hours, filled_avg_price, filled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, \
+         $9, $10, $11, $12, $13, $14, $14, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23) \
+         RETURNING {ORDER_COLUMNS}"
     );
     let order: Order = on_tx!(tx, t => {
         sqlx::query_as(&sql)
@@ -250,8 +264,8 @@ pub async fn insert_order(
             .bind(o.notional.map(DbDecimal))
             .bind(o.limit_price.map(DbDecimal))
             .bind(o.stop_price.map(DbDecimal))
-            .bind(o.status.as_str())
-            .bind(DbDecimal(Decimal::ZERO))
+            .bind(if o.fill.is_some() { OrderStatus::Filled } else { o.status }.as_str())
+            .bind(DbDecimal(o.fill.map_or(Decimal::ZERO, |f| f.qty)))
             .bind(o.reject_reason)
             .bind(now)
             .bind(o.replaces)
@@ -261,6 +275,8 @@ pub async fn insert_order(
             .bind(match o.trail { Some(Trail::Percent(p)) => Some(DbDecimal(p)), _ => None })
             .bind(o.hwm.map(DbDecimal))
             .bind(o.extended_hours)
+            .bind(o.fill.map(|f| DbDecimal(f.price)))
+            .bind(o.fill.map(|_| now))
             .fetch_one(&mut **t)
             .await?
     });
@@ -268,19 +284,25 @@ pub async fn insert_order(
         // The old order ends before the new one begins, in its updates too.
         mark_replaced(tx, old, order.id, now).await?;
     }
-    if order.status == OrderStatus::Canceled {
-        // Refused on submission (IOC, FOK): announced as accepted, then canceled, as Alpaca does.
+    if matches!(order.status, OrderStatus::Canceled | OrderStatus::Filled) {
+        // Refused on submission (IOC, FOK), or filled: announced as accepted first, as Alpaca
+        // does; then canceled here, or filled by [`record_fill`].
         let accepted = Order {
             status: OrderStatus::New,
             canceled_at: None,
             reject_reason: None,
+            filled_qty: DbDecimal(Decimal::ZERO),
+            filled_avg_price: None,
+            filled_at: None,
             ..order.clone()
         };
-        trade_updates::record(tx, Event::New, &accepted, now, None).await?;
-        trade_updates::record(tx, Event::Canceled, &order, now, None).await?;
+        trade_updates::record(tx, Event::New, &accepted, now, None)?;
+        if order.status == OrderStatus::Canceled {
+            trade_updates::record(tx, Event::Canceled, &order, now, None)?;
+        }
     } else if order.status != OrderStatus::Held {
         // A held leg is announced when its parent fills and it begins to work.
-        trade_updates::record(tx, Event::New, &order, now, None).await?;
+        trade_updates::record(tx, Event::New, &order, now, None)?;
     }
     Ok(order)
 }
@@ -300,7 +322,7 @@ pub async fn release_legs(
         sqlx::query_as(&sql).bind(at).bind(parent_id).fetch_all(&mut **t).await?
     });
     for leg in &released {
-        trade_updates::record(tx, Event::New, leg, at, None).await?;
+        trade_updates::record(tx, Event::New, leg, at, None)?;
     }
     Ok(released)
 }
@@ -551,15 +573,14 @@ pub async fn symbols_with_open_orders(db: &Db) -> Result<Vec<String>, StoreError
     Ok(on_pool!(db, pool => sqlx::query_scalar(&sql).fetch_all(pool).await?))
 }
 
-/// Records a complete fill of an order: status, quantity, price, the fill row, and the `fill`
-/// update with the position the fill left (`position_qty`); the order as filled.
-pub async fn record_fill(
+/// Marks a working order completely filled: status, quantity, price and time; the order as
+/// filled. [`record_fill`] then records the fill.
+pub async fn fill_order(
     tx: &mut Tx,
     order: &Order,
     qty: Decimal,
     price: Decimal,
     at: DateTime<Utc>,
-    position_qty: Decimal,
 ) -> Result<Order, StoreError> {
     let sql = format!(
         // A notional order keeps its notional and no qty (the schema holds exactly one); what
@@ -568,37 +589,49 @@ pub async fn record_fill(
          filled_avg_price = $2, filled_at = $3, updated_at = $3 WHERE id = $4 \
          RETURNING {ORDER_COLUMNS}"
     );
-    let (filled, fill_id): (Order, i64) = on_tx!(tx, t => {
-        let filled = sqlx::query_as(&sql)
+    Ok(on_tx!(tx, t => {
+        sqlx::query_as(&sql)
             .bind(DbDecimal(qty))
             .bind(DbDecimal(price))
             .bind(at)
             .bind(order.id)
             .fetch_one(&mut **t)
-            .await?;
-        let fill_id = sqlx::query_scalar(
+            .await?
+    }))
+}
+
+/// Records the fill of an order stored filled (by [`fill_order`], or by [`insert_order`] when
+/// it filled on submission): the fill row, and the `fill` update with the position the fill left
+/// (`position_qty`).
+pub async fn record_fill(
+    tx: &mut Tx,
+    filled: &Order,
+    fill: Execution,
+    at: DateTime<Utc>,
+    position_qty: Decimal,
+) -> Result<(), StoreError> {
+    let fill_id: i64 = on_tx!(tx, t => {
+        sqlx::query_scalar(
             "INSERT INTO paper_fills (order_id, account_id, symbol, side, qty, price, filled_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
-        .bind(order.id)
-        .bind(order.account_id)
-        .bind(&order.symbol)
-        .bind(order.side.as_str())
-        .bind(DbDecimal(qty))
-        .bind(DbDecimal(price))
+        .bind(filled.id)
+        .bind(filled.account_id)
+        .bind(&filled.symbol)
+        .bind(filled.side.as_str())
+        .bind(DbDecimal(fill.qty))
+        .bind(DbDecimal(fill.price))
         .bind(at)
         .fetch_one(&mut **t)
-        .await?;
-        (filled, fill_id)
+        .await?
     });
     let facts = FillFacts {
         fill_id,
-        qty,
-        price,
+        qty: fill.qty,
+        price: fill.price,
         position_qty,
     };
-    trade_updates::record(tx, Event::Fill, &filled, at, Some(facts)).await?;
-    Ok(filled)
+    trade_updates::record(tx, Event::Fill, filled, at, Some(facts))
 }
 
 /// How a working order ends.
@@ -643,7 +676,7 @@ pub async fn end_order(
         return Ok(false);
     };
     if let Some(event) = event {
-        trade_updates::record(tx, event, &ended, now, None).await?;
+        trade_updates::record(tx, event, &ended, now, None)?;
     }
     Ok(true)
 }
@@ -662,7 +695,7 @@ async fn mark_replaced(
     let replaced: Order = on_tx!(tx, t => {
         sqlx::query_as(&sql).bind(by).bind(now).bind(id).fetch_one(&mut **t).await?
     });
-    trade_updates::record(tx, Event::Replaced, &replaced, now, None).await
+    trade_updates::record(tx, Event::Replaced, &replaced, now, None)
 }
 
 /// A holding.

@@ -1,15 +1,16 @@
 //! Write transactions that span several repository calls.
 
-use crate::dialect::{wakeups, Dialect, TxInner};
+use crate::dialect::{Dialect, TxInner};
 use crate::engine::Db;
 use crate::error::StoreError;
+use crate::trade_updates::{self, Recorded};
 
 /// An open write transaction; dropped without [`Tx::commit`], it rolls back.
 pub struct Tx {
     pub(crate) inner: TxInner,
-    /// Accounts whose orders this transaction changed, announced once each as it commits
-    /// ([`crate::trade_updates`]), and where SQLite announces them.
-    pub(crate) changed_accounts: Vec<i64>,
+    /// Trade updates recorded by the transaction, written as it commits
+    /// ([`crate::trade_updates`]).
+    pub(crate) trade_updates: Vec<Recorded>,
     announce_to: tokio::sync::broadcast::Sender<i64>,
     /// On SQLite, this process's turn to write; declared after `inner`, so that a dropped
     /// transaction queues its rollback before the turn passes on. [`Tx::rollback`] waits for it.
@@ -32,7 +33,7 @@ impl Db {
         let (inner, turn) = begun?;
         Ok(Tx {
             inner,
-            changed_accounts: Vec::new(),
+            trade_updates: Vec::new(),
             announce_to: self.changed_accounts.clone(),
             _turn: turn,
         })
@@ -52,26 +53,22 @@ impl Tx {
         Ok(self.inner.rollback().await?)
     }
 
-    /// Makes every write of the transaction visible at once, and announces the accounts
-    /// whose orders it changed: on PostgreSQL with one `NOTIFY` each, which the commit
-    /// delivers to every process; on SQLite in this process once committed.
+    /// Writes the trade updates the transaction recorded and makes every write visible at once.
+    /// The accounts whose orders changed are announced: on PostgreSQL by the trade updates'
+    /// insert trigger (its `NOTIFY` delivered to every process by the commit), on SQLite in this
+    /// process once committed.
     pub async fn commit(mut self) -> Result<(), StoreError> {
-        let notify = self.dialect().notify();
-        if let Some(notify) = notify {
-            for account in &self.changed_accounts {
-                let payload = account.to_string();
-                on_tx!(self, t => {
-                    sqlx::query(notify)
-                        .bind(wakeups::TRADE_UPDATES)
-                        .bind(payload)
-                        .execute(&mut **t)
-                        .await?;
-                });
-            }
+        let recorded = std::mem::take(&mut self.trade_updates);
+        if !recorded.is_empty() {
+            trade_updates::write_recorded(&mut self, &recorded).await?;
         }
+        let announce_here = self.dialect() == Dialect::Sqlite;
         self.inner.commit().await?;
-        if notify.is_none() {
-            for account in self.changed_accounts {
+        if announce_here {
+            let mut accounts: Vec<i64> = recorded.iter().map(Recorded::account_id).collect();
+            accounts.sort_unstable();
+            accounts.dedup();
+            for account in accounts {
                 // Nobody listening is fine: there is no stream to wake.
                 let _ = self.announce_to.send(account);
             }

@@ -75,6 +75,9 @@ dual_test!(
             data["order"]["status"], "new",
             "the order as it was: {data}"
         );
+        assert_eq!(data["order"]["filled_qty"], "0", "{data}");
+        assert!(data["order"]["filled_at"].is_null(), "{data}");
+        assert!(data["order"]["filled_avg_price"].is_null(), "{data}");
         assert!(data["price"].is_null(), "{data}");
         let (event, order, data) = next(&mut stream).await;
         assert_eq!((event.as_str(), order.as_str()), ("fill", id.as_str()));
@@ -373,6 +376,7 @@ async fn flood(t: &TestDb, account_id: i64, first: usize, count: usize) -> Strin
             trail: None,
             hwm: None,
             extended_hours: false,
+            fill: None,
         };
         trading::insert_order(&mut tx, &order, Utc::now())
             .await

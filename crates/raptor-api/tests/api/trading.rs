@@ -656,6 +656,7 @@ async fn seed_resting(
             trail: None,
             hwm: None,
             extended_hours: false,
+            fill: None,
         };
         trading::insert_order(&mut tx, &order, at(i))
             .await

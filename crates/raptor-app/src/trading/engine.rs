@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use raptor_domain::auction::Auction;
 use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, Terms, TimeInForce, Trail};
-use raptor_store::trading::{self, Account, Ending, NewOrder, Order, Position};
+use raptor_store::trading::{self, Account, Ending, Execution, NewOrder, Order, Position};
 use raptor_store::{market, settings, DbDecimal, StoreError, Tx};
 
 use crate::limits::{Attempt, LimitError};
@@ -135,7 +135,7 @@ async fn sellable(tx: &mut Tx, account_id: i64, symbol: &str) -> Result<Decimal,
     Ok(held - selling)
 }
 
-/// Moves cash and the position for a complete fill and records it; the order as filled.
+/// Fills a working order completely ([`settle_fill`]); the order as filled.
 pub(super) async fn apply_fill(
     tx: &mut Tx,
     account: &Account,
@@ -144,12 +144,31 @@ pub(super) async fn apply_fill(
     fill_price: Decimal,
     at: DateTime<Utc>,
 ) -> Result<Order, StoreError> {
-    let amount = round(qty * fill_price);
-    let held = trading::position_in(tx, account.id, &order.symbol).await?;
+    let filled = trading::fill_order(tx, order, qty, fill_price, at).await?;
+    let fill = Execution {
+        qty,
+        price: fill_price,
+    };
+    settle_fill(tx, account, &filled, fill, at).await?;
+    Ok(filled)
+}
+
+/// For an order stored filled: moves cash and the position, records the fill and settles the
+/// order's group.
+async fn settle_fill(
+    tx: &mut Tx,
+    account: &Account,
+    filled: &Order,
+    fill: Execution,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Execution { qty, price } = fill;
+    let amount = round(qty * price);
+    let held = trading::position_in(tx, account.id, &filled.symbol).await?;
     let (old_qty, old_cost) = held.map_or((Decimal::ZERO, Decimal::ZERO), |p| {
         (p.qty.0, p.cost_basis.0)
     });
-    let (cash, new_qty, new_cost) = if order.side == Side::Buy {
+    let (cash, new_qty, new_cost) = if filled.side == Side::Buy {
         (account.cash.0 - amount, old_qty + qty, old_cost + amount)
     } else {
         let remaining = old_qty - qty;
@@ -167,16 +186,15 @@ pub(super) async fn apply_fill(
         round(new_cost / new_qty)
     };
     let position = Position {
-        symbol: order.symbol.clone(),
+        symbol: filled.symbol.clone(),
         qty: DbDecimal(new_qty),
         avg_entry_price: DbDecimal(avg),
         cost_basis: DbDecimal(new_cost),
     };
     trading::save_position(tx, account.id, &position, at).await?;
     trading::set_cash(tx, account.id, cash, at).await?;
-    let filled = trading::record_fill(tx, order, qty, fill_price, at, new_qty).await?;
-    settle_group(tx, order, true, at).await?;
-    Ok(filled)
+    trading::record_fill(tx, filled, fill, at, new_qty).await?;
+    settle_group(tx, filled, true, at).await
 }
 
 /// A validated order request.
@@ -403,6 +421,7 @@ pub async fn submit_replacing(
             trail: s.trail,
             hwm,
             extended_hours: s.extended_hours,
+            fill: immediate.map(|price| Execution { qty, price }),
         };
         let order = trading::insert_order(&mut tx, &new, now).await?;
         // The legs exist before the entry can fill, so its fill settles them as any fill does: a
@@ -424,22 +443,27 @@ pub async fn submit_replacing(
                 parent_id: Some(order.id),
                 trail: None,
                 hwm: None,
+                fill: None,
                 ..new
             };
             trading::insert_order(&mut tx, &leg, now).await?;
         }
-        // Settling a group changes the other orders of the group, never this one: as stored now,
-        // it is the answer.
-        let stored = match immediate {
-            Some(fill_price) => apply_fill(&mut tx, &account, &order, qty, fill_price, now).await?,
-            None => order,
-        };
-        settings::complete_step(&mut tx, account.user_id, "first_order", now).await?;
-        Ok::<_, Refusal>(stored)
+        // Stored filled when it filled: the fill moves cash and the position now. Settling a
+        // group changes the other orders of the group, never this one: as stored, it is the
+        // answer.
+        if let Some(fill) = new.fill {
+            settle_fill(&mut tx, &account, &order, fill, now).await?;
+        }
+        // Once recorded, the step stays complete: a process that has seen it skips the write.
+        let user_id = account.user_id;
+        if !app.settled.first_order_recorded(user_id) {
+            settings::complete_step(&mut tx, user_id, "first_order", now).await?;
+        }
+        Ok::<_, Refusal>((order, user_id))
     }
     .await;
-    let stored = match decided {
-        Ok(stored) => stored,
+    let (stored, user_id) = match decided {
+        Ok(decided) => decided,
         Err(refusal) => {
             // The refusal is the answer; a rollback that fails ends with the connection.
             let _ = tx.rollback().await;
@@ -447,6 +471,7 @@ pub async fn submit_replacing(
         }
     };
     tx.commit().await?;
+    app.settled.keep_first_order(user_id);
     if immediate.is_some() {
         app.metrics.filled(FillTrigger::Submission, 1);
     }

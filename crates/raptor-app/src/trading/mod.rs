@@ -107,9 +107,9 @@ impl From<LimitError> for OrderError {
     }
 }
 
-/// One submission by `account`, counted against [`SUBMISSIONS_PER_MINUTE`] by [`counted`].
-fn submission(app: &App, account: &Account) -> Attempt {
-    Attempt::new(app, SUBMISSIONS_PER_MINUTE, &account.id.to_string())
+/// One submission by the account, counted against [`SUBMISSIONS_PER_MINUTE`] by [`counted`].
+fn submission(app: &App, account_id: i64) -> Attempt {
+    Attempt::new(app, SUBMISSIONS_PER_MINUTE, &account_id.to_string())
 }
 
 /// Makes sure a submission counted once. One that stored an order (`stored`) was counted in the
@@ -143,9 +143,19 @@ async fn counted<T>(
 
 /// A user's paper account.
 pub async fn account_of(app: &App, user_id: i64) -> Result<Account, OrderError> {
-    trading::account_of_user(&app.db, user_id)
+    let account = trading::account_of_user(&app.db, user_id)
         .await?
-        .ok_or(OrderError::NoAccount)
+        .ok_or(OrderError::NoAccount)?;
+    app.settled.keep_account(user_id, account.id);
+    Ok(account)
+}
+
+/// The id of a user's paper account: read once per process, as it never changes.
+pub async fn account_id_of(app: &App, user_id: i64) -> Result<i64, OrderError> {
+    match app.settled.account_of(user_id) {
+        Some(id) => Ok(id),
+        None => Ok(account_of(app, user_id).await?.id),
+    }
 }
 
 /// An account valued at the latest prices.
@@ -256,8 +266,8 @@ fn equity_at_last_close(book: &Book) -> Decimal {
 
 /// The user's kill switch, without valuing the account.
 pub async fn kill_switch_of(app: &App, user_id: i64) -> Result<KillSwitch, OrderError> {
-    let account = account_of(app, user_id).await?;
-    Ok(trading::kill_switch(&app.db, account.id).await?)
+    let account_id = account_id_of(app, user_id).await?;
+    Ok(trading::kill_switch(&app.db, account_id).await?)
 }
 
 /// Turns the user's kill switch on or off and audits it (`audit` names who and from where).
@@ -269,10 +279,10 @@ pub async fn set_kill_switch(
     audit_event: &AuditEvent,
 ) -> Result<(), OrderError> {
     let reason = text::optional_line("reason", reason, 500)?;
-    let account = account_of(app, user_id).await?;
+    let account_id = account_id_of(app, user_id).await?;
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    trading::set_kill_switch(&mut tx, account.id, enabled, reason, user_id, now).await?;
+    trading::set_kill_switch(&mut tx, account_id, enabled, reason, user_id, now).await?;
     audit::record(&mut tx, audit_event, now).await?;
     tx.commit().await?;
     Ok(())
@@ -286,11 +296,11 @@ pub async fn reset_account(
     user_id: i64,
     mut audit_event: AuditEvent,
 ) -> Result<(), OrderError> {
-    let account = account_of(app, user_id).await?;
+    let account_id = account_id_of(app, user_id).await?;
     let now = app.now();
     let mut tx = app.db.begin().await?;
-    let before = trading::lock_account(&mut tx, account.id).await?;
-    trading::reset(&mut tx, account.id, crate::accounts::OPENING_CASH, now).await?;
+    let before = trading::lock_account(&mut tx, account_id).await?;
+    trading::reset(&mut tx, account_id, crate::accounts::OPENING_CASH, now).await?;
     audit_event.details =
         Some(serde_json::json!({ "cash_before": before.cash.0.normalize().to_string() }));
     audit::record(&mut tx, &audit_event, now).await?;
@@ -690,20 +700,20 @@ pub async fn place_order(
     user_id: i64,
     req: &OrderRequest,
 ) -> Result<Placed, OrderError> {
-    let account = account_of(app, user_id).await?;
-    let attempt = submission(app, &account);
-    let placed = place(app, &account, req, &attempt).await;
+    let account_id = account_id_of(app, user_id).await?;
+    let attempt = submission(app, account_id);
+    let placed = place(app, account_id, req, &attempt).await;
     counted(app, attempt, placed, |placed| placed.created).await
 }
 
 async fn place(
     app: &App,
-    account: &Account,
+    account_id: i64,
     req: &OrderRequest,
     attempt: &Attempt,
 ) -> Result<Placed, OrderError> {
     let submission = prepare(app, req).await?;
-    let earlier = || trading::order_by_client_id(&app.db, account.id, &submission.client_order_id);
+    let earlier = || trading::order_by_client_id(&app.db, account_id, &submission.client_order_id);
     // An id this server just made cannot have been used; only the client's own can repeat.
     if req.client_order_id.is_some() {
         if let Some(order) = earlier().await? {
@@ -713,7 +723,7 @@ async fn place(
             });
         }
     }
-    match engine::submit(app, account.id, &submission, attempt).await {
+    match engine::submit(app, account_id, &submission, attempt).await {
         Ok(order) => {
             app.metrics.order_placed(order.side, order.order_type);
             Ok(Placed {
@@ -784,20 +794,20 @@ pub async fn replace_order(
     id: i64,
     change: &Replacement,
 ) -> Result<Order, OrderError> {
-    let account = account_of(app, user_id).await?;
-    let attempt = submission(app, &account);
-    let replaced = replace(app, &account, id, change, &attempt).await;
+    let account_id = account_id_of(app, user_id).await?;
+    let attempt = submission(app, account_id);
+    let replaced = replace(app, account_id, id, change, &attempt).await;
     counted(app, attempt, replaced, |_| true).await
 }
 
 async fn replace(
     app: &App,
-    account: &Account,
+    account_id: i64,
     id: i64,
     change: &Replacement,
     attempt: &Attempt,
 ) -> Result<Order, OrderError> {
-    let old = trading::order(&app.db, account.id, id)
+    let old = trading::order(&app.db, account_id, id)
         .await?
         .ok_or(OrderError::UnknownOrder(id))?;
     if !old.status.is_open() {
@@ -852,10 +862,10 @@ async fn replace(
         ..OrderRequest::default()
     };
     let submission = prepare(app, &req).await?;
-    match engine::submit_replacing(app, account.id, &submission, Some(id), attempt).await {
+    match engine::submit_replacing(app, account_id, &submission, Some(id), attempt).await {
         Ok(order) => Ok(order),
         Err(Refusal::NoLongerOpen(_)) => {
-            let now = trading::order(&app.db, account.id, id).await?;
+            let now = trading::order(&app.db, account_id, id).await?;
             Err(OrderError::NotReplaceable {
                 id,
                 status: now.map_or(old.status, |o| o.status),
@@ -885,14 +895,14 @@ pub async fn orders(
     for symbol in query.symbols {
         text::single_line("symbols", symbol, 32)?;
     }
-    let account = account_of(app, user_id).await?;
-    Ok(trading::orders(&app.db, account.id, query).await?)
+    let account_id = account_id_of(app, user_id).await?;
+    Ok(trading::orders(&app.db, account_id, query).await?)
 }
 
 /// One of the user's orders.
 pub async fn order(app: &App, user_id: i64, id: i64) -> Result<Order, OrderError> {
-    let account = account_of(app, user_id).await?;
-    trading::order(&app.db, account.id, id)
+    let account_id = account_id_of(app, user_id).await?;
+    trading::order(&app.db, account_id, id)
         .await?
         .ok_or(OrderError::UnknownOrder(id))
 }
@@ -924,26 +934,26 @@ pub async fn order_by_client_id(
 ) -> Result<Option<Order>, OrderError> {
     let client_order_id =
         text::single_line("client_order_id", client_order_id, MAX_CLIENT_ORDER_ID)?;
-    let account = account_of(app, user_id).await?;
-    Ok(trading::order_by_client_id(&app.db, account.id, client_order_id).await?)
+    let account_id = account_id_of(app, user_id).await?;
+    Ok(trading::order_by_client_id(&app.db, account_id, client_order_id).await?)
 }
 
 /// Cancels every working order of the user's; the orders canceled, oldest first, with the
 /// legs canceled along with their parents. An order that filled or ended meanwhile is left as
 /// it is.
 pub async fn cancel_open_orders(app: &App, user_id: i64) -> Result<Vec<Order>, OrderError> {
-    let account = account_of(app, user_id).await?;
+    let account_id = account_id_of(app, user_id).await?;
     let open = OrderQuery {
         ascending: true,
         ..OrderQuery::newest(OrderFilter::Open, MAX_OPEN_ORDERS)
     };
     let mut canceled = Vec::new();
-    for order in trading::orders(&app.db, account.id, &open).await? {
-        match engine::cancel(app, account.id, order.id).await? {
+    for order in trading::orders(&app.db, account_id, &open).await? {
+        match engine::cancel(app, account_id, order.id).await? {
             Some(order) => canceled.push(order),
             // Already ended: canceled with its group's parent a moment ago, it is listed too.
             None => {
-                let now = trading::order(&app.db, account.id, order.id).await?;
+                let now = trading::order(&app.db, account_id, order.id).await?;
                 if let Some(now) = now.filter(|o| o.status == OrderStatus::Canceled) {
                     canceled.push(now);
                 }
@@ -955,11 +965,11 @@ pub async fn cancel_open_orders(app: &App, user_id: i64) -> Result<Vec<Order>, O
 
 /// Cancels one of the user's working orders.
 pub async fn cancel_order(app: &App, user_id: i64, id: i64) -> Result<Order, OrderError> {
-    let account = account_of(app, user_id).await?;
-    let order = trading::order(&app.db, account.id, id)
+    let account_id = account_id_of(app, user_id).await?;
+    let order = trading::order(&app.db, account_id, id)
         .await?
         .ok_or(OrderError::UnknownOrder(id))?;
-    engine::cancel(app, account.id, id)
+    engine::cancel(app, account_id, id)
         .await?
         .ok_or(OrderError::NotCancelable {
             id,
@@ -1039,21 +1049,21 @@ pub async fn close_position(
     symbol: &str,
     portion: Portion<'_>,
 ) -> Result<Order, OrderError> {
-    let account = account_of(app, user_id).await?;
-    let attempt = submission(app, &account);
-    let closed = close(app, &account, symbol, portion, &attempt).await;
+    let account_id = account_id_of(app, user_id).await?;
+    let attempt = submission(app, account_id);
+    let closed = close(app, account_id, symbol, portion, &attempt).await;
     counted(app, attempt, closed, |_| true).await
 }
 
 async fn close(
     app: &App,
-    account: &Account,
+    account_id: i64,
     symbol: &str,
     portion: Portion<'_>,
     attempt: &Attempt,
 ) -> Result<Order, OrderError> {
     let symbol = symbol.to_uppercase();
-    let held = trading::positions(&app.db, account.id)
+    let held = trading::positions(&app.db, account_id)
         .await?
         .into_iter()
         .find(|p| p.symbol == symbol)
@@ -1104,5 +1114,5 @@ async fn close(
         stop_price: None,
     };
     let submission = Submission::simple(symbol, terms, TimeInForce::Day, qty);
-    Ok(engine::submit(app, account.id, &submission, attempt).await?)
+    Ok(engine::submit(app, account_id, &submission, attempt).await?)
 }

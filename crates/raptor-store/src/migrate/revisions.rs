@@ -172,4 +172,12 @@ pub(super) static EMBEDDED: &[Revision] = &[
         transactional: true,
         foreign_keys_off: false,
     },
+    Revision {
+        id: "0020_trade_update_notify",
+        message: "trade updates announce their account from an insert trigger",
+        sqlite: scripts!("0020_trade_update_notify", "sqlite"),
+        postgres: scripts!("0020_trade_update_notify", "postgres"),
+        transactional: true,
+        foreign_keys_off: false,
+    },
 ];
