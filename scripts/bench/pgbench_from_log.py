@@ -43,9 +43,15 @@ for i, line in enumerate(lines):
 sessions = [i for i, (sql, _) in enumerate(statements) if "FROM sessions s JOIN users" in sql]
 if not sessions:
     sys.exit("no signed-in request in the log: is log_min_duration_statement 0?")
-# Left out: a session's last-seen write (once a minute) and a symbol's latest bar (read once per
-# process and bars version): a steady stream of requests does not run them.
-ONCE_IN_A_WHILE = ("UPDATE sessions SET last_seen_at", "SELECT ts, open, high, low, close")
+# Left out: a session's last-seen write (once a minute), a symbol's latest bar (read once per
+# process and bars version), a user's account id and first order's onboarding step (each once
+# per process and user): a steady stream of requests does not run them.
+ONCE_IN_A_WHILE = (
+    "UPDATE sessions SET last_seen_at",
+    "SELECT ts, open, high, low, close",
+    "SELECT id, user_id, currency, cash, starting_cash FROM paper_accounts WHERE user_id",
+    "INSERT INTO onboarding_progress",
+)
 request = [s for s in statements[sessions[-1]:] if not s[0].startswith(ONCE_IN_A_WHILE)]
 MOMENT = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\+00")
 
@@ -84,27 +90,34 @@ def value(text, cast, sql):
     return literal(text)
 
 
+
+
+def named_order(sql, params):
+    """The order id a statement after an order's INSERT names, if it names one."""
+    if sql.startswith("INSERT INTO paper_fills"):
+        return params.get(1)
+    if sql.startswith("INSERT INTO trade_updates"):
+        return params.get(2)
+    return None
+
+
 out = [f"\\set aid random(1, {accounts})"]
 order_id = None
-for sql, params in request:
-    if sql.startswith("INSERT INTO paper_orders"):
-        order_id = None
-    cast = "text" if "pg_notify" in sql else "bigint"
+for i, (sql, params) in enumerate(request):
 
     def substitute(m):
         text = params.get(int(m.group(1)))
         if order_id is not None and text == order_id:
             return "(:id)::bigint"
-        return value(text, cast, sql)
+        return value(text, "bigint", sql)
 
     line = re.sub(r"\$(\d+)", substitute, sql)
     if sql.startswith("INSERT INTO paper_orders"):
+        # From here on, the order's id (the first a fill or trade update after it names) is the
+        # one this INSERT returns.
+        later = (named_order(*s) for s in request[i + 1:])
+        order_id = next((o for o in later if o is not None), None)
         out.append(line + " \\gset")
-        order_id = "pending"
-        continue
-    if order_id == "pending":
-        # The order's id is the one its next statement names first.
-        order_id = params.get(2) if "trade_updates" in sql else params.get(1)
-        line = re.sub(r"\$(\d+)", substitute, sql)
-    out.append(line + ";")
+    else:
+        out.append(line + ";")
 print("\n".join(out))
