@@ -38,28 +38,77 @@ pub async fn account_of_user(db: &Db, user_id: i64) -> Result<Option<Account>, S
     Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(user_id).fetch_optional(pool).await?))
 }
 
-/// An account locked for an order, and whether its kill switch is on.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// An account locked for an order, with what the order's checks need of it, read in the
+/// same statement as the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TradingAccount {
     /// The account.
-    #[sqlx(flatten)]
     pub account: Account,
     /// Whether its kill switch is on.
     pub kill_switch: bool,
+    /// How many of its orders have not ended (working, or legs held for their entry).
+    pub pending_orders: i64,
+    /// Its position in the order's symbol.
+    pub position: Option<Position>,
 }
 
-/// [`lock_account`] and its kill switch, read in the same statement.
+#[derive(sqlx::FromRow)]
+struct TradingAccountRow {
+    #[sqlx(flatten)]
+    account: Account,
+    kill_switch: bool,
+    pending_orders: i64,
+    held_qty: Option<DbDecimal>,
+    held_avg_entry_price: Option<DbDecimal>,
+    held_cost_basis: Option<DbDecimal>,
+}
+
+/// [`lock_account`] for an order in `symbol`, and its kill switch, count of orders that have
+/// not ended and position in `symbol`: read in one statement once the account is locked (on
+/// SQLite it already is).
 pub async fn lock_trading_account(
     tx: &mut Tx,
     account_id: i64,
+    symbol: &str,
 ) -> Result<TradingAccount, StoreError> {
+    let pending = &*PENDING_STATUSES;
+    let held = |column: &str| {
+        format!(
+            "(SELECT {column} FROM positions WHERE account_id = paper_accounts.id AND symbol = $2) \
+             AS held_{column}"
+        )
+    };
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS}, COALESCE((SELECT kill_switch FROM trading_runtime_state \
-         WHERE account_id = paper_accounts.id), FALSE) AS kill_switch \
-         FROM paper_accounts WHERE id = $1{}",
-        tx.dialect().row_lock()
+         WHERE account_id = paper_accounts.id), FALSE) AS kill_switch, \
+         (SELECT count(*) FROM paper_orders WHERE account_id = paper_accounts.id \
+         AND status IN {pending}) AS pending_orders, {}, {}, {} \
+         FROM paper_accounts WHERE id = $1",
+        held("qty"),
+        held("avg_entry_price"),
+        held("cost_basis"),
     );
-    Ok(on_tx!(tx, t => sqlx::query_as(&sql).bind(account_id).fetch_one(&mut **t).await?))
+    if tx.dialect().locks_rows() {
+        lock_account(tx, account_id).await?;
+    }
+    let row: TradingAccountRow = on_tx!(tx, t => {
+        sqlx::query_as(&sql).bind(account_id).bind(symbol).fetch_one(&mut **t).await?
+    });
+    let position = match (row.held_qty, row.held_avg_entry_price, row.held_cost_basis) {
+        (Some(qty), Some(avg_entry_price), Some(cost_basis)) => Some(Position {
+            symbol: symbol.to_owned(),
+            qty,
+            avg_entry_price,
+            cost_basis,
+        }),
+        _ => None,
+    };
+    Ok(TradingAccount {
+        account: row.account,
+        kill_switch: row.kill_switch,
+        pending_orders: row.pending_orders,
+        position,
+    })
 }
 
 /// Reads an account inside a transaction and holds it until commit. PostgreSQL needs an
@@ -543,16 +592,6 @@ pub async fn open_orders_in(tx: &mut Tx, account_id: i64) -> Result<Vec<Order>, 
         "SELECT {ORDER_COLUMNS} FROM paper_orders WHERE account_id = $1 AND status IN {open}"
     );
     Ok(on_tx!(tx, t => sqlx::query_as(&sql).bind(account_id).fetch_all(&mut **t).await?))
-}
-
-/// How many orders of an account have not ended (working, or legs held for their entry),
-/// inside the transaction that holds its lock (the open-order cap is checked here, so two
-/// submissions cannot both take the last place).
-pub async fn count_open_orders_in(tx: &mut Tx, account_id: i64) -> Result<i64, StoreError> {
-    let open = &*PENDING_STATUSES;
-    let sql =
-        format!("SELECT count(*) FROM paper_orders WHERE account_id = $1 AND status IN {open}");
-    Ok(on_tx!(tx, t => sqlx::query_scalar(&sql).bind(account_id).fetch_one(&mut **t).await?))
 }
 
 /// Every working order on a symbol, oldest first (for the trading runtime).

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use raptor_domain::auction::Auction;
 use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, Terms, TimeInForce, Trail};
-use raptor_store::trading::{self, Account, Ending, Execution, NewOrder, Order, Position};
+use raptor_store::trading::{
+    self, Account, Ending, Execution, NewOrder, Order, Position, TradingAccount,
+};
 use raptor_store::{market, settings, DbDecimal, StoreError, Tx};
 
 use crate::limits::{Attempt, LimitError};
@@ -99,9 +101,14 @@ pub(super) fn terms(order: &Order) -> Terms {
 
 /// Cash not reserved by working buy orders: each at its limit or stop, and a market order
 /// waiting for its auction at its symbol's latest close.
-async fn buying_power(app: &App, tx: &mut Tx, account: &Account) -> Result<Decimal, StoreError> {
+async fn buying_power(
+    app: &App,
+    tx: &mut Tx,
+    locked: &TradingAccount,
+) -> Result<Decimal, StoreError> {
+    let account = &locked.account;
     let mut reserved = Decimal::ZERO;
-    for o in trading::open_orders_in(tx, account.id).await? {
+    for o in working_orders(tx, locked).await? {
         let Some(qty) = o.qty.filter(|_| o.side == Side::Buy) else {
             continue;
         };
@@ -116,15 +123,26 @@ async fn buying_power(app: &App, tx: &mut Tx, account: &Account) -> Result<Decim
     Ok(account.cash.0 - reserved)
 }
 
-/// Quantity held and not already being sold by working orders.
-async fn sellable(tx: &mut Tx, account_id: i64, symbol: &str) -> Result<Decimal, StoreError> {
-    let held = trading::position_in(tx, account_id, symbol)
-        .await?
-        .map_or(Decimal::ZERO, |p| p.qty.0);
+/// The working orders of a locked account: none to read when none of its orders is pending.
+async fn working_orders(tx: &mut Tx, locked: &TradingAccount) -> Result<Vec<Order>, StoreError> {
+    if locked.pending_orders == 0 {
+        return Ok(Vec::new());
+    }
+    trading::open_orders_in(tx, locked.account.id).await
+}
+
+/// Quantity held in `symbol` (the one the account was locked for) and not already being sold
+/// by working orders.
+async fn sellable(
+    tx: &mut Tx,
+    locked: &TradingAccount,
+    symbol: &str,
+) -> Result<Decimal, StoreError> {
+    let held = locked.position.as_ref().map_or(Decimal::ZERO, |p| p.qty.0);
     // The working exits of one group (an OCO pair, a bracket's two legs) sell the same shares:
     // only one of them can fill, so they are counted once.
     let mut by_group: std::collections::HashMap<i64, Decimal> = Default::default();
-    for o in trading::open_orders_in(tx, account_id).await? {
+    for o in working_orders(tx, locked).await? {
         if o.side == Side::Sell && o.symbol == symbol {
             let qty = o.qty.map_or(Decimal::ZERO, |q| q.0);
             let group = by_group.entry(o.parent_id.unwrap_or(o.id)).or_default();
@@ -149,22 +167,23 @@ pub(super) async fn apply_fill(
         qty,
         price: fill_price,
     };
-    settle_fill(tx, account, &filled, fill, at).await?;
+    let held = trading::position_in(tx, account.id, &filled.symbol).await?;
+    settle_fill(tx, account, held, &filled, fill, at).await?;
     Ok(filled)
 }
 
-/// For an order stored filled: moves cash and the position, records the fill and settles the
-/// order's group.
+/// For an order stored filled: moves cash and the position (`held`, as it was before the fill),
+/// records the fill and settles the order's group.
 async fn settle_fill(
     tx: &mut Tx,
     account: &Account,
+    held: Option<Position>,
     filled: &Order,
     fill: Execution,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let Execution { qty, price } = fill;
     let amount = round(qty * price);
-    let held = trading::position_in(tx, account.id, &filled.symbol).await?;
     let (old_qty, old_cost) = held.map_or((Decimal::ZERO, Decimal::ZERO), |p| {
         (p.qty.0, p.cost_basis.0)
     });
@@ -348,12 +367,11 @@ pub async fn submit_replacing(
     // Every refusal below rolls back, and waits for it: on SQLite the next writer's turn
     // should find the lock free.
     let decided = async {
-        let locked = trading::lock_trading_account(&mut tx, account_id).await?;
+        let mut locked = trading::lock_trading_account(&mut tx, account_id, &s.symbol).await?;
         attempt.count_in(&mut tx).await?;
         if locked.kill_switch {
             return Err(Refusal::TradingDisabled);
         }
-        let account = locked.account;
         if let Some(old) = replacing {
             let open = trading::order_in(&mut tx, account_id, old)
                 .await?
@@ -361,6 +379,8 @@ pub async fn submit_replacing(
             if !open || !trading::end_order(&mut tx, old, Ending::Replaced, None, now).await? {
                 return Err(Refusal::NoLongerOpen(old));
             }
+            // It was open, so pending when the account was read.
+            locked.pending_orders -= 1;
         }
         let rests = immediate.is_none();
         let status = if rests && matches!(s.time_in_force, TimeInForce::Ioc | TimeInForce::Fok) {
@@ -371,9 +391,7 @@ pub async fn submit_replacing(
         // Counted under the account lock, so concurrent submissions cannot overshoot the cap. Legs
         // count from the start: held ones work once their entry fills.
         let adding = i64::from(rests && status == OrderStatus::New) + s.legs.len() as i64;
-        if adding > 0
-            && trading::count_open_orders_in(&mut tx, account_id).await? + adding > MAX_OPEN_ORDERS
-        {
+        if adding > 0 && locked.pending_orders + adding > MAX_OPEN_ORDERS {
             return Err(Refusal::TooManyOpenOrders {
                 max: MAX_OPEN_ORDERS,
             });
@@ -386,13 +404,13 @@ pub async fn submit_replacing(
                     .or(last)
                     .unwrap_or_default();
                 let needed = round(qty * at);
-                let available = buying_power(app, &mut tx, &account).await?;
+                let available = buying_power(app, &mut tx, &locked).await?;
                 if needed > available {
                     return Err(Refusal::BuyingPower { needed, available });
                 }
             }
             Side::Sell => {
-                let available = sellable(&mut tx, account_id, &s.symbol).await?;
+                let available = sellable(&mut tx, &locked, &s.symbol).await?;
                 if qty > available {
                     return Err(Refusal::Quantity {
                         wanted: qty,
@@ -452,10 +470,11 @@ pub async fn submit_replacing(
         // group changes the other orders of the group, never this one: as stored, it is the
         // answer.
         if let Some(fill) = new.fill {
-            settle_fill(&mut tx, &account, &order, fill, now).await?;
+            let held = locked.position.take();
+            settle_fill(&mut tx, &locked.account, held, &order, fill, now).await?;
         }
         // Once recorded, the step stays complete: a process that has seen it skips the write.
-        let user_id = account.user_id;
+        let user_id = locked.account.user_id;
         if !app.settled.first_order_recorded(user_id) {
             settings::complete_step(&mut tx, user_id, "first_order", now).await?;
         }

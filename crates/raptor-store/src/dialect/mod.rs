@@ -108,6 +108,14 @@ impl Dialect {
         self.choose("", " FOR UPDATE")
     }
 
+    /// Whether a write transaction must lock a row before what it reads next is current. On
+    /// PostgreSQL a statement that waits for a row lock still reads other tables as they were
+    /// when it started, so the lock takes a statement of its own; on SQLite `BEGIN IMMEDIATE`
+    /// has already made the transaction the only writer.
+    pub(crate) fn locks_rows(self) -> bool {
+        self.choose(false, true)
+    }
+
     /// Appended to the `SELECT` that picks jobs to claim, inside a write transaction: rows
     /// another claimer has locked are passed over instead of waited for, so concurrent
     /// claimers take disjoint jobs. SQLite has no row locks; `BEGIN IMMEDIATE` already makes

@@ -1,8 +1,10 @@
-//! Each branch of the dialect module on its own dialect: the row lock, the catalogue's server
-//! facts and table lookups, where trace partitions exist, and what role separation needs.
+//! Each branch of the dialect module on its own dialect: the row lock (and what is read once it
+//! is held), the catalogue's server facts and table lookups, where trace partitions exist, and
+//! what role separation needs.
 
+use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
 use raptor_store::privileges::{self, RoleError};
-use raptor_store::{rate_limits, schema, traces, trading, users, Dialect, StoreError};
+use raptor_store::{rate_limits, schema, traces, trading, users, DbDecimal, Dialect, StoreError};
 use raptor_testdb::{dual_test, TestDb};
 use rust_decimal::Decimal;
 
@@ -203,5 +205,98 @@ dual_test!(
         counts.sort_unstable();
         assert_eq!(counts, [1, 2, 3], "every queued write happened once");
         db.close().await;
+    }
+);
+
+dual_test!(
+    an_account_locked_for_an_order_reads_what_the_writer_it_waited_for_committed,
+    Head,
+    |t| {
+        let id = account(t).await;
+        let user_id = t
+            .scalar(&format!(
+                "SELECT user_id FROM paper_accounts WHERE id = {id}"
+            ))
+            .await;
+        let at = raptor_testdb::now();
+        let mut first = t.db().begin().await.expect("begin");
+        trading::lock_account(&mut first, id).await.expect("lock");
+        let db = t.db().clone();
+        let second = tokio::spawn(async move {
+            let mut tx = db.begin().await.expect("begin");
+            let locked = trading::lock_trading_account(&mut tx, id, "AAPL")
+                .await
+                .expect("lock for an order");
+            tx.commit().await.expect("commit");
+            locked
+        });
+        // Not a sleep: the second transaction is waiting for the first's lock (on SQLite, for its
+        // turn to write) before the first writes anything.
+        let waiting = async {
+            loop {
+                let waits = match t.dialect() {
+                    Dialect::Sqlite => t.db().writers_waiting() as i64,
+                    Dialect::Postgres => {
+                        t.scalar(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                             AND datname = current_database()",
+                        )
+                        .await
+                    }
+                };
+                if waits > 0 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), waiting)
+            .await
+            .expect("the second transaction waits for the first");
+        let position = trading::Position {
+            symbol: "AAPL".into(),
+            qty: DbDecimal(Decimal::new(5, 0)),
+            avg_entry_price: DbDecimal(Decimal::new(100, 0)),
+            cost_basis: DbDecimal(Decimal::new(500, 0)),
+        };
+        trading::save_position(&mut first, id, &position, at)
+            .await
+            .expect("position");
+        let working = trading::NewOrder {
+            account_id: id,
+            client_order_id: "working",
+            symbol: "AAPL",
+            side: Side::Sell,
+            order_type: OrderType::Limit,
+            time_in_force: TimeInForce::Gtc,
+            qty: Some(Decimal::ONE),
+            notional: None,
+            limit_price: Some(Decimal::new(200, 0)),
+            stop_price: None,
+            status: OrderStatus::New,
+            reject_reason: None,
+            replaces: None,
+            order_class: OrderClass::Simple,
+            parent_id: None,
+            trail: None,
+            hwm: None,
+            extended_hours: false,
+            fill: None,
+        };
+        trading::insert_order(&mut first, &working, at)
+            .await
+            .expect("working order");
+        trading::set_kill_switch(&mut first, id, true, Some("test"), user_id, at)
+            .await
+            .expect("kill switch");
+        first.commit().await.expect("commit");
+        let locked = second.await.expect("second transaction");
+        assert_eq!(
+            locked.position,
+            Some(position),
+            "the position written before"
+        );
+        assert_eq!(locked.pending_orders, 1, "the order placed before");
+        assert!(locked.kill_switch, "the kill switch set before");
     }
 );
