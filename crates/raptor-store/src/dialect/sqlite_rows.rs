@@ -145,14 +145,19 @@ pub(crate) struct Columns<const N: usize> {
 }
 
 impl<const N: usize> Columns<N> {
-    /// Where each of `names` stands among `statement`'s columns.
+    /// Where each of `names` stands among `statement`'s columns (matched as SQLite matches
+    /// them, ignoring ASCII case). The columns' names are asked for once, not once per name.
     pub(crate) fn of(
         statement: &rusqlite::Statement<'_>,
         names: [&'static str; N],
     ) -> rusqlite::Result<Self> {
+        let columns = statement.column_names();
         let mut positions = [0; N];
         for (position, name) in positions.iter_mut().zip(names) {
-            *position = statement.column_index(name)?;
+            *position = columns
+                .iter()
+                .position(|column| column.eq_ignore_ascii_case(name))
+                .ok_or_else(|| rusqlite::Error::InvalidColumnName(name.to_owned()))?;
         }
         Ok(Self { names, positions })
     }
