@@ -2,6 +2,7 @@
 //! the one bar repository (re-running never duplicates) and then let the trading runtime fill
 //! resting orders against the new bars.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, IsTerminal};
 use std::path::PathBuf;
@@ -16,7 +17,8 @@ use raptor_domain::calendar;
 use raptor_domain::timeframe::Timeframe;
 use raptor_domain::walk;
 use raptor_store::market::StoredBar;
-use raptor_store::DatabaseUrl;
+use raptor_store::{DatabaseUrl, StoreError};
+use tokio::task::JoinHandle;
 
 use super::{connect_app, CliError};
 
@@ -217,6 +219,53 @@ impl Columns {
     }
 }
 
+/// A batch's write, its rows, and where in the file it ends.
+type Batch = (JoinHandle<Result<Vec<String>, StoreError>>, u64, u64);
+
+/// The import's batch being written, on a task of its own, and what the ones before wrote.
+#[derive(Default)]
+struct Writing {
+    task: Option<Batch>,
+    written: u64,
+    symbols: BTreeSet<String>,
+}
+
+impl Writing {
+    /// Starts writing `rows`, which end at `byte` of the file.
+    fn start(
+        &mut self,
+        app: &App,
+        timeframe: Timeframe,
+        mut rows: Vec<(String, StoredBar)>,
+        byte: u64,
+    ) {
+        let app = app.clone();
+        let len = rows.len() as u64;
+        let task =
+            tokio::spawn(async move { market::store_batch(&app, timeframe, &mut rows).await });
+        self.task = Some((task, len, byte));
+    }
+
+    /// Waits for the batch being written, if any, and counts it.
+    async fn finish(&mut self, bar: &ProgressBar) -> Result<(), CliError> {
+        let Some((task, len, byte)) = self.task.take() else {
+            return Ok(());
+        };
+        let symbols = task
+            .await
+            .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))?;
+        self.symbols.extend(symbols);
+        let before = self.written;
+        self.written += len;
+        bar.set_position(byte);
+        // Off a terminal: a plain line every 100,000 rows instead of a bar.
+        if !std::io::stderr().is_terminal() && self.written / 100_000 > before / 100_000 {
+            eprintln!("imported {} rows", self.written);
+        }
+        Ok(())
+    }
+}
+
 fn progress(total_bytes: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::hidden());
@@ -266,41 +315,46 @@ async fn import(
     let bar = progress(size);
     let started = std::time::Instant::now();
     let mut pending: Vec<(String, StoredBar)> = Vec::with_capacity(batch);
-    let mut written = 0u64;
-    let mut symbols = std::collections::BTreeSet::new();
+    let mut writing = Writing::default();
     let mut record = csv::StringRecord::new();
     loop {
         // The position before reading is where the next record starts: its line number.
         let line = reader.position().line();
-        let more = reader
+        let read = reader
             .read_record(&mut record)
-            .map_err(|e| refused(format!("line {line}: {e}")))?;
-        if more {
-            let (row_symbol, parsed) = columns.parse(&record, line)?;
-            let Some(row_symbol) = row_symbol.or_else(|| fixed.clone()) else {
-                return Err(refused(format!("line {line}: the symbol column is empty")));
-            };
-            pending.push((row_symbol, parsed));
-        }
-        if pending.len() >= batch || (!more && !pending.is_empty()) {
-            // One transaction per batch: a bad row above stops the import before its batch
-            // is written, and re-running the file is harmless.
-            symbols.extend(market::store_batch(app, timeframe, &mut pending).await?);
-            let pending_len = pending.len() as u64;
-            written += pending_len;
-            pending.clear();
-            bar.set_position(reader.position().byte());
-            // Off a terminal: a plain line every 100,000 rows instead of a bar.
-            if !std::io::stderr().is_terminal()
-                && written / 100_000 > (written - pending_len) / 100_000
-            {
-                eprintln!("imported {written} rows");
+            .map_err(|e| refused(format!("line {line}: {e}")))
+            .and_then(|more| {
+                if more {
+                    let (row_symbol, parsed) = columns.parse(&record, line)?;
+                    let Some(row_symbol) = row_symbol.or_else(|| fixed.clone()) else {
+                        return Err(refused(format!("line {line}: the symbol column is empty")));
+                    };
+                    pending.push((row_symbol, parsed));
+                }
+                Ok(more)
+            });
+        let more = match read {
+            Ok(more) => more,
+            Err(err) => {
+                // The batches before the bad row are written, as the batch being written is.
+                writing.finish(&bar).await?;
+                return Err(err);
             }
+        };
+        if pending.len() >= batch || (!more && !pending.is_empty()) {
+            // One transaction per batch: a bad row stops the import before its batch is
+            // written, and re-running the file is harmless. The batch is written while the
+            // next one is parsed.
+            let rows = std::mem::replace(&mut pending, Vec::with_capacity(batch));
+            writing.finish(&bar).await?;
+            writing.start(app, timeframe, rows, reader.position().byte());
         }
         if !more {
             break;
         }
     }
+    writing.finish(&bar).await?;
+    let (written, symbols) = (writing.written, writing.symbols);
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     println!(

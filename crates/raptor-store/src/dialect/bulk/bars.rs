@@ -124,6 +124,34 @@ async fn copy_bars_postgres(
     Ok(written)
 }
 
+/// The SQLite upsert of `rows` bars: each row's eight values, then the symbol and timeframe
+/// once, as the last two parameters.
+///
+/// The rows take anonymous `?` placeholders: SQLite looks a named one up by a linear scan, so
+/// thousands of them make a statement quadratic to prepare (a 1000-row statement took ~200 ms).
+/// The symbol and timeframe come after every row, so SQLite numbers them as sqlx counts them.
+fn sqlite_upsert(rows: usize) -> String {
+    const ROW_VALUES: usize = 8;
+    let mut sql = String::from("WITH v AS (VALUES ");
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str("(?,?,?,?,?,?,?,?)");
+    }
+    let symbol = rows * ROW_VALUES + 1;
+    let timeframe = symbol + 1;
+    sql.push_str(&format!(
+        ") INSERT INTO historical_bars ({STORED_COLUMNS}) \
+         SELECT ?{symbol}, ?{timeframe}, column1, column2, column3, column4, column5, column6, \
+         column7, column8 FROM v WHERE true \
+         ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = excluded.open, \
+         high = excluded.high, low = excluded.low, close = excluded.close, \
+         volume = excluded.volume, trade_count = excluded.trade_count, vwap = excluded.vwap"
+    ));
+    sql
+}
+
 async fn upsert_bars_sqlite(
     t: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     symbol: &str,
@@ -131,42 +159,26 @@ async fn upsert_bars_sqlite(
     bars: &[StoredBar],
 ) -> Result<u64, StoreError> {
     let mut written = 0;
-    // SQLite looks a `$N` parameter's name up by a linear scan, and the driver asks for every
-    // name: thousands of `$N` per statement make binding quadratic (a 1000-row statement took
-    // ~200 ms). Anonymous `?` placeholders bind by position.
     for chunk in bars.chunks(ROWS_PER_STATEMENT) {
-        let mut sql = String::from(
-            "INSERT INTO historical_bars (symbol, timeframe, ts, open, high, low, close, volume, \
-             trade_count, vwap) VALUES ",
-        );
-        for i in 0..chunk.len() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push_str("(?,?,?,?,?,?,?,?,?,?)");
+        let sql = sqlite_upsert(chunk.len());
+        let mut query = sqlx::query(&sql);
+        for bar in chunk {
+            query = query
+                .bind(bar.ts)
+                .bind(bar.open)
+                .bind(bar.high)
+                .bind(bar.low)
+                .bind(bar.close)
+                .bind(bar.volume)
+                .bind(bar.trade_count)
+                .bind(bar.vwap);
         }
-        sql.push_str(
-            " ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET open = excluded.open, \
-             high = excluded.high, low = excluded.low, close = excluded.close, \
-             volume = excluded.volume, trade_count = excluded.trade_count, vwap = excluded.vwap",
-        );
-        written += {
-            let mut query = sqlx::query(&sql);
-            for bar in chunk {
-                query = query
-                    .bind(symbol)
-                    .bind(timeframe)
-                    .bind(bar.ts)
-                    .bind(bar.open)
-                    .bind(bar.high)
-                    .bind(bar.low)
-                    .bind(bar.close)
-                    .bind(bar.volume)
-                    .bind(bar.trade_count)
-                    .bind(bar.vwap);
-            }
-            query.execute(&mut **t).await?.rows_affected()
-        };
+        written += query
+            .bind(symbol)
+            .bind(timeframe)
+            .execute(&mut **t)
+            .await?
+            .rows_affected();
     }
     Ok(written)
 }
