@@ -1,9 +1,9 @@
 //! What happened to each order, for the trade-updates streams. Every change to an order
 //! writes a row here in the transaction that made it (all of them in one statement as it
 //! commits), with the order as it stood right after, and announces the account: on PostgreSQL
-//! with `NOTIFY` from the table's insert trigger (revision 0020; delivered to every process when
-//! the transaction commits), on SQLite in-process after commit. Listeners then read the account's
-//! rows past the last one they saw. Within an account, ids follow commit order: every change
+//! with `NOTIFY` from the table's insert trigger (revisions 0020 and 0021; delivered to every
+//! process when the transaction commits), on SQLite in-process after commit. Listeners then
+//! read the account's rows past the last one they saw. Within an account, ids follow commit order: every change
 //! holds the account's row lock from before its row is written until it commits.
 
 use chrono::{DateTime, Utc};

@@ -180,4 +180,12 @@ pub(super) static EMBEDDED: &[Revision] = &[
         transactional: true,
         foreign_keys_off: false,
     },
+    Revision {
+        id: "0021_trade_update_notify_stmt",
+        message: "the trade-update trigger runs once per statement",
+        sqlite: scripts!("0021_trade_update_notify_stmt", "sqlite"),
+        postgres: scripts!("0021_trade_update_notify_stmt", "postgres"),
+        transactional: true,
+        foreign_keys_off: false,
+    },
 ];
