@@ -90,8 +90,6 @@ def value(text, cast, sql):
     return literal(text)
 
 
-
-
 def named_order(sql, params):
     """The order id a statement after an order's INSERT names, if it names one."""
     if sql.startswith("INSERT INTO paper_fills"):
@@ -113,7 +111,8 @@ for i, (sql, params) in enumerate(request):
 
     line = re.sub(r"\$(\d+)", substitute, sql)
     if sql.startswith("INSERT INTO paper_orders"):
-        # From here on, the order's id (the first a fill or trade update after it names) is the
+        # One order per request (the bench sends simple market orders): a bracket's legs would
+        # each need an id of their own. From here on, the order's id (the first a fill or trade update after it names) is the
         # one this INSERT returns.
         later = (named_order(*s) for s in request[i + 1:])
         order_id = next((o for o in later if o is not None), None)

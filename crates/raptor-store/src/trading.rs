@@ -269,8 +269,8 @@ pub struct NewOrder<'a> {
     pub hwm: Option<Decimal>,
     /// Whether it may fill in extended hours.
     pub extended_hours: bool,
-    /// Set when it fills on submission: it is stored filled, and [`record_fill`] records the
-    /// fill.
+    /// Set when it fills on submission: it is stored filled, and the caller must then record
+    /// the fill ([`record_fill`]) and move the cash and position in the same transaction.
     pub fill: Option<Execution>,
 }
 

@@ -138,6 +138,10 @@ async fn sellable(
     locked: &TradingAccount,
     symbol: &str,
 ) -> Result<Decimal, StoreError> {
+    debug_assert!(
+        locked.position.as_ref().is_none_or(|p| p.symbol == symbol),
+        "the account was locked for another symbol"
+    );
     let held = locked.position.as_ref().map_or(Decimal::ZERO, |p| p.qty.0);
     // The working exits of one group (an OCO pair, a bracket's two legs) sell the same shares:
     // only one of them can fill, so they are counted once.

@@ -1,10 +1,10 @@
 //! Waking listeners in every process: workers when a job is enqueued, trade-update streams
 //! when an order changes. PostgreSQL tells listeners with `NOTIFY`, sent in the writing
 //! transaction (by the enqueue itself, or by the trade updates' insert trigger) and delivered
-//! when it commits; SQLite has no such channel (its job workers
-//! poll, and its trade updates are announced in-process). A notification can be lost (a
-//! dropped connection, PgBouncer in transaction mode, which does not carry `LISTEN`), so
-//! listeners hear when that may have happened and look again.
+//! when it commits; SQLite has no such channel (its job workers poll, and its trade updates are
+//! announced in-process). A notification can be lost (a dropped connection, PgBouncer in
+//! transaction mode, which does not carry `LISTEN`), so listeners hear when that may have
+//! happened and look again.
 
 use std::time::Duration;
 

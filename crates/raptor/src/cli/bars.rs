@@ -219,19 +219,25 @@ impl Columns {
     }
 }
 
-/// A batch's write, its rows, and where in the file it ends.
-type Batch = (JoinHandle<Result<Vec<String>, StoreError>>, u64, u64);
+/// A batch being written on a task of its own.
+struct Batch {
+    task: JoinHandle<Result<Vec<String>, StoreError>>,
+    rows: u64,
+    /// Where in the file the batch ends.
+    byte: u64,
+}
 
-/// The import's batch being written, on a task of its own, and what the ones before wrote.
+/// The import's batch being written, and what the ones before wrote.
 #[derive(Default)]
 struct Writing {
-    task: Option<Batch>,
+    batch: Option<Batch>,
     written: u64,
     symbols: BTreeSet<String>,
 }
 
 impl Writing {
-    /// Starts writing `rows`, which end at `byte` of the file.
+    /// Starts writing `rows`, which end at `byte` of the file; the batch before must be
+    /// finished.
     fn start(
         &mut self,
         app: &App,
@@ -239,25 +245,37 @@ impl Writing {
         mut rows: Vec<(String, StoredBar)>,
         byte: u64,
     ) {
+        debug_assert!(
+            self.batch.is_none(),
+            "a batch started before the last finished"
+        );
         let app = app.clone();
         let len = rows.len() as u64;
         let task =
             tokio::spawn(async move { market::store_batch(&app, timeframe, &mut rows).await });
-        self.task = Some((task, len, byte));
+        self.batch = Some(Batch {
+            task,
+            rows: len,
+            byte,
+        });
     }
 
     /// Waits for the batch being written, if any, and counts it.
     async fn finish(&mut self, bar: &ProgressBar) -> Result<(), CliError> {
-        let Some((task, len, byte)) = self.task.take() else {
+        let Some(batch) = self.batch.take() else {
             return Ok(());
         };
-        let symbols = task
-            .await
-            .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))?;
+        let symbols = match batch.task.await {
+            Ok(written) => written?,
+            Err(err) => match err.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(err) => return Err(refused(format!("a batch's write stopped: {err}"))),
+            },
+        };
         self.symbols.extend(symbols);
         let before = self.written;
-        self.written += len;
-        bar.set_position(byte);
+        self.written += batch.rows;
+        bar.set_position(batch.byte);
         // Off a terminal: a plain line every 100,000 rows instead of a bar.
         if !std::io::stderr().is_terminal() && self.written / 100_000 > before / 100_000 {
             eprintln!("imported {} rows", self.written);
@@ -337,8 +355,10 @@ async fn import(
             Ok(more) => more,
             Err(err) => {
                 // The batches before the bad row are written, as the batch being written is.
-                writing.finish(&bar).await?;
-                return Err(err);
+                return Err(match writing.finish(&bar).await {
+                    Ok(()) => err,
+                    Err(write) => refused(format!("{err}; the batch before it failed: {write}")),
+                });
             }
         };
         if pending.len() >= batch || (!more && !pending.is_empty()) {

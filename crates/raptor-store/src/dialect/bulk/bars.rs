@@ -21,7 +21,7 @@ pub(crate) async fn upsert_bars(
     }
 }
 
-/// Rows per `INSERT` statement: 10 parameters each stays under both dialects' limits.
+/// Rows per SQLite `INSERT`: 8 parameters each and 2 more stay under SQLite's 32,766.
 const ROWS_PER_STATEMENT: usize = 1000;
 
 const STORED_COLUMNS: &str =
