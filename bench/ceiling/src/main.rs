@@ -6,8 +6,14 @@
 //! - `GET /hello`: a small JSON body shaped like Raptor's `/healthz`;
 //! - `GET /static`: FILE's bytes, read once at start and served from memory as JSON (the
 //!   benchmark passes Raptor's own answer to a bars request, so both send the same body).
+//!
+//! It uses the raptor binary's allocator (mimalloc), so the two differ only in their work.
 
 use std::process::ExitCode;
+
+/// The same allocator as the raptor binary, so the ceiling runs as Raptor does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use axum::body::Bytes;
 use axum::http::header::{HeaderName, CONTENT_TYPE};
