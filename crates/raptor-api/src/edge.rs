@@ -117,7 +117,7 @@ async fn around(State(state): State<AppState>, mut request: Request, next: Next)
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned());
-    let route = matched.as_deref().unwrap_or("<unmatched>").to_owned();
+    let route = matched.as_deref().unwrap_or("<unmatched>");
     let alpaca = crate::v2::is_v2(request.uri().path());
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, %method, %route);
