@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 
@@ -185,7 +185,10 @@ pub(crate) fn time(raw: ValueRef<'_>) -> rusqlite::Result<DateTime<Utc>> {
             let micros = (julian_day - UNIX_EPOCH_JULIAN_DAY) * 86_400_000_000.0;
             DateTime::from_timestamp_micros(micros.round() as i64).ok_or_else(refused)
         }
-        ValueRef::Text(_) => {
+        ValueRef::Text(bytes) => {
+            if let Some(t) = utc_seconds_text(bytes) {
+                return Ok(t);
+            }
             let text = raw.as_str()?;
             if let Ok(t) = DateTime::parse_from_rfc3339(text) {
                 return Ok(t.with_timezone(&Utc));
@@ -206,6 +209,36 @@ pub(crate) fn time(raw: ValueRef<'_>) -> rusqlite::Result<DateTime<Utc>> {
         }
         _ => Err(refused()),
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` then `+00:00` or `Z`, the form Raptor writes (a bar's time, most
+/// often), read without the general parser: loading a million bars parses a million of them.
+/// Anything else, a leap second included, is `None` and left to the general path.
+fn utc_seconds_text(text: &[u8]) -> Option<DateTime<Utc>> {
+    let fields = match text.len() {
+        25 if text.ends_with(b"+00:00") => &text[..19],
+        20 if text[19] == b'Z' => &text[..19],
+        _ => return None,
+    };
+    if fields[4] != b'-'
+        || fields[7] != b'-'
+        || fields[10] != b'T'
+        || fields[13] != b':'
+        || fields[16] != b':'
+    {
+        return None;
+    }
+    let number = |at: std::ops::Range<usize>| {
+        fields[at].iter().try_fold(0u32, |n, &digit| {
+            digit
+                .is_ascii_digit()
+                .then(|| n * 10 + u32::from(digit - b'0'))
+        })
+    };
+    let year = i32::try_from(number(0..4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(5..7)?, number(8..10)?)?
+        .and_hms_opt(number(11..13)?, number(14..16)?, number(17..19)?)
+        .map(|t| t.and_utc())
 }
 
 /// A stored time that may be null, read as [`time`] reads one.
@@ -252,6 +285,24 @@ mod tests {
         let julian = noon.timestamp() as f64 / 86_400.0 + UNIX_EPOCH_JULIAN_DAY;
         assert_eq!(time(ValueRef::Real(julian)).ok(), Some(noon));
         assert!(time(ValueRef::Text(b"yesterday")).is_err());
+        for impossible in [
+            "2026-02-30T12:00:00+00:00",
+            "2026-13-02T12:00:00Z",
+            "2026-03-02T24:00:00+00:00",
+            "2026-03-02T12:61:00Z",
+            "2026-03-02T12:00:0x+00:00",
+            "2026/03/02T12:00:00+00:00",
+        ] {
+            assert!(
+                time(ValueRef::Text(impossible.as_bytes())).is_err(),
+                "{impossible}"
+            );
+        }
+        let leap: DateTime<Utc> = "2016-12-31T23:59:60Z".parse().expect("a leap second");
+        assert_eq!(
+            time(ValueRef::Text(b"2016-12-31T23:59:60+00:00")).ok(),
+            Some(leap)
+        );
         assert!(time(ValueRef::Null).is_err());
     }
 }
