@@ -33,6 +33,9 @@ impl Default for EngineSettings {
 #[derive(Clone)]
 pub struct Db {
     pub(crate) pool: Pool,
+    /// A SQLite file's one writing connection ([`Pool::open_sqlite_writer`]); None elsewhere,
+    /// where writes use `pool`.
+    sqlite_writer: Option<Pool>,
     url: std::sync::Arc<DatabaseUrl>,
     /// How long write transactions waited to begin (shared by clones).
     pub(crate) begin_waits: std::sync::Arc<BeginWaits>,
@@ -82,19 +85,22 @@ impl Db {
             application_name: &settings.application_name,
             statement_logging: settings.statement_logging,
         };
-        let pool = Pool::open(&url.target, settings)
+        let refused = |err: sqlx::Error| StoreError::Connect {
+            dialect: url.dialect().name(),
+            target: url.redacted().to_owned(),
+            reason: err.to_string(),
+        };
+        let pool = Pool::open(&url.target, &settings).await.map_err(refused)?;
+        let sqlite_writer = Pool::open_sqlite_writer(&url.target, &settings)
             .await
-            .map_err(|err| StoreError::Connect {
-                dialect: url.dialect().name(),
-                target: url.redacted().to_owned(),
-                reason: err.to_string(),
-            })?;
+            .map_err(refused)?;
         let sqlite_rows = match &url.target {
             Target::SqliteFile(path) => Some(SqliteRows::new(path.clone())),
             _ => None,
         };
         Ok(Self {
             pool,
+            sqlite_writer,
             url: std::sync::Arc::new(url.clone()),
             begin_waits: Default::default(),
             sqlite_rows,
@@ -153,8 +159,16 @@ impl Db {
         self.begin_waits.snapshot()
     }
 
+    /// The pool write transactions and [`on_write!`] bodies use.
+    pub(crate) fn write_pool(&self) -> &Pool {
+        self.sqlite_writer.as_ref().unwrap_or(&self.pool)
+    }
+
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
+        if let Some(Pool::Sqlite(writer)) = &self.sqlite_writer {
+            writer.close().await;
+        }
         on_pool!(self, pool => pool.close().await)
     }
 }

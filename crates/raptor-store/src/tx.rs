@@ -26,7 +26,7 @@ impl Db {
         let started = std::time::Instant::now();
         let begun = async {
             let turn = self.write_turn().await?;
-            Ok::<_, StoreError>(self.pool.begin_write(turn).await?)
+            Ok::<_, StoreError>(self.write_pool().begin_write(turn).await?)
         }
         .await;
         self.begin_waits.record(started.elapsed());

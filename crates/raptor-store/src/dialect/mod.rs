@@ -28,7 +28,10 @@ macro_rules! on_pool {
 macro_rules! on_write {
     ($db:expr, $pool:ident => $body:expr) => {{
         let _turn = $db.write_turn().await?;
-        on_pool!($db, $pool => $body)
+        match $db.write_pool() {
+            $crate::dialect::Pool::Sqlite($pool) => $body,
+            $crate::dialect::Pool::Postgres($pool) => $body,
+        }
     }};
 }
 

@@ -26,11 +26,36 @@ pub(crate) struct PoolSettings<'a> {
 }
 
 impl Pool {
+    /// Opens the pool that write transactions and [`on_write!`] bodies use on a SQLite file:
+    /// one connection. Writers take turns anyway ([`crate::write_turns`]), and a connection
+    /// keeps its page cache only while no other connection commits; on a pool of many, each
+    /// write found the pages it needed dropped by the write before it and read them again.
+    pub(crate) async fn open_sqlite_writer(
+        target: &Target,
+        settings: &PoolSettings<'_>,
+    ) -> Result<Option<Pool>, sqlx::Error> {
+        let Target::SqliteFile(path) = target else {
+            return Ok(None);
+        };
+        let options = sqlite_options(SqliteConnectOptions::new().filename(path));
+        let options = if settings.statement_logging {
+            options
+        } else {
+            options.disable_statement_logging()
+        };
+        let pool = sqlite_pool_options(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Ok(Some(Pool::Sqlite(pool)))
+    }
+
     /// Opens a pool on `target`. SQLite gets WAL, enforced foreign keys, a busy timeout and
     /// `synchronous=NORMAL`; PostgreSQL gets the application name.
     pub(crate) async fn open(
         target: &Target,
-        settings: PoolSettings<'_>,
+        settings: &PoolSettings<'_>,
     ) -> Result<Pool, sqlx::Error> {
         Ok(match target {
             Target::SqliteFile(path) => {
@@ -42,7 +67,7 @@ impl Pool {
                     options.disable_statement_logging()
                 };
                 Pool::Sqlite(
-                    pool_options::<Sqlite>(settings.max_connections)
+                    sqlite_pool_options(settings.max_connections)
                         .connect_with(options)
                         .await?,
                 )
@@ -52,7 +77,7 @@ impl Pool {
                 // exactly one connection and never recycles it.
                 let options = sqlite_options(SqliteConnectOptions::new().in_memory(true));
                 Pool::Sqlite(
-                    pool_options::<Sqlite>(1)
+                    sqlite_pool_options(1)
                         .min_connections(1)
                         .idle_timeout(None)
                         .max_lifetime(None)
@@ -83,6 +108,12 @@ fn pool_options<DB: sqlx::Database>(max_connections: u32) -> PoolOptions<DB> {
     PoolOptions::<DB>::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(ACQUIRE_TIMEOUT)
+}
+
+/// A SQLite pool hands out its connections without pinging them first: a ping is a round trip
+/// to the connection's worker thread, and proves nothing about a local file.
+fn sqlite_pool_options(max_connections: u32) -> PoolOptions<Sqlite> {
+    pool_options::<Sqlite>(max_connections).test_before_acquire(false)
 }
 
 /// Settings that only make sense on SQLite: concurrent readers with one writer at a time,
