@@ -51,6 +51,22 @@ pub struct Db {
     pub(crate) write_turns: Option<crate::write_turns::WriteTurns>,
 }
 
+/// A pooled connection kept out of use ([`Db::hold_connection`]); dropping it gives it back.
+#[derive(Debug)]
+pub struct HeldConnection {
+    _held: HeldInner,
+}
+
+#[derive(Debug)]
+enum HeldInner {
+    Sqlite {
+        _conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    },
+    Postgres {
+        _conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    },
+}
+
 /// The connection pool at one moment, for metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolStatus {
@@ -157,6 +173,21 @@ impl Db {
     /// How long write transactions have waited to begin, since the pool opened.
     pub fn begin_waits(&self) -> crate::waits::WaitHistogram {
         self.begin_waits.snapshot()
+    }
+
+    /// Takes one of the pool's connections (the one reads use) and keeps it until the guard is
+    /// dropped, as a burst of slow requests would: what callers get from an exhausted pool can
+    /// then be shown.
+    pub async fn hold_connection(&self) -> Result<HeldConnection, StoreError> {
+        let held = match &self.pool {
+            Pool::Sqlite(pool) => HeldInner::Sqlite {
+                _conn: pool.acquire().await?,
+            },
+            Pool::Postgres(pool) => HeldInner::Postgres {
+                _conn: pool.acquire().await?,
+            },
+        };
+        Ok(HeldConnection { _held: held })
     }
 
     /// The pool write transactions and [`on_write!`] bodies use.

@@ -48,7 +48,7 @@ mod write_turns;
 
 pub use decimal::{DbDecimal, SCALE as DECIMAL_SCALE};
 pub use dialect::Dialect;
-pub use engine::{Db, EngineSettings, PoolStatus};
+pub use engine::{Db, EngineSettings, HeldConnection, PoolStatus};
 pub use error::{StoreError, UrlError, ACCEPTED_FORMS};
 pub use tx::Tx;
 pub use url::{DatabaseUrl, DEFAULT_SQLITE_FILE};

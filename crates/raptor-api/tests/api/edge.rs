@@ -314,7 +314,10 @@ dual_test!(
         let app = TestApp::spawn(db.clone()).await;
         assert_eq!(app.get_json("/api/symbols").await.0, 200);
 
-        let held = db.begin().await.expect("take the only connection");
+        let held = db
+            .hold_connection()
+            .await
+            .expect("take the only connection");
         let answer = reply(
             app.client
                 .get(app.url("/api/symbols"))
