@@ -5,13 +5,16 @@ use std::time::Duration;
 use sqlx::pool::PoolOptions;
 use sqlx::postgres::Postgres;
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::ConnectOptions;
+use sqlx::{ConnectOptions, Connection};
 
 use super::Pool;
 use crate::url::Target;
 
 /// How long a SQLite writer waits for another writer before giving up.
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a PostgreSQL connection may sit idle before it is pinged on its way out of the
+/// pool.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// How long a request waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -95,7 +98,7 @@ impl Pool {
                     options.disable_statement_logging()
                 };
                 Pool::Postgres(
-                    pool_options::<Postgres>(settings.max_connections)
+                    postgres_pool_options(settings.max_connections)
                         .connect_with(options)
                         .await?,
                 )
@@ -114,6 +117,20 @@ fn pool_options<DB: sqlx::Database>(max_connections: u32) -> PoolOptions<DB> {
 /// to the connection's worker thread, and proves nothing about a local file.
 fn sqlite_pool_options(max_connections: u32) -> PoolOptions<Sqlite> {
     pool_options::<Sqlite>(max_connections).test_before_acquire(false)
+}
+
+/// A PostgreSQL pool pings a connection before handing it out only when it sat idle for a
+/// while. A ping is a round trip to the server: pinging every time doubled the round trips of
+/// a one-query request. A connection in steady use that broke (a restart) fails its next
+/// query instead, which callers see as unavailable (503), and the pool replaces it.
+fn postgres_pool_options(max_connections: u32) -> PoolOptions<Postgres> {
+    pool_options::<Postgres>(max_connections)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(
+                async move { Ok(meta.idle_for < PING_AFTER_IDLE || conn.ping().await.is_ok()) },
+            )
+        })
 }
 
 /// Settings that only make sense on SQLite: concurrent readers with one writer at a time,
