@@ -5,6 +5,9 @@
 //! command, a role request, a copy) stay distinct as its variants.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+use std::time::Instant;
 
 /// The URL forms Raptor accepts, quoted in every URL error.
 pub const ACCEPTED_FORMS: &str = "sqlite:///relative/path.db, sqlite:////absolute/path.db, \
@@ -42,7 +45,7 @@ pub enum StoreError {
     Copy(#[from] CopyError),
     /// A query failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// A read through the SQLite row reader failed.
     #[error("database error: {0}")]
     SqliteRead(#[from] rusqlite::Error),
@@ -70,6 +73,47 @@ impl StoreError {
             ),
             _ => false,
         }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        if connection_broke(&err) {
+            BROKEN_AT_MS.store(millis_since_start(), Ordering::Relaxed);
+        }
+        StoreError::Database(err)
+    }
+}
+
+/// When a database connection of this process last turned out broken, in milliseconds since
+/// [`START`] (0: never). Its pool's other connections likely broke with it (a restart): until
+/// [`SUSPECT_FOR_MS`] has passed, the PostgreSQL pool pings each connection before handing it
+/// out, so the next requests get fresh ones rather than one more error each.
+static BROKEN_AT_MS: AtomicU64 = AtomicU64::new(0);
+static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+const SUSPECT_FOR_MS: u64 = 10_000;
+
+fn millis_since_start() -> u64 {
+    u64::try_from(START.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
+}
+
+/// Whether a connection broke within the last [`SUSPECT_FOR_MS`].
+pub(crate) fn connection_broke_lately() -> bool {
+    let at = BROKEN_AT_MS.load(Ordering::Relaxed);
+    at != 0 && millis_since_start().saturating_sub(at) < SUSPECT_FOR_MS
+}
+
+/// The connection itself failed (I/O, TLS, the conversation broke off, or the server said it
+/// is closing it: classes 08 and 57P), as opposed to the statement.
+fn connection_broke(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
     }
 }
 

@@ -337,13 +337,31 @@ dual_test!(
 );
 
 /// PostgreSQL going away under a running server (a restart, a failover): requests get 503
-/// with `Retry-After`, never 500, and succeed again once it is back.
+/// with `Retry-After`, never 500, and succeed again as soon as it is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_restart_is_503_not_500() {
     let t = TestDb::create(Dialect::Postgres, Start::Head).await;
     let (proxy, db) = TcpProxy::in_front_of(&t).await;
     let app = TestApp::spawn(db.clone()).await;
     assert_eq!(app.get_json("/api/symbols").await.0, 200);
+    // Several pooled connections, each used a moment ago, as under load: the restart breaks
+    // them all, and the first request after it must not be handed another broken one.
+    let held = (
+        db.hold_connection().await.expect("a connection"),
+        db.hold_connection().await.expect("a second"),
+        db.hold_connection().await.expect("a third"),
+    );
+    drop(held);
+    // sqlx puts a connection back from a task of its own: wait until all three are idle.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.pool_status().idle < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool never got its connections back: {:?}",
+            db.pool_status()
+        );
+        tokio::task::yield_now().await;
+    }
 
     proxy.cut().await;
     let answer = reply(

@@ -8,6 +8,7 @@ use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteJournalMode, SqliteSynchr
 use sqlx::{ConnectOptions, Connection};
 
 use super::Pool;
+use crate::error::connection_broke_lately;
 use crate::url::Target;
 
 /// How long a SQLite writer waits for another writer before giving up.
@@ -20,7 +21,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a pool is opened with, whatever the dialect.
 pub(crate) struct PoolSettings<'a> {
-    /// Upper bound on open connections (in-memory SQLite always gets exactly one).
+    /// Upper bound on the pool's connections (in-memory SQLite always gets exactly one).
     pub(crate) max_connections: u32,
     /// Reported to PostgreSQL as `application_name`.
     pub(crate) application_name: &'a str,
@@ -46,7 +47,9 @@ impl Pool {
         } else {
             options.disable_statement_logging()
         };
+        // A writer waits for the last one's connection as long as SQLite would for its lock.
         let pool = sqlite_pool_options(1)
+            .acquire_timeout(SQLITE_BUSY_TIMEOUT)
             .idle_timeout(None)
             .max_lifetime(None)
             .connect_with(options)
@@ -120,16 +123,18 @@ fn sqlite_pool_options(max_connections: u32) -> PoolOptions<Sqlite> {
 }
 
 /// A PostgreSQL pool pings a connection before handing it out only when it sat idle for a
-/// while. A ping is a round trip to the server: pinging every time doubled the round trips of
-/// a one-query request. A connection in steady use that broke (a restart) fails its next
-/// query instead, which callers see as unavailable (503), and the pool replaces it.
+/// while, or when a connection broke lately ([`connection_broke_lately`]: a restart breaks
+/// them all). A ping is a round trip to the server: pinging every time doubled the round
+/// trips of a one-query request. (sqlx pings each connection as it comes back, too, so one
+/// used within the second was answering then.)
 fn postgres_pool_options(max_connections: u32) -> PoolOptions<Postgres> {
     pool_options::<Postgres>(max_connections)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
-            Box::pin(
-                async move { Ok(meta.idle_for < PING_AFTER_IDLE || conn.ping().await.is_ok()) },
-            )
+            Box::pin(async move {
+                let trusted = meta.idle_for < PING_AFTER_IDLE && !connection_broke_lately();
+                Ok(trusted || conn.ping().await.is_ok())
+            })
         })
 }
 
