@@ -299,13 +299,13 @@ pub async fn render(app: &App, out: &mut String) -> Result<(), StoreError> {
     max.set(i64::from(pool.max));
     scraped.register(
         "raptor_db_pool_max_connections",
-        "The most connections the pool opens; requests wait for one beyond that",
+        "The most connections the pools open; requests wait for one beyond that",
         max,
     );
     scraped.register(
         "raptor_db_begin_wait_seconds",
-        "Time write transactions waited to begin: for a free pooled connection, and on SQLite \
-         for the process's turn and the write lock",
+        "Time write transactions waited to begin: on PostgreSQL for a free pooled connection, \
+         on SQLite for the process's turn, the writer's connection and the write lock",
         BeginWaitMetric(app.db.begin_waits()),
     );
     let waiting = Gauge::<i64>::default();

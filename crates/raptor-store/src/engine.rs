@@ -1,4 +1,5 @@
-//! The database engine: one connection pool per process, SQLite or PostgreSQL, chosen by URL.
+//! The database engine: SQLite or PostgreSQL, chosen by URL; one connection pool per process,
+//! and on a SQLite file one more connection, its writer.
 
 use crate::dialect::pool::PoolSettings;
 use crate::dialect::sqlite_rows::SqliteRows;
@@ -10,7 +11,8 @@ use crate::waits::BeginWaits;
 /// Tunables for [`Db::connect_with`].
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
-    /// Upper bound on open connections (ignored for in-memory SQLite, which needs exactly one).
+    /// Upper bound on the pool's connections (ignored for in-memory SQLite, which needs exactly
+    /// one). A SQLite file opens one more, the writer's.
     pub max_connections: u32,
     /// Reported to PostgreSQL as `application_name`, visible in `pg_stat_activity`.
     pub application_name: String,
@@ -161,13 +163,22 @@ impl Db {
         Ok(())
     }
 
-    /// How many connections are open and idle right now, and the most there may be.
+    /// How many connections are open and idle right now, and the most there may be (on a
+    /// SQLite file, the writer's counted in).
     pub fn pool_status(&self) -> PoolStatus {
-        on_pool!(self, pool => PoolStatus {
+        let mut status = on_pool!(self, pool => PoolStatus {
             open: pool.size(),
             idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
             max: pool.options().get_max_connections(),
-        })
+        });
+        if let Some(Pool::Sqlite(writer)) = &self.sqlite_writer {
+            status.open += writer.size();
+            status.idle = status
+                .idle
+                .saturating_add(u32::try_from(writer.num_idle()).unwrap_or(u32::MAX));
+            status.max += writer.options().get_max_connections();
+        }
+        status
     }
 
     /// How long write transactions have waited to begin, since the pool opened.
@@ -175,9 +186,9 @@ impl Db {
         self.begin_waits.snapshot()
     }
 
-    /// Takes one of the pool's connections (the one reads use) and keeps it until the guard is
-    /// dropped, as a burst of slow requests would: what callers get from an exhausted pool can
-    /// then be shown.
+    /// Takes one of the pool's connections (the pool reads use; on PostgreSQL and in-memory
+    /// SQLite, writes too) and keeps it until the guard is dropped, as a burst of slow requests
+    /// would: what callers get from an exhausted pool can then be shown.
     pub async fn hold_connection(&self) -> Result<HeldConnection, StoreError> {
         let held = match &self.pool {
             Pool::Sqlite(pool) => HeldInner::Sqlite {

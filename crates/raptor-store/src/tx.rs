@@ -20,7 +20,7 @@ pub struct Tx {
 impl Db {
     /// Begins a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing with "database is locked".
-    /// The wait (for a pooled connection, and on SQLite for the write lock) is recorded for
+    /// The wait (for a connection, and on SQLite for the turn and the write lock) is recorded for
     /// metrics ([`Db::begin_waits`]).
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let started = std::time::Instant::now();

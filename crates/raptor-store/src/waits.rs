@@ -1,5 +1,6 @@
-//! How long write transactions wait to begin: for a pooled connection when every one is busy,
-//! and on SQLite for the process's turn to write and the single write lock. sqlx counts no
+//! How long write transactions wait to begin: on PostgreSQL for a pooled connection when every
+//! one is busy, and on SQLite for the process's turn to write, its writer connection and the
+//! single write lock. sqlx counts no
 //! waiters, so [`Db::begin`] times itself and keeps the times here, as histogram buckets of
 //! plain atomics.
 //!

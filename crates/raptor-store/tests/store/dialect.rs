@@ -166,7 +166,8 @@ dual_test!(
     reads_answer_while_writers_queue_behind_an_open_write,
     Head,
     |t| {
-        // Two connections: the open write holds one, and the read needs the other.
+        // Two pooled connections: on PostgreSQL the open write holds one and the read needs the
+        // other; on a SQLite file the write has a connection of its own.
         let settings = raptor_store::EngineSettings {
             max_connections: 2,
             ..Default::default()
