@@ -187,6 +187,10 @@ pub struct ServerFacts {
     pub tls: Option<bool>,
     /// Connections to this database and the server's limit (PostgreSQL only).
     pub connections: Option<(i64, i64)>,
+    /// Whether this process's SQLite was built with `SQLITE_ENABLE_MEMORY_MANAGEMENT`, under
+    /// which every connection's page cache shares one LRU behind one process-wide mutex
+    /// (SQLite only; the workspace's `.cargo/config.toml` builds it without).
+    pub shared_page_cache: Option<bool>,
 }
 
 /// Reads the server's version, TLS state and connection use.

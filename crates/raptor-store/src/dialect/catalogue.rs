@@ -237,6 +237,13 @@ pub(crate) async fn server_facts(pool: &Pool) -> Result<ServerFacts, sqlx::Error
                 .await?,
             tls: None,
             connections: None,
+            shared_page_cache: Some(
+                sqlx::query_scalar::<_, bool>(
+                    "SELECT sqlite_compileoption_used('ENABLE_MEMORY_MANAGEMENT')",
+                )
+                .fetch_one(pool)
+                .await?,
+            ),
         },
         Pool::Postgres(pool) => {
             let version: String = sqlx::query_scalar("SHOW server_version")
@@ -258,6 +265,7 @@ pub(crate) async fn server_facts(pool: &Pool) -> Result<ServerFacts, sqlx::Error
                 version,
                 tls: Some(tls.unwrap_or(false)),
                 connections: Some((used, limit.parse().unwrap_or(0))),
+                shared_page_cache: None,
             }
         }
     })

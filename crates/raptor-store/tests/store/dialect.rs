@@ -75,8 +75,13 @@ dual_test!(server_facts_describe_each_dialect, Head, |t| {
     let facts = schema::server_facts(t.db()).await.expect("facts");
     assert!(!facts.version.is_empty());
     match t.dialect() {
-        Dialect::Sqlite => assert_eq!((facts.tls, facts.connections), (None, None)),
+        // Built as the workspace builds it: a page cache per connection.
+        Dialect::Sqlite => assert_eq!(
+            (facts.tls, facts.connections, facts.shared_page_cache),
+            (None, None, Some(false))
+        ),
         Dialect::Postgres => {
+            assert_eq!(facts.shared_page_cache, None);
             assert!(facts.tls.is_some());
             let (used, limit) = facts.connections.expect("connection use");
             assert!(used >= 1 && limit >= used, "{used}/{limit}");

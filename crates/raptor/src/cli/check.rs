@@ -186,6 +186,7 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
             "tables": { "expected": EXPECTED_TABLES.len(), "present": EXPECTED_TABLES.len() - missing.len(), "missing": missing },
             "customer_rows": counts.iter().map(|(t, n)| (t.to_string(), json!(n))).collect::<serde_json::Map<String, Value>>(),
             "connections": facts.connections.map(|(used, limit)| json!({ "used": used, "limit": limit })),
+            "sqlite_shared_page_cache": facts.shared_page_cache,
             "jobs": queue.map(|(queued, running, failed, oldest)| json!({ "queued": queued, "running": running, "failed": failed, "oldest_ready_age_secs": oldest })),
             "gates": gates.iter().map(|g| json!({ "gate": g.name, "passed": g.passed, "detail": g.detail })).collect::<Vec<_>>(),
         });
@@ -199,6 +200,14 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
             Some(false) => {
                 println!("  TLS            NOT in use (add ?sslmode=require for a remote server)")
             }
+            None => {}
+        }
+        match facts.shared_page_cache {
+            Some(false) => println!("  page cache     one per connection"),
+            Some(true) => println!(
+                "  page cache     SHARED behind one mutex: this binary was built without the \
+                 workspace's .cargo/config.toml (LIBSQLITE3_FLAGS), and concurrent reads queue"
+            ),
             None => {}
         }
         match &status {

@@ -18,6 +18,13 @@ dual_test!(
             .unwrap_or_default()
             .contains("raptor db upgrade head"));
         assert_eq!(report["tables"]["present"], 0);
+        // The binary under test is built with the workspace's SQLite flags.
+        let shared_cache = if t.dialect().name() == "sqlite" {
+            serde_json::json!(false)
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(report["sqlite_shared_page_cache"], shared_cache);
     }
 );
 
