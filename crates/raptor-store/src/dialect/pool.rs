@@ -41,12 +41,7 @@ impl Pool {
         let Target::SqliteFile(path) = target else {
             return Ok(None);
         };
-        let options = sqlite_options(SqliteConnectOptions::new().filename(path));
-        let options = if settings.statement_logging {
-            options
-        } else {
-            options.disable_statement_logging()
-        };
+        let options = logged(sqlite_file_options(path), settings);
         // A writer waits for the last one's connection as long as SQLite would for its lock.
         let pool = sqlite_pool_options(1)
             .acquire_timeout(SQLITE_BUSY_TIMEOUT)
@@ -65,13 +60,7 @@ impl Pool {
     ) -> Result<Pool, sqlx::Error> {
         Ok(match target {
             Target::SqliteFile(path) => {
-                let options = sqlite_options(SqliteConnectOptions::new().filename(path))
-                    .create_if_missing(true);
-                let options = if settings.statement_logging {
-                    options
-                } else {
-                    options.disable_statement_logging()
-                };
+                let options = logged(sqlite_file_options(path).create_if_missing(true), settings);
                 Pool::Sqlite(
                     sqlite_pool_options(settings.max_connections)
                         .connect_with(options)
@@ -95,11 +84,7 @@ impl Pool {
                 let options = (**options)
                     .clone()
                     .application_name(settings.application_name);
-                let options = if settings.statement_logging {
-                    options
-                } else {
-                    options.disable_statement_logging()
-                };
+                let options = logged(options, settings);
                 Pool::Postgres(
                     postgres_pool_options(settings.max_connections)
                         .connect_with(options)
@@ -136,6 +121,20 @@ fn postgres_pool_options(max_connections: u32) -> PoolOptions<Postgres> {
                 Ok(trusted || conn.ping().await.is_ok())
             })
         })
+}
+
+/// `options` with the driver's statement logging off unless `settings` asks for it.
+fn logged<O: ConnectOptions>(options: O, settings: &PoolSettings<'_>) -> O {
+    if settings.statement_logging {
+        options
+    } else {
+        options.disable_statement_logging()
+    }
+}
+
+/// [`sqlite_options`] for the file at `path`.
+fn sqlite_file_options(path: &std::path::Path) -> SqliteConnectOptions {
+    sqlite_options(SqliteConnectOptions::new().filename(path))
 }
 
 /// Settings that only make sense on SQLite: concurrent readers with one writer at a time,
