@@ -14,6 +14,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if !cli.runs_until_stopped() {
+        end_quietly_when_the_reader_goes();
+    }
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -33,3 +36,18 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// A one-shot command whose reader has gone (`raptor db check | head -1`) ends at its next
+/// write, as Unix tools do, rather than panicking in `println!`: Rust starts every program with
+/// SIGPIPE ignored. `serve` and `worker` keep it ignored: a closed pipe must never stop them.
+#[cfg(unix)]
+fn end_quietly_when_the_reader_goes() {
+    // SAFETY: runs before the runtime starts any thread, and only sets SIGPIPE back to the
+    // disposition every process starts with.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn end_quietly_when_the_reader_goes() {}

@@ -91,6 +91,12 @@ pub enum CliError {
 }
 
 impl Cli {
+    /// Whether the command serves until it is stopped (`serve`, `worker`) rather than ending
+    /// once its work is done.
+    pub fn runs_until_stopped(&self) -> bool {
+        matches!(self.command, Command::Serve(_) | Command::Worker(_))
+    }
+
     /// Runs the chosen command; `Err` is printed and exits 1.
     pub async fn run(self) -> Result<ExitCode, CliError> {
         let url = DatabaseUrl::from_env_value(self.database_url.as_deref())?;

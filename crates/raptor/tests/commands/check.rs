@@ -1,6 +1,9 @@
 //! `raptor db check`: the runbook's pre-checks and their STOP gates, on both dialects.
 
-use crate::common::{json, raptor, stdout};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+
+use crate::common::{json, raptor, stderr, stdout};
 use raptor_testkit::dual_test;
 
 dual_test!(
@@ -58,6 +61,23 @@ dual_test!(a_migrated_empty_database_passes_every_gate, Head, |t| {
         .await;
     assert_eq!(wrong.status.code(), Some(1));
     assert_eq!(json(&wrong)["gates"][0]["passed"], false);
+});
+
+dual_test!(a_reader_that_goes_away_ends_the_report_quietly, Head, |t| {
+    // `raptor db check | head -1` once `head` has gone: the next line written ends the command
+    // as it ends any Unix tool, by SIGPIPE, not with a panic on stderr.
+    let mut child = raptor()
+        .database(t.url())
+        .command()
+        .args(["db", "check"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.expect("wait");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 });
 
 dual_test!(customer_rows_close_the_pre_launch_gate, Head, |t| {
