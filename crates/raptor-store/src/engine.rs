@@ -1,6 +1,7 @@
 //! The database engine: SQLite or PostgreSQL, chosen by URL; one connection pool per process,
 //! and on a SQLite file one more connection, its writer.
 
+use crate::dialect::pg_points::PgPoints;
 use crate::dialect::pool::PoolSettings;
 use crate::dialect::sqlite_rows::SqliteRows;
 use crate::dialect::{Dialect, Pool};
@@ -12,7 +13,8 @@ use crate::waits::BeginWaits;
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// Upper bound on the pool's connections (ignored for in-memory SQLite, which needs exactly
-    /// one). A SQLite file opens one more, the writer's.
+    /// one). A SQLite file opens one more, the writer's; PostgreSQL half as many more, for
+    /// point reads.
     pub max_connections: u32,
     /// Reported to PostgreSQL as `application_name`, visible in `pg_stat_activity`.
     pub application_name: String,
@@ -43,6 +45,8 @@ pub struct Db {
     pub(crate) begin_waits: std::sync::Arc<BeginWaits>,
     /// Many-row reads of a SQLite file (None on PostgreSQL and in-memory SQLite).
     pub(crate) sqlite_rows: Option<std::sync::Arc<SqliteRows>>,
+    /// Point reads' own connections on PostgreSQL (None elsewhere; see [`on_point_read!`]).
+    pub(crate) pg_points: Option<std::sync::Arc<PgPoints>>,
     /// Accounts whose orders changed, announced in-process after commit (SQLite, which has
     /// no `NOTIFY`; see [`crate::trade_updates`]).
     pub(crate) changed_accounts: tokio::sync::broadcast::Sender<i64>,
@@ -116,12 +120,20 @@ impl Db {
             Target::SqliteFile(path) => Some(SqliteRows::new(path.clone())),
             _ => None,
         };
+        let pg_points = match &pool {
+            Pool::Postgres(pool) => Some(PgPoints::new(
+                (*pool.connect_options()).clone(),
+                usize::try_from(settings.max_connections.div_ceil(2)).unwrap_or(usize::MAX),
+            )),
+            Pool::Sqlite(_) => None,
+        };
         Ok(Self {
             pool,
             sqlite_writer,
             url: std::sync::Arc::new(url.clone()),
             begin_waits: Default::default(),
             sqlite_rows,
+            pg_points,
             changed_accounts: tokio::sync::broadcast::channel(crate::trade_updates::LOCAL_BACKLOG)
                 .0,
             latest_bars: Default::default(),
@@ -164,7 +176,7 @@ impl Db {
     }
 
     /// How many connections are open and idle right now, and the most there may be (on a
-    /// SQLite file, the writer's counted in).
+    /// SQLite file, the writer's counted in; on PostgreSQL, the point reads' own).
     pub fn pool_status(&self) -> PoolStatus {
         let mut status = on_pool!(self, pool => PoolStatus {
             open: pool.size(),
@@ -177,6 +189,13 @@ impl Db {
                 .idle
                 .saturating_add(u32::try_from(writer.num_idle()).unwrap_or(u32::MAX));
             status.max += writer.options().get_max_connections();
+        }
+        if let Some(points) = &self.pg_points {
+            let (open, idle, max) = points.status();
+            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            status.open = status.open.saturating_add(count(open));
+            status.idle = status.idle.saturating_add(count(idle));
+            status.max = status.max.saturating_add(count(max));
         }
         status
     }
@@ -208,6 +227,9 @@ impl Db {
 
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
+        if let Some(points) = &self.pg_points {
+            points.close();
+        }
         if let Some(Pool::Sqlite(writer)) = &self.sqlite_writer {
             writer.close().await;
         }

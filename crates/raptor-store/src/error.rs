@@ -78,11 +78,19 @@ impl StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
-        if connection_broke(&err) {
-            BROKEN_AT_MS.store(millis_since_start(), Ordering::Relaxed);
-        }
+        noted_if_broken(&err);
         StoreError::Database(err)
     }
+}
+
+/// Whether `err` means its connection broke ([`connection_broke`]); if so, noted for
+/// [`connection_broke_lately`].
+pub(crate) fn noted_if_broken(err: &sqlx::Error) -> bool {
+    let broke = connection_broke(err);
+    if broke {
+        BROKEN_AT_MS.store(millis_since_start(), Ordering::Relaxed);
+    }
+    broke
 }
 
 /// When a database connection of this process last turned out broken, in milliseconds since

@@ -377,6 +377,25 @@ async fn a_postgres_restart_is_503_not_500() {
 
     proxy.restore();
     assert_eq!(app.get_json("/api/symbols").await.0, 200);
+
+    // Signed-in reads have connections of their own, each used a moment ago here: the next
+    // restart breaks them too, and no signed-in read after it may fail on one.
+    let (mut a, mut b, mut c) = (
+        accounts::customer(&app, "restart-a@example.com").await,
+        accounts::customer(&app, "restart-b@example.com").await,
+        accounts::customer(&app, "restart-c@example.com").await,
+    );
+    let session = "/api/auth/session";
+    let before = tokio::join!(a.get(session), b.get(session), c.get(session));
+    for read in [before.0, before.1, before.2] {
+        assert_eq!(read.status, 200, "{:?}", read.body);
+    }
+    proxy.cut().await;
+    proxy.restore();
+    for browser in [&mut a, &mut b, &mut c] {
+        let read = browser.get(session).await;
+        assert_eq!(read.status, 200, "{:?}", read.body);
+    }
     app.stop().await;
     db.close().await;
     t.finish().await;

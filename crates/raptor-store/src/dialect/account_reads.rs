@@ -30,35 +30,39 @@ pub(crate) async fn rows(
         let all = move |conn: &rusqlite::Connection| sqlite_rows(conn, sql, user_id, since, None);
         return Ok(reader.read(all).await?.unwrap_or_default());
     }
-    Ok(on_pool!(db, pool => {
-        let found = sqlx::query(sql).bind(user_id).bind(since).fetch_all(pool).await?;
-        let mut rows = Vec::with_capacity(found.len());
-        for row in &found {
-            let decimal = |name: &str| -> Result<Option<Decimal>, sqlx::Error> {
-                Ok(row.try_get::<Option<DbDecimal>, _>(name)?.map(|d| d.0))
-            };
-            rows.push(BookRow {
-                part: row.try_get("part")?,
-                account_id: row.try_get("account_id")?,
-                currency: row.try_get("currency")?,
-                cash: decimal("cash")?,
-                starting_cash: decimal("starting_cash")?,
-                kill_switch: row.try_get("kill_switch")?,
-                kill_switch_reason: row.try_get("kill_switch_reason")?,
-                kill_switch_set_at: row.try_get("kill_switch_set_at")?,
-                symbol: row.try_get("symbol")?,
-                side: row.try_get("side")?,
-                qty: decimal("qty")?,
-                price: decimal("price")?,
-                cost_basis: decimal("cost_basis")?,
-                stop_price: decimal("stop_price")?,
-                bars_version: row.try_get("bars_version")?,
-                filled_at: row.try_get("filled_at")?,
-                fill_id: row.try_get("fill_id")?,
-            });
+    let rows = on_point_read!(db, conn => {
+        async {
+            let found = sqlx::query(sql).bind(user_id).bind(since).fetch_all(conn).await?;
+            let mut rows = Vec::with_capacity(found.len());
+            for row in &found {
+                let decimal = |name: &str| -> Result<Option<Decimal>, sqlx::Error> {
+                    Ok(row.try_get::<Option<DbDecimal>, _>(name)?.map(|d| d.0))
+                };
+                rows.push(BookRow {
+                    part: row.try_get("part")?,
+                    account_id: row.try_get("account_id")?,
+                    currency: row.try_get("currency")?,
+                    cash: decimal("cash")?,
+                    starting_cash: decimal("starting_cash")?,
+                    kill_switch: row.try_get("kill_switch")?,
+                    kill_switch_reason: row.try_get("kill_switch_reason")?,
+                    kill_switch_set_at: row.try_get("kill_switch_set_at")?,
+                    symbol: row.try_get("symbol")?,
+                    side: row.try_get("side")?,
+                    qty: decimal("qty")?,
+                    price: decimal("price")?,
+                    cost_basis: decimal("cost_basis")?,
+                    stop_price: decimal("stop_price")?,
+                    bars_version: row.try_get("bars_version")?,
+                    filled_at: row.try_get("filled_at")?,
+                    fill_id: row.try_get("fill_id")?,
+                });
+            }
+            Ok::<_, sqlx::Error>(rows)
         }
-        rows
-    }))
+        .await
+    })?;
+    Ok(rows)
 }
 
 /// The book's rows on a SQLite file; `None` once there are more than `limit`.

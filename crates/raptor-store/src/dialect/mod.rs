@@ -35,6 +35,50 @@ macro_rules! on_write {
     }};
 }
 
+/// `on_pool!` for a read of a few rows found by index, the body a `Result<_, sqlx::Error>`. On
+/// PostgreSQL it runs on a point connection ([`pg_points`]); when none could be had, or the
+/// one it had turned out broken, on the pool.
+macro_rules! on_point_read {
+    ($db:expr, $exec:ident => $body:expr) => {
+        match (&$db.pool, &$db.pg_points) {
+            ($crate::dialect::Pool::Postgres(pool), Some(points)) => {
+                let mut on_point = None;
+                match points.take().await {
+                    Err(err) => on_point = Some(Err(err)),
+                    Ok(None) => {}
+                    Ok(Some(mut conn)) => {
+                        let read = {
+                            let $exec = conn.conn();
+                            $body
+                        };
+                        match read {
+                            Ok(found) => {
+                                conn.give_back();
+                                on_point = Some(Ok(found));
+                            }
+                            // A failed read's connection is closed (dropped with `conn`); a
+                            // broken one's read runs again on the pool.
+                            Err(err) if !$crate::error::noted_if_broken(&err) => {
+                                on_point = Some(Err(err))
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                }
+                match on_point {
+                    Some(read) => read,
+                    None => {
+                        let $exec = pool;
+                        $body
+                    }
+                }
+            }
+            ($crate::dialect::Pool::Postgres($exec), None) => $body,
+            ($crate::dialect::Pool::Sqlite($exec), _) => $body,
+        }
+    };
+}
+
 /// Runs one body against whichever transaction a [`crate::Tx`] holds (see `on_pool!`).
 macro_rules! on_tx {
     ($tx:expr, $t:ident => $body:expr) => {
@@ -61,6 +105,7 @@ pub(crate) mod bulk;
 pub(crate) mod catalogue;
 pub(crate) mod migration;
 pub(crate) mod partitions;
+pub(crate) mod pg_points;
 pub(crate) mod pool;
 pub(crate) mod session_reads;
 pub(crate) mod sqlite_rows;

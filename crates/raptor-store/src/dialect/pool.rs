@@ -15,9 +15,9 @@ use crate::url::Target;
 pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a PostgreSQL connection may sit idle before it is pinged on its way out of the
 /// pool.
-const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+pub(crate) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 /// How long a request waits for a pooled connection.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a pool is opened with, whatever the dialect.
 pub(crate) struct PoolSettings<'a> {

@@ -87,12 +87,12 @@ pub(crate) async fn signed_in_rows(
             })
             .await;
     }
-    Ok(on_pool!(db, pool => {
+    Ok(on_point_read!(db, conn => {
         sqlx::query_as(sql)
             .bind(token_hash)
             .bind(now)
             .bind(idle_cutoff)
-            .fetch_all(pool)
-            .await?
-    }))
+            .fetch_all(conn)
+            .await
+    })?)
 }
