@@ -90,5 +90,7 @@ pub(crate) async fn bars_version(
             })
             .await;
     }
-    Ok(on_pool!(db, pool => sqlx::query_as(sql).bind(ticker).fetch_optional(pool).await?))
+    Ok(on_point_read!(db, conn => {
+        sqlx::query_as(sql).bind(ticker).fetch_optional(conn).await
+    })?)
 }

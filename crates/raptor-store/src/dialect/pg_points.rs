@@ -1,5 +1,5 @@
-//! Point reads on PostgreSQL (a signed-in session, an account's book) on connections of their
-//! own, used through [`on_point_read!`].
+//! Point reads on PostgreSQL (a signed-in session, an account's book, a symbol's bars version)
+//! on connections of their own, used through [`on_point_read!`].
 //!
 //! sqlx pings every connection on its way back into its pool, a round trip to the server that
 //! cannot be turned off: a request made of two one-row reads paid four round trips. A point
