@@ -88,9 +88,14 @@ impl From<sqlx::Error> for StoreError {
 pub(crate) fn noted_if_broken(err: &sqlx::Error) -> bool {
     let broke = connection_broke(err);
     if broke {
-        BROKEN_AT_MS.store(millis_since_start(), Ordering::Relaxed);
+        note_broken();
     }
     broke
+}
+
+/// Notes that a connection of this process broke just now, for [`connection_broke_lately`].
+pub(crate) fn note_broken() {
+    BROKEN_AT_MS.store(millis_since_start(), Ordering::Relaxed);
 }
 
 /// When a database connection of this process last turned out broken, in milliseconds since

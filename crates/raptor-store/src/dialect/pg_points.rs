@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::timeout_at;
 
 use super::pool::{ACQUIRE_TIMEOUT, PING_AFTER_IDLE};
-use crate::error::connection_broke_lately;
+use crate::error::{connection_broke_lately, note_broken, noted_if_broken};
 
-/// An idle point connection older than this is closed, as the pool's are (sqlx's defaults).
+/// A point connection idle longer than this is closed when the next one is given back.
 const MAX_IDLE: Duration = Duration::from_secs(10 * 60);
 /// A point connection is closed once this old, as the pool's are.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -83,11 +84,12 @@ impl PgPoints {
     }
 
     /// A point connection: an idle one (pinged first when it sat idle a while or a connection
-    /// broke lately), else a new one. None once closed, or when an idle one failed its ping or
-    /// a new one could not be opened: the caller uses the pool, which finds out what is wrong.
-    /// Waits for a turn as long as the pool waits for a connection.
+    /// broke lately), else a new one. None once closed, or when the idle one failed its ping
+    /// (noted, so the pool the caller then uses pings its own). Waiting for a turn, the ping
+    /// and opening a connection share the time the pool waits for one.
     pub(crate) async fn take(self: &Arc<Self>) -> Result<Option<PointConn>, sqlx::Error> {
-        let turn = tokio::time::timeout(ACQUIRE_TIMEOUT, Arc::clone(&self.turns).acquire_owned())
+        let deadline = tokio::time::Instant::now() + ACQUIRE_TIMEOUT;
+        let turn = timeout_at(deadline, Arc::clone(&self.turns).acquire_owned())
             .await
             .map_err(|_| sqlx::Error::PoolTimedOut)?
             .map_err(|_| sqlx::Error::PoolClosed)?;
@@ -96,34 +98,45 @@ impl PgPoints {
         }
         let idle = self.lock().pop();
         if let Some(idle) = idle {
+            // Counted as open since it was opened.
             let mut conn = PointConn {
                 conn: idle.conn,
                 opened: idle.opened,
-                counted: self.counted(),
+                counted: Counted {
+                    points: Arc::clone(self),
+                    kept: false,
+                },
                 _turn: turn,
             };
-            let trusted = idle.since.elapsed() < PING_AFTER_IDLE && !connection_broke_lately();
-            return Ok((trusted || conn.conn.ping().await.is_ok()).then_some(conn));
+            if idle.since.elapsed() < PING_AFTER_IDLE && !connection_broke_lately() {
+                return Ok(Some(conn));
+            }
+            return match timeout_at(deadline, conn.conn.ping()).await {
+                Ok(Ok(())) => Ok(Some(conn)),
+                Ok(Err(err)) => {
+                    noted_if_broken(&err);
+                    Ok(None)
+                }
+                Err(_) => {
+                    note_broken();
+                    Err(sqlx::Error::PoolTimedOut)
+                }
+            };
         }
-        let counted = self.counted();
-        let connect = PgConnection::connect_with(&self.options);
-        Ok(match tokio::time::timeout(ACQUIRE_TIMEOUT, connect).await {
-            Ok(Ok(conn)) => Some(PointConn {
-                conn,
-                opened: Instant::now(),
-                counted,
-                _turn: turn,
-            }),
-            _ => None,
-        })
-    }
-
-    fn counted(self: &Arc<Self>) -> Counted {
         self.open.fetch_add(1, Ordering::Relaxed);
-        Counted {
+        let counted = Counted {
             points: Arc::clone(self),
             kept: false,
-        }
+        };
+        let conn = timeout_at(deadline, PgConnection::connect_with(&self.options))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        Ok(Some(PointConn {
+            conn,
+            opened: Instant::now(),
+            counted,
+            _turn: turn,
+        }))
     }
 
     /// Closes the idle connections; those in use are closed when their reads end.
