@@ -1,7 +1,18 @@
 //! `raptor`: serves the Raxx API and carries every operator command.
 
+/// `println!` for a command's results: see [`output::write`].
+macro_rules! out {
+    () => {
+        $crate::output::write(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod cli;
 mod logging;
+mod output;
 
 use std::process::ExitCode;
 
@@ -14,9 +25,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    if !cli.runs_until_stopped() {
-        end_quietly_when_the_reader_goes();
-    }
     logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -36,18 +44,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// A one-shot command whose reader has gone (`raptor db check | head -1`) ends at its next
-/// write, as Unix tools do, rather than panicking in `println!`: Rust starts every program with
-/// SIGPIPE ignored. `serve` and `worker` keep it ignored: a closed pipe must never stop them.
-#[cfg(unix)]
-fn end_quietly_when_the_reader_goes() {
-    // SAFETY: runs before the runtime starts any thread, and only sets SIGPIPE back to the
-    // disposition every process starts with.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
-}
-
-#[cfg(not(unix))]
-fn end_quietly_when_the_reader_goes() {}

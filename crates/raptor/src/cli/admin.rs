@@ -69,7 +69,7 @@ impl AdminCommand {
                 .await;
                 db.close().await;
                 let (token, expires) = issued?;
-                println!("{token}");
+                out!("{token}");
                 eprintln!(
                     "Single-use bootstrap token, valid until {expires}. Sign up with it \
                      (bootstrap_token in POST /api/auth/register/options) to become an admin."
@@ -151,7 +151,7 @@ async fn change_role(
         _ => String::new(),
     };
     let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    println!(
+    out!(
         "{verb} {role}{until} for {email}; roles now: {}",
         names.join(", ")
     );
@@ -173,7 +173,7 @@ async fn list_roles(url: &DatabaseUrl, as_json: bool) -> Result<ExitCode, CliErr
             .iter()
             .map(|p| json!({ "name": p.as_str(), "description": p.description(), "step_up": p.needs_step_up() }))
             .collect();
-        println!("{}", json!({ "roles": roles, "permissions": permissions }));
+        out!("{}", json!({ "roles": roles, "permissions": permissions }));
         return Ok(ExitCode::SUCCESS);
     }
     let width = entries
@@ -182,21 +182,21 @@ async fn list_roles(url: &DatabaseUrl, as_json: bool) -> Result<ExitCode, CliErr
         .max()
         .unwrap_or(4)
         .max(4);
-    println!("{:width$}  PERMISSIONS", "ROLE");
+    out!("{:width$}  PERMISSIONS", "ROLE");
     for entry in &entries {
         let permissions = if entry.permissions.is_empty() {
             "-".to_owned()
         } else {
             entry.permissions.join(", ")
         };
-        println!("{:width$}  {permissions}", entry.role);
+        out!("{:width$}  {permissions}", entry.role);
     }
     let stepped: Vec<&str> = Permission::ALL
         .iter()
         .filter(|p| p.needs_step_up())
         .map(|p| p.as_str())
         .collect();
-    println!(
+    out!(
         "\nNeed a passkey sign-in within {} minutes: {}",
         STEP_UP_WINDOW.num_minutes(),
         stepped.join(", ")

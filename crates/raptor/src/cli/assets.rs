@@ -50,12 +50,12 @@ impl AssetsCommand {
             AssetImportError::Store(err) => err.into(),
         })?;
         for why in done.skipped.iter().take(SKIPS_SHOWN) {
-            println!("skipped {why}");
+            out!("skipped {why}");
         }
         if done.skipped.len() > SKIPS_SHOWN {
-            println!("… and {} more skipped", done.skipped.len() - SKIPS_SHOWN);
+            out!("… and {} more skipped", done.skipped.len() - SKIPS_SHOWN);
         }
-        println!(
+        out!(
             "Alpaca listed {} assets: {} added, {} updated, {} skipped",
             done.listed,
             done.changes.added,

@@ -87,7 +87,7 @@ fn report_json(found: &Verification) -> serde_json::Value {
 
 fn report_text(found: &Verification) {
     match &found.broken {
-        None => println!(
+        None => out!(
             "audit log intact: {} rows, {} chained{}",
             found.rows,
             found.chained,
@@ -96,10 +96,10 @@ fn report_text(found: &Verification) {
                 .map(|first| format!(" (from id {first})"))
                 .unwrap_or_default()
         ),
-        Some(broken) => println!("audit log BROKEN at row {}: {}", broken.id, broken.reason),
+        Some(broken) => out!("audit log BROKEN at row {}: {}", broken.id, broken.reason),
     }
     if found.unchained > 0 {
-        println!(
+        out!(
             "{} rows were written before the chain began (revision 0006_audit_chain); no hash covers them",
             found.unchained
         );
@@ -110,7 +110,7 @@ fn report_text(found: &Verification) {
         } else {
             "last good row"
         };
-        println!("{last}: {id}:{hash}");
+        out!("{last}: {id}:{hash}");
     }
 }
 
@@ -133,7 +133,7 @@ impl AuditCommand {
                 db.close().await;
                 let found = outcome?;
                 if json {
-                    println!("{}", report_json(&found));
+                    out!("{}", report_json(&found));
                 } else {
                     report_text(&found);
                 }

@@ -130,49 +130,49 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
         other => CliError::Refused(other.to_string()),
     })?;
     if args.json {
-        println!("{}", report.to_json(None));
+        out!("{}", report.to_json(None));
         return Ok(ExitCode::SUCCESS);
     }
     let m = &report.outcome.metrics;
     let pct = |v: f64| format!("{:.2}%", v * 100.0);
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map_or("n/a".to_owned(), f);
-    println!(
+    out!(
         "{} {} {} → {}",
         report.symbol,
         report.timeframe.as_str(),
         report.start.date_naive(),
         report.end.date_naive()
     );
-    println!(
+    out!(
         "strategy        {}",
         serde_json::to_string(&report.strategy).unwrap_or_default()
     );
-    println!("total return    {}", pct(m.total_return));
-    println!("CAGR            {}", opt(m.cagr, &pct));
-    println!("max drawdown    {}", pct(m.max_drawdown));
-    println!(
+    out!("total return    {}", pct(m.total_return));
+    out!("CAGR            {}", opt(m.cagr, &pct));
+    out!("max drawdown    {}", pct(m.max_drawdown));
+    out!(
         "Sharpe          {} ({} periods/year)",
         opt(m.sharpe, &|v| format!("{v:.2}")),
         m.periods_per_year
     );
-    println!(
+    out!(
         "execution       {}",
         serde_json::to_string(&report.execution).unwrap_or_default()
     );
-    println!("Sortino         {}", opt(m.sortino, &|v| format!("{v:.2}")));
-    println!("Calmar          {}", opt(m.calmar, &|v| format!("{v:.2}")));
-    println!("exposure        {}", pct(m.exposure));
-    println!("turnover        {:.2}×", m.turnover);
-    println!("fees            {:.2}", m.fees);
-    println!("win rate        {}", opt(m.win_rate, &pct));
-    println!(
+    out!("Sortino         {}", opt(m.sortino, &|v| format!("{v:.2}")));
+    out!("Calmar          {}", opt(m.calmar, &|v| format!("{v:.2}")));
+    out!("exposure        {}", pct(m.exposure));
+    out!("turnover        {:.2}×", m.turnover);
+    out!("fees            {:.2}", m.fees);
+    out!("win rate        {}", opt(m.win_rate, &pct));
+    out!(
         "profit factor   {}",
         opt(m.profit_factor, &|v| format!("{v:.2}"))
     );
-    println!("trades          {}", m.trades);
-    println!("final equity    {:.2}", m.final_equity);
+    out!("trades          {}", m.trades);
+    out!("final equity    {:.2}", m.final_equity);
     if let Some(b) = &m.benchmark {
-        println!(
+        out!(
             "vs {:<12} {} held, {} excess, beta {}, alpha {}",
             b.symbol,
             pct(b.total_return),
@@ -181,7 +181,7 @@ pub async fn run(url: &DatabaseUrl, args: BacktestArgs) -> Result<ExitCode, CliE
             opt(b.alpha, &pct)
         );
     }
-    println!(
+    out!(
         "bars processed  {} in {:.2} ms ({:.1} M bars/s)",
         report.outcome.bars_processed,
         report.elapsed_ms,

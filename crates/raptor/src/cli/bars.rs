@@ -109,9 +109,11 @@ impl From<BarsError> for CliError {
 async fn run_runtime(app: &App, symbols: impl IntoIterator<Item = String>) -> Result<(), CliError> {
     for (symbol, matched) in market::match_symbols(app, symbols).await? {
         if matched.filled + matched.rejected + matched.expired > 0 {
-            println!(
+            out!(
                 "{symbol}: {} orders filled, {} rejected, {} expired",
-                matched.filled, matched.rejected, matched.expired
+                matched.filled,
+                matched.rejected,
+                matched.expired
             );
         }
     }
@@ -377,7 +379,7 @@ async fn import(
     let (written, symbols) = (writing.written, writing.symbols);
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    println!(
+    out!(
         "Imported {written} {} bars for {} in {seconds:.2} s ({:.0} rows/s)",
         timeframe.as_str(),
         symbols.iter().cloned().collect::<Vec<_>>().join(", "),
@@ -447,7 +449,7 @@ async fn demo(app: &App, symbols: &[String], sessions: usize) -> Result<ExitCode
             &stored(&walk::daily_walk(&symbol, opening, &history)),
         )
         .await?;
-        println!(
+        out!(
             "{symbol}: {total} bars ({} sessions of minute bars, {} days of daily history)",
             recent.len(),
             history.len()
@@ -477,7 +479,7 @@ async fn fetch(
     let app = app.clone().with_bar_source(std::sync::Arc::new(source));
     let end = end.unwrap_or_else(|| app.now());
     let done = market::fetch_bars(&app, &symbol, timeframe, start, end).await?;
-    println!(
+    out!(
         "Fetched {} {} bars for {symbol} from Alpaca ({} written)",
         done.fetched,
         timeframe.as_str(),
@@ -485,9 +487,11 @@ async fn fetch(
     );
     let m = done.matched;
     if m.filled + m.rejected + m.expired > 0 {
-        println!(
+        out!(
             "{symbol}: {} orders filled, {} rejected, {} expired",
-            m.filled, m.rejected, m.expired
+            m.filled,
+            m.rejected,
+            m.expired
         );
     }
     Ok(ExitCode::SUCCESS)

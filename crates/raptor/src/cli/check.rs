@@ -51,13 +51,13 @@ pub async fn run(url: &DatabaseUrl, args: CheckArgs) -> Result<ExitCode, CliErro
         Ok(db) => db,
         Err(err) => {
             if args.json {
-                println!(
+                out!(
                     "{}",
                     json!({ "result": "unreachable", "target": url.redacted(), "error": err.to_string() })
                 );
             } else {
-                println!("Could not connect to {}: {err}", url.redacted());
-                println!("RESULT: UNREACHABLE — check DATABASE_URL, the network, and the server; escalate if it persists.");
+                out!("Could not connect to {}: {err}", url.redacted());
+                out!("RESULT: UNREACHABLE — check DATABASE_URL, the network, and the server; escalate if it persists.");
             }
             return Ok(ExitCode::from(EXIT_UNREACHABLE));
         }
@@ -190,31 +190,31 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
             "jobs": queue.map(|(queued, running, failed, oldest)| json!({ "queued": queued, "running": running, "failed": failed, "oldest_ready_age_secs": oldest })),
             "gates": gates.iter().map(|g| json!({ "gate": g.name, "passed": g.passed, "detail": g.detail })).collect::<Vec<_>>(),
         });
-        println!("{body}");
+        out!("{body}");
     } else {
-        println!("Raptor pre-checks");
-        println!("  dialect        {} {}", db.dialect().name(), facts.version);
-        println!("  target         {}", url.redacted());
+        out!("Raptor pre-checks");
+        out!("  dialect        {} {}", db.dialect().name(), facts.version);
+        out!("  target         {}", url.redacted());
         match facts.tls {
-            Some(true) => println!("  TLS            in use"),
+            Some(true) => out!("  TLS            in use"),
             Some(false) => {
-                println!("  TLS            NOT in use (add ?sslmode=require for a remote server)")
+                out!("  TLS            NOT in use (add ?sslmode=require for a remote server)")
             }
             None => {}
         }
         match facts.shared_page_cache {
-            Some(false) => println!("  page cache     one per connection"),
-            Some(true) => println!(
+            Some(false) => out!("  page cache     one per connection"),
+            Some(true) => out!(
                 "  page cache     SHARED behind one mutex: this binary was built without the \
                  workspace's .cargo/config.toml (LIBSQLITE3_FLAGS), and concurrent reads queue"
             ),
             None => {}
         }
         match &status {
-            Ok(s) => println!("  revision       {s}"),
-            Err(err) => println!("  revision       {err}"),
+            Ok(s) => out!("  revision       {s}"),
+            Err(err) => out!("  revision       {err}"),
         }
-        println!(
+        out!(
             "  tables         {}/{} present{}",
             EXPECTED_TABLES.len() - missing.len(),
             EXPECTED_TABLES.len(),
@@ -224,7 +224,7 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
                 format!(" (missing: {})", missing.join(", "))
             }
         );
-        println!(
+        out!(
             "  customer rows  {}",
             counts
                 .iter()
@@ -233,25 +233,23 @@ async fn report(db: &Db, url: &DatabaseUrl, args: &CheckArgs) -> Result<ExitCode
                 .join(" ")
         );
         if let Some((used, limit)) = facts.connections {
-            println!("  connections    {used} of {limit}");
+            out!("  connections    {used} of {limit}");
         }
         if let Some((queued, running, failed, oldest)) = queue {
             let waited = oldest.map_or(String::new(), |age| {
                 format!(" (the oldest ready one has waited {age} s)")
             });
-            println!(
-                "  jobs           {queued} queued{waited}, {running} running, {failed} failed"
-            );
+            out!("  jobs           {queued} queued{waited}, {running} running, {failed} failed");
         }
         for gate in &gates {
-            println!(
+            out!(
                 "  [{}] {:<7} {}",
                 if gate.passed { "ok" } else { "STOP" },
                 gate.name,
                 gate.detail
             );
         }
-        println!(
+        out!(
             "RESULT: {}",
             if passed {
                 "OK — all gates passed"

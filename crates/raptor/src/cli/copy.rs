@@ -53,14 +53,16 @@ fn print(reports: &[TableReport], json_output: bool) -> bool {
             .iter()
             .map(|r| json!({ "table": r.table, "source_rows": r.source_rows, "target_rows": r.target_rows, "checksum_match": r.source_checksum == r.target_checksum }))
             .collect();
-        println!(
+        out!(
             "{}",
             json!({ "verified": all, "rows": rows, "tables": tables })
         );
     } else {
-        println!(
+        out!(
             "{:<28} {:>12} {:>12}  checksum",
-            "table", "source rows", "target rows"
+            "table",
+            "source rows",
+            "target rows"
         );
         for r in reports {
             let verdict = if r.matches() {
@@ -70,18 +72,20 @@ fn print(reports: &[TableReport], json_output: bool) -> bool {
             } else {
                 "CONTENT DIFFERS"
             };
-            println!(
+            out!(
                 "{:<28} {:>12} {:>12}  {verdict}",
-                r.table, r.source_rows, r.target_rows
+                r.table,
+                r.source_rows,
+                r.target_rows
             );
         }
         if all {
-            println!(
+            out!(
                 "VERIFIED: {} tables, {rows} rows, identical on both sides",
                 reports.len()
             );
         } else {
-            println!("NOT VERIFIED: the target differs from the source (tables marked above)");
+            out!("NOT VERIFIED: the target differs from the source (tables marked above)");
         }
     }
     all

@@ -75,7 +75,7 @@ impl DbCommand {
                 let steps = migrator.upgrade(&db, target).await;
                 db.close().await;
                 if steps?.is_empty() {
-                    println!("Already at {target}; nothing to do.");
+                    out!("Already at {target}; nothing to do.");
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -89,7 +89,7 @@ impl DbCommand {
                 let steps = migrator.downgrade(&db, target).await;
                 db.close().await;
                 if steps?.is_empty() {
-                    println!("Already at {target}; nothing to do.");
+                    out!("Already at {target}; nothing to do.");
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -98,7 +98,7 @@ impl DbCommand {
                 let db = connect(url).await?;
                 let stamped = migrator.stamp(&db, &revision).await;
                 db.close().await;
-                println!("Stamped {}", stamped?.as_deref().unwrap_or("<base>"));
+                out!("Stamped {}", stamped?.as_deref().unwrap_or("<base>"));
                 Ok(ExitCode::SUCCESS)
             }
             DbCommand::Current => {
@@ -106,7 +106,7 @@ impl DbCommand {
                 let status = migrator.status(&db).await;
                 db.close().await;
                 let status = status?;
-                println!("{status}");
+                out!("{status}");
                 Ok(if status.drift.is_empty() {
                     ExitCode::SUCCESS
                 } else {
@@ -120,7 +120,7 @@ impl DbCommand {
             DbCommand::Timescale => super::traces::timescale(url).await,
             DbCommand::History => {
                 for line in migrator.history() {
-                    println!("{line}");
+                    out!("{line}");
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -128,7 +128,7 @@ impl DbCommand {
                 let db = connect(url).await?;
                 let accepted = migrator.accept_checksum(&db, &revision).await;
                 db.close().await;
-                println!("Accepted the embedded SQL of {} as applied.", accepted?);
+                out!("Accepted the embedded SQL of {} as applied.", accepted?);
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -143,6 +143,9 @@ fn print_offline(
     default_from: &str,
 ) -> Result<ExitCode, CliError> {
     let (from, to) = spec.split_once(':').unwrap_or((default_from, spec));
-    print!("{}", migrator.offline_sql(url.dialect(), from, to)?);
+    crate::output::write(format_args!(
+        "{}",
+        migrator.offline_sql(url.dialect(), from, to)?
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -99,12 +99,12 @@ impl JobsCommand {
                     let found = queue::list(&db, state, name.as_deref(), limit).await?;
                     if json {
                         for job in &found {
-                            println!("{}", job_json(job));
+                            out!("{}", job_json(job));
                         }
                     } else {
-                        println!("{:>8}  {:<10} {:<10} {:<20} {:>8}  run at", "id", "state", "queue", "kind", "attempts");
+                        out!("{:>8}  {:<10} {:<10} {:<20} {:>8}  run at", "id", "state", "queue", "kind", "attempts");
                         for job in &found {
-                            println!(
+                            out!(
                                 "{:>8}  {:<10} {:<10} {:<20} {:>4}/{:<3}  {}",
                                 job.id,
                                 job.state.as_str(),
@@ -120,20 +120,20 @@ impl JobsCommand {
                 }
                 JobsCommand::Show { id, json } => match queue::get(&db, id).await? {
                     Some(job) if json => {
-                        println!("{}", job_json(&job));
+                        out!("{}", job_json(&job));
                         Ok(ExitCode::SUCCESS)
                     }
                     Some(job) => {
                         let text = serde_json::to_string_pretty(&job_json(&job))
                             .unwrap_or_default();
-                        println!("{text}");
+                        out!("{text}");
                         Ok(ExitCode::SUCCESS)
                     }
                     None => Err(CliError::Refused(format!("no job {id}"))),
                 },
                 JobsCommand::Retry { id } => {
                     if queue::retry(&db, id, now).await? {
-                        println!("job {id} queued again");
+                        out!("job {id} queued again");
                         Ok(ExitCode::SUCCESS)
                     } else {
                         Err(CliError::Refused(format!(
@@ -143,7 +143,7 @@ impl JobsCommand {
                 }
                 JobsCommand::Cancel { id } => {
                     if queue::cancel(&db, id, now).await? {
-                        println!("job {id} canceled");
+                        out!("job {id} canceled");
                         Ok(ExitCode::SUCCESS)
                     } else {
                         Err(CliError::Refused(format!(
@@ -159,17 +159,17 @@ impl JobsCommand {
                             .iter()
                             .map(|c| json!({ "queue": c.queue, "state": c.state.as_str(), "count": c.count }))
                             .collect();
-                        println!(
+                        out!(
                             "{}",
                             json!({ "counts": counts, "oldest_ready_age_secs": stats.oldest_ready_age_secs })
                         );
                     } else {
                         for c in &stats.counts {
-                            println!("{:<10} {:<10} {:>8}", c.queue, c.state.as_str(), c.count);
+                            out!("{:<10} {:<10} {:>8}", c.queue, c.state.as_str(), c.count);
                         }
                         match stats.oldest_ready_age_secs {
-                            Some(age) => println!("oldest ready job waited {age} s"),
-                            None => println!("no job is waiting"),
+                            Some(age) => out!("oldest ready job waited {age} s"),
+                            None => out!("no job is waiting"),
                         }
                     }
                     Ok(ExitCode::SUCCESS)

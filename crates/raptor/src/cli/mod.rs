@@ -91,12 +91,6 @@ pub enum CliError {
 }
 
 impl Cli {
-    /// Whether the command serves until it is stopped (`serve`, `worker`) rather than ending
-    /// once its work is done.
-    pub fn runs_until_stopped(&self) -> bool {
-        matches!(self.command, Command::Serve(_) | Command::Worker(_))
-    }
-
     /// Runs the chosen command; `Err` is printed and exits 1.
     pub async fn run(self) -> Result<ExitCode, CliError> {
         let url = DatabaseUrl::from_env_value(self.database_url.as_deref())?;
@@ -117,7 +111,7 @@ impl Cli {
                     serde_json::to_string_pretty(&raptor_api::openapi()).map_err(|err| {
                         CliError::Refused(format!("the document did not serialise: {err}"))
                     })?;
-                println!("{document}");
+                out!("{document}");
                 Ok(ExitCode::SUCCESS)
             }
         }

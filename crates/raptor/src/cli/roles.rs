@@ -55,10 +55,10 @@ pub async fn run(url: &DatabaseUrl, args: RolesArgs) -> Result<ExitCode, CliErro
             let verdict = if p.as_expected() { "ok  " } else { "FAIL" };
             let wanted = if p.must_succeed { "allowed" } else { "refused" };
             let got = if p.allowed { "allowed" } else { "refused" };
-            println!("{verdict} {wanted:<7} (was {got}): {}", p.statement);
+            out!("{verdict} {wanted:<7} (was {got}): {}", p.statement);
         }
         let all = probes.iter().all(|p| p.as_expected());
-        println!(
+        out!(
             "{}",
             if all {
                 "VERIFIED: the application role can work with rows and nothing else."
@@ -77,7 +77,7 @@ pub async fn run(url: &DatabaseUrl, args: RolesArgs) -> Result<ExitCode, CliErro
         let database = privileges::database_name(&db).await.map_err(refused)?;
         if !args.apply {
             for statement in privileges::grant_statements(&database, &args.app_role).map_err(refused)? {
-                println!("{statement};");
+                out!("{statement};");
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -91,10 +91,10 @@ pub async fn run(url: &DatabaseUrl, args: RolesArgs) -> Result<ExitCode, CliErro
             (None, _) => return Err(CliError::Refused("no randomness to generate a password".into())),
         };
         let created = privileges::apply(&db, &args.app_role, Some(&password)).await.map_err(refused)?;
-        println!("{} role {} and applied the grants on {database}.", if created { "Created" } else { "Updated" }, args.app_role);
+        out!("{} role {} and applied the grants on {database}.", if created { "Created" } else { "Updated" }, args.app_role);
         if args.password.is_none() {
-            println!("Password (shown once): {password}");
-            println!("Set RAPTOR_APP_DATABASE_URL to this database's URL with user {} and that password, then FLAG_RAPTOR_APP_ROLE_SEPARATION=1.", args.app_role);
+            out!("Password (shown once): {password}");
+            out!("Set RAPTOR_APP_DATABASE_URL to this database's URL with user {} and that password, then FLAG_RAPTOR_APP_ROLE_SEPARATION=1.", args.app_role);
         }
         Ok(ExitCode::SUCCESS)
     }

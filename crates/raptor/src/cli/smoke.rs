@@ -250,10 +250,10 @@ fn print(steps: &[Step], json_output: bool) -> bool {
             "at": chrono::Utc::now(),
             "steps": steps.iter().map(|s| json!({ "step": s.name, "ok": s.ok, "ms": s.millis, "detail": s.detail })).collect::<Vec<_>>(),
         });
-        println!("{body}");
+        out!("{body}");
     } else {
         for s in steps {
-            println!(
+            out!(
                 "{} {:<17} {:>6} ms  {}",
                 if s.ok { "PASS" } else { "FAIL" },
                 s.name,
@@ -262,8 +262,8 @@ fn print(steps: &[Step], json_output: bool) -> bool {
             );
         }
         match steps.iter().find(|s| !s.ok) {
-            None => println!("SMOKE: PASS ({} steps)", steps.len()),
-            Some(failed) => println!("SMOKE: FAIL at {}", failed.name),
+            None => out!("SMOKE: PASS ({} steps)", steps.len()),
+            Some(failed) => out!("SMOKE: FAIL at {}", failed.name),
         }
     }
     passed

@@ -143,16 +143,16 @@ pub async fn run(url: &DatabaseUrl, args: SweepArgs) -> Result<ExitCode, CliErro
         .unwrap_or_default();
     let took = running.elapsed().as_secs_f64();
     let steps = (total * bar_count) as f64;
-    println!(
+    out!(
         "{total} runs over {bar_count} bars in {took:.2} s, after loading them in {:.2} s \
          ({:.1} M bar steps/s)",
         loaded.as_secs_f64(),
         steps / took.max(1e-9) / 1e6
     );
-    println!("rank  total return  sharpe   max drawdown  trades  strategy");
+    out!("rank  total return  sharpe   max drawdown  trades  strategy");
     for r in ranked.iter().take(args.top) {
         let m = &r.metrics;
-        println!(
+        out!(
             "{:>4}  {:>11.2}%  {:>6}  {:>12.2}%  {:>6}  {}",
             r.rank,
             m.total_return * 100.0,

@@ -47,14 +47,14 @@ impl TracesCommand {
                 (TracesCommand::Status, _) => {}
                 (TracesCommand::Ensure { months_ahead }, _) => {
                     let created = traces::ensure_partitions(&db, months_ahead).await?;
-                    println!("created {created} partition(s)");
+                    out!("created {created} partition(s)");
                 }
                 (TracesCommand::Prune { .. }, Some(cutoff)) => {
                     let pruned = traces::prune(&db, cutoff).await?;
                     for name in &pruned.partitions {
-                        println!("dropped partition {name}");
+                        out!("dropped partition {name}");
                     }
-                    println!(
+                    out!(
                         "removed trace rows older than {}; {} rows remain",
                         cutoff.format("%Y-%m-%d %H:%M:%S UTC"),
                         pruned.rows_left
@@ -74,16 +74,19 @@ impl TracesCommand {
 
 async fn print_partitions(db: &raptor_store::Db) -> Result<(), CliError> {
     if !db.dialect().partitions_traces() {
-        println!(
+        out!(
             "SQLite keeps trace_events and trace_workflows as plain indexed tables: no partitions."
         );
         return Ok(());
     }
-    println!("{:<16} {:<28} {:>10}  bounds", "table", "partition", "rows");
+    out!("{:<16} {:<28} {:>10}  bounds", "table", "partition", "rows");
     for p in traces::partitions(db).await? {
-        println!(
+        out!(
             "{:<16} {:<28} {:>10}  {}",
-            p.parent, p.name, p.rows, p.bounds
+            p.parent,
+            p.name,
+            p.rows,
+            p.bounds
         );
     }
     Ok(())
@@ -95,10 +98,10 @@ pub async fn timescale(url: &DatabaseUrl) -> Result<ExitCode, CliError> {
     let offered = traces::timescale(&db).await;
     db.close().await;
     match offered? {
-        None => println!(
+        None => out!(
             "SQLite: no TimescaleDB. The trace tables are plain indexed tables; retention is `raptor db traces prune`."
         ),
-        Some(traces::Timescale { available: None, .. }) => println!(
+        Some(traces::Timescale { available: None, .. }) => out!(
             "TimescaleDB is not available on this server (no `timescaledb` in pg_available_extensions).\n\
              The trace tables use native monthly partitioning: `raptor db traces status`, \
              `raptor db traces prune --older-than 90d`."
@@ -106,7 +109,7 @@ pub async fn timescale(url: &DatabaseUrl) -> Result<ExitCode, CliError> {
         Some(traces::Timescale {
             available: Some(version),
             installed,
-        }) => println!(
+        }) => out!(
             "TimescaleDB {version} is available on this server ({}).\n\
              Raptor keeps native monthly partitioning for the trace tables; converting them to \
              hypertables is not automated by this release.",
