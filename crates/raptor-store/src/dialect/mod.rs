@@ -42,10 +42,10 @@ macro_rules! on_point_read {
     ($db:expr, $exec:ident => $body:expr) => {
         match (&$db.pool, &$db.pg_points) {
             ($crate::dialect::Pool::Postgres(pool), Some(points)) => {
-                let mut on_point = None;
-                match points.take().await {
-                    Err(err) => on_point = Some(Err(err)),
-                    Ok(None) => {}
+                // None: the read runs on the pool instead.
+                let on_point = match points.take().await {
+                    Err(err) => Some(Err(err)),
+                    Ok(None) => None,
                     Ok(Some(mut conn)) => {
                         let read = {
                             let $exec = conn.conn();
@@ -54,17 +54,15 @@ macro_rules! on_point_read {
                         match read {
                             Ok(found) => {
                                 conn.give_back();
-                                on_point = Some(Ok(found));
+                                Some(Ok(found))
                             }
                             // A failed read's connection is closed (dropped with `conn`); a
                             // broken one's read runs again on the pool.
-                            Err(err) if !$crate::error::noted_if_broken(&err) => {
-                                on_point = Some(Err(err))
-                            }
-                            Err(_) => {}
+                            Err(err) if $crate::error::noted_if_broken(&err) => None,
+                            Err(err) => Some(Err(err)),
                         }
                     }
-                }
+                };
                 match on_point {
                     Some(read) => read,
                     None => {
