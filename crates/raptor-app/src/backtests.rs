@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use raptor_domain::backtest::{self, Bar, Config, Execution, Outcome, Strategy, TradeSide};
+use raptor_domain::backtest::{self, Config, Execution, Outcome, Strategy, TradeSide};
 use raptor_domain::orders::Side;
 use raptor_domain::timeframe::Timeframe;
 use raptor_domain::InvalidInput;
@@ -234,22 +234,21 @@ pub async fn load_bars(
     if let Some(kept) = key.as_ref().and_then(|key| app.series.get(key)) {
         return Ok(kept);
     }
-    let stored = market::bars(&app.db, symbol, timeframe, start, end, None, MAX_BARS + 1).await?;
-    if stored.is_empty() {
+    let bars = market::engine_bars(&app.db, symbol, timeframe, start, end, MAX_BARS + 1).await?;
+    if bars.is_empty() {
         return Err(BacktestError::NoBars {
             symbol: symbol.to_owned(),
             timeframe: timeframe.as_str(),
         });
     }
-    if stored.len() as i64 > MAX_BARS {
+    if bars.len() as i64 > MAX_BARS {
         return Err(InvalidInput::new(
             "start",
             format!("the range holds more than {MAX_BARS} bars; narrow it"),
         )
         .into());
     }
-    let series = engine_bars(&stored);
-    drop(stored);
+    let series = Series::from(bars);
     if let Some(key) = key {
         app.series.put(key, series.clone());
     }
@@ -346,20 +345,6 @@ pub async fn run(app: &App, req: &Request) -> Result<Report, BacktestError> {
         outcome,
         elapsed_ms,
     })
-}
-
-fn engine_bars(stored: &[market::StoredBar]) -> Series {
-    stored
-        .iter()
-        .map(|b| Bar {
-            t: b.ts,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-        })
-        .collect()
 }
 
 /// The benchmark's bars over the run's range: a named benchmark must be listed and have

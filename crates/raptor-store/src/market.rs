@@ -4,10 +4,11 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
+use raptor_domain::backtest::Bar;
 use raptor_domain::timeframe::Timeframe;
 
 use crate::dialect::bar_reads::{self, BarQuery};
-use crate::dialect::bulk;
+use crate::dialect::{bulk, symbol_reads};
 use crate::engine::Db;
 use crate::error::StoreError;
 use crate::tx::Tx;
@@ -33,14 +34,16 @@ pub struct Symbol {
     pub bars_version: i64,
 }
 
+/// A [`Symbol`]'s columns in the order of its fields, as [`symbol_reads::symbol`] reads them.
 const SYMBOL_COLUMNS: &str =
     "id, ticker, name, exchange, asset_class, tradable, fractionable, bars_version";
 
-/// One symbol by ticker (exact, upper-case).
+/// One symbol by ticker (exact, upper-case). Read for every order.
 pub async fn symbol(db: &Db, ticker: &str) -> Result<Option<Symbol>, StoreError> {
-    let sql =
-        format!("SELECT {SYMBOL_COLUMNS} FROM symbols WHERE ticker = $1 AND status = 'active'");
-    Ok(on_pool!(db, pool => sqlx::query_as(&sql).bind(ticker).fetch_optional(pool).await?))
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!("SELECT {SYMBOL_COLUMNS} FROM symbols WHERE ticker = $1 AND status = 'active'")
+    });
+    symbol_reads::symbol(db, &SQL, ticker).await
 }
 
 /// One listed symbol by row id.
@@ -164,7 +167,7 @@ pub struct BarsVersion {
 pub async fn bars_version(db: &Db, ticker: &str) -> Result<Option<BarsVersion>, StoreError> {
     let sql = "SELECT id AS listing, bars_version AS version FROM symbols \
                WHERE ticker = $1 AND status = 'active'";
-    bar_reads::bars_version(db, sql, ticker).await
+    symbol_reads::bars_version(db, sql, ticker).await
 }
 
 /// Symbols whose ticker starts with, or whose name contains, `query` (case-insensitive):
@@ -340,12 +343,38 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static BARS: LazyLock<String> = LazyLock::new(|| {
+/// The bars of a symbol and timeframe in a range, oldest first, selecting `columns`.
+fn bars_sql(columns: &str) -> String {
     format!(
-        "SELECT {BAR_COLUMNS} FROM historical_bars WHERE symbol = $1 AND timeframe = $2 \
+        "SELECT {columns} FROM historical_bars WHERE symbol = $1 AND timeframe = $2 \
          AND ts >= $3 AND ts < $4 AND ($5 IS NULL OR ts > $5) ORDER BY ts LIMIT $6"
     )
-});
+}
+
+static BARS: LazyLock<String> = LazyLock::new(|| bars_sql(BAR_COLUMNS));
+
+/// [`BARS`] with only what the backtest engine reads.
+static ENGINE_BARS: LazyLock<String> =
+    LazyLock::new(|| bars_sql("ts, open, high, low, close, volume"));
+
+/// Which bars `start <= ts < end` and `ts > after`, at most `limit`.
+fn bar_query(
+    symbol: &str,
+    timeframe: Timeframe,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    after: Option<DateTime<Utc>>,
+    limit: i64,
+) -> BarQuery {
+    BarQuery {
+        symbol: symbol.to_owned(),
+        timeframe: timeframe.as_str(),
+        start,
+        end,
+        after,
+        limit,
+    }
+}
 
 /// Bars of a symbol and timeframe with `start <= ts < end` and `ts > after`, oldest first.
 pub async fn bars(
@@ -357,15 +386,22 @@ pub async fn bars(
     after: Option<DateTime<Utc>>,
     limit: i64,
 ) -> Result<Vec<StoredBar>, StoreError> {
-    let query = BarQuery {
-        symbol,
-        timeframe: timeframe.as_str(),
-        start,
-        end,
-        after,
-        limit,
-    };
+    let query = bar_query(symbol, timeframe, start, end, after, limit);
     bar_reads::bars(db, &BARS, query).await
+}
+
+/// [`bars`] in `[start, end)` as the backtest engine takes them (time, prices and volume),
+/// at most `limit`: a backtest loads up to millions, and reads no column it does not use.
+pub async fn engine_bars(
+    db: &Db,
+    symbol: &str,
+    timeframe: Timeframe,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Bar>, StoreError> {
+    let query = bar_query(symbol, timeframe, start, end, None, limit);
+    bar_reads::engine_bars(db, &ENGINE_BARS, query).await
 }
 
 /// The most recent bar of a symbol in any timeframe: its close is the latest price.

@@ -107,6 +107,7 @@ pub(crate) mod pg_points;
 pub(crate) mod pool;
 pub(crate) mod session_reads;
 pub(crate) mod sqlite_rows;
+pub(crate) mod symbol_reads;
 pub(crate) mod wakeups;
 
 pub(crate) use migration::MigrationConn;

@@ -227,3 +227,75 @@ dual_test!(
         );
     }
 );
+
+dual_test!(
+    the_engines_bars_are_the_stored_bars_of_the_range_oldest_first,
+    Head,
+    |t| {
+        let start: DateTime<Utc> = "2026-03-02T14:30:00Z".parse().expect("time");
+        let at = |i: i64| start + Duration::minutes(i);
+        // Stored newest first, with a gap: the engine reads them by time, gap and all.
+        let bars: Vec<StoredBar> = (0..40)
+            .rev()
+            .filter(|i| !(15..18).contains(i))
+            .map(|i| bar(at(i), 100.0 + i as f64))
+            .collect();
+        store(t.db(), &bars).await;
+        let read = |from: i64, to: i64, limit: i64| async move {
+            market::engine_bars(t.db(), "AAPL", Timeframe::Min1, at(from), at(to), limit)
+                .await
+                .expect("engine bars")
+        };
+        let stored = market::bars(t.db(), "AAPL", Timeframe::Min1, at(10), at(30), None, 100)
+            .await
+            .expect("bars");
+        let engine = read(10, 30, 100).await;
+        assert_eq!(engine.len(), 17, "20 minutes less the 3 missing");
+        for (engine, stored) in engine.iter().zip(&stored) {
+            assert_eq!(
+                (engine.t, engine.open, engine.high, engine.low),
+                (stored.ts, stored.open, stored.high, stored.low)
+            );
+            assert_eq!((engine.close, engine.volume), (stored.close, stored.volume));
+        }
+        assert!(engine.windows(2).all(|w| w[0].t < w[1].t), "oldest first");
+        let cut = read(10, 30, 4).await;
+        assert_eq!(
+            cut.iter().map(|b| b.close).collect::<Vec<_>>(),
+            [110.0, 111.0, 112.0, 113.0],
+            "the limit keeps the oldest"
+        );
+        assert!(read(40, 50, 100).await.is_empty(), "none after the last");
+        let other = market::engine_bars(t.db(), "AAPL", Timeframe::Min5, at(0), at(40), 100)
+            .await
+            .expect("engine bars");
+        assert!(other.is_empty(), "another timeframe holds none");
+    }
+);
+
+dual_test!(
+    a_symbol_read_by_ticker_is_the_listing_as_the_catalogue_lists_it,
+    Head,
+    |t| {
+        // Each flag told apart from the other, and from the seeded listings' true and true.
+        t.execute("UPDATE symbols SET tradable = false WHERE ticker = 'AAPL'")
+            .await;
+        t.execute("UPDATE symbols SET fractionable = false WHERE ticker = 'MSFT'")
+            .await;
+        let listed = market::listed_symbols(t.db()).await.expect("listed");
+        assert!(!listed.is_empty(), "the head schema lists symbols");
+        for symbol in &listed {
+            let read = market::symbol(t.db(), &symbol.ticker)
+                .await
+                .expect("read")
+                .expect("listed");
+            assert_eq!(&read, symbol);
+        }
+        assert_eq!(market::symbol(t.db(), "NOPE").await.expect("read"), None);
+        assert_eq!(
+            market::symbol(t.db(), "aapl").await.expect("read"),
+            None,
+            "tickers are exact"
+        );
+    }
+);
