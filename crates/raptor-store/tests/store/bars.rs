@@ -234,11 +234,16 @@ dual_test!(
     |t| {
         let start: DateTime<Utc> = "2026-03-02T14:30:00Z".parse().expect("time");
         let at = |i: i64| start + Duration::minutes(i);
-        // Stored newest first, with a gap: the engine reads them by time, gap and all.
+        // Stored newest first, with a gap: the engine reads them by time, gap and all. Every
+        // field differs from the others, so a swapped column shows.
         let bars: Vec<StoredBar> = (0..40)
             .rev()
             .filter(|i| !(15..18).contains(i))
-            .map(|i| bar(at(i), 100.0 + i as f64))
+            .map(|i| StoredBar {
+                open: 100.25 + i as f64,
+                volume: 1_000.0 + i as f64,
+                ..bar(at(i), 100.0 + i as f64)
+            })
             .collect();
         store(t.db(), &bars).await;
         let read = |from: i64, to: i64, limit: i64| async move {
@@ -251,6 +256,7 @@ dual_test!(
             .expect("bars");
         let engine = read(10, 30, 100).await;
         assert_eq!(engine.len(), 17, "20 minutes less the 3 missing");
+        assert_eq!(stored.len(), engine.len());
         for (engine, stored) in engine.iter().zip(&stored) {
             assert_eq!(
                 (engine.t, engine.open, engine.high, engine.low),
@@ -282,6 +288,8 @@ dual_test!(
             .await;
         t.execute("UPDATE symbols SET fractionable = false WHERE ticker = 'MSFT'")
             .await;
+        t.execute("UPDATE symbols SET status = 'inactive' WHERE ticker = 'GOOGL'")
+            .await;
         let listed = market::listed_symbols(t.db()).await.expect("listed");
         assert!(!listed.is_empty(), "the head schema lists symbols");
         for symbol in &listed {
@@ -292,6 +300,11 @@ dual_test!(
             assert_eq!(&read, symbol);
         }
         assert_eq!(market::symbol(t.db(), "NOPE").await.expect("read"), None);
+        assert_eq!(
+            market::symbol(t.db(), "GOOGL").await.expect("read"),
+            None,
+            "a listing no longer active is not read"
+        );
         assert_eq!(
             market::symbol(t.db(), "aapl").await.expect("read"),
             None,
