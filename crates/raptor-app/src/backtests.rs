@@ -234,21 +234,20 @@ pub async fn load_bars(
     if let Some(kept) = key.as_ref().and_then(|key| app.series.get(key)) {
         return Ok(kept);
     }
-    let bars = market::engine_bars(&app.db, symbol, timeframe, start, end, MAX_BARS + 1).await?;
-    if bars.is_empty() {
+    let series = market::engine_bars(&app.db, symbol, timeframe, start, end, MAX_BARS + 1).await?;
+    if series.is_empty() {
         return Err(BacktestError::NoBars {
             symbol: symbol.to_owned(),
             timeframe: timeframe.as_str(),
         });
     }
-    if bars.len() as i64 > MAX_BARS {
+    if series.len() as i64 > MAX_BARS {
         return Err(InvalidInput::new(
             "start",
             format!("the range holds more than {MAX_BARS} bars; narrow it"),
         )
         .into());
     }
-    let series = Series::from(bars);
     if let Some(key) = key {
         app.series.put(key, series.clone());
     }

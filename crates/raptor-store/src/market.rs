@@ -1,7 +1,7 @@
 //! The symbol catalogue and historical bars: the one repository every bar reader and writer
 //! uses, so re-fetching or re-importing never duplicates a bar.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
 use raptor_domain::backtest::Bar;
@@ -399,7 +399,7 @@ pub async fn engine_bars(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<Bar>, StoreError> {
+) -> Result<Arc<[Bar]>, StoreError> {
     let query = bar_query(symbol, timeframe, start, end, None, limit);
     bar_reads::engine_bars(db, &ENGINE_BARS, query).await
 }

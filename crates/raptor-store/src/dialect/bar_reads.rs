@@ -2,7 +2,10 @@
 //! reader ([`super::sqlite_rows`]) on a SQLite file. The version checked before each page is
 //! read in [`super::symbol_reads`].
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use raptor_domain::backtest::Bar;
 
 use super::sqlite_rows::{time, SqliteTime};
@@ -52,46 +55,85 @@ pub(crate) async fn bars(
 }
 
 /// Runs `sql` (selecting `ts, open, high, low, close, volume`, binding as [`bars`] does) for
-/// the backtest engine: no more columns than it reads, straight into its bars.
+/// the backtest engine: no more columns than it reads, straight into its bars, in one
+/// allocation of the bars' number.
 pub(crate) async fn engine_bars(
     db: &Db,
     sql: &'static str,
     q: BarQuery,
-) -> Result<Vec<Bar>, StoreError> {
+) -> Result<Arc<[Bar]>, StoreError> {
     if let Some(rows) = &db.sqlite_rows {
         return rows
             .read(move |conn| {
-                sqlite_rows(conn, sql, &q, |row| {
-                    Ok(Bar {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut found = statement.query(binds(&q))?;
+                let mut bars = Blocks::default();
+                while let Some(row) = found.next()? {
+                    bars.push(Bar {
                         t: time(row.get_ref(0)?)?,
                         open: row.get(1)?,
                         high: row.get(2)?,
                         low: row.get(3)?,
                         close: row.get(4)?,
                         volume: row.get(5)?,
-                    })
-                })
+                    });
+                }
+                Ok(bars.into_shared())
             })
             .await;
     }
-    let found: Vec<EngineRow> = on_pool!(db, pool => {
-        bind(sqlx::query_as(sql), q).fetch_all(pool).await?
-    });
-    Ok(found
-        .into_iter()
-        .map(|(t, open, high, low, close, volume)| Bar {
-            t,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        })
-        .collect())
+    Ok(on_pool!(db, pool => {
+        let mut found = bind(sqlx::query_as::<_, EngineRow>(sql), q).fetch(pool);
+        let mut bars = Blocks::default();
+        while let Some((t, open, high, low, close, volume)) = found.try_next().await? {
+            bars.push(Bar { t, open, high, low, close, volume });
+        }
+        bars.into_shared()
+    }))
 }
 
 /// A row of [`engine_bars`] as sqlx reads it.
 type EngineRow = (DateTime<Utc>, f64, f64, f64, f64, f64);
+
+/// Rows gathered in blocks of [`BLOCK`], then copied once into an allocation of their exact
+/// number. One growing vector would copy its rows at every doubling and touch up to twice
+/// their memory on the way, and a shared slice made from it would copy them once more.
+struct Blocks<T> {
+    full: Vec<Vec<T>>,
+    last: Vec<T>,
+}
+
+/// Rows in a block: 64 Ki, a few MiB of bars.
+const BLOCK: usize = 1 << 16;
+
+impl<T> Default for Blocks<T> {
+    fn default() -> Self {
+        Self {
+            full: Vec::new(),
+            last: Vec::new(),
+        }
+    }
+}
+
+impl<T: Copy> Blocks<T> {
+    fn push(&mut self, row: T) {
+        if self.last.len() == BLOCK {
+            let next = Vec::with_capacity(BLOCK);
+            self.full.push(std::mem::replace(&mut self.last, next));
+        }
+        self.last.push(row);
+    }
+
+    fn into_shared(self) -> Arc<[T]> {
+        let len = self.full.len() * BLOCK + self.last.len();
+        let at = |i: usize| match self.full.get(i / BLOCK) {
+            Some(block) => block[i % BLOCK],
+            None => self.last[i % BLOCK],
+        };
+        // A mapped range has an exact length, so the slice is allocated once, at its size.
+        (0..len).map(at).collect()
+    }
+}
 
 /// `query` with the binds of `q`, in parameter order.
 fn bind<'q, DB, O>(
@@ -123,14 +165,18 @@ fn sqlite_rows<T>(
     read_row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Vec<T>> {
     let mut statement = conn.prepare_cached(sql)?;
-    let binds = (
+    let found = statement.query_map(binds(q), read_row)?;
+    found.collect()
+}
+
+/// The binds of `q` as rusqlite takes them, in parameter order.
+fn binds(q: &BarQuery) -> impl rusqlite::Params + '_ {
+    (
         q.symbol.as_str(),
         q.timeframe,
         SqliteTime(q.start),
         SqliteTime(q.end),
         q.after.map(SqliteTime),
         q.limit,
-    );
-    let found = statement.query_map(binds, read_row)?;
-    found.collect()
+    )
 }

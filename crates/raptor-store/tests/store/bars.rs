@@ -279,6 +279,29 @@ dual_test!(
     }
 );
 
+dual_test!(a_long_range_loads_every_bar_once_in_order, Head, |t| {
+    // Past two of the loader's blocks of 65,536 bars: none lost, doubled or reordered where
+    // one block ends and the next begins.
+    const BARS: i64 = 140_000;
+    let start: DateTime<Utc> = "2020-01-02T00:00:00Z".parse().expect("time");
+    let at = |i: i64| start + Duration::minutes(i);
+    let bars: Vec<StoredBar> = (0..BARS).map(|i| bar(at(i), i as f64)).collect();
+    store(t.db(), &bars).await;
+    let read = |limit: i64| async move {
+        market::engine_bars(t.db(), "AAPL", Timeframe::Min1, at(0), at(BARS), limit)
+            .await
+            .expect("engine bars")
+    };
+    let all = read(BARS + 1).await;
+    assert_eq!(all.len() as i64, BARS);
+    for (i, bar) in all.iter().enumerate() {
+        assert_eq!((bar.t, bar.close), (at(i as i64), i as f64), "bar {i}");
+    }
+    let two_blocks = read(131_072).await;
+    assert_eq!(two_blocks.len(), 131_072);
+    assert_eq!(two_blocks[..], all[..131_072], "the limit on a block's end");
+});
+
 dual_test!(
     a_symbol_read_by_ticker_is_the_listing_as_the_catalogue_lists_it,
     Head,
