@@ -65,37 +65,37 @@ pub(crate) async fn rows(
     Ok(rows)
 }
 
+/// The book's columns, by name (a union's columns are named by its first part).
+static BOOK_COLUMNS: Columns<17> = Columns::new([
+    "part",
+    "account_id",
+    "currency",
+    "cash",
+    "starting_cash",
+    "kill_switch",
+    "kill_switch_reason",
+    "kill_switch_set_at",
+    "symbol",
+    "side",
+    "qty",
+    "price",
+    "cost_basis",
+    "stop_price",
+    "bars_version",
+    "filled_at",
+    "fill_id",
+]);
+
 /// The book's rows on a SQLite file; `None` once there are more than `limit`.
 fn sqlite_rows(
     conn: &rusqlite::Connection,
-    sql: &str,
+    sql: &'static str,
     user_id: i64,
     since: DateTime<Utc>,
     limit: Option<usize>,
 ) -> rusqlite::Result<Option<Vec<BookRow>>> {
     let mut statement = conn.prepare_cached(sql)?;
-    let columns = Columns::of(
-        &statement,
-        [
-            "part",
-            "account_id",
-            "currency",
-            "cash",
-            "starting_cash",
-            "kill_switch",
-            "kill_switch_reason",
-            "kill_switch_set_at",
-            "symbol",
-            "side",
-            "qty",
-            "price",
-            "cost_basis",
-            "stop_price",
-            "bars_version",
-            "filled_at",
-            "fill_id",
-        ],
-    )?;
+    let columns = BOOK_COLUMNS.of(sql, &statement)?;
     let binds: [(&str, &dyn rusqlite::ToSql); 2] = [("$1", &user_id), ("$2", &SqliteTime(since))];
     let found = statement.query_map(&binds[..], |row| {
         let at = |name: &str| columns.at(name);

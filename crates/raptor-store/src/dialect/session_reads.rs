@@ -11,6 +11,27 @@ use crate::engine::Db;
 use crate::error::StoreError;
 use crate::sessions::{Session, SignedInRow};
 
+/// The columns a signed-in session is read from, by name.
+static SESSION_COLUMNS: Columns<17> = Columns::new([
+    "id",
+    "user_id",
+    "auth_method",
+    "created_at",
+    "authenticated_at",
+    "last_seen_at",
+    "expires_at",
+    "ip",
+    "user_agent",
+    "email",
+    "display_name",
+    "user_handle",
+    "status",
+    "user_created_at",
+    "email_verified_at",
+    "role",
+    "permission",
+]);
+
 /// Runs `sql`, binding the token hash as `$1`, now as `$2` and the idle cutoff as `$3`.
 pub(crate) async fn signed_in_rows(
     db: &Db,
@@ -30,28 +51,7 @@ pub(crate) async fn signed_in_rows(
                     ("$2", &SqliteTime(now)),
                     ("$3", &SqliteTime(idle_cutoff)),
                 ];
-                let columns = Columns::of(
-                    &statement,
-                    [
-                        "id",
-                        "user_id",
-                        "auth_method",
-                        "created_at",
-                        "authenticated_at",
-                        "last_seen_at",
-                        "expires_at",
-                        "ip",
-                        "user_agent",
-                        "email",
-                        "display_name",
-                        "user_handle",
-                        "status",
-                        "user_created_at",
-                        "email_verified_at",
-                        "role",
-                        "permission",
-                    ],
-                )?;
+                let columns = SESSION_COLUMNS.of(sql, &statement)?;
                 let found = statement.query_map(&binds[..], |row| {
                     let at = |name: &str| columns.at(name);
                     let moment = |name: &str| optional_time(row.get_ref(at(name)?)?);

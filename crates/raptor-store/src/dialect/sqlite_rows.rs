@@ -7,7 +7,7 @@
 //! as parameters numbered by first appearance, which the callers keep in order.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -137,31 +137,65 @@ impl ToSql for SqliteTime {
     }
 }
 
-/// A statement's columns by name, found once per statement: reading a row's column by name
-/// asks SQLite for every column's name, on every row.
+/// Where a statement's named columns stand, found once per process: a statement's text never
+/// changes, and asking SQLite for every column's name on every read cost more than reading
+/// the rows.
 pub(crate) struct Columns<const N: usize> {
     names: [&'static str; N],
+    /// The text of the statement the positions were found in, and the positions.
+    found: OnceLock<(&'static str, [usize; N])>,
+}
+
+/// A statement's columns as one read finds them.
+pub(crate) struct Positions<'a, const N: usize> {
+    names: &'a [&'static str; N],
     positions: [usize; N],
 }
 
 impl<const N: usize> Columns<N> {
-    /// Where each of `names` stands among `statement`'s columns (matched as SQLite matches
-    /// them, ignoring ASCII case). The columns' names are asked for once, not once per name.
-    pub(crate) fn of(
-        statement: &rusqlite::Statement<'_>,
-        names: [&'static str; N],
-    ) -> rusqlite::Result<Self> {
-        let columns = statement.column_names();
-        let mut positions = [0; N];
-        for (position, name) in positions.iter_mut().zip(names) {
-            *position = columns
-                .iter()
-                .position(|column| column.eq_ignore_ascii_case(name))
-                .ok_or_else(|| rusqlite::Error::InvalidColumnName(name.to_owned()))?;
+    /// The columns `names`, to be found in a statement.
+    pub(crate) const fn new(names: [&'static str; N]) -> Self {
+        Self {
+            names,
+            found: OnceLock::new(),
         }
-        Ok(Self { names, positions })
     }
 
+    /// Where each name stands among the columns of `statement`, prepared from `sql` (matched as
+    /// SQLite matches them, ignoring ASCII case). Found in the first `sql` and kept; another
+    /// text is looked up afresh each time.
+    pub(crate) fn of(
+        &self,
+        sql: &'static str,
+        statement: &rusqlite::Statement<'_>,
+    ) -> rusqlite::Result<Positions<'_, N>> {
+        let kept = self
+            .found
+            .get()
+            .filter(|(seen, _)| std::ptr::eq(*seen, sql));
+        let positions = match kept {
+            Some((_, positions)) => *positions,
+            None => {
+                let columns = statement.column_names();
+                let mut positions = [0; N];
+                for (position, name) in positions.iter_mut().zip(self.names) {
+                    *position = columns
+                        .iter()
+                        .position(|column| column.eq_ignore_ascii_case(name))
+                        .ok_or_else(|| rusqlite::Error::InvalidColumnName(name.to_owned()))?;
+                }
+                let _ = self.found.set((sql, positions));
+                positions
+            }
+        };
+        Ok(Positions {
+            names: &self.names,
+            positions,
+        })
+    }
+}
+
+impl<const N: usize> Positions<'_, N> {
     /// Where `name`, one of the names given, stands.
     pub(crate) fn at(&self, name: &str) -> rusqlite::Result<usize> {
         self.names
