@@ -94,8 +94,7 @@ fn sqlite_rows(
     since: DateTime<Utc>,
     limit: Option<usize>,
 ) -> rusqlite::Result<Option<Vec<BookRow>>> {
-    let mut statement = conn.prepare_cached(sql)?;
-    let columns = BOOK_COLUMNS.of(sql, &statement)?;
+    let (mut statement, columns) = BOOK_COLUMNS.prepare(conn, sql)?;
     let binds: [(&str, &dyn rusqlite::ToSql); 2] = [("$1", &user_id), ("$2", &SqliteTime(since))];
     let found = statement.query_map(&binds[..], |row| {
         let at = |name: &str| columns.at(name);

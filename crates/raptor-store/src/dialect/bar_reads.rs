@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures_util::TryStreamExt;
+use futures_util::TryStreamExt as _;
 use raptor_domain::backtest::Bar;
 
 use super::sqlite_rows::{time, SqliteTime};
@@ -55,8 +55,8 @@ pub(crate) async fn bars(
 }
 
 /// Runs `sql` (selecting `ts, open, high, low, close, volume`, binding as [`bars`] does) for
-/// the backtest engine: no more columns than it reads, straight into its bars, in one
-/// allocation of the bars' number.
+/// the backtest engine: no more columns than it reads, straight into its bars, returned in one
+/// allocation of exactly their number.
 pub(crate) async fn engine_bars(
     db: &Db,
     sql: &'static str,
@@ -65,45 +65,42 @@ pub(crate) async fn engine_bars(
     if let Some(rows) = &db.sqlite_rows {
         return rows
             .read(move |conn| {
-                let mut statement = conn.prepare_cached(sql)?;
-                let mut found = statement.query(binds(&q))?;
-                let mut bars = Blocks::default();
-                while let Some(row) = found.next()? {
-                    bars.push(Bar {
+                let bars: Blocks<Bar> = sqlite_rows(conn, sql, &q, |row| {
+                    Ok(Bar {
                         t: time(row.get_ref(0)?)?,
                         open: row.get(1)?,
                         high: row.get(2)?,
                         low: row.get(3)?,
                         close: row.get(4)?,
                         volume: row.get(5)?,
-                    });
-                }
+                    })
+                })?;
                 Ok(bars.into_shared())
             })
             .await;
     }
-    Ok(on_pool!(db, pool => {
-        let mut found = bind(sqlx::query_as::<_, EngineRow>(sql), q).fetch(pool);
-        let mut bars = Blocks::default();
-        while let Some((t, open, high, low, close, volume)) = found.try_next().await? {
-            bars.push(Bar { t, open, high, low, close, volume });
-        }
-        bars.into_shared()
-    }))
+    let bars: Blocks<Bar> = on_pool!(db, pool => {
+        bind(sqlx::query_as::<_, EngineRow>(sql), q)
+            .fetch(pool)
+            .map_ok(|(t, open, high, low, close, volume)| Bar { t, open, high, low, close, volume })
+            .try_collect()
+            .await?
+    });
+    Ok(bars.into_shared())
 }
 
 /// A row of [`engine_bars`] as sqlx reads it.
 type EngineRow = (DateTime<Utc>, f64, f64, f64, f64, f64);
 
-/// Rows gathered in blocks of [`BLOCK`], then copied once into an allocation of their exact
-/// number. One growing vector would copy its rows at every doubling and touch up to twice
-/// their memory on the way, and a shared slice made from it would copy them once more.
+/// Rows gathered in blocks of [`BLOCK`], then moved into one allocation of their exact number,
+/// each block freed once copied. A growing vector would copy its rows at every doubling, and a
+/// shared slice made from it would copy them all once more while both are held.
 struct Blocks<T> {
     full: Vec<Vec<T>>,
     last: Vec<T>,
 }
 
-/// Rows in a block: 64 Ki, a few MiB of bars.
+/// Rows in a block: 64 Ki, 3.5 MiB of bars.
 const BLOCK: usize = 1 << 16;
 
 impl<T> Default for Blocks<T> {
@@ -115,23 +112,41 @@ impl<T> Default for Blocks<T> {
     }
 }
 
-impl<T: Copy> Blocks<T> {
-    fn push(&mut self, row: T) {
-        if self.last.len() == BLOCK {
-            let next = Vec::with_capacity(BLOCK);
-            self.full.push(std::mem::replace(&mut self.last, next));
+impl<T> Extend<T> for Blocks<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, rows: I) {
+        for row in rows {
+            if self.last.len() == BLOCK {
+                let next = Vec::with_capacity(BLOCK);
+                self.full.push(std::mem::replace(&mut self.last, next));
+            }
+            self.last.push(row);
         }
-        self.last.push(row);
     }
+}
 
+impl<T> FromIterator<T> for Blocks<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(rows: I) -> Self {
+        let mut blocks = Self::default();
+        blocks.extend(rows);
+        blocks
+    }
+}
+
+impl<T: Copy> Blocks<T> {
     fn into_shared(self) -> Arc<[T]> {
+        // Every block but the last holds BLOCK rows.
         let len = self.full.len() * BLOCK + self.last.len();
-        let at = |i: usize| match self.full.get(i / BLOCK) {
-            Some(block) => block[i % BLOCK],
-            None => self.last[i % BLOCK],
-        };
+        let mut blocks = self.full.into_iter().chain([self.last]);
+        let mut block = Vec::new();
         // A mapped range has an exact length, so the slice is allocated once, at its size.
-        (0..len).map(at).collect()
+        (0..len)
+            .map(|i| {
+                if i % BLOCK == 0 {
+                    block = blocks.next().unwrap_or_default();
+                }
+                block[i % BLOCK]
+            })
+            .collect()
     }
 }
 
@@ -158,25 +173,36 @@ where
 }
 
 /// Every row `sql` finds for `q` on a SQLite file, read by `read_row`.
-fn sqlite_rows<T>(
+fn sqlite_rows<T, C: FromIterator<T>>(
     conn: &rusqlite::Connection,
     sql: &str,
     q: &BarQuery,
     read_row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<Vec<T>> {
+) -> rusqlite::Result<C> {
     let mut statement = conn.prepare_cached(sql)?;
-    let found = statement.query_map(binds(q), read_row)?;
-    found.collect()
-}
-
-/// The binds of `q` as rusqlite takes them, in parameter order.
-fn binds(q: &BarQuery) -> impl rusqlite::Params + '_ {
-    (
+    let binds = (
         q.symbol.as_str(),
         q.timeframe,
         SqliteTime(q.start),
         SqliteTime(q.end),
         q.after.map(SqliteTime),
         q.limit,
-    )
+    );
+    let found = statement.query_map(binds, read_row)?;
+    found.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Blocks, BLOCK};
+
+    #[test]
+    fn blocks_keep_every_row_once_in_order_across_their_seams() {
+        for n in [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, 2 * BLOCK, 2 * BLOCK + 1] {
+            let blocks: Blocks<usize> = (0..n).collect();
+            let shared = blocks.into_shared();
+            assert_eq!(shared.len(), n);
+            assert!(shared.iter().copied().eq(0..n), "{n} rows");
+        }
+    }
 }

@@ -44,14 +44,13 @@ pub(crate) async fn signed_in_rows(
         let token_hash = token_hash.to_vec();
         return reader
             .read_point(move |conn| {
-                let mut statement = conn.prepare_cached(sql)?;
+                let (mut statement, columns) = SESSION_COLUMNS.prepare(conn, sql)?;
                 // By name: the statement's text uses `$2` before `$1`.
                 let binds: [(&str, &dyn rusqlite::ToSql); 3] = [
                     ("$1", &token_hash),
                     ("$2", &SqliteTime(now)),
                     ("$3", &SqliteTime(idle_cutoff)),
                 ];
-                let columns = SESSION_COLUMNS.of(sql, &statement)?;
                 let found = statement.query_map(&binds[..], |row| {
                     let at = |name: &str| columns.at(name);
                     let moment = |name: &str| optional_time(row.get_ref(at(name)?)?);
