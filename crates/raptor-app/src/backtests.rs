@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 
 use crate::jobs::{self, Handler, Job, JobError, JobFuture, Registry};
 use crate::series::{Series, SeriesKey};
+use crate::times;
 use crate::traces::Workflow;
 use crate::App;
 
@@ -191,6 +192,8 @@ pub async fn check(
     let timeframe: Timeframe = timeframe
         .parse()
         .map_err(|e| InvalidInput::new("timeframe", e))?;
+    times::storable("start", start)?;
+    times::storable("end", end)?;
     if start >= end {
         return Err(InvalidInput::new("end", "must be after start").into());
     }

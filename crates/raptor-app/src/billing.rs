@@ -12,8 +12,8 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 use crate::mail::{delivery, OutgoingEmail};
-use crate::text;
 use crate::App;
+use crate::{text, times};
 
 /// Most alerts one configuration may hold.
 const MAX_ALERTS: usize = 100;
@@ -168,6 +168,8 @@ pub async fn record_snapshot(
         currency: currency_code("currency", &input.currency)?,
         ..input
     };
+    times::storable("period_start", new.period_start)?;
+    times::storable("period_end", new.period_end)?;
     if new.period_end <= new.period_start {
         return Err(InvalidInput::new("period_end", "must be after period_start").into());
     }

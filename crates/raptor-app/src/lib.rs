@@ -47,6 +47,7 @@ pub mod sweeps;
 #[cfg(test)]
 mod test_support;
 pub mod text;
+pub mod times;
 pub mod traces;
 pub mod trade_updates;
 pub mod trading;

@@ -182,6 +182,9 @@ dual_test!(
             ("timeframe", json!("1Week"), "timeframe"),
             ("symbol", json!("ZZZZ"), "symbol"),
             ("end", json!("2025-01-01T00:00:00Z"), "end"),
+            // Years chrono reads and SQLite compares, but PostgreSQL cannot store.
+            ("start", json!("-262143-01-01T00:00:00Z"), "start"),
+            ("end", json!("+262142-12-31T00:00:00Z"), "end"),
             ("initial_cash", json!("-5"), "initial_cash"),
         ] {
             let mut body = base.clone();

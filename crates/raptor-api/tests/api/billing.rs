@@ -73,12 +73,15 @@ dual_app_test!(bad_snapshots_name_the_field_and_store_nothing, |t, app| {
     backwards["period_end"] = json!("2026-09-01T00:00:00Z");
     let mut currency = snapshot("alpaca", "1");
     currency["currency"] = json!("usd");
+    let mut beyond = snapshot("alpaca", "1");
+    beyond["period_end"] = json!("+262142-12-31T00:00:00Z");
     for (body, field) in [
         (snapshot("alpaca", "-5"), "amount"),
         (snapshot("alpaca", "0.000000001"), "amount"),
         (snapshot("", "1"), "vendor"),
         (backwards, "period_end"),
         (currency, "currency"),
+        (beyond, "period_end"),
     ] {
         let reply = root.post("/api/billing/snapshots", body).await;
         assert_eq!(
