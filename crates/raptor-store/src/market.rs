@@ -421,6 +421,19 @@ pub async fn latest_bar_before(
     }))
 }
 
+/// [`latest_bar`], read inside a write transaction. A caller holding the account's lock must
+/// not wait for a second connection from the pool: every other such caller may hold one while
+/// it waits for that lock.
+pub async fn latest_bar_in(tx: &mut Tx, symbol: &str) -> Result<Option<StoredBar>, StoreError> {
+    Ok(on_tx!(tx, t => {
+        sqlx::query_as(&LATEST)
+            .bind(symbol)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_optional(&mut **t)
+            .await?
+    }))
+}
+
 /// [`latest_bar_before`] at the symbol's bars version `version`, as the caller read it: kept
 /// per process, so asking again at that version reads nothing. The bar is read after the
 /// version was, so what is kept is never older than the version it is kept under.

@@ -310,3 +310,29 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    orders_placed_at_once_beside_a_waiting_auction_buy_all_go_through,
+    Head,
+    |t| {
+        let (app, mut bot, _clock, _runtime) = before_the_open(t).await;
+        // Its buying power is reserved at the latest close, read while the account is locked.
+        place(&mut bot, order("cls", "buy", "1", None)).await;
+        let replies = futures_util::future::join_all((0..40).map(|_| {
+            let mut racer = bot.clone();
+            let body = json!({ "symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit",
+                               "limit_price": "1", "time_in_force": "gtc" });
+            async move { racer.post("/v2/orders", body).await.status }
+        }))
+        .await;
+        assert!(replies.iter().all(|s| *s == 200), "{replies:?}");
+        let open = bot.get("/v2/orders?status=open&limit=500").await;
+        assert_eq!(
+            open.body.as_array().map(Vec::len),
+            Some(41),
+            "{:?}",
+            open.body
+        );
+        app.stop().await;
+    }
+);

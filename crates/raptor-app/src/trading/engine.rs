@@ -101,11 +101,7 @@ pub(super) fn terms(order: &Order) -> Terms {
 
 /// Cash not reserved by working buy orders: each at its limit or stop, and a market order
 /// waiting for its auction at its symbol's latest close.
-async fn buying_power(
-    app: &App,
-    tx: &mut Tx,
-    locked: &TradingAccount,
-) -> Result<Decimal, StoreError> {
+async fn buying_power(tx: &mut Tx, locked: &TradingAccount) -> Result<Decimal, StoreError> {
     let account = &locked.account;
     let mut reserved = Decimal::ZERO;
     for o in working_orders(tx, locked).await? {
@@ -114,7 +110,7 @@ async fn buying_power(
         };
         let at = match o.limit_price.or(o.stop_price) {
             Some(p) => Some(p.0),
-            None => market::latest_bar(&app.db, &o.symbol)
+            None => market::latest_bar_in(tx, &o.symbol)
                 .await?
                 .map(|b| price(b.close)),
         };
@@ -408,7 +404,7 @@ pub async fn submit_replacing(
                     .or(last)
                     .unwrap_or_default();
                 let needed = round(qty * at);
-                let available = buying_power(app, &mut tx, &locked).await?;
+                let available = buying_power(&mut tx, &locked).await?;
                 if needed > available {
                     return Err(Refusal::BuyingPower { needed, available });
                 }
