@@ -6,7 +6,7 @@ use raptor_domain::InvalidInput;
 use raptor_store::audit::{self, AuditEntry, AuditFilter, Order};
 use raptor_store::StoreError;
 
-use crate::App;
+use crate::{times, App};
 
 /// Most entries one listing returns.
 const MAX_ENTRIES: i64 = 1000;
@@ -102,8 +102,8 @@ impl AuditSearch {
                 return Err(InvalidInput::new("to", "must be after from"));
             }
         }
-        filter.from = self.from;
-        filter.to = self.to;
+        filter.from = self.from.map(|t| times::storable("from", t)).transpose()?;
+        filter.to = self.to.map(|t| times::storable("to", t)).transpose()?;
         if let Some(before) = self.before {
             if before < 1 {
                 return Err(InvalidInput::new(

@@ -13,7 +13,7 @@ use raptor_store::StoreError;
 use sha2::{Digest, Sha256};
 
 use crate::market::{bars_through, is_missing_bars, BarWindow, SETTLE};
-use crate::{text, App};
+use crate::{text, times, App};
 
 /// Longest ticker looked up.
 const MAX_SYMBOL: usize = 32;
@@ -81,14 +81,13 @@ pub struct History {
 /// A time from the client, to the microsecond: the finest both databases store, so every
 /// time a page is read with is one its tag names.
 fn timestamp(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
-    DateTime::parse_from_rfc3339(raw)
-        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
-        .map_err(|_| {
-            InvalidInput::new(
-                field,
-                "must be an RFC 3339 time such as 2026-11-20T14:30:00Z",
-            )
-        })
+    let t = DateTime::parse_from_rfc3339(raw).map_err(|_| {
+        InvalidInput::new(
+            field,
+            "must be an RFC 3339 time such as 2026-11-20T14:30:00Z",
+        )
+    })?;
+    times::storable(field, t.with_timezone(&Utc).trunc_subsecs(6))
 }
 
 fn new_york_midnight(date: NaiveDate) -> DateTime<Utc> {

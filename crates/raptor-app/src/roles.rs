@@ -14,7 +14,7 @@ use raptor_store::users::{self, NewGrant};
 use raptor_store::StoreError;
 use serde_json::{json, Value};
 
-use crate::{text, App};
+use crate::{text, times, App};
 
 /// The longest reason a grant or revocation may carry.
 pub const REASON_MAX: usize = 500;
@@ -155,6 +155,9 @@ pub async fn grant(
 ) -> Result<RoleChange, RoleChangeError> {
     let now = app.now();
     let reason = text::optional("reason", terms.reason, REASON_MAX)?;
+    if let Some(until) = terms.until {
+        times::storable("until", until)?;
+    }
     if terms.until.is_some_and(|until| until <= now) {
         return Err(InvalidInput::new("until", "must be in the future").into());
     }

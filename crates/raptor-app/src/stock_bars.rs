@@ -4,13 +4,13 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use raptor_domain::{InvalidInput, Timeframe};
 use raptor_store::market::StoredBar;
 
 use crate::history::{HistoryError, MAX_LIMIT};
 use crate::market::{self, BarWindow};
-use crate::{text, App};
+use crate::{text, times, App};
 
 /// Most symbols one request names.
 pub const MAX_SYMBOLS: usize = 100;
@@ -43,17 +43,9 @@ pub struct BarsPage {
     pub next_page_token: Option<String>,
 }
 
-/// A time of a window: RFC 3339, or a date meaning its midnight UTC.
+/// A time of a window, as [`times::query_time`] reads one, to the microsecond.
 fn time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
-    let raw = raw.trim().replace(' ', "+");
-    if let Ok(t) = DateTime::parse_from_rfc3339(&raw) {
-        return Ok(t.with_timezone(&Utc).trunc_subsecs(6));
-    }
-    NaiveDate::parse_from_str(&raw, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| InvalidInput::new(field, "must be an RFC 3339 time or a date"))
+    times::query_time(field, raw).map(|t| t.trunc_subsecs(6))
 }
 
 /// A page token: the symbol and the start of the last bar answered of it.
@@ -70,7 +62,8 @@ fn read_token(raw: &str) -> Result<(String, DateTime<Utc>), InvalidInput> {
         .ok_or_else(bad)?;
     let (symbol, at) = text.split_once(' ').ok_or_else(bad)?;
     let at = DateTime::parse_from_rfc3339(at).map_err(|_| bad())?;
-    Ok((symbol.to_owned(), at.with_timezone(&Utc)))
+    let at = times::storable("page_token", at.with_timezone(&Utc)).map_err(|_| bad())?;
+    Ok((symbol.to_owned(), at))
 }
 
 /// One page of bars of several symbols. Symbols are answered in ticker order; `limit` counts
@@ -191,6 +184,9 @@ mod tests {
         );
         assert!(read_token("not a token").is_err());
         assert!(read_token(&URL_SAFE_NO_PAD.encode("AAPL yesterday")).is_err());
+        // 10000-01-01 in UTC: SQLite would compare it as text, before every bar.
+        let late = URL_SAFE_NO_PAD.encode("AAPL 9999-12-31T23:00:00-01:00");
+        assert!(read_token(&late).is_err());
         assert_eq!(
             time("t", "2026-11-20").expect("date"),
             time("t", "2026-11-20T00:00:00Z").expect("t")

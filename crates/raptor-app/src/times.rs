@@ -1,8 +1,8 @@
-//! Rules for times that use cases take from requests and store or search by. JSON may carry
-//! years far outside what RFC 3339 writes (`+262142-…`); SQLite compares them as text, and
-//! PostgreSQL refuses them ("timestamp out of range").
+//! Rules for times that use cases take from requests and store or search by. JSON and query
+//! strings may carry years far outside what RFC 3339 writes (`+262142-…`, `-5000-…`); SQLite
+//! compares them as text, and PostgreSQL refuses them ("timestamp out of range").
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use raptor_domain::InvalidInput;
 
 /// Years a time may fall in: the four digits of RFC 3339, which both databases store.
@@ -17,5 +17,84 @@ pub fn storable(field: &'static str, t: DateTime<Utc>) -> Result<DateTime<Utc>, 
             field,
             "must be a time in the years 0001 to 9999",
         ))
+    }
+}
+
+/// A date written `YYYY-MM-DD`, in the years 0001 to 9999.
+pub fn date(field: &'static str, raw: &str) -> Result<NaiveDate, InvalidInput> {
+    let shaped = raw.len() == 10
+        && raw.bytes().enumerate().all(|(at, b)| match at {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+        .flatten()
+        .filter(|d| YEARS.contains(&d.year()))
+        .ok_or_else(|| InvalidInput::new(field, "must be a date, YYYY-MM-DD"))
+}
+
+/// A time in a query string: RFC 3339 (a `+` that form decoding read as a space put back), or
+/// a date meaning its midnight UTC; in the years 0001 to 9999 either way.
+pub fn query_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
+    let raw = raw.trim().replace(' ', "+");
+    let t = match DateTime::parse_from_rfc3339(&raw) {
+        Ok(t) => t.with_timezone(&Utc),
+        Err(_) => date(field, &raw)
+            .map_err(|_| InvalidInput::new(field, "must be an RFC 3339 time or a date"))?
+            .and_time(NaiveTime::MIN)
+            .and_utc(),
+    };
+    storable(field, t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_times_are_rfc_3339_or_dates_with_four_digit_years() {
+        let noon: DateTime<Utc> = "2026-03-02T12:00:00Z".parse().expect("time");
+        assert_eq!(query_time("t", "2026-03-02T12:00:00Z").ok(), Some(noon));
+        assert_eq!(
+            query_time("t", "2026-03-02T17:00:00 05:00").ok(),
+            Some(noon)
+        );
+        assert_eq!(
+            query_time("t", "2026-03-02").ok(),
+            "2026-03-02T00:00:00Z".parse().ok()
+        );
+        for refused in [
+            "-5000-01-01",
+            "+10000-01-01",
+            "0000-06-01",
+            "0001-01-01T00:00:00+01:00",
+            "2026-3-2",
+            "tomorrow",
+        ] {
+            let err = query_time("after", refused).expect_err(refused);
+            assert_eq!(err.field, "after", "{refused}");
+        }
+    }
+
+    #[test]
+    fn dates_have_four_digit_years_and_two_digit_months_and_days() {
+        assert_eq!(
+            date("d", "0001-01-01").ok(),
+            NaiveDate::from_ymd_opt(1, 1, 1)
+        );
+        assert_eq!(
+            date("d", "9999-12-31").ok(),
+            NaiveDate::from_ymd_opt(9999, 12, 31)
+        );
+        for refused in [
+            "0000-01-01",
+            "-5000-01-01",
+            "+10000-01-01",
+            "2026-02-30",
+            "2026-1-05",
+        ] {
+            assert!(date("d", refused).is_err(), "{refused}");
+        }
     }
 }

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use chrono_tz::America::New_York;
-use raptor_app::{portfolio, trading};
+use raptor_app::{portfolio, times, trading};
 use raptor_domain::calendar;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
@@ -343,8 +343,7 @@ pub(crate) struct CalendarDay {
 fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Problem> {
     text.map(|t| {
         // Alpaca's clients send dates; a full timestamp's date part is taken too.
-        NaiveDate::parse_from_str(t.get(..10).unwrap_or(t), "%Y-%m-%d")
-            .map_err(|_| Problem::invalid_field(field, "must be a date, YYYY-MM-DD"))
+        times::date(field, t.get(..10).unwrap_or(t)).map_err(Problem::invalid)
     })
     .transpose()
 }

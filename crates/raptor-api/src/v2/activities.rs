@@ -6,6 +6,7 @@ use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::America::New_York;
 use raptor_app::activities::{self, Activity, ActivityQuery};
+use raptor_app::times;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -132,8 +133,7 @@ pub(crate) fn query(q: ActivitiesQuery, only: Option<String>) -> Result<Activity
         time("until", q.until.as_deref())?,
     );
     if let Some(date) = q.date.as_deref() {
-        let day = NaiveDate::parse_from_str(date, "%Y-%m-%d")
-            .map_err(|_| Problem::invalid_field("date", "must be a date, YYYY-MM-DD"))?;
+        let day = times::date("date", date).map_err(Problem::invalid)?;
         let bounds = |d: NaiveDate| {
             d.and_hms_opt(0, 0, 0)
                 .and_then(|t| t.and_local_timezone(New_York).earliest())

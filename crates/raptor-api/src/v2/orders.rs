@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+use raptor_app::times;
 use raptor_app::trading::{self, OrderRequest};
 use raptor_domain::orders::{OrderClass, OrderStatus, OrderType, Side, TimeInForce};
 use raptor_domain::InvalidInput;
@@ -260,22 +261,13 @@ pub(crate) struct ListQuery {
     symbols: Option<String>,
 }
 
-/// A time in a query: RFC 3339 (a `+` read as a space by form decoding is put back), or a
-/// date meaning its midnight UTC.
+/// A time in a query, as [`times::query_time`] reads one.
 pub(crate) fn time(
     field: &'static str,
     text: Option<&str>,
 ) -> Result<Option<DateTime<Utc>>, Problem> {
-    let Some(text) = text else { return Ok(None) };
-    let text = text.trim().replace(' ', "+");
-    if let Ok(t) = DateTime::parse_from_rfc3339(&text) {
-        return Ok(Some(t.with_timezone(&Utc)));
-    }
-    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| Some(t.and_utc()))
-        .ok_or_else(|| Problem::invalid_field(field, "must be an RFC 3339 time or a date"))
+    text.map(|t| times::query_time(field, t).map_err(Problem::invalid))
+        .transpose()
 }
 
 /// The key holder's orders.

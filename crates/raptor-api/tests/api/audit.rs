@@ -135,6 +135,9 @@ dual_app_test!(bad_audit_filters_are_named_in_a_400, |t, app| {
             "from=2020-01-02T00:00:00Z&to=2020-01-01T00:00:00Z",
             Some("to"),
         ),
+        // Years PostgreSQL cannot store, or that SQLite would compare as text.
+        ("from=-5000-01-01T00:00:00Z", Some("from")),
+        ("to=%2B10000-01-01T00:00:00Z", Some("to")),
         ("limit=0", Some("limit")),
         ("before=-1", Some("before")),
         ("from=yesterday", None),

@@ -322,6 +322,14 @@ dual_test!(an_expired_grant_counts_for_nothing, Head, |t| {
         assert_problem(&refused, 422, "invalid_field")["field"],
         "until"
     );
+    // A year SQLite would compare as text, as if the grant had already ended.
+    let far = admin
+        .post(
+            &grant,
+            json!({ "role": "support", "until": "+10000-01-01T00:00:00Z" }),
+        )
+        .await;
+    assert_eq!(assert_problem(&far, 422, "invalid_field")["field"], "until");
 
     let until = t0 + Duration::hours(1);
     let granted = admin
