@@ -153,6 +153,12 @@ pub async fn authenticate(
     key_id: &str,
     secret: &str,
 ) -> Result<Option<KeyHolder>, StoreError> {
+    // No key id holds anything else; PostgreSQL would refuse a NUL in the lookup.
+    let plausible =
+        (1..=64).contains(&key_id.len()) && key_id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !plausible {
+        return Ok(None);
+    }
     let Some(holder) = api_keys::holder(&app.db, key_id, &token_hash(secret)).await? else {
         return Ok(None);
     };

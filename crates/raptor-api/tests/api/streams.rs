@@ -229,6 +229,13 @@ dual_test!(
                    "data": {"action": "authenticate", "status": "unauthorized"}})
         );
         assert!(matches!(forger.next().await, Received::Closed(1008, _)));
+        // A key id no key has (a NUL, which PostgreSQL refuses in text) is as unauthorized.
+        for odd in ["\0", &format!("{key_id}\0"), &"K".repeat(3000)] {
+            let mut odd_key = AlpacaStream::connect(&app.url("")).await;
+            let answer = stream_message(odd_key.authenticate(odd, &secret).await);
+            assert_eq!(answer["data"]["status"], "unauthorized", "{answer}");
+            assert!(matches!(odd_key.next().await, Received::Closed(1008, _)));
+        }
 
         let mut early = AlpacaStream::connect(&app.url("")).await;
         early
