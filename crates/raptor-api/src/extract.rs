@@ -22,11 +22,41 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(json_problem(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(Problem::new(
+                ProblemCode::UnsupportedMediaType,
+                "send the body as JSON with Content-Type: application/json",
+            ));
         }
+        let ApiBytes(body) = ApiBytes::from_request(req, state).await?;
+        // serde fills a struct from an array too, field by field in order (`["7"]` would be an
+        // order of 7 shares), and every body this API takes is an object.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(Problem::new(
+                ProblemCode::InvalidBody,
+                "the body must be a JSON object, not an array",
+            ));
+        }
+        axum::Json::<T>::from_bytes(&body)
+            .map(|axum::Json(value)| Self(value))
+            .map_err(json_problem)
     }
+}
+
+/// Whether the request says its body is JSON: `application/json`, or a `+json` type.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(essence) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+    else {
+        return false;
+    };
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
 /// A raw body (webhooks verify signatures over the exact bytes); too large → 413, stalled →
@@ -64,20 +94,12 @@ fn body_failure(rejection: &BytesRejection) -> ProblemCode {
 
 fn json_problem(rejection: JsonRejection) -> Problem {
     let code = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => ProblemCode::UnsupportedMediaType,
         JsonRejection::JsonDataError(_) => ProblemCode::InvalidBody,
         JsonRejection::JsonSyntaxError(_) => ProblemCode::MalformedJson,
         JsonRejection::BytesRejection(err) => body_failure(err),
         _ => ProblemCode::UnreadableBody,
     };
-    let detail = match code {
-        ProblemCode::UnsupportedMediaType => {
-            "send the body as JSON with Content-Type: application/json".to_owned()
-        }
-        ProblemCode::RequestTimeout => "the request body stopped arriving".to_owned(),
-        _ => rejection.body_text(),
-    };
-    Problem::new(code, detail)
+    Problem::new(code, rejection.body_text())
 }
 
 /// Whether reading the body failed because the client stopped sending it.

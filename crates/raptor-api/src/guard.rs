@@ -21,10 +21,16 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     if !safe && !crate::marketing::carries_link_token(&request) {
-        let origin = request
-            .headers()
-            .get(header::ORIGIN)
-            .map(|v| v.to_str().unwrap_or("<invalid>"));
+        let mut origins = request.headers().get_all(header::ORIGIN).iter();
+        let origin = origins.next().map(|v| v.to_str().unwrap_or("<invalid>"));
+        if origins.next().is_some() {
+            // A browser sends one; which of several to believe is a guess an attacker can steer.
+            return Problem::new(
+                ProblemCode::OriginMismatch,
+                "a request may carry one Origin header, and this one carries several",
+            )
+            .into_response();
+        }
         // Two session cookies count as a cookie: the request is not cookie-less.
         let has_cookie = !matches!(
             cookie_token(request.headers(), state.config.cookie_name),

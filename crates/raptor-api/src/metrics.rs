@@ -203,8 +203,10 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+        .and_then(|v| v.split_once(' '))
+        // The scheme's name is case-insensitive (RFC 9110, section 11.1).
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map_or("", |(_, token)| token);
     if !token.admits(presented.trim()) {
         let mut problem = Problem::new(
             ProblemCode::BadMetricsToken,

@@ -496,6 +496,17 @@ dual_test!(
         no_origin.origin = None;
         let reply = no_origin.post("/api/auth/logout", json!({})).await;
         assert_problem(&reply, 403, "origin_required");
+        // Our origin first, another after it: one of two is not believed.
+        let twice = browser
+            .request(reqwest::Method::POST, "/api/auth/logout")
+            .header("Origin", "https://evil.example")
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(twice.status().as_u16(), 403);
+        let body: serde_json::Value = twice.json().await.expect("a problem body");
+        assert_eq!(body["code"], "origin_mismatch", "{body}");
         let mut still_in = browser.clone();
         assert_eq!(
             still_in.get("/api/auth/session").await.status,

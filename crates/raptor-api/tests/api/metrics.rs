@@ -153,6 +153,11 @@ dual_test!(a_scrape_without_the_right_token_is_refused, Head, |t| {
             reply.headers
         );
     }
+    // The scheme's name is case-insensitive; the token is not.
+    for scheme in ["bearer", "BEARER"] {
+        let reply = scrape_with(&app, Some(&format!("{scheme} {TOKEN}"))).await;
+        assert_eq!(reply.status().as_u16(), 200, "{scheme}");
+    }
     app.stop().await;
 });
 

@@ -252,12 +252,27 @@ dual_test!(
             (with("extended_hours", json!(true)), 422),
             (with("client_order_id", json!("x".repeat(129))), 422),
             (with("qty", json!(1_000_000_000)), 403),
+            // Written as no decimal is: never read as 1000, or rounded to 1.
+            (with("qty", json!("1_000")), 422),
+            (with("qty", json!("0.99999999999999999999999999999")), 422),
+            (with("qty", json!("1.000000000000000000000000000001")), 422),
         ] {
             let reply = bot.post("/v2/orders", body.clone()).await;
             assert_alpaca_error(&reply, status);
             assert!(reply.body["message"].as_str().is_some(), "{body}");
         }
         assert_alpaca_error(&bot.post("/v2/orders", json!("not an order")).await, 422);
+        // serde would fill a struct from an array, field by field: never read a body so.
+        assert_alpaca_error(
+            &bot.post("/v2/watchlists", json!(["w", ["AAPL"]])).await,
+            422,
+        );
+        let kill = bot.patch("/v2/account/configurations", json!([true])).await;
+        assert_alpaca_error(&kill, 422);
+        assert_eq!(
+            bot.get("/v2/account/configurations").await.body["suspend_trade"],
+            false
+        );
         for path in [
             "/v2/orders/12345",
             "/v2/orders/00000003-0000-4000-8000-000000000001",
@@ -278,6 +293,14 @@ dual_test!(
             "/v2/calendar?start=2024-01-02&end=2024-01-01",
             "/v2/calendar?start=2000-01-01&end=2099-01-01",
             "/v2/assets?status=unknown",
+            // Years PostgreSQL cannot store, or that SQLite would compare as text.
+            "/v2/orders?after=-5000-01-01",
+            "/v2/orders?until=9999-12-31T23:00:00-01:00",
+            "/v2/account/activities?date=-5000-01-01",
+            "/v2/account/activities?after=%2B10000-01-01T00:00:00Z",
+            "/v2/account/portfolio/history?date_end=0000-01-01",
+            "/v2/calendar?start=-5000-01-01",
+            "/v2/stocks/bars?symbols=AAPL&timeframe=1Min&start=-5000-01-01",
         ] {
             let reply = bot.get(path).await;
             assert!(
