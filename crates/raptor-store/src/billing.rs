@@ -131,13 +131,20 @@ pub async fn alert_configs(db: &Db) -> Result<Vec<AlertConfig>, StoreError> {
     }))
 }
 
-/// Replaces every alert with a new set.
+/// Replaces every alert with a new set. Two replacements at once take turns: on PostgreSQL
+/// each would otherwise delete only the rows it can see and both sets would stay.
 pub async fn replace_alert_configs(
     tx: &mut Tx,
     configs: &[NewAlertConfig],
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let take_turns = tx.dialect().locks_rows();
     on_tx!(tx, t => {
+        if take_turns {
+            sqlx::query("LOCK TABLE billing_alert_configs IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut **t)
+                .await?;
+        }
         sqlx::query("DELETE FROM billing_alert_configs").execute(&mut **t).await?;
         for c in configs {
             sqlx::query(

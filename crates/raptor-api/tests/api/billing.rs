@@ -182,5 +182,24 @@ dual_app_test!(
                 .map(Vec::len),
             Some(2)
         );
+
+        // Replacements at once take turns: one set stays, not the union of all of them.
+        futures_util::future::join_all((0..10).map(|i| {
+            let mut racer = root.clone();
+            let set = json!({ "alerts": [{ "threshold": format!("{}", 5 + i) }, { "threshold": "500" }] });
+            async move {
+                let put = racer
+                    .send(reqwest::Method::PUT, "/api/billing/alerts", Some(set))
+                    .await;
+                assert_eq!(put.status, 200, "{:?}", put.body);
+            }
+        }))
+        .await;
+        assert_eq!(
+            root.get("/api/billing/alerts").await.body["alerts"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
     }
 );
