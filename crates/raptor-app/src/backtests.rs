@@ -602,12 +602,12 @@ pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted,
             run_and_store(app, user_id, req).await?,
         )));
     }
-    if backtests::active(&app.db, user_id).await? >= MAX_ACTIVE {
-        return Err(BacktestError::Busy("long backtests"));
-    }
     let now = app.now();
     let (params, execution) = (json!(req.strategy), json!(req.execution));
     let mut tx = app.db.begin().await?;
+    if backtests::active(&mut tx, user_id).await? >= MAX_ACTIVE {
+        return Err(BacktestError::Busy("long backtests"));
+    }
     let id = backtests::insert(
         &mut tx,
         &NewBacktest {

@@ -282,12 +282,12 @@ pub async fn plan(app: &App, request: SweepRequest) -> Result<Plan, BacktestErro
 
 /// Queues a checked sweep for the user; returns its id.
 pub async fn queue(app: &App, user_id: i64, plan: &Plan) -> Result<i64, BacktestError> {
-    if stored::active(&app.db, user_id).await? >= backtests::MAX_ACTIVE {
-        return Err(BacktestError::Busy("sweeps"));
-    }
     let now = app.now();
     let request = json!(plan.request);
     let mut tx = app.db.begin().await?;
+    if stored::active(&mut tx, user_id).await? >= backtests::MAX_ACTIVE {
+        return Err(BacktestError::Busy("sweeps"));
+    }
     let id = stored::insert(
         &mut tx,
         &NewSweep {

@@ -96,9 +96,10 @@ pub async fn set_job(tx: &mut Tx, id: i64, job_id: i64) -> Result<(), StoreError
     queued_runs::set_job(tx, Queued::Sweeps, id, job_id).await
 }
 
-/// How many of a user's sweeps are queued or running.
-pub async fn active(db: &Db, user_id: i64) -> Result<i64, StoreError> {
-    queued_runs::active(db, Queued::Sweeps, user_id).await
+/// How many of a user's sweeps are queued or running, counted in the transaction that queues
+/// the next: two at once take turns, so neither passes a limit the other has reached.
+pub async fn active(tx: &mut Tx, user_id: i64) -> Result<i64, StoreError> {
+    queued_runs::active(tx, Queued::Sweeps, user_id).await
 }
 
 /// Ends as failed every queued or running sweep whose job failed or was canceled without

@@ -135,9 +135,10 @@ pub async fn set_job(tx: &mut Tx, id: i64, job_id: i64) -> Result<(), StoreError
     queued_runs::set_job(tx, Queued::Runs, id, job_id).await
 }
 
-/// How many of a user's runs are queued or running.
-pub async fn active(db: &Db, user_id: i64) -> Result<i64, StoreError> {
-    queued_runs::active(db, Queued::Runs, user_id).await
+/// How many of a user's runs are queued or running, counted in the transaction that queues
+/// the next: two at once take turns, so neither passes a limit the other has reached.
+pub async fn active(tx: &mut Tx, user_id: i64) -> Result<i64, StoreError> {
+    queued_runs::active(tx, Queued::Runs, user_id).await
 }
 
 /// Ends as failed every queued or running run whose job failed or was canceled without

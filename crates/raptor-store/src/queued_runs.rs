@@ -40,13 +40,23 @@ pub(crate) async fn set_job(
 }
 
 /// How many of a user's rows are queued or running.
-pub(crate) async fn active(db: &Db, queued: Queued, user_id: i64) -> Result<i64, StoreError> {
+pub(crate) async fn active(tx: &mut Tx, queued: Queued, user_id: i64) -> Result<i64, StoreError> {
+    if tx.dialect().locks_rows() {
+        // Two queuers of one user take turns, and the second counts the first's row. On
+        // SQLite `BEGIN IMMEDIATE` has already made this the only writer.
+        on_tx!(tx, t => {
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE")
+                .bind(user_id)
+                .fetch_optional(&mut **t)
+                .await?;
+        });
+    }
     let sql = format!(
         "SELECT count(*) FROM {} WHERE user_id = $1 AND status IN ('queued', 'running')",
         queued.table()
     );
-    Ok(on_pool!(db, pool => {
-        sqlx::query_scalar(&sql).bind(user_id).fetch_one(pool).await?
+    Ok(on_tx!(tx, t => {
+        sqlx::query_scalar(&sql).bind(user_id).fetch_one(&mut **t).await?
     }))
 }
 

@@ -227,17 +227,28 @@ dual_test!(
         let ended = trader.get(&path).await.body;
         assert_eq!(ended["status"], "failed", "{ended}");
 
-        // At most three sweeps wait or run at once for a user.
-        for _ in 0..3 {
-            queued(&mut trader, sweep(json!({ "fast": [5], "slow": [20] }))).await;
+        // At most three sweeps wait or run at once for a user, also when asked for at once.
+        let replies = futures_util::future::join_all((0..8).map(|_| {
+            let mut racer = trader.clone();
+            async move {
+                racer
+                    .post(
+                        "/api/backtests/sweeps",
+                        sweep(json!({ "fast": [5], "slow": [20] })),
+                    )
+                    .await
+            }
+        }))
+        .await;
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 202).count(),
+            3,
+            "{statuses:?}"
+        );
+        for refused in replies.iter().filter(|r| r.status != 202) {
+            assert_problem(refused, 409, "too_many_queued");
         }
-        let refused = trader
-            .post(
-                "/api/backtests/sweeps",
-                sweep(json!({ "fast": [5], "slow": [20] })),
-            )
-            .await;
-        assert_problem(&refused, 409, "too_many_queued");
         app.stop().await;
     }
 );
