@@ -11,7 +11,7 @@ use raptor_domain::backtest::{
     self as engine, Benchmark, Commission, Direction, Execution, Fill, Metrics, Sizing, Trade,
     TradeSide,
 };
-use raptor_domain::{Strategy, Timeframe};
+use raptor_domain::{decimal, Strategy, Timeframe};
 use raptor_store::backtests as stored;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -254,7 +254,7 @@ struct BacktestRequest {
     /// The strategy to run.
     strategy: BacktestStrategy,
     /// Starting cash, a decimal string (default `100000`; at most 1,000,000,000,000).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::optional")]
     initial_cash: Option<Decimal>,
     /// How the run trades (see each field's default).
     #[serde(default)]
@@ -577,7 +577,7 @@ struct PortfolioBody {
     strategy: BacktestStrategy,
     /// The whole portfolio's starting cash, a decimal string (default `100000`), split
     /// equally.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::optional")]
     initial_cash: Option<Decimal>,
     /// How every run trades.
     #[serde(default)]

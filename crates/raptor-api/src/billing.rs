@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::billing::{self, AlertMail, BillingError, TriggeredAlert};
+use raptor_domain::decimal;
 use raptor_store::billing::{AlertConfig, NewAlertConfig, NewSnapshot, Snapshot};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -135,6 +136,7 @@ struct RecordRequest {
     /// End of the billed period; after the start.
     period_end: DateTime<Utc>,
     /// How much, as a decimal string; not negative, at most 8 decimal places.
+    #[serde(deserialize_with = "decimal::required")]
     amount: Decimal,
     /// ISO 4217 code in capitals (default `USD`).
     #[serde(default = "usd")]
@@ -306,6 +308,7 @@ struct AlertRequest {
     #[serde(default)]
     vendor: Option<String>,
     /// Alert when the amount goes above this (decimal string, not negative).
+    #[serde(deserialize_with = "decimal::required")]
     threshold: Decimal,
     /// ISO 4217 code in capitals (default `USD`).
     #[serde(default = "usd")]

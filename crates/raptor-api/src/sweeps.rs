@@ -9,6 +9,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::sweeps::{self, RankBy, SweepRequest, Values};
 use raptor_domain::backtest::{Execution, Strategy};
+use raptor_domain::decimal;
 use raptor_store::backtest_sweeps::Sweep;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -117,7 +118,7 @@ struct SweepBody {
     #[schema(value_type = BTreeMap<String, GridValues>)]
     grid: BTreeMap<String, GridValues>,
     /// Starting cash of every run, a decimal string (default `100000`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "decimal::optional")]
     initial_cash: Option<Decimal>,
     /// How every run trades (see the single run's `execution`).
     #[serde(default)]

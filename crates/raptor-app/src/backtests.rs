@@ -206,6 +206,10 @@ pub async fn check(
         )
         .into());
     }
+    if initial_cash.normalize().scale() > raptor_store::DECIMAL_SCALE {
+        // Stored with 8 places: more would come back rounded, 1e-28 as 0.
+        return Err(InvalidInput::new("initial_cash", "must have at most 8 decimal places").into());
+    }
     Ok(Checked {
         symbol,
         timeframe,

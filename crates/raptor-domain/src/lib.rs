@@ -3,6 +3,7 @@
 pub mod auction;
 pub mod backtest;
 pub mod calendar;
+pub mod decimal;
 mod identity;
 pub mod jobs;
 pub mod mail_auth;

@@ -186,6 +186,13 @@ dual_test!(
             ("start", json!("-262143-01-01T00:00:00Z"), "start"),
             ("end", json!("+262142-12-31T00:00:00Z"), "end"),
             ("initial_cash", json!("-5"), "initial_cash"),
+            // Stored with 8 places: more would come back rounded, this one as 0.
+            ("initial_cash", json!("100.123456789"), "initial_cash"),
+            (
+                "initial_cash",
+                json!("0.0000000000000000000000000001"),
+                "initial_cash",
+            ),
         ] {
             let mut body = base.clone();
             body[field] = value;
@@ -197,6 +204,17 @@ dual_test!(
                 reply.body
             );
         }
+        // Written as no decimal is: never read as 1000.
+        let mut body = base.clone();
+        body["initial_cash"] = json!("1_000");
+        let reply = trader.post("/api/backtests", body).await;
+        let problem = assert_problem(&reply, 422, "invalid_body");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("initial_cash")),
+            "{problem}"
+        );
         assert_eq!(t.scalar("SELECT count(*) FROM backtests").await, 0);
         app.stop().await;
     }

@@ -1,6 +1,6 @@
 //! Operator billing over real HTTP on both dialects.
 
-use raptor_testkit::{accounts, dual_app_test};
+use raptor_testkit::{accounts, assert_problem, dual_app_test};
 use serde_json::json;
 
 dual_app_test!(
@@ -98,6 +98,17 @@ dual_app_test!(bad_snapshots_name_the_field_and_store_nothing, |t, app| {
         )
         .await;
     assert_eq!(reply.status, 422, "{:?}", reply.body);
+    // Written as no decimal is: never read as 10.
+    let reply = root
+        .post("/api/billing/snapshots", snapshot("alpaca", "1_0"))
+        .await;
+    let problem = assert_problem(&reply, 422, "invalid_body");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("amount")),
+        "{problem}"
+    );
     assert_eq!(
         t.scalar("SELECT count(*) FROM vendor_billing_snapshots")
             .await,

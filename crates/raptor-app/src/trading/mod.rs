@@ -352,20 +352,12 @@ pub struct OrderRequest {
 const MAX_ORDER_NUMBER: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
 
 /// A positive decimal with at most 8 places and at most [`MAX_ORDER_NUMBER`], from the
-/// client's text: digits as written, never rounded to fit (`Decimal`'s own parser would read
-/// `1_000` as 1000 and round away a 29th digit).
+/// client's text, read exactly ([`raptor_domain::decimal::exact`]).
 fn decimal(field: &'static str, text: Option<&str>) -> Result<Option<Decimal>, InvalidInput> {
     let Some(text) = text.map(str::trim) else {
         return Ok(None);
     };
-    let parsed = if text.contains('_') {
-        Err(rust_decimal::Error::ConversionTo("a decimal".into()))
-    } else if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text)
-    } else {
-        Decimal::from_str_exact(text)
-    };
-    let parsed = parsed.map_err(|_| match text.parse::<f64>() {
+    let parsed = raptor_domain::decimal::exact(text).ok_or_else(|| match text.parse::<f64>() {
         // A number, but not one a decimal holds exactly: say which way it is too much.
         Ok(n) if n.is_finite() && n.abs() > 1e9 => {
             InvalidInput::new(field, "must be at most 1000000000")
