@@ -21,6 +21,7 @@ impl<'a> Workflow<'a> {
     pub async fn start(app: &'a App, name: &str, attributes: Value) -> Workflow<'a> {
         let id = format!("{name}-{}", uuid::Uuid::new_v4());
         let now = app.now();
+        let attributes = keepable(attributes);
         if let Err(err) = traces::start_workflow(&app.db, &id, name, now, Some(&attributes)).await {
             tracing::warn!(%err, workflow_id = %id, "recording a trace failed");
         }
@@ -36,7 +37,7 @@ impl<'a> Workflow<'a> {
             status: Some(status.to_owned()),
             duration_ms: Some((now - self.last).num_milliseconds()),
             created_at: now,
-            attributes: Some(attributes),
+            attributes: Some(keepable(attributes)),
         };
         self.last = now;
         if let Err(err) = traces::record_event(&self.app.db, &event).await {
@@ -57,6 +58,28 @@ impl<'a> Workflow<'a> {
         if let Err(err) = traces::finish_workflow(&self.app.db, &self.id, status, now).await {
             tracing::warn!(%err, workflow_id = %self.id, "finishing a trace failed");
         }
+    }
+}
+
+/// The longest text a trace keeps of one attribute.
+const MAX_ATTRIBUTE_CHARS: usize = 200;
+
+/// `attributes` as a trace keeps them. They may hold what a client sent, refused or not: each
+/// text is cut to [`MAX_ATTRIBUTE_CHARS`], with control characters (a NUL, which PostgreSQL's
+/// JSON refuses) shown as U+FFFD.
+fn keepable(attributes: Value) -> Value {
+    match attributes {
+        Value::String(text) => Value::String(
+            text.chars()
+                .take(MAX_ATTRIBUTE_CHARS)
+                .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(keepable).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| (k, keepable(v))).collect())
+        }
+        other => other,
     }
 }
 

@@ -147,7 +147,7 @@ dual_test!(
         let base = json!({ "symbol": "SPY", "timeframe": "1Day", "start": "2026-01-01T00:00:00Z", "end": "2026-12-31T00:00:00Z", "strategy": { "type": "buy_and_hold" } });
         let no_bars = trader.post("/api/backtests", base.clone()).await;
         assert_problem(&no_bars, 422, "no_bars");
-        for (field, value, expect) in [
+        let cases = [
             (
                 "strategy",
                 json!({ "type": "sma_crossover", "fast": 30, "slow": 10 }),
@@ -193,7 +193,9 @@ dual_test!(
                 json!("0.0000000000000000000000000001"),
                 "initial_cash",
             ),
-        ] {
+            ("symbol", json!("S".repeat(10_000)), "symbol"),
+        ];
+        for (field, value, expect) in cases.clone() {
             let mut body = base.clone();
             body[field] = value;
             let reply = trader.post("/api/backtests", body).await;
@@ -204,6 +206,16 @@ dual_test!(
                 reply.body
             );
         }
+        // Each refusal (and the run without bars) is traced for support staff, what was sent
+        // kept short and storable.
+        let traced = i64::try_from(cases.len() + 1).expect("count");
+        assert_eq!(
+            t.scalar("SELECT count(*) FROM trace_workflows").await,
+            traced
+        );
+        let longest =
+            "SELECT CAST(max(length(CAST(attributes AS TEXT))) AS BIGINT) FROM trace_workflows";
+        assert!(t.scalar(longest).await < 1_000);
         // Written as no decimal is: never read as 1000.
         let mut body = base.clone();
         body["initial_cash"] = json!("1_000");
