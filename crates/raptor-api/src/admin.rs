@@ -8,6 +8,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::audit::{self, AuditLogError};
 use raptor_app::roles::{self, GrantTerms, RoleChange, RoleChangeError};
+use raptor_app::times;
 use raptor_domain::Role;
 use raptor_store::audit::AuditEntry;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,7 @@ struct GrantRoleRequest {
     /// `customer`, `support` or `admin`.
     role: String,
     /// When the grant stops counting (RFC 3339, in the future); absent: never.
+    #[serde(default, deserialize_with = "times::deserialize_optional")]
     until: Option<DateTime<Utc>>,
     /// Why it is granted (at most 500 characters); kept with the grant and in the audit log.
     reason: Option<String>,

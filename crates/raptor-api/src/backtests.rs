@@ -7,6 +7,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::backtest_portfolios::{self, PortfolioRequest};
 use raptor_app::backtests::{self, BacktestError, Report, Request, Submitted};
+use raptor_app::times;
 use raptor_domain::backtest::{
     self as engine, Benchmark, Commission, Direction, Execution, Fill, Metrics, Sizing, Trade,
     TradeSide,
@@ -248,8 +249,10 @@ struct BacktestRequest {
     /// Bar size: `1Min`, `5Min`, `15Min`, `1Hour` or `1Day`.
     timeframe: String,
     /// First bar time (inclusive).
+    #[serde(deserialize_with = "times::deserialize")]
     start: DateTime<Utc>,
     /// End of the range (exclusive); after `start`.
+    #[serde(deserialize_with = "times::deserialize")]
     end: DateTime<Utc>,
     /// The strategy to run.
     strategy: BacktestStrategy,
@@ -570,8 +573,10 @@ struct PortfolioBody {
     /// Bar size: `1Min`, `5Min`, `15Min`, `1Hour` or `1Day`.
     timeframe: String,
     /// First bar time (inclusive).
+    #[serde(deserialize_with = "times::deserialize")]
     start: DateTime<Utc>,
     /// End of the range (exclusive); after `start`.
+    #[serde(deserialize_with = "times::deserialize")]
     end: DateTime<Utc>,
     /// The strategy every symbol runs.
     strategy: BacktestStrategy,

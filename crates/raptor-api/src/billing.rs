@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::billing::{self, AlertMail, BillingError, TriggeredAlert};
+use raptor_app::times;
 use raptor_domain::decimal;
 use raptor_store::billing::{AlertConfig, NewAlertConfig, NewSnapshot, Snapshot};
 use rust_decimal::Decimal;
@@ -132,8 +133,10 @@ struct RecordRequest {
     /// Who charges it, e.g. `alpaca`.
     vendor: String,
     /// Start of the billed period.
+    #[serde(deserialize_with = "times::deserialize")]
     period_start: DateTime<Utc>,
     /// End of the billed period; after the start.
+    #[serde(deserialize_with = "times::deserialize")]
     period_end: DateTime<Utc>,
     /// How much, as a decimal string; not negative, at most 8 decimal places.
     #[serde(deserialize_with = "decimal::required")]

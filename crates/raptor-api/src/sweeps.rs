@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use raptor_app::sweeps::{self, RankBy, SweepRequest, Values};
+use raptor_app::times;
 use raptor_domain::backtest::{Execution, Strategy};
 use raptor_domain::decimal;
 use raptor_store::backtest_sweeps::Sweep;
@@ -106,8 +107,10 @@ struct SweepBody {
     /// Bar size: `1Min`, `5Min`, `15Min`, `1Hour` or `1Day`.
     timeframe: String,
     /// First bar time (inclusive).
+    #[serde(deserialize_with = "times::deserialize")]
     start: DateTime<Utc>,
     /// End of the range (exclusive); after `start`.
+    #[serde(deserialize_with = "times::deserialize")]
     end: DateTime<Utc>,
     /// The strategy type: `sma_crossover`, `rsi_reversion`, `donchian_breakout` or
     /// `buy_and_hold`.

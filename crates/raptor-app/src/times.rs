@@ -2,8 +2,9 @@
 //! strings may carry years far outside what RFC 3339 writes (`+262142-…`, `-5000-…`); SQLite
 //! compares them as text, and PostgreSQL refuses them ("timestamp out of range").
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, SubsecRound, Timelike, Utc};
 use raptor_domain::InvalidInput;
+use serde::{Deserialize, Deserializer};
 
 /// Years a time may fall in: the four digits of RFC 3339, which both databases store.
 const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
@@ -18,6 +19,31 @@ pub fn storable(field: &'static str, t: DateTime<Utc>) -> Result<DateTime<Utc>, 
             "must be a time in the years 0001 to 9999",
         ))
     }
+}
+
+/// `t` as both databases store it: to the microsecond, a leap second (`23:59:60`) as the
+/// next minute's first, as PostgreSQL reads one.
+pub fn stored_form(t: DateTime<Utc>) -> DateTime<Utc> {
+    let t = t.trunc_subsecs(6);
+    match t.nanosecond().checked_sub(1_000_000_000) {
+        Some(within) => t
+            .with_nanosecond(within)
+            .map_or(t, |t| t + Duration::seconds(1)),
+        None => t,
+    }
+}
+
+/// A time field of a request body, in [`stored_form`]: what is answered is what is stored.
+/// For `#[serde(deserialize_with = …)]`.
+pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    DateTime::<Utc>::deserialize(deserializer).map(stored_form)
+}
+
+/// [`deserialize`] for an optional field (with `#[serde(default)]`).
+pub fn deserialize_optional<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    Option::<DateTime<Utc>>::deserialize(deserializer).map(|t| t.map(stored_form))
 }
 
 /// A date written `YYYY-MM-DD`, in the years 0001 to 9999.
@@ -75,6 +101,23 @@ mod tests {
             let err = query_time("after", refused).expect_err(refused);
             assert_eq!(err.field, "after", "{refused}");
         }
+    }
+
+    #[test]
+    fn times_are_kept_to_the_microsecond_and_leap_seconds_as_the_next_minute() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().expect("time");
+        assert_eq!(
+            stored_form(at("2026-12-02T00:00:00.123456789Z")),
+            at("2026-12-02T00:00:00.123456Z")
+        );
+        assert_eq!(
+            stored_form(at("2016-12-31T23:59:60Z")),
+            at("2017-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            stored_form(at("2016-12-31T23:59:60.5Z")),
+            at("2017-01-01T00:00:00.5Z")
+        );
     }
 
     #[test]

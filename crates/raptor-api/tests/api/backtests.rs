@@ -520,3 +520,31 @@ dual_test!(
         app.stop().await;
     }
 );
+
+dual_test!(
+    a_backtest_answers_its_range_as_both_databases_store_it,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut trader = accounts::customer(&app, "ada@example.com").await;
+        t.put_bars("SPY", Timeframe::Day1, daily_bars()).await;
+        // Nanoseconds and a leap second: PostgreSQL keeps microseconds and reads 23:59:60 as
+        // the next minute; SQLite would keep the text as sent.
+        let request = json!({
+            "symbol": "SPY", "timeframe": "1Day", "start": "2025-12-31T23:59:60Z",
+            "end": "2026-12-30T00:00:00.123456789Z", "strategy": { "type": "buy_and_hold" }
+        });
+        let reply = trader.post("/api/backtests", request).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        let range = |body: &Value| (body["start"].clone(), body["end"].clone());
+        let stored_form = (
+            json!("2026-01-01T00:00:00Z"),
+            json!("2026-12-30T00:00:00.123456Z"),
+        );
+        assert_eq!(range(&reply.body), stored_form);
+        let id = reply.body["id"].as_i64().expect("id");
+        let stored = trader.get(&format!("/api/backtests/{id}")).await.body;
+        assert_eq!(range(&stored), stored_form);
+        app.stop().await;
+    }
+);
