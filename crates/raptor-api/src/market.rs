@@ -99,12 +99,12 @@ async fn symbols(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct BarsQuery {
-    /// A preset window ending now (`1D`, `5D`, `1M`, `3M`, `6M`, `1Y`, `5Y`, `YTD`, `MAX`);
+    /// A preset window ending now (`1d`, `5d`, `1m`, `3m`, `6m`, `1y` or `5y`, in any case);
     /// instead of `start`/`end`.
     range: Option<String>,
-    /// Bar size (`1Min`, `5Min`, `15Min`, `30Min`, `1Hour`, `4Hour`, `1Day`, `1Week`, `1Month`).
+    /// Bar size (`1Min`, `5Min`, `15Min`, `1Hour` or `1Day`).
     timeframe: Option<String>,
-    /// First bar time, RFC 3339 or a date.
+    /// First bar time, RFC 3339 or a date (its midnight UTC).
     start: Option<String>,
     /// Last bar time, RFC 3339 or a date.
     end: Option<String>,

@@ -30,9 +30,9 @@ pub struct HistoryQuery {
     pub range: Option<String>,
     /// Bar size; default the range's own, or `1Day` for a window.
     pub timeframe: Option<String>,
-    /// Window start (RFC 3339); default a day before `end`.
+    /// Window start (RFC 3339, or a date meaning its midnight UTC); default a day before `end`.
     pub start: Option<String>,
-    /// Window end (RFC 3339); default now.
+    /// Window end (RFC 3339 or a date); default now.
     pub end: Option<String>,
     /// Bars per page, 1 to [`MAX_LIMIT`].
     pub limit: Option<i64>,
@@ -78,16 +78,10 @@ pub struct History {
     pub cacheable: bool,
 }
 
-/// A time from the client, to the microsecond: the finest both databases store, so every
-/// time a page is read with is one its tag names.
+/// A time from the client ([`times::query_time`]), to the microsecond: the finest both
+/// databases store, so every time a page is read with is one its tag names.
 fn timestamp(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
-    let t = DateTime::parse_from_rfc3339(raw).map_err(|_| {
-        InvalidInput::new(
-            field,
-            "must be an RFC 3339 time such as 2026-11-20T14:30:00Z",
-        )
-    })?;
-    times::storable(field, t.with_timezone(&Utc).trunc_subsecs(6))
+    times::query_time(field, raw).map(|t| t.trunc_subsecs(6))
 }
 
 fn new_york_midnight(date: NaiveDate) -> DateTime<Utc> {

@@ -99,6 +99,13 @@ dual_test!(explicit_windows_page_with_a_token, Head, |t| {
         (times(&last).len(), last["next_page_token"].is_null()),
         (5, true)
     );
+    // A date is its midnight UTC.
+    let (status, by_date) = app
+        .get_json(
+            "/api/historical-data/AAPL?timeframe=1Min&start=2026-03-02&end=2026-03-02T15:25:00Z",
+        )
+        .await;
+    assert_eq!((status, times(&by_date).len()), (200, 25), "{by_date}");
     app.stop().await;
 });
 
@@ -137,6 +144,13 @@ dual_test!(bad_market_data_requests_name_what_is_accepted, Head, |t| {
         .get_json("/api/historical-data/AAPL?start=yesterday")
         .await;
     assert_eq!((status, body["field"].as_str()), (400, Some("start")));
+    // Years PostgreSQL cannot store, or that SQLite would compare as text.
+    for bad in ["start=-5000-01-01", "end=%2B10000-01-01T00:00:00Z"] {
+        let (status, body) = app
+            .get_json(&format!("/api/historical-data/AAPL?timeframe=1Day&{bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
     app.stop().await;
 });
 
