@@ -319,6 +319,45 @@ dual_test!(
     }
 );
 
+dual_test!(
+    a_fractional_holding_is_valued_to_the_eight_places_money_is_kept_to,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 96.31).await;
+        let bought = bot
+            .post("/v2/orders", json!({ "symbol": "AAPL", "qty": "0.12345678", "side": "buy", "type": "market", "time_in_force": "day" }))
+            .await;
+        assert_eq!(bought.body["status"], "filled", "{:?}", bought.body);
+        // A resting buy reserves its cost, also to 8 places.
+        let resting = bot
+            .post("/v2/orders", json!({ "symbol": "AAPL", "qty": "0.33333333", "side": "buy", "type": "limit", "limit_price": "1.000001", "time_in_force": "gtc" }))
+            .await;
+        assert_eq!(resting.status, 200, "{:?}", resting.body);
+        let held = &bot.get("/v2/positions").await.body[0];
+        assert_eq!(
+            (
+                &held["market_value"],
+                &held["cost_basis"],
+                &held["unrealized_pl"]
+            ),
+            (&json!("11.89012248"), &json!("11.89012248"), &json!("0")),
+            "{held}"
+        );
+        let account = bot.get("/v2/account").await.body;
+        for field in ["equity", "buying_power", "long_market_value", "cash"] {
+            let places = account[field]
+                .as_str()
+                .and_then(|v| v.split_once('.'))
+                .map_or(0, |(_, places)| places.len());
+            assert!(places <= 8, "{field}: {account}");
+        }
+        app.stop().await;
+    }
+);
+
 dual_test!(positions_close_by_quantity_percentage_or_whole, Head, |t| {
     let app = TestApp::spawn(t.db().clone()).await;
     let mut owner = accounts::customer(&app, "ada@example.com").await;

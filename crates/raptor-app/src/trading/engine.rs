@@ -114,7 +114,7 @@ async fn buying_power(tx: &mut Tx, locked: &TradingAccount) -> Result<Decimal, S
                 .await?
                 .map(|b| price(b.close)),
         };
-        reserved += qty.0 * at.unwrap_or_default();
+        reserved += round(qty.0 * at.unwrap_or_default());
     }
     Ok(account.cash.0 - reserved)
 }

@@ -198,7 +198,9 @@ pub async fn account_summary(app: &App, user_id: i64) -> Result<AccountSummary, 
         .iter()
         .filter_map(|o| {
             let at = o.limit_price.or(o.stop_price);
-            Some(o.qty? * at.or_else(|| o.latest_close.map(price))?)
+            Some(engine::round(
+                o.qty? * at.or_else(|| o.latest_close.map(price))?,
+            ))
         })
         .sum();
     let last_equity = equity_at_last_close(&book);
@@ -990,9 +992,10 @@ impl Holding {
         self.last_price.unwrap_or(self.position.avg_entry_price.0)
     }
 
-    /// Quantity times the current price.
+    /// Quantity times the current price, to the 8 places money is kept to: unrounded, a
+    /// fractional holding at its entry price would show a gain of 0.0000000018.
     pub fn market_value(&self) -> Decimal {
-        self.position.qty.0 * self.current_price()
+        engine::round(self.position.qty.0 * self.current_price())
     }
 
     /// Market value less cost.
