@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 
 SIZES = ("BENCH_ROWS", "BENCH_COPY_ROWS", "BENCH_SECONDS", "BENCH_WARMUP", "BENCH_CONNECTIONS",
          "BENCH_THREADS", "BENCH_ACCOUNTS", "BENCH_RAPTOR_LOG")
-HEADER = ("bench", "what", "target", "rate", "p50 ms", "p99 ms", "errors", "ceiling", "vs ceiling", "RSS MB")
+HEADER = ("bench", "what", "target", "rate", "p50 ms", "p99 ms", "errors", "ceiling", "vs ceiling", "RSS MB",
+          "CPU µs/req")
 
 
 def count(n):
@@ -42,12 +43,13 @@ def cells(row):
         return (row["bench"], row["route"], row["target"], rate,
                 f"{row['p50_ms']:.2f}", f"{row['p99_ms']:.2f}", shown, ceiling, ratio,
                 "" if row["rss_mb"] is None
-                else f"{row['rss_mb']:.0f}" if row["target"] != "ceiling" else f"({row['rss_mb']:.0f})")
+                else f"{row['rss_mb']:.0f}" if row["target"] != "ceiling" else f"({row['rss_mb']:.0f})",
+                f"{row['cpu_us']:.1f}" if "cpu_us" in row else "")
     what = row["route"]
     if row["bench"] == "backtest":
         what += f" (engine {row['engine_ms']:.0f} ms)"
     return (row["bench"], what, row["target"], f"{count(row['rate'])} {row['unit']}", "", "", "",
-            f"{row['ceiling']} {count(row['ceiling_rate'])} {row['unit']}", f"{row['ratio']:.2f}×", "")
+            f"{row['ceiling']} {count(row['ceiling_rate'])} {row['unit']}", f"{row['ratio']:.2f}×", "", "")
 
 
 def load_rows(paths):
