@@ -55,6 +55,8 @@ const TRADE_UPDATES: &str = "trade_updates";
 /// Close codes (RFC 6455).
 const GOING_AWAY: u16 = 1001;
 const POLICY: u16 = 1008;
+/// The close code for a message over [`MAX_MESSAGE_BYTES`] (RFC 6455, 7.4.1).
+const TOO_BIG: u16 = 1009;
 const TRY_AGAIN_LATER: u16 = 1013;
 
 /// The server connection slot of the request's connection, for a websocket to keep once the
@@ -220,8 +222,24 @@ fn text_of(message: Option<Result<Message, axum::Error>>) -> Result<Option<Strin
         Some(Ok(Message::Text(text))) => Ok(Some(text.to_string())),
         Some(Ok(Message::Binary(bytes))) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(None),
-        Some(Ok(Message::Close(_)) | Err(_)) | None => Err(None),
+        Some(Err(err)) => Err(too_big(err)),
+        Some(Ok(Message::Close(_))) | None => Err(None),
     }
+}
+
+/// The close frame for a read that failed because the message was over the limit; other
+/// failures (a broken connection, a protocol error) end it without one.
+fn too_big(err: axum::Error) -> Ending {
+    let too_big = err
+        .into_inner()
+        .downcast::<tungstenite::Error>()
+        .is_ok_and(|err| matches!(*err, tungstenite::Error::Capacity(_)));
+    too_big.then(|| {
+        (
+            TOO_BIG,
+            format!("a message may be at most {MAX_MESSAGE_BYTES} bytes"),
+        )
+    })
 }
 
 impl Connection {

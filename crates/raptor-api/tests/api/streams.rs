@@ -236,6 +236,11 @@ dual_test!(
             assert_eq!(answer["data"]["status"], "unauthorized", "{answer}");
             assert!(matches!(odd_key.next().await, Received::Closed(1008, _)));
         }
+        // A message over the limit is refused as too big (1009), not cut off without a word.
+        let mut long = AlpacaStream::connect(&app.url("")).await;
+        long.send(json!({ "action": "auth", "key": "K".repeat(5000), "secret": secret }))
+            .await;
+        assert!(matches!(long.next().await, Received::Closed(1009, _)));
 
         let mut early = AlpacaStream::connect(&app.url("")).await;
         early
