@@ -644,6 +644,44 @@ dual_test!(bars_of_several_symbols_page_across_them, Head, |t| {
 });
 
 dual_test!(
+    a_retried_delete_or_cancel_never_reaches_a_newer_row,
+    Head,
+    |t| {
+        let app = TestApp::spawn(t.db().clone()).await;
+        let mut owner = accounts::customer(&app, "ada@example.com").await;
+        let mut bot = accounts::bot(&app, &mut owner).await;
+        price_now(t, "AAPL", 100.0).await;
+        // The newest watchlist deleted, another made, the delete sent again.
+        let first = bot.post("/v2/watchlists", json!({ "name": "a" })).await;
+        let first = first.body["id"].as_str().expect("id").to_owned();
+        assert_eq!(
+            bot.delete(&format!("/v2/watchlists/{first}")).await.status,
+            204
+        );
+        let second = bot.post("/v2/watchlists", json!({ "name": "b" })).await;
+        assert_ne!(second.body["id"], first.as_str(), "an id was given again");
+        assert_alpaca_error(&bot.delete(&format!("/v2/watchlists/{first}")).await, 404);
+        assert_eq!(bot.get("/v2/watchlists").await.body[0]["name"], "b");
+
+        // The newest orders deleted by a reset, another placed, the old one canceled again.
+        let resting = json!({ "symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit",
+                              "limit_price": "50", "time_in_force": "gtc" });
+        let old = bot.post("/v2/orders", resting.clone()).await;
+        let old = old.body["id"].as_str().expect("id").to_owned();
+        assert_eq!(
+            owner.post("/api/account/reset", json!({})).await.status,
+            200
+        );
+        let new = bot.post("/v2/orders", resting).await;
+        assert_ne!(new.body["id"], old.as_str(), "an order id was given again");
+        assert_alpaca_error(&bot.delete(&format!("/v2/orders/{old}")).await, 404);
+        let open = bot.get("/v2/orders?status=open").await.body;
+        assert_eq!(open[0]["id"], new.body["id"], "{open}");
+        app.stop().await;
+    }
+);
+
+dual_test!(
     watchlists_by_id_and_by_name_keep_their_symbols_in_order,
     Head,
     |t| {

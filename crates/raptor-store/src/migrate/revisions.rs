@@ -188,4 +188,13 @@ pub(super) static EMBEDDED: &[Revision] = &[
         transactional: true,
         foreign_keys_off: false,
     },
+    Revision {
+        id: "0022_ids_never_reused",
+        message: "ids of deleted watchlists, orders and passkeys are never given again",
+        sqlite: scripts!("0022_ids_never_reused", "sqlite"),
+        postgres: scripts!("0022_ids_never_reused", "postgres"),
+        transactional: true,
+        // SQLite rebuilds watchlists and paper_orders, which others refer to.
+        foreign_keys_off: true,
+    },
 ];
