@@ -29,17 +29,22 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             ));
         }
         let ApiBytes(body) = ApiBytes::from_request(req, state).await?;
+        let read = axum::Json::<T>::from_bytes(&body).map_err(json_problem);
         // serde fills a struct from an array too, field by field in order (`["7"]` would be an
-        // order of 7 shares), and every body this API takes is an object.
-        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        // order of 7 shares), and every body this API takes is an object. A body that is not
+        // JSON at all is told so first.
+        let array = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+        if array
+            && !read
+                .as_ref()
+                .is_err_and(|p| p.code == ProblemCode::MalformedJson)
+        {
             return Err(Problem::new(
                 ProblemCode::InvalidBody,
                 "the body must be a JSON object, not an array",
             ));
         }
-        axum::Json::<T>::from_bytes(&body)
-            .map(|axum::Json(value)| Self(value))
-            .map_err(json_problem)
+        read.map(|axum::Json(value)| Self(value))
     }
 }
 
@@ -96,7 +101,6 @@ fn json_problem(rejection: JsonRejection) -> Problem {
     let code = match &rejection {
         JsonRejection::JsonDataError(_) => ProblemCode::InvalidBody,
         JsonRejection::JsonSyntaxError(_) => ProblemCode::MalformedJson,
-        JsonRejection::BytesRejection(err) => body_failure(err),
         _ => ProblemCode::UnreadableBody,
     };
     Problem::new(code, rejection.body_text())

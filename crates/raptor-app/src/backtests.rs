@@ -610,6 +610,8 @@ pub async fn submit(app: &App, user_id: i64, req: &Request) -> Result<Submitted,
     let (params, execution) = (json!(req.strategy), json!(req.execution));
     let mut tx = app.db.begin().await?;
     if backtests::active(&mut tx, user_id).await? >= MAX_ACTIVE {
+        // Waited for, so the next queuer finds the user's lock free.
+        tx.rollback().await?;
         return Err(BacktestError::Busy("long backtests"));
     }
     let id = backtests::insert(

@@ -286,6 +286,8 @@ pub async fn queue(app: &App, user_id: i64, plan: &Plan) -> Result<i64, Backtest
     let request = json!(plan.request);
     let mut tx = app.db.begin().await?;
     if stored::active(&mut tx, user_id).await? >= backtests::MAX_ACTIVE {
+        // Waited for, so the next queuer finds the user's lock free.
+        tx.rollback().await?;
         return Err(BacktestError::Busy("sweeps"));
     }
     let id = stored::insert(

@@ -22,15 +22,16 @@ pub fn storable(field: &'static str, t: DateTime<Utc>) -> Result<DateTime<Utc>, 
 }
 
 /// `t` as both databases store it: to the microsecond, a leap second (`23:59:60`) as the
-/// next minute's first, as PostgreSQL reads one.
+/// next minute's first, as PostgreSQL reads one. The last second chrono holds stays a leap
+/// second, for [`storable`] to refuse.
 pub fn stored_form(t: DateTime<Utc>) -> DateTime<Utc> {
     let t = t.trunc_subsecs(6);
-    match t.nanosecond().checked_sub(1_000_000_000) {
-        Some(within) => t
-            .with_nanosecond(within)
-            .map_or(t, |t| t + Duration::seconds(1)),
-        None => t,
-    }
+    let folded = t
+        .nanosecond()
+        .checked_sub(1_000_000_000)
+        .and_then(|within| t.with_nanosecond(within))
+        .and_then(|t| t.checked_add_signed(Duration::seconds(1)));
+    folded.unwrap_or(t)
 }
 
 /// A time field of a request body, in [`stored_form`]: what is answered is what is stored.
@@ -48,16 +49,16 @@ pub fn deserialize_optional<'de, D: Deserializer<'de>>(
 
 /// A date written `YYYY-MM-DD`, in the years 0001 to 9999.
 pub fn date(field: &'static str, raw: &str) -> Result<NaiveDate, InvalidInput> {
-    let shaped = raw.len() == 10
-        && raw.bytes().enumerate().all(|(at, b)| match at {
-            4 | 7 => b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    shaped
-        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
-        .flatten()
-        .filter(|d| YEARS.contains(&d.year()))
-        .ok_or_else(|| InvalidInput::new(field, "must be a date, YYYY-MM-DD"))
+    let day =
+        written_date(raw).ok_or_else(|| InvalidInput::new(field, "must be a date, YYYY-MM-DD"))?;
+    if YEARS.contains(&day.year()) {
+        Ok(day)
+    } else {
+        Err(InvalidInput::new(
+            field,
+            "must be a date in the years 0001 to 9999",
+        ))
+    }
 }
 
 /// A time in a query string: RFC 3339 (a `+` that form decoding read as a space put back), or
@@ -66,12 +67,24 @@ pub fn query_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, Inval
     let raw = raw.trim().replace(' ', "+");
     let t = match DateTime::parse_from_rfc3339(&raw) {
         Ok(t) => t.with_timezone(&Utc),
-        Err(_) => date(field, &raw)
-            .map_err(|_| InvalidInput::new(field, "must be an RFC 3339 time or a date"))?
+        Err(_) => written_date(&raw)
+            .ok_or_else(|| InvalidInput::new(field, "must be an RFC 3339 time or a date"))?
             .and_time(NaiveTime::MIN)
             .and_utc(),
     };
     storable(field, t)
+}
+
+/// `raw` as a date when it is written `YYYY-MM-DD`: four digits of year, two of month and day.
+fn written_date(raw: &str) -> Option<NaiveDate> {
+    let shaped = raw.len() == 10
+        && raw.bytes().enumerate().all(|(at, b)| match at {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(raw, "%Y-%m-%d").ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -114,6 +127,10 @@ mod tests {
             stored_form(at("2016-12-31T23:59:60Z")),
             at("2017-01-01T00:00:00Z")
         );
+        // chrono's last second has no next one: kept, and refused as no year 0001-9999.
+        let last = at("+262142-12-31T23:59:60Z");
+        assert_eq!(stored_form(last), last);
+        assert!(storable("end", stored_form(last)).is_err());
         assert_eq!(
             stored_form(at("2016-12-31T23:59:60.5Z")),
             at("2017-01-01T00:00:00.5Z")

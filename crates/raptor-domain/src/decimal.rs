@@ -11,16 +11,20 @@ use serde::de::{self, Deserialize, Deserializer, Unexpected, Visitor};
 /// scientific notation (`1e3`); no separators, nothing rounded.
 pub fn exact(text: &str) -> Option<Decimal> {
     if text.contains('_') {
-        None
-    } else if text.contains(['e', 'E']) {
-        Decimal::from_scientific(text).ok()
-    } else {
-        Decimal::from_str_exact(text).ok()
+        return None;
+    }
+    match text.split_once(['e', 'E']) {
+        // `from_scientific` reads the digits before the exponent as `from_str` does, rounding.
+        Some((digits, _)) => Decimal::from_str_exact(digits)
+            .ok()
+            .and_then(|_| Decimal::from_scientific(text).ok()),
+        None => Decimal::from_str_exact(text).ok(),
     }
 }
 
-/// A decimal field of a request body, read as [`exact`] reads text; a JSON number is taken
-/// as written in its shortest form. For `#[serde(deserialize_with = …)]`.
+/// A decimal field of a request body, read as [`exact`] reads text. A JSON number arrives as
+/// serde_json reads it, a binary float, and is taken in that float's shortest decimal form:
+/// clients that need every digit send a string. For `#[serde(deserialize_with = …)]`.
 pub fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
     Exact::deserialize(deserializer).map(|Exact(d)| d)
 }
@@ -79,6 +83,7 @@ mod tests {
             "1__0",
             "0_._1",
             "0.99999999999999999999999999999",
+            "0.99999999999999999999999999999e0",
             "1.000000000000000000000000000001",
             "NaN",
             "",

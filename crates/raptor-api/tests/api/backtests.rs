@@ -185,6 +185,8 @@ dual_test!(
             // Years chrono reads and SQLite compares, but PostgreSQL cannot store.
             ("start", json!("-262143-01-01T00:00:00Z"), "start"),
             ("end", json!("+262142-12-31T00:00:00Z"), "end"),
+            // chrono's very last second, a leap second with no next one.
+            ("end", json!("+262142-12-31T23:59:60Z"), "end"),
             ("initial_cash", json!("-5"), "initial_cash"),
             // Stored with 8 places: more would come back rounded, this one as 0.
             ("initial_cash", json!("100.123456789"), "initial_cash"),

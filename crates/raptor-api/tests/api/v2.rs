@@ -299,7 +299,7 @@ dual_test!(
             "/v2/account/activities?date=-5000-01-01",
             "/v2/account/activities?after=%2B10000-01-01T00:00:00Z",
             "/v2/account/portfolio/history?date_end=0000-01-01",
-            "/v2/calendar?start=-5000-01-01",
+            "/v2/calendar?start=0000-01-01",
             "/v2/stocks/bars?symbols=AAPL&timeframe=1Min&start=-5000-01-01",
         ] {
             let reply = bot.get(path).await;

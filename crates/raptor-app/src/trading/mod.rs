@@ -360,10 +360,9 @@ fn decimal(field: &'static str, text: Option<&str>) -> Result<Option<Decimal>, I
         return Ok(None);
     };
     let parsed = raptor_domain::decimal::exact(text).ok_or_else(|| match text.parse::<f64>() {
-        // A number, but not one a decimal holds exactly: say which way it is too much.
-        Ok(n) if n.is_finite() && n.abs() > 1e9 => {
-            InvalidInput::new(field, "must be at most 1000000000")
-        }
+        // A number, but not one a decimal holds exactly: say what is wrong with it.
+        Ok(n) if n.is_finite() && n <= 0.0 => InvalidInput::new(field, "must be positive"),
+        Ok(n) if n.is_finite() && n > 1e9 => InvalidInput::new(field, "must be at most 1000000000"),
         Ok(n) if n.is_finite() => InvalidInput::new(field, "must have at most 8 decimal places"),
         _ => InvalidInput::new(field, "must be a number or a numeric string"),
     })?;
