@@ -419,7 +419,7 @@ async fn kill_switch(
         "trading.kill_switch",
         json!({ "enabled": req.enabled, "reason": req.reason }),
     );
-    trading::set_kill_switch(
+    let reason = trading::set_kill_switch(
         &state,
         current.user.id,
         req.enabled,
@@ -429,7 +429,7 @@ async fn kill_switch(
     .await?;
     Ok(Json(KillSwitchState {
         trading_blocked: req.enabled,
-        reason: req.reason,
+        reason,
     }))
 }
 

@@ -272,10 +272,13 @@ dual_test!(
             .send(
                 reqwest::Method::PUT,
                 "/api/account/kill-switch",
-                Some(json!({ "enabled": true, "reason": "tilt" })),
+                Some(json!({ "enabled": true, "reason": "  tilt " })),
             )
             .await;
         assert_eq!(switch.status, 200, "{:?}", switch.body);
+        // Answered as kept, as the account shows it.
+        assert_eq!(switch.body["reason"], "tilt");
+        assert_eq!(account(&mut trader).await["kill_switch_reason"], "tilt");
         let blocked = trader.post("/api/orders", market("buy", "1")).await;
         assert_problem(&blocked, 403, "trading_disabled");
         assert_eq!(account(&mut trader).await["trading_blocked"], true);

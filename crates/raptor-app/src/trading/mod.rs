@@ -272,14 +272,15 @@ pub async fn kill_switch_of(app: &App, user_id: i64) -> Result<KillSwitch, Order
     Ok(trading::kill_switch(&app.db, account_id).await?)
 }
 
-/// Turns the user's kill switch on or off and audits it (`audit` names who and from where).
+/// Turns the user's kill switch on or off and audits it (`audit` names who and from where);
+/// returns the reason as kept (trimmed, None when blank).
 pub async fn set_kill_switch(
     app: &App,
     user_id: i64,
     enabled: bool,
     reason: Option<&str>,
     audit_event: &AuditEvent,
-) -> Result<(), OrderError> {
+) -> Result<Option<String>, OrderError> {
     let reason = text::optional_line("reason", reason, 500)?;
     let account_id = account_id_of(app, user_id).await?;
     let now = app.now();
@@ -287,7 +288,7 @@ pub async fn set_kill_switch(
     trading::set_kill_switch(&mut tx, account_id, enabled, reason, user_id, now).await?;
     audit::record(&mut tx, audit_event, now).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(reason.map(str::to_owned))
 }
 
 /// Starts the user's paper account afresh, audited (`audit` names who and from where): every
