@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use chrono::{DateTime, Duration, Months, NaiveDate, SubsecRound, TimeZone, Utc};
+use chrono::{DateTime, Duration, Months, NaiveDate, TimeZone, Utc};
 use chrono_tz::America::New_York;
 use raptor_domain::calendar::{self, Session};
 use raptor_domain::timeframe::{Range, Timeframe};
@@ -76,12 +76,6 @@ pub struct History {
     /// Whether the page's tag keeps naming this content: true unless the bar source may still
     /// add bars to it without a write to the store in between.
     pub cacheable: bool,
-}
-
-/// A time from the client ([`times::query_time`]), to the microsecond: the finest both
-/// databases store, so every time a page is read with is one its tag names.
-fn timestamp(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
-    times::query_time(field, raw).map(|t| t.trunc_subsecs(6))
 }
 
 fn new_york_midnight(date: NaiveDate) -> DateTime<Utc> {
@@ -183,7 +177,7 @@ pub async fn resolve(app: &App, symbol: &str, q: &HistoryQuery) -> Result<Resolv
     let after = q
         .page_token
         .as_deref()
-        .map(|t| timestamp("page_token", t))
+        .map(|t| times::query_time("page_token", t))
         .transpose()?;
     let extended = q.extended_hours.unwrap_or(false);
     let Some(version) = market::bars_version(&app.db, &symbol).await? else {
@@ -207,12 +201,12 @@ pub async fn resolve(app: &App, symbol: &str, q: &HistoryQuery) -> Result<Resolv
             }
             let start = start
                 .as_deref()
-                .map(|s| timestamp("start", s))
+                .map(|s| times::query_time("start", s))
                 .transpose()?
                 .unwrap_or(now - Duration::days(1));
             let end = end
                 .as_deref()
-                .map(|e| timestamp("end", e))
+                .map(|e| times::query_time("end", e))
                 .transpose()?
                 .unwrap_or(now);
             if start >= end {

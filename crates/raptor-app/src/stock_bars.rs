@@ -4,7 +4,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use raptor_domain::{InvalidInput, Timeframe};
 use raptor_store::market::StoredBar;
 
@@ -43,11 +43,6 @@ pub struct BarsPage {
     pub next_page_token: Option<String>,
 }
 
-/// A time of a window, as [`times::query_time`] reads one, to the microsecond.
-fn time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
-    times::query_time(field, raw).map(|t| t.trunc_subsecs(6))
-}
-
 /// A page token: the symbol and the start of the last bar answered of it.
 fn token(symbol: &str, last: DateTime<Utc>) -> String {
     URL_SAFE_NO_PAD.encode(format!("{symbol} {}", last.to_rfc3339()))
@@ -84,12 +79,12 @@ pub async fn bars(app: &App, req: &BarsRequest) -> Result<BarsPage, HistoryError
     let end = req
         .end
         .as_deref()
-        .map(|e| time("end", e))
+        .map(|e| times::query_time("end", e))
         .transpose()?
         .unwrap_or(now);
     let start = match req.start.as_deref() {
-        Some(s) => time("start", s)?,
-        None => time("start", &end.format("%Y-%m-%d").to_string())?,
+        Some(s) => times::query_time("start", s)?,
+        None => times::query_time("start", &end.format("%Y-%m-%d").to_string())?,
     };
     if start >= end {
         return Err(InvalidInput::new("start", "must be before end").into());
@@ -177,7 +172,7 @@ mod tests {
 
     #[test]
     fn tokens_read_back_and_garbage_is_refused() {
-        let at = time("t", "2026-11-20T14:30:00+00:00").expect("time");
+        let at = times::query_time("t", "2026-11-20T14:30:00+00:00").expect("time");
         assert_eq!(
             read_token(&token("AAPL", at)).expect("token"),
             ("AAPL".to_owned(), at)
@@ -188,12 +183,12 @@ mod tests {
         let late = URL_SAFE_NO_PAD.encode("AAPL 9999-12-31T23:00:00-01:00");
         assert!(read_token(&late).is_err());
         assert_eq!(
-            time("t", "2026-11-20").expect("date"),
-            time("t", "2026-11-20T00:00:00Z").expect("t")
+            times::query_time("t", "2026-11-20").expect("date"),
+            times::query_time("t", "2026-11-20T00:00:00Z").expect("t")
         );
         assert_eq!(
-            time("t", "2026-11-20T09:30:00 00:00").expect("a + read as a space"),
-            time("t", "2026-11-20T09:30:00Z").expect("t")
+            times::query_time("t", "2026-11-20T09:30:00 00:00").expect("a + read as a space"),
+            times::query_time("t", "2026-11-20T09:30:00Z").expect("t")
         );
     }
 }

@@ -62,7 +62,8 @@ pub fn date(field: &'static str, raw: &str) -> Result<NaiveDate, InvalidInput> {
 }
 
 /// A time in a query string: RFC 3339 (a `+` that form decoding read as a space put back), or
-/// a date meaning its midnight UTC; in the years 0001 to 9999 either way.
+/// a date meaning its midnight UTC; in the years 0001 to 9999 either way, and in
+/// [`stored_form`], so that it compares with stored times alike on both databases.
 pub fn query_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, InvalidInput> {
     let raw = raw.trim().replace(' ', "+");
     let t = match DateTime::parse_from_rfc3339(&raw) {
@@ -72,7 +73,7 @@ pub fn query_time(field: &'static str, raw: &str) -> Result<DateTime<Utc>, Inval
             .and_time(NaiveTime::MIN)
             .and_utc(),
     };
-    storable(field, t)
+    storable(field, stored_form(t))
 }
 
 /// `raw` as a date when it is written `YYYY-MM-DD`: four digits of year, two of month and day.
@@ -102,6 +103,11 @@ mod tests {
         assert_eq!(
             query_time("t", "2026-03-02").ok(),
             "2026-03-02T00:00:00Z".parse().ok()
+        );
+        // To the microsecond, as both databases keep stored times.
+        assert_eq!(
+            query_time("t", "2026-03-02T12:00:00.123456789Z").ok(),
+            "2026-03-02T12:00:00.123456Z".parse().ok()
         );
         for refused in [
             "-5000-01-01",
