@@ -241,19 +241,20 @@ pub async fn load_bars(
     if let Some(kept) = key.as_ref().and_then(|key| app.series.get(key)) {
         return Ok(kept);
     }
-    let series = market::engine_bars(&app.db, symbol, timeframe, start, end, MAX_BARS + 1).await?;
-    if series.is_empty() {
-        return Err(BacktestError::NoBars {
-            symbol: symbol.to_owned(),
-            timeframe: timeframe.as_str(),
-        });
-    }
-    if series.len() as i64 > MAX_BARS {
+    let most = usize::try_from(MAX_BARS).unwrap_or(usize::MAX);
+    let Some(series) = market::engine_bars(&app.db, symbol, timeframe, start, end, most).await?
+    else {
         return Err(InvalidInput::new(
             "start",
             format!("the range holds more than {MAX_BARS} bars; narrow it"),
         )
         .into());
+    };
+    if series.is_empty() {
+        return Err(BacktestError::NoBars {
+            symbol: symbol.to_owned(),
+            timeframe: timeframe.as_str(),
+        });
     }
     if let Some(key) = key {
         app.series.put(key, series.clone());

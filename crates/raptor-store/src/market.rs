@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use raptor_domain::backtest::Bar;
 use raptor_domain::timeframe::Timeframe;
 
-use crate::dialect::bar_reads::{self, BarQuery};
+use crate::dialect::bar_reads::{self, BarQuery, EngineSql};
 use crate::dialect::{bulk, symbol_reads};
 use crate::engine::Db;
 use crate::error::StoreError;
@@ -343,19 +343,30 @@ static LATEST: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The bars of a symbol and timeframe in a range, oldest first, selecting `columns`.
-fn bars_sql(columns: &str) -> String {
+/// The bars of a symbol and timeframe in a range, oldest first, selecting `columns`; `binds`
+/// are the symbol, timeframe, start, end, after and limit, as the query reads them.
+fn bars_sql(columns: &str, binds: &[impl AsRef<str>; 6]) -> String {
+    let [symbol, timeframe, start, end, after, limit] = binds.each_ref().map(AsRef::as_ref);
     format!(
-        "SELECT {columns} FROM historical_bars WHERE symbol = $1 AND timeframe = $2 \
-         AND ts >= $3 AND ts < $4 AND ($5 IS NULL OR ts > $5) ORDER BY ts LIMIT $6"
+        "SELECT {columns} FROM historical_bars WHERE symbol = {symbol} \
+         AND timeframe = {timeframe} AND ts >= {start} AND ts < {end} \
+         AND ({after} IS NULL OR ts > {after}) ORDER BY ts LIMIT {limit}"
     )
 }
 
-static BARS: LazyLock<String> = LazyLock::new(|| bars_sql(BAR_COLUMNS));
+/// The binds of [`bars_sql`] as parameters.
+const BOUND: [&str; 6] = ["$1", "$2", "$3", "$4", "$5", "$6"];
+
+static BARS: LazyLock<String> = LazyLock::new(|| bars_sql(BAR_COLUMNS, &BOUND));
 
 /// [`BARS`] with only what the backtest engine reads.
-static ENGINE_BARS: LazyLock<String> =
-    LazyLock::new(|| bars_sql("ts, open, high, low, close, volume"));
+static ENGINE_BARS: LazyLock<EngineSql> = LazyLock::new(|| {
+    let columns = "ts, open, high, low, close, volume";
+    EngineSql {
+        query: bars_sql(columns, &BOUND),
+        copy: bars_sql(columns, &bar_reads::copied_binds()),
+    }
+});
 
 /// Which bars `start <= ts < end` and `ts > after`, at most `limit`.
 fn bar_query(
@@ -390,19 +401,65 @@ pub async fn bars(
     bar_reads::bars(db, &BARS, query).await
 }
 
-/// [`bars`] in `[start, end)` as the backtest engine takes them (time, prices and volume),
-/// at most `limit`: a backtest loads up to millions, and reads no column it does not use.
+/// [`bars`] in `[start, end)` as the backtest engine takes them (time, prices and volume):
+/// a backtest loads up to millions, and reads no column it does not use. A long range is read
+/// in pieces at once, one per core. `None` when the range holds more than `most` bars.
 pub async fn engine_bars(
     db: &Db,
     symbol: &str,
     timeframe: Timeframe,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
-    limit: i64,
-) -> Result<Arc<[Bar]>, StoreError> {
-    let query = bar_query(symbol, timeframe, start, end, None, limit);
-    bar_reads::engine_bars(db, &ENGINE_BARS, query).await
+    most: usize,
+) -> Result<Option<Arc<[Bar]>>, StoreError> {
+    let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = on_pool!(db, pool => {
+        sqlx::query_as(&FIRST_AND_LAST)
+            .bind(symbol)
+            .bind(timeframe.as_str())
+            .bind(start)
+            .bind(end)
+            .fetch_one(pool)
+            .await?
+    });
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let cuts = match (first, last) {
+        (Some(first), Some(last)) => piece_cuts(first, last, timeframe, cores),
+        _ => Vec::new(),
+    };
+    let inside = cuts.into_iter().filter(|cut| start < *cut && *cut < end);
+    let bounds: Vec<_> = std::iter::once(start).chain(inside).chain([end]).collect();
+    let timeframe = timeframe.as_str();
+    bar_reads::engine_bars(db, &ENGINE_BARS, symbol, timeframe, &bounds, most).await
 }
+
+/// Bars in a piece of a range read at once with others: fewer are read faster in one.
+const PIECE_BARS: i64 = 1 << 16;
+
+/// Where to cut `[first, last]` into at most `cores` pieces of equal time, each with room for
+/// [`PIECE_BARS`] bars of `timeframe`'s width or more: whole seconds, ascending.
+fn piece_cuts(
+    first: DateTime<Utc>,
+    last: DateTime<Utc>,
+    timeframe: Timeframe,
+    cores: usize,
+) -> Vec<DateTime<Utc>> {
+    let width = timeframe.duration().num_seconds().max(1);
+    let (first, last) = (first.timestamp(), last.timestamp());
+    let fit = (last - first) / width + 1;
+    let pieces = (fit / PIECE_BARS).clamp(1, i64::try_from(cores).unwrap_or(1));
+    let mut cuts: Vec<_> = (1..pieces)
+        .filter_map(|k| DateTime::from_timestamp(first + (last - first) * k / pieces, 0))
+        .collect();
+    cuts.dedup();
+    cuts
+}
+
+/// The first and the last time of a symbol's bars in a timeframe and range: two index seeks.
+static FIRST_AND_LAST: LazyLock<String> = LazyLock::new(|| {
+    let within =
+        "FROM historical_bars WHERE symbol = $1 AND timeframe = $2 AND ts >= $3 AND ts < $4";
+    format!("SELECT (SELECT min(ts) {within}), (SELECT max(ts) {within})")
+});
 
 /// The most recent bar of a symbol in any timeframe: its close is the latest price.
 pub async fn latest_bar(db: &Db, symbol: &str) -> Result<Option<StoredBar>, StoreError> {
@@ -482,4 +539,45 @@ pub async fn count_bars(db: &Db, symbol: &str, timeframe: Timeframe) -> Result<i
             .fetch_one(pool)
             .await?
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Duration, Utc};
+    use raptor_domain::timeframe::Timeframe;
+
+    use super::{piece_cuts, PIECE_BARS};
+
+    #[test]
+    fn a_range_is_cut_only_where_each_piece_has_room_for_enough_bars() {
+        let first: DateTime<Utc> = "2000-01-03T14:30:00Z".parse().expect("time");
+        let minutes = |n: i64| first + Duration::minutes(n);
+        assert!(
+            piece_cuts(first, first, Timeframe::Min1, 2).is_empty(),
+            "one bar"
+        );
+        let short = minutes(2 * PIECE_BARS - 2);
+        assert!(
+            piece_cuts(first, short, Timeframe::Min1, 2).is_empty(),
+            "room for one piece"
+        );
+        assert!(piece_cuts(first, minutes(10 * PIECE_BARS), Timeframe::Min1, 1).is_empty());
+        let day_bars = first + Duration::days(3 * PIECE_BARS);
+        assert_eq!(
+            piece_cuts(first, day_bars, Timeframe::Day1, 8).len(),
+            2,
+            "three pieces"
+        );
+        let last = minutes(1_000_000);
+        let cuts = piece_cuts(first, last, Timeframe::Min1, 4);
+        assert_eq!(cuts, [minutes(250_000), minutes(500_000), minutes(750_000)]);
+        let odd = last + Duration::seconds(1);
+        let cuts = piece_cuts(first, odd, Timeframe::Min1, 3);
+        assert_eq!(cuts.len(), 2);
+        assert!(cuts.windows(2).all(|w| w[0] < w[1]) && first < cuts[0] && cuts[1] < odd);
+        assert!(
+            cuts.iter().all(|cut| cut.timestamp_subsec_nanos() == 0),
+            "whole seconds"
+        );
+    }
 }

@@ -103,6 +103,7 @@ pub(crate) mod bulk;
 pub(crate) mod catalogue;
 pub(crate) mod migration;
 pub(crate) mod partitions;
+pub(crate) mod pg_copy_out;
 pub(crate) mod pg_points;
 pub(crate) mod pool;
 pub(crate) mod session_reads;

@@ -246,15 +246,15 @@ dual_test!(
             })
             .collect();
         store(t.db(), &bars).await;
-        let read = |from: i64, to: i64, limit: i64| async move {
-            market::engine_bars(t.db(), "AAPL", Timeframe::Min1, at(from), at(to), limit)
+        let read = |from: i64, to: i64, most: usize| async move {
+            market::engine_bars(t.db(), "AAPL", Timeframe::Min1, at(from), at(to), most)
                 .await
                 .expect("engine bars")
         };
         let stored = market::bars(t.db(), "AAPL", Timeframe::Min1, at(10), at(30), None, 100)
             .await
             .expect("bars");
-        let engine = read(10, 30, 100).await;
+        let engine = read(10, 30, 100).await.expect("under the most");
         assert_eq!(engine.len(), 17, "20 minutes less the 3 missing");
         assert_eq!(stored.len(), engine.len());
         for (engine, stored) in engine.iter().zip(&stored) {
@@ -265,41 +265,52 @@ dual_test!(
             assert_eq!((engine.close, engine.volume), (stored.close, stored.volume));
         }
         assert!(engine.windows(2).all(|w| w[0].t < w[1].t), "oldest first");
-        let cut = read(10, 30, 4).await;
         assert_eq!(
-            cut.iter().map(|b| b.close).collect::<Vec<_>>(),
-            [110.0, 111.0, 112.0, 113.0],
-            "the limit keeps the oldest"
+            read(10, 30, 17).await.map(|b| b.len()),
+            Some(17),
+            "as many as the most"
         );
-        assert!(read(40, 50, 100).await.is_empty(), "none after the last");
+        assert!(read(10, 30, 16).await.is_none(), "one more than the most");
+        assert_eq!(
+            read(40, 50, 0).await.map(|b| b.len()),
+            Some(0),
+            "none after the last"
+        );
         let other = market::engine_bars(t.db(), "AAPL", Timeframe::Min5, at(0), at(40), 100)
             .await
             .expect("engine bars");
-        assert!(other.is_empty(), "another timeframe holds none");
+        assert_eq!(
+            other.map(|b| b.len()),
+            Some(0),
+            "another timeframe holds none"
+        );
     }
 );
 
 dual_test!(a_long_range_loads_every_bar_once_in_order, Head, |t| {
-    // Past two of the loader's blocks of 65,536 bars: none lost, doubled or reordered where
-    // one block ends and the next begins.
+    // Past two of the loader's blocks of 65,536 bars, and long enough to be read in pieces at
+    // once where there are cores for them: none lost, doubled or reordered where one block or
+    // piece ends and the next begins.
     const BARS: i64 = 140_000;
     let start: DateTime<Utc> = "2020-01-02T00:00:00Z".parse().expect("time");
     let at = |i: i64| start + Duration::minutes(i);
     let bars: Vec<StoredBar> = (0..BARS).map(|i| bar(at(i), i as f64)).collect();
     store(t.db(), &bars).await;
-    let read = |limit: i64| async move {
-        market::engine_bars(t.db(), "AAPL", Timeframe::Min1, at(0), at(BARS), limit)
+    let read = |from: i64, most: usize| async move {
+        market::engine_bars(t.db(), "AAPL", Timeframe::Min1, at(from), at(BARS), most)
             .await
             .expect("engine bars")
     };
-    let all = read(BARS + 1).await;
+    let all = read(0, BARS as usize).await.expect("as many as the most");
     assert_eq!(all.len() as i64, BARS);
     for (i, bar) in all.iter().enumerate() {
         assert_eq!((bar.t, bar.close), (at(i as i64), i as f64), "bar {i}");
     }
-    let two_blocks = read(131_072).await;
-    assert_eq!(two_blocks.len(), 131_072);
-    assert_eq!(two_blocks[..], all[..131_072], "the limit on a block's end");
+    let from_the_middle = read(BARS / 2 + 7, BARS as usize).await.expect("fewer");
+    assert_eq!(from_the_middle[..], all[(BARS / 2 + 7) as usize..]);
+    // Each half of the range under the most, the whole over it.
+    assert!(read(0, BARS as usize - 1).await.is_none(), "one too many");
+    assert!(read(0, 100_000).await.is_none(), "each half under the most");
 });
 
 dual_test!(
