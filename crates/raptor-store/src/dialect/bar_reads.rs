@@ -159,14 +159,14 @@ async fn engine_piece(
     match &db.pool {
         Pool::Postgres(pool) => {
             let moment = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Micros, true);
-            let settings = [
-                ("bars_symbol", q.symbol),
-                ("bars_timeframe", q.timeframe.to_owned()),
-                ("bars_start", moment(q.start)),
-                ("bars_end", moment(q.end)),
-                ("bars_limit", q.limit.to_string()),
+            let settings = vec![
+                ("bars_symbol".to_owned(), q.symbol),
+                ("bars_timeframe".to_owned(), q.timeframe.to_owned()),
+                ("bars_start".to_owned(), moment(q.start)),
+                ("bars_end".to_owned(), moment(q.end)),
+                ("bars_limit".to_owned(), q.limit.to_string()),
             ];
-            copy_out(pool, &sql.copy, &settings, |row| {
+            copy_out(pool, &sql.copy, settings, |row| {
                 let [t, open, high, low, close, volume] = row.eights()?;
                 if more() {
                     bars.push(Bar {

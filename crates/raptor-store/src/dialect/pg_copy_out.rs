@@ -20,27 +20,29 @@ pub(crate) fn setting(name: &str) -> String {
 
 /// Runs `COPY (query) TO STDOUT (FORMAT binary)` on a connection of its own, inside a
 /// read-only transaction where each `(name, value)` of `settings` is set (read with
-/// [`setting`]), and hands every row to `each`.
+/// [`setting`]), and hands every row to `each`, in order.
 pub(crate) async fn copy_out(
     pool: &PgPool,
     query: &str,
-    settings: &[(&str, String)],
+    settings: Vec<(String, String)>,
     mut each: impl FnMut(Row<'_>) -> Result<(), sqlx::Error>,
 ) -> Result<(), sqlx::Error> {
     let mut conn = Closing(Some(pool.acquire().await?));
     let c: &mut PgConnection = conn.get();
     sqlx::query("BEGIN READ ONLY").execute(&mut *c).await?;
-    let mut names = Vec::with_capacity(settings.len());
-    let mut values = Vec::with_capacity(settings.len());
-    for (name, value) in settings {
-        names.push(format!("raptor.{name}"));
-        values.push(value.clone());
-    }
-    sqlx::query("SELECT set_config(n, v, true) FROM unnest($1::text[], $2::text[]) AS s (n, v)")
+    if !settings.is_empty() {
+        let (names, values): (Vec<_>, Vec<_>) = settings
+            .into_iter()
+            .map(|(name, value)| (format!("raptor.{name}"), value))
+            .unzip();
+        sqlx::query(
+            "SELECT set_config(n, v, true) FROM unnest($1::text[], $2::text[]) AS s (n, v)",
+        )
         .bind(names)
         .bind(values)
         .execute(&mut *c)
         .await?;
+    }
     let mut rows = BinaryRows::default();
     let mut copy = c
         .copy_out_raw(&format!("COPY ({query}) TO STDOUT (FORMAT binary)"))
@@ -195,7 +197,32 @@ pub(crate) struct Row<'a> {
     bytes: &'a [u8],
 }
 
-impl Row<'_> {
+impl<'a> Row<'a> {
+    /// How many fields the row has.
+    pub(crate) fn len(&self) -> usize {
+        self.fields
+    }
+
+    /// The row's fields in order, each its bytes (`None` is NULL).
+    pub(crate) fn fields(&self) -> impl Iterator<Item = Option<&'a [u8]>> {
+        let mut rest = self.bytes;
+        (0..self.fields).map(move |_| {
+            // Lengths were checked against the row's bytes by `row_length`.
+            let (length, after) = rest.split_at(4);
+            match usize::try_from(be_i32(length)) {
+                Ok(length) => {
+                    let (field, after) = after.split_at(length);
+                    rest = after;
+                    Some(field)
+                }
+                Err(_) => {
+                    rest = after;
+                    None
+                }
+            }
+        })
+    }
+
     /// The row's `N` fields, each of eight bytes (see [`Eight`]); anything else is an error.
     pub(crate) fn eights<const N: usize>(&self) -> Result<[Eight; N], sqlx::Error> {
         if self.fields != N {
@@ -226,6 +253,11 @@ impl Row<'_> {
 pub(crate) struct Eight([u8; 8]);
 
 impl Eight {
+    /// A field's bytes, when there are eight of them.
+    pub(crate) fn read(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Eight)
+    }
+
     /// The field as a `double precision`.
     pub(crate) fn float(self) -> f64 {
         f64::from_be_bytes(self.0)

@@ -10,6 +10,7 @@ use sqlx::types::Json;
 use sqlx::{Decode, Postgres, Row, ValueRef as _};
 
 use super::binary_copy::BinaryCopy;
+use crate::dialect::pg_copy_out::Eight;
 use crate::schema::ColumnType;
 
 /// One value, independent of dialect.
@@ -178,6 +179,58 @@ pub(crate) fn decode_postgres(
         ColumnType::Other(_) => row
             .try_get::<Option<String>, _>(i)?
             .map_or(Value::Null, Value::Text),
+    })
+}
+
+/// How a PostgreSQL column of stored type `ty` is selected for [`decode_copied`]: cast to the
+/// one binary form read for its type (any integer as `bigint`, say), or as it is.
+pub(crate) fn copied_cast(ty: &ColumnType) -> &'static str {
+    match ty {
+        ColumnType::Integer => "::int8",
+        ColumnType::Float => "::float8",
+        ColumnType::Json | ColumnType::Decimal | ColumnType::Text | ColumnType::Other(_) => {
+            "::text"
+        }
+        ColumnType::Boolean | ColumnType::Bytes | ColumnType::Timestamp => "",
+    }
+}
+
+/// One field of a binary `COPY` of a column selected as [`copied_cast`] says: the value
+/// [`decode_postgres`] reads from the same column.
+pub(crate) fn decode_copied(field: Option<&[u8]>, ty: &ColumnType) -> Result<Value, sqlx::Error> {
+    let Some(bytes) = field else {
+        return Ok(Value::Null);
+    };
+    let wrong = |what: &str| sqlx::Error::Decode(format!("a copied {what}").into());
+    let text = || std::str::from_utf8(bytes).map_err(|_| wrong("text that is not UTF-8"));
+    Ok(match ty {
+        ColumnType::Integer => Value::Int(i64::from_be_bytes(
+            bytes
+                .try_into()
+                .map_err(|_| wrong("bigint not of 8 bytes"))?,
+        )),
+        ColumnType::Float => Value::Float(f64::from_be_bytes(
+            bytes
+                .try_into()
+                .map_err(|_| wrong("float not of 8 bytes"))?,
+        )),
+        ColumnType::Boolean => match bytes {
+            [b] => Value::Bool(*b != 0),
+            _ => return Err(wrong("boolean not of 1 byte")),
+        },
+        ColumnType::Bytes => Value::Bytes(bytes.to_vec()),
+        ColumnType::Timestamp => Value::Time(
+            Eight::read(bytes)
+                .ok_or_else(|| wrong("timestamp not of 8 bytes"))?
+                .time()?,
+        ),
+        ColumnType::Json => Value::Json(
+            serde_json::from_str(text()?).map_err(|err| sqlx::Error::Decode(err.into()))?,
+        ),
+        ColumnType::Decimal => Value::Decimal(
+            Decimal::from_str_exact(text()?).map_err(|err| sqlx::Error::Decode(err.into()))?,
+        ),
+        ColumnType::Text | ColumnType::Other(_) => Value::Text(text()?.to_owned()),
     })
 }
 
