@@ -1,7 +1,7 @@
 //! The symbol catalogue and historical bars: the one repository every bar reader and writer
 //! uses, so re-fetching or re-importing never duplicates a bar.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use chrono::{DateTime, Utc};
 use raptor_domain::backtest::Bar;
@@ -403,7 +403,7 @@ pub async fn bars(
 
 /// [`bars`] in `[start, end)` as the backtest engine takes them (time, prices and volume):
 /// a backtest loads up to millions, and reads no column it does not use. A long range is read
-/// in pieces at once, one per core. `None` when the range holds more than `most` bars.
+/// in pieces at once, up to one per core. `None` when the range holds more than `most` bars.
 pub async fn engine_bars(
     db: &Db,
     symbol: &str,
@@ -412,41 +412,74 @@ pub async fn engine_bars(
     end: DateTime<Utc>,
     most: usize,
 ) -> Result<Option<Arc<[Bar]>>, StoreError> {
-    let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = on_pool!(db, pool => {
-        sqlx::query_as(&FIRST_AND_LAST)
-            .bind(symbol)
-            .bind(timeframe.as_str())
-            .bind(start)
-            .bind(end)
-            .fetch_one(pool)
-            .await?
-    });
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let cuts = match (first, last) {
-        (Some(first), Some(last)) => piece_cuts(first, last, timeframe, cores),
-        _ => Vec::new(),
-    };
-    let inside = cuts.into_iter().filter(|cut| start < *cut && *cut < end);
-    let bounds: Vec<_> = std::iter::once(start).chain(inside).chain([end]).collect();
-    let timeframe = timeframe.as_str();
-    bar_reads::engine_bars(db, &ENGINE_BARS, symbol, timeframe, &bounds, most).await
+    let tf = timeframe.as_str();
+    let pieces = load_pieces(db);
+    if pieces > 1 && room(start, end, timeframe) >= 2 * PIECE_BARS {
+        // Each piece reads a snapshot of its own, so they agree only when no write of the
+        // symbol's bars (which moves its version in the same transaction) landed meanwhile.
+        for _ in 0..2 {
+            let Some(before) = bars_version(db, symbol).await? else {
+                break;
+            };
+            let (first, last): (Option<DateTime<Utc>>, Option<DateTime<Utc>>) = on_pool!(db, pool => {
+                sqlx::query_as(&FIRST_AND_LAST)
+                    .bind(symbol)
+                    .bind(tf)
+                    .bind(start)
+                    .bind(end)
+                    .fetch_one(pool)
+                    .await?
+            });
+            let (Some(first), Some(last)) = (first, last) else {
+                break;
+            };
+            let cuts = piece_cuts(first, last, timeframe, pieces);
+            let inside = cuts.into_iter().filter(|cut| start < *cut && *cut < end);
+            let bounds: Vec<_> = std::iter::once(start).chain(inside).chain([end]).collect();
+            let bars = bar_reads::engine_bars(db, &ENGINE_BARS, symbol, tf, &bounds, most).await?;
+            if bounds.len() == 2 || bars_version(db, symbol).await? == Some(before) {
+                return Ok(bars);
+            }
+        }
+    }
+    // One piece, one snapshot.
+    bar_reads::engine_bars(db, &ENGINE_BARS, symbol, tf, &[start, end], most).await
+}
+
+/// How many pieces a load may read at once: one per core, at most [`MOST_PIECES`], and at most
+/// half the pool's connections, so that a load leaves room for everything else.
+fn load_pieces(db: &Db) -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let pool = on_pool!(db, pool => pool.options().get_max_connections());
+    let half_the_pool = usize::try_from(pool / 2).unwrap_or(1);
+    cores.min(MOST_PIECES).min(half_the_pool).max(1)
+}
+
+/// The most pieces a load reads at once.
+const MOST_PIECES: usize = 4;
+
+/// How many bars of `timeframe` would fit in `[start, end)` if there were one every
+/// `timeframe` (markets close, so there are fewer).
+fn room(start: DateTime<Utc>, end: DateTime<Utc>, timeframe: Timeframe) -> i64 {
+    let width = timeframe.duration().num_seconds().max(1);
+    end.timestamp().saturating_sub(start.timestamp()) / width + 1
 }
 
 /// Bars in a piece of a range read at once with others: fewer are read faster in one.
 const PIECE_BARS: i64 = 1 << 16;
 
-/// Where to cut `[first, last]` into at most `cores` pieces of equal time, each with room for
-/// [`PIECE_BARS`] bars of `timeframe`'s width or more: whole seconds, ascending.
+/// Where to cut `[first, last]` into at most `pieces` pieces of equal time, each with [`room`]
+/// for [`PIECE_BARS`] bars or more: whole seconds, ascending.
 fn piece_cuts(
     first: DateTime<Utc>,
     last: DateTime<Utc>,
     timeframe: Timeframe,
-    cores: usize,
+    pieces: usize,
 ) -> Vec<DateTime<Utc>> {
-    let width = timeframe.duration().num_seconds().max(1);
+    let fit = room(first, last, timeframe);
+    let pieces = (fit / PIECE_BARS).clamp(1, i64::try_from(pieces).unwrap_or(1));
     let (first, last) = (first.timestamp(), last.timestamp());
-    let fit = (last - first) / width + 1;
-    let pieces = (fit / PIECE_BARS).clamp(1, i64::try_from(cores).unwrap_or(1));
     let mut cuts: Vec<_> = (1..pieces)
         .filter_map(|k| DateTime::from_timestamp(first + (last - first) * k / pieces, 0))
         .collect();

@@ -86,11 +86,12 @@ pub(crate) fn copied_binds() -> [String; 6] {
 }
 
 /// Reads the bars of a range for the backtest engine, once per piece of it (`bounds`, in time
-/// order, each piece from one bound to the next), the pieces at once, each on a connection
-/// and a thread of its own: no more columns than the engine reads, straight into its bars,
-/// returned in one allocation of exactly their number. `None` when the range holds more than
-/// `most` bars; no more are kept once that is known. On PostgreSQL the bars come as binary
-/// `COPY`: the driver's row per bar cost more than the server's work.
+/// order, each piece from one bound to the next), the pieces at once, each on a connection of
+/// its own (and on SQLite a blocking thread; on PostgreSQL a task the runtime's threads share):
+/// no more columns than the engine reads, straight into its bars, returned in one allocation
+/// of exactly their number. `None` when the range holds more than `most` bars; reading stops
+/// once that is known. On PostgreSQL the bars come as binary `COPY`: the driver's row per bar
+/// cost more than the server's work.
 pub(crate) async fn engine_bars(
     db: &Db,
     sql: &'static EngineSql,
@@ -132,7 +133,7 @@ pub(crate) async fn engine_bars(
     Ok(Some(bars.into_shared()))
 }
 
-/// One piece of [`engine_bars`]: its bars while `more` says so (the rest are read and left).
+/// One piece of [`engine_bars`]: its bars while `more` says so.
 async fn engine_piece(
     db: &Db,
     sql: &'static EngineSql,
@@ -167,18 +168,19 @@ async fn engine_piece(
                 ("bars_limit".to_owned(), q.limit.to_string()),
             ];
             copy_out(pool, &sql.copy, settings, |row| {
-                let [t, open, high, low, close, volume] = row.eights()?;
-                if more() {
-                    bars.push(Bar {
-                        t: t.time()?,
-                        open: open.float(),
-                        high: high.float(),
-                        low: low.float(),
-                        close: close.float(),
-                        volume: volume.float(),
-                    });
+                if !more() {
+                    return Ok(false);
                 }
-                Ok(())
+                let [t, open, high, low, close, volume] = row.eights()?;
+                bars.push(Bar {
+                    t: t.time()?,
+                    open: open.float(),
+                    high: high.float(),
+                    low: low.float(),
+                    close: close.float(),
+                    volume: volume.float(),
+                });
+                Ok(true)
             })
             .await?;
         }

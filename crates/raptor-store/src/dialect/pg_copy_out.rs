@@ -18,19 +18,20 @@ pub(crate) fn setting(name: &str) -> String {
     format!("current_setting('raptor.{name}')")
 }
 
-/// Runs `COPY (query) TO STDOUT (FORMAT binary)` on a connection of its own, inside a
-/// read-only transaction where each `(name, value)` of `settings` is set (read with
-/// [`setting`]), and hands every row to `each`, in order.
+/// Runs `COPY (query) TO STDOUT (FORMAT binary)` on a connection of its own and hands every
+/// row to `each`, in order, until it answers false. With `settings`, the copy runs inside a
+/// read-only transaction where each `(name, value)` is set (read with [`setting`]).
 pub(crate) async fn copy_out(
     pool: &PgPool,
     query: &str,
     settings: Vec<(String, String)>,
-    mut each: impl FnMut(Row<'_>) -> Result<(), sqlx::Error>,
+    mut each: impl FnMut(Row<'_>) -> Result<bool, sqlx::Error>,
 ) -> Result<(), sqlx::Error> {
     let mut conn = Closing(Some(pool.acquire().await?));
     let c: &mut PgConnection = conn.get();
-    sqlx::query("BEGIN READ ONLY").execute(&mut *c).await?;
-    if !settings.is_empty() {
+    let in_transaction = !settings.is_empty();
+    if in_transaction {
+        sqlx::query("BEGIN READ ONLY").execute(&mut *c).await?;
         let (names, values): (Vec<_>, Vec<_>) = settings
             .into_iter()
             .map(|(name, value)| (format!("raptor.{name}"), value))
@@ -47,12 +48,24 @@ pub(crate) async fn copy_out(
     let mut copy = c
         .copy_out_raw(&format!("COPY ({query}) TO STDOUT (FORMAT binary)"))
         .await?;
+    let mut more = true;
     while let Some(chunk) = copy.try_next().await? {
-        rows.feed(&chunk, &mut each)?;
+        rows.feed(&chunk, &mut |row| {
+            if more {
+                more = each(row)?;
+            }
+            Ok(())
+        })?;
+        if !more {
+            // The rest is not read: the connection, mid-copy, is closed rather than kept.
+            return Ok(());
+        }
     }
     drop(copy);
     rows.finish()?;
-    sqlx::query("COMMIT").execute(&mut *c).await?;
+    if in_transaction {
+        sqlx::query("COMMIT").execute(&mut *c).await?;
+    }
     conn.keep();
     Ok(())
 }
@@ -163,6 +176,10 @@ fn header_length(bytes: &[u8]) -> Result<Option<usize>, sqlx::Error> {
     if !bytes.starts_with(SIGNATURE) {
         return Err(broken("no binary copy signature"));
     }
+    // Bit 16 says rows carry OIDs; bits 17-31 are kept for changes a reader must know.
+    if be_i32(&bytes[SIGNATURE.len()..SIGNATURE.len() + 4]) >> 16 != 0 {
+        return Err(broken("header flags this reader does not know"));
+    }
     let extension = usize::try_from(be_i32(&bytes[fixed - 4..fixed]))
         .map_err(|_| broken("a negative header extension"))?;
     Ok((bytes.len() >= fixed + extension).then_some(fixed + extension))
@@ -184,8 +201,11 @@ fn row_length(bytes: &[u8]) -> Result<Option<(Option<usize>, usize)>, sqlx::Erro
         let Some(length) = bytes.get(at..at + 4) else {
             return Ok(None);
         };
-        // -1 is NULL, with no bytes.
-        at += 4 + usize::try_from(be_i32(length).max(0)).unwrap_or(0);
+        at += 4 + match be_i32(length) {
+            // NULL, with no bytes.
+            -1 => 0,
+            length => usize::try_from(length).map_err(|_| broken("a negative field length"))?,
+        };
     }
     Ok((bytes.len() >= at).then_some((Some(count), at)))
 }
@@ -207,7 +227,8 @@ impl<'a> Row<'a> {
     pub(crate) fn fields(&self) -> impl Iterator<Item = Option<&'a [u8]>> {
         let mut rest = self.bytes;
         (0..self.fields).map(move |_| {
-            // Lengths were checked against the row's bytes by `row_length`.
+            // Lengths were checked against the row's bytes by `row_length`, which refuses any
+            // negative one but NULL's.
             let (length, after) = rest.split_at(4);
             match usize::try_from(be_i32(length)) {
                 Ok(length) => {
@@ -363,6 +384,13 @@ mod tests {
         assert!(read_in(&[&three]).is_err(), "three fields for two");
         let short = stream(&[vec![Some(vec![0; 8]), Some(vec![0; 4])]]);
         assert!(read_in(&[&short]).is_err(), "four bytes for eight");
+        let mut oids = bytes.clone();
+        oids[SIGNATURE.len() + 1] = 1;
+        assert!(read_in(&[&oids]).is_err(), "rows with OIDs");
+        let mut negative = bytes.clone();
+        let first_length = SIGNATURE.len() + 11 + 2;
+        negative[first_length..first_length + 4].copy_from_slice(&(-2i32).to_be_bytes());
+        assert!(read_in(&[&negative]).is_err(), "a length below NULL's");
     }
 
     #[test]

@@ -311,6 +311,12 @@ dual_test!(a_long_range_loads_every_bar_once_in_order, Head, |t| {
     // Each half of the range under the most, the whole over it.
     assert!(read(0, BARS as usize - 1).await.is_none(), "one too many");
     assert!(read(0, 100_000).await.is_none(), "each half under the most");
+    let again = read(0, BARS as usize).await.expect("as many as the most");
+    assert_eq!(
+        again[..],
+        all[..],
+        "a load stopped half-way leaves the pool sound"
+    );
 });
 
 dual_test!(

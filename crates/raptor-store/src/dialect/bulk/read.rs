@@ -1,6 +1,7 @@
 //! Reading every row of a table from either dialect, digesting it and handing it on.
 //!
-//! PostgreSQL rows stream through sqlx. SQLite rows are read with rusqlite on a blocking
+//! PostgreSQL rows stream through sqlx, or as binary `COPY` when they are only digested
+//! ([`digest`]). SQLite rows are read with rusqlite on a blocking
 //! thread and handed over in batches: sqlx's SQLite driver passes each row across a thread
 //! channel on its own, which cost more than half of a large copy in futex waits.
 
@@ -135,25 +136,27 @@ fn read_sqlite(
 }
 
 /// Reads rows only to digest them. On PostgreSQL they come as binary `COPY`, read straight
-/// from the bytes: the driver's row per row cost more than the server's work.
+/// from the bytes (the driver's row per row cost more than the server's work), unless a
+/// column's type is one the copy would read otherwise than the driver ([`copied_cast`]).
 pub(crate) async fn digest(
     db: &Db,
     side: Side,
     plan: &Plan,
     scope: &str,
 ) -> Result<RowDigest, StoreError> {
-    let Pool::Postgres(pool) = &db.pool else {
-        return pump(db, side, plan, scope, &mut Sink::Discard, &mut |_| {}).await;
-    };
     let stored = match side {
         Side::Source => &plan.source_types,
         Side::Target => &plan.target_types,
     };
+    let casts: Option<Vec<&str>> = stored.iter().map(copied_cast).collect();
+    let (Pool::Postgres(pool), Some(casts)) = (&db.pool, casts) else {
+        return pump(db, side, plan, scope, &mut Sink::Discard, &mut |_| {}).await;
+    };
     let columns: Vec<String> = plan
         .columns
         .iter()
-        .zip(stored)
-        .map(|(column, ty)| format!("{column}{}", copied_cast(ty)))
+        .zip(casts)
+        .map(|(column, cast)| format!("{column}{cast}"))
         .collect();
     let select = format!("SELECT {} FROM {}{scope}", columns.join(", "), plan.table);
     let mut digest = RowDigest::default();
@@ -167,7 +170,7 @@ pub(crate) async fn digest(
             values.push(decode_copied(field, ty)?);
         }
         digest.add(&values);
-        Ok(())
+        Ok(true)
     })
     .await?;
     Ok(digest)

@@ -183,15 +183,16 @@ pub(crate) fn decode_postgres(
 }
 
 /// How a PostgreSQL column of stored type `ty` is selected for [`decode_copied`]: cast to the
-/// one binary form read for its type (any integer as `bigint`, say), or as it is.
-pub(crate) fn copied_cast(ty: &ColumnType) -> &'static str {
+/// one binary form read for its type (JSON and decimals as their text). None for a type the
+/// driver reads otherwise (`character(n)` as text loses its padding, say): such a table's rows
+/// are not copied this way.
+pub(crate) fn copied_cast(ty: &ColumnType) -> Option<&'static str> {
     match ty {
-        ColumnType::Integer => "::int8",
-        ColumnType::Float => "::float8",
-        ColumnType::Json | ColumnType::Decimal | ColumnType::Text | ColumnType::Other(_) => {
-            "::text"
-        }
-        ColumnType::Boolean | ColumnType::Bytes | ColumnType::Timestamp => "",
+        ColumnType::Integer => Some("::int8"),
+        ColumnType::Float => Some("::float8"),
+        ColumnType::Json | ColumnType::Decimal | ColumnType::Text => Some("::text"),
+        ColumnType::Boolean | ColumnType::Bytes | ColumnType::Timestamp => Some(""),
+        ColumnType::Other(_) => None,
     }
 }
 
@@ -227,10 +228,14 @@ pub(crate) fn decode_copied(field: Option<&[u8]>, ty: &ColumnType) -> Result<Val
         ColumnType::Json => Value::Json(
             serde_json::from_str(text()?).map_err(|err| sqlx::Error::Decode(err.into()))?,
         ),
+        // Parsed as the SQLite side's text is ([`typed`]).
         ColumnType::Decimal => Value::Decimal(
-            Decimal::from_str_exact(text()?).map_err(|err| sqlx::Error::Decode(err.into()))?,
+            text()?
+                .parse()
+                .map_err(|err: rust_decimal::Error| sqlx::Error::Decode(err.into()))?,
         ),
-        ColumnType::Text | ColumnType::Other(_) => Value::Text(text()?.to_owned()),
+        ColumnType::Text => Value::Text(text()?.to_owned()),
+        ColumnType::Other(_) => return Err(wrong("column of a type only the driver reads")),
     })
 }
 
