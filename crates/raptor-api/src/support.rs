@@ -43,6 +43,7 @@ impl From<SupportError> for Problem {
             SupportError::NotYours(_) | SupportError::NoTicket(_) => {
                 Problem::not_found(err.to_string())
             }
+            SupportError::TooMany { retry_after } => Problem::too_many_requests(retry_after),
             SupportError::Store(store) => store.into(),
         }
     }
@@ -207,6 +208,7 @@ struct OpenTicketRequest {
         (status = 201, description = "The ticket with its first message", body = SupportThread),
         (status = 400, description = "The body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The subject or body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Ten tickets opened within the hour; `Retry-After` says when to try again", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn open_ticket(
@@ -269,6 +271,7 @@ struct TicketMessageRequest {
         (status = 400, description = "The id is not a number, or the body is not JSON", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 404, description = "The customer has no such ticket", body = ProblemBody, content_type = PROBLEM_JSON),
         (status = 422, description = "The body is blank, too long or has control characters", body = ProblemBody, content_type = PROBLEM_JSON),
+        (status = 429, description = "Sixty messages written within the hour; `Retry-After` says when to try again", body = ProblemBody, content_type = PROBLEM_JSON),
     ),
     security(("session" = [])))]
 async fn customer_message(

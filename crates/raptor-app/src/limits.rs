@@ -92,6 +92,19 @@ pub const VERIFICATION_MAILS_PER_ACCOUNT: Limit = Limit {
     window: Duration::hours(1),
 };
 
+/// Support tickets a customer may open: each lands in the staff's queue.
+pub const TICKETS_PER_ACCOUNT: Limit = Limit {
+    name: "support:ticket",
+    max: 10,
+    window: Duration::hours(1),
+};
+/// Messages a customer may write on their own tickets.
+pub const TICKET_MESSAGES_PER_ACCOUNT: Limit = Limit {
+    name: "support:message",
+    max: 60,
+    window: Duration::hours(1),
+};
+
 /// Why an attempt was not allowed.
 #[derive(Debug, thiserror::Error)]
 pub enum LimitError {

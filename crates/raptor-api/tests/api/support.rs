@@ -1,6 +1,10 @@
 //! Support tickets over real HTTP on both dialects.
 
-use raptor_testkit::{accounts, dual_app_test};
+use std::sync::Arc;
+
+use chrono::Utc;
+use raptor_app::FixedClock;
+use raptor_testkit::{accounts, dual_app_test, dual_test, Reply, TestApp};
 use serde_json::json;
 
 dual_app_test!(
@@ -134,5 +138,65 @@ dual_app_test!(
             (422, Some("subject"))
         );
         assert_eq!(t.scalar("SELECT count(*) FROM support_tickets").await, 1);
+    }
+);
+
+/// A 429 naming the limit, with a wait inside the hour's window.
+fn assert_limited(reply: &Reply) {
+    assert_eq!(
+        (reply.status, reply.body["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{:?}",
+        reply.body
+    );
+    let retry: u64 = reply.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=3600).contains(&retry), "Retry-After {retry}");
+}
+
+dual_test!(
+    a_customer_opens_ten_tickets_and_writes_sixty_messages_an_hour,
+    Head,
+    |t| {
+        // A clock that stands still, so the attempts cannot straddle the hour's window.
+        let clock = Arc::new(FixedClock::new(Utc::now()));
+        let app = TestApp::builder(t.db().clone()).clock(clock).spawn().await;
+        let mut ada = accounts::customer(&app, "ada@example.com").await;
+        let mut eve = accounts::customer(&app, "eve@example.com").await;
+        let ticket = |n: usize| json!({ "subject": format!("Question {n}"), "body": "Help." });
+
+        let mut first = None;
+        for n in 0..10 {
+            let opened = ada.post("/api/support/tickets", ticket(n)).await;
+            assert_eq!(opened.status, 201, "ticket {n}: {:?}", opened.body);
+            first.get_or_insert(opened.body["id"].as_i64().expect("id"));
+        }
+        assert_limited(&ada.post("/api/support/tickets", ticket(10)).await);
+        assert_eq!(t.scalar("SELECT count(*) FROM support_tickets").await, 10);
+        let other = eve.post("/api/support/tickets", ticket(0)).await;
+        assert_eq!(
+            other.status, 201,
+            "another customer's allowance is their own"
+        );
+
+        let id = first.expect("a ticket");
+        let messages = format!("/api/support/tickets/{id}/messages");
+        for n in 0..60 {
+            let wrote = ada
+                .post(&messages, json!({ "body": format!("More {n}") }))
+                .await;
+            assert_eq!(wrote.status, 201, "message {n}: {:?}", wrote.body);
+        }
+        assert_limited(&ada.post(&messages, json!({ "body": "Once more" })).await);
+        let count = format!("SELECT count(*) FROM support_messages WHERE ticket_id = {id}");
+        assert_eq!(
+            t.scalar(&count).await,
+            61,
+            "the first message and sixty more"
+        );
+        app.stop().await;
     }
 );

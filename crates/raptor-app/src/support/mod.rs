@@ -11,6 +11,7 @@ use raptor_store::support::{self, Message, NewMessage, NewTicket, Ticket};
 use raptor_store::{users, StoreError};
 use serde_json::json;
 
+use crate::limits::{self, Attempt, Limit, LimitError};
 use crate::roles;
 use crate::text;
 use crate::App;
@@ -36,6 +37,12 @@ pub enum SupportError {
     /// No such ticket (staff view).
     #[error("no ticket {0}")]
     NoTicket(i64),
+    /// The customer opened or wrote too much lately; try again after this many seconds.
+    #[error("too many support requests; retry after {retry_after} s")]
+    TooMany {
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -60,6 +67,11 @@ pub struct Customer<'a> {
 }
 
 impl Customer<'_> {
+    /// One attempt of theirs against `limit`.
+    fn attempt(&self, app: &App, limit: Limit) -> Attempt {
+        Attempt::new(app, limit, &self.user_id.to_string())
+    }
+
     fn message<'b>(&'b self, body: &'b str) -> NewMessage<'b> {
         NewMessage {
             direction: "inbound",
@@ -78,7 +90,17 @@ async fn thread(app: &App, ticket: Ticket, internal: bool) -> Result<Thread, Sto
     Ok(Thread { ticket, messages })
 }
 
-/// Opens a ticket for the customer with their first message.
+impl From<LimitError> for SupportError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::Exceeded { retry_after } => Self::TooMany { retry_after },
+            LimitError::Store(err) => Self::Store(err),
+        }
+    }
+}
+
+/// Opens a ticket for the customer with their first message, within
+/// [`limits::TICKETS_PER_ACCOUNT`].
 pub async fn open_ticket(
     app: &App,
     customer: Customer<'_>,
@@ -87,8 +109,10 @@ pub async fn open_ticket(
 ) -> Result<Thread, SupportError> {
     let subject = text::required_line("subject", subject, MAX_SUBJECT)?;
     let body = text::required("body", body, MAX_BODY)?;
+    let attempt = customer.attempt(app, limits::TICKETS_PER_ACCOUNT);
     let now = app.now();
     let mut tx = app.db.begin().await?;
+    attempt.count_in(&mut tx).await?;
     let new = NewTicket {
         user_id: Some(customer.user_id),
         requester_email: customer.email,
@@ -120,7 +144,8 @@ pub async fn my_ticket(app: &App, user_id: i64, id: i64) -> Result<Thread, Suppo
     Ok(thread(app, ticket, false).await?)
 }
 
-/// The customer writes on their ticket, which (re)opens it.
+/// The customer writes on their ticket, which (re)opens it, within
+/// [`limits::TICKET_MESSAGES_PER_ACCOUNT`].
 pub async fn customer_message(
     app: &App,
     customer: Customer<'_>,
@@ -129,8 +154,10 @@ pub async fn customer_message(
 ) -> Result<Thread, SupportError> {
     let ticket = own_ticket(app, customer.user_id, id).await?;
     let body = text::required("body", body, MAX_BODY)?;
+    let attempt = customer.attempt(app, limits::TICKET_MESSAGES_PER_ACCOUNT);
     let now = app.now();
     let mut tx = app.db.begin().await?;
+    attempt.count_in(&mut tx).await?;
     support::add_message(&mut tx, ticket.id, &customer.message(&body), now).await?;
     tx.commit().await?;
     let ticket = own_ticket(app, customer.user_id, id).await?;
