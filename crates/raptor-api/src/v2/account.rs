@@ -356,8 +356,8 @@ const MAX_CALENDAR_DAYS: u64 = 3_660;
     params(CalendarQuery),
     responses(
         (status = 200, description = "The trading days, oldest first", body = Vec<CalendarDay>),
-        (status = 422, description = "A date is malformed, or the range is backwards or longer \
-            than 10 years", body = AlpacaErrorBody),
+        (status = 422, description = "A date is malformed, the range is backwards or longer \
+            than 10 years, or it ends too late to settle by 9999-12-31", body = AlpacaErrorBody),
     ),
     security(("alpaca_key_id" = [], "alpaca_secret_key" = [])))]
 pub(crate) async fn calendar(
@@ -377,6 +377,14 @@ pub(crate) async fn calendar(
     }
     if start.checked_add_days(Days::new(MAX_CALENDAR_DAYS)) < Some(end) {
         return Err(Problem::invalid_field("end", "must be at most 10 years after start").into());
+    }
+    // Every day listed settles by the trading day after `end`, which must have a 4-digit year.
+    if calendar::next_trading_day(end).year() > 9999 {
+        return Err(Problem::invalid_field(
+            "end",
+            "must be early enough that its trades settle by 9999-12-31",
+        )
+        .into());
     }
     let sessions = calendar::sessions_between(start, end);
     let days = sessions

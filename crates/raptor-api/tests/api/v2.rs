@@ -300,6 +300,8 @@ dual_test!(
             "/v2/account/activities?after=%2B10000-01-01T00:00:00Z",
             "/v2/account/portfolio/history?date_end=0000-01-01",
             "/v2/calendar?start=0000-01-01",
+            // Its last session would settle in year 10000.
+            "/v2/calendar?start=9999-12-01&end=9999-12-31",
             "/v2/stocks/bars?symbols=AAPL&timeframe=1Min&start=-5000-01-01",
         ] {
             let reply = bot.get(path).await;
@@ -480,6 +482,19 @@ dual_test!(
                   "session_close": "2000", "settlement_date": "2026-12-01" },
             ])
         );
+        // The last days listed are those that settle by 9999-12-31.
+        let last = bot
+            .get("/v2/calendar?start=9999-12-27&end=9999-12-30")
+            .await;
+        assert_eq!(last.status, 200, "{:?}", last.body);
+        let settled: Vec<&str> = last
+            .body
+            .as_array()
+            .expect("days")
+            .iter()
+            .filter_map(|d| d["settlement_date"].as_str())
+            .collect();
+        assert_eq!(settled.last(), Some(&"9999-12-31"), "{:?}", last.body);
         app.stop().await;
     }
 );
