@@ -168,6 +168,14 @@ dual_test!(
         let mut eve = accounts::customer(&app, "eve@example.com").await;
         let ticket = |n: usize| json!({ "subject": format!("Question {n}"), "body": "Help." });
 
+        let ada_id = accounts::user_id(&mut ada).await;
+        let counted = |limit: &str| {
+            format!("SELECT count FROM rate_limits WHERE key = 'support:{limit}:{ada_id}'")
+        };
+        let blank = json!({ "subject": " ", "body": "Help." });
+        let refused = ada.post("/api/support/tickets", blank).await;
+        assert_eq!(refused.status, 422, "a refused ticket spends no allowance");
+
         let mut first = None;
         for n in 0..10 {
             let opened = ada.post("/api/support/tickets", ticket(n)).await;
@@ -176,6 +184,11 @@ dual_test!(
         }
         assert_limited(&ada.post("/api/support/tickets", ticket(10)).await);
         assert_eq!(t.scalar("SELECT count(*) FROM support_tickets").await, 10);
+        assert_eq!(
+            t.scalar(&counted("ticket")).await,
+            10,
+            "the 429 left no count"
+        );
         let other = eve.post("/api/support/tickets", ticket(0)).await;
         assert_eq!(
             other.status, 201,
@@ -184,6 +197,8 @@ dual_test!(
 
         let id = first.expect("a ticket");
         let messages = format!("/api/support/tickets/{id}/messages");
+        let refused = ada.post(&messages, json!({ "body": "" })).await;
+        assert_eq!(refused.status, 422, "a refused message spends no allowance");
         for n in 0..60 {
             let wrote = ada
                 .post(&messages, json!({ "body": format!("More {n}") }))
@@ -191,6 +206,7 @@ dual_test!(
             assert_eq!(wrote.status, 201, "message {n}: {:?}", wrote.body);
         }
         assert_limited(&ada.post(&messages, json!({ "body": "Once more" })).await);
+        assert_eq!(t.scalar(&counted("message")).await, 60);
         let count = format!("SELECT count(*) FROM support_messages WHERE ticket_id = {id}");
         assert_eq!(
             t.scalar(&count).await,

@@ -300,8 +300,6 @@ dual_test!(
             "/v2/account/activities?after=%2B10000-01-01T00:00:00Z",
             "/v2/account/portfolio/history?date_end=0000-01-01",
             "/v2/calendar?start=0000-01-01",
-            // Its last session would settle in year 10000.
-            "/v2/calendar?start=9999-12-01&end=9999-12-31",
             "/v2/stocks/bars?symbols=AAPL&timeframe=1Min&start=-5000-01-01",
         ] {
             let reply = bot.get(path).await;
@@ -482,7 +480,19 @@ dual_test!(
                   "session_close": "2000", "settlement_date": "2026-12-01" },
             ])
         );
-        // The last days listed are those that settle by 9999-12-31.
+        // The last days listed are those that settle by 9999-12-31; Friday 9999-12-31's would
+        // settle in year 10000.
+        let too_late = bot
+            .get("/v2/calendar?start=9999-12-27&end=9999-12-31")
+            .await;
+        assert_alpaca_error(&too_late, 422);
+        assert!(
+            too_late.body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("end")),
+            "{:?}",
+            too_late.body
+        );
         let last = bot
             .get("/v2/calendar?start=9999-12-27&end=9999-12-30")
             .await;

@@ -8,7 +8,7 @@ pub mod email;
 use raptor_domain::{InvalidInput, Permission};
 use raptor_store::audit::{self, AuditEvent};
 use raptor_store::support::{self, Message, NewMessage, NewTicket, Ticket};
-use raptor_store::{users, StoreError};
+use raptor_store::{users, StoreError, Tx};
 use serde_json::json;
 
 use crate::limits::{self, Attempt, Limit, LimitError};
@@ -48,6 +48,15 @@ pub enum SupportError {
     Store(#[from] StoreError),
 }
 
+impl From<LimitError> for SupportError {
+    fn from(err: LimitError) -> Self {
+        match err {
+            LimitError::Exceeded { retry_after } => Self::TooMany { retry_after },
+            LimitError::Store(err) => Self::Store(err),
+        }
+    }
+}
+
 /// A ticket with its messages, as its reader may see them.
 #[derive(Debug, Clone)]
 pub struct Thread {
@@ -67,9 +76,17 @@ pub struct Customer<'a> {
 }
 
 impl Customer<'_> {
-    /// One attempt of theirs against `limit`.
-    fn attempt(&self, app: &App, limit: Limit) -> Attempt {
-        Attempt::new(app, limit, &self.user_id.to_string())
+    /// A write transaction that has counted one attempt of theirs against `limit`. A refused
+    /// attempt is rolled back at once: it leaves no count, and frees SQLite's writer.
+    async fn counted(&self, app: &App, limit: Limit) -> Result<Tx, SupportError> {
+        let attempt = Attempt::new(app, limit, &self.user_id.to_string());
+        let mut tx = app.db.begin().await?;
+        if let Err(refused) = attempt.count_in(&mut tx).await {
+            // The refusal is the answer; a rollback that fails ends with the connection.
+            let _ = tx.rollback().await;
+            return Err(refused.into());
+        }
+        Ok(tx)
     }
 
     fn message<'b>(&'b self, body: &'b str) -> NewMessage<'b> {
@@ -90,15 +107,6 @@ async fn thread(app: &App, ticket: Ticket, internal: bool) -> Result<Thread, Sto
     Ok(Thread { ticket, messages })
 }
 
-impl From<LimitError> for SupportError {
-    fn from(err: LimitError) -> Self {
-        match err {
-            LimitError::Exceeded { retry_after } => Self::TooMany { retry_after },
-            LimitError::Store(err) => Self::Store(err),
-        }
-    }
-}
-
 /// Opens a ticket for the customer with their first message, within
 /// [`limits::TICKETS_PER_ACCOUNT`].
 pub async fn open_ticket(
@@ -109,10 +117,8 @@ pub async fn open_ticket(
 ) -> Result<Thread, SupportError> {
     let subject = text::required_line("subject", subject, MAX_SUBJECT)?;
     let body = text::required("body", body, MAX_BODY)?;
-    let attempt = customer.attempt(app, limits::TICKETS_PER_ACCOUNT);
+    let mut tx = customer.counted(app, limits::TICKETS_PER_ACCOUNT).await?;
     let now = app.now();
-    let mut tx = app.db.begin().await?;
-    attempt.count_in(&mut tx).await?;
     let new = NewTicket {
         user_id: Some(customer.user_id),
         requester_email: customer.email,
@@ -154,10 +160,10 @@ pub async fn customer_message(
 ) -> Result<Thread, SupportError> {
     let ticket = own_ticket(app, customer.user_id, id).await?;
     let body = text::required("body", body, MAX_BODY)?;
-    let attempt = customer.attempt(app, limits::TICKET_MESSAGES_PER_ACCOUNT);
+    let mut tx = customer
+        .counted(app, limits::TICKET_MESSAGES_PER_ACCOUNT)
+        .await?;
     let now = app.now();
-    let mut tx = app.db.begin().await?;
-    attempt.count_in(&mut tx).await?;
     support::add_message(&mut tx, ticket.id, &customer.message(&body), now).await?;
     tx.commit().await?;
     let ticket = own_ticket(app, customer.user_id, id).await?;
